@@ -1,0 +1,130 @@
+//! `init`, `tables`, `describe`, `tag`.
+
+use serde_json::json;
+
+use risklake_core::Result;
+use risklake_lake::TableName;
+
+use super::Ctx;
+use crate::output::{grid, kv_table};
+
+pub async fn init(ctx: &Ctx) -> Result<()> {
+    let lake = ctx.lake().await?;
+    let store = ctx.home.join("store.db");
+    ctx.out.emit(
+        json!({ "home": ctx.home, "warehouse": lake.warehouse(), "store": store, "project": ctx.project }),
+        || {
+            format!(
+                "risklake home ready at {}\n  warehouse: {}\n  store:     {}",
+                ctx.home.display(),
+                lake.warehouse().display(),
+                store.display()
+            )
+        },
+    );
+    Ok(())
+}
+
+pub async fn tables(ctx: &Ctx) -> Result<()> {
+    let lake = ctx.lake().await?;
+    let names = lake.list_tables().await?;
+    let mut rows = Vec::new();
+    for n in &names {
+        let t = lake.table(n).await?;
+        let kind = if t.schema().primary_keys().is_empty() {
+            "append"
+        } else {
+            "primary-key"
+        };
+        let snapshot = lake.latest_snapshot(n).await?;
+        rows.push((n.to_string(), kind, snapshot, t.schema().fields().len()));
+    }
+    let json_rows: Vec<_> = rows
+        .iter()
+        .map(|(n, k, s, c)| json!({ "name": n, "kind": k, "snapshot": s, "columns": c }))
+        .collect();
+    ctx.out.emit(json!({ "tables": json_rows }), || {
+        if rows.is_empty() {
+            return "no tables yet (try `risklake quickstart` or `risklake ingest FILE --table NAME`)".into();
+        }
+        grid(
+            &["table", "kind", "columns", "snapshot"],
+            rows.iter()
+                .map(|(n, k, s, c)| vec![n.clone(), k.to_string(), c.to_string(), s.map(|s| s.to_string()).unwrap_or("-".into())])
+                .collect(),
+        )
+    });
+    Ok(())
+}
+
+pub async fn describe(ctx: &Ctx, table: &str) -> Result<()> {
+    let lake = ctx.lake().await?;
+    let info = lake.describe(&TableName::parse(table)?).await?;
+    let value =
+        serde_json::to_value(&info).map_err(|e| risklake_core::Error::invalid(e.to_string()))?;
+    ctx.out.emit(value, || {
+        let mut s = kv_table([
+            ("table", info.name.clone()),
+            ("kind", info.kind.clone()),
+            ("rows", info.rows.to_string()),
+            ("primary key", info.primary_key.join(", ")),
+            ("partitioned by", info.partition_by.join(", ")),
+            ("location", info.location.clone()),
+            ("tags", info.tags.join(", ")),
+        ]);
+        s.push_str("\n\ncolumns\n");
+        s.push_str(&grid(
+            &["name", "type", "nullable"],
+            info.columns
+                .iter()
+                .map(|c| vec![c.name.clone(), c.r#type.clone(), c.nullable.to_string()])
+                .collect(),
+        ));
+        if !info.options.is_empty() {
+            s.push_str("\n\noptions\n");
+            s.push_str(&kv_table(
+                info.options.iter().map(|(k, v)| (k.clone(), v.clone())),
+            ));
+        }
+        s.push_str("\n\nsnapshots\n");
+        s.push_str(&grid(
+            &["id", "kind", "committed at", "total records", "added"],
+            info.snapshots
+                .iter()
+                .map(|sn| {
+                    vec![
+                        sn.id.to_string(),
+                        sn.kind.clone(),
+                        sn.committed_at.clone(),
+                        sn.total_records.map(|v| v.to_string()).unwrap_or_default(),
+                        sn.delta_records.map(|v| v.to_string()).unwrap_or_default(),
+                    ]
+                })
+                .collect(),
+        ));
+        s
+    });
+    Ok(())
+}
+
+pub async fn tag(ctx: &Ctx, table: &str, tag: &str, snapshot: Option<i64>) -> Result<()> {
+    let lake = ctx.lake().await?;
+    let name = TableName::parse(table)?;
+    let run = ctx.start("tag")?;
+    let result = async {
+        lake.create_tag(&name, tag, snapshot).await?;
+        let snap = match snapshot {
+            Some(s) => Some(s),
+            None => lake.latest_snapshot(&name).await?,
+        };
+        ctx.store.log_param(run, "table", &name.to_string())?;
+        ctx.store.log_param(run, "tag", tag)?;
+        Ok(snap)
+    }
+    .await;
+    let snap = ctx.finish(run, result)?;
+    ctx.out.emit(json!({ "table": name.to_string(), "tag": tag, "snapshot": snap }), || {
+        format!("tagged {name} snapshot {} as '{tag}' (read it with: SELECT * FROM {name} VERSION AS OF '{tag}')", snap.unwrap_or(0))
+    });
+    Ok(())
+}

@@ -1,0 +1,369 @@
+//! The CLI contract other issues rely on: `--home`, `--json` (one document on stdout,
+//! errors on stderr with a non-zero exit), `--table` as lake name or file, runs recorded.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn risklake(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_risklake"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("RISKLAKE_HOME")
+        .env_remove("RISKLAKE_PROJECT")
+        .output()
+        .expect("the risklake binary runs")
+}
+
+/// Runs a command with `--json`, asserts success, parses stdout as one JSON document.
+fn json(home: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = risklake(home, &all);
+    assert!(
+        out.status.success(),
+        "risklake {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout of {args:?} is not one JSON document ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn fails(home: &Path, args: &[&str]) -> String {
+    let out = risklake(home, args);
+    assert!(!out.status.success(), "risklake {args:?} should fail");
+    assert!(
+        out.stdout.is_empty() || !args.contains(&"--json"),
+        "no result on stdout when failing"
+    );
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+#[test]
+fn quickstart_on_an_empty_home_records_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let q = json(&home, &["quickstart", "--rows", "3000"]);
+    assert_eq!(q["steps"][0]["rows"], 3000);
+    assert_eq!(q["steps"][1]["rows"], 1000, "German credit has 1000 rows");
+    let months = q["steps"][2]["data"].as_array().unwrap();
+    assert_eq!(months.len(), 12);
+    let total: i64 = months
+        .iter()
+        .map(|m| m["applications"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total, 3000);
+
+    let tables = json(&home, &["tables"]);
+    let names: Vec<&str> = tables["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["default.credit_apps", "default.german_credit"]);
+    let d = json(&home, &["describe", "german_credit"]);
+    assert_eq!(d["rows"], 1000);
+    assert_eq!(d["columns"].as_array().unwrap().len(), 21);
+
+    let runs = json(&home, &["runs", "list"]);
+    let kinds: Vec<&str> = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["sql", "ingest", "gen"], "newest first");
+    let gen_id = runs["runs"][2]["id"].as_i64().unwrap();
+    let show = json(&home, &["runs", "show", &gen_id.to_string()]);
+    assert_eq!(show["status"], "finished");
+    assert_eq!(show["params"]["rows"], "3000");
+    assert_eq!(show["datasets"][0]["name"], "default.credit_apps");
+    assert_eq!(show["datasets"][0]["snapshot"], 1);
+
+    // Run again on the same home: tables are replaced, not duplicated.
+    json(&home, &["quickstart", "--rows", "1000"]);
+    let c = json(&home, &["sql", "SELECT COUNT(*) AS n FROM credit_apps"]);
+    assert_eq!(c["results"][0]["data"][0]["n"], 1000);
+}
+
+#[test]
+fn json_errors_go_to_stderr_with_a_nonzero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("h");
+    let init = json(&home, &["init"]);
+    assert!(init["warehouse"].as_str().unwrap().ends_with("warehouse"));
+    assert_eq!(json(&home, &["tables"])["tables"], Value::Array(vec![]));
+    let e = fails(&home, &["--json", "describe", "nope"]);
+    let v: Value = serde_json::from_str(e.trim()).expect("JSON error on stderr");
+    assert!(v["error"].as_str().unwrap().contains("default.nope"), "{e}");
+    let e = fails(&home, &["sql", "SELEC 1"]);
+    assert!(e.contains("SQL error"), "{e}");
+    let e = fails(
+        &home,
+        &["ingest", "x.csv", "--table", "t", "--mode", "merge"],
+    );
+    assert!(e.contains("merge"), "{e}");
+    let e = fails(&home, &["ingest", "missing.csv", "--table", "t"]);
+    assert!(e.contains("missing.csv"), "{e}");
+    let e = fails(
+        &home,
+        &[
+            "gen",
+            "credit",
+            "--rows",
+            "10",
+            "--features",
+            "0",
+            "--table",
+            "g",
+        ],
+    );
+    assert!(e.contains("--features"), "{e}");
+    // The failed runs are recorded as failed, with their error.
+    let failed = json(&home, &["runs", "list", "--status", "failed"]);
+    assert!(failed["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["error"].as_str().unwrap_or("").contains("missing.csv")));
+}
+
+#[test]
+fn ingest_sql_formats_and_files_as_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("h");
+    let csv = dir.path().join("loans.csv");
+    std::fs::write(&csv, "id,amount,grade\n1,10.5,A\n2,x,B\n3,30,C\n").unwrap();
+    let e = fails(
+        &home,
+        &["ingest", csv.to_str().unwrap(), "--table", "risk.loans"],
+    );
+    assert!(e.contains("loans.csv, line 3, column amount"), "{e}");
+    let r = json(
+        &home,
+        &[
+            "ingest",
+            csv.to_str().unwrap(),
+            "--table",
+            "risk.loans",
+            "--on-error",
+            "quarantine",
+            "--primary-key",
+            "id",
+        ],
+    );
+    assert_eq!(
+        (r["rows_written"].as_u64(), r["rows_rejected"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(r["rejected_table"], "risk.loans__rejected");
+
+    let out = risklake(
+        &home,
+        &[
+            "sql",
+            "SELECT id, grade FROM risk.loans ORDER BY id",
+            "--format",
+            "csv",
+        ],
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "id,grade\n1,A\n3,C\n");
+    let out = risklake(
+        &home,
+        &[
+            "sql",
+            "SELECT id FROM risk.loans ORDER BY id",
+            "--format",
+            "json",
+        ],
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v, serde_json::json!([{"id": 1}, {"id": 3}]));
+    let pq = dir.path().join("out.parquet");
+    json(
+        &home,
+        &[
+            "sql",
+            "SELECT * FROM risk.loans",
+            "--format",
+            "parquet",
+            "--out",
+            pq.to_str().unwrap(),
+        ],
+    );
+    // A file is a table too: query the Parquet file we just wrote.
+    let spec = format!("f={}", pq.display());
+    let v = json(
+        &home,
+        &["sql", "--file", &spec, "SELECT SUM(amount) AS s FROM f"],
+    );
+    assert_eq!(v["results"][0]["data"][0]["s"], 40.5);
+
+    // gen into a file, then ingest it: --table as a path.
+    let g = dir.path().join("apps.parquet");
+    json(
+        &home,
+        &[
+            "gen",
+            "credit",
+            "--rows",
+            "500",
+            "--features",
+            "8",
+            "--out",
+            g.to_str().unwrap(),
+        ],
+    );
+    let r = json(&home, &["ingest", g.to_str().unwrap(), "--table", "apps"]);
+    assert_eq!(r["rows_written"], 500);
+    let e = fails(&home, &["gen", "credit", "--rows", "5", "--table", "apps"]);
+    assert!(e.contains("already exists"), "{e}");
+    json(
+        &home,
+        &[
+            "gen",
+            "credit",
+            "--rows",
+            "500",
+            "--features",
+            "8",
+            "--table",
+            "apps",
+            "--mode",
+            "append",
+        ],
+    );
+    let c = json(
+        &home,
+        &[
+            "sql",
+            "SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS d FROM apps",
+        ],
+    );
+    assert_eq!(
+        (
+            c["results"][0]["data"][0]["n"].as_i64(),
+            c["results"][0]["data"][0]["d"].as_i64()
+        ),
+        (Some(1000), Some(500))
+    );
+
+    // Tags and time travel from the CLI.
+    json(&home, &["tag", "apps", "v1", "--snapshot", "1"]);
+    let c = json(
+        &home,
+        &["sql", "SELECT COUNT(*) AS n FROM apps VERSION AS OF 'v1'"],
+    );
+    assert_eq!(c["results"][0]["data"][0]["n"], 500);
+}
+
+#[test]
+fn ingest_job_runs_every_source_as_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("h");
+    std::fs::write(dir.path().join("a.csv"), "id,v\n1,1.5\n2,2.5\n").unwrap();
+    std::fs::write(
+        dir.path().join("b.jsonl"),
+        "{\"k\": \"x\", \"n\": 1}\n{\"k\": \"y\", \"n\": 2}\n",
+    )
+    .unwrap();
+    let job = dir.path().join("job.toml");
+    std::fs::write(
+        &job,
+        "[defaults]\non_error = \"quarantine\"\n\n[[source]]\npath = \"a.csv\"\ntable = \"raw.a\"\nprimary_key = [\"id\"]\n\n\
+         [[source]]\nname = \"events\"\npath = \"b.jsonl\"\ntable = \"raw.b\"\nmode = \"overwrite\"\n",
+    )
+    .unwrap();
+    let r = json(&home, &["ingest", "--job", job.to_str().unwrap()]);
+    let sources = r["sources"].as_array().unwrap();
+    assert_eq!(sources.len(), 2);
+    assert_eq!(
+        (
+            sources[0]["rows_written"].as_u64(),
+            sources[1]["rows_written"].as_u64()
+        ),
+        (Some(2), Some(2))
+    );
+    let runs = json(&home, &["runs", "list", "--kind", "ingest"]);
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 2);
+    std::fs::write(&job, "[[source]]\npath = \"a.csv\"\n").unwrap();
+    let e = fails(&home, &["ingest", "--job", job.to_str().unwrap()]);
+    assert!(e.contains("table"), "{e}");
+}
+
+/// PostgreSQL incremental ingest from the CLI: the high-water mark survives between runs.
+#[test]
+fn postgres_incremental_from_the_cli() {
+    let Ok(url) = std::env::var("RISKLAKE_TEST_PG_URL") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must provide RISKLAKE_TEST_PG_URL"
+        );
+        eprintln!("skipping: RISKLAKE_TEST_PG_URL is not set");
+        return;
+    };
+    let psql = |sql: &str| {
+        let out = Command::new("psql")
+            .arg(&url)
+            .arg("-v")
+            .arg("ON_ERROR_STOP=1")
+            .arg("-qc")
+            .arg(sql)
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let t = format!("cli_inc_{}", std::process::id());
+    psql(&format!("DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (id int primary key, v text, seq bigint); INSERT INTO {t} VALUES (1,'a',10),(2,'b',20);"));
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("h");
+    let args = [
+        "ingest",
+        url.as_str(),
+        "--source-table",
+        t.as_str(),
+        "--table",
+        "raw.inc",
+        "--incremental-column",
+        "seq",
+        "--primary-key",
+        "id",
+        "--mode",
+        "upsert",
+    ];
+    let r = json(&home, &args);
+    assert_eq!(
+        (r["rows_written"].as_u64(), r["high_water_mark"].as_str()),
+        (Some(2), Some("20"))
+    );
+    psql(&format!(
+        "INSERT INTO {t} VALUES (3,'c',30); UPDATE {t} SET v = 'a2', seq = 40 WHERE id = 1;"
+    ));
+    let r = json(&home, &args);
+    assert_eq!(
+        (r["rows_written"].as_u64(), r["high_water_mark"].as_str()),
+        (Some(2), Some("40"))
+    );
+    let r = json(&home, &args);
+    assert_eq!(r["rows_written"], 0);
+    let c = json(&home, &["sql", "SELECT id, v FROM raw.inc ORDER BY id"]);
+    assert_eq!(
+        c["results"][0]["data"],
+        serde_json::json!([{"id": 1, "v": "a2"}, {"id": 2, "v": "b"}, {"id": 3, "v": "c"}])
+    );
+    let runs = json(&home, &["runs", "list", "--kind", "ingest"]);
+    let cmd = runs["runs"][0]["command"].as_str().unwrap();
+    assert!(!cmd.contains(":secret"), "{cmd}");
+    psql(&format!("DROP TABLE {t}"));
+}

@@ -1,0 +1,453 @@
+//! Data collection into the lake: files (CSV, JSON lines, Parquet) and PostgreSQL, one
+//! atomic commit per ingest, bad rows failing loudly or quarantined with their reason.
+
+mod convert;
+mod csv;
+mod job;
+mod jsonl;
+mod parquet;
+mod postgres;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{ArrayRef, Int64Builder, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use serde::Serialize;
+
+use risklake_core::{Error, Result};
+
+pub use convert::{parse_type_name, Cell, Inferrer, Kind, RowBuilder};
+pub use job::{parse_delimiter, IngestJob, JobSource};
+pub use postgres::{PgReader, PostgresSource};
+
+use crate::lake::{Lake, TableSpec, WriteMode};
+use crate::names::{FileFormat, TableName};
+
+/// What to do with a row that cannot be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// Stop, name the file, line and column; the table is left as it was.
+    #[default]
+    Fail,
+    /// Write the row and the reason to `<table>__rejected` and go on.
+    Quarantine,
+}
+
+impl OnError {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "fail" => Ok(OnError::Fail),
+            "quarantine" => Ok(OnError::Quarantine),
+            _ => Err(Error::invalid(format!(
+                "unknown --on-error {s:?}; expected fail or quarantine"
+            ))),
+        }
+    }
+}
+
+/// How to read text sources.
+#[derive(Clone, Debug)]
+pub struct ReadOptions {
+    /// Field delimiter for CSV (default `,`; `.tsv` files default to tab).
+    pub delimiter: Option<u8>,
+    /// Quote character for CSV.
+    pub quote: u8,
+    /// Whether the first CSV line holds the column names.
+    pub has_header: bool,
+    /// Cell values read as NULL (exact match after trimming).
+    pub null_markers: Vec<String>,
+    /// Rows sampled to infer column types.
+    pub infer_rows: usize,
+    /// Column types that override inference, by column name.
+    pub schema_overrides: Vec<(String, DataType)>,
+    /// Rows per batch.
+    pub batch_rows: usize,
+    pub on_error: OnError,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            delimiter: None,
+            quote: b'"',
+            has_header: true,
+            null_markers: ["", "NA", "N/A", "NULL", "null", "NaN", "nan"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            infer_rows: 10_000,
+            schema_overrides: Vec::new(),
+            batch_rows: 65_536,
+            on_error: OnError::Fail,
+        }
+    }
+}
+
+impl ReadOptions {
+    /// Parses `col=type,col2=type` overrides.
+    pub fn parse_overrides(spec: &str) -> Result<Vec<(String, DataType)>> {
+        spec.split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|kv| {
+                let (k, v) = kv
+                    .split_once('=')
+                    .or_else(|| kv.split_once(':'))
+                    .ok_or_else(|| {
+                        Error::invalid(format!(
+                            "--schema entry {kv:?} should look like column=type"
+                        ))
+                    })?;
+                Ok((k.trim().to_string(), parse_type_name(v)?))
+            })
+            .collect()
+    }
+
+    fn override_for(&self, column: &str) -> Option<&DataType> {
+        self.schema_overrides
+            .iter()
+            .find(|(c, _)| c == column)
+            .map(|(_, t)| t)
+    }
+
+    fn is_null(&self, s: &str) -> bool {
+        let t = s.trim();
+        self.null_markers.iter().any(|m| m == t)
+    }
+}
+
+/// A row that could not be read, with where and why.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Rejected {
+    /// File path or source name.
+    pub source: String,
+    /// 1-based line (text files) or row number.
+    pub line: u64,
+    /// The offending column, when one is to blame.
+    pub column: Option<String>,
+    pub reason: String,
+    /// The row as read.
+    pub raw: String,
+}
+
+impl Rejected {
+    /// "file.csv, line 12, column amount: cannot read "abc" as DOUBLE".
+    pub fn describe(&self) -> String {
+        match &self.column {
+            Some(c) => format!(
+                "{}, line {}, column {}: {}",
+                self.source, self.line, c, self.reason
+            ),
+            None => format!("{}, line {}: {}", self.source, self.line, self.reason),
+        }
+    }
+
+    /// The schema of the `<table>__rejected` tables.
+    pub fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("source", DataType::Utf8, true),
+            Field::new("line", DataType::Int64, true),
+            Field::new("column_name", DataType::Utf8, true),
+            Field::new("reason", DataType::Utf8, true),
+            Field::new("raw", DataType::Utf8, true),
+            Field::new("ingested_at", DataType::Utf8, true),
+        ]))
+    }
+
+    /// Rejected rows as a batch of [`Rejected::schema`].
+    pub fn to_batch(rows: &[Rejected]) -> Result<RecordBatch> {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let mut source = StringBuilder::new();
+        let mut line = Int64Builder::new();
+        let mut column = StringBuilder::new();
+        let mut reason = StringBuilder::new();
+        let mut raw = StringBuilder::new();
+        let mut at = StringBuilder::new();
+        for r in rows {
+            source.append_value(&r.source);
+            line.append_value(r.line as i64);
+            column.append_option(r.column.as_deref());
+            reason.append_value(&r.reason);
+            raw.append_value(&r.raw);
+            at.append_value(&now);
+        }
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(source.finish()),
+            Arc::new(line.finish()),
+            Arc::new(column.finish()),
+            Arc::new(reason.finish()),
+            Arc::new(raw.finish()),
+            Arc::new(at.finish()),
+        ];
+        RecordBatch::try_new(Rejected::schema(), cols)
+            .map_err(|e| Error::arrow("building rejected rows", e))
+    }
+}
+
+/// A source of record batches that may set bad rows aside.
+pub trait BatchSource: Send {
+    /// The schema of every batch.
+    fn schema(&self) -> SchemaRef;
+    /// The next batch, `None` at the end. With [`OnError::Fail`] a bad row is an error.
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>>;
+    /// Rows set aside since the last call (with [`OnError::Quarantine`]).
+    fn take_rejected(&mut self) -> Vec<Rejected>;
+    /// Bytes consumed so far and the total, when known (for progress).
+    fn progress(&self) -> (u64, Option<u64>);
+}
+
+/// Opens a data file as a batch source.
+pub fn open_file(
+    path: &Path,
+    format: FileFormat,
+    opts: &ReadOptions,
+) -> Result<Box<dyn BatchSource>> {
+    match format {
+        FileFormat::Csv => Ok(Box::new(csv::CsvSource::open(path, opts)?)),
+        FileFormat::JsonLines => Ok(Box::new(jsonl::JsonLinesSource::open(path, opts)?)),
+        FileFormat::Parquet => Ok(Box::new(parquet::ParquetSource::open(path, opts)?)),
+    }
+}
+
+/// Where an ingest reads from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    File(PathBuf),
+    Postgres(PostgresSource),
+}
+
+impl Source {
+    /// A file path, or a `postgres://` / `postgresql://` URL with a query or table.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::File(p) => p.display().to_string(),
+            Source::Postgres(pg) => pg.describe(),
+        }
+    }
+}
+
+/// One ingest: a source into a table.
+#[derive(Clone, Debug)]
+pub struct IngestRequest {
+    pub source: Source,
+    pub table: TableName,
+    pub mode: WriteMode,
+    /// Used when the table is created; checked against it when it exists.
+    pub spec: TableSpec,
+    pub read: ReadOptions,
+}
+
+/// What an ingest did.
+#[derive(Clone, Debug, Serialize)]
+pub struct IngestReport {
+    pub source: String,
+    pub table: String,
+    pub mode: WriteMode,
+    pub created: bool,
+    pub rows_written: u64,
+    pub rows_rejected: u64,
+    pub rejected_table: Option<String>,
+    pub snapshot: Option<i64>,
+    pub bytes_read: u64,
+    pub seconds: f64,
+    /// For incremental PostgreSQL ingest: the high-water mark after this run.
+    pub high_water_mark: Option<String>,
+}
+
+/// Progress callback: rows written so far, bytes read and total bytes when known.
+pub type Progress<'a> = &'a (dyn Fn(u64, u64, Option<u64>) + Sync);
+
+/// Runs one ingest as one atomic commit (plus one for rejected rows, if any).
+pub async fn ingest(
+    lake: &Lake,
+    req: &IngestRequest,
+    progress: Progress<'_>,
+) -> Result<IngestReport> {
+    let started = Instant::now();
+    let mut source = match &req.source {
+        Source::File(path) => {
+            let format = FileFormat::of(path).ok_or_else(|| {
+                Error::invalid(format!(
+                    "{}: unknown file type; expected .csv, .tsv, .parquet or .jsonl",
+                    path.display()
+                ))
+            })?;
+            if !path.exists() {
+                return Err(Error::not_found("file", path.display().to_string()));
+            }
+            Reader::Sync(open_file(path, format, &req.read)?)
+        }
+        Source::Postgres(pg) => Reader::Pg(pg.open(&req.read).await?),
+    };
+    let schema = source.schema();
+    let mut created = false;
+    if lake.exists(&req.table).await? {
+        let table = lake.table(&req.table).await?;
+        let ts = table.schema();
+        if !req.spec.primary_key.is_empty() && ts.primary_keys() != req.spec.primary_key.as_slice()
+        {
+            return Err(Error::invalid(format!(
+                "table {} exists with primary key [{}], not [{}]",
+                req.table,
+                ts.primary_keys().join(", "),
+                req.spec.primary_key.join(", ")
+            )));
+        }
+        if !req.spec.partition_by.is_empty()
+            && ts.partition_keys() != req.spec.partition_by.as_slice()
+        {
+            return Err(Error::invalid(format!(
+                "table {} exists partitioned by [{}], not [{}]",
+                req.table,
+                ts.partition_keys().join(", "),
+                req.spec.partition_by.join(", ")
+            )));
+        }
+    } else {
+        if req.mode == WriteMode::Upsert && req.spec.primary_key.is_empty() {
+            return Err(Error::invalid(format!(
+                "--mode upsert creates table {} with a primary key: give it with --primary-key",
+                req.table
+            )));
+        }
+        lake.create_table(&req.table, &schema, &req.spec).await?;
+        created = true;
+    }
+    let result = write_all(lake, req, &mut source, progress).await;
+    let (summary, rejected) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if created {
+                // A table this ingest created holds nothing yet: do not leave an empty shell.
+                let _ = lake.drop_table(&req.table, true).await;
+            }
+            return Err(e);
+        }
+    };
+    let mut rejected_table = None;
+    if !rejected.is_empty() {
+        let name = req.table.rejected();
+        let batch = Rejected::to_batch(&rejected)?;
+        lake.write_batches(&name, WriteMode::Append, &TableSpec::default(), &[batch])
+            .await?;
+        rejected_table = Some(name.to_string());
+    }
+    let high_water_mark = match &req.source {
+        Source::Postgres(pg) => pg.new_high_water_mark(),
+        _ => None,
+    };
+    Ok(IngestReport {
+        source: req.source.describe(),
+        table: req.table.to_string(),
+        mode: req.mode,
+        created,
+        rows_written: summary.rows,
+        rows_rejected: rejected.len() as u64,
+        rejected_table,
+        snapshot: summary.snapshot,
+        bytes_read: source.progress().0,
+        seconds: started.elapsed().as_secs_f64(),
+        high_water_mark,
+    })
+}
+
+async fn write_all(
+    lake: &Lake,
+    req: &IngestRequest,
+    source: &mut Reader,
+    progress: Progress<'_>,
+) -> Result<(crate::lake::WriteSummary, Vec<Rejected>)> {
+    let mut writer = lake.writer(&req.table, req.mode).await?;
+    let mut rejected = Vec::new();
+    while let Some(batch) = source.next_batch().await? {
+        writer.write(&batch).await?;
+        rejected.extend(source.take_rejected());
+        let (bytes, total) = source.progress();
+        progress(writer.rows(), bytes, total);
+    }
+    rejected.extend(source.take_rejected());
+    let summary = writer.commit().await?;
+    Ok((summary, rejected))
+}
+
+/// A file source or a PostgreSQL reader, driven alike.
+enum Reader {
+    Sync(Box<dyn BatchSource>),
+    Pg(PgReader),
+}
+
+impl Reader {
+    fn schema(&self) -> SchemaRef {
+        match self {
+            Reader::Sync(s) => s.schema(),
+            Reader::Pg(p) => p.schema(),
+        }
+    }
+
+    async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        match self {
+            Reader::Sync(s) => s.next_batch(),
+            Reader::Pg(p) => p.next_batch().await,
+        }
+    }
+
+    fn take_rejected(&mut self) -> Vec<Rejected> {
+        match self {
+            Reader::Sync(s) => s.take_rejected(),
+            Reader::Pg(_) => Vec::new(),
+        }
+    }
+
+    fn progress(&self) -> (u64, Option<u64>) {
+        match self {
+            Reader::Sync(s) => s.progress(),
+            Reader::Pg(p) => (p.rows(), None),
+        }
+    }
+}
+
+/// Reads a whole file into batches (for small files and tests); bad rows are errors.
+pub fn read_file(path: &Path, opts: &ReadOptions) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let format = FileFormat::of(path)
+        .ok_or_else(|| Error::invalid(format!("{}: unknown file type", path.display())))?;
+    let mut src = open_file(path, format, opts)?;
+    let mut out = Vec::new();
+    while let Some(b) = src.next_batch()? {
+        out.push(b);
+    }
+    Ok((src.schema(), out))
+}
+
+/// The schema inferred from sampled cells, with overrides applied.
+pub(crate) fn inferred_schema(
+    names: &[String],
+    inferrers: &[Inferrer],
+    opts: &ReadOptions,
+) -> Result<SchemaRef> {
+    for (col, _) in &opts.schema_overrides {
+        if !names.iter().any(|n| n == col) {
+            return Err(Error::invalid(format!(
+                "--schema names column {col:?}, which the source does not have (columns: {})",
+                names.join(", ")
+            )));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut fields = Vec::with_capacity(names.len());
+    for (name, inf) in names.iter().zip(inferrers) {
+        if !seen.insert(name.to_ascii_lowercase()) {
+            return Err(Error::invalid(format!(
+                "column name {name:?} appears twice"
+            )));
+        }
+        let dt = opts
+            .override_for(name)
+            .cloned()
+            .unwrap_or_else(|| inf.kind().data_type());
+        fields.push(Field::new(name, dt, true));
+    }
+    Ok(Arc::new(Schema::new(fields)))
+}

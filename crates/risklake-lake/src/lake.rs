@@ -1,0 +1,543 @@
+//! The lake: a Paimon filesystem catalog in the home's warehouse folder.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use paimon::spec::{CommitKind, Schema as PaimonSchema};
+use paimon::{Catalog, CatalogOptions, FileSystemCatalog, Options, Table, TableCommit, TableWrite};
+use serde::Serialize;
+
+use risklake_core::error::ResultExt;
+use risklake_core::{Error, Result};
+
+use crate::conform::conform;
+use crate::names::{TableName, DEFAULT_DATABASE};
+
+/// How a write meets the rows already in the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteMode {
+    /// Add rows (on a primary-key table, rows with an existing key replace it).
+    Append,
+    /// Replace all rows of the table in one snapshot.
+    Overwrite,
+    /// Insert or replace by primary key; the table must have one.
+    Upsert,
+}
+
+impl WriteMode {
+    /// Parses `append`, `overwrite` or `upsert`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "append" => Ok(WriteMode::Append),
+            "overwrite" => Ok(WriteMode::Overwrite),
+            "upsert" => Ok(WriteMode::Upsert),
+            _ => Err(Error::invalid(format!(
+                "unknown write mode {s:?}; expected append, overwrite or upsert"
+            ))),
+        }
+    }
+}
+
+/// How to create a table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TableSpec {
+    /// Primary-key columns; empty for an append-only table.
+    pub primary_key: Vec<String>,
+    /// Partition columns.
+    pub partition_by: Vec<String>,
+    /// Paimon table options (e.g. `bucket`, `file.format`).
+    pub options: BTreeMap<String, String>,
+}
+
+/// What a committed write did.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct WriteSummary {
+    pub table: String,
+    pub mode: WriteMode,
+    pub rows: u64,
+    /// The snapshot the write created (`None` when nothing was written).
+    pub snapshot: Option<i64>,
+}
+
+/// One snapshot of a table.
+#[derive(Clone, Debug, Serialize)]
+pub struct SnapshotInfo {
+    pub id: i64,
+    pub kind: String,
+    pub committed_at: String,
+    pub total_records: Option<i64>,
+    pub delta_records: Option<i64>,
+    pub schema_id: i64,
+}
+
+/// A column of a table.
+#[derive(Clone, Debug, Serialize)]
+pub struct ColumnInfo {
+    pub name: String,
+    /// Paimon type (as Spark/Flink show it).
+    pub r#type: String,
+    pub nullable: bool,
+}
+
+/// What `describe` shows of a table.
+#[derive(Clone, Debug, Serialize)]
+pub struct TableInfo {
+    pub name: String,
+    pub kind: String,
+    pub location: String,
+    pub columns: Vec<ColumnInfo>,
+    pub primary_key: Vec<String>,
+    pub partition_by: Vec<String>,
+    pub options: BTreeMap<String, String>,
+    pub rows: u64,
+    pub snapshots: Vec<SnapshotInfo>,
+    pub tags: Vec<String>,
+}
+
+/// The lake: a Paimon catalog over a warehouse folder.
+#[derive(Clone)]
+pub struct Lake {
+    warehouse: PathBuf,
+    catalog: Arc<dyn Catalog>,
+}
+
+impl Lake {
+    /// Opens (creating if needed) the warehouse at `warehouse` and its `default` database.
+    pub async fn open(warehouse: &Path) -> Result<Self> {
+        std::fs::create_dir_all(warehouse)
+            .map_err(|e| Error::io(format!("creating warehouse {}", warehouse.display()), e))?;
+        let warehouse = warehouse
+            .canonicalize()
+            .map_err(|e| Error::io(format!("resolving warehouse {}", warehouse.display()), e))?;
+        let mut options = Options::new();
+        options.set(
+            CatalogOptions::WAREHOUSE,
+            warehouse.to_string_lossy().to_string(),
+        );
+        let catalog = FileSystemCatalog::new(options).context("opening the Paimon catalog")?;
+        let lake = Lake {
+            warehouse,
+            catalog: Arc::new(catalog),
+        };
+        lake.ensure_database(DEFAULT_DATABASE).await?;
+        Ok(lake)
+    }
+
+    /// The warehouse folder.
+    pub fn warehouse(&self) -> &Path {
+        &self.warehouse
+    }
+
+    /// The Paimon catalog, for callers that need the native API.
+    pub fn catalog(&self) -> Arc<dyn Catalog> {
+        self.catalog.clone()
+    }
+
+    /// Creates a database if it does not exist.
+    pub async fn ensure_database(&self, name: &str) -> Result<()> {
+        match self.catalog.get_database(name).await {
+            Ok(_) => Ok(()),
+            Err(paimon::Error::DatabaseNotExist { .. }) => self
+                .catalog
+                .create_database(name, true, HashMap::new())
+                .await
+                .with_context(|| format!("creating database {name}")),
+            Err(e) => Err(Error::external(format!("opening database {name}"), e)),
+        }
+    }
+
+    /// All tables of all databases, sorted.
+    pub async fn list_tables(&self) -> Result<Vec<TableName>> {
+        let mut out = Vec::new();
+        for db in self
+            .catalog
+            .list_databases()
+            .await
+            .context("listing databases")?
+        {
+            for t in self
+                .catalog
+                .list_tables(&db)
+                .await
+                .with_context(|| format!("listing tables of {db}"))?
+            {
+                out.push(TableName {
+                    database: db.clone(),
+                    table: t,
+                });
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Whether the table exists.
+    pub async fn exists(&self, name: &TableName) -> Result<bool> {
+        match self.catalog.get_table(&name.identifier()).await {
+            Ok(_) => Ok(true),
+            Err(paimon::Error::TableNotExist { .. })
+            | Err(paimon::Error::DatabaseNotExist { .. }) => Ok(false),
+            Err(e) => Err(Error::external(format!("looking up table {name}"), e)),
+        }
+    }
+
+    /// The Paimon table.
+    pub async fn table(&self, name: &TableName) -> Result<Table> {
+        match self.catalog.get_table(&name.identifier()).await {
+            Ok(t) => Ok(t),
+            Err(paimon::Error::TableNotExist { .. })
+            | Err(paimon::Error::DatabaseNotExist { .. }) => {
+                Err(Error::not_found("table", name.to_string()))
+            }
+            Err(e) => Err(Error::external(format!("opening table {name}"), e)),
+        }
+    }
+
+    /// The table's Arrow schema (what writes must match and reads return).
+    pub async fn arrow_schema(&self, name: &TableName) -> Result<SchemaRef> {
+        let table = self.table(name).await?;
+        table_arrow_schema(&table, name)
+    }
+
+    /// Creates a table with the columns of `schema`. Primary-key columns become NOT NULL.
+    pub async fn create_table(
+        &self,
+        name: &TableName,
+        schema: &Schema,
+        spec: &TableSpec,
+    ) -> Result<()> {
+        if schema.fields().is_empty() {
+            return Err(Error::invalid(format!(
+                "cannot create table {name} without columns"
+            )));
+        }
+        for key in spec.primary_key.iter().chain(&spec.partition_by) {
+            if schema.field_with_name(key).is_err() {
+                return Err(Error::invalid(format!(
+                    "column {key} (named as primary key or partition) is not among the columns of {name}: {}",
+                    schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for f in schema.fields() {
+            if !seen.insert(f.name().to_ascii_lowercase()) {
+                return Err(Error::invalid(format!(
+                    "column {} appears twice in the schema of {name}",
+                    f.name()
+                )));
+            }
+        }
+        self.ensure_database(&name.database).await?;
+        let mut builder = PaimonSchema::builder();
+        for f in schema.fields() {
+            let nullable = f.is_nullable() && !spec.primary_key.contains(f.name());
+            let dt = paimon::arrow::arrow_to_paimon_type(f.data_type(), nullable).with_context(
+                || {
+                    format!(
+                        "column {} of {name} has type {} which Paimon cannot store",
+                        f.name(),
+                        f.data_type()
+                    )
+                },
+            )?;
+            builder = builder.column(f.name().clone(), dt);
+        }
+        if !spec.primary_key.is_empty() {
+            builder = builder.primary_key(spec.primary_key.clone());
+        }
+        if !spec.partition_by.is_empty() {
+            builder = builder.partition_keys(spec.partition_by.clone());
+        }
+        let mut options = spec.options.clone();
+        options
+            .entry("file.format".into())
+            .or_insert_with(|| "parquet".into());
+        builder = builder.options(options);
+        let paimon_schema = builder
+            .build()
+            .with_context(|| format!("defining table {name}"))?;
+        match self
+            .catalog
+            .create_table(&name.identifier(), paimon_schema, false)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(paimon::Error::TableAlreadyExist { .. }) => {
+                Err(Error::invalid(format!("table {name} already exists")))
+            }
+            Err(e) => Err(Error::external(format!("creating table {name}"), e)),
+        }
+    }
+
+    /// Drops a table (its files are deleted).
+    pub async fn drop_table(&self, name: &TableName, if_exists: bool) -> Result<()> {
+        match self.catalog.drop_table(&name.identifier(), if_exists).await {
+            Ok(()) => Ok(()),
+            Err(paimon::Error::TableNotExist { .. }) => {
+                Err(Error::not_found("table", name.to_string()))
+            }
+            Err(e) => Err(Error::external(format!("dropping table {name}"), e)),
+        }
+    }
+
+    /// Starts an atomic write: nothing is visible until [`TableWriter::commit`]; dropping
+    /// the writer (or an error) leaves the table at its previous snapshot.
+    pub async fn writer(&self, name: &TableName, mode: WriteMode) -> Result<TableWriter> {
+        let table = self.table(name).await?;
+        let has_pk = !table.schema().primary_keys().is_empty();
+        if mode == WriteMode::Upsert && !has_pk {
+            return Err(Error::invalid(format!(
+                "upsert needs a primary key, and table {name} has none; use --mode append or create it with --primary-key"
+            )));
+        }
+        let schema = table_arrow_schema(&table, name)?;
+        let mut builder = table.new_write_builder();
+        if mode == WriteMode::Overwrite {
+            builder = builder.with_overwrite();
+        }
+        let commit_user = builder.commit_user().to_string();
+        let write = builder
+            .new_write()
+            .with_context(|| format!("starting a write to {name}"))?;
+        Ok(TableWriter {
+            name: name.clone(),
+            table,
+            write,
+            commit_user,
+            mode,
+            schema,
+            rows: 0,
+        })
+    }
+
+    /// Writes all `batches` in one atomic commit, creating the table from the first
+    /// batch's schema if it does not exist.
+    pub async fn write_batches(
+        &self,
+        name: &TableName,
+        mode: WriteMode,
+        spec: &TableSpec,
+        batches: &[RecordBatch],
+    ) -> Result<WriteSummary> {
+        if !self.exists(name).await? {
+            let schema = batches.first().map(|b| b.schema()).ok_or_else(|| {
+                Error::invalid(format!("no rows and no schema to create table {name} from"))
+            })?;
+            self.create_table(name, &schema, spec).await?;
+        }
+        let mut w = self.writer(name, mode).await?;
+        for b in batches {
+            w.write(b).await?;
+        }
+        w.commit().await
+    }
+
+    /// Tags a snapshot (the latest when `snapshot` is `None`) so SQL can read it with
+    /// `VERSION AS OF 'tag'`.
+    pub async fn create_tag(
+        &self,
+        name: &TableName,
+        tag: &str,
+        snapshot: Option<i64>,
+    ) -> Result<()> {
+        self.catalog
+            .create_tag(&name.identifier(), tag, snapshot, false)
+            .await
+            .with_context(|| format!("tagging table {name} as {tag}"))
+    }
+
+    /// The latest snapshot id, `None` for a table never written.
+    pub async fn latest_snapshot(&self, name: &TableName) -> Result<Option<i64>> {
+        let table = self.table(name).await?;
+        table
+            .snapshot_manager()
+            .get_latest_snapshot_id()
+            .await
+            .with_context(|| format!("reading snapshots of {name}"))
+    }
+
+    /// Schema, options, snapshots and tags of a table, and its row count.
+    pub async fn describe(&self, name: &TableName) -> Result<TableInfo> {
+        let table = self.table(name).await?;
+        let schema = table.schema();
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| ColumnInfo {
+                name: f.name().to_string(),
+                r#type: paimon_type_name(f.data_type()),
+                nullable: f.data_type().is_nullable(),
+            })
+            .collect();
+        let snapshots = table
+            .snapshot_manager()
+            .list_all()
+            .await
+            .with_context(|| format!("listing snapshots of {name}"))?
+            .into_iter()
+            .map(|s| SnapshotInfo {
+                id: s.id(),
+                kind: commit_kind_name(s.commit_kind()).to_string(),
+                committed_at: chrono::DateTime::from_timestamp_millis(s.time_millis() as i64)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    .unwrap_or_default(),
+                total_records: s.total_record_count(),
+                delta_records: s.delta_record_count(),
+                schema_id: s.schema_id(),
+            })
+            .collect();
+        let tags = table
+            .tag_manager()
+            .list_all_names()
+            .await
+            .with_context(|| format!("listing tags of {name}"))?;
+        let sql = crate::sql::SqlSession::new(self).await?;
+        let rows = sql.count(name).await?;
+        Ok(TableInfo {
+            name: name.to_string(),
+            kind: if schema.primary_keys().is_empty() {
+                "append"
+            } else {
+                "primary-key"
+            }
+            .to_string(),
+            location: table.location().to_string(),
+            columns,
+            primary_key: schema.primary_keys().to_vec(),
+            partition_by: schema.partition_keys().to_vec(),
+            options: schema
+                .options()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            rows,
+            snapshots,
+            tags,
+        })
+    }
+
+    /// A SQL session over this lake.
+    pub async fn sql(&self) -> Result<crate::sql::SqlSession> {
+        crate::sql::SqlSession::new(self).await
+    }
+}
+
+fn commit_kind_name(kind: &CommitKind) -> &'static str {
+    match kind {
+        CommitKind::APPEND => "append",
+        CommitKind::COMPACT => "compact",
+        CommitKind::OVERWRITE => "overwrite",
+        _ => "other",
+    }
+}
+
+fn paimon_type_name(dt: &paimon::spec::DataType) -> String {
+    // Paimon's JSON form of a type is the SQL spelling ("BIGINT NOT NULL"); we show the
+    // nullability separately.
+    let s = serde_json::to_value(dt)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{dt:?}"));
+    s.trim_end_matches(" NOT NULL").to_string()
+}
+
+pub(crate) fn table_arrow_schema(table: &Table, name: &TableName) -> Result<SchemaRef> {
+    paimon::arrow::build_target_arrow_schema(table.schema().fields())
+        .with_context(|| format!("reading the schema of {name}"))
+        .map(|s| {
+            // Keep field names and nullability; drop Paimon's field-id metadata so that
+            // batches we build compare equal to the schema.
+            Arc::new(Schema::new(
+                s.fields()
+                    .iter()
+                    .map(|f| Field::new(f.name(), f.data_type().clone(), f.is_nullable()))
+                    .collect::<Vec<_>>(),
+            ))
+        })
+}
+
+/// An open, uncommitted write to one table.
+pub struct TableWriter {
+    name: TableName,
+    table: Table,
+    write: TableWrite,
+    commit_user: String,
+    mode: WriteMode,
+    schema: SchemaRef,
+    rows: u64,
+}
+
+impl TableWriter {
+    /// The table's schema; written batches are fitted to it by column name.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Writes one batch (fitted to the table's schema by column name).
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let name = self.name.to_string();
+        let batch = conform(batch, &self.schema, &name)?;
+        self.write
+            .write_arrow_batch(&batch)
+            .await
+            .with_context(|| format!("writing to table {name}"))?;
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    /// Commits everything written as one snapshot.
+    pub async fn commit(mut self) -> Result<WriteSummary> {
+        let name = self.name.to_string();
+        let messages = self
+            .write
+            .prepare_commit()
+            .await
+            .with_context(|| format!("flushing the write to {name}"))?;
+        if self.rows == 0 && self.mode != WriteMode::Overwrite {
+            return Ok(WriteSummary {
+                table: name,
+                mode: self.mode,
+                rows: 0,
+                snapshot: None,
+            });
+        }
+        let commit = TableCommit::new(self.table.clone(), self.commit_user.clone());
+        let result = if self.mode == WriteMode::Overwrite {
+            // An empty partition spec matches every partition: the whole table is replaced.
+            let static_partitions = if self.table.schema().partition_keys().is_empty() {
+                None
+            } else {
+                Some(HashMap::new())
+            };
+            commit.overwrite(messages, static_partitions).await
+        } else {
+            commit.commit(messages).await
+        };
+        result.with_context(|| format!("committing to table {name}"))?;
+        let snapshot = self
+            .table
+            .snapshot_manager()
+            .get_latest_snapshot_id()
+            .await
+            .with_context(|| format!("reading the new snapshot of {name}"))?;
+        Ok(WriteSummary {
+            table: name,
+            mode: self.mode,
+            rows: self.rows,
+            snapshot,
+        })
+    }
+}

@@ -1,0 +1,437 @@
+//! SQL over the lake through Apache DataFusion (with paimon-datafusion's catalog).
+//!
+//! Tables are addressed as `table`, `db.table` or `paimon.db.table`. On top of what
+//! paimon-datafusion runs (SELECT, INSERT INTO/OVERWRITE, CREATE TABLE, ALTER, time travel
+//! with `VERSION AS OF`, `CALL sys.create_tag`, system tables like `"t$snapshots"`), this
+//! session adds `CREATE TABLE ... [WITH ('primary-key' = 'a', 'partition' = 'b')] AS
+//! SELECT ...` (one atomic commit), scripts of several statements, and data files as
+//! tables.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use datafusion::datasource::MemTable;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::prelude::ParquetReadOptions;
+use datafusion::sql::sqlparser::ast::{CreateTableOptions, SqlOption, Statement};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use futures::TryStreamExt;
+use paimon_datafusion::SQLContext;
+
+use risklake_core::error::ResultExt;
+use risklake_core::{Error, Result};
+
+use crate::lake::{Lake, TableSpec, WriteMode};
+use crate::names::{FileFormat, TableName, TableRef};
+
+/// The result of one statement.
+#[derive(Debug, Clone)]
+pub struct SqlResult {
+    /// The statement as given.
+    pub statement: String,
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+impl SqlResult {
+    /// Number of result rows.
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(|b| b.num_rows()).sum()
+    }
+}
+
+/// A SQL session over a lake.
+pub struct SqlSession {
+    ctx: SQLContext,
+    lake: Lake,
+    temp_counter: std::sync::atomic::AtomicUsize,
+}
+
+impl SqlSession {
+    /// A session with the lake registered as catalog `paimon`, database `default` current.
+    pub async fn new(lake: &Lake) -> Result<Self> {
+        let mut ctx = SQLContext::new();
+        ctx.register_catalog("paimon", lake.catalog())
+            .await
+            .context("registering the lake catalog")?;
+        Ok(SqlSession {
+            ctx,
+            lake: lake.clone(),
+            temp_counter: Default::default(),
+        })
+    }
+
+    /// The DataFusion session, for callers that need the DataFrame API.
+    pub fn datafusion(&self) -> &datafusion::prelude::SessionContext {
+        self.ctx.ctx()
+    }
+
+    /// Makes a data file queryable as table `name` for this session.
+    pub async fn register_file(&self, name: &str, path: &Path) -> Result<()> {
+        if !path.exists() {
+            return Err(Error::not_found("file", path.display().to_string()));
+        }
+        let provider: Arc<dyn datafusion::catalog::TableProvider> = match FileFormat::of(path) {
+            Some(FileFormat::Parquet) => {
+                let p = path.to_string_lossy().to_string();
+                let df = self
+                    .ctx
+                    .ctx()
+                    .read_parquet(p, ParquetReadOptions::default())
+                    .await
+                    .with_context(|| format!("reading {}", path.display()))?;
+                df.into_view()
+            }
+            Some(format) => {
+                let opts = crate::ingest::ReadOptions::default();
+                let mut reader = crate::ingest::open_file(path, format, &opts)?;
+                let mut batches = Vec::new();
+                while let Some(b) = reader.next_batch()? {
+                    batches.push(b);
+                }
+                if let Some(bad) = reader.take_rejected().into_iter().next() {
+                    return Err(Error::invalid(bad.describe()));
+                }
+                let schema = reader.schema();
+                Arc::new(
+                    MemTable::try_new(schema, vec![batches])
+                        .context("building an in-memory table")?,
+                )
+            }
+            None => {
+                return Err(Error::invalid(format!(
+                    "{}: unknown file type",
+                    path.display()
+                )))
+            }
+        };
+        self.ctx
+            .register_temp_table(name, provider)
+            .with_context(|| format!("registering {} as {name}", path.display()))?;
+        Ok(())
+    }
+
+    /// Runs one statement and collects its result.
+    pub async fn query(&self, sql: &str) -> Result<SqlResult> {
+        if let Some(result) = self.try_ctas(sql).await? {
+            return Ok(result);
+        }
+        let df = self.ctx.sql(sql).await.map_err(|e| sql_error(sql, e))?;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await.map_err(|e| sql_error(sql, e))?;
+        Ok(SqlResult {
+            statement: sql.to_string(),
+            schema,
+            batches,
+        })
+    }
+
+    /// Runs one query and streams its result.
+    pub async fn stream(&self, sql: &str) -> Result<SendableRecordBatchStream> {
+        let df = self.ctx.sql(sql).await.map_err(|e| sql_error(sql, e))?;
+        df.execute_stream().await.map_err(|e| sql_error(sql, e))
+    }
+
+    /// Runs a script of `;`-separated statements in order, stopping at the first error.
+    pub async fn run_script(&self, script: &str) -> Result<Vec<SqlResult>> {
+        let mut out = Vec::new();
+        for stmt in split_statements(script) {
+            out.push(self.query(&stmt).await?);
+        }
+        Ok(out)
+    }
+
+    /// Rows of a lake table (merged by primary key where it has one).
+    pub async fn count(&self, name: &TableName) -> Result<u64> {
+        let r = self
+            .query(&format!("SELECT COUNT(*) FROM {}", name.sql_ref()))
+            .await?;
+        let batch = r
+            .batches
+            .first()
+            .ok_or_else(|| Error::invalid("COUNT(*) returned nothing"))?;
+        let col = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::UInt64)
+            .map_err(|e| Error::arrow("reading a count", e))?;
+        use arrow::array::AsArray;
+        Ok(col.as_primitive::<arrow::datatypes::UInt64Type>().value(0))
+    }
+
+    /// Streams a lake table or a data file, optionally only some columns.
+    pub async fn scan(
+        &self,
+        table: &TableRef,
+        columns: Option<&[String]>,
+    ) -> Result<SendableRecordBatchStream> {
+        let from = match table {
+            TableRef::Lake(name) => {
+                if !self.lake.exists(name).await? {
+                    return Err(Error::not_found("table", name.to_string()));
+                }
+                name.sql_ref()
+            }
+            TableRef::File(path) => {
+                let n = self
+                    .temp_counter
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let temp = format!("__file_{n}");
+                self.register_file(&temp, path).await?;
+                temp
+            }
+        };
+        let select = match columns {
+            Some(cols) if !cols.is_empty() => cols
+                .iter()
+                .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => "*".to_string(),
+        };
+        self.stream(&format!("SELECT {select} FROM {from}")).await
+    }
+
+    /// Handles `CREATE TABLE name [WITH (...)] AS SELECT ...`, which paimon-datafusion
+    /// does not: the query runs, the table is created from its schema, and all rows are
+    /// committed as the table's first snapshot. Nothing is left behind on failure.
+    async fn try_ctas(&self, sql: &str) -> Result<Option<SqlResult>> {
+        let head = sql
+            .trim_start()
+            .get(..12)
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        if !head.starts_with("CREATE TABLE") {
+            return Ok(None);
+        }
+        let Ok(mut statements) = Parser::parse_sql(&GenericDialect {}, sql) else {
+            return Ok(None);
+        };
+        if statements.len() != 1 {
+            return Ok(None);
+        }
+        let Statement::CreateTable(ct) = statements.remove(0) else {
+            return Ok(None);
+        };
+        let Some(query) = ct.query else {
+            return Ok(None);
+        };
+        let parts: Vec<String> = ct
+            .name
+            .0
+            .iter()
+            .map(|p| p.to_string().trim_matches('"').to_string())
+            .collect();
+        let name = match parts.as_slice() {
+            [t] => TableName::parse(t)?,
+            [d, t] => TableName::parse(&format!("{d}.{t}"))?,
+            [c, d, t] if c == "paimon" => TableName::parse(&format!("{d}.{t}"))?,
+            _ => {
+                return Err(Error::invalid(format!(
+                    "CREATE TABLE AS SELECT: cannot create {} in the lake",
+                    ct.name
+                )))
+            }
+        };
+        let mut spec = TableSpec::default();
+        let options: Vec<SqlOption> = match ct.table_options {
+            CreateTableOptions::With(o)
+            | CreateTableOptions::Options(o)
+            | CreateTableOptions::TableProperties(o) => o,
+            _ => Vec::new(),
+        };
+        for o in options {
+            let SqlOption::KeyValue { key, value } = o else {
+                return Err(Error::invalid(format!(
+                    "CREATE TABLE AS SELECT: unsupported option {o}"
+                )));
+            };
+            let value = value.to_string().trim_matches('\'').to_string();
+            let list = || {
+                value
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+            };
+            match key.value.as_str() {
+                "primary-key" => spec.primary_key = list(),
+                "partition" => spec.partition_by = list(),
+                k => {
+                    spec.options.insert(k.to_string(), value.clone());
+                }
+            }
+        }
+        if self.lake.exists(&name).await? {
+            if ct.if_not_exists {
+                return Ok(Some(SqlResult {
+                    statement: sql.to_string(),
+                    schema: Arc::new(arrow::datatypes::Schema::empty()),
+                    batches: vec![],
+                }));
+            }
+            return Err(Error::invalid(format!("table {name} already exists")));
+        }
+        let query_sql = query.to_string();
+        let df = self
+            .ctx
+            .sql(&query_sql)
+            .await
+            .map_err(|e| sql_error(&query_sql, e))?;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let stream = df
+            .execute_stream()
+            .await
+            .map_err(|e| sql_error(&query_sql, e))?;
+        self.lake.create_table(&name, &schema, &spec).await?;
+        let written = async {
+            let mut w = self.lake.writer(&name, WriteMode::Append).await?;
+            let mut stream = stream;
+            while let Some(b) = stream
+                .try_next()
+                .await
+                .map_err(|e| sql_error(&query_sql, e))?
+            {
+                w.write(&b).await?;
+            }
+            w.commit().await
+        }
+        .await;
+        let summary = match written {
+            Ok(s) => s,
+            Err(e) => {
+                // The table did not exist before this statement: remove the empty shell.
+                let _ = self.lake.drop_table(&name, true).await;
+                return Err(e);
+            }
+        };
+        let count = arrow::array::UInt64Array::from(vec![summary.rows]);
+        let batch =
+            RecordBatch::try_from_iter([("count", Arc::new(count) as arrow::array::ArrayRef)])
+                .map_err(|e| Error::arrow("building the CTAS result", e))?;
+        Ok(Some(SqlResult {
+            statement: sql.to_string(),
+            schema: batch.schema(),
+            batches: vec![batch],
+        }))
+    }
+}
+
+fn sql_error(sql: &str, e: datafusion::error::DataFusionError) -> Error {
+    let short: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    let short = if short.len() > 120 {
+        format!("{}...", &short[..short.floor_char_boundary(117)])
+    } else {
+        short
+    };
+    Error::External {
+        context: format!("SQL error in `{short}`"),
+        message: e.strip_backtrace(),
+    }
+}
+
+/// Splits a script into statements at `;` outside quotes and comments. Empty statements
+/// are dropped.
+pub fn split_statements(script: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = script.chars().peekable();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) => {
+                cur.push(c);
+                if c == q {
+                    if chars.peek() == Some(&q) {
+                        cur.push(chars.next().unwrap_or(q));
+                    } else {
+                        quote = None;
+                    }
+                }
+            }
+            None => match c {
+                '\'' | '"' | '`' => {
+                    quote = Some(c);
+                    cur.push(c);
+                }
+                '-' if chars.peek() == Some(&'-') => {
+                    for c in chars.by_ref() {
+                        if c == '\n' {
+                            cur.push('\n');
+                            break;
+                        }
+                    }
+                }
+                ';' => {
+                    if !cur.trim().is_empty() {
+                        out.push(cur.trim().to_string());
+                    }
+                    cur.clear();
+                }
+                _ => cur.push(c),
+            },
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().to_string());
+    }
+    out
+}
+
+/// Whether `text` ends a statement (for the interactive shell: run at a `;` that is not
+/// inside quotes).
+pub fn is_complete(text: &str) -> bool {
+    let trimmed = text.trim_end();
+    if trimmed.is_empty() {
+        return false;
+    }
+    // Complete when splitting and re-joining leaves nothing after the last `;`.
+    let mut quote: Option<char> = None;
+    let mut last_semicolon_ends = false;
+    let mut chars = trimmed.chars().peekable();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                '\'' | '"' | '`' => {
+                    quote = Some(c);
+                    last_semicolon_ends = false;
+                }
+                '-' if chars.peek() == Some(&'-') => {
+                    for c in chars.by_ref() {
+                        if c == '\n' {
+                            break;
+                        }
+                    }
+                }
+                ';' => last_semicolon_ends = true,
+                c if c.is_whitespace() => {}
+                _ => last_semicolon_ends = false,
+            },
+        }
+    }
+    quote.is_none() && last_semicolon_ends
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_scripts_respecting_quotes_and_comments() {
+        let s = "SELECT 'a;b'; -- a comment; here\nSELECT \"x;y\" FROM t;;  ";
+        assert_eq!(
+            split_statements(s),
+            vec!["SELECT 'a;b'", "SELECT \"x;y\" FROM t"]
+        );
+        assert_eq!(
+            split_statements("SELECT 'it''s; fine'"),
+            vec!["SELECT 'it''s; fine'"]
+        );
+        assert!(is_complete("SELECT 1;"));
+        assert!(!is_complete("SELECT ';'"));
+        assert!(!is_complete("SELECT 1; SELECT 2"));
+        assert!(is_complete("SELECT 1 -- c\n;"));
+    }
+}

@@ -1,0 +1,59 @@
+//! The project store: what risklake did and what it produced.
+//!
+//! Every command that produces a result records a *run* in a *project*: its command
+//! line, parameters, metrics (with steps, for per-iteration curves), the datasets it read
+//! or wrote (lake table and snapshot), its artifacts (files kept under the home) and how
+//! it ended. The server and dashboard show this store; the CLI lists it with `runs`.
+//!
+//! The [`Store`] trait is the seam: [`SqliteStore`] is the embedded default, a
+//! PostgreSQL store for shared deployments implements the same trait.
+//!
+//! ```
+//! use risklake_track::{SqliteStore, Store, RunStatus};
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = SqliteStore::open(dir.path()).unwrap();
+//! let run = store.start_run("default", "gen", "risklake gen credit --rows 10").unwrap();
+//! store.log_param(run, "rows", "10").unwrap();
+//! store.log_metric(run, "bad_rate", None, 0.1).unwrap();
+//! store.finish_run(run, RunStatus::Finished, None).unwrap();
+//! assert_eq!(store.get_run(run).unwrap().params["rows"], "10");
+//! ```
+
+mod sqlite;
+mod types;
+
+pub use sqlite::SqliteStore;
+pub use types::*;
+
+use risklake_core::Result;
+
+/// What a project store does. Implementations must be safe to share between threads and
+/// between processes working on the same home.
+pub trait Store: Send + Sync {
+    /// Creates the project if needed and returns its id.
+    fn ensure_project(&self, name: &str) -> Result<i64>;
+    /// All projects with their run counts.
+    fn list_projects(&self) -> Result<Vec<Project>>;
+    /// Starts a run of `kind` (e.g. `ingest`, `sql`, `train`) in `project`.
+    fn start_run(&self, project: &str, kind: &str, command: &str) -> Result<RunId>;
+    /// Records a parameter (one value per key; the last write wins).
+    fn log_param(&self, run: RunId, key: &str, value: &str) -> Result<()>;
+    /// Records a metric value, optionally at a step (iteration, epoch, trial).
+    fn log_metric(&self, run: RunId, key: &str, step: Option<i64>, value: f64) -> Result<()>;
+    /// Records a dataset the run read (`role` = `input`) or wrote (`output`).
+    fn log_dataset(&self, run: RunId, dataset: &DatasetRef) -> Result<()>;
+    /// Copies `file` into the run's artifact folder under `name` and records it.
+    fn log_artifact(&self, run: RunId, name: &str, file: &std::path::Path) -> Result<Artifact>;
+    /// Writes `bytes` as the artifact `name` of the run and records it.
+    fn log_artifact_bytes(&self, run: RunId, name: &str, bytes: &[u8]) -> Result<Artifact>;
+    /// Ends the run.
+    fn finish_run(&self, run: RunId, status: RunStatus, error: Option<&str>) -> Result<()>;
+    /// One run with everything recorded about it.
+    fn get_run(&self, run: RunId) -> Result<RunDetail>;
+    /// Runs, newest first, filtered.
+    fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunSummary>>;
+    /// Reads a named state value (e.g. an incremental ingest's high-water mark).
+    fn get_state(&self, scope: &str, key: &str) -> Result<Option<String>>;
+    /// Writes a named state value.
+    fn set_state(&self, scope: &str, key: &str, value: &str) -> Result<()>;
+}

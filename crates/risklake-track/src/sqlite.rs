@@ -1,0 +1,595 @@
+//! The embedded store: one SQLite file in the home, artifacts as files beside it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use risklake_core::error::ResultExt;
+use risklake_core::{Error, Result};
+
+use crate::types::*;
+use crate::Store;
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS projects (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    kind TEXT NOT NULL,
+    command TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_project ON runs(project_id, id);
+CREATE TABLE IF NOT EXISTS params (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (run_id, key)
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    key TEXT NOT NULL,
+    step INTEGER,
+    value REAL NOT NULL,
+    logged_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics(run_id, key, step);
+CREATE TABLE IF NOT EXISTS datasets (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    role TEXT NOT NULL,
+    name TEXT NOT NULL,
+    snapshot INTEGER,
+    rows INTEGER
+);
+CREATE TABLE IF NOT EXISTS artifacts (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (run_id, name)
+);
+CREATE TABLE IF NOT EXISTS state (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (scope, key)
+);
+";
+
+/// The SQLite project store (`store.db` in the home, artifacts under `artifacts/`).
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    artifact_dir: PathBuf,
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn db_err(e: rusqlite::Error) -> Error {
+    Error::external("project store", e)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in the folder `home`.
+    pub fn open(home: &Path) -> Result<Self> {
+        std::fs::create_dir_all(home)
+            .map_err(|e| Error::io(format!("creating {}", home.display()), e))?;
+        let path = home.join("store.db");
+        let conn = Connection::open(&path)
+            .with_context(|| format!("opening the project store {}", path.display()))?;
+        // WAL lets readers (the server, `runs list`) work while a job writes; the busy
+        // timeout makes concurrent writers from several processes wait instead of fail.
+        conn.busy_timeout(Duration::from_secs(30)).map_err(db_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(db_err)?;
+        conn.execute_batch(SCHEMA).map_err(db_err)?;
+        let version: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)?;
+        match version {
+            None => {
+                conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?1)", [SCHEMA_VERSION.to_string()])
+                    .map_err(db_err)?;
+            }
+            Some(v) if v.parse::<i64>().ok() == Some(SCHEMA_VERSION) => {}
+            Some(v) => {
+                return Err(Error::invalid(format!(
+                    "the project store {} has schema version {v}, this risklake reads version {SCHEMA_VERSION}",
+                    path.display()
+                )))
+            }
+        }
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            artifact_dir: home.join("artifacts"),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (each call is
+        // one statement or transaction), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
+        let status: String = row.get(4)?;
+        let started_at: String = row.get(5)?;
+        let ended_at: Option<String> = row.get(6)?;
+        let duration_s = duration(&started_at, ended_at.as_deref());
+        Ok(RunSummary {
+            id: row.get(0)?,
+            project: row.get(1)?,
+            kind: row.get(2)?,
+            command: row.get(3)?,
+            status: RunStatus::parse(&status).unwrap_or(RunStatus::Failed),
+            started_at,
+            ended_at,
+            duration_s,
+            error: row.get(7)?,
+        })
+    }
+
+    fn store_artifact(
+        &self,
+        run: RunId,
+        name: &str,
+        write: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<Artifact> {
+        if name.is_empty() || name.contains("..") || name.starts_with('/') || name.contains('\\') {
+            return Err(Error::invalid(format!(
+                "artifact name {name:?} must be a relative path without '..'"
+            )));
+        }
+        let dir = self.artifact_dir.join(run.to_string());
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+        }
+        write(&path)?;
+        let size = std::fs::metadata(&path)
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?
+            .len() as i64;
+        let path_str = path.to_string_lossy().to_string();
+        self.conn()
+            .execute(
+                "INSERT INTO artifacts (run_id, name, path, size, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (run_id, name) DO UPDATE SET path = excluded.path, size = excluded.size",
+                params![run, name, path_str, size, now()],
+            )
+            .map_err(db_err)?;
+        Ok(Artifact {
+            name: name.to_string(),
+            path: path_str,
+            size,
+        })
+    }
+}
+
+fn duration(start: &str, end: Option<&str>) -> Option<f64> {
+    let s = DateTime::parse_from_rfc3339(start).ok()?;
+    let e = match end {
+        Some(e) => DateTime::parse_from_rfc3339(e).ok()?.with_timezone(&Utc),
+        None => Utc::now(),
+    };
+    Some((e - s.with_timezone(&Utc)).num_milliseconds() as f64 / 1000.0)
+}
+
+const RUN_COLUMNS: &str =
+    "r.id, p.name, r.kind, r.command, r.status, r.started_at, r.ended_at, r.error FROM runs r JOIN projects p ON p.id = r.project_id";
+
+impl Store for SqliteStore {
+    fn ensure_project(&self, name: &str) -> Result<i64> {
+        if name.trim().is_empty() {
+            return Err(Error::invalid("project name must not be empty"));
+        }
+        let conn = self.conn();
+        conn.execute(
+            "INSERT OR IGNORE INTO projects (name, created_at) VALUES (?1, ?2)",
+            params![name, now()],
+        )
+        .map_err(db_err)?;
+        conn.query_row("SELECT id FROM projects WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .map_err(db_err)
+    }
+
+    fn list_projects(&self) -> Result<Vec<Project>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT p.id, p.name, p.created_at, COUNT(r.id) FROM projects p
+                 LEFT JOIN runs r ON r.project_id = p.id GROUP BY p.id ORDER BY p.name",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Project {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    created_at: r.get(2)?,
+                    runs: r.get(3)?,
+                })
+            })
+            .map_err(db_err)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+    }
+
+    fn start_run(&self, project: &str, kind: &str, command: &str) -> Result<RunId> {
+        let project_id = self.ensure_project(project)?;
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO runs (project_id, kind, command, status, started_at) VALUES (?1, ?2, ?3, 'running', ?4)",
+            params![project_id, kind, command, now()],
+        )
+        .map_err(db_err)?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn log_param(&self, run: RunId, key: &str, value: &str) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO params (run_id, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+                params![run, key, value],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn log_metric(&self, run: RunId, key: &str, step: Option<i64>, value: f64) -> Result<()> {
+        // SQLite stores NaN as NULL; a metric that is not a number is an error upstream.
+        if !value.is_finite() {
+            return Err(Error::invalid(format!(
+                "metric {key} is not a finite number: {value}"
+            )));
+        }
+        self.conn()
+            .execute(
+                "INSERT INTO metrics (run_id, key, step, value, logged_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![run, key, step, value, now()],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn log_dataset(&self, run: RunId, d: &DatasetRef) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO datasets (run_id, role, name, snapshot, rows) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![run, d.role, d.name, d.snapshot, d.rows],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn log_artifact(&self, run: RunId, name: &str, file: &Path) -> Result<Artifact> {
+        self.store_artifact(run, name, |dest| {
+            std::fs::copy(file, dest).map(|_| ()).map_err(|e| {
+                Error::io(
+                    format!("copying artifact {} to {}", file.display(), dest.display()),
+                    e,
+                )
+            })
+        })
+    }
+
+    fn log_artifact_bytes(&self, run: RunId, name: &str, bytes: &[u8]) -> Result<Artifact> {
+        self.store_artifact(run, name, |dest| {
+            std::fs::write(dest, bytes)
+                .map_err(|e| Error::io(format!("writing artifact {}", dest.display()), e))
+        })
+    }
+
+    fn finish_run(&self, run: RunId, status: RunStatus, error: Option<&str>) -> Result<()> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE runs SET status = ?2, ended_at = ?3, error = ?4 WHERE id = ?1",
+                params![run, status.as_str(), now(), error],
+            )
+            .map_err(db_err)?;
+        if n == 0 {
+            return Err(Error::not_found("run", run.to_string()));
+        }
+        Ok(())
+    }
+
+    fn get_run(&self, run: RunId) -> Result<RunDetail> {
+        let conn = self.conn();
+        let summary = conn
+            .query_row(
+                &format!("SELECT {RUN_COLUMNS} WHERE r.id = ?1"),
+                [run],
+                Self::summary_from_row,
+            )
+            .optional()
+            .map_err(db_err)?
+            .ok_or_else(|| Error::not_found("run", run.to_string()))?;
+        let mut params = BTreeMap::new();
+        let mut stmt = conn
+            .prepare("SELECT key, value FROM params WHERE run_id = ?1 ORDER BY key")
+            .map_err(db_err)?;
+        for kv in stmt
+            .query_map([run], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(db_err)?
+        {
+            let (k, v) = kv.map_err(db_err)?;
+            params.insert(k, v);
+        }
+        let mut stmt = conn
+            .prepare("SELECT key, step, value FROM metrics WHERE run_id = ?1 ORDER BY id")
+            .map_err(db_err)?;
+        let metric_history = stmt
+            .query_map([run], |r| {
+                Ok(MetricPoint {
+                    key: r.get(0)?,
+                    step: r.get(1)?,
+                    value: r.get(2)?,
+                })
+            })
+            .map_err(db_err)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db_err)?;
+        let mut metrics = BTreeMap::new();
+        let mut best_step: BTreeMap<&str, Option<i64>> = BTreeMap::new();
+        for m in &metric_history {
+            let newer = match best_step.get(m.key.as_str()) {
+                None => true,
+                Some(prev) => m.step >= *prev,
+            };
+            if newer {
+                best_step.insert(&m.key, m.step);
+                metrics.insert(m.key.clone(), m.value);
+            }
+        }
+        let mut stmt = conn
+            .prepare(
+                "SELECT role, name, snapshot, rows FROM datasets WHERE run_id = ?1 ORDER BY id",
+            )
+            .map_err(db_err)?;
+        let datasets = stmt
+            .query_map([run], |r| {
+                Ok(DatasetRef {
+                    role: r.get(0)?,
+                    name: r.get(1)?,
+                    snapshot: r.get(2)?,
+                    rows: r.get(3)?,
+                })
+            })
+            .map_err(db_err)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db_err)?;
+        let mut stmt = conn
+            .prepare("SELECT name, path, size FROM artifacts WHERE run_id = ?1 ORDER BY id")
+            .map_err(db_err)?;
+        let artifacts = stmt
+            .query_map([run], |r| {
+                Ok(Artifact {
+                    name: r.get(0)?,
+                    path: r.get(1)?,
+                    size: r.get(2)?,
+                })
+            })
+            .map_err(db_err)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db_err)?;
+        Ok(RunDetail {
+            summary,
+            params,
+            metrics,
+            metric_history,
+            datasets,
+            artifacts,
+        })
+    }
+
+    fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunSummary>> {
+        let mut sql = format!("SELECT {RUN_COLUMNS} WHERE 1 = 1");
+        let mut args: Vec<String> = Vec::new();
+        if let Some(p) = &filter.project {
+            args.push(p.clone());
+            sql.push_str(&format!(" AND p.name = ?{}", args.len()));
+        }
+        if let Some(k) = &filter.kind {
+            args.push(k.clone());
+            sql.push_str(&format!(" AND r.kind = ?{}", args.len()));
+        }
+        if let Some(s) = filter.status {
+            args.push(s.as_str().to_string());
+            sql.push_str(&format!(" AND r.status = ?{}", args.len()));
+        }
+        sql.push_str(" ORDER BY r.id DESC");
+        if let Some(limit) = filter.limit {
+            sql.push_str(&format!(" LIMIT {limit}"));
+        }
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&sql).map_err(db_err)?;
+        let rows = stmt
+            .query_map(
+                rusqlite::params_from_iter(args.iter()),
+                Self::summary_from_row,
+            )
+            .map_err(db_err)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+    }
+
+    fn get_state(&self, scope: &str, key: &str) -> Result<Option<String>> {
+        self.conn()
+            .query_row(
+                "SELECT value FROM state WHERE scope = ?1 AND key = ?2",
+                [scope, key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)
+    }
+
+    fn set_state(&self, scope: &str, key: &str, value: &str) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO state (scope, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                params![scope, key, value, now()],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_lifecycle_params_metrics_datasets_artifacts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let run = store
+            .start_run("credit", "train", "risklake train gbdt")
+            .unwrap();
+        store.log_param(run, "lr", "0.1").unwrap();
+        store.log_param(run, "lr", "0.05").unwrap();
+        for (step, v) in [(0, 0.70), (1, 0.75), (2, 0.74)] {
+            store.log_metric(run, "valid_auc", Some(step), v).unwrap();
+        }
+        store.log_metric(run, "rows", None, 100.0).unwrap();
+        assert!(store.log_metric(run, "bad", None, f64::NAN).is_err());
+        store
+            .log_dataset(
+                run,
+                &DatasetRef {
+                    role: "input".into(),
+                    name: "default.loans".into(),
+                    snapshot: Some(3),
+                    rows: Some(100),
+                },
+            )
+            .unwrap();
+        let a = store
+            .log_artifact_bytes(run, "model/model.json", b"{}")
+            .unwrap();
+        assert_eq!(a.size, 2);
+        assert!(std::path::Path::new(&a.path).exists());
+        assert!(store.log_artifact_bytes(run, "../escape", b"x").is_err());
+        store.finish_run(run, RunStatus::Finished, None).unwrap();
+
+        let d = store.get_run(run).unwrap();
+        assert_eq!(d.summary.project, "credit");
+        assert_eq!(d.summary.status, RunStatus::Finished);
+        assert_eq!(d.params["lr"], "0.05");
+        assert_eq!(d.metrics["valid_auc"], 0.74, "last step wins");
+        assert_eq!(d.metric_history.len(), 4);
+        assert_eq!(d.datasets[0].snapshot, Some(3));
+        assert_eq!(d.artifacts.len(), 1);
+        assert!(d.summary.duration_s.unwrap() >= 0.0);
+    }
+
+    #[test]
+    fn listing_filters_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SqliteStore::open(dir.path()).unwrap();
+            let a = store.start_run("p1", "ingest", "a").unwrap();
+            store
+                .finish_run(a, RunStatus::Failed, Some("bad row"))
+                .unwrap();
+            store.start_run("p2", "sql", "b").unwrap();
+            store.start_run("p1", "sql", "c").unwrap();
+            store.set_state("ingest:pg", "hwm", "42").unwrap();
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let all = store.list_runs(&RunFilter::default()).unwrap();
+        assert_eq!(
+            all.iter().map(|r| r.command.as_str()).collect::<Vec<_>>(),
+            ["c", "b", "a"]
+        );
+        let p1 = store
+            .list_runs(&RunFilter {
+                project: Some("p1".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(p1.len(), 2);
+        let failed = store
+            .list_runs(&RunFilter {
+                status: Some(RunStatus::Failed),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(failed[0].error.as_deref(), Some("bad row"));
+        let one = store
+            .list_runs(&RunFilter {
+                limit: Some(1),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(
+            store.get_state("ingest:pg", "hwm").unwrap().as_deref(),
+            Some("42")
+        );
+        assert_eq!(store.get_state("ingest:pg", "other").unwrap(), None);
+        let projects = store.list_projects().unwrap();
+        assert_eq!(
+            projects
+                .iter()
+                .map(|p| (p.name.as_str(), p.runs))
+                .collect::<Vec<_>>(),
+            [("p1", 2), ("p2", 1)]
+        );
+        assert!(matches!(store.get_run(999), Err(Error::NotFound { .. })));
+    }
+
+    #[test]
+    fn concurrent_writers_from_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(SqliteStore::open(dir.path()).unwrap());
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let s = store.clone();
+                std::thread::spawn(move || {
+                    let run = s.start_run("p", "t", &format!("thread {t}")).unwrap();
+                    for i in 0..50 {
+                        s.log_metric(run, "m", Some(i), i as f64).unwrap();
+                    }
+                    run
+                })
+            })
+            .collect();
+        for h in handles {
+            let run = h.join().unwrap();
+            assert_eq!(store.get_run(run).unwrap().metric_history.len(), 50);
+        }
+    }
+}

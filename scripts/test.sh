@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The README's test command: sets up everything the tests need on a fresh Debian machine
+# (PostgreSQL server, a Python venv with the reference pypaimon), then runs the Rust tests
+# and the interoperability tests. Safe to re-run: installs are skipped when present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/risklake-target}
+VENV=${RISKLAKE_VENV:-/var/tmp/risklake-venv}
+PGDATA_DIR=${RISKLAKE_PGDATA:-/var/tmp/risklake-pgdata}
+PGPORT=${RISKLAKE_PGPORT:-54329}
+
+log() { printf '\n== %s\n' "$*"; }
+
+# --- PostgreSQL (Debian packages), on 127.0.0.1 only -------------------------------------
+pg_bin() {
+  local d
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$d" ] && echo "$d"
+}
+if [ -z "$(pg_bin)" ]; then
+  log "installing PostgreSQL from Debian packages"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+fi
+PGBIN=$(pg_bin)
+run_pg() {
+  if [ "$(id -u)" = 0 ]; then su postgres -s /bin/bash -c "$*"; else bash -c "$*"; fi
+}
+if [ ! -f "$PGDATA_DIR/PG_VERSION" ]; then
+  log "creating a PostgreSQL cluster in $PGDATA_DIR"
+  mkdir -p "$PGDATA_DIR"
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$PGDATA_DIR"
+  run_pg "$PGBIN/initdb -D $PGDATA_DIR -U postgres --auth=trust >/dev/null"
+fi
+if ! run_pg "$PGBIN/pg_ctl -D $PGDATA_DIR status" >/dev/null 2>&1; then
+  log "starting PostgreSQL on 127.0.0.1:$PGPORT"
+  run_pg "$PGBIN/pg_ctl -D $PGDATA_DIR -l $PGDATA_DIR/server.log -w -o '-p $PGPORT -c listen_addresses=127.0.0.1 -k /tmp' start" >/dev/null
+  STARTED_PG=1
+fi
+stop_pg() { if [ "${STARTED_PG:-0}" = 1 ]; then run_pg "$PGBIN/pg_ctl -D $PGDATA_DIR -m fast stop" >/dev/null 2>&1 || true; fi; }
+trap stop_pg EXIT
+export RISKLAKE_TEST_PG_URL="postgres://postgres@127.0.0.1:$PGPORT/postgres"
+
+# --- Python venv with the reference tools ------------------------------------------------
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import pypaimon, pyarrow, pytest" 2>/dev/null; then
+  log "creating the Python venv $VENV (pypaimon, pyarrow, pytest)"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/tests/interop/requirements.txt"
+fi
+
+# --- Rust tests ---------------------------------------------------------------------------
+log "cargo test (target dir $CARGO_TARGET_DIR)"
+cargo test --workspace --locked 2>&1
+
+# --- Interoperability tests with the reference implementations ------------------------------
+log "interoperability tests (pypaimon)"
+cargo build --locked -p risklake-cli --bin risklake 2>&1
+export RISKLAKE_BIN="$CARGO_TARGET_DIR/debug/risklake"
+"$VENV/bin/python" -m pytest -q "$ROOT/tests/interop"
