@@ -9,23 +9,13 @@ use clap::{Args, Parser, Subcommand};
 #[command(name = "risklake", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     /// Home folder holding the lake warehouse and the project store.
-    #[arg(
-        long,
-        global = true,
-        env = "RISKLAKE_HOME",
-        default_value = "./risklake-home"
-    )]
+    #[arg(long, global = true, env = "RISKLAKE_HOME", default_value = "./risklake-home")]
     pub home: PathBuf,
     /// Print the result as one JSON document on stdout.
     #[arg(long, global = true)]
     pub json: bool,
     /// Project that runs are recorded in.
-    #[arg(
-        long,
-        global = true,
-        env = "RISKLAKE_PROJECT",
-        default_value = "default"
-    )]
+    #[arg(long, global = true, env = "RISKLAKE_PROJECT", default_value = "default")]
     pub project: String,
     /// No progress bars.
     #[arg(long, short, global = true)]

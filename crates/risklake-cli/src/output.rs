@@ -55,12 +55,8 @@ impl Out {
             None => ProgressBar::new_spinner(),
         };
         let template = match (total.is_some(), unit) {
-            (true, Unit::Bytes) => {
-                "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})"
-            }
-            (true, Unit::Rows) => {
-                "{msg} [{bar:30}] {human_pos}/{human_len} rows ({per_sec}, eta {eta})"
-            }
+            (true, Unit::Bytes) => "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
+            (true, Unit::Rows) => "{msg} [{bar:30}] {human_pos}/{human_len} rows ({per_sec}, eta {eta})",
             (false, _) => "{spinner} {msg} {human_pos} rows ({per_sec})",
         };
         if let Ok(style) = ProgressStyle::with_template(template) {
@@ -114,8 +110,7 @@ pub fn batches_json(batches: &[RecordBatch]) -> Result<Value> {
     {
         let mut w = arrow::json::ArrayWriter::new(&mut buf);
         let refs: Vec<&RecordBatch> = batches.iter().collect();
-        w.write_batches(&refs)
-            .map_err(|e| Error::arrow("writing JSON", e))?;
+        w.write_batches(&refs).map_err(|e| Error::arrow("writing JSON", e))?;
         w.finish().map_err(|e| Error::arrow("writing JSON", e))?;
     }
     if buf.is_empty() {
@@ -126,9 +121,7 @@ pub fn batches_json(batches: &[RecordBatch]) -> Result<Value> {
 
 /// Arrow batches as CSV text (with header).
 pub fn batches_csv(batches: &[RecordBatch], out: &mut dyn std::io::Write) -> Result<()> {
-    let mut w = arrow::csv::WriterBuilder::new()
-        .with_header(true)
-        .build(out);
+    let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(out);
     for b in batches {
         w.write(b).map_err(|e| Error::arrow("writing CSV", e))?;
     }
@@ -136,11 +129,7 @@ pub fn batches_csv(batches: &[RecordBatch], out: &mut dyn std::io::Write) -> Res
 }
 
 /// Writes batches to a file whose format follows its extension.
-pub fn write_file(
-    path: &std::path::Path,
-    schema: arrow::datatypes::SchemaRef,
-    batches: &[RecordBatch],
-) -> Result<()> {
+pub fn write_file(path: &std::path::Path, schema: arrow::datatypes::SchemaRef, batches: &[RecordBatch]) -> Result<()> {
     let mut w = FileWriter::create(path, schema)?;
     for b in batches {
         w.write(b)?;
@@ -164,8 +153,7 @@ impl FileWriter {
                 path.display()
             ))
         })?;
-        let file = std::fs::File::create(path)
-            .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+        let file = std::fs::File::create(path).map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
         Ok(match format {
             FileFormat::Parquet => {
                 let props = parquet::file::properties::WriterProperties::builder()
@@ -181,17 +169,15 @@ impl FileWriter {
                     .with_header(true)
                     .build(std::io::BufWriter::new(file)),
             ),
-            FileFormat::JsonLines => FileWriter::Json(arrow::json::LineDelimitedWriter::new(
-                std::io::BufWriter::new(file),
-            )),
+            FileFormat::JsonLines => {
+                FileWriter::Json(arrow::json::LineDelimitedWriter::new(std::io::BufWriter::new(file)))
+            }
         })
     }
 
     pub fn write(&mut self, b: &RecordBatch) -> Result<()> {
         match self {
-            FileWriter::Parquet(w) => w
-                .write(b)
-                .map_err(|e| Error::invalid(format!("writing Parquet: {e}"))),
+            FileWriter::Parquet(w) => w.write(b).map_err(|e| Error::invalid(format!("writing Parquet: {e}"))),
             FileWriter::Csv(w) => w.write(b).map_err(|e| Error::arrow("writing CSV", e)),
             FileWriter::Json(w) => w.write(b).map_err(|e| Error::arrow("writing JSON", e)),
         }

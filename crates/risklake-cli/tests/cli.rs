@@ -54,10 +54,7 @@ fn quickstart_on_an_empty_home_records_everything() {
     assert_eq!(q["steps"][1]["rows"], 1000, "German credit has 1000 rows");
     let months = q["steps"][2]["data"].as_array().unwrap();
     assert_eq!(months.len(), 12);
-    let total: i64 = months
-        .iter()
-        .map(|m| m["applications"].as_i64().unwrap())
-        .sum();
+    let total: i64 = months.iter().map(|m| m["applications"].as_i64().unwrap()).sum();
     assert_eq!(total, 3000);
 
     let tables = json(&home, &["tables"]);
@@ -105,25 +102,13 @@ fn json_errors_go_to_stderr_with_a_nonzero_exit() {
     assert!(v["error"].as_str().unwrap().contains("default.nope"), "{e}");
     let e = fails(&home, &["sql", "SELEC 1"]);
     assert!(e.contains("SQL error"), "{e}");
-    let e = fails(
-        &home,
-        &["ingest", "x.csv", "--table", "t", "--mode", "merge"],
-    );
+    let e = fails(&home, &["ingest", "x.csv", "--table", "t", "--mode", "merge"]);
     assert!(e.contains("merge"), "{e}");
     let e = fails(&home, &["ingest", "missing.csv", "--table", "t"]);
     assert!(e.contains("missing.csv"), "{e}");
     let e = fails(
         &home,
-        &[
-            "gen",
-            "credit",
-            "--rows",
-            "10",
-            "--features",
-            "0",
-            "--table",
-            "g",
-        ],
+        &["gen", "credit", "--rows", "10", "--features", "0", "--table", "g"],
     );
     assert!(e.contains("--features"), "{e}");
     // The failed runs are recorded as failed, with their error.
@@ -141,9 +126,17 @@ fn ingest_sql_formats_and_files_as_tables() {
     let home = dir.path().join("h");
     let csv = dir.path().join("loans.csv");
     std::fs::write(&csv, "id,amount,grade\n1,10.5,A\n2,x,B\n3,30,C\n").unwrap();
+    // Inference would make `amount` text (the sample holds "x"); the override pins it.
     let e = fails(
         &home,
-        &["ingest", csv.to_str().unwrap(), "--table", "risk.loans"],
+        &[
+            "ingest",
+            csv.to_str().unwrap(),
+            "--table",
+            "risk.loans",
+            "--schema",
+            "amount=double",
+        ],
     );
     assert!(e.contains("loans.csv, line 3, column amount"), "{e}");
     let r = json(
@@ -153,6 +146,8 @@ fn ingest_sql_formats_and_files_as_tables() {
             csv.to_str().unwrap(),
             "--table",
             "risk.loans",
+            "--schema",
+            "amount=double",
             "--on-error",
             "quarantine",
             "--primary-key",
@@ -167,22 +162,12 @@ fn ingest_sql_formats_and_files_as_tables() {
 
     let out = risklake(
         &home,
-        &[
-            "sql",
-            "SELECT id, grade FROM risk.loans ORDER BY id",
-            "--format",
-            "csv",
-        ],
+        &["sql", "SELECT id, grade FROM risk.loans ORDER BY id", "--format", "csv"],
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "id,grade\n1,A\n3,C\n");
     let out = risklake(
         &home,
-        &[
-            "sql",
-            "SELECT id FROM risk.loans ORDER BY id",
-            "--format",
-            "json",
-        ],
+        &["sql", "SELECT id FROM risk.loans ORDER BY id", "--format", "json"],
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v, serde_json::json!([{"id": 1}, {"id": 3}]));
@@ -200,10 +185,7 @@ fn ingest_sql_formats_and_files_as_tables() {
     );
     // A file is a table too: query the Parquet file we just wrote.
     let spec = format!("f={}", pq.display());
-    let v = json(
-        &home,
-        &["sql", "--file", &spec, "SELECT SUM(amount) AS s FROM f"],
-    );
+    let v = json(&home, &["sql", "--file", &spec, "SELECT SUM(amount) AS s FROM f"]);
     assert_eq!(v["results"][0]["data"][0]["s"], 40.5);
 
     // gen into a file, then ingest it: --table as a path.
@@ -242,10 +224,7 @@ fn ingest_sql_formats_and_files_as_tables() {
     );
     let c = json(
         &home,
-        &[
-            "sql",
-            "SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS d FROM apps",
-        ],
+        &["sql", "SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS d FROM apps"],
     );
     assert_eq!(
         (
@@ -257,10 +236,7 @@ fn ingest_sql_formats_and_files_as_tables() {
 
     // Tags and time travel from the CLI.
     json(&home, &["tag", "apps", "v1", "--snapshot", "1"]);
-    let c = json(
-        &home,
-        &["sql", "SELECT COUNT(*) AS n FROM apps VERSION AS OF 'v1'"],
-    );
+    let c = json(&home, &["sql", "SELECT COUNT(*) AS n FROM apps VERSION AS OF 'v1'"]);
     assert_eq!(c["results"][0]["data"][0]["n"], 500);
 }
 
@@ -285,10 +261,7 @@ fn ingest_job_runs_every_source_as_a_run() {
     let sources = r["sources"].as_array().unwrap();
     assert_eq!(sources.len(), 2);
     assert_eq!(
-        (
-            sources[0]["rows_written"].as_u64(),
-            sources[1]["rows_written"].as_u64()
-        ),
+        (sources[0]["rows_written"].as_u64(), sources[1]["rows_written"].as_u64()),
         (Some(2), Some(2))
     );
     let runs = json(&home, &["runs", "list", "--kind", "ingest"]);
@@ -302,10 +275,7 @@ fn ingest_job_runs_every_source_as_a_run() {
 #[test]
 fn postgres_incremental_from_the_cli() {
     let Ok(url) = std::env::var("RISKLAKE_TEST_PG_URL") else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must provide RISKLAKE_TEST_PG_URL"
-        );
+        assert!(std::env::var("CI").is_err(), "CI must provide RISKLAKE_TEST_PG_URL");
         eprintln!("skipping: RISKLAKE_TEST_PG_URL is not set");
         return;
     };
@@ -318,11 +288,7 @@ fn postgres_incremental_from_the_cli() {
             .arg(sql)
             .output()
             .expect("psql runs");
-        assert!(
-            out.status.success(),
-            "psql: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
     };
     let t = format!("cli_inc_{}", std::process::id());
     psql(&format!("DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (id int primary key, v text, seq bigint); INSERT INTO {t} VALUES (1,'a',10),(2,'b',20);"));

@@ -192,11 +192,7 @@ impl CreditGenerator {
         let mut ids = Int64Builder::with_capacity(n);
         let mut months = StringBuilder::with_capacity(n, n * 7);
         let mut labels = Int32Builder::with_capacity(n);
-        let mut cols: Vec<ColBuilder> = self
-            .specs
-            .iter()
-            .map(|s| ColBuilder::new(s.kind, n))
-            .collect();
+        let mut cols: Vec<ColBuilder> = self.specs.iter().map(|s| ColBuilder::new(s.kind, n)).collect();
         for i in start..end {
             let month = i * MONTHS / self.cfg.rows.max(1);
             let mut rng = Rng::for_stream(self.cfg.seed, i);
@@ -212,8 +208,7 @@ impl CreditGenerator {
         let mut arrays: Vec<ArrayRef> = vec![Arc::new(ids.finish()), Arc::new(months.finish())];
         arrays.extend(cols.into_iter().map(ColBuilder::finish));
         arrays.push(Arc::new(labels.finish()));
-        RecordBatch::try_new(self.schema.clone(), arrays)
-            .map_err(|e| Error::arrow("building a synthetic batch", e))
+        RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| Error::arrow("building a synthetic batch", e))
     }
 
     /// All rows, as consecutive batches of `batch_rows` rows.
@@ -247,11 +242,7 @@ impl CreditGenerator {
                 }
                 Kind::Ratio => {
                     let v = (sigmoid(1.3 * latent) * 10_000.0).round() / 10_000.0;
-                    (
-                        Value::F(v),
-                        1.4 * ((v > 0.8) as i32 as f64) + 0.9 * v - 0.7,
-                        v,
-                    )
+                    (Value::F(v), 1.4 * ((v > 0.8) as i32 as f64) + 0.9 * v - 0.7, v)
                 }
                 Kind::Age => {
                     let a = (42.0 - 11.0 * latent).round().clamp(18.0, 85.0);
@@ -264,9 +255,7 @@ impl CreditGenerator {
                 }
                 Kind::IntCategory | Kind::StrCategory => {
                     let k = s.effects.len();
-                    let c = (((latent + 2.2) / 4.4) * k as f64)
-                        .floor()
-                        .clamp(0.0, (k - 1) as f64) as usize;
+                    let c = (((latent + 2.2) / 4.4) * k as f64).floor().clamp(0.0, (k - 1) as f64) as usize;
                     (Value::Cat(c), s.effects[c], c as f64)
                 }
                 Kind::Noise => ((Value::F((50.0 + 10.0 * rng.normal()) * 1.0)), 0.0, 0.0),
@@ -293,10 +282,7 @@ impl CreditGenerator {
                 risk += 0.8 * w;
             }
         }
-        Row {
-            values,
-            raw_risk: risk,
-        }
+        Row { values, raw_risk: risk }
     }
 
     /// Finds the scale giving the target Bayes AUC and the intercept giving the target
@@ -315,8 +301,7 @@ impl CreditGenerator {
             let (mut lo, mut hi) = (-30.0, 30.0);
             for _ in 0..60 {
                 let mid = 0.5 * (lo + hi);
-                let rate = sorted.iter().map(|r| sigmoid(mid + scale * r)).sum::<f64>()
-                    / sorted.len() as f64;
+                let rate = sorted.iter().map(|r| sigmoid(mid + scale * r)).sum::<f64>() / sorted.len() as f64;
                 if rate < TARGET_BAD_RATE {
                     lo = mid;
                 } else {
@@ -410,9 +395,7 @@ enum ColBuilder {
 impl ColBuilder {
     fn new(kind: Kind, n: usize) -> Self {
         match kind {
-            Kind::Amount | Kind::Ratio | Kind::Noise => {
-                ColBuilder::F(Float64Builder::with_capacity(n))
-            }
+            Kind::Amount | Kind::Ratio | Kind::Noise => ColBuilder::F(Float64Builder::with_capacity(n)),
             Kind::StrCategory => ColBuilder::S(StringBuilder::with_capacity(n, n * 8)),
             _ => ColBuilder::I(Int64Builder::with_capacity(n)),
         }
@@ -423,9 +406,7 @@ impl ColBuilder {
             (ColBuilder::F(b), Value::F(x)) => b.append_value(x),
             (ColBuilder::F(b), _) => b.append_null(),
             (ColBuilder::I(b), Value::I(x)) => b.append_value(x),
-            (ColBuilder::I(b), Value::Cat(c)) => {
-                b.append_value(spec.labels[c].parse().unwrap_or(c as i64))
-            }
+            (ColBuilder::I(b), Value::Cat(c)) => b.append_value(spec.labels[c].parse().unwrap_or(c as i64)),
             (ColBuilder::I(b), _) => b.append_null(),
             (ColBuilder::S(b), Value::Cat(c)) => b.append_value(&spec.labels[c]),
             (ColBuilder::S(b), _) => b.append_null(),
@@ -486,21 +467,12 @@ mod tests {
         assert!((0.08..0.12).contains(&rate), "bad rate {rate}");
         // A third of the columns carry 5–20% missing; the others none.
         let mut with_missing = 0;
-        for f in b
-            .schema()
-            .fields()
-            .iter()
-            .filter(|f| f.name().starts_with('x'))
-        {
+        for f in b.schema().fields().iter().filter(|f| f.name().starts_with('x')) {
             let col = b.column_by_name(f.name()).unwrap();
             let share = col.null_count() as f64 / b.num_rows() as f64;
             if share > 0.0 {
                 with_missing += 1;
-                assert!(
-                    (0.03..0.25).contains(&share),
-                    "{} missing share {share}",
-                    f.name()
-                );
+                assert!((0.03..0.25).contains(&share), "{} missing share {share}", f.name());
             }
         }
         assert_eq!(with_missing, 8);
@@ -536,10 +508,7 @@ mod tests {
             .map(|i| if util.is_null(i) { 2.0 } else { util.value(i) })
             .collect();
         let single = crate::metrics::auc(&scores, &label).unwrap();
-        assert!(
-            single > 0.55 && single < 0.8,
-            "utilization alone AUC {single}"
-        );
+        assert!(single > 0.55 && single < 0.8, "utilization alone AUC {single}");
         let truth: Vec<f64> = (0..cfg.rows)
             .map(|i| {
                 let mut rng = Rng::for_stream(cfg.seed, i);
@@ -551,10 +520,7 @@ mod tests {
             (bayes - TARGET_BAYES_AUC).abs() < 0.015,
             "AUC of the true model {bayes}"
         );
-        let ages = b
-            .column_by_name("x03_age")
-            .unwrap()
-            .as_primitive::<Int64Type>();
+        let ages = b.column_by_name("x03_age").unwrap().as_primitive::<Int64Type>();
         assert!(ages.values().iter().all(|&a| (18..=85).contains(&a)));
     }
 

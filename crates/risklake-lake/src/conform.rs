@@ -17,22 +17,15 @@ use risklake_core::{Error, Result};
 pub fn conform(batch: &RecordBatch, target: &SchemaRef, table: &str) -> Result<RecordBatch> {
     let source = batch.schema();
     let find = |name: &str| {
-        source.index_of(name).ok().or_else(|| {
-            source
-                .fields()
-                .iter()
-                .position(|f| f.name().eq_ignore_ascii_case(name))
-        })
+        source
+            .index_of(name)
+            .ok()
+            .or_else(|| source.fields().iter().position(|f| f.name().eq_ignore_ascii_case(name)))
     };
     let extra: Vec<&str> = source
         .fields()
         .iter()
-        .filter(|f| {
-            !target
-                .fields()
-                .iter()
-                .any(|t| t.name().eq_ignore_ascii_case(f.name()))
-        })
+        .filter(|f| !target.fields().iter().any(|t| t.name().eq_ignore_ascii_case(f.name())))
         .map(|f| f.name().as_str())
         .collect();
     if !extra.is_empty() {
@@ -81,8 +74,7 @@ pub fn conform(batch: &RecordBatch, target: &SchemaRef, table: &str) -> Result<R
         }
         columns.push(column);
     }
-    RecordBatch::try_new(target.clone(), columns)
-        .map_err(|e| Error::arrow(format!("fitting a batch to {table}"), e))
+    RecordBatch::try_new(target.clone(), columns).map_err(|e| Error::arrow(format!("fitting a batch to {table}"), e))
 }
 
 /// Wraps one array in a single-column batch; a small helper for tests and tools.
@@ -134,25 +126,16 @@ mod tests {
         .unwrap();
         let e = conform(&extra, &target(), "db.t").unwrap_err().to_string();
         assert!(e.contains("surprise"), "{e}");
-        let bad = RecordBatch::try_from_iter([(
-            "id",
-            Arc::new(StringArray::from(vec!["1", "x"])) as ArrayRef,
-        )])
-        .unwrap();
+        let bad =
+            RecordBatch::try_from_iter([("id", Arc::new(StringArray::from(vec!["1", "x"])) as ArrayRef)]).unwrap();
         let e = conform(&bad, &target(), "db.t").unwrap_err().to_string();
         assert!(e.contains("column id"), "{e}");
-        let nulls = RecordBatch::try_from_iter([(
-            "id",
-            Arc::new(Int64Array::from(vec![Some(1), None])) as ArrayRef,
-        )])
-        .unwrap();
+        let nulls =
+            RecordBatch::try_from_iter([("id", Arc::new(Int64Array::from(vec![Some(1), None])) as ArrayRef)]).unwrap();
         let e = conform(&nulls, &target(), "db.t").unwrap_err().to_string();
         assert!(e.contains("NOT NULL"), "{e}");
-        let missing = RecordBatch::try_from_iter([(
-            "score",
-            Arc::new(Float64Array::from(vec![1.0])) as ArrayRef,
-        )])
-        .unwrap();
+        let missing =
+            RecordBatch::try_from_iter([("score", Arc::new(Float64Array::from(vec![1.0])) as ArrayRef)]).unwrap();
         assert!(conform(&missing, &target(), "db.t")
             .unwrap_err()
             .to_string()

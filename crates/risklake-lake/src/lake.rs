@@ -114,10 +114,7 @@ impl Lake {
             .canonicalize()
             .map_err(|e| Error::io(format!("resolving warehouse {}", warehouse.display()), e))?;
         let mut options = Options::new();
-        options.set(
-            CatalogOptions::WAREHOUSE,
-            warehouse.to_string_lossy().to_string(),
-        );
+        options.set(CatalogOptions::WAREHOUSE, warehouse.to_string_lossy().to_string());
         let catalog = FileSystemCatalog::new(options).context("opening the Paimon catalog")?;
         let lake = Lake {
             warehouse,
@@ -153,12 +150,7 @@ impl Lake {
     /// All tables of all databases, sorted.
     pub async fn list_tables(&self) -> Result<Vec<TableName>> {
         let mut out = Vec::new();
-        for db in self
-            .catalog
-            .list_databases()
-            .await
-            .context("listing databases")?
-        {
+        for db in self.catalog.list_databases().await.context("listing databases")? {
             for t in self
                 .catalog
                 .list_tables(&db)
@@ -179,8 +171,7 @@ impl Lake {
     pub async fn exists(&self, name: &TableName) -> Result<bool> {
         match self.catalog.get_table(&name.identifier()).await {
             Ok(_) => Ok(true),
-            Err(paimon::Error::TableNotExist { .. })
-            | Err(paimon::Error::DatabaseNotExist { .. }) => Ok(false),
+            Err(paimon::Error::TableNotExist { .. }) | Err(paimon::Error::DatabaseNotExist { .. }) => Ok(false),
             Err(e) => Err(Error::external(format!("looking up table {name}"), e)),
         }
     }
@@ -189,8 +180,7 @@ impl Lake {
     pub async fn table(&self, name: &TableName) -> Result<Table> {
         match self.catalog.get_table(&name.identifier()).await {
             Ok(t) => Ok(t),
-            Err(paimon::Error::TableNotExist { .. })
-            | Err(paimon::Error::DatabaseNotExist { .. }) => {
+            Err(paimon::Error::TableNotExist { .. }) | Err(paimon::Error::DatabaseNotExist { .. }) => {
                 Err(Error::not_found("table", name.to_string()))
             }
             Err(e) => Err(Error::external(format!("opening table {name}"), e)),
@@ -204,22 +194,20 @@ impl Lake {
     }
 
     /// Creates a table with the columns of `schema`. Primary-key columns become NOT NULL.
-    pub async fn create_table(
-        &self,
-        name: &TableName,
-        schema: &Schema,
-        spec: &TableSpec,
-    ) -> Result<()> {
+    pub async fn create_table(&self, name: &TableName, schema: &Schema, spec: &TableSpec) -> Result<()> {
         if schema.fields().is_empty() {
-            return Err(Error::invalid(format!(
-                "cannot create table {name} without columns"
-            )));
+            return Err(Error::invalid(format!("cannot create table {name} without columns")));
         }
         for key in spec.primary_key.iter().chain(&spec.partition_by) {
             if schema.field_with_name(key).is_err() {
                 return Err(Error::invalid(format!(
                     "column {key} (named as primary key or partition) is not among the columns of {name}: {}",
-                    schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+                    schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
         }
@@ -236,15 +224,13 @@ impl Lake {
         let mut builder = PaimonSchema::builder();
         for f in schema.fields() {
             let nullable = f.is_nullable() && !spec.primary_key.contains(f.name());
-            let dt = paimon::arrow::arrow_to_paimon_type(f.data_type(), nullable).with_context(
-                || {
-                    format!(
-                        "column {} of {name} has type {} which Paimon cannot store",
-                        f.name(),
-                        f.data_type()
-                    )
-                },
-            )?;
+            let dt = paimon::arrow::arrow_to_paimon_type(f.data_type(), nullable).with_context(|| {
+                format!(
+                    "column {} of {name} has type {} which Paimon cannot store",
+                    f.name(),
+                    f.data_type()
+                )
+            })?;
             builder = builder.column(f.name().clone(), dt);
         }
         if !spec.primary_key.is_empty() {
@@ -254,22 +240,16 @@ impl Lake {
             builder = builder.partition_keys(spec.partition_by.clone());
         }
         let mut options = spec.options.clone();
-        options
-            .entry("file.format".into())
-            .or_insert_with(|| "parquet".into());
+        options.entry("file.format".into()).or_insert_with(|| "parquet".into());
         builder = builder.options(options);
-        let paimon_schema = builder
-            .build()
-            .with_context(|| format!("defining table {name}"))?;
+        let paimon_schema = builder.build().with_context(|| format!("defining table {name}"))?;
         match self
             .catalog
             .create_table(&name.identifier(), paimon_schema, false)
             .await
         {
             Ok(()) => Ok(()),
-            Err(paimon::Error::TableAlreadyExist { .. }) => {
-                Err(Error::invalid(format!("table {name} already exists")))
-            }
+            Err(paimon::Error::TableAlreadyExist { .. }) => Err(Error::invalid(format!("table {name} already exists"))),
             Err(e) => Err(Error::external(format!("creating table {name}"), e)),
         }
     }
@@ -278,9 +258,7 @@ impl Lake {
     pub async fn drop_table(&self, name: &TableName, if_exists: bool) -> Result<()> {
         match self.catalog.drop_table(&name.identifier(), if_exists).await {
             Ok(()) => Ok(()),
-            Err(paimon::Error::TableNotExist { .. }) => {
-                Err(Error::not_found("table", name.to_string()))
-            }
+            Err(paimon::Error::TableNotExist { .. }) => Err(Error::not_found("table", name.to_string())),
             Err(e) => Err(Error::external(format!("dropping table {name}"), e)),
         }
     }
@@ -325,9 +303,10 @@ impl Lake {
         batches: &[RecordBatch],
     ) -> Result<WriteSummary> {
         if !self.exists(name).await? {
-            let schema = batches.first().map(|b| b.schema()).ok_or_else(|| {
-                Error::invalid(format!("no rows and no schema to create table {name} from"))
-            })?;
+            let schema = batches
+                .first()
+                .map(|b| b.schema())
+                .ok_or_else(|| Error::invalid(format!("no rows and no schema to create table {name} from")))?;
             self.create_table(name, &schema, spec).await?;
         }
         let mut w = self.writer(name, mode).await?;
@@ -339,12 +318,7 @@ impl Lake {
 
     /// Tags a snapshot (the latest when `snapshot` is `None`) so SQL can read it with
     /// `VERSION AS OF 'tag'`.
-    pub async fn create_tag(
-        &self,
-        name: &TableName,
-        tag: &str,
-        snapshot: Option<i64>,
-    ) -> Result<()> {
+    pub async fn create_tag(&self, name: &TableName, tag: &str, snapshot: Option<i64>) -> Result<()> {
         self.catalog
             .create_tag(&name.identifier(), tag, snapshot, false)
             .await
@@ -410,11 +384,7 @@ impl Lake {
             columns,
             primary_key: schema.primary_keys().to_vec(),
             partition_by: schema.partition_keys().to_vec(),
-            options: schema
-                .options()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            options: schema.options().iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             rows,
             snapshots,
             tags,

@@ -110,10 +110,7 @@ impl TableRef {
     /// anything else is a lake table name.
     pub fn parse(s: &str) -> Result<Self> {
         let path = PathBuf::from(s);
-        if FileFormat::of(&path).is_some()
-            || s.contains('/')
-            || s.contains(std::path::MAIN_SEPARATOR)
-        {
+        if FileFormat::of(&path).is_some() || s.contains('/') || s.contains(std::path::MAIN_SEPARATOR) {
             if FileFormat::of(&path).is_none() {
                 return Err(Error::invalid(format!(
                     "{s}: unknown file type; risklake reads .csv, .tsv, .parquet, .jsonl/.ndjson/.json"
@@ -140,14 +137,8 @@ mod tests {
 
     #[test]
     fn parses_names_and_files() {
-        assert_eq!(
-            TableName::parse("loans").unwrap().to_string(),
-            "default.loans"
-        );
-        assert_eq!(
-            TableName::parse("Risk.Loans").unwrap().to_string(),
-            "risk.loans"
-        );
+        assert_eq!(TableName::parse("loans").unwrap().to_string(), "default.loans");
+        assert_eq!(TableName::parse("Risk.Loans").unwrap().to_string(), "risk.loans");
         assert!(TableName::parse("a.b.c").is_err());
         assert!(TableName::parse("1abc").is_err());
         assert!(TableName::parse("a-b").is_err());
@@ -159,10 +150,7 @@ mod tests {
             TableRef::parse("x.parquet").unwrap(),
             TableRef::File("x.parquet".into())
         );
-        assert!(matches!(
-            TableRef::parse("risk.loans").unwrap(),
-            TableRef::Lake(_)
-        ));
+        assert!(matches!(TableRef::parse("risk.loans").unwrap(), TableRef::Lake(_)));
         assert!(TableRef::parse("data/x.xlsx").is_err());
         assert_eq!(FileFormat::of("a.csv.gz".as_ref()), Some(FileFormat::Csv));
     }

@@ -96,17 +96,9 @@ impl SqlSession {
                     return Err(Error::invalid(bad.describe()));
                 }
                 let schema = reader.schema();
-                Arc::new(
-                    MemTable::try_new(schema, vec![batches])
-                        .context("building an in-memory table")?,
-                )
+                Arc::new(MemTable::try_new(schema, vec![batches]).context("building an in-memory table")?)
             }
-            None => {
-                return Err(Error::invalid(format!(
-                    "{}: unknown file type",
-                    path.display()
-                )))
-            }
+            None => return Err(Error::invalid(format!("{}: unknown file type", path.display()))),
         };
         self.ctx
             .register_temp_table(name, provider)
@@ -146,9 +138,7 @@ impl SqlSession {
 
     /// Rows of a lake table (merged by primary key where it has one).
     pub async fn count(&self, name: &TableName) -> Result<u64> {
-        let r = self
-            .query(&format!("SELECT COUNT(*) FROM {}", name.sql_ref()))
-            .await?;
+        let r = self.query(&format!("SELECT COUNT(*) FROM {}", name.sql_ref())).await?;
         let batch = r
             .batches
             .first()
@@ -160,11 +150,7 @@ impl SqlSession {
     }
 
     /// Streams a lake table or a data file, optionally only some columns.
-    pub async fn scan(
-        &self,
-        table: &TableRef,
-        columns: Option<&[String]>,
-    ) -> Result<SendableRecordBatchStream> {
+    pub async fn scan(&self, table: &TableRef, columns: Option<&[String]>) -> Result<SendableRecordBatchStream> {
         let from = match table {
             TableRef::Lake(name) => {
                 if !self.lake.exists(name).await? {
@@ -173,9 +159,7 @@ impl SqlSession {
                 name.sql_ref()
             }
             TableRef::File(path) => {
-                let n = self
-                    .temp_counter
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let n = self.temp_counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let temp = format!("__file_{n}");
                 self.register_file(&temp, path).await?;
                 temp
@@ -196,11 +180,7 @@ impl SqlSession {
     /// does not: the query runs, the table is created from its schema, and all rows are
     /// committed as the table's first snapshot. Nothing is left behind on failure.
     async fn try_ctas(&self, sql: &str) -> Result<Option<SqlResult>> {
-        let head = sql
-            .trim_start()
-            .get(..12)
-            .unwrap_or("")
-            .to_ascii_uppercase();
+        let head = sql.trim_start().get(..12).unwrap_or("").to_ascii_uppercase();
         if !head.starts_with("CREATE TABLE") {
             return Ok(None);
         }
@@ -235,9 +215,7 @@ impl SqlSession {
         };
         let mut spec = TableSpec::default();
         let options: Vec<SqlOption> = match ct.table_options {
-            CreateTableOptions::With(o)
-            | CreateTableOptions::Options(o)
-            | CreateTableOptions::TableProperties(o) => o,
+            CreateTableOptions::With(o) | CreateTableOptions::Options(o) | CreateTableOptions::TableProperties(o) => o,
             _ => Vec::new(),
         };
         for o in options {
@@ -273,25 +251,14 @@ impl SqlSession {
             return Err(Error::invalid(format!("table {name} already exists")));
         }
         let query_sql = query.to_string();
-        let df = self
-            .ctx
-            .sql(&query_sql)
-            .await
-            .map_err(|e| sql_error(&query_sql, e))?;
+        let df = self.ctx.sql(&query_sql).await.map_err(|e| sql_error(&query_sql, e))?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let stream = df
-            .execute_stream()
-            .await
-            .map_err(|e| sql_error(&query_sql, e))?;
+        let stream = df.execute_stream().await.map_err(|e| sql_error(&query_sql, e))?;
         self.lake.create_table(&name, &schema, &spec).await?;
         let written = async {
             let mut w = self.lake.writer(&name, WriteMode::Append).await?;
             let mut stream = stream;
-            while let Some(b) = stream
-                .try_next()
-                .await
-                .map_err(|e| sql_error(&query_sql, e))?
-            {
+            while let Some(b) = stream.try_next().await.map_err(|e| sql_error(&query_sql, e))? {
                 w.write(&b).await?;
             }
             w.commit().await
@@ -306,9 +273,8 @@ impl SqlSession {
             }
         };
         let count = arrow::array::UInt64Array::from(vec![summary.rows]);
-        let batch =
-            RecordBatch::try_from_iter([("count", Arc::new(count) as arrow::array::ArrayRef)])
-                .map_err(|e| Error::arrow("building the CTAS result", e))?;
+        let batch = RecordBatch::try_from_iter([("count", Arc::new(count) as arrow::array::ArrayRef)])
+            .map_err(|e| Error::arrow("building the CTAS result", e))?;
         Ok(Some(SqlResult {
             statement: sql.to_string(),
             schema: batch.schema(),
@@ -421,14 +387,8 @@ mod tests {
     #[test]
     fn splits_scripts_respecting_quotes_and_comments() {
         let s = "SELECT 'a;b'; -- a comment; here\nSELECT \"x;y\" FROM t;;  ";
-        assert_eq!(
-            split_statements(s),
-            vec!["SELECT 'a;b'", "SELECT \"x;y\" FROM t"]
-        );
-        assert_eq!(
-            split_statements("SELECT 'it''s; fine'"),
-            vec!["SELECT 'it''s; fine'"]
-        );
+        assert_eq!(split_statements(s), vec!["SELECT 'a;b'", "SELECT \"x;y\" FROM t"]);
+        assert_eq!(split_statements("SELECT 'it''s; fine'"), vec!["SELECT 'it''s; fine'"]);
         assert!(is_complete("SELECT 1;"));
         assert!(!is_complete("SELECT ';'"));
         assert!(!is_complete("SELECT 1; SELECT 2"));

@@ -92,31 +92,26 @@ fn db_err(e: rusqlite::Error) -> Error {
 impl SqliteStore {
     /// Opens (creating if needed) the store in the folder `home`.
     pub fn open(home: &Path) -> Result<Self> {
-        std::fs::create_dir_all(home)
-            .map_err(|e| Error::io(format!("creating {}", home.display()), e))?;
+        std::fs::create_dir_all(home).map_err(|e| Error::io(format!("creating {}", home.display()), e))?;
         let path = home.join("store.db");
-        let conn = Connection::open(&path)
-            .with_context(|| format!("opening the project store {}", path.display()))?;
+        let conn = Connection::open(&path).with_context(|| format!("opening the project store {}", path.display()))?;
         // WAL lets readers (the server, `runs list`) work while a job writes; the busy
         // timeout makes concurrent writers from several processes wait instead of fail.
         conn.busy_timeout(Duration::from_secs(30)).map_err(db_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(db_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db_err)?;
         conn.execute_batch(SCHEMA).map_err(db_err)?;
         let version: Option<String> = conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'schema_version'",
-                [],
-                |r| r.get(0),
-            )
+            .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
             .optional()
             .map_err(db_err)?;
         match version {
             None => {
-                conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?1)", [SCHEMA_VERSION.to_string()])
-                    .map_err(db_err)?;
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+                    [SCHEMA_VERSION.to_string()],
+                )
+                .map_err(db_err)?;
             }
             Some(v) if v.parse::<i64>().ok() == Some(SCHEMA_VERSION) => {}
             Some(v) => {
@@ -156,12 +151,7 @@ impl SqliteStore {
         })
     }
 
-    fn store_artifact(
-        &self,
-        run: RunId,
-        name: &str,
-        write: impl FnOnce(&Path) -> Result<()>,
-    ) -> Result<Artifact> {
+    fn store_artifact(&self, run: RunId, name: &str, write: impl FnOnce(&Path) -> Result<()>) -> Result<Artifact> {
         if name.is_empty() || name.contains("..") || name.starts_with('/') || name.contains('\\') {
             return Err(Error::invalid(format!(
                 "artifact name {name:?} must be a relative path without '..'"
@@ -170,8 +160,7 @@ impl SqliteStore {
         let dir = self.artifact_dir.join(run.to_string());
         let path = dir.join(name);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
         }
         write(&path)?;
         let size = std::fs::metadata(&path)
@@ -216,10 +205,8 @@ impl Store for SqliteStore {
             params![name, now()],
         )
         .map_err(db_err)?;
-        conn.query_row("SELECT id FROM projects WHERE name = ?1", [name], |r| {
-            r.get(0)
-        })
-        .map_err(db_err)
+        conn.query_row("SELECT id FROM projects WHERE name = ?1", [name], |r| r.get(0))
+            .map_err(db_err)
     }
 
     fn list_projects(&self) -> Result<Vec<Project>> {
@@ -268,9 +255,7 @@ impl Store for SqliteStore {
     fn log_metric(&self, run: RunId, key: &str, step: Option<i64>, value: f64) -> Result<()> {
         // SQLite stores NaN as NULL; a metric that is not a number is an error upstream.
         if !value.is_finite() {
-            return Err(Error::invalid(format!(
-                "metric {key} is not a finite number: {value}"
-            )));
+            return Err(Error::invalid(format!("metric {key} is not a finite number: {value}")));
         }
         self.conn()
             .execute(
@@ -293,19 +278,15 @@ impl Store for SqliteStore {
 
     fn log_artifact(&self, run: RunId, name: &str, file: &Path) -> Result<Artifact> {
         self.store_artifact(run, name, |dest| {
-            std::fs::copy(file, dest).map(|_| ()).map_err(|e| {
-                Error::io(
-                    format!("copying artifact {} to {}", file.display(), dest.display()),
-                    e,
-                )
-            })
+            std::fs::copy(file, dest)
+                .map(|_| ())
+                .map_err(|e| Error::io(format!("copying artifact {} to {}", file.display(), dest.display()), e))
         })
     }
 
     fn log_artifact_bytes(&self, run: RunId, name: &str, bytes: &[u8]) -> Result<Artifact> {
         self.store_artifact(run, name, |dest| {
-            std::fs::write(dest, bytes)
-                .map_err(|e| Error::io(format!("writing artifact {}", dest.display()), e))
+            std::fs::write(dest, bytes).map_err(|e| Error::io(format!("writing artifact {}", dest.display()), e))
         })
     }
 
@@ -339,9 +320,7 @@ impl Store for SqliteStore {
             .prepare("SELECT key, value FROM params WHERE run_id = ?1 ORDER BY key")
             .map_err(db_err)?;
         for kv in stmt
-            .query_map([run], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })
+            .query_map([run], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
             .map_err(db_err)?
         {
             let (k, v) = kv.map_err(db_err)?;
@@ -374,9 +353,7 @@ impl Store for SqliteStore {
             }
         }
         let mut stmt = conn
-            .prepare(
-                "SELECT role, name, snapshot, rows FROM datasets WHERE run_id = ?1 ORDER BY id",
-            )
+            .prepare("SELECT role, name, snapshot, rows FROM datasets WHERE run_id = ?1 ORDER BY id")
             .map_err(db_err)?;
         let datasets = stmt
             .query_map([run], |r| {
@@ -436,10 +413,7 @@ impl Store for SqliteStore {
         let conn = self.conn();
         let mut stmt = conn.prepare(&sql).map_err(db_err)?;
         let rows = stmt
-            .query_map(
-                rusqlite::params_from_iter(args.iter()),
-                Self::summary_from_row,
-            )
+            .query_map(rusqlite::params_from_iter(args.iter()), Self::summary_from_row)
             .map_err(db_err)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
     }
@@ -475,9 +449,7 @@ mod tests {
     fn run_lifecycle_params_metrics_datasets_artifacts() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
-        let run = store
-            .start_run("credit", "train", "risklake train gbdt")
-            .unwrap();
+        let run = store.start_run("credit", "train", "risklake train gbdt").unwrap();
         store.log_param(run, "lr", "0.1").unwrap();
         store.log_param(run, "lr", "0.05").unwrap();
         for (step, v) in [(0, 0.70), (1, 0.75), (2, 0.74)] {
@@ -496,9 +468,7 @@ mod tests {
                 },
             )
             .unwrap();
-        let a = store
-            .log_artifact_bytes(run, "model/model.json", b"{}")
-            .unwrap();
+        let a = store.log_artifact_bytes(run, "model/model.json", b"{}").unwrap();
         assert_eq!(a.size, 2);
         assert!(std::path::Path::new(&a.path).exists());
         assert!(store.log_artifact_bytes(run, "../escape", b"x").is_err());
@@ -521,9 +491,7 @@ mod tests {
         {
             let store = SqliteStore::open(dir.path()).unwrap();
             let a = store.start_run("p1", "ingest", "a").unwrap();
-            store
-                .finish_run(a, RunStatus::Failed, Some("bad row"))
-                .unwrap();
+            store.finish_run(a, RunStatus::Failed, Some("bad row")).unwrap();
             store.start_run("p2", "sql", "b").unwrap();
             store.start_run("p1", "sql", "c").unwrap();
             store.set_state("ingest:pg", "hwm", "42").unwrap();
@@ -555,17 +523,11 @@ mod tests {
             })
             .unwrap();
         assert_eq!(one.len(), 1);
-        assert_eq!(
-            store.get_state("ingest:pg", "hwm").unwrap().as_deref(),
-            Some("42")
-        );
+        assert_eq!(store.get_state("ingest:pg", "hwm").unwrap().as_deref(), Some("42"));
         assert_eq!(store.get_state("ingest:pg", "other").unwrap(), None);
         let projects = store.list_projects().unwrap();
         assert_eq!(
-            projects
-                .iter()
-                .map(|p| (p.name.as_str(), p.runs))
-                .collect::<Vec<_>>(),
+            projects.iter().map(|p| (p.name.as_str(), p.runs)).collect::<Vec<_>>(),
             [("p1", 2), ("p2", 1)]
         );
         assert!(matches!(store.get_run(999), Err(Error::NotFound { .. })));

@@ -40,7 +40,10 @@ pub async fn credit(ctx: &Ctx, args: &GenCreditArgs) -> Result<()> {
                 ("wrote", r.target.clone()),
                 ("rows", r.rows.to_string()),
                 ("snapshot", r.snapshot.map(|s| s.to_string()).unwrap_or("-".into())),
-                ("time", format!("{:.2} s ({:.0} rows/s)", r.seconds, r.rows as f64 / r.seconds.max(1e-9))),
+                (
+                    "time",
+                    format!("{:.2} s ({:.0} rows/s)", r.seconds, r.rows as f64 / r.seconds.max(1e-9)),
+                ),
                 ("run", r.run.to_string()),
             ])
         },

@@ -46,9 +46,10 @@ fn request_from_args(args: &IngestArgs) -> Result<IngestRequest> {
             args.incremental_column.clone(),
         )?)
     } else {
-        if args.query.is_some() || args.source_table.is_some() || args.incremental_column.is_some()
-        {
-            return Err(Error::invalid("--query, --source-table and --incremental-column apply to postgres:// sources only"));
+        if args.query.is_some() || args.source_table.is_some() || args.incremental_column.is_some() {
+            return Err(Error::invalid(
+                "--query, --source-table and --incremental-column apply to postgres:// sources only",
+            ));
         }
         Source::File(PathBuf::from(source_arg))
     };
@@ -103,17 +104,12 @@ pub async fn run_one(ctx: &Ctx, lake: &Lake, req: &IngestRequest) -> Result<Inge
         ctx.store.log_param(run, "table", &req.table.to_string())?;
         ctx.store
             .log_param(run, "mode", &format!("{:?}", req.mode).to_lowercase())?;
-        ctx.store.log_param(
-            run,
-            "on_error",
-            &format!("{:?}", req.read.on_error).to_lowercase(),
-        )?;
+        ctx.store
+            .log_param(run, "on_error", &format!("{:?}", req.read.on_error).to_lowercase())?;
         if let Source::Postgres(PostgresSource { since: Some(s), .. }) = &req.source {
             ctx.store.log_param(run, "since", s)?;
         }
-        let bar = ctx
-            .out
-            .bar(None, Unit::Bytes, &format!("ingest into {}", req.table));
+        let bar = ctx.out.bar(None, Unit::Bytes, &format!("ingest into {}", req.table));
         let bar_ref = &bar;
         let progress = move |rows: u64, bytes: u64, total: Option<u64>| {
             if let Some(t) = total {
@@ -139,12 +135,8 @@ pub async fn run_one(ctx: &Ctx, lake: &Lake, req: &IngestRequest) -> Result<Inge
             .log_metric(run, "rows_rejected", None, report.rows_rejected as f64)?;
         ctx.store.log_metric(run, "seconds", None, report.seconds)?;
         if report.seconds > 0.0 {
-            ctx.store.log_metric(
-                run,
-                "rows_per_s",
-                None,
-                report.rows_written as f64 / report.seconds,
-            )?;
+            ctx.store
+                .log_metric(run, "rows_per_s", None, report.rows_written as f64 / report.seconds)?;
         }
         ctx.store.log_dataset(
             run,
@@ -183,11 +175,8 @@ async fn run_job(ctx: &Ctx, lake: &Lake, path: &std::path::Path) -> Result<()> {
     for s in &job.sources {
         let req = job.request(s)?;
         let name = IngestJob::source_name(s);
-        ctx.out.note(format!(
-            "ingest {name}: {} -> {}",
-            req.source.describe(),
-            req.table
-        ));
+        ctx.out
+            .note(format!("ingest {name}: {} -> {}", req.source.describe(), req.table));
         let report = run_one(ctx, lake, &req)
             .await
             .map_err(|e| Error::invalid(format!("job source {name}: {e}")))?;

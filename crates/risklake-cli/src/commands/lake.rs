@@ -50,7 +50,14 @@ pub async fn tables(ctx: &Ctx) -> Result<()> {
         grid(
             &["table", "kind", "columns", "snapshot"],
             rows.iter()
-                .map(|(n, k, s, c)| vec![n.clone(), k.to_string(), c.to_string(), s.map(|s| s.to_string()).unwrap_or("-".into())])
+                .map(|(n, k, s, c)| {
+                    vec![
+                        n.clone(),
+                        k.to_string(),
+                        c.to_string(),
+                        s.map(|s| s.to_string()).unwrap_or("-".into()),
+                    ]
+                })
                 .collect(),
         )
     });
@@ -60,8 +67,7 @@ pub async fn tables(ctx: &Ctx) -> Result<()> {
 pub async fn describe(ctx: &Ctx, table: &str) -> Result<()> {
     let lake = ctx.lake().await?;
     let info = lake.describe(&TableName::parse(table)?).await?;
-    let value =
-        serde_json::to_value(&info).map_err(|e| risklake_core::Error::invalid(e.to_string()))?;
+    let value = serde_json::to_value(&info).map_err(|e| risklake_core::Error::invalid(e.to_string()))?;
     ctx.out.emit(value, || {
         let mut s = kv_table([
             ("table", info.name.clone()),
@@ -82,9 +88,7 @@ pub async fn describe(ctx: &Ctx, table: &str) -> Result<()> {
         ));
         if !info.options.is_empty() {
             s.push_str("\n\noptions\n");
-            s.push_str(&kv_table(
-                info.options.iter().map(|(k, v)| (k.clone(), v.clone())),
-            ));
+            s.push_str(&kv_table(info.options.iter().map(|(k, v)| (k.clone(), v.clone()))));
         }
         s.push_str("\n\nsnapshots\n");
         s.push_str(&grid(
@@ -123,8 +127,14 @@ pub async fn tag(ctx: &Ctx, table: &str, tag: &str, snapshot: Option<i64>) -> Re
     }
     .await;
     let snap = ctx.finish(run, result)?;
-    ctx.out.emit(json!({ "table": name.to_string(), "tag": tag, "snapshot": snap }), || {
-        format!("tagged {name} snapshot {} as '{tag}' (read it with: SELECT * FROM {name} VERSION AS OF '{tag}')", snap.unwrap_or(0))
-    });
+    ctx.out.emit(
+        json!({ "table": name.to_string(), "tag": tag, "snapshot": snap }),
+        || {
+            format!(
+                "tagged {name} snapshot {} as '{tag}' (read it with: SELECT * FROM {name} VERSION AS OF '{tag}')",
+                snap.unwrap_or(0)
+            )
+        },
+    );
     Ok(())
 }

@@ -28,8 +28,7 @@ pub struct Ctx {
 
 impl Ctx {
     fn open(home: &Path, out: Out, project: &str) -> Result<Ctx> {
-        std::fs::create_dir_all(home)
-            .map_err(|e| Error::io(format!("creating home {}", home.display()), e))?;
+        std::fs::create_dir_all(home).map_err(|e| Error::io(format!("creating home {}", home.display()), e))?;
         let home = home
             .canonicalize()
             .map_err(|e| Error::io(format!("resolving home {}", home.display()), e))?;
@@ -54,8 +53,7 @@ impl Ctx {
 
     /// Starts a run of `kind` for this command line.
     pub fn start(&self, kind: &str) -> Result<RunId> {
-        self.store
-            .start_run(&self.project, kind, &self.command_line)
+        self.store.start_run(&self.project, kind, &self.command_line)
     }
 
     /// Ends a run as the result says; the result passes through.
@@ -66,9 +64,8 @@ impl Ctx {
         };
         // Failing to record must not hide the command's own error.
         if let Err(e) = self.store.finish_run(run, status, error.as_deref()) {
-            self.out.note(format!(
-                "warning: could not record the end of run {run}: {e}"
-            ));
+            self.out
+                .note(format!("warning: could not record the end of run {run}: {e}"));
         }
         result
     }
@@ -109,11 +106,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Init => lake::init(&ctx).await,
         Command::Tables => lake::tables(&ctx).await,
         Command::Describe { table } => lake::describe(&ctx, &table).await,
-        Command::Tag {
-            table,
-            tag,
-            snapshot,
-        } => lake::tag(&ctx, &table, &tag, snapshot).await,
+        Command::Tag { table, tag, snapshot } => lake::tag(&ctx, &table, &tag, snapshot).await,
         Command::Sql(args) => sql::run(&ctx, args).await,
         Command::Ingest(args) => ingest::run(&ctx, args).await,
         Command::Gen(g) => gen::run(&ctx, g).await,
@@ -127,14 +120,8 @@ pub async fn run(cli: Cli) -> Result<()> {
 mod tests {
     #[test]
     fn masks_url_passwords() {
-        assert_eq!(
-            super::mask_password("postgres://u:pw@h/db"),
-            "postgres://u:***@h/db"
-        );
-        assert_eq!(
-            super::mask_password("postgres://u@h/db"),
-            "postgres://u@h/db"
-        );
+        assert_eq!(super::mask_password("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::mask_password("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(super::mask_password("plain"), "plain");
     }
 }

@@ -86,8 +86,12 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         out.note("[4/4] SQL: riskiest loan purposes (default.german_credit)");
         println!("{}", batches_table(&r2.batches)?);
     }
-    steps.push(json!({ "step": "sql", "query": q1, "rows": r1.num_rows(), "data": crate::output::batches_json(&r1.batches)? }));
-    steps.push(json!({ "step": "sql", "query": q2, "rows": r2.num_rows(), "data": crate::output::batches_json(&r2.batches)? }));
+    steps.push(
+        json!({ "step": "sql", "query": q1, "rows": r1.num_rows(), "data": crate::output::batches_json(&r1.batches)? }),
+    );
+    steps.push(
+        json!({ "step": "sql", "query": q2, "rows": r2.num_rows(), "data": crate::output::batches_json(&r2.batches)? }),
+    );
 
     let warehouse = lake.warehouse().to_path_buf();
     let store = ctx.home.join("store.db");

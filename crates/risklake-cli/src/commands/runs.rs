@@ -19,18 +19,12 @@ pub fn run(ctx: &Ctx, cmd: RunsCommand) -> Result<()> {
         } => {
             let status = match status {
                 Some(s) => Some(RunStatus::parse(&s).ok_or_else(|| {
-                    Error::invalid(format!(
-                        "unknown --status {s:?}; expected running, finished or failed"
-                    ))
+                    Error::invalid(format!("unknown --status {s:?}; expected running, finished or failed"))
                 })?),
                 None => None,
             };
             let filter = RunFilter {
-                project: if all_projects {
-                    None
-                } else {
-                    Some(ctx.project.clone())
-                },
+                project: if all_projects { None } else { Some(ctx.project.clone()) },
                 kind,
                 status,
                 limit: Some(limit),
@@ -75,23 +69,16 @@ pub fn run(ctx: &Ctx, cmd: RunsCommand) -> Result<()> {
                     ("command", s.command.clone()),
                     ("started", s.started_at.clone()),
                     ("ended", s.ended_at.clone().unwrap_or_default()),
-                    (
-                        "seconds",
-                        s.duration_s.map(|d| format!("{d:.3}")).unwrap_or_default(),
-                    ),
+                    ("seconds", s.duration_s.map(|d| format!("{d:.3}")).unwrap_or_default()),
                     ("error", s.error.clone().unwrap_or_default()),
                 ]);
                 if !d.params.is_empty() {
                     out.push_str("\n\nparams\n");
-                    out.push_str(&kv_table(
-                        d.params.iter().map(|(k, v)| (k.clone(), v.clone())),
-                    ));
+                    out.push_str(&kv_table(d.params.iter().map(|(k, v)| (k.clone(), v.clone()))));
                 }
                 if !d.metrics.is_empty() {
                     out.push_str("\n\nmetrics (last value)\n");
-                    out.push_str(&kv_table(
-                        d.metrics.iter().map(|(k, v)| (k.clone(), format!("{v}"))),
-                    ));
+                    out.push_str(&kv_table(d.metrics.iter().map(|(k, v)| (k.clone(), format!("{v}")))));
                 }
                 if !d.datasets.is_empty() {
                     out.push_str("\n\ndatasets\n");

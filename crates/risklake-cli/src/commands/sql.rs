@@ -19,14 +19,13 @@ pub async fn run(ctx: &Ctx, args: SqlArgs) -> Result<()> {
         let (name, path) = f
             .split_once('=')
             .ok_or_else(|| Error::invalid(format!("--file {f:?} should be NAME=PATH")))?;
-        session
-            .register_file(name.trim(), &PathBuf::from(path.trim()))
-            .await?;
+        session.register_file(name.trim(), &PathBuf::from(path.trim())).await?;
     }
     let text = match (&args.query, &args.script) {
         (Some(q), _) => q.clone(),
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?,
+        (None, Some(path)) => {
+            std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?
+        }
         (None, None) => return shell(ctx, &session).await,
     };
     let statements = split_statements(&text);
@@ -42,31 +41,24 @@ pub async fn run(ctx: &Ctx, args: SqlArgs) -> Result<()> {
             results.push(session.query(s).await?);
         }
         if let Some(last) = results.last() {
-            ctx.store
-                .log_metric(run, "rows", None, last.num_rows() as f64)?;
+            ctx.store.log_metric(run, "rows", None, last.num_rows() as f64)?;
         }
         Ok(results)
     }
     .await;
     let results = ctx.finish(run, result)?;
     if let Some(out) = &args.out {
-        let last = results
-            .last()
-            .ok_or_else(|| Error::invalid("no result to write"))?;
+        let last = results.last().ok_or_else(|| Error::invalid("no result to write"))?;
         write_result(out, &args.format, last)?;
-        ctx.out.emit(
-            json!({ "out": out, "rows": last.num_rows(), "run": run }),
-            || format!("wrote {} rows to {}", last.num_rows(), out.display()),
-        );
+        ctx.out
+            .emit(json!({ "out": out, "rows": last.num_rows(), "run": run }), || {
+                format!("wrote {} rows to {}", last.num_rows(), out.display())
+            });
         return Ok(());
     }
     if ctx.out.json {
-        let docs = results
-            .iter()
-            .map(result_json)
-            .collect::<Result<Vec<_>>>()?;
-        ctx.out
-            .emit(json!({ "results": docs, "run": run }), String::new);
+        let docs = results.iter().map(result_json).collect::<Result<Vec<_>>>()?;
+        ctx.out.emit(json!({ "results": docs, "run": run }), String::new);
         return Ok(());
     }
     for r in &results {
@@ -100,11 +92,7 @@ fn print_result(r: &SqlResult, format: &str) -> Result<()> {
                 println!("OK");
             } else {
                 println!("{}", batches_table(&r.batches)?);
-                println!(
-                    "({} row{})",
-                    r.num_rows(),
-                    if r.num_rows() == 1 { "" } else { "s" }
-                );
+                println!("({} row{})", r.num_rows(), if r.num_rows() == 1 { "" } else { "s" });
             }
             Ok(())
         }
@@ -125,8 +113,7 @@ fn write_result(out: &std::path::Path, format: &str, r: &SqlResult) -> Result<()
     };
     match format {
         "csv" => {
-            let f = std::fs::File::create(&path)
-                .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+            let f = std::fs::File::create(&path).map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
             batches_csv(&r.batches, &mut std::io::BufWriter::new(f))
         }
         "json" => {
@@ -137,8 +124,7 @@ fn write_result(out: &std::path::Path, format: &str, r: &SqlResult) -> Result<()
         "parquet" => {
             let tmp = path.with_extension("parquet.tmp");
             let mut w = parquet::arrow::ArrowWriter::try_new(
-                std::fs::File::create(&tmp)
-                    .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?,
+                std::fs::File::create(&tmp).map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?,
                 r.schema.clone(),
                 None,
             )
@@ -149,8 +135,7 @@ fn write_result(out: &std::path::Path, format: &str, r: &SqlResult) -> Result<()
             }
             w.close()
                 .map_err(|e| Error::invalid(format!("writing {}: {e}", path.display())))?;
-            std::fs::rename(&tmp, &path)
-                .map_err(|e| Error::io(format!("renaming to {}", path.display()), e))
+            std::fs::rename(&tmp, &path).map_err(|e| Error::io(format!("renaming to {}", path.display()), e))
         }
         _ => write_file(&path, r.schema.clone(), &r.batches),
     }
@@ -158,18 +143,17 @@ fn write_result(out: &std::path::Path, format: &str, r: &SqlResult) -> Result<()
 
 async fn shell(ctx: &Ctx, session: &SqlSession) -> Result<()> {
     use rustyline::error::ReadlineError;
-    let mut editor = rustyline::DefaultEditor::new()
-        .map_err(|e| Error::invalid(format!("cannot start the shell: {e}")))?;
+    let mut editor =
+        rustyline::DefaultEditor::new().map_err(|e| Error::invalid(format!("cannot start the shell: {e}")))?;
     let history = ctx.home.join(".sql_history");
     let _ = editor.load_history(&history);
-    eprintln!("risklake SQL shell on {} (end statements with ';', \\d lists tables, \\d T describes T, \\q quits)", ctx.home.display());
+    eprintln!(
+        "risklake SQL shell on {} (end statements with ';', \\d lists tables, \\d T describes T, \\q quits)",
+        ctx.home.display()
+    );
     let mut buffer = String::new();
     loop {
-        let prompt = if buffer.is_empty() {
-            "risklake> "
-        } else {
-            "      ... "
-        };
+        let prompt = if buffer.is_empty() { "risklake> " } else { "      ... " };
         match editor.readline(prompt) {
             Ok(line) => {
                 let trimmed = line.trim();
@@ -183,9 +167,7 @@ async fn shell(ctx: &Ctx, session: &SqlSession) -> Result<()> {
                     }
                     continue;
                 }
-                if buffer.is_empty()
-                    && matches!(trimmed.to_ascii_lowercase().as_str(), "exit" | "quit")
-                {
+                if buffer.is_empty() && matches!(trimmed.to_ascii_lowercase().as_str(), "exit" | "quit") {
                     break;
                 }
                 buffer.push_str(&line);
@@ -222,9 +204,7 @@ async fn meta_command(ctx: &Ctx, cmd: &str) -> Result<()> {
     let mut parts = cmd.split_whitespace();
     match (parts.next(), parts.next()) {
         (Some("\\d"), None) => super::lake::tables(ctx).await,
-        (Some("\\d"), Some(t)) => {
-            super::lake::describe(ctx, &TableName::parse(t)?.to_string()).await
-        }
+        (Some("\\d"), Some(t)) => super::lake::describe(ctx, &TableName::parse(t)?.to_string()).await,
         _ => Err(Error::invalid(format!(
             "unknown shell command {cmd}; try \\d, \\d TABLE or \\q"
         ))),

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
-    TimestampMicrosecondBuilder,
+    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
@@ -56,10 +55,7 @@ impl Kind {
         Some(match dt {
             DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => Kind::Int,
             DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => Kind::Int,
-            DataType::Float16
-            | DataType::Float32
-            | DataType::Float64
-            | DataType::Decimal128(_, _) => Kind::Float,
+            DataType::Float16 | DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _) => Kind::Float,
             DataType::Boolean => Kind::Bool,
             DataType::Date32 | DataType::Date64 => Kind::Date,
             DataType::Timestamp(_, _) => Kind::Timestamp,
@@ -200,6 +196,10 @@ fn parse_int(s: &str) -> Option<i64> {
 
 fn parse_float(s: &str) -> Option<f64> {
     let t = s.trim();
+    let unsigned = t.strip_prefix(['-', '+']).unwrap_or(t);
+    if unsigned.len() > 1 && unsigned.starts_with('0') && unsigned.as_bytes()[1].is_ascii_digit() {
+        return None; // "007", "0123.5": identifiers, not numbers
+    }
     // Only plain decimal notation: "inf"/"nan" words are not numbers in a data file.
     if t.is_empty()
         || !t
@@ -396,8 +396,8 @@ impl RowBuilder {
             })
             .collect();
         self.reset();
-        let batch = RecordBatch::try_new(self.schema.clone(), arrays)
-            .map_err(|e| Error::arrow("building a batch", e))?;
+        let batch =
+            RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| Error::arrow("building a batch", e))?;
         if self.schema == self.target {
             return Ok(batch);
         }
@@ -438,37 +438,20 @@ mod tests {
 
     #[test]
     fn infers_the_narrowest_type() {
-        assert_eq!(
-            infer(&[Cell::Text("1"), Cell::Text("-2"), Cell::Null]),
-            Kind::Int
-        );
+        assert_eq!(infer(&[Cell::Text("1"), Cell::Text("-2"), Cell::Null]), Kind::Int);
         assert_eq!(infer(&[Cell::Text("1"), Cell::Text("2.5")]), Kind::Float);
         assert_eq!(infer(&[Cell::Text("1e3")]), Kind::Float);
-        assert_eq!(
-            infer(&[Cell::Text("007")]),
-            Kind::Utf8,
-            "leading zeros stay text"
-        );
-        assert_eq!(
-            infer(&[Cell::Text("true"), Cell::Text("FALSE")]),
-            Kind::Bool
-        );
+        assert_eq!(infer(&[Cell::Text("007")]), Kind::Utf8, "leading zeros stay text");
+        assert_eq!(infer(&[Cell::Text("true"), Cell::Text("FALSE")]), Kind::Bool);
         assert_eq!(infer(&[Cell::Text("2024-01-31")]), Kind::Date);
         assert_eq!(
-            infer(&[
-                Cell::Text("2024-01-31 10:00:00"),
-                Cell::Text("2024-01-31T10:00:00.5Z")
-            ]),
+            infer(&[Cell::Text("2024-01-31 10:00:00"), Cell::Text("2024-01-31T10:00:00.5Z")]),
             Kind::Timestamp
         );
         assert_eq!(infer(&[Cell::Text("1"), Cell::Text("x")]), Kind::Utf8);
         assert_eq!(infer(&[Cell::Text("inf")]), Kind::Utf8);
         assert_eq!(infer(&[Cell::Null]), Kind::Utf8);
-        assert_eq!(
-            infer(&[Cell::Str("123")]),
-            Kind::Utf8,
-            "JSON strings stay strings"
-        );
+        assert_eq!(infer(&[Cell::Str("123")]), Kind::Utf8, "JSON strings stay strings");
         assert_eq!(infer(&[Cell::Num("1"), Cell::Num("2.0")]), Kind::Float);
     }
 
@@ -480,27 +463,20 @@ mod tests {
             Field::new("k", DataType::Int32, false),
         ]));
         let mut b = RowBuilder::new(schema.clone()).unwrap();
-        b.push(&[Cell::Text("1"), Cell::Text("2.5"), Cell::Text("3")])
-            .unwrap();
+        b.push(&[Cell::Text("1"), Cell::Text("2.5"), Cell::Text("3")]).unwrap();
         let e = b
             .push(&[Cell::Text("2"), Cell::Text("abc"), Cell::Text("4")])
             .unwrap_err();
         assert_eq!(e.column, "b");
         assert!(e.reason.contains("\"abc\""), "{}", e.reason);
-        let e = b
-            .push(&[Cell::Text("2"), Cell::Null, Cell::Null])
-            .unwrap_err();
+        let e = b.push(&[Cell::Text("2"), Cell::Null, Cell::Null]).unwrap_err();
         assert_eq!(e.column, "k");
         b.push(&[Cell::Null, Cell::Null, Cell::Text("5")]).unwrap();
         let batch = b.finish().unwrap();
         assert_eq!(batch.num_rows(), 2);
         assert_eq!(batch.schema(), schema);
         assert_eq!(batch.column(0).null_count(), 1);
-        let e = RowBuilder::new(Arc::new(Schema::new(vec![Field::new(
-            "x",
-            DataType::Binary,
-            true,
-        )])));
+        let e = RowBuilder::new(Arc::new(Schema::new(vec![Field::new("x", DataType::Binary, true)])));
         assert!(e.is_err());
     }
 }

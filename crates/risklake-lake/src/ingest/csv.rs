@@ -48,9 +48,7 @@ impl CsvSource {
             .read_byte_record(&mut first)
             .map_err(|e| csv_error(&display, e))?;
         if !has_first {
-            return Err(Error::invalid(format!(
-                "{display} is empty: no header and no rows"
-            )));
+            return Err(Error::invalid(format!("{display} is empty: no header and no rows")));
         }
         let mut buffered = VecDeque::new();
         let names: Vec<String> = if opts.has_header {
@@ -81,11 +79,7 @@ impl CsvSource {
             }
             for (inf, f) in inferrers.iter_mut().zip(rec.iter()) {
                 if let Ok(s) = std::str::from_utf8(f) {
-                    inf.observe(if opts.is_null(s) {
-                        Cell::Null
-                    } else {
-                        Cell::Text(s)
-                    });
+                    inf.observe(if opts.is_null(s) { Cell::Null } else { Cell::Text(s) });
                 }
             }
         };
@@ -94,10 +88,7 @@ impl CsvSource {
         }
         while buffered.len() < opts.infer_rows {
             let mut rec = ByteRecord::new();
-            if !reader
-                .read_byte_record(&mut rec)
-                .map_err(|e| csv_error(&display, e))?
-            {
+            if !reader.read_byte_record(&mut rec).map_err(|e| csv_error(&display, e))? {
                 break;
             }
             sample(&rec);
@@ -120,13 +111,7 @@ impl CsvSource {
         })
     }
 
-    fn reject(
-        &mut self,
-        line: u64,
-        column: Option<String>,
-        reason: String,
-        rec: &ByteRecord,
-    ) -> Result<()> {
+    fn reject(&mut self, line: u64, column: Option<String>, reason: String, rec: &ByteRecord) -> Result<()> {
         let raw = rec
             .iter()
             .map(|f| String::from_utf8_lossy(f).to_string())

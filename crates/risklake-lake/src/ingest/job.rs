@@ -77,10 +77,10 @@ pub struct IngestJob {
 impl IngestJob {
     /// Reads and checks a job file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::io(format!("reading job file {}", path.display()), e))?;
-        let mut job: IngestJob = toml::from_str(&text)
-            .map_err(|e| Error::invalid(format!("job file {}: {e}", path.display())))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading job file {}", path.display()), e))?;
+        let mut job: IngestJob =
+            toml::from_str(&text).map_err(|e| Error::invalid(format!("job file {}: {e}", path.display())))?;
         if job.sources.is_empty() {
             return Err(Error::invalid(format!(
                 "job file {} lists no [[source]]",
@@ -119,11 +119,7 @@ impl IngestJob {
         let source = match (&s.path, &s.url) {
             (Some(p), None) => {
                 let p = PathBuf::from(p);
-                Source::File(if p.is_absolute() {
-                    p
-                } else {
-                    self.base_dir.join(p)
-                })
+                Source::File(if p.is_absolute() { p } else { self.base_dir.join(p) })
             }
             (None, Some(url)) => Source::Postgres(PostgresSource::new(
                 url,
@@ -221,11 +217,7 @@ table = "raw.t"
         .unwrap();
         let e = IngestJob::load(&path).unwrap_err().to_string();
         assert!(e.contains("mdoe"), "{e}");
-        std::fs::write(
-            &path,
-            "[[source]]\npath = \"a.csv\"\ntable = \"t\"\nmode = \"merge\"\n",
-        )
-        .unwrap();
+        std::fs::write(&path, "[[source]]\npath = \"a.csv\"\ntable = \"t\"\nmode = \"merge\"\n").unwrap();
         let e = IngestJob::load(&path).unwrap_err().to_string();
         assert!(e.contains("source 1") && e.contains("merge"), "{e}");
         assert_eq!(parse_delimiter("tab").unwrap(), b'\t');

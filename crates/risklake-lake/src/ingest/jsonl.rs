@@ -115,13 +115,7 @@ impl JsonLinesSource {
         })
     }
 
-    fn reject(
-        &mut self,
-        line: u64,
-        column: Option<String>,
-        reason: String,
-        raw: &str,
-    ) -> Result<()> {
+    fn reject(&mut self, line: u64, column: Option<String>, reason: String, raw: &str) -> Result<()> {
         let r = Rejected {
             source: self.path.clone(),
             line,
@@ -158,11 +152,7 @@ impl JsonLinesSource {
             );
             return self.reject(line_no, Some(k.clone()), reason, line);
         }
-        let texts: Vec<Option<String>> = self
-            .names
-            .iter()
-            .map(|n| obj.get(n).and_then(cell_text))
-            .collect();
+        let texts: Vec<Option<String>> = self.names.iter().map(|n| obj.get(n).and_then(cell_text)).collect();
         let cells: Vec<Cell<'_>> = self
             .names
             .iter()

@@ -96,21 +96,14 @@ impl ReadOptions {
                 let (k, v) = kv
                     .split_once('=')
                     .or_else(|| kv.split_once(':'))
-                    .ok_or_else(|| {
-                        Error::invalid(format!(
-                            "--schema entry {kv:?} should look like column=type"
-                        ))
-                    })?;
+                    .ok_or_else(|| Error::invalid(format!("--schema entry {kv:?} should look like column=type")))?;
                 Ok((k.trim().to_string(), parse_type_name(v)?))
             })
             .collect()
     }
 
     fn override_for(&self, column: &str) -> Option<&DataType> {
-        self.schema_overrides
-            .iter()
-            .find(|(c, _)| c == column)
-            .map(|(_, t)| t)
+        self.schema_overrides.iter().find(|(c, _)| c == column).map(|(_, t)| t)
     }
 
     fn is_null(&self, s: &str) -> bool {
@@ -137,10 +130,7 @@ impl Rejected {
     /// "file.csv, line 12, column amount: cannot read "abc" as DOUBLE".
     pub fn describe(&self) -> String {
         match &self.column {
-            Some(c) => format!(
-                "{}, line {}, column {}: {}",
-                self.source, self.line, c, self.reason
-            ),
+            Some(c) => format!("{}, line {}, column {}: {}", self.source, self.line, c, self.reason),
             None => format!("{}, line {}: {}", self.source, self.line, self.reason),
         }
     }
@@ -182,8 +172,7 @@ impl Rejected {
             Arc::new(raw.finish()),
             Arc::new(at.finish()),
         ];
-        RecordBatch::try_new(Rejected::schema(), cols)
-            .map_err(|e| Error::arrow("building rejected rows", e))
+        RecordBatch::try_new(Rejected::schema(), cols).map_err(|e| Error::arrow("building rejected rows", e))
     }
 }
 
@@ -200,11 +189,7 @@ pub trait BatchSource: Send {
 }
 
 /// Opens a data file as a batch source.
-pub fn open_file(
-    path: &Path,
-    format: FileFormat,
-    opts: &ReadOptions,
-) -> Result<Box<dyn BatchSource>> {
+pub fn open_file(path: &Path, format: FileFormat, opts: &ReadOptions) -> Result<Box<dyn BatchSource>> {
     match format {
         FileFormat::Csv => Ok(Box::new(csv::CsvSource::open(path, opts)?)),
         FileFormat::JsonLines => Ok(Box::new(jsonl::JsonLinesSource::open(path, opts)?)),
@@ -261,11 +246,7 @@ pub struct IngestReport {
 pub type Progress<'a> = &'a (dyn Fn(u64, u64, Option<u64>) + Sync);
 
 /// Runs one ingest as one atomic commit (plus one for rejected rows, if any).
-pub async fn ingest(
-    lake: &Lake,
-    req: &IngestRequest,
-    progress: Progress<'_>,
-) -> Result<IngestReport> {
+pub async fn ingest(lake: &Lake, req: &IngestRequest, progress: Progress<'_>) -> Result<IngestReport> {
     let started = Instant::now();
     let mut source = match &req.source {
         Source::File(path) => {
@@ -287,8 +268,7 @@ pub async fn ingest(
     if lake.exists(&req.table).await? {
         let table = lake.table(&req.table).await?;
         let ts = table.schema();
-        if !req.spec.primary_key.is_empty() && ts.primary_keys() != req.spec.primary_key.as_slice()
-        {
+        if !req.spec.primary_key.is_empty() && ts.primary_keys() != req.spec.primary_key.as_slice() {
             return Err(Error::invalid(format!(
                 "table {} exists with primary key [{}], not [{}]",
                 req.table,
@@ -296,9 +276,7 @@ pub async fn ingest(
                 req.spec.primary_key.join(", ")
             )));
         }
-        if !req.spec.partition_by.is_empty()
-            && ts.partition_keys() != req.spec.partition_by.as_slice()
-        {
+        if !req.spec.partition_by.is_empty() && ts.partition_keys() != req.spec.partition_by.as_slice() {
             return Err(Error::invalid(format!(
                 "table {} exists partitioned by [{}], not [{}]",
                 req.table,
@@ -411,8 +389,8 @@ impl Reader {
 
 /// Reads a whole file into batches (for small files and tests); bad rows are errors.
 pub fn read_file(path: &Path, opts: &ReadOptions) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let format = FileFormat::of(path)
-        .ok_or_else(|| Error::invalid(format!("{}: unknown file type", path.display())))?;
+    let format =
+        FileFormat::of(path).ok_or_else(|| Error::invalid(format!("{}: unknown file type", path.display())))?;
     let mut src = open_file(path, format, opts)?;
     let mut out = Vec::new();
     while let Some(b) = src.next_batch()? {
@@ -422,11 +400,7 @@ pub fn read_file(path: &Path, opts: &ReadOptions) -> Result<(SchemaRef, Vec<Reco
 }
 
 /// The schema inferred from sampled cells, with overrides applied.
-pub(crate) fn inferred_schema(
-    names: &[String],
-    inferrers: &[Inferrer],
-    opts: &ReadOptions,
-) -> Result<SchemaRef> {
+pub(crate) fn inferred_schema(names: &[String], inferrers: &[Inferrer], opts: &ReadOptions) -> Result<SchemaRef> {
     for (col, _) in &opts.schema_overrides {
         if !names.iter().any(|n| n == col) {
             return Err(Error::invalid(format!(
@@ -439,9 +413,7 @@ pub(crate) fn inferred_schema(
     let mut fields = Vec::with_capacity(names.len());
     for (name, inf) in names.iter().zip(inferrers) {
         if !seen.insert(name.to_ascii_lowercase()) {
-            return Err(Error::invalid(format!(
-                "column name {name:?} appears twice"
-            )));
+            return Err(Error::invalid(format!("column name {name:?} appears twice")));
         }
         let dt = opts
             .override_for(name)

@@ -26,9 +26,8 @@ impl ParquetSource {
         let display = path.display().to_string();
         let file = File::open(path).map_err(|e| Error::io(format!("opening {display}"), e))?;
         let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
-            Error::invalid(format!("{display} is not a readable Parquet file: {e}"))
-        })?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| Error::invalid(format!("{display} is not a readable Parquet file: {e}")))?;
         let total_rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
         let file_schema = builder.schema().clone();
         for (col, _) in &opts.schema_overrides {
@@ -84,12 +83,7 @@ impl BatchSource for ParquetSource {
                 self.rows += b.num_rows() as u64;
                 crate::conform::conform(&b, &self.schema, &self.path)
                     .map(Some)
-                    .map_err(|e| {
-                        Error::invalid(format!(
-                            "{}, rows {first_row}..{}: {e}",
-                            self.path, self.rows
-                        ))
-                    })
+                    .map_err(|e| Error::invalid(format!("{}, rows {first_row}..{}: {e}", self.path, self.rows)))
             }
         }
     }
@@ -104,9 +98,6 @@ impl BatchSource for ParquetSource {
         } else {
             self.rows as f64 / self.total_rows as f64
         };
-        (
-            (share * self.total_bytes as f64) as u64,
-            Some(self.total_bytes),
-        )
+        ((share * self.total_bytes as f64) as u64, Some(self.total_bytes))
     }
 }

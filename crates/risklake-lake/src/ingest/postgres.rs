@@ -4,8 +4,8 @@
 use std::sync::{Arc, Mutex};
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder, Int16Builder,
-    Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder,
+    StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
@@ -54,16 +54,8 @@ impl PostgresSource {
             )));
         }
         match (&query, &source_table) {
-            (Some(_), Some(_)) => {
-                return Err(Error::invalid(
-                    "give either --query or --source-table, not both",
-                ))
-            }
-            (None, None) => {
-                return Err(Error::invalid(
-                    "a PostgreSQL source needs --query or --source-table",
-                ))
-            }
+            (Some(_), Some(_)) => return Err(Error::invalid("give either --query or --source-table, not both")),
+            (None, None) => return Err(Error::invalid("a PostgreSQL source needs --query or --source-table")),
             _ => {}
         }
         Ok(PostgresSource {
@@ -95,10 +87,7 @@ impl PostgresSource {
 
     /// The high-water mark reached by the last [`PostgresSource::open`]'s read.
     pub fn new_high_water_mark(&self) -> Option<String> {
-        self.new_hwm
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.new_hwm.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn base_query(&self) -> String {
@@ -121,9 +110,7 @@ impl PostgresSource {
         tokio::spawn(async move {
             let _ = connection.await;
         });
-        let pg = |context: &str, e: tokio_postgres::Error| {
-            Error::external(format!("{context} ({what})"), e)
-        };
+        let pg = |context: &str, e: tokio_postgres::Error| Error::external(format!("{context} ({what})"), e);
         client
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .await
@@ -139,10 +126,7 @@ impl PostgresSource {
                 .map(|s| format!(" WHERE {c} > {}", quote_literal(s)))
                 .unwrap_or_default();
             let row = client
-                .query_one(
-                    &format!("SELECT MAX({c})::text FROM ({base}) AS src{since}"),
-                    &[],
-                )
+                .query_one(&format!("SELECT MAX({c})::text FROM ({base}) AS src{since}"), &[])
                 .await
                 .map_err(|e| pg(&format!("finding the high-water mark of {col}"), e))?;
             let new: Option<String> = row.get(0);
@@ -190,19 +174,10 @@ impl PostgresSource {
             fields.push(Field::new(col.name(), kind.data_type(), true));
             kinds.push(kind);
         }
-        let sql = format!(
-            "SELECT {} FROM ({base}) AS src{filter}{order}",
-            select.join(", ")
-        );
-        let stmt = client
-            .prepare(&sql)
-            .await
-            .map_err(|e| pg("preparing the query", e))?;
+        let sql = format!("SELECT {} FROM ({base}) AS src{filter}{order}", select.join(", "));
+        let stmt = client.prepare(&sql).await.map_err(|e| pg("preparing the query", e))?;
         let stream = client
-            .query_raw(
-                &stmt,
-                std::iter::empty::<&(dyn tokio_postgres::types::ToSql + Sync)>(),
-            )
+            .query_raw(&stmt, std::iter::empty::<&(dyn tokio_postgres::types::ToSql + Sync)>())
             .await
             .map_err(|e| pg("running the query", e))?;
         Ok(PgReader {
@@ -279,9 +254,7 @@ impl PgReader {
         while rows.len() < self.batch_rows {
             match self.stream.next().await {
                 Some(Ok(r)) => rows.push(r),
-                Some(Err(e)) => {
-                    return Err(Error::external(format!("reading rows ({})", self.what), e))
-                }
+                Some(Err(e)) => return Err(Error::external(format!("reading rows ({})", self.what), e)),
                 None => {
                     self.done = true;
                     let _ = self.client.batch_execute("COMMIT").await;
@@ -300,23 +273,14 @@ impl PgReader {
             .enumerate()
             .map(|(i, k)| column(&rows, i, *k))
             .collect::<std::result::Result<Vec<ArrayRef>, tokio_postgres::Error>>()
-            .map_err(|e| {
-                Error::external(
-                    format!("converting rows {first}..{} ({})", self.rows, self.what),
-                    e,
-                )
-            })?;
+            .map_err(|e| Error::external(format!("converting rows {first}..{} ({})", self.rows, self.what), e))?;
         RecordBatch::try_new(self.schema.clone(), columns)
             .map(Some)
             .map_err(|e| Error::arrow("building a batch", e))
     }
 }
 
-fn column(
-    rows: &[Row],
-    i: usize,
-    kind: PgKind,
-) -> std::result::Result<ArrayRef, tokio_postgres::Error> {
+fn column(rows: &[Row], i: usize, kind: PgKind) -> std::result::Result<ArrayRef, tokio_postgres::Error> {
     macro_rules! fill {
         ($builder:expr, $t:ty, $map:expr) => {{
             let mut b = $builder;
@@ -360,13 +324,7 @@ mod tests {
 
     #[test]
     fn describes_without_password_and_checks_arguments() {
-        let s = PostgresSource::new(
-            "postgres://u:secret@h:5432/db",
-            None,
-            Some("public.loans".into()),
-            None,
-        )
-        .unwrap();
+        let s = PostgresSource::new("postgres://u:secret@h:5432/db", None, Some("public.loans".into()), None).unwrap();
         assert_eq!(s.describe(), "postgres://u@h:5432/db table public.loans");
         assert_eq!(s.base_query(), "SELECT * FROM \"public\".\"loans\"");
         assert!(PostgresSource::new("mysql://x", Some("q".into()), None, None).is_err());
