@@ -15,9 +15,10 @@ log() { printf '\n== %s\n' "$*"; }
 
 # --- PostgreSQL (Debian packages), on 127.0.0.1 only -------------------------------------
 pg_bin() {
+  # The server's folder (a client-only install has psql there but no initdb).
   local d
   d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-  [ -n "$d" ] && echo "$d"
+  if [ -n "$d" ] && [ -x "$d/initdb" ]; then echo "$d"; fi
 }
 if [ -z "$(pg_bin)" ]; then
   log "installing PostgreSQL from Debian packages"
