@@ -449,9 +449,16 @@ fn csv_options_jsonl_and_parquet_sources() {
         assert_eq!(r.batches[0].column(0).as_primitive::<Int64Type>().value(0), 2);
         let e = sql.register_file("nope", &missing).await.unwrap_err().to_string();
         assert!(e.contains("not found"), "{e}");
-        let scanned = sql.scan(&risklake_lake::TableRef::File(nh.clone()), Some(&["x".to_string()])).await.unwrap();
+        let scanned = sql
+            .scan(&risklake_lake::TableRef::File(nh.clone()), Some(&["x".to_string()]))
+            .await
+            .unwrap();
         let scanned: Vec<RecordBatch> = futures::TryStreamExt::try_collect(scanned).await.unwrap();
-        assert_eq!(scanned.iter().map(|b| b.num_rows()).sum::<usize>(), 1, "nh.csv read with a header: one row");
+        assert_eq!(
+            scanned.iter().map(|b| b.num_rows()).sum::<usize>(),
+            1,
+            "nh.csv read with a header: one row"
+        );
         assert_eq!(scanned[0].schema().field(0).name(), "x");
         sql.register_file("pq_file", &pq).await.unwrap();
         let r = sql.query("SELECT SUM(id) FROM pq_file").await.unwrap();
