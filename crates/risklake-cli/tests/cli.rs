@@ -333,3 +333,34 @@ fn postgres_incremental_from_the_cli() {
     assert!(!cmd.contains(":secret"), "{cmd}");
     psql(&format!("DROP TABLE {t}"));
 }
+
+#[test]
+fn interactive_shell_runs_multi_line_statements_and_survives_errors() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("h");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_risklake"))
+        .arg("--home")
+        .arg(&home)
+        .arg("sql")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT 40 +\n  2 AS answer;\nSELECT nonsense;\nCREATE TABLE t AS SELECT 7 AS v;\n\\d\nSELECT v FROM t;\n\\q\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("| 42 "), "{stdout}");
+    assert!(stderr.contains("No field named nonsense"), "{stderr}");
+    assert!(stdout.contains("default.t"), "{stdout}");
+    assert!(stdout.contains("| 7 "), "{stdout}");
+    assert!(home.join(".sql_history").exists());
+}
