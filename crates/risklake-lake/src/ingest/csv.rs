@@ -13,7 +13,7 @@ use csv::{ByteRecord, ReaderBuilder};
 use risklake_core::{Error, Result};
 
 use super::convert::{Cell, Inferrer, RowBuilder};
-use super::{inferred_schema, BatchSource, OnError, ReadOptions, Rejected};
+use super::{inferred_schema, BatchSource, ReadOptions, RejectSink, Rejected};
 
 pub struct CsvSource {
     path: String,
@@ -24,7 +24,7 @@ pub struct CsvSource {
     /// Records read for inference, replayed first.
     buffered: VecDeque<(u64, ByteRecord)>,
     builder: RowBuilder,
-    rejected: Vec<Rejected>,
+    rejected: RejectSink,
     bytes: u64,
     total: u64,
     done: bool,
@@ -104,7 +104,7 @@ impl CsvSource {
             columns,
             buffered,
             builder: RowBuilder::new(schema)?,
-            rejected: Vec::new(),
+            rejected: RejectSink::new(opts.on_error),
             bytes: 0,
             total,
             done: false,
@@ -124,16 +124,7 @@ impl CsvSource {
             reason,
             raw,
         };
-        match self.opts.on_error {
-            OnError::Fail => Err(Error::invalid(format!(
-                "{} (use --on-error quarantine to set bad rows aside)",
-                r.describe()
-            ))),
-            OnError::Quarantine => {
-                self.rejected.push(r);
-                Ok(())
-            }
-        }
+        self.rejected.reject(r)
     }
 
     fn take_record(&mut self, rec: ByteRecord, line: u64) -> Result<()> {
@@ -209,7 +200,7 @@ impl BatchSource for CsvSource {
     }
 
     fn take_rejected(&mut self) -> Vec<Rejected> {
-        std::mem::take(&mut self.rejected)
+        self.rejected.take()
     }
 
     fn progress(&self) -> (u64, Option<u64>) {

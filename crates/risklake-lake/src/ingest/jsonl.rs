@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use risklake_core::{Error, Result};
 
 use super::convert::{Cell, Inferrer, RowBuilder};
-use super::{inferred_schema, BatchSource, OnError, ReadOptions, Rejected};
+use super::{inferred_schema, BatchSource, ReadOptions, RejectSink, Rejected};
 
 pub struct JsonLinesSource {
     path: String,
@@ -22,7 +22,7 @@ pub struct JsonLinesSource {
     buffered: std::collections::VecDeque<(u64, String)>,
     line_no: u64,
     builder: RowBuilder,
-    rejected: Vec<Rejected>,
+    rejected: RejectSink,
     bytes: u64,
     total: u64,
 }
@@ -109,7 +109,7 @@ impl JsonLinesSource {
             buffered,
             line_no,
             builder: RowBuilder::new(schema)?,
-            rejected: Vec::new(),
+            rejected: RejectSink::new(opts.on_error),
             bytes,
             total,
         })
@@ -123,16 +123,7 @@ impl JsonLinesSource {
             reason,
             raw: raw.trim_end().to_string(),
         };
-        match self.opts.on_error {
-            OnError::Fail => Err(Error::invalid(format!(
-                "{} (use --on-error quarantine to set bad rows aside)",
-                r.describe()
-            ))),
-            OnError::Quarantine => {
-                self.rejected.push(r);
-                Ok(())
-            }
-        }
+        self.rejected.reject(r)
     }
 
     fn take_line(&mut self, line_no: u64, line: &str) -> Result<()> {
@@ -203,7 +194,7 @@ impl BatchSource for JsonLinesSource {
     }
 
     fn take_rejected(&mut self) -> Vec<Rejected> {
-        std::mem::take(&mut self.rejected)
+        self.rejected.take()
     }
 
     fn progress(&self) -> (u64, Option<u64>) {

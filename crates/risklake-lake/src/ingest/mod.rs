@@ -176,6 +176,42 @@ impl Rejected {
     }
 }
 
+/// Applies the `--on-error` policy to bad rows: fail with the row's location, or keep it
+/// for the `<table>__rejected` table.
+#[derive(Debug, Default)]
+pub(crate) struct RejectSink {
+    on_error: OnError,
+    rows: Vec<Rejected>,
+}
+
+impl RejectSink {
+    pub(crate) fn new(on_error: OnError) -> Self {
+        RejectSink {
+            on_error,
+            rows: Vec::new(),
+        }
+    }
+
+    /// Fails (with [`OnError::Fail`]) or keeps the row.
+    pub(crate) fn reject(&mut self, r: Rejected) -> Result<()> {
+        match self.on_error {
+            OnError::Fail => Err(Error::invalid(format!(
+                "{} (use --on-error quarantine to set bad rows aside)",
+                r.describe()
+            ))),
+            OnError::Quarantine => {
+                self.rows.push(r);
+                Ok(())
+            }
+        }
+    }
+
+    /// The rows kept since the last call.
+    pub(crate) fn take(&mut self) -> Vec<Rejected> {
+        std::mem::take(&mut self.rows)
+    }
+}
+
 /// A source of record batches that may set bad rows aside.
 pub trait BatchSource: Send {
     /// The schema of every batch.
