@@ -10,9 +10,7 @@ import os
 import subprocess
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import pytest
 from pypaimon import CatalogFactory, Schema
 
 BIN = os.environ.get("RISKLAKE_BIN", "risklake")
