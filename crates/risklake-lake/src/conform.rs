@@ -77,11 +77,6 @@ pub fn conform(batch: &RecordBatch, target: &SchemaRef, table: &str) -> Result<R
     RecordBatch::try_new(target.clone(), columns).map_err(|e| Error::arrow(format!("fitting a batch to {table}"), e))
 }
 
-/// Wraps one array in a single-column batch; a small helper for tests and tools.
-pub fn single_column(name: &str, array: ArrayRef) -> Result<RecordBatch> {
-    RecordBatch::try_from_iter([(name, array)]).map_err(|e| Error::arrow("building a batch", e))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -85,17 +85,8 @@ impl SqlSession {
                     .with_context(|| format!("reading {}", path.display()))?;
                 df.into_view()
             }
-            Some(format) => {
-                let opts = crate::ingest::ReadOptions::default();
-                let mut reader = crate::ingest::open_file(path, format, &opts)?;
-                let mut batches = Vec::new();
-                while let Some(b) = reader.next_batch()? {
-                    batches.push(b);
-                }
-                if let Some(bad) = reader.take_rejected().into_iter().next() {
-                    return Err(Error::invalid(bad.describe()));
-                }
-                let schema = reader.schema();
+            Some(_) => {
+                let (schema, batches) = crate::ingest::read_file(path, &crate::ingest::ReadOptions::default())?;
                 Arc::new(MemTable::try_new(schema, vec![batches]).context("building an in-memory table")?)
             }
             None => return Err(Error::invalid(format!("{}: unknown file type", path.display()))),
