@@ -133,11 +133,13 @@ impl Inferrer {
                 if parse_bool(s).is_some() {
                     m |= BOOL;
                 }
-                if parse_date(s).is_some() {
-                    m |= DATE;
-                }
-                if parse_timestamp(s).is_some() {
-                    m |= TS;
+                if looks_like_date(s) {
+                    if parse_date(s).is_some() {
+                        m |= DATE;
+                    }
+                    if parse_timestamp(s).is_some() {
+                        m |= TS;
+                    }
                 }
                 m
             }
@@ -219,6 +221,12 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
+/// A cheap test before trying the date formats: `YYYY-` after optional spaces.
+fn looks_like_date(s: &str) -> bool {
+    let b = s.trim_start().as_bytes();
+    b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-'
+}
+
 fn parse_date(s: &str) -> Option<i32> {
     let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
     Some((d - NaiveDate::from_ymd_opt(1970, 1, 1)?).num_days() as i32)
@@ -248,7 +256,9 @@ enum Builder {
     Utf8(StringBuilder),
 }
 
-#[derive(Clone, Debug)]
+/// A converted cell, staged until the whole row has converted. Text is a range of the
+/// builder's scratch buffer, so a row costs no allocation.
+#[derive(Clone, Copy, Debug)]
 enum Parsed {
     Null,
     Int(i64),
@@ -256,7 +266,7 @@ enum Parsed {
     Bool(bool),
     Date(i32),
     Ts(i64),
-    Utf8(String),
+    Utf8(usize, usize),
 }
 
 /// Why one cell could not be converted.
@@ -275,6 +285,7 @@ pub struct RowBuilder {
     kinds: Vec<Kind>,
     builders: Vec<Builder>,
     staged: Vec<Parsed>,
+    scratch: String,
     rows: usize,
 }
 
@@ -300,6 +311,7 @@ impl RowBuilder {
             kinds,
             builders: Vec::new(),
             staged: Vec::new(),
+            scratch: String::new(),
             rows: 0,
         };
         b.reset();
@@ -340,8 +352,9 @@ impl RowBuilder {
     pub fn push(&mut self, cells: &[Cell<'_>]) -> std::result::Result<(), CellError> {
         debug_assert_eq!(cells.len(), self.kinds.len());
         self.staged.clear();
+        self.scratch.clear();
         for (i, (cell, kind)) in cells.iter().zip(&self.kinds).enumerate() {
-            let parsed = convert(*cell, *kind).ok_or_else(|| {
+            let parsed = convert(*cell, *kind, &mut self.scratch).ok_or_else(|| {
                 let value = match cell {
                     Cell::Text(s) | Cell::Str(s) | Cell::Num(s) => s.to_string(),
                     Cell::Bool(b) => b.to_string(),
@@ -367,7 +380,7 @@ impl RowBuilder {
                 (Builder::Bool(b), Parsed::Bool(v)) => b.append_value(v),
                 (Builder::Date(b), Parsed::Date(v)) => b.append_value(v),
                 (Builder::Ts(b), Parsed::Ts(v)) => b.append_value(v),
-                (Builder::Utf8(b), Parsed::Utf8(v)) => b.append_value(v),
+                (Builder::Utf8(b), Parsed::Utf8(start, end)) => b.append_value(&self.scratch[start..end]),
                 (Builder::Int(b), _) => b.append_null(),
                 (Builder::Float(b), _) => b.append_null(),
                 (Builder::Bool(b), _) => b.append_null(),
@@ -405,18 +418,23 @@ impl RowBuilder {
     }
 }
 
-fn convert(cell: Cell<'_>, kind: Kind) -> Option<Parsed> {
+fn convert(cell: Cell<'_>, kind: Kind, scratch: &mut String) -> Option<Parsed> {
+    let mut text = |s: &str| {
+        let start = scratch.len();
+        scratch.push_str(s);
+        Parsed::Utf8(start, scratch.len())
+    };
     Some(match (cell, kind) {
         (Cell::Null, _) => Parsed::Null,
         (Cell::Bool(b), Kind::Bool) => Parsed::Bool(b),
-        (Cell::Bool(b), Kind::Utf8) => Parsed::Utf8(b.to_string()),
+        (Cell::Bool(b), Kind::Utf8) => text(if b { "true" } else { "false" }),
         (Cell::Bool(_), _) => return None,
         (Cell::Text(s) | Cell::Num(s), Kind::Int) => Parsed::Int(s.trim().parse().ok()?),
         (Cell::Text(s) | Cell::Num(s), Kind::Float) => Parsed::Float(parse_float(s)?),
         (Cell::Text(s), Kind::Bool) => Parsed::Bool(parse_bool(s)?),
         (Cell::Text(s) | Cell::Str(s), Kind::Date) => Parsed::Date(parse_date(s)?),
         (Cell::Text(s) | Cell::Str(s), Kind::Timestamp) => Parsed::Ts(parse_timestamp(s)?),
-        (Cell::Text(s) | Cell::Str(s) | Cell::Num(s), Kind::Utf8) => Parsed::Utf8(s.to_string()),
+        (Cell::Text(s) | Cell::Str(s) | Cell::Num(s), Kind::Utf8) => text(s),
         (Cell::Str(s), Kind::Int) => Parsed::Int(s.trim().parse().ok()?),
         (Cell::Str(s), Kind::Float) => Parsed::Float(parse_float(s)?),
         (Cell::Str(s), Kind::Bool) => Parsed::Bool(parse_bool(s)?),

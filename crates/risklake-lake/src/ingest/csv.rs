@@ -13,12 +13,13 @@ use csv::{ByteRecord, ReaderBuilder};
 use risklake_core::{Error, Result};
 
 use super::convert::{Cell, Inferrer, RowBuilder};
-use super::{inferred_schema, BatchSource, ReadOptions, RejectSink, Rejected};
+use super::{inferred_schema, BatchSource, NullMarkers, ReadOptions, RejectSink, Rejected};
 
 pub struct CsvSource {
     path: String,
     reader: csv::Reader<BufReader<File>>,
     opts: ReadOptions,
+    nulls: NullMarkers,
     delimiter: u8,
     columns: usize,
     /// Records read for inference, replayed first.
@@ -100,6 +101,7 @@ impl CsvSource {
             path: display,
             reader,
             opts: opts.clone(),
+            nulls: NullMarkers::new(&opts.null_markers),
             delimiter,
             columns,
             buffered,
@@ -139,7 +141,7 @@ impl CsvSource {
         let mut cells = Vec::with_capacity(self.columns);
         for (i, f) in rec.iter().enumerate() {
             match std::str::from_utf8(f) {
-                Ok(s) => cells.push(if self.opts.is_null(s) {
+                Ok(s) => cells.push(if self.nulls.is_null(s) {
                     Cell::Null
                 } else {
                     Cell::Text(s)

@@ -12,12 +12,13 @@ use serde_json::{Map, Value};
 use risklake_core::{Error, Result};
 
 use super::convert::{Cell, Inferrer, RowBuilder};
-use super::{inferred_schema, BatchSource, ReadOptions, RejectSink, Rejected};
+use super::{inferred_schema, BatchSource, NullMarkers, ReadOptions, RejectSink, Rejected};
 
 pub struct JsonLinesSource {
     path: String,
     reader: BufReader<File>,
     opts: ReadOptions,
+    nulls: NullMarkers,
     names: Vec<String>,
     buffered: std::collections::VecDeque<(u64, String)>,
     line_no: u64,
@@ -105,6 +106,7 @@ impl JsonLinesSource {
             path: display,
             reader,
             opts: opts.clone(),
+            nulls: NullMarkers::new(&opts.null_markers),
             names,
             buffered,
             line_no,
@@ -151,7 +153,7 @@ impl JsonLinesSource {
             .map(|(n, t)| match (obj.get(n), t) {
                 (Some(Value::Bool(b)), _) => Cell::Bool(*b),
                 (Some(Value::Number(_)), Some(t)) => Cell::Num(t),
-                (Some(Value::String(_)), Some(t)) if self.opts.is_null(t) => Cell::Null,
+                (Some(Value::String(_)), Some(t)) if self.nulls.is_null(t) => Cell::Null,
                 (Some(_), Some(t)) => Cell::Str(t),
                 _ => Cell::Null,
             })

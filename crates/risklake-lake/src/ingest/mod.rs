@@ -107,8 +107,35 @@ impl ReadOptions {
     }
 
     fn is_null(&self, s: &str) -> bool {
+        NullMarkers::new(&self.null_markers).is_null(s)
+    }
+}
+
+/// The null markers, prepared for a per-cell check.
+#[derive(Clone, Debug)]
+pub(crate) struct NullMarkers {
+    markers: Vec<String>,
+    longest: usize,
+}
+
+impl NullMarkers {
+    pub(crate) fn new(markers: &[String]) -> Self {
+        NullMarkers {
+            markers: markers.to_vec(),
+            longest: markers.iter().map(String::len).max().unwrap_or(0),
+        }
+    }
+
+    /// Whether the cell, trimmed, is a null marker.
+    #[inline]
+    pub(crate) fn is_null(&self, s: &str) -> bool {
+        let b = s.as_bytes();
+        // Most cells are longer than every marker and untrimmed: no comparison needed.
+        if b.len() > self.longest && !b[0].is_ascii_whitespace() && !b[b.len() - 1].is_ascii_whitespace() {
+            return false;
+        }
         let t = s.trim();
-        self.null_markers.iter().any(|m| m == t)
+        self.markers.iter().any(|m| m == t)
     }
 }
 
