@@ -56,8 +56,8 @@ impl Out {
         };
         let template = match (total.is_some(), unit) {
             (true, Unit::Bytes) => "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
-            (true, Unit::Rows) => "{msg} [{bar:30}] {human_pos}/{human_len} rows ({per_sec}, eta {eta})",
-            (false, _) => "{spinner} {msg} {human_pos} rows ({per_sec})",
+            (true, Unit::Rows) => "{msg} [{bar:30}] {human_pos}/{human_len} rows (elapsed {elapsed}, eta {eta})",
+            (false, _) => "{spinner} {msg} {human_pos} rows (elapsed {elapsed})",
         };
         if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style.progress_chars("=> "));
