@@ -79,8 +79,9 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
               FROM german_credit GROUP BY purpose ORDER BY bad_rate DESC LIMIT 5";
     let r2 = sql.query(q2).await?;
     let run = ctx.start("sql")?;
-    ctx.store_query(run, q1, r1.num_rows())?;
-    ctx.finish(run, Ok(()))?;
+    let recorded = super::sql::log_statement(ctx, run, q1)
+        .and_then(|()| ctx.store.log_metric(run, "rows", None, r1.num_rows() as f64));
+    ctx.finish(run, recorded)?;
     if !out.json {
         println!("{}", batches_table(&r1.batches)?);
         out.note("[4/4] SQL: riskiest loan purposes (default.german_credit)");
@@ -111,11 +112,4 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         },
     );
     Ok(())
-}
-
-impl Ctx {
-    fn store_query(&self, run: i64, sql: &str, rows: usize) -> Result<()> {
-        self.store.log_param(run, "sql", sql)?;
-        self.store.log_metric(run, "rows", None, rows as f64)
-    }
 }

@@ -34,8 +34,7 @@ pub async fn run(ctx: &Ctx, args: SqlArgs) -> Result<()> {
     }
     let run = ctx.start("sql")?;
     let result = async {
-        let short: String = text.chars().take(4000).collect();
-        ctx.store.log_param(run, "sql", &short)?;
+        log_statement(ctx, run, &text)?;
         let mut results = Vec::new();
         for s in &statements {
             results.push(session.query(s).await?);
@@ -65,6 +64,13 @@ pub async fn run(ctx: &Ctx, args: SqlArgs) -> Result<()> {
         print_result(r, &args.format)?;
     }
     Ok(())
+}
+
+/// Records the SQL a run executes (its first 4 000 characters), before it runs, so that a
+/// failed run shows what failed.
+pub(super) fn log_statement(ctx: &Ctx, run: i64, sql: &str) -> Result<()> {
+    let short: String = sql.chars().take(4000).collect();
+    ctx.store.log_param(run, "sql", &short)
 }
 
 fn result_json(r: &SqlResult) -> Result<serde_json::Value> {

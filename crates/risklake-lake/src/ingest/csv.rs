@@ -73,6 +73,7 @@ impl CsvSource {
             (1..=first.len()).map(|i| format!("column_{i}")).collect()
         };
         let columns = names.len();
+        let nulls = NullMarkers::new(&opts.null_markers);
         let mut inferrers = vec![Inferrer::default(); columns];
         let mut sample = |rec: &ByteRecord| {
             if rec.len() != columns {
@@ -80,7 +81,7 @@ impl CsvSource {
             }
             for (inf, f) in inferrers.iter_mut().zip(rec.iter()) {
                 if let Ok(s) = std::str::from_utf8(f) {
-                    inf.observe(if opts.is_null(s) { Cell::Null } else { Cell::Text(s) });
+                    inf.observe(if nulls.is_null(s) { Cell::Null } else { Cell::Text(s) });
                 }
             }
         };
@@ -101,7 +102,7 @@ impl CsvSource {
             path: display,
             reader,
             opts: opts.clone(),
-            nulls: NullMarkers::new(&opts.null_markers),
+            nulls,
             delimiter,
             columns,
             buffered,

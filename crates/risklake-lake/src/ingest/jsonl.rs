@@ -74,6 +74,7 @@ impl JsonLinesSource {
                 buffered.len()
             )));
         }
+        let nulls = NullMarkers::new(&opts.null_markers);
         let mut inferrers = vec![Inferrer::default(); names.len()];
         for obj in &samples {
             for (inf, name) in inferrers.iter_mut().zip(&names) {
@@ -85,7 +86,7 @@ impl JsonLinesSource {
                         continue;
                     }
                     Some(Value::String(s)) => {
-                        if opts.is_null(s) {
+                        if nulls.is_null(s) {
                             Cell::Null
                         } else {
                             inf.observe(Cell::Str(s));
@@ -106,7 +107,7 @@ impl JsonLinesSource {
             path: display,
             reader,
             opts: opts.clone(),
-            nulls: NullMarkers::new(&opts.null_markers),
+            nulls,
             names,
             buffered,
             line_no,

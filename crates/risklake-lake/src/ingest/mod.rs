@@ -105,10 +105,6 @@ impl ReadOptions {
     fn override_for(&self, column: &str) -> Option<&DataType> {
         self.schema_overrides.iter().find(|(c, _)| c == column).map(|(_, t)| t)
     }
-
-    fn is_null(&self, s: &str) -> bool {
-        NullMarkers::new(&self.null_markers).is_null(s)
-    }
 }
 
 /// The null markers, prepared for a per-cell check.
