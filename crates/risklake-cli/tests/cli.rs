@@ -127,33 +127,12 @@ fn ingest_sql_formats_and_files_as_tables() {
     let csv = dir.path().join("loans.csv");
     std::fs::write(&csv, "id,amount,grade\n1,10.5,A\n2,x,B\n3,30,C\n").unwrap();
     // Inference would make `amount` text (the sample holds "x"); the override pins it.
-    let e = fails(
-        &home,
-        &[
-            "ingest",
-            csv.to_str().unwrap(),
-            "--table",
-            "risk.loans",
-            "--schema",
-            "amount=double",
-        ],
-    );
+    let csv_arg = csv.to_str().unwrap();
+    let ingest = ["ingest", csv_arg, "--table", "risk.loans", "--schema", "amount=double"];
+    let e = fails(&home, &ingest);
     assert!(e.contains("loans.csv, line 3, column amount"), "{e}");
-    let r = json(
-        &home,
-        &[
-            "ingest",
-            csv.to_str().unwrap(),
-            "--table",
-            "risk.loans",
-            "--schema",
-            "amount=double",
-            "--on-error",
-            "quarantine",
-            "--primary-key",
-            "id",
-        ],
-    );
+    let quarantine = [&ingest[..], &["--on-error", "quarantine", "--primary-key", "id"]].concat();
+    let r = json(&home, &quarantine);
     assert_eq!(
         (r["rows_written"].as_u64(), r["rows_rejected"].as_u64()),
         (Some(2), Some(1))

@@ -264,7 +264,8 @@ pub enum Source {
 }
 
 impl Source {
-    /// A file path, or a `postgres://` / `postgresql://` URL with a query or table.
+    /// The source for reports and run records: the file path, or the PostgreSQL URL
+    /// (password removed) with its query or table.
     pub fn describe(&self) -> String {
         match self {
             Source::File(p) => p.display().to_string(),
