@@ -50,6 +50,9 @@ pub enum Command {
     /// Generate sample data.
     #[command(subcommand)]
     Gen(GenCommand),
+    /// Feature mining: binning, WoE/IV/KS/PSI, selection, WoE transform, report.
+    #[command(subcommand)]
+    Features(FeaturesCommand),
     /// Recorded runs.
     #[command(subcommand)]
     Runs(RunsCommand),
@@ -180,4 +183,176 @@ pub struct QuickstartArgs {
     /// Rows of synthetic credit data to generate.
     #[arg(long, default_value_t = 20_000)]
     pub rows: u64,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FeaturesCommand {
+    /// Bin every feature of a table and store the binning plan (WoE, IV, KS, AUC per bin and feature).
+    Bin(BinArgs),
+    /// Bin (or load a plan) and show each feature's metrics and bins, with PSI by period or against a table.
+    Evaluate(EvaluateArgs),
+    /// Keep the features that pass selection rules; stores the reduced plan.
+    Select(SelectArgs),
+    /// Apply a plan to a table: WoE values or bin indices into a new lake table or file.
+    Transform(TransformArgs),
+    /// Write the HTML report of a plan.
+    Report(ReportArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TargetArgs {
+    /// Lake table (`db.table`) or data file (.csv, .parquet, .jsonl).
+    #[arg(long)]
+    pub table: String,
+    /// Binary label column.
+    #[arg(long)]
+    pub label: String,
+    /// The label value meaning bad (default 1 for numbers, true for booleans; required for text labels).
+    #[arg(long)]
+    pub bad_value: Option<String>,
+    /// Column of sample weights.
+    #[arg(long)]
+    pub weight: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BinArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Columns to bin, comma-separated (default: all but label, weight and --exclude).
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Vec<String>,
+    /// Columns not to bin (ids, dates, periods), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// Integer columns to bin as categories, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub categorical: Vec<String>,
+    /// optimal (max IV, monotonic), quantile (equal frequency), uniform (equal width), tree (CART), chimerge, edges.
+    #[arg(long, default_value = "optimal")]
+    pub method: String,
+    /// Most regular bins per feature (quantile/uniform: the number of bins).
+    #[arg(long, default_value_t = 10)]
+    pub max_bins: usize,
+    /// Smallest bin, as a share of the rows with a value (tree, chimerge, optimal).
+    #[arg(long, default_value_t = 0.05)]
+    pub min_bin_size: f64,
+    /// Event-rate trend for optimal binning: auto, ascending, descending, peak, valley, none.
+    #[arg(long, default_value = "auto")]
+    pub monotonic: String,
+    /// Values with bins of their own, comma-separated (e.g. -999,-1).
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    pub special_values: Vec<f64>,
+    /// Optimal binning: CART pre-bins the exact search runs on.
+    #[arg(long, default_value_t = 20)]
+    pub prebins: usize,
+    /// Optimal binning: least bad (and good) rows per bin.
+    #[arg(long, default_value_t = 1.0)]
+    pub min_bad: f64,
+    #[arg(long, default_value_t = 1.0)]
+    pub min_good: f64,
+    /// Tree: least impurity decrease of a split (share of the root).
+    #[arg(long, default_value_t = 0.0)]
+    pub min_gain: f64,
+    /// ChiMerge: merge neighbours whose chi-square is not significant at this level (0 = only --max-bins).
+    #[arg(long, default_value_t = 0.05)]
+    pub chi_significance: f64,
+    /// Categories below this share of rows are pooled (the pool also takes unseen categories).
+    #[arg(long, default_value_t = 0.01)]
+    pub min_category_share: f64,
+    /// Split points for a column: COL=v1,v2,... (repeatable; used by --method edges or to override).
+    #[arg(long = "edges", value_name = "COL=V1,V2")]
+    pub edges: Vec<String>,
+    /// Rows binned exactly before switching to the streaming sketch.
+    #[arg(long, default_value_t = 200_000)]
+    pub exact_rows: usize,
+    /// A categorical column with more distinct values is refused (likely an id).
+    #[arg(long, default_value_t = 10_000)]
+    pub max_categories: usize,
+    /// Also write the plan to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct EvaluateArgs {
+    #[command(flatten)]
+    pub bin: BinArgs,
+    /// Evaluate this plan (run id or file) instead of binning anew.
+    #[arg(long)]
+    pub plan: Option<String>,
+    /// PSI of every period against the first, by this column (e.g. month).
+    #[arg(long, conflicts_with = "psi_against")]
+    pub psi_by: Option<String>,
+    /// PSI of this table (or file) against --table.
+    #[arg(long)]
+    pub psi_against: Option<String>,
+    /// Print every feature's bins table.
+    #[arg(long)]
+    pub bins: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SelectArgs {
+    /// The plan to select from (run id or file).
+    #[arg(long)]
+    pub plan: String,
+    /// Table for correlation/VIF and PSI rules (default: the plan's table is not known, so give it).
+    #[arg(long)]
+    pub table: Option<String>,
+    #[arg(long)]
+    pub min_iv: Option<f64>,
+    #[arg(long)]
+    pub max_missing: Option<f64>,
+    /// Needs --psi-by or --psi-against.
+    #[arg(long)]
+    pub max_psi: Option<f64>,
+    /// Largest |correlation| of WoE values between kept features (the higher IV is kept).
+    #[arg(long)]
+    pub max_corr: Option<f64>,
+    /// Largest variance inflation factor among kept features.
+    #[arg(long)]
+    pub max_vif: Option<f64>,
+    #[arg(long, conflicts_with = "psi_against")]
+    pub psi_by: Option<String>,
+    #[arg(long)]
+    pub psi_against: Option<String>,
+    /// Also write the selected plan to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct TransformArgs {
+    /// The plan (run id or file).
+    #[arg(long)]
+    pub plan: String,
+    /// Table or file to transform.
+    #[arg(long)]
+    pub table: String,
+    /// Lake table to write.
+    #[arg(long, conflicts_with = "out", required_unless_present = "out")]
+    pub out_table: Option<String>,
+    /// File to write (.parquet, .csv, .jsonl).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// woe (Float64) or bin (Int32 index: regular bins, then missing, then specials).
+    #[arg(long, default_value = "woe")]
+    pub output: String,
+    /// If the output table exists: append or overwrite (default: refuse).
+    #[arg(long, value_parser = ["append", "overwrite"])]
+    pub mode: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// The plan (run id or file).
+    #[arg(long)]
+    pub plan: String,
+    /// HTML file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Report title.
+    #[arg(long)]
+    pub title: Option<String>,
 }

@@ -14,6 +14,15 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::execution::SendableRecordBatchStream;
+
+/// A stream of record batches from a query or scan (DataFusion's, named here so callers
+/// need not depend on DataFusion).
+pub type BatchStream = SendableRecordBatchStream;
+
+/// The schema of a batch stream.
+pub fn stream_schema(stream: &BatchStream) -> SchemaRef {
+    stream.schema()
+}
 use datafusion::prelude::ParquetReadOptions;
 use datafusion::sql::sqlparser::ast::{CreateTableOptions, SqlOption, Statement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;

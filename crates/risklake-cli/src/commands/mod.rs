@@ -1,6 +1,7 @@
 //! The commands. Each opens what it needs from the home, calls the library, records a
 //! run in the project store, and prints its result through [`Out`].
 
+mod features;
 mod gen;
 mod ingest;
 mod lake;
@@ -110,6 +111,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Sql(args) => sql::run(&ctx, args).await,
         Command::Ingest(args) => ingest::run(&ctx, args).await,
         Command::Gen(g) => gen::run(&ctx, g).await,
+        Command::Features(f) => features::run(&ctx, f).await,
         Command::Runs(r) => runs::run(&ctx, r),
         Command::Projects => runs::projects(&ctx),
         Command::Quickstart(args) => quickstart::run(&ctx, args).await,

@@ -1,0 +1,791 @@
+//! `features bin | evaluate | select | transform | report`: feature mining over lake tables
+//! and files. The algorithms live in `risklake-features`; this module streams the data,
+//! records runs and prints results.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use risklake_core::{Error, Result};
+use risklake_features::psi::{plan_counts, psi_by_period, psi_report, BinCounter, FeaturePsi};
+use risklake_features::select::{select, CorrAccumulator, Decision, SelectionRules};
+use risklake_features::{
+    build_plan, BinningOptions, BinningPlan, FineOptions, FineProfiler, Method, Output, Target, Transformer, Trend,
+};
+use risklake_lake::sql::{stream_schema, BatchStream};
+use risklake_lake::{SqlSession, TableName, TableRef, TableSpec, WriteMode};
+use risklake_track::{DatasetRef, RunId};
+
+use super::Ctx;
+use crate::app::{BinArgs, EvaluateArgs, FeaturesCommand, ReportArgs, SelectArgs, TransformArgs};
+use crate::output::{grid, kv_table, FileWriter, Unit};
+
+/// The name of the plan artifact in a run.
+pub const PLAN_ARTIFACT: &str = "binning_plan.json";
+
+pub async fn run(ctx: &Ctx, cmd: FeaturesCommand) -> Result<()> {
+    match cmd {
+        FeaturesCommand::Bin(args) => bin(ctx, &args).await,
+        FeaturesCommand::Evaluate(args) => evaluate(ctx, &args).await,
+        FeaturesCommand::Select(args) => select_cmd(ctx, &args).await,
+        FeaturesCommand::Transform(args) => transform(ctx, &args).await,
+        FeaturesCommand::Report(args) => report(ctx, &args),
+    }
+}
+
+/// The options of `features bin`, checked.
+pub fn options(args: &BinArgs) -> Result<(Target, FineOptions, BinningOptions)> {
+    let method: Method = args.method.parse().map_err(Error::invalid)?;
+    let monotonic: Trend = args.monotonic.parse().map_err(Error::invalid)?;
+    let mut edges = HashMap::new();
+    for spec in &args.edges {
+        let (col, values) = spec
+            .split_once('=')
+            .ok_or_else(|| Error::invalid(format!("--edges '{spec}' should be COLUMN=v1,v2,...")))?;
+        let values: Vec<f64> = values
+            .split(',')
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| {
+                v.trim()
+                    .parse::<f64>()
+                    .map_err(|_| Error::invalid(format!("--edges {col}: '{v}' is not a number")))
+            })
+            .collect::<Result<_>>()?;
+        edges.insert(col.trim().to_string(), values);
+    }
+    if args.special_values.iter().any(|v| v.is_nan()) {
+        return Err(Error::invalid(
+            "--special-values cannot hold NaN (missing values always have their own bin)",
+        ));
+    }
+    let binning = BinningOptions {
+        method,
+        max_bins: args.max_bins,
+        min_bin_size: args.min_bin_size,
+        min_bad: args.min_bad,
+        min_good: args.min_good,
+        monotonic,
+        prebins: args.prebins,
+        min_gain: args.min_gain,
+        chi_significance: (args.chi_significance > 0.0).then_some(args.chi_significance),
+        min_category_share: args.min_category_share,
+        edges,
+    };
+    binning.validate()?;
+    if args.exact_rows == 0 {
+        return Err(Error::invalid("--exact-rows must be at least 1"));
+    }
+    let fine = FineOptions {
+        columns: args.columns.clone(),
+        exclude: args.exclude.clone(),
+        categorical: args.categorical.clone(),
+        special_values: args.special_values.clone(),
+        exact_rows: args.exact_rows,
+        max_categories: args.max_categories,
+    };
+    let target = Target {
+        label: args.target.label.clone(),
+        bad_value: args.target.bad_value.clone(),
+        weight: args.target.weight.clone(),
+    };
+    Ok((target, fine, binning))
+}
+
+/// Opens `--table` (lake name or file) as a stream, and records it as an input.
+async fn open(
+    ctx: &Ctx,
+    session: &SqlSession,
+    table: &str,
+    columns: Option<&[String]>,
+    run: RunId,
+) -> Result<BatchStream> {
+    let tref = TableRef::parse(table)?;
+    if let TableRef::File(p) = &tref {
+        if !p.exists() {
+            return Err(Error::not_found("file", p.display().to_string()));
+        }
+    }
+    let snapshot = match &tref {
+        TableRef::Lake(name) => ctx.lake().await?.latest_snapshot(name).await.ok().flatten(),
+        TableRef::File(_) => None,
+    };
+    ctx.store.log_dataset(
+        run,
+        &DatasetRef {
+            role: "input".into(),
+            name: match &tref {
+                TableRef::Lake(n) => n.to_string(),
+                TableRef::File(p) => p.display().to_string(),
+            },
+            snapshot,
+            rows: None,
+        },
+    )?;
+    session.scan(&tref, columns).await
+}
+
+/// The fine pass and the plan, streaming `--table` once.
+pub async fn bin_table(ctx: &Ctx, args: &BinArgs, run: RunId) -> Result<(BinningPlan, f64)> {
+    let (target, fine, binning) = options(args)?;
+    let started = Instant::now();
+    let lake = ctx.lake().await?;
+    let session = lake.sql().await?;
+    let columns: Option<Vec<String>> = (!args.columns.is_empty()).then(|| {
+        let mut c = args.columns.clone();
+        c.push(target.label.clone());
+        if let Some(w) = &target.weight {
+            c.push(w.clone());
+        }
+        c
+    });
+    let mut stream = open(ctx, &session, &args.target.table, columns.as_deref(), run).await?;
+    let mut profiler = FineProfiler::new(target.clone(), fine);
+    let bar = ctx.out.bar(None, Unit::Rows, "binning");
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| Error::external(format!("reading {}", args.target.table), e))?;
+        tokio::task::block_in_place(|| profiler.update(&batch))?;
+        bar.inc(batch.num_rows() as u64);
+    }
+    bar.finish_and_clear();
+    let fine = tokio::task::block_in_place(|| profiler.finish())?;
+    let plan = build_plan(&fine, &target, &binning)?;
+    Ok((plan, started.elapsed().as_secs_f64()))
+}
+
+fn log_params(ctx: &Ctx, run: RunId, args: &BinArgs) -> Result<()> {
+    let t = &args.target;
+    let mut params = vec![
+        ("table", t.table.clone()),
+        ("label", t.label.clone()),
+        ("method", args.method.clone()),
+        ("max_bins", args.max_bins.to_string()),
+        ("min_bin_size", args.min_bin_size.to_string()),
+        ("monotonic", args.monotonic.clone()),
+    ];
+    if let Some(b) = &t.bad_value {
+        params.push(("bad_value", b.clone()));
+    }
+    if let Some(w) = &t.weight {
+        params.push(("weight", w.clone()));
+    }
+    if !args.special_values.is_empty() {
+        params.push((
+            "special_values",
+            args.special_values
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        ));
+    }
+    for (k, v) in params {
+        ctx.store.log_param(run, k, &v)?;
+    }
+    Ok(())
+}
+
+/// Stores the plan, its bins as CSV and its report as artifacts of `run`, with metrics.
+pub fn record_plan(ctx: &Ctx, run: RunId, plan: &BinningPlan, psi: &[FeaturePsi]) -> Result<PathBuf> {
+    let a = ctx
+        .store
+        .log_artifact_bytes(run, PLAN_ARTIFACT, plan.to_json().as_bytes())?;
+    ctx.store
+        .log_artifact_bytes(run, "bins.csv", bins_csv(plan).as_bytes())?;
+    let html = risklake_report::binning_report(plan, &format!("Binning report, run {run}"), psi);
+    ctx.store.log_artifact_bytes(run, "report.html", html.as_bytes())?;
+    ctx.store.log_metric(run, "rows", None, plan.rows as f64)?;
+    ctx.store
+        .log_metric(run, "features", None, plan.features.len() as f64)?;
+    for f in &plan.features {
+        ctx.store
+            .log_metric(run, &format!("iv.{}", f.name), None, f.metrics.iv)?;
+    }
+    Ok(PathBuf::from(a.path))
+}
+
+fn bins_csv(plan: &BinningPlan) -> String {
+    let mut s = String::from("feature,bin,label,kind,count,share,good,bad,event_rate,woe,iv\n");
+    for f in &plan.features {
+        for b in &f.bins {
+            s.push_str(&format!(
+                "{},{},{},{},{},{},{},{},{},{},{}\n",
+                csv_field(&f.name),
+                b.index,
+                csv_field(&b.label),
+                format!("{:?}", b.kind).to_lowercase(),
+                b.count,
+                b.share,
+                b.good,
+                b.bad,
+                b.event_rate,
+                b.woe,
+                b.iv
+            ));
+        }
+    }
+    s
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn write_out(path: &Path, plan: &BinningPlan) -> Result<()> {
+    std::fs::write(path, plan.to_json()).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+/// The summary of a plan, features by IV.
+fn summary_json(plan: &BinningPlan, psi: &[FeaturePsi]) -> Vec<Value> {
+    let mut fs: Vec<_> = plan.features.iter().collect();
+    fs.sort_by(|a, b| b.metrics.iv.total_cmp(&a.metrics.iv));
+    fs.iter()
+        .map(|f| {
+            let m = &f.metrics;
+            let max_psi = psi
+                .iter()
+                .filter(|p| p.feature == f.name)
+                .map(|p| p.psi)
+                .reduce(f64::max);
+            json!({
+                "feature": f.name, "type": format!("{:?}", f.kind).to_lowercase(), "bins": m.bins,
+                "iv": m.iv, "ks": m.ks, "auc": m.auc, "gini": m.gini, "missing_rate": m.missing_rate,
+                "distinct": m.distinct, "top_share": m.top_share, "trend": m.trend, "max_psi": max_psi,
+            })
+        })
+        .collect()
+}
+
+fn summary_grid(plan: &BinningPlan, psi: &[FeaturePsi], limit: usize) -> String {
+    let mut fs: Vec<_> = plan.features.iter().collect();
+    fs.sort_by(|a, b| b.metrics.iv.total_cmp(&a.metrics.iv));
+    let with_psi = !psi.is_empty();
+    let mut header = vec!["feature", "type", "bins", "IV", "KS", "AUC", "missing", "trend"];
+    if with_psi {
+        header.push("max PSI");
+    }
+    let rows = fs
+        .iter()
+        .take(limit)
+        .map(|f| {
+            let m = &f.metrics;
+            let mut r = vec![
+                f.name.clone(),
+                format!("{:?}", f.kind).to_lowercase(),
+                m.bins.to_string(),
+                format!("{:.4}", m.iv),
+                format!("{:.4}", m.ks),
+                format!("{:.4}", m.auc),
+                format!("{:.1}%", 100.0 * m.missing_rate),
+                m.trend.clone(),
+            ];
+            if with_psi {
+                let p = psi
+                    .iter()
+                    .filter(|p| p.feature == f.name)
+                    .map(|p| p.psi)
+                    .reduce(f64::max);
+                r.push(p.map_or("-".into(), |v| format!("{v:.4}")));
+            }
+            r
+        })
+        .collect();
+    let mut s = grid(&header, rows);
+    if fs.len() > limit {
+        s.push_str(&format!(
+            "\n({} more features; --json or the plan artifact has all)",
+            fs.len() - limit
+        ));
+    }
+    s
+}
+
+fn skipped_note(plan: &BinningPlan) -> String {
+    if plan.skipped.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("\nnot binned:\n");
+    for k in &plan.skipped {
+        s.push_str(&format!("  {}: {}\n", k.name, k.reason));
+    }
+    s
+}
+
+async fn bin(ctx: &Ctx, args: &BinArgs) -> Result<()> {
+    let run = ctx.start("features.bin")?;
+    let result = async {
+        log_params(ctx, run, args)?;
+        let (plan, seconds) = bin_table(ctx, args, run).await?;
+        let path = record_plan(ctx, run, &plan, &[])?;
+        if let Some(out) = &args.out {
+            write_out(out, &plan)?;
+        }
+        Ok((plan, seconds, path))
+    }
+    .await;
+    let (plan, seconds, path) = ctx.finish(run, result)?;
+    ctx.out.emit(
+        json!({
+            "run": run, "rows": plan.rows, "bad": plan.bad, "good": plan.good, "seconds": seconds,
+            "plan": path, "features": summary_json(&plan, &[]), "skipped": plan.skipped,
+        }),
+        || {
+            format!(
+                "{}\n{}\n{}",
+                summary_grid(&plan, &[], 40),
+                skipped_note(&plan),
+                kv_table([
+                    ("rows", plan.rows.to_string()),
+                    ("bad rate", format!("{:.2}%", 100.0 * plan.bad / (plan.bad + plan.good))),
+                    ("time", format!("{seconds:.2} s")),
+                    ("plan", path.display().to_string()),
+                    ("run", run.to_string()),
+                ])
+            )
+        },
+    );
+    Ok(())
+}
+
+/// Reads a plan given as a file path or a run id.
+pub fn load_plan(ctx: &Ctx, spec: &str) -> Result<BinningPlan> {
+    let path = Path::new(spec);
+    let text = if path.exists() {
+        std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading plan {spec}"), e))?
+    } else if let Ok(id) = spec.trim_start_matches("run:").parse::<i64>() {
+        let detail = ctx.store.get_run(id)?;
+        let a = detail
+            .artifacts
+            .iter()
+            .find(|a| a.name == PLAN_ARTIFACT)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "run {id} has no binning plan (it is a '{}' run)",
+                    detail.summary.kind
+                ))
+            })?;
+        std::fs::read_to_string(&a.path).map_err(|e| Error::io(format!("reading {}", a.path), e))?
+    } else {
+        return Err(Error::not_found("plan (file or run id)", spec));
+    };
+    BinningPlan::from_json(&text).map_err(|e| Error::invalid(format!("plan {spec}: {e}")))
+}
+
+/// PSI by period (over `table`) or against another table.
+async fn compute_psi(
+    ctx: &Ctx,
+    plan: &BinningPlan,
+    table: &str,
+    psi_by: Option<&str>,
+    psi_against: Option<&str>,
+    run: RunId,
+) -> Result<Vec<FeaturePsi>> {
+    let lake = ctx.lake().await?;
+    let session = lake.sql().await?;
+    let mut columns: Vec<String> = plan.features.iter().map(|f| f.name.clone()).collect();
+    if let Some(by) = psi_by {
+        columns.push(by.to_string());
+        let mut counter = BinCounter::new(plan);
+        let mut stream = open(ctx, &session, table, Some(&columns), run).await?;
+        let bar = ctx.out.bar(None, Unit::Rows, "PSI by period");
+        while let Some(b) = stream.next().await {
+            let b = b.map_err(|e| Error::external(format!("reading {table}"), e))?;
+            tokio::task::block_in_place(|| counter.update_by(&b, by))?;
+            bar.inc(b.num_rows() as u64);
+        }
+        bar.finish_and_clear();
+        return psi_by_period(plan, &counter);
+    }
+    if let Some(other) = psi_against {
+        let mut counter = BinCounter::new(plan);
+        let mut stream = open(ctx, &session, other, Some(&columns), run).await?;
+        let bar = ctx.out.bar(None, Unit::Rows, "PSI");
+        while let Some(b) = stream.next().await {
+            let b = b.map_err(|e| Error::external(format!("reading {other}"), e))?;
+            tokio::task::block_in_place(|| counter.update(&b, other))?;
+            bar.inc(b.num_rows() as u64);
+        }
+        bar.finish_and_clear();
+        let counts = counter
+            .counts(other)
+            .cloned()
+            .ok_or_else(|| Error::invalid(format!("{other} is empty: PSI needs rows")))?;
+        return Ok(psi_report(plan, &plan_counts(plan), &[(other.to_string(), counts)]));
+    }
+    Ok(Vec::new())
+}
+
+fn psi_grid(psi: &[FeaturePsi]) -> String {
+    let mut groups: Vec<&str> = psi.iter().map(|p| p.group.as_str()).collect();
+    groups.dedup();
+    let groups: Vec<&str> = {
+        let mut seen = Vec::new();
+        for g in groups {
+            if !seen.contains(&g) {
+                seen.push(g);
+            }
+        }
+        seen
+    };
+    let mut features: Vec<&str> = Vec::new();
+    for p in psi {
+        if !features.contains(&p.feature.as_str()) {
+            features.push(&p.feature);
+        }
+    }
+    let mut header = vec!["feature"];
+    header.extend(groups.iter().copied());
+    let rows = features
+        .iter()
+        .map(|f| {
+            let mut r = vec![f.to_string()];
+            for g in &groups {
+                let v = psi.iter().find(|p| p.feature == *f && p.group == *g).map(|p| p.psi);
+                r.push(v.map_or("-".into(), |v| format!("{v:.4}")));
+            }
+            r
+        })
+        .collect();
+    grid(&header, rows)
+}
+
+async fn evaluate(ctx: &Ctx, args: &EvaluateArgs) -> Result<()> {
+    let run = ctx.start("features.evaluate")?;
+    let result = async {
+        log_params(ctx, run, &args.bin)?;
+        let (mut plan, seconds) = match &args.plan {
+            Some(p) => (load_plan(ctx, p)?, 0.0),
+            None => bin_table(ctx, &args.bin, run).await?,
+        };
+        let psi = compute_psi(
+            ctx,
+            &plan,
+            &args.bin.target.table,
+            args.psi_by.as_deref(),
+            args.psi_against.as_deref(),
+            run,
+        )
+        .await?;
+        for f in plan.features.iter_mut() {
+            f.metrics.psi = psi
+                .iter()
+                .filter(|p| p.feature == f.name)
+                .map(|p| p.psi)
+                .reduce(f64::max);
+        }
+        let path = record_plan(ctx, run, &plan, &psi)?;
+        ctx.store.log_artifact_bytes(
+            run,
+            "psi.json",
+            serde_json::to_string_pretty(&psi).unwrap_or_default().as_bytes(),
+        )?;
+        if let Some(out) = &args.bin.out {
+            write_out(out, &plan)?;
+        }
+        Ok((plan, psi, seconds, path))
+    }
+    .await;
+    let (plan, psi, seconds, path) = ctx.finish(run, result)?;
+    ctx.out.emit(
+        json!({
+            "run": run, "rows": plan.rows, "seconds": seconds, "plan": path,
+            "features": plan.features, "psi": psi, "skipped": plan.skipped,
+        }),
+        || {
+            let mut s = summary_grid(&plan, &psi, 60);
+            if args.bins {
+                for f in &plan.features {
+                    s.push_str(&format!(
+                        "\n\n{} (IV {:.4}, KS {:.4})\n",
+                        f.name, f.metrics.iv, f.metrics.ks
+                    ));
+                    let rows = f
+                        .bins
+                        .iter()
+                        .map(|b| {
+                            vec![
+                                b.index.to_string(),
+                                b.label.clone(),
+                                b.count.to_string(),
+                                format!("{:.2}%", 100.0 * b.share),
+                                format!("{:.0}", b.good),
+                                format!("{:.0}", b.bad),
+                                format!("{:.2}%", 100.0 * b.event_rate),
+                                format!("{:.4}", b.woe),
+                                format!("{:.4}", b.iv),
+                            ]
+                        })
+                        .collect();
+                    s.push_str(&grid(
+                        &[
+                            "bin",
+                            "range",
+                            "count",
+                            "share",
+                            "good",
+                            "bad",
+                            "event rate",
+                            "WoE",
+                            "IV",
+                        ],
+                        rows,
+                    ));
+                }
+            }
+            if !psi.is_empty() {
+                s.push_str("\n\nPSI against the baseline (first period, or --table):\n");
+                s.push_str(&psi_grid(&psi));
+            }
+            s.push_str(&skipped_note(&plan));
+            s.push_str(&format!("\nplan and report: run {run} ({})", path.display()));
+            s
+        },
+    );
+    Ok(())
+}
+
+async fn select_cmd(ctx: &Ctx, args: &SelectArgs) -> Result<()> {
+    let run = ctx.start("features.select")?;
+    let result = async {
+        let plan = load_plan(ctx, &args.plan)?;
+        ctx.store.log_param(run, "plan", &args.plan)?;
+        let rules = SelectionRules {
+            min_iv: args.min_iv,
+            max_missing: args.max_missing,
+            max_psi: args.max_psi,
+            max_corr: args.max_corr,
+            max_vif: args.max_vif,
+        };
+        for (k, v) in [
+            ("min_iv", rules.min_iv),
+            ("max_missing", rules.max_missing),
+            ("max_psi", rules.max_psi),
+            ("max_corr", rules.max_corr),
+            ("max_vif", rules.max_vif),
+        ] {
+            if let Some(v) = v {
+                ctx.store.log_param(run, k, &v.to_string())?;
+            }
+        }
+        if rules.max_psi.is_some() && args.psi_by.is_none() && args.psi_against.is_none() {
+            return Err(Error::invalid("--max-psi needs --psi-by COLUMN or --psi-against TABLE"));
+        }
+        let needs_table = rules.needs_data() || args.psi_by.is_some();
+        let table = match (&args.table, needs_table) {
+            (Some(t), _) => Some(t.clone()),
+            (None, true) => {
+                return Err(Error::invalid(
+                    "--max-corr, --max-vif and --psi-by read the data: give --table",
+                ))
+            }
+            (None, false) => None,
+        };
+        let psi = match &table {
+            Some(t) => compute_psi(ctx, &plan, t, args.psi_by.as_deref(), args.psi_against.as_deref(), run).await?,
+            None => compute_psi(ctx, &plan, "", None, args.psi_against.as_deref(), run).await?,
+        };
+        let mut max_psi = HashMap::new();
+        for p in &psi {
+            let e = max_psi.entry(p.feature.clone()).or_insert(p.psi);
+            *e = e.max(p.psi);
+        }
+        let corr = match (&table, rules.needs_data()) {
+            (Some(t), true) => Some(correlation(ctx, &plan, t, run).await?),
+            _ => None,
+        };
+        let decisions = select(&plan, &rules, &max_psi, corr.as_deref());
+        let kept: Vec<String> = decisions.iter().filter(|d| d.kept).map(|d| d.feature.clone()).collect();
+        let selected = plan.only(&kept);
+        let path = record_plan(ctx, run, &selected, &psi)?;
+        ctx.store.log_metric(run, "kept", None, kept.len() as f64)?;
+        ctx.store
+            .log_metric(run, "dropped", None, (decisions.len() - kept.len()) as f64)?;
+        if let Some(out) = &args.out {
+            write_out(out, &selected)?;
+        }
+        Ok((decisions, path))
+    }
+    .await;
+    let (decisions, path) = ctx.finish(run, result)?;
+    ctx.out
+        .emit(json!({ "run": run, "plan": path, "decisions": decisions }), || {
+            let rows = decisions.iter().map(decision_row).collect();
+            format!(
+                "{}\nkept {} of {}; selected plan: run {run} ({})",
+                grid(&["feature", "kept", "IV", "missing", "PSI", "VIF", "reason"], rows),
+                decisions.iter().filter(|d| d.kept).count(),
+                decisions.len(),
+                path.display()
+            )
+        });
+    Ok(())
+}
+
+fn decision_row(d: &Decision) -> Vec<String> {
+    vec![
+        d.feature.clone(),
+        if d.kept { "yes".into() } else { "no".into() },
+        format!("{:.4}", d.iv),
+        format!("{:.1}%", 100.0 * d.missing_rate),
+        d.psi.map_or("-".into(), |v| format!("{v:.4}")),
+        d.vif.map_or("-".into(), |v| format!("{v:.2}")),
+        d.reason.clone().unwrap_or_default(),
+    ]
+}
+
+/// The correlation matrix of the plan's WoE features over `table`.
+async fn correlation(ctx: &Ctx, plan: &BinningPlan, table: &str, run: RunId) -> Result<Vec<f64>> {
+    let lake = ctx.lake().await?;
+    let session = lake.sql().await?;
+    let columns: Vec<String> = plan.features.iter().map(|f| f.name.clone()).collect();
+    let transformer = Transformer::new(plan, Output::Bin);
+    let woe: Vec<Vec<f64>> = plan
+        .features
+        .iter()
+        .map(|f| f.bins.iter().map(|b| b.woe).collect())
+        .collect();
+    let mut acc = CorrAccumulator::new(plan.features.len());
+    let mut stream = open(ctx, &session, table, Some(&columns), run).await?;
+    let bar = ctx.out.bar(None, Unit::Rows, "correlation");
+    while let Some(b) = stream.next().await {
+        let b = b.map_err(|e| Error::external(format!("reading {table}"), e))?;
+        tokio::task::block_in_place(|| -> Result<()> {
+            let bins = transformer.bin_indices(&b)?;
+            let cols: Vec<Vec<f64>> = bins
+                .iter()
+                .zip(&woe)
+                .map(|(idx, w)| idx.iter().map(|&i| w[i as usize]).collect())
+                .collect();
+            acc.update(&cols);
+            Ok(())
+        })?;
+        bar.inc(b.num_rows() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(acc.correlation())
+}
+
+async fn transform(ctx: &Ctx, args: &TransformArgs) -> Result<()> {
+    let output: Output = args.output.parse().map_err(Error::invalid)?;
+    let run = ctx.start("features.transform")?;
+    let result = async {
+        let plan = load_plan(ctx, &args.plan)?;
+        ctx.store.log_param(run, "plan", &args.plan)?;
+        ctx.store.log_param(run, "output", &args.output)?;
+        let transformer = Transformer::new(&plan, output);
+        let lake = ctx.lake().await?;
+        let session = lake.sql().await?;
+        let mut stream = open(ctx, &session, &args.table, None, run).await?;
+        let in_schema = stream_schema(&stream);
+        transformer.check_schema(&in_schema, &args.table)?;
+        let schema = transformer.output_schema(&in_schema);
+        let started = Instant::now();
+        let bar = ctx.out.bar(None, Unit::Rows, "transforming");
+        let mut rows = 0u64;
+        let target = match (&args.out_table, &args.out) {
+            (Some(t), _) => {
+                let name = TableName::parse(t)?;
+                let mode = match args.mode.as_deref() {
+                    Some(m) => WriteMode::parse(m)?,
+                    None => WriteMode::Append,
+                };
+                if lake.exists(&name).await? {
+                    if args.mode.is_none() {
+                        return Err(Error::invalid(format!(
+                            "table {name} already exists; give --mode append or --mode overwrite"
+                        )));
+                    }
+                } else {
+                    lake.create_table(&name, &schema, &TableSpec::default()).await?;
+                }
+                let mut w = lake.writer(&name, mode).await?;
+                while let Some(b) = stream.next().await {
+                    let b = b.map_err(|e| Error::external(format!("reading {}", args.table), e))?;
+                    let t = tokio::task::block_in_place(|| transformer.transform(&b))?;
+                    rows += t.num_rows() as u64;
+                    w.write(&t).await?;
+                    bar.inc(t.num_rows() as u64);
+                }
+                let s = w.commit().await?;
+                ctx.store.log_dataset(
+                    run,
+                    &DatasetRef {
+                        role: "output".into(),
+                        name: name.to_string(),
+                        snapshot: s.snapshot,
+                        rows: Some(rows as i64),
+                    },
+                )?;
+                name.to_string()
+            }
+            (None, Some(path)) => {
+                let mut w = FileWriter::create(path, schema.clone())?;
+                while let Some(b) = stream.next().await {
+                    let b = b.map_err(|e| Error::external(format!("reading {}", args.table), e))?;
+                    let t = tokio::task::block_in_place(|| transformer.transform(&b))?;
+                    rows += t.num_rows() as u64;
+                    w.write(&t)?;
+                    bar.inc(t.num_rows() as u64);
+                }
+                w.finish()?;
+                ctx.store.log_dataset(
+                    run,
+                    &DatasetRef {
+                        role: "output".into(),
+                        name: path.display().to_string(),
+                        snapshot: None,
+                        rows: Some(rows as i64),
+                    },
+                )?;
+                path.display().to_string()
+            }
+            (None, None) => return Err(Error::invalid("give --out-table or --out")),
+        };
+        bar.finish_and_clear();
+        ctx.store.log_metric(run, "rows", None, rows as f64)?;
+        Ok((target, rows, started.elapsed().as_secs_f64(), plan.features.len()))
+    }
+    .await;
+    let (target, rows, seconds, features) = ctx.finish(run, result)?;
+    ctx.out.emit(
+        json!({ "run": run, "target": target, "rows": rows, "features": features, "seconds": seconds }),
+        || {
+            kv_table([
+                ("wrote", target.clone()),
+                ("rows", rows.to_string()),
+                ("features transformed", features.to_string()),
+                ("time", format!("{seconds:.2} s")),
+                ("run", run.to_string()),
+            ])
+        },
+    );
+    Ok(())
+}
+
+fn report(ctx: &Ctx, args: &ReportArgs) -> Result<()> {
+    let run = ctx.start("features.report")?;
+    let result = (|| {
+        let plan = load_plan(ctx, &args.plan)?;
+        ctx.store.log_param(run, "plan", &args.plan)?;
+        let title = args
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("Binning report: {}", args.plan));
+        let html = risklake_report::binning_report(&plan, &title, &[]);
+        std::fs::write(&args.out, &html).map_err(|e| Error::io(format!("writing {}", args.out.display()), e))?;
+        ctx.store.log_artifact(run, "report.html", &args.out)?;
+        Ok(html.len())
+    })();
+    let bytes = ctx.finish(run, result)?;
+    ctx.out
+        .emit(json!({ "run": run, "out": args.out, "bytes": bytes }), || {
+            format!("wrote {} ({} KB), run {run}", args.out.display(), bytes / 1024)
+        });
+    Ok(())
+}
