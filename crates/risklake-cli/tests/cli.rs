@@ -1,49 +1,12 @@
 //! The CLI contract other issues rely on: `--home`, `--json` (one document on stdout,
 //! errors on stderr with a non-zero exit), `--table` as lake name or file, runs recorded.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 
-fn risklake(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_risklake"))
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .env_remove("RISKLAKE_HOME")
-        .env_remove("RISKLAKE_PROJECT")
-        .output()
-        .expect("the risklake binary runs")
-}
-
-/// Runs a command with `--json`, asserts success, parses stdout as one JSON document.
-fn json(home: &Path, args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let out = risklake(home, &all);
-    assert!(
-        out.status.success(),
-        "risklake {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout of {args:?} is not one JSON document ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
-
-fn fails(home: &Path, args: &[&str]) -> String {
-    let out = risklake(home, args);
-    assert!(!out.status.success(), "risklake {args:?} should fail");
-    assert!(
-        out.stdout.is_empty() || !args.contains(&"--json"),
-        "no result on stdout when failing"
-    );
-    String::from_utf8_lossy(&out.stderr).to_string()
-}
+mod common;
+use common::{fails, json, risklake};
 
 #[test]
 fn quickstart_on_an_empty_home_records_everything() {
@@ -64,7 +27,20 @@ fn quickstart_on_an_empty_home_records_everything() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, vec!["default.credit_apps", "default.german_credit"]);
+    assert_eq!(
+        names,
+        vec![
+            "default.credit_apps",
+            "default.credit_apps_woe",
+            "default.german_credit"
+        ]
+    );
+    // The binning step ranked the features and wrote the WoE table with every row.
+    let binned = q["steps"][4]["features"].as_array().unwrap();
+    assert_eq!(binned.len(), 24);
+    assert!(binned[0]["iv"].as_f64().unwrap() > 0.1, "{binned:?}");
+    assert_eq!(q["steps"][5]["rows"], 3000);
+    assert!(std::path::Path::new(q["steps"][5]["report"].as_str().unwrap()).exists());
     let d = json(&home, &["describe", "german_credit"]);
     assert_eq!(d["rows"], 1000);
     assert_eq!(d["columns"].as_array().unwrap().len(), 21);
@@ -76,8 +52,12 @@ fn quickstart_on_an_empty_home_records_everything() {
         .iter()
         .map(|r| r["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, vec!["sql", "ingest", "gen"], "newest first");
-    let gen_id = runs["runs"][2]["id"].as_i64().unwrap();
+    assert_eq!(
+        kinds,
+        vec!["features.transform", "features.bin", "sql", "ingest", "gen"],
+        "newest first"
+    );
+    let gen_id = runs["runs"][4]["id"].as_i64().unwrap();
     let show = json(&home, &["runs", "show", &gen_id.to_string()]);
     assert_eq!(show["status"], "finished");
     assert_eq!(show["params"]["rows"], "3000");

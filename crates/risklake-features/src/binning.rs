@@ -265,7 +265,7 @@ fn numeric_edges(f: &FineFeature, num: &NumericFine, o: &BinningOptions, min_n: 
     };
     Ok(match o.method {
         Method::Edges => (Vec::new(), "none".into()),
-        Method::Quantile => (quantile_edges(num, o.max_bins), "none".into()),
+        Method::Quantile => (drop_empty_bins(num, quantile_edges(num, o.max_bins)), "none".into()),
         Method::Uniform => (uniform_edges(num, o.max_bins), "none".into()),
         Method::Tree => (
             cut_edges(&tree_cuts(counts, o.max_bins, min_n, o.min_gain)),
@@ -387,6 +387,22 @@ pub fn uniform_edges(num: &NumericFine, bins: usize) -> Vec<f64> {
     (1..len.min(bins + 1))
         .map(|i| if i == 1 { first } else { min + i as f64 * delta })
         .collect()
+}
+
+/// Removes split points that would leave a regular bin empty (quantiles of fewer distinct
+/// values than bins fall into the same gap between two values).
+fn drop_empty_bins(num: &NumericFine, edges: Vec<f64>) -> Vec<f64> {
+    let counts = counts_by_edges(num, &edges);
+    let mut kept = Vec::with_capacity(edges.len());
+    // Edge i separates bin i and bin i + 1; drop it when bin i + 1 is empty, or when bin 0
+    // is empty for the first kept edge.
+    for (i, e) in edges.iter().enumerate() {
+        if counts[i + 1].n == 0 || (kept.is_empty() && counts[..=i].iter().all(|c| c.n == 0)) {
+            continue;
+        }
+        kept.push(*e);
+    }
+    kept
 }
 
 /// Regular-bin counts for split points: fine bin i goes to the bin of its smallest value.

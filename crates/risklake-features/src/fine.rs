@@ -226,7 +226,7 @@ impl FineProfiler {
                     )));
                 }
                 ColumnState::Categories {
-                    map: HashMap::new(),
+                    map: HashMap::default(),
                     max: self.options.max_categories,
                 }
             } else if is_numeric(&dtype) {
@@ -491,6 +491,33 @@ impl ColumnAcc {
     }
 }
 
+/// FNV-1a: category names are short, and SipHash's DoS resistance buys nothing here.
+#[derive(Default, Clone, Copy)]
+pub struct FastHash;
+
+impl std::hash::BuildHasher for FastHash {
+    type Hasher = Fnv;
+    fn build_hasher(&self) -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+pub struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= b as u64;
+            self.0 = self.0.wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 #[inline]
 fn route(v: f64, w: f64, bad: f64, missing: &mut Counts, specials: &mut [(f64, Counts)], sketch: &mut Sketch) {
     if v.is_nan() {
@@ -577,13 +604,17 @@ impl Sketch {
         }
         let end = self.base + self.buckets.len() as i64;
         if key < self.base {
-            let extra = (self.base - key) as usize;
+            // Leave headroom below, so a column whose minimum keeps falling does not copy
+            // its buckets on every new minimum.
+            let extra = (self.base - key) as usize + self.buckets.len() / 2 + 16;
+            let key = self.base - extra as i64;
             let mut new = vec![Bucket::default(); extra];
             new.extend_from_slice(&self.buckets);
             self.buckets = new;
             self.base = key;
         } else if key >= end {
-            self.buckets.resize((key - self.base + 1) as usize, Bucket::default());
+            let want = (key - self.base + 1) as usize;
+            self.buckets.resize(want + want / 2 + 16, Bucket::default());
         }
     }
 

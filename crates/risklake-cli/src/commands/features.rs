@@ -141,6 +141,25 @@ pub async fn bin_table(ctx: &Ctx, args: &BinArgs, run: RunId) -> Result<(Binning
         }
         c
     });
+    if let Some(cols) = &columns {
+        // Name a missing column plainly, before the scan's SQL does.
+        let probe = session.scan(&TableRef::parse(&args.target.table)?, None).await?;
+        let schema = stream_schema(&probe);
+        for c in cols {
+            if schema.index_of(c).is_err() {
+                return Err(Error::invalid(format!(
+                    "column '{c}' is not in {}; its columns are: {}",
+                    args.target.table,
+                    schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+    }
     let mut stream = open(ctx, &session, &args.target.table, columns.as_deref(), run).await?;
     let mut profiler = FineProfiler::new(target.clone(), fine);
     let bar = ctx.out.bar(None, Unit::Rows, "binning");
@@ -317,7 +336,8 @@ fn skipped_note(plan: &BinningPlan) -> String {
     s
 }
 
-async fn bin(ctx: &Ctx, args: &BinArgs) -> Result<()> {
+/// `features bin` as a recorded run: the plan, its artifacts, and where the plan is.
+pub async fn bin_recorded(ctx: &Ctx, args: &BinArgs) -> Result<(RunId, BinningPlan, f64, PathBuf)> {
     let run = ctx.start("features.bin")?;
     let result = async {
         log_params(ctx, run, args)?;
@@ -330,6 +350,11 @@ async fn bin(ctx: &Ctx, args: &BinArgs) -> Result<()> {
     }
     .await;
     let (plan, seconds, path) = ctx.finish(run, result)?;
+    Ok((run, plan, seconds, path))
+}
+
+async fn bin(ctx: &Ctx, args: &BinArgs) -> Result<()> {
+    let (run, plan, seconds, path) = bin_recorded(ctx, args).await?;
     ctx.out.emit(
         json!({
             "run": run, "rows": plan.rows, "bad": plan.bad, "good": plan.good, "seconds": seconds,
@@ -671,7 +696,17 @@ async fn correlation(ctx: &Ctx, plan: &BinningPlan, table: &str, run: RunId) -> 
     Ok(acc.correlation())
 }
 
-async fn transform(ctx: &Ctx, args: &TransformArgs) -> Result<()> {
+/// What a transform wrote.
+pub struct TransformReport {
+    pub run: RunId,
+    pub target: String,
+    pub rows: u64,
+    pub seconds: f64,
+    pub features: usize,
+}
+
+/// `features transform` as a recorded run.
+pub async fn transform_recorded(ctx: &Ctx, args: &TransformArgs) -> Result<TransformReport> {
     let output: Output = args.output.parse().map_err(Error::invalid)?;
     let run = ctx.start("features.transform")?;
     let result = async {
@@ -753,6 +788,23 @@ async fn transform(ctx: &Ctx, args: &TransformArgs) -> Result<()> {
     }
     .await;
     let (target, rows, seconds, features) = ctx.finish(run, result)?;
+    Ok(TransformReport {
+        run,
+        target,
+        rows,
+        seconds,
+        features,
+    })
+}
+
+async fn transform(ctx: &Ctx, args: &TransformArgs) -> Result<()> {
+    let TransformReport {
+        run,
+        target,
+        rows,
+        seconds,
+        features,
+    } = transform_recorded(ctx, args).await?;
     ctx.out.emit(
         json!({ "run": run, "target": target, "rows": rows, "features": features, "seconds": seconds }),
         || {

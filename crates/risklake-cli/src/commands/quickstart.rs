@@ -9,7 +9,7 @@ use risklake_lake::ingest::{IngestRequest, ReadOptions, Source};
 use risklake_lake::{TableName, TableSpec, WriteMode};
 
 use super::Ctx;
-use crate::app::{GenCreditArgs, QuickstartArgs};
+use crate::app::{BinArgs, GenCreditArgs, QuickstartArgs, TargetArgs, TransformArgs};
 use crate::output::batches_table;
 
 /// The German credit data (UCI Statlog, CC BY 4.0), shipped inside the binary so the
@@ -23,7 +23,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
 
     out.note(format!("risklake quickstart in {}\n", ctx.home.display()));
     out.note(format!(
-        "[1/4] generating {} synthetic credit applications into default.credit_apps",
+        "[1/6] generating {} synthetic credit applications into default.credit_apps",
         args.rows
     ));
     let gen_args = GenCreditArgs {
@@ -45,7 +45,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     ));
     steps.push(json!({ "step": "gen", "table": g.target, "rows": g.rows, "snapshot": g.snapshot, "run": g.run }));
 
-    out.note("[2/4] ingesting the German credit data (CSV) into default.german_credit");
+    out.note("[2/6] ingesting the German credit data (CSV) into default.german_credit");
     let examples = ctx.home.join("examples");
     std::fs::create_dir_all(&examples)
         .map_err(|e| risklake_core::Error::io(format!("creating {}", examples.display()), e))?;
@@ -73,7 +73,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
               ROUND(AVG(x00_amount), 1) AS avg_amount, \
               ROUND(AVG(CASE WHEN x02_utilization IS NULL THEN 1.0 ELSE 0.0 END), 4) AS utilization_missing \
               FROM credit_apps GROUP BY month ORDER BY month";
-    out.note("[3/4] SQL: bad rate and drift by month (default.credit_apps)");
+    out.note("[3/6] SQL: bad rate and drift by month (default.credit_apps)");
     let r1 = sql.query(q1).await?;
     let q2 = "SELECT purpose, COUNT(*) AS loans, ROUND(AVG(CASE WHEN creditability = 'bad' THEN 1.0 ELSE 0.0 END), 3) AS bad_rate \
               FROM german_credit GROUP BY purpose ORDER BY bad_rate DESC LIMIT 5";
@@ -84,7 +84,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     ctx.finish(run, recorded)?;
     if !out.json {
         println!("{}", batches_table(&r1.batches)?);
-        out.note("[4/4] SQL: riskiest loan purposes (default.german_credit)");
+        out.note("[4/6] SQL: riskiest loan purposes (default.german_credit)");
         println!("{}", batches_table(&r2.batches)?);
     }
     steps.push(
@@ -92,6 +92,90 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     );
     steps.push(
         json!({ "step": "sql", "query": q2, "rows": r2.num_rows(), "data": crate::output::batches_json(&r2.batches)? }),
+    );
+
+    out.note("[5/6] features: optimal monotonic binning of every feature, WoE / IV / KS / AUC (default.credit_apps)");
+    let bin_args = BinArgs {
+        target: TargetArgs {
+            table: "default.credit_apps".into(),
+            label: "bad".into(),
+            bad_value: None,
+            weight: None,
+        },
+        columns: vec![],
+        exclude: vec!["id".into(), "month".into()],
+        categorical: vec![],
+        method: "optimal".into(),
+        max_bins: 10,
+        min_bin_size: 0.05,
+        monotonic: "auto".into(),
+        special_values: vec![],
+        prebins: 20,
+        min_bad: 1.0,
+        min_good: 1.0,
+        min_gain: 0.0,
+        chi_significance: 0.05,
+        min_category_share: 0.01,
+        edges: vec![],
+        exact_rows: 200_000,
+        max_categories: 10_000,
+        out: None,
+    };
+    let (bin_run, plan, bin_seconds, plan_path) = super::features::bin_recorded(ctx, &bin_args).await?;
+    let mut ranked: Vec<_> = plan.features.iter().collect();
+    ranked.sort_by(|a, b| b.metrics.iv.total_cmp(&a.metrics.iv));
+    if !out.json {
+        let rows = ranked
+            .iter()
+            .take(8)
+            .map(|f| {
+                vec![
+                    f.name.clone(),
+                    f.metrics.bins.to_string(),
+                    format!("{:.4}", f.metrics.iv),
+                    format!("{:.4}", f.metrics.ks),
+                    format!("{:.4}", f.metrics.auc),
+                    f.metrics.trend.clone(),
+                ]
+            })
+            .collect();
+        println!(
+            "{}",
+            crate::output::grid(&["feature", "bins", "IV", "KS", "AUC", "trend"], rows)
+        );
+        out.note(format!(
+            "      {} features binned in {:.2} s (run {bin_run}); top 8 by IV shown",
+            plan.features.len(),
+            bin_seconds
+        ));
+    }
+    steps.push(json!({
+        "step": "features.bin", "run": bin_run, "plan": plan_path, "seconds": bin_seconds,
+        "features": ranked.iter().map(|f| json!({"feature": f.name, "iv": f.metrics.iv, "ks": f.metrics.ks, "bins": f.metrics.bins})).collect::<Vec<_>>(),
+    }));
+
+    out.note("[6/6] features: WoE transform into default.credit_apps_woe, and the binning report");
+    let t = super::features::transform_recorded(
+        ctx,
+        &TransformArgs {
+            plan: plan_path.display().to_string(),
+            table: "default.credit_apps".into(),
+            out_table: Some("default.credit_apps_woe".into()),
+            out: None,
+            output: "woe".into(),
+            mode: Some("overwrite".into()),
+        },
+    )
+    .await?;
+    let report = plan_path.with_file_name("report.html");
+    out.note(format!(
+        "      {} rows written (run {}); report: {}",
+        t.rows,
+        t.run,
+        report.display()
+    ));
+    steps.push(
+        json!({ "step": "features.transform", "run": t.run, "table": t.target, "rows": t.rows, "report": report }),
     );
 
     let warehouse = lake.warehouse().to_path_buf();
@@ -103,6 +187,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
                 "\nwhere things are\n  home:      {}\n  warehouse: {} (Apache Paimon tables; Spark, Flink and pypaimon read them)\n  store:     {} (runs, params, metrics)\n\n\
                  try next\n  risklake --home {h} tables\n  risklake --home {h} describe credit_apps\n  \
                  risklake --home {h} sql \"SELECT x06_grade, AVG(bad) FROM credit_apps GROUP BY 1 ORDER BY 1\"\n  risklake --home {h} sql   (interactive shell)\n  \
+                 risklake --home {h} features evaluate --table credit_apps --label bad --exclude id,month --psi-by month\n  \
                  risklake --home {h} runs list",
                 ctx.home.display(),
                 warehouse.display(),

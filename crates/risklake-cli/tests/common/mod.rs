@@ -1,0 +1,47 @@
+//! Helpers shared by the CLI integration tests.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// Runs the risklake binary on `home` with `args`.
+pub fn risklake(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_risklake"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("RISKLAKE_HOME")
+        .env_remove("RISKLAKE_PROJECT")
+        .output()
+        .expect("the risklake binary runs")
+}
+
+/// Runs a command with `--json`, asserts success, parses stdout as one JSON document.
+pub fn json(home: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = risklake(home, &all);
+    assert!(
+        out.status.success(),
+        "risklake {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout of {args:?} is not one JSON document ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+pub fn fails(home: &Path, args: &[&str]) -> String {
+    let out = risklake(home, args);
+    assert!(!out.status.success(), "risklake {args:?} should fail");
+    assert!(
+        out.stdout.is_empty() || !args.contains(&"--json"),
+        "no result on stdout when failing"
+    );
+    String::from_utf8_lossy(&out.stderr).to_string()
+}

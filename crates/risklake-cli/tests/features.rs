@@ -1,0 +1,386 @@
+//! `features bin | evaluate | select | transform | report` from the command line, on a
+//! lake table and on a CSV file, and their errors on bad input.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+mod common;
+use common::{fails, json};
+
+fn german() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/german_credit.csv")
+}
+
+fn german_str() -> String {
+    german().display().to_string()
+}
+
+fn feature<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["feature"] == name || f["name"] == name)
+        .unwrap()
+}
+
+#[test]
+fn bin_evaluate_select_transform_report_on_a_lake_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    json(
+        &home,
+        &["gen", "credit", "--rows", "6000", "--features", "12", "--table", "apps"],
+    );
+    let b = json(
+        &home,
+        &[
+            "features",
+            "bin",
+            "--table",
+            "apps",
+            "--label",
+            "bad",
+            "--exclude",
+            "id,month",
+        ],
+    );
+    assert_eq!(b["rows"], 6000);
+    let plan_path = b["plan"].as_str().unwrap().to_string();
+    assert!(Path::new(&plan_path).exists());
+    let ivs: Vec<(String, f64)> = b["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["feature"].as_str().unwrap().to_string(), f["iv"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(ivs.len(), 12);
+    // Sorted by IV, informative features first and noise last.
+    assert!(ivs.windows(2).all(|w| w[0].1 >= w[1].1));
+    assert!(ivs[0].1 > 0.1, "{ivs:?}");
+    assert!(ivs.iter().find(|f| f.0.ends_with("noise")).unwrap().1 < 0.04, "{ivs:?}");
+    let run = b["run"].as_i64().unwrap();
+    let shown = json(&home, &["runs", "show", &run.to_string()]);
+    let artifacts: Vec<&str> = shown["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    for a in ["binning_plan.json", "bins.csv", "report.html"] {
+        assert!(artifacts.contains(&a), "{artifacts:?}");
+    }
+
+    // PSI by month: 11 months against the first, for every feature.
+    let e = json(
+        &home,
+        &[
+            "features",
+            "evaluate",
+            "--table",
+            "apps",
+            "--label",
+            "bad",
+            "--plan",
+            &run.to_string(),
+            "--psi-by",
+            "month",
+        ],
+    );
+    assert_eq!(e["psi"].as_array().unwrap().len(), 11 * 12);
+    assert!(e["psi"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["psi"].as_f64().unwrap() < 0.25));
+
+    // Selection: noise features fail the IV rule, with the reason.
+    let s = json(
+        &home,
+        &[
+            "features",
+            "select",
+            "--plan",
+            &plan_path,
+            "--table",
+            "apps",
+            "--min-iv",
+            "0.04",
+            "--max-corr",
+            "0.9",
+            "--max-vif",
+            "10",
+        ],
+    );
+    let decisions = s["decisions"].as_array().unwrap();
+    let noise = decisions
+        .iter()
+        .find(|d| d["feature"].as_str().unwrap().ends_with("noise"))
+        .unwrap();
+    assert_eq!(noise["kept"], false);
+    assert!(noise["reason"].as_str().unwrap().starts_with("IV "));
+    let selected = s["plan"].as_str().unwrap();
+    let kept = decisions.iter().filter(|d| d["kept"] == true).count();
+
+    // Transform into a lake table: WoE values are the plan's, row count kept.
+    let t = json(
+        &home,
+        &[
+            "features",
+            "transform",
+            "--plan",
+            selected,
+            "--table",
+            "apps",
+            "--out-table",
+            "apps_woe",
+        ],
+    );
+    assert_eq!(t["rows"], 6000);
+    assert_eq!(t["features"], kept);
+    let plan: Value = serde_json::from_str(&std::fs::read_to_string(selected).unwrap()).unwrap();
+    let f0 = &plan["features"][0];
+    let name = f0["name"].as_str().unwrap();
+    let woes: Vec<f64> = f0["bins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["woe"].as_f64().unwrap())
+        .collect();
+    let q = json(
+        &home,
+        &["sql", &format!("SELECT DISTINCT \"{name}\" AS w FROM apps_woe")],
+    );
+    let rows = q["results"][0]["data"].as_array().unwrap();
+    assert!(rows.len() >= 2, "{q}");
+    for row in rows {
+        let w = row["w"].as_f64().unwrap();
+        assert!(woes.iter().any(|x| (x - w).abs() < 1e-12), "{w} not a WoE of {name}");
+    }
+    // An existing output table is refused without --mode.
+    let err = fails(
+        &home,
+        &[
+            "features",
+            "transform",
+            "--plan",
+            selected,
+            "--table",
+            "apps",
+            "--out-table",
+            "apps_woe",
+        ],
+    );
+    assert!(err.contains("already exists"), "{err}");
+
+    // The report is one self-contained HTML file with a chart per feature.
+    let html = dir.path().join("report.html");
+    json(
+        &home,
+        &[
+            "features",
+            "report",
+            "--plan",
+            &plan_path,
+            "--out",
+            html.to_str().unwrap(),
+        ],
+    );
+    let text = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(text.matches("<svg").count(), 12);
+    assert!(
+        !text.contains("http://")
+            || text.matches("http://").count() == text.matches("xmlns=\"http://www.w3.org/2000/svg\"").count()
+    );
+}
+
+#[test]
+fn bin_a_csv_file_with_a_text_label_and_transform_to_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let g = german_str();
+    let b = json(
+        &home,
+        &[
+            "features",
+            "bin",
+            "--table",
+            &g,
+            "--label",
+            "creditability",
+            "--bad-value",
+            "bad",
+            "--method",
+            "tree",
+            "--max-bins",
+            "5",
+        ],
+    );
+    assert_eq!(b["rows"], 1000);
+    assert!((b["bad"].as_f64().unwrap() - 300.0).abs() < 1e-9);
+    let status = feature(&b, "status_of_existing_checking_account");
+    assert_eq!(status["type"], "categorical");
+    assert!(
+        status["iv"].as_f64().unwrap() > 0.5,
+        "the strongest German credit feature: {status}"
+    );
+    let out = dir.path().join("bins.parquet");
+    let t = json(
+        &home,
+        &[
+            "features",
+            "transform",
+            "--plan",
+            b["plan"].as_str().unwrap(),
+            "--table",
+            &g,
+            "--out",
+            out.to_str().unwrap(),
+            "--output",
+            "bin",
+        ],
+    );
+    assert_eq!(t["rows"], 1000);
+    let q = json(
+        &home,
+        &[
+            "sql",
+            "--file",
+            &format!("b={}", out.display()),
+            "SELECT MIN(duration_in_month) AS lo, MAX(duration_in_month) AS hi FROM b",
+        ],
+    );
+    let row = &q["results"][0]["data"][0];
+    assert_eq!(row["lo"], 0);
+    assert!(row["hi"].as_i64().unwrap() <= 5, "{row}");
+}
+
+#[test]
+fn bad_input_gets_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let g = german_str();
+    let e = fails(&home, &["features", "bin", "--table", &g, "--label", "nope"]);
+    assert!(
+        e.contains("label column 'nope' is not in the table") && e.contains("creditability"),
+        "{e}"
+    );
+    let e = fails(&home, &["features", "bin", "--table", &g, "--label", "creditability"]);
+    assert!(e.contains("--bad-value"), "{e}");
+    let e = fails(
+        &home,
+        &["features", "bin", "--table", &g, "--label", "duration_in_month"],
+    );
+    assert!(e.contains("not binary") && e.contains("'6'"), "{e}");
+    let e = fails(
+        &home,
+        &[
+            "features",
+            "bin",
+            "--table",
+            &g,
+            "--label",
+            "creditability",
+            "--bad-value",
+            "bad",
+            "--method",
+            "magic",
+        ],
+    );
+    assert!(e.contains("unknown binning method 'magic'"), "{e}");
+    let e = fails(
+        &home,
+        &[
+            "features",
+            "bin",
+            "--table",
+            &g,
+            "--label",
+            "creditability",
+            "--bad-value",
+            "bad",
+            "--min-bin-size",
+            "0.7",
+        ],
+    );
+    assert!(e.contains("--min-bin-size"), "{e}");
+    let e = fails(
+        &home,
+        &[
+            "features",
+            "bin",
+            "--table",
+            &g,
+            "--label",
+            "creditability",
+            "--bad-value",
+            "bad",
+            "--columns",
+            "age_in_years,wat",
+        ],
+    );
+    assert!(e.contains("'wat'"), "{e}");
+    let e = fails(
+        &home,
+        &["features", "bin", "--table", "no_such_table", "--label", "bad"],
+    );
+    assert!(e.contains("no_such_table"), "{e}");
+    // A plan applied to a table that lacks one of its features.
+    let b = json(
+        &home,
+        &[
+            "features",
+            "bin",
+            "--table",
+            &g,
+            "--label",
+            "creditability",
+            "--bad-value",
+            "bad",
+            "--columns",
+            "age_in_years",
+        ],
+    );
+    let small = dir.path().join("small.csv");
+    std::fs::write(&small, "duration_in_month,creditability\n6,good\n").unwrap();
+    let e = fails(
+        &home,
+        &[
+            "features",
+            "transform",
+            "--plan",
+            b["plan"].as_str().unwrap(),
+            "--table",
+            small.to_str().unwrap(),
+            "--out",
+            dir.path().join("x.csv").to_str().unwrap(),
+        ],
+    );
+    assert!(e.contains("lacks planned feature column(s): age_in_years"), "{e}");
+    // Corrupt and foreign plans.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"format\": \"risklake.binning_plan\", \"version\": 9}").unwrap();
+    let e = fails(
+        &home,
+        &[
+            "features",
+            "report",
+            "--plan",
+            bad.to_str().unwrap(),
+            "--out",
+            "/dev/null",
+        ],
+    );
+    assert!(e.contains("version 9"), "{e}");
+    let e = fails(&home, &["features", "report", "--plan", "12345", "--out", "/dev/null"]);
+    assert!(e.contains("12345"), "{e}");
+    // An empty table.
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "x,bad\n").unwrap();
+    let e = fails(
+        &home,
+        &["features", "bin", "--table", empty.to_str().unwrap(), "--label", "bad"],
+    );
+    assert!(e.contains("empty"), "{e}");
+}
