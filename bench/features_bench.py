@@ -28,9 +28,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
+
+
+warnings.filterwarnings("ignore")
 
 
 def run(cmd):

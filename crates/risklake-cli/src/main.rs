@@ -7,6 +7,12 @@ mod output;
 
 use std::process::ExitCode;
 
+/// mimalloc keeps freed memory for reuse instead of returning it to the kernel and
+/// faulting it back in: with glibc's allocator a third of the CPU time of binning a
+/// Parquet file was page faults (system time).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 
 fn main() -> ExitCode {

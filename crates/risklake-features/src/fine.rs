@@ -360,15 +360,29 @@ impl ColumnAcc {
             ColumnState::Sketch(sketch) => match to_f64(array) {
                 Ok(a) => {
                     let a = a.as_primitive::<Float64Type>();
-                    let nulls = a.nulls().cloned();
-                    for (i, &v) in a.values().iter().enumerate() {
-                        let w = t.weight.as_ref().map_or(1.0, |w| w[i]);
-                        let v = if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
-                            f64::NAN
-                        } else {
-                            v
-                        };
-                        route(v, w, t.bad[i], &mut self.missing, &mut self.specials, sketch);
+                    let values = a.values();
+                    match (a.nulls(), &t.weight, self.specials.is_empty()) {
+                        // The common case: no nulls, no weights, no special values.
+                        (None, None, true) => {
+                            for (&v, &bad) in values.iter().zip(&t.bad) {
+                                if v.is_nan() {
+                                    self.missing.push(1.0, bad);
+                                } else {
+                                    sketch.add(v, 1.0, bad);
+                                }
+                            }
+                        }
+                        (nulls, weight, _) => {
+                            for (i, &v) in values.iter().enumerate() {
+                                let w = weight.as_ref().map_or(1.0, |w| w[i]);
+                                let v = if nulls.is_some_and(|n| n.is_null(i)) {
+                                    f64::NAN
+                                } else {
+                                    v
+                                };
+                                route(v, w, t.bad[i], &mut self.missing, &mut self.specials, sketch);
+                            }
+                        }
                     }
                 }
                 Err(e) => self.error = Some(e),
@@ -570,7 +584,6 @@ impl Default for Bucket {
 pub struct Sketch {
     base: i64,
     buckets: Vec<Bucket>,
-    infinite: u64,
 }
 
 impl Sketch {
@@ -589,9 +602,6 @@ impl Sketch {
         }
         if v > b.hi {
             b.hi = v;
-        }
-        if v.is_infinite() {
-            self.infinite += 1;
         }
     }
 
@@ -631,17 +641,19 @@ impl Sketch {
             mine.lo = mine.lo.min(b.lo);
             mine.hi = mine.hi.max(b.hi);
         }
-        self.infinite += other.infinite;
     }
 
     /// The non-empty buckets as fine bins.
     pub fn into_fine(self) -> NumericFine {
         let mut fine = NumericFine {
             exact: true,
-            infinite: self.infinite,
             ..Default::default()
         };
         for b in self.buckets.into_iter().filter(|b| b.counts.n > 0) {
+            // +/-inf have buckets of their own (their exponent is unique).
+            if b.lo.is_infinite() {
+                fine.infinite += b.counts.n;
+            }
             if b.lo != b.hi {
                 fine.exact = false;
             }

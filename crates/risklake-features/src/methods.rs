@@ -15,7 +15,8 @@ use crate::stats::{iv, Counts};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Trend {
-    /// Ascending or descending, whichever gives the higher IV.
+    /// Ascending or descending, whichever gives the higher IV; peak or valley when that is
+    /// clearly better (see [`AUTO_TURN_GAIN`]).
     Auto,
     Ascending,
     Descending,
@@ -471,6 +472,11 @@ pub struct OptimalConstraints {
     pub trend: Trend,
 }
 
+/// `auto` takes a peak or valley trend only when its IV beats the best monotone trend by
+/// this share and by [`AUTO_TURN_MIN_IV`].
+pub const AUTO_TURN_GAIN: f64 = 0.10;
+pub const AUTO_TURN_MIN_IV: f64 = 0.005;
+
 /// Optimal binning: the grouping of `counts` (pre-bins, at most a few hundred) into
 /// contiguous bins that maximizes total IV subject to the constraints, solved exactly by
 /// dynamic programming over (bins used, last bin) in O(K m^3). Returns the cuts and the
@@ -481,10 +487,24 @@ pub fn optimal_cuts(counts: &[Counts], c: &OptimalConstraints) -> (Vec<usize>, T
         Trend::Auto => {
             let (a, iv_a) = optimal_for(counts, c, Trend::Ascending);
             let (d, iv_d) = optimal_for(counts, c, Trend::Descending);
-            if iv_d > iv_a + 1e-12 {
-                (d, Trend::Descending)
+            let (mono, iv_mono, mono_trend) = if iv_d > iv_a + 1e-12 {
+                (d, iv_d, Trend::Descending)
             } else {
-                (a, Trend::Ascending)
+                (a, iv_a, Trend::Ascending)
+            };
+            // A turning trend always fits at least as well as a monotone one; it is taken
+            // only when it is clearly better, so noise does not buy a turn.
+            let (p, iv_p) = optimal_for(counts, c, Trend::Peak);
+            let (v, iv_v) = optimal_for(counts, c, Trend::Valley);
+            let (turn, iv_turn, turn_trend) = if iv_v > iv_p + 1e-12 {
+                (v, iv_v, Trend::Valley)
+            } else {
+                (p, iv_p, Trend::Peak)
+            };
+            if iv_turn > iv_mono * (1.0 + AUTO_TURN_GAIN) && iv_turn - iv_mono > AUTO_TURN_MIN_IV {
+                (turn, turn_trend)
+            } else {
+                (mono, mono_trend)
             }
         }
         t => (optimal_for(counts, c, t).0, t),
