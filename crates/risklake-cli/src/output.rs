@@ -158,6 +158,9 @@ impl FileWriter {
             FileFormat::Parquet => {
                 let props = parquet::file::properties::WriterProperties::builder()
                     .set_compression(parquet::basic::Compression::SNAPPY)
+                    // Row groups of 128k rows: readers can stream the file a group at a
+                    // time instead of holding a whole million-row group in memory.
+                    .set_max_row_group_size(131_072)
                     .build();
                 FileWriter::Parquet(
                     parquet::arrow::ArrowWriter::try_new(file, schema, Some(props))
