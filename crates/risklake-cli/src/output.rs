@@ -160,7 +160,7 @@ impl FileWriter {
                     .set_compression(parquet::basic::Compression::SNAPPY)
                     // Row groups of 128k rows: readers can stream the file a group at a
                     // time instead of holding a whole million-row group in memory.
-                    .set_max_row_group_size(131_072)
+                    .set_max_row_group_row_count(Some(131_072))
                     .build();
                 FileWriter::Parquet(
                     parquet::arrow::ArrowWriter::try_new(file, schema, Some(props))
