@@ -46,8 +46,8 @@ trap stop_pg EXIT
 export RISKLAKE_TEST_PG_URL="postgres://postgres@127.0.0.1:$PGPORT/postgres"
 
 # --- Python venv with the reference tools ------------------------------------------------
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import pypaimon, pyarrow, pytest" 2>/dev/null; then
-  log "creating the Python venv $VENV (pypaimon, pyarrow, pytest)"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import pypaimon, pyarrow, pytest, toad, optbinning, scorecardpy" 2>/dev/null; then
+  log "creating the Python venv $VENV (pypaimon, pyarrow, pytest, toad, optbinning, scorecardpy)"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/tests/interop/requirements.txt"
 fi
