@@ -317,12 +317,8 @@ impl FineProfiler {
         self.target.finish(self.total.bad, self.total.w)?;
         let bad = std::mem::take(&mut self.buffer_bad);
         let weight = std::mem::take(&mut self.buffer_weight);
-        let exact = self.exact;
-        let results: Vec<std::result::Result<FineFeature, Skipped>> = self
-            .columns
-            .into_par_iter()
-            .map(|c| c.finish(exact, &bad, &weight))
-            .collect();
+        let results: Vec<std::result::Result<FineFeature, Skipped>> =
+            self.columns.into_par_iter().map(|c| c.finish(&bad, &weight)).collect();
         let mut features = Vec::new();
         let mut skipped = self.skipped;
         for r in results {
@@ -433,11 +429,12 @@ impl ColumnAcc {
         }
     }
 
-    fn finish(mut self, exact: bool, bad: &[f64], weight: &[f64]) -> std::result::Result<FineFeature, Skipped> {
+    /// The column's fine bins. A column still buffering means the stream ended while
+    /// exact: its distinct values are the fine bins.
+    fn finish(mut self, bad: &[f64], weight: &[f64]) -> std::result::Result<FineFeature, Skipped> {
         let dtype = self.dtype.to_string();
         let bins = match std::mem::replace(&mut self.state, ColumnState::Buffer(Vec::new())) {
             ColumnState::Buffer(values) => {
-                debug_assert!(exact);
                 let mut pairs: Vec<(f64, u32)> = Vec::with_capacity(values.len());
                 for (i, &v) in values.iter().enumerate() {
                     let v = if v == 0.0 { 0.0 } else { v };
@@ -476,7 +473,6 @@ impl ColumnAcc {
                 FineBins::Categorical(CategoricalFine { categories, counts })
             }
         };
-        let _ = exact;
         let feature = FineFeature {
             name: self.name.clone(),
             dtype,

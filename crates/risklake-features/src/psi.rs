@@ -11,7 +11,9 @@ use arrow::record_batch::RecordBatch;
 use risklake_core::{Error, Result};
 
 use crate::plan::{BinningPlan, Output, Transformer};
-use crate::values::{column, value_string};
+use arrow::array::{Array, AsArray};
+
+use crate::values::{column, to_text};
 
 /// The share used in place of an empty bin's zero share.
 pub const PSI_FLOOR: f64 = 1e-4;
@@ -60,15 +62,17 @@ impl BinCounter {
     /// Counts a batch into the groups named by the values of `period` (null is "null").
     pub fn update_by(&mut self, batch: &RecordBatch, period: &str) -> Result<()> {
         let col = column(batch, period, "period column")?;
-        let keys: Vec<String> = (0..batch.num_rows())
-            .map(|i| value_string(col, i).unwrap_or_else(|| "null".into()))
+        let text = to_text(col).map_err(|e| Error::invalid(format!("period column '{period}': {e}")))?;
+        let text = text.as_string_view();
+        let keys: Vec<&str> = (0..text.len())
+            .map(|i| if text.is_null(i) { "null" } else { text.value(i) })
             .collect();
         let bins = self.transformer.bin_indices(batch)?;
         let mut row_groups: Vec<(String, Vec<usize>)> = Vec::new();
         let mut order: BTreeMap<&str, usize> = BTreeMap::new();
-        for (r, k) in keys.iter().enumerate() {
-            let at = *order.entry(k.as_str()).or_insert_with(|| {
-                row_groups.push((k.clone(), Vec::new()));
+        for (r, &k) in keys.iter().enumerate() {
+            let at = *order.entry(k).or_insert_with(|| {
+                row_groups.push((k.to_string(), Vec::new()));
                 row_groups.len() - 1
             });
             row_groups[at].1.push(r);

@@ -447,17 +447,12 @@ async fn compute_psi(
 }
 
 fn psi_grid(psi: &[FeaturePsi]) -> String {
-    let mut groups: Vec<&str> = psi.iter().map(|p| p.group.as_str()).collect();
-    groups.dedup();
-    let groups: Vec<&str> = {
-        let mut seen = Vec::new();
-        for g in groups {
-            if !seen.contains(&g) {
-                seen.push(g);
-            }
+    let mut groups: Vec<&str> = Vec::new();
+    for p in psi {
+        if !groups.contains(&p.group.as_str()) {
+            groups.push(&p.group);
         }
-        seen
-    };
+    }
     let mut features: Vec<&str> = Vec::new();
     for p in psi {
         if !features.contains(&p.feature.as_str()) {
