@@ -2,7 +2,7 @@
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::{cast_with_options, CastOptions};
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, Schema};
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use risklake_core::{Error, Result};
@@ -10,23 +10,27 @@ use risklake_core::{Error, Result};
 /// The column `name` of `batch` (case-sensitive, then case-insensitive), or an error that
 /// lists the columns there are.
 pub fn column<'a>(batch: &'a RecordBatch, name: &str, what: &str) -> Result<&'a ArrayRef> {
-    let schema = batch.schema_ref();
-    let index = schema
+    Ok(batch.column(field_index(batch.schema_ref(), name, what)?))
+}
+
+/// The position of the field `name` (case-sensitive, then case-insensitive), or an error
+/// naming `what` is missing and listing the fields there are.
+pub fn field_index(schema: &Schema, name: &str, what: &str) -> Result<usize> {
+    schema
         .index_of(name)
         .ok()
-        .or_else(|| schema.fields().iter().position(|f| f.name().eq_ignore_ascii_case(name)));
-    match index {
-        Some(i) => Ok(batch.column(i)),
-        None => Err(Error::invalid(format!(
-            "{what} '{name}' is not in the table; its columns are: {}",
-            schema
-                .fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
-    }
+        .or_else(|| schema.fields().iter().position(|f| f.name().eq_ignore_ascii_case(name)))
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "{what} '{name}' is not in the table; its columns are: {}",
+                schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
 }
 
 /// Whether a column of this type is binned as numbers (otherwise as categories).

@@ -12,11 +12,12 @@ use serde_json::{json, Value};
 use risklake_core::{Error, Result};
 use risklake_features::psi::{plan_counts, psi_by_period, psi_report, BinCounter, FeaturePsi};
 use risklake_features::select::{select, CorrAccumulator, Decision, SelectionRules};
+use risklake_features::values::field_index;
 use risklake_features::{
     build_plan, BinningOptions, BinningPlan, FineOptions, FineProfiler, Method, Output, Target, Transformer, Trend,
 };
 use risklake_lake::sql::{stream_schema, BatchStream};
-use risklake_lake::{SqlSession, TableName, TableRef, TableSpec, WriteMode};
+use risklake_lake::{SqlSession, TableName, TableRef, TableSpec};
 use risklake_track::{DatasetRef, RunId};
 
 use super::Ctx;
@@ -146,18 +147,7 @@ pub async fn bin_table(ctx: &Ctx, args: &BinArgs, run: RunId) -> Result<(Binning
         let probe = session.scan(&TableRef::parse(&args.target.table)?, None).await?;
         let schema = stream_schema(&probe);
         for c in cols {
-            if schema.index_of(c).is_err() {
-                return Err(Error::invalid(format!(
-                    "column '{c}' is not in {}; its columns are: {}",
-                    args.target.table,
-                    schema
-                        .fields()
-                        .iter()
-                        .map(|f| f.name().as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
+            field_index(&schema, c, "column")?;
         }
     }
     let mut stream = open(ctx, &session, &args.target.table, columns.as_deref(), run).await?;
@@ -721,20 +711,8 @@ pub async fn transform_recorded(ctx: &Ctx, args: &TransformArgs) -> Result<Trans
         let target = match (&args.out_table, &args.out) {
             (Some(t), _) => {
                 let name = TableName::parse(t)?;
-                let mode = match args.mode.as_deref() {
-                    Some(m) => WriteMode::parse(m)?,
-                    None => WriteMode::Append,
-                };
-                if lake.exists(&name).await? {
-                    if args.mode.is_none() {
-                        return Err(Error::invalid(format!(
-                            "table {name} already exists; give --mode append or --mode overwrite"
-                        )));
-                    }
-                } else {
-                    lake.create_table(&name, &schema, &TableSpec::default()).await?;
-                }
-                let mut w = lake.writer(&name, mode).await?;
+                let mut w =
+                    super::output_writer(&lake, &name, &schema, &TableSpec::default(), args.mode.as_deref()).await?;
                 while let Some(b) = stream.next().await {
                     let b = b.map_err(|e| Error::external(format!("reading {}", args.table), e))?;
                     let t = tokio::task::block_in_place(|| transformer.transform(&b))?;

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use risklake_core::synth::{CreditGenerator, SynthConfig};
 use risklake_core::{Error, Result};
-use risklake_lake::{TableName, TableSpec, WriteMode};
+use risklake_lake::{TableName, TableSpec};
 use risklake_track::DatasetRef;
 
 use super::Ctx;
@@ -85,24 +85,11 @@ pub async fn generate(ctx: &Ctx, args: &GenCreditArgs) -> Result<GenReport> {
             (Some(t), _) => {
                 let name = TableName::parse(t)?;
                 let lake = ctx.lake().await?;
-                let mode = match args.mode.as_deref() {
-                    Some(m) => WriteMode::parse(m)?,
-                    None => WriteMode::Append,
+                let spec = TableSpec {
+                    partition_by: args.partition_by.clone(),
+                    ..Default::default()
                 };
-                if lake.exists(&name).await? {
-                    if args.mode.is_none() {
-                        return Err(Error::invalid(format!(
-                            "table {name} already exists; give --mode append or --mode overwrite"
-                        )));
-                    }
-                } else {
-                    let spec = TableSpec {
-                        partition_by: args.partition_by.clone(),
-                        ..Default::default()
-                    };
-                    lake.create_table(&name, &gen.schema(), &spec).await?;
-                }
-                let mut w = lake.writer(&name, mode).await?;
+                let mut w = super::output_writer(&lake, &name, &gen.schema(), &spec, args.mode.as_deref()).await?;
                 for b in rx.iter() {
                     let b = b?;
                     w.write(&b).await?;

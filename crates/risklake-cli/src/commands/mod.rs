@@ -72,6 +72,31 @@ impl Ctx {
     }
 }
 
+/// Opens a writer on the lake table `name` for a command's output: a new table is created
+/// with `schema` and `spec`; an existing one needs `--mode append|overwrite`.
+pub async fn output_writer(
+    lake: &Lake,
+    name: &risklake_lake::TableName,
+    schema: &arrow::datatypes::Schema,
+    spec: &risklake_lake::TableSpec,
+    mode: Option<&str>,
+) -> Result<risklake_lake::TableWriter> {
+    if lake.exists(name).await? {
+        if mode.is_none() {
+            return Err(Error::invalid(format!(
+                "table {name} already exists; give --mode append or --mode overwrite"
+            )));
+        }
+    } else {
+        lake.create_table(name, schema, spec).await?;
+    }
+    let mode = match mode {
+        Some(m) => risklake_lake::WriteMode::parse(m)?,
+        None => risklake_lake::WriteMode::Append,
+    };
+    lake.writer(name, mode).await
+}
+
 /// The command line as typed, with passwords in URLs masked.
 fn command_line() -> String {
     std::env::args()
