@@ -204,9 +204,9 @@ pub struct TargetArgs {
     /// Lake table (`db.table`) or data file (.csv, .parquet, .jsonl).
     #[arg(long)]
     pub table: String,
-    /// Binary label column.
+    /// Binary label column (required to bin; `evaluate --plan` takes it from the plan).
     #[arg(long)]
-    pub label: String,
+    pub label: Option<String>,
     /// The label value meaning bad (default 1 for numbers, true for booleans; required for text labels).
     #[arg(long)]
     pub bad_value: Option<String>,

@@ -261,6 +261,8 @@ fn bad_input_gets_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     let g = german_str();
+    let e = fails(&home, &["features", "bin", "--table", &g]);
+    assert!(e.contains("--label is required"), "{e}");
     let e = fails(&home, &["features", "bin", "--table", &g, "--label", "nope"]);
     assert!(
         e.contains("label column 'nope' is not in the table") && e.contains("creditability"),

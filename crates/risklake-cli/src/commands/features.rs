@@ -88,7 +88,11 @@ pub fn options(args: &BinArgs) -> Result<(Target, FineOptions, BinningOptions)> 
         max_categories: args.max_categories,
     };
     let target = Target {
-        label: args.target.label.clone(),
+        label: args
+            .target
+            .label
+            .clone()
+            .ok_or_else(|| Error::invalid("--label is required: the column holding the binary target"))?,
         bad_value: args.target.bad_value.clone(),
         weight: args.target.weight.clone(),
     };
@@ -168,7 +172,7 @@ fn log_params(ctx: &Ctx, run: RunId, args: &BinArgs) -> Result<()> {
     let t = &args.target;
     let mut params = vec![
         ("table", t.table.clone()),
-        ("label", t.label.clone()),
+        ("label", t.label.clone().unwrap_or_default()),
         ("method", args.method.clone()),
         ("max_bins", args.max_bins.to_string()),
         ("min_bin_size", args.min_bin_size.to_string()),

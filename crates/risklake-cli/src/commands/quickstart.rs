@@ -98,7 +98,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     let bin_args = BinArgs {
         target: TargetArgs {
             table: "default.credit_apps".into(),
-            label: "bad".into(),
+            label: Some("bad".into()),
             bad_value: None,
             weight: None,
         },
