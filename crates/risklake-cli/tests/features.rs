@@ -80,8 +80,6 @@ fn bin_evaluate_select_transform_report_on_a_lake_table() {
             "evaluate",
             "--table",
             "apps",
-            "--label",
-            "bad",
             "--plan",
             &run.to_string(),
             "--psi-by",
