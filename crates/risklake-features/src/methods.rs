@@ -475,7 +475,7 @@ pub struct OptimalConstraints {
 /// `auto` takes a peak or valley trend only when its IV beats the best monotone trend by
 /// this share and by [`AUTO_TURN_MIN_IV`].
 pub const AUTO_TURN_GAIN: f64 = 0.10;
-pub const AUTO_TURN_MIN_IV: f64 = 0.005;
+pub const AUTO_TURN_MIN_IV: f64 = 0.02;
 
 /// Optimal binning: the grouping of `counts` (pre-bins, at most a few hundred) into
 /// contiguous bins that maximizes total IV subject to the constraints, solved exactly by
