@@ -1,0 +1,254 @@
+//! The binned dataset: every feature as one byte per row, built by streaming Arrow
+//! batches. The raw float matrix is never held: the first `sample_rows` rows are buffered
+//! to build the bin mappers, binned, and every later batch is binned as it arrives.
+//! Validation data reuses the training mappers ([`Dataset::with_mappers`]).
+
+use arrow::array::{Array, AsArray};
+use arrow::compute::{cast_with_options, CastOptions};
+use arrow::datatypes::{DataType, Float64Type};
+use arrow::record_batch::RecordBatch;
+use risklake_core::{Error, Result};
+
+use crate::bins::BinMapper;
+
+/// How a dataset is built.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DatasetOptions {
+    /// Most regular bins per feature (2..=255; one more bin holds missing values).
+    pub max_bin: usize,
+    /// Rows sampled (the first ones) to build the bin mappers.
+    pub sample_rows: usize,
+    /// Feature columns; empty means every numeric column but the label, weight and `exclude`.
+    pub features: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+impl Default for DatasetOptions {
+    fn default() -> Self {
+        DatasetOptions {
+            max_bin: 255,
+            sample_rows: 200_000,
+            features: Vec::new(),
+            exclude: Vec::new(),
+        }
+    }
+}
+
+/// Binned features, labels and weights.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub feature_names: Vec<String>,
+    pub mappers: Vec<BinMapper>,
+    /// `columns[f][row]` is the bin of feature `f` in `row`.
+    pub columns: Vec<Vec<u8>>,
+    pub label: Vec<f64>,
+    pub weight: Option<Vec<f64>>,
+}
+
+impl Dataset {
+    pub fn rows(&self) -> usize {
+        self.label.len()
+    }
+
+    pub fn num_features(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// Bins `batches` with this dataset's mappers (for validation and test data).
+    pub fn with_mappers(&self, batches: &[RecordBatch], label: &str, weight: Option<&str>) -> Result<Dataset> {
+        let mut out = Dataset {
+            feature_names: self.feature_names.clone(),
+            mappers: self.mappers.clone(),
+            columns: vec![Vec::new(); self.num_features()],
+            label: Vec::new(),
+            weight: weight.map(|_| Vec::new()),
+        };
+        for b in batches {
+            out.append(b, label, weight)?;
+        }
+        Ok(out)
+    }
+
+    fn append(&mut self, batch: &RecordBatch, label: &str, weight: Option<&str>) -> Result<()> {
+        let start = self.label.len();
+        self.label.extend(read_numbers(batch, label, "label", start)?);
+        if let (Some(w), Some(ws)) = (weight, self.weight.as_mut()) {
+            let values = read_numbers(batch, w, "weight", start)?;
+            if let Some(i) = values.iter().position(|&x| x < 0.0) {
+                return Err(Error::invalid(format!(
+                    "weight column '{w}' is negative at row {}",
+                    start + i + 1
+                )));
+            }
+            ws.extend(values);
+        }
+        for (f, name) in self.feature_names.iter().enumerate() {
+            let values = feature_values(batch, name)?;
+            let m = &self.mappers[f];
+            self.columns[f].extend(values.iter().map(|&v| m.bin(v)));
+        }
+        Ok(())
+    }
+}
+
+/// Streams batches into a [`Dataset`].
+pub struct DatasetBuilder {
+    label: String,
+    weight: Option<String>,
+    options: DatasetOptions,
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
+    dataset: Option<Dataset>,
+}
+
+impl DatasetBuilder {
+    pub fn new(label: impl Into<String>, weight: Option<String>, options: DatasetOptions) -> Result<Self> {
+        if !(2..=255).contains(&options.max_bin) {
+            return Err(Error::invalid(format!(
+                "max_bin must be in [2, 255], got {}",
+                options.max_bin
+            )));
+        }
+        if options.sample_rows == 0 {
+            return Err(Error::invalid("sample_rows must be at least 1"));
+        }
+        Ok(DatasetBuilder {
+            label: label.into(),
+            weight,
+            options,
+            pending: Vec::new(),
+            pending_rows: 0,
+            dataset: None,
+        })
+    }
+
+    pub fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        if let Some(d) = self.dataset.as_mut() {
+            return d.append(&batch, &self.label, self.weight.as_deref());
+        }
+        self.pending_rows += batch.num_rows();
+        self.pending.push(batch);
+        if self.pending_rows >= self.options.sample_rows {
+            self.build_mappers()?;
+        }
+        Ok(())
+    }
+
+    fn build_mappers(&mut self) -> Result<()> {
+        let Some(first) = self.pending.first() else {
+            return Err(Error::invalid("the table is empty: there is nothing to train on"));
+        };
+        let schema = first.schema();
+        if schema.index_of(&self.label).is_err() {
+            return Err(missing_column(&schema, &self.label, "label column"));
+        }
+        let names: Vec<String> = if self.options.features.is_empty() {
+            schema
+                .fields()
+                .iter()
+                .filter(|f| f.data_type().is_numeric())
+                .map(|f| f.name().clone())
+                .filter(|n| *n != self.label && Some(n) != self.weight.as_ref() && !self.options.exclude.contains(n))
+                .collect()
+        } else {
+            for n in &self.options.features {
+                let f = schema
+                    .field_with_name(n)
+                    .map_err(|_| missing_column(&schema, n, "feature column"))?;
+                if !f.data_type().is_numeric() {
+                    return Err(Error::invalid(format!(
+                        "feature column '{n}' has type {}; only numeric features are supported so far",
+                        f.data_type()
+                    )));
+                }
+            }
+            self.options.features.clone()
+        };
+        if names.is_empty() {
+            return Err(Error::invalid("no numeric feature columns to train on"));
+        }
+        let mut mappers = Vec::with_capacity(names.len());
+        for name in &names {
+            let mut sample = Vec::with_capacity(self.pending_rows);
+            for b in &self.pending {
+                sample.extend(feature_values(b, name)?);
+            }
+            mappers.push(BinMapper::from_sample(&sample, self.options.max_bin)?);
+        }
+        let mut d = Dataset {
+            feature_names: names,
+            mappers,
+            columns: Vec::new(),
+            label: Vec::new(),
+            weight: self.weight.as_ref().map(|_| Vec::new()),
+        };
+        d.columns = vec![Vec::new(); d.feature_names.len()];
+        for b in std::mem::take(&mut self.pending) {
+            d.append(&b, &self.label, self.weight.as_deref())?;
+        }
+        self.dataset = Some(d);
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<Dataset> {
+        if self.dataset.is_none() {
+            self.build_mappers()?;
+        }
+        let d = self.dataset.take().unwrap();
+        if d.rows() == 0 {
+            return Err(Error::invalid("the table is empty: there is nothing to train on"));
+        }
+        Ok(d)
+    }
+}
+
+fn missing_column(schema: &arrow::datatypes::Schema, name: &str, what: &str) -> Error {
+    Error::invalid(format!(
+        "{what} '{name}' is not in the table; its columns are: {}",
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
+/// A numeric feature as f64, nulls as NaN.
+pub fn feature_values(batch: &RecordBatch, name: &str) -> Result<Vec<f64>> {
+    let schema = batch.schema();
+    let i = schema
+        .index_of(name)
+        .map_err(|_| missing_column(&schema, name, "feature column"))?;
+    let col = batch.column(i);
+    let col = cast_with_options(col, &DataType::Float64, &CastOptions::default())
+        .map_err(|e| Error::invalid(format!("feature column '{name}': {e}")))?;
+    let a = col.as_primitive::<Float64Type>();
+    Ok((0..a.len())
+        .map(|r| if a.is_null(r) { f64::NAN } else { a.value(r) })
+        .collect())
+}
+
+/// A numeric label or weight column; null or NaN is an error naming the row.
+fn read_numbers(batch: &RecordBatch, name: &str, what: &str, first_row: usize) -> Result<Vec<f64>> {
+    let schema = batch.schema();
+    let i = schema
+        .index_of(name)
+        .map_err(|_| missing_column(&schema, name, &format!("{what} column")))?;
+    let col = batch.column(i);
+    if !col.data_type().is_numeric() && col.data_type() != &DataType::Boolean {
+        return Err(Error::invalid(format!(
+            "{what} column '{name}' has type {}; it must be numeric",
+            col.data_type()
+        )));
+    }
+    let values = feature_values(batch, name)?;
+    if let Some(r) = values.iter().position(|v| !v.is_finite()) {
+        return Err(Error::invalid(format!(
+            "{what} column '{name}' is {} at row {}",
+            if values[r].is_nan() { "null or NaN" } else { "infinite" },
+            first_row + r + 1
+        )));
+    }
+    Ok(values)
+}

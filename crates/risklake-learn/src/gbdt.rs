@@ -1,0 +1,373 @@
+//! Gradient-boosted trees: binary logloss and L2 regression on the binned dataset.
+
+use arrow::record_batch::RecordBatch;
+use risklake_core::metrics::auc_weighted;
+use risklake_core::{Error, Result};
+
+use crate::bins::BinMapper;
+use crate::dataset::{feature_values, Dataset};
+use crate::tree::{grow, LocalHistograms, Tree, TreeParams};
+
+/// The loss being minimized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Objective {
+    /// Binary logloss; labels 0/1; raw scores are log-odds.
+    Binary,
+    /// Squared error.
+    Regression,
+}
+
+/// Boosting parameters (names and defaults as LightGBM's).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct GbdtParams {
+    pub objective: Objective,
+    pub num_iterations: usize,
+    pub learning_rate: f64,
+    pub tree: TreeParams,
+    /// Stop when the validation metric has not improved for this many iterations.
+    pub early_stopping_rounds: Option<usize>,
+}
+
+impl Default for GbdtParams {
+    fn default() -> Self {
+        GbdtParams {
+            objective: Objective::Binary,
+            num_iterations: 100,
+            learning_rate: 0.1,
+            tree: TreeParams {
+                num_leaves: 31,
+                max_depth: 0,
+                min_data_in_leaf: 20,
+                min_sum_hessian_in_leaf: 1e-3,
+                lambda_l1: 0.0,
+                lambda_l2: 0.0,
+                min_gain_to_split: 0.0,
+            },
+            early_stopping_rounds: None,
+        }
+    }
+}
+
+impl GbdtParams {
+    /// Checks every parameter, naming the first out of range and its allowed range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |name: &str, range: &str, v: String| {
+            Err(Error::invalid(format!(
+                "parameter {name} = {v} is out of range (allowed: {range})"
+            )))
+        };
+        if self.num_iterations == 0 {
+            return bad("num_iterations", ">= 1", self.num_iterations.to_string());
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad("learning_rate", "> 0", self.learning_rate.to_string());
+        }
+        let t = &self.tree;
+        if t.num_leaves < 2 || t.num_leaves > 131_072 {
+            return bad("num_leaves", "[2, 131072]", t.num_leaves.to_string());
+        }
+        if t.lambda_l1 < 0.0 || t.lambda_l2 < 0.0 {
+            return bad(
+                "lambda_l1/lambda_l2",
+                ">= 0",
+                format!("{}/{}", t.lambda_l1, t.lambda_l2),
+            );
+        }
+        if t.min_sum_hessian_in_leaf < 0.0 || t.min_gain_to_split < 0.0 {
+            return bad("min_sum_hessian_in_leaf/min_gain_to_split", ">= 0", "negative".into());
+        }
+        Ok(())
+    }
+
+    /// Sets one parameter from `key=value` text, as the CLI's `--param` does.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        let num = |v: &str| {
+            v.parse::<f64>()
+                .map_err(|_| Error::invalid(format!("parameter {key}: '{v}' is not a number")))
+        };
+        let int = |v: &str| {
+            v.parse::<usize>()
+                .map_err(|_| Error::invalid(format!("parameter {key}: '{v}' is not a non-negative integer")))
+        };
+        match key {
+            "objective" => {
+                self.objective = match value {
+                    "binary" => Objective::Binary,
+                    "regression" | "l2" => Objective::Regression,
+                    other => return Err(Error::invalid(format!("objective '{other}' (allowed: binary, regression)"))),
+                }
+            }
+            "num_iterations" | "n_estimators" | "num_trees" => self.num_iterations = int(value)?,
+            "learning_rate" | "eta" => self.learning_rate = num(value)?,
+            "num_leaves" => self.tree.num_leaves = int(value)?,
+            "max_depth" => self.tree.max_depth = value.parse::<i64>().map(|d| d.max(0) as usize).map_err(|_| Error::invalid(format!("parameter max_depth: '{value}' is not an integer")))?,
+            "min_data_in_leaf" | "min_child_samples" => self.tree.min_data_in_leaf = int(value)? as u32,
+            "min_sum_hessian_in_leaf" | "min_child_weight" => self.tree.min_sum_hessian_in_leaf = num(value)?,
+            "lambda_l1" | "reg_alpha" => self.tree.lambda_l1 = num(value)?,
+            "lambda_l2" | "reg_lambda" => self.tree.lambda_l2 = num(value)?,
+            "min_gain_to_split" | "min_split_gain" => self.tree.min_gain_to_split = num(value)?,
+            "early_stopping_rounds" | "early_stopping_round" => self.early_stopping_rounds = Some(int(value)?),
+            other => {
+                return Err(Error::invalid(format!(
+                    "unknown parameter '{other}' (known: objective, num_iterations, learning_rate, num_leaves, max_depth, min_data_in_leaf, min_sum_hessian_in_leaf, lambda_l1, lambda_l2, min_gain_to_split, early_stopping_rounds)"
+                )))
+            }
+        }
+        self.validate()
+    }
+}
+
+/// A trained model.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct GbdtModel {
+    pub format: String,
+    pub version: u32,
+    pub params: GbdtParams,
+    pub feature_names: Vec<String>,
+    pub mappers: Vec<BinMapper>,
+    /// Raw score before the first tree (log-odds of the bad rate, or the label mean).
+    pub init_score: f64,
+    pub trees: Vec<Tree>,
+    /// The iteration with the best validation metric, when there was validation data.
+    pub best_iteration: Option<usize>,
+}
+
+/// What each iteration reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IterationInfo {
+    pub iteration: usize,
+    pub train_loss: f64,
+    /// AUC (binary) or RMSE (regression) on the validation set.
+    pub valid_metric: Option<f64>,
+}
+
+pub const MODEL_FORMAT: &str = "risklake.gbdt";
+pub const MODEL_VERSION: u32 = 1;
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Trains a model; `on_iteration` sees every iteration (progress bars, run records).
+pub fn train(
+    ds: &Dataset,
+    valid: Option<&Dataset>,
+    params: &GbdtParams,
+    mut on_iteration: impl FnMut(&IterationInfo),
+) -> Result<GbdtModel> {
+    params.validate()?;
+    let n = ds.rows();
+    if n == 0 {
+        return Err(Error::invalid("the training set is empty"));
+    }
+    if params.objective == Objective::Binary {
+        for (what, d) in [("training", Some(ds)), ("validation", valid)] {
+            if let Some(d) = d {
+                if let Some(i) = d.label.iter().position(|&y| y != 0.0 && y != 1.0) {
+                    return Err(Error::invalid(format!(
+                        "binary objective needs labels 0 or 1; the {what} set has {} at row {}",
+                        d.label[i],
+                        i + 1
+                    )));
+                }
+            }
+        }
+    }
+    let w = |i: usize| ds.weight.as_ref().map_or(1.0, |w| w[i]);
+    let total_w: f64 = (0..n).map(w).sum();
+    let mean: f64 = (0..n).map(|i| ds.label[i] * w(i)).sum::<f64>() / total_w;
+    let init_score = match params.objective {
+        Objective::Binary => {
+            if mean <= 0.0 || mean >= 1.0 {
+                return Err(Error::invalid(
+                    "the training labels are all one class; binary training needs both",
+                ));
+            }
+            (mean / (1.0 - mean)).ln()
+        }
+        Objective::Regression => mean,
+    };
+    let mut score = vec![init_score; n];
+    let mut valid_score = valid.map(|v| vec![init_score; v.rows()]);
+    let mut grad = vec![0.0; n];
+    let mut hess = vec![0.0; n];
+    let mut trees = Vec::new();
+    let mut best: Option<(usize, f64)> = None;
+    let all_rows: Vec<u32> = (0..n as u32).collect();
+    for it in 0..params.num_iterations {
+        let mut loss = 0.0;
+        for i in 0..n {
+            let (y, wi) = (ds.label[i], w(i));
+            match params.objective {
+                Objective::Binary => {
+                    let p = sigmoid(score[i]);
+                    grad[i] = (p - y) * wi;
+                    hess[i] = (p * (1.0 - p)).max(1e-16) * wi;
+                    loss -= wi * (y * p.max(1e-15).ln() + (1.0 - y) * (1.0 - p).max(1e-15).ln());
+                }
+                Objective::Regression => {
+                    grad[i] = (score[i] - y) * wi;
+                    hess[i] = wi;
+                    loss += wi * (score[i] - y).powi(2);
+                }
+            }
+        }
+        let train_loss = match params.objective {
+            Objective::Binary => loss / total_w,
+            Objective::Regression => (loss / total_w).sqrt(),
+        };
+        let (tree, leaf_rows) = grow(
+            ds,
+            all_rows.clone(),
+            &grad,
+            &hess,
+            &params.tree,
+            params.learning_rate,
+            &LocalHistograms,
+        );
+        for (leaf, rows) in leaf_rows.iter().enumerate() {
+            let v = tree.leaf_values[leaf];
+            for &r in rows {
+                score[r as usize] += v;
+            }
+        }
+        let mut valid_metric = None;
+        if let (Some(v), Some(vs)) = (valid, valid_score.as_mut()) {
+            for (r, s) in vs.iter_mut().enumerate() {
+                *s += tree.leaf_values[tree.leaf_binned(v, r)];
+            }
+            valid_metric = Some(metric(params.objective, v, vs));
+        }
+        let stalled = tree.nodes.is_empty();
+        trees.push(tree);
+        let info = IterationInfo {
+            iteration: it + 1,
+            train_loss,
+            valid_metric,
+        };
+        on_iteration(&info);
+        if let Some(m) = valid_metric {
+            let better = match (params.objective, best) {
+                (_, None) => true,
+                (Objective::Binary, Some((_, b))) => m > b,
+                (Objective::Regression, Some((_, b))) => m < b,
+            };
+            if better {
+                best = Some((it + 1, m));
+            } else if let (Some(rounds), Some((bi, _))) = (params.early_stopping_rounds, best) {
+                if it + 1 - bi >= rounds {
+                    trees.truncate(bi);
+                    break;
+                }
+            }
+        }
+        if stalled {
+            break;
+        }
+    }
+    Ok(GbdtModel {
+        format: MODEL_FORMAT.into(),
+        version: MODEL_VERSION,
+        params: params.clone(),
+        feature_names: ds.feature_names.clone(),
+        mappers: ds.mappers.clone(),
+        init_score,
+        trees,
+        best_iteration: best.map(|b| b.0),
+    })
+}
+
+fn metric(objective: Objective, ds: &Dataset, raw: &[f64]) -> f64 {
+    match objective {
+        Objective::Binary => {
+            let w = |i: usize| ds.weight.as_ref().map_or(1.0, |w| w[i]);
+            let pos: Vec<f64> = (0..ds.rows()).map(|i| ds.label[i] * w(i)).collect();
+            let neg: Vec<f64> = (0..ds.rows()).map(|i| (1.0 - ds.label[i]) * w(i)).collect();
+            auc_weighted(raw, &pos, &neg).unwrap_or(0.5)
+        }
+        Objective::Regression => {
+            let n = ds.rows().max(1) as f64;
+            (raw.iter().zip(&ds.label).map(|(s, y)| (s - y).powi(2)).sum::<f64>() / n).sqrt()
+        }
+    }
+}
+
+impl GbdtModel {
+    /// Raw scores of a binned dataset (built with this model's mappers).
+    pub fn predict_raw_binned(&self, ds: &Dataset) -> Vec<f64> {
+        (0..ds.rows())
+            .map(|r| {
+                self.init_score
+                    + self
+                        .trees
+                        .iter()
+                        .map(|t| t.leaf_values[t.leaf_binned(ds, r)])
+                        .sum::<f64>()
+            })
+            .collect()
+    }
+
+    /// Raw scores of the rows of a batch, from the raw feature values.
+    pub fn predict_raw(&self, batch: &RecordBatch) -> Result<Vec<f64>> {
+        let columns: Vec<Vec<f64>> = self
+            .feature_names
+            .iter()
+            .map(|f| feature_values(batch, f))
+            .collect::<Result<_>>()?;
+        let mut x = vec![0.0; columns.len()];
+        Ok((0..batch.num_rows())
+            .map(|r| {
+                for (f, c) in columns.iter().enumerate() {
+                    x[f] = c[r];
+                }
+                self.init_score + self.trees.iter().map(|t| t.leaf_values[t.leaf_raw(&x)]).sum::<f64>()
+            })
+            .collect())
+    }
+
+    /// Probabilities (binary) or values (regression) of the rows of a batch.
+    pub fn predict(&self, batch: &RecordBatch) -> Result<Vec<f64>> {
+        let raw = self.predict_raw(batch)?;
+        Ok(match self.params.objective {
+            Objective::Binary => raw.into_iter().map(sigmoid).collect(),
+            Objective::Regression => raw,
+        })
+    }
+
+    /// Split-count and total-gain importance per feature.
+    pub fn importance(&self) -> Vec<(String, usize, f64)> {
+        let mut out: Vec<(String, usize, f64)> = self.feature_names.iter().map(|f| (f.clone(), 0, 0.0)).collect();
+        for t in &self.trees {
+            for n in &t.nodes {
+                out[n.feature].1 += 1;
+                out[n.feature].2 += n.gain;
+            }
+        }
+        out
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a model always serializes")
+    }
+
+    /// Reads a model, checking its format and version.
+    pub fn from_json(text: &str) -> Result<GbdtModel> {
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| Error::invalid(format!("model file is not valid JSON: {e}")))?;
+        if v.get("format").and_then(|f| f.as_str()) != Some(MODEL_FORMAT) {
+            return Err(Error::invalid(format!(
+                "not a risklake GBDT model (expected format \"{MODEL_FORMAT}\")"
+            )));
+        }
+        match v.get("version").and_then(|x| x.as_u64()) {
+            Some(x) if x == MODEL_VERSION as u64 => {}
+            other => {
+                return Err(Error::invalid(format!(
+                    "model version {other:?} is not supported (this risklake reads version {MODEL_VERSION})"
+                )))
+            }
+        }
+        serde_json::from_value(v).map_err(|e| Error::invalid(format!("model file is malformed: {e}")))
+    }
+}

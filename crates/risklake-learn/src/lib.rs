@@ -1,0 +1,16 @@
+//! risklake's learners on Arrow batches, without the SQL engine.
+//!
+//! This first slice has the binned [`dataset::Dataset`] (streamed in, one byte per value,
+//! bin mappers from a sample), a histogram-based leaf-wise tree learner with histogram
+//! subtraction, learned missing-value directions and L1/L2 regularization
+//! ([`tree`]), and gradient boosting for binary logloss and L2 regression ([`gbdt`]).
+//! Categorical splits, monotone constraints, sampling, other growth policies, SHAP and the
+//! LightGBM export come next (issue 4).
+
+pub mod bins;
+pub mod dataset;
+pub mod gbdt;
+pub mod tree;
+
+pub use dataset::{Dataset, DatasetBuilder, DatasetOptions};
+pub use gbdt::{train, GbdtModel, GbdtParams, Objective};

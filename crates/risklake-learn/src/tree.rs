@@ -1,0 +1,371 @@
+//! Histogram-based, leaf-wise (best-first) regression trees on a binned dataset.
+//!
+//! Growth: the root's histogram (gradient, hessian and row count per bin of every feature)
+//! is built once; each split builds the histogram of the smaller child and gets the larger
+//! one by subtraction from the parent. The leaf whose best split gains most is split next,
+//! until `num_leaves` leaves, `max_depth`, or no split gains more than `min_gain_to_split`.
+//! Every split also learns where missing values go: both directions are scored and the
+//! better one is kept. Histograms are read through [`HistogramSource`], the seam where a
+//! data-parallel learner will sum histograms across workers.
+
+use rayon::prelude::*;
+
+use crate::dataset::Dataset;
+
+/// Gradient statistics of one bin.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HistBin {
+    pub g: f64,
+    pub h: f64,
+    pub n: u32,
+}
+
+impl HistBin {
+    fn add(&mut self, o: &HistBin) {
+        self.g += o.g;
+        self.h += o.h;
+        self.n += o.n;
+    }
+    fn sub(&self, o: &HistBin) -> HistBin {
+        HistBin {
+            g: self.g - o.g,
+            h: self.h - o.h,
+            n: self.n - o.n,
+        }
+    }
+}
+
+/// One histogram per feature.
+pub type Histogram = Vec<Vec<HistBin>>;
+
+/// Where histograms come from. The serial learner builds them from its rows; a
+/// data-parallel learner would build its share and sum across workers here.
+pub trait HistogramSource: Sync {
+    fn build(&self, ds: &Dataset, rows: &[u32], grad: &[f64], hess: &[f64]) -> Histogram;
+}
+
+/// Builds histograms from the local rows, features in parallel.
+pub struct LocalHistograms;
+
+impl HistogramSource for LocalHistograms {
+    fn build(&self, ds: &Dataset, rows: &[u32], grad: &[f64], hess: &[f64]) -> Histogram {
+        // Gradients in row order of the leaf, so the inner loop reads them sequentially.
+        let (g, h): (Vec<f64>, Vec<f64>) = rows.iter().map(|&r| (grad[r as usize], hess[r as usize])).unzip();
+        ds.columns
+            .par_iter()
+            .zip(ds.mappers.par_iter())
+            .map(|(col, m)| {
+                let mut hist = vec![HistBin::default(); m.num_bins()];
+                for (i, &r) in rows.iter().enumerate() {
+                    let b = &mut hist[col[r as usize] as usize];
+                    b.g += g[i];
+                    b.h += h[i];
+                    b.n += 1;
+                }
+                hist
+            })
+            .collect()
+    }
+}
+
+/// Parameters of one tree.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TreeParams {
+    pub num_leaves: usize,
+    /// 0 = unlimited.
+    pub max_depth: usize,
+    pub min_data_in_leaf: u32,
+    pub min_sum_hessian_in_leaf: f64,
+    pub lambda_l1: f64,
+    pub lambda_l2: f64,
+    pub min_gain_to_split: f64,
+}
+
+/// An internal node. Children: `>= 0` is a node index, `< 0` is leaf `!child`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Node {
+    pub feature: usize,
+    /// Rows with bin <= `bin` go left.
+    pub bin: u8,
+    /// The same rule on raw values: `x <= threshold` goes left (+inf, null in JSON, for
+    /// the split that sends every value left and only missing ones right).
+    #[serde(with = "crate::bins::one_inf_as_null")]
+    pub threshold: f64,
+    /// Where missing values go.
+    pub default_left: bool,
+    pub left: i32,
+    pub right: i32,
+    pub gain: f64,
+}
+
+/// A tree: internal nodes and leaf values (learning rate applied).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Tree {
+    pub nodes: Vec<Node>,
+    pub leaf_values: Vec<f64>,
+    pub leaf_counts: Vec<u32>,
+    pub leaf_hessians: Vec<f64>,
+}
+
+impl Tree {
+    /// The leaf of `row` of a binned dataset.
+    #[inline]
+    pub fn leaf_binned(&self, ds: &Dataset, row: usize) -> usize {
+        if self.nodes.is_empty() {
+            return 0;
+        }
+        let mut at = 0i32;
+        loop {
+            let n = &self.nodes[at as usize];
+            let b = ds.columns[n.feature][row];
+            let left = if b == ds.mappers[n.feature].missing_bin() {
+                n.default_left
+            } else {
+                b <= n.bin
+            };
+            at = if left { n.left } else { n.right };
+            if at < 0 {
+                return !at as usize;
+            }
+        }
+    }
+
+    /// The leaf of a row of raw feature values (NaN is missing).
+    #[inline]
+    pub fn leaf_raw(&self, x: &[f64]) -> usize {
+        if self.nodes.is_empty() {
+            return 0;
+        }
+        let mut at = 0i32;
+        loop {
+            let n = &self.nodes[at as usize];
+            let v = x[n.feature];
+            let left = if v.is_nan() { n.default_left } else { v <= n.threshold };
+            at = if left { n.left } else { n.right };
+            if at < 0 {
+                return !at as usize;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Split {
+    gain: f64,
+    feature: usize,
+    bin: u8,
+    default_left: bool,
+    left: HistBin,
+    right: HistBin,
+}
+
+struct Leaf {
+    rows: Vec<u32>,
+    hist: Histogram,
+    sum: HistBin,
+    depth: usize,
+    best: Option<Split>,
+    /// (node, is_left) that points at this leaf; None for the root.
+    parent: Option<(usize, bool)>,
+}
+
+fn threshold_l1(g: f64, l1: f64) -> f64 {
+    if g > l1 {
+        g - l1
+    } else if g < -l1 {
+        g + l1
+    } else {
+        0.0
+    }
+}
+
+fn leaf_gain(s: &HistBin, p: &TreeParams) -> f64 {
+    let g = threshold_l1(s.g, p.lambda_l1);
+    g * g / (s.h + p.lambda_l2)
+}
+
+/// The output of a leaf with these sums (before the learning rate).
+pub fn leaf_output(s: &HistBin, p: &TreeParams) -> f64 {
+    -threshold_l1(s.g, p.lambda_l1) / (s.h + p.lambda_l2)
+}
+
+fn best_split(hist: &Histogram, sum: &HistBin, ds: &Dataset, p: &TreeParams) -> Option<Split> {
+    let parent_gain = leaf_gain(sum, p);
+    let ok = |s: &HistBin| s.n >= p.min_data_in_leaf && s.h >= p.min_sum_hessian_in_leaf;
+    let per_feature: Vec<Option<Split>> = hist
+        .par_iter()
+        .enumerate()
+        .map(|(f, h)| {
+            let missing = h[ds.mappers[f].missing_bin() as usize];
+            let regular = &h[..h.len() - 1];
+            let mut best: Option<Split> = None;
+            let mut left = HistBin::default();
+            for (b, bin) in regular.iter().enumerate() {
+                left.add(bin);
+                let last = b + 1 == regular.len();
+                // Missing to the right; on the last bin this is the "is missing" split.
+                for default_left in [false, true] {
+                    if default_left && (missing.n == 0 || last) {
+                        continue;
+                    }
+                    if last && (default_left || missing.n == 0) {
+                        continue;
+                    }
+                    let mut l = left;
+                    if default_left {
+                        l.add(&missing);
+                    }
+                    let r = sum.sub(&l);
+                    if !ok(&l) || !ok(&r) {
+                        continue;
+                    }
+                    let gain = leaf_gain(&l, p) + leaf_gain(&r, p) - parent_gain;
+                    if gain > p.min_gain_to_split && best.is_none_or(|s| gain > s.gain) {
+                        best = Some(Split {
+                            gain,
+                            feature: f,
+                            bin: b as u8,
+                            default_left,
+                            left: l,
+                            right: r,
+                        });
+                    }
+                }
+            }
+            best
+        })
+        .collect();
+    // The best over features; ties go to the lower feature index (deterministic).
+    per_feature
+        .into_iter()
+        .flatten()
+        .fold(None, |acc: Option<Split>, s| match acc {
+            Some(a) if a.gain >= s.gain => Some(a),
+            _ => Some(s),
+        })
+}
+
+/// Grows one tree on `rows` with the given gradients; returns the tree and, for every
+/// leaf, the rows that ended there (to update training scores without a tree walk).
+pub fn grow(
+    ds: &Dataset,
+    rows: Vec<u32>,
+    grad: &[f64],
+    hess: &[f64],
+    p: &TreeParams,
+    learning_rate: f64,
+    source: &dyn HistogramSource,
+) -> (Tree, Vec<Vec<u32>>) {
+    let hist = source.build(ds, &rows, grad, hess);
+    let sum = hist.first().map_or(HistBin::default(), |h| {
+        let mut s = HistBin::default();
+        h.iter().for_each(|b| s.add(b));
+        s
+    });
+    let can_split = |depth: usize| p.max_depth == 0 || depth < p.max_depth;
+    let best = if can_split(0) {
+        best_split(&hist, &sum, ds, p)
+    } else {
+        None
+    };
+    let mut leaves = vec![Leaf {
+        rows,
+        hist,
+        sum,
+        depth: 0,
+        best,
+        parent: None,
+    }];
+    let mut nodes: Vec<Node> = Vec::new();
+    while leaves.len() < p.num_leaves {
+        let Some((li, split)) = leaves
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| l.best.map(|s| (i, s)))
+            .fold(None, |acc: Option<(usize, Split)>, (i, s)| match acc {
+                Some((_, a)) if a.gain >= s.gain => acc,
+                _ => Some((i, s)),
+            })
+        else {
+            break;
+        };
+        let leaf = std::mem::replace(
+            &mut leaves[li],
+            Leaf {
+                rows: Vec::new(),
+                hist: Vec::new(),
+                sum: HistBin::default(),
+                depth: 0,
+                best: None,
+                parent: None,
+            },
+        );
+        let col = &ds.columns[split.feature];
+        let missing_bin = ds.mappers[split.feature].missing_bin();
+        let (left_rows, right_rows): (Vec<u32>, Vec<u32>) = leaf.rows.iter().partition(|&&r| {
+            let b = col[r as usize];
+            if b == missing_bin {
+                split.default_left
+            } else {
+                b <= split.bin
+            }
+        });
+        let node = nodes.len();
+        nodes.push(Node {
+            feature: split.feature,
+            bin: split.bin,
+            threshold: ds.mappers[split.feature].upper[split.bin as usize],
+            default_left: split.default_left,
+            left: !(li as i32),
+            right: !(leaves.len() as i32),
+            gain: split.gain,
+        });
+        if let Some((pn, is_left)) = leaf.parent {
+            if is_left {
+                nodes[pn].left = node as i32;
+            } else {
+                nodes[pn].right = node as i32;
+            }
+        }
+        // Build the smaller child, subtract for the larger.
+        let left_small = left_rows.len() <= right_rows.len();
+        let small_rows = if left_small { &left_rows } else { &right_rows };
+        let small_hist = source.build(ds, small_rows, grad, hess);
+        let large_hist: Histogram = leaf
+            .hist
+            .iter()
+            .zip(&small_hist)
+            .map(|(ph, sh)| ph.iter().zip(sh).map(|(a, b)| a.sub(b)).collect())
+            .collect();
+        let (left_hist, right_hist) = if left_small {
+            (small_hist, large_hist)
+        } else {
+            (large_hist, small_hist)
+        };
+        let depth = leaf.depth + 1;
+        let mk = |rows: Vec<u32>, hist: Histogram, sum: HistBin, is_left: bool| {
+            let best = if can_split(depth) {
+                best_split(&hist, &sum, ds, p)
+            } else {
+                None
+            };
+            Leaf {
+                rows,
+                hist,
+                sum,
+                depth,
+                best,
+                parent: Some((node, is_left)),
+            }
+        };
+        leaves[li] = mk(left_rows, left_hist, split.left, true);
+        leaves.push(mk(right_rows, right_hist, split.right, false));
+    }
+    let tree = Tree {
+        nodes,
+        leaf_values: leaves.iter().map(|l| leaf_output(&l.sum, p) * learning_rate).collect(),
+        leaf_counts: leaves.iter().map(|l| l.sum.n).collect(),
+        leaf_hessians: leaves.iter().map(|l| l.sum.h).collect(),
+    };
+    (tree, leaves.into_iter().map(|l| l.rows).collect())
+}

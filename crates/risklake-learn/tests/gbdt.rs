@@ -1,0 +1,234 @@
+//! The first slice of the GBDT engine: learns the generated credit data, routes missing
+//! values, predicts the same from raw values as from bins, subtracts histograms exactly,
+//! refuses bad labels and parameters.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, Int32Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use risklake_core::synth::{CreditGenerator, SynthConfig};
+use risklake_learn::tree::{HistogramSource, LocalHistograms};
+use risklake_learn::{train, DatasetBuilder, DatasetOptions, GbdtModel, GbdtParams, Objective};
+
+fn credit(rows: u64, seed: u64) -> Vec<RecordBatch> {
+    let gen = CreditGenerator::new(SynthConfig {
+        rows,
+        features: 16,
+        seed,
+    })
+    .unwrap();
+    gen.batches(4096).map(|b| b.unwrap()).collect()
+}
+
+fn options() -> DatasetOptions {
+    DatasetOptions {
+        exclude: vec!["id".into()],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn learns_the_generated_credit_data_and_predicts_the_same_from_raw_values() {
+    let mut b = DatasetBuilder::new("bad", None, options()).unwrap();
+    for batch in credit(30_000, 1) {
+        b.push(batch).unwrap();
+    }
+    let train_set = b.finish().unwrap();
+    // Text columns (grade, purpose) are not features yet; numeric ones are.
+    assert!(train_set
+        .feature_names
+        .iter()
+        .all(|f| !f.contains("grade") && !f.contains("purpose")));
+    let valid_batches = credit(10_000, 2);
+    let valid = train_set.with_mappers(&valid_batches, "bad", None).unwrap();
+    let mut losses = Vec::new();
+    let mut aucs = Vec::new();
+    let params = GbdtParams::default();
+    let model = train(&train_set, Some(&valid), &params, |it| {
+        losses.push(it.train_loss);
+        aucs.push(it.valid_metric.unwrap());
+    })
+    .unwrap();
+    assert_eq!(model.trees.len(), 100);
+    assert!(
+        losses.windows(2).all(|w| w[1] <= w[0] + 1e-12),
+        "training loss never rises"
+    );
+    let auc = *aucs.last().unwrap();
+    assert!(auc > 0.80, "validation AUC {auc}");
+    // Raw-value prediction walks thresholds; binned prediction walks bins: same leaves.
+    let binned = model.predict_raw_binned(&valid);
+    let mut raw = Vec::new();
+    for b in &valid_batches {
+        raw.extend(model.predict_raw(b).unwrap());
+    }
+    assert_eq!(binned.len(), raw.len());
+    for (a, b) in binned.iter().zip(&raw) {
+        assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+    }
+    // The model survives JSON.
+    let again = GbdtModel::from_json(&model.to_json()).unwrap();
+    assert_eq!(
+        again.predict_raw(&valid_batches[0]).unwrap(),
+        model.predict_raw(&valid_batches[0]).unwrap()
+    );
+    let imp = model.importance();
+    let noise: f64 = imp.iter().filter(|f| f.0.contains("noise")).map(|f| f.2).sum();
+    let total: f64 = imp.iter().map(|f| f.2).sum();
+    assert!(noise / total < 0.1, "noise features carry little gain: {imp:?}");
+}
+
+fn xy(x: Vec<Option<f64>>, y: Vec<i32>) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("x", DataType::Float64, true),
+        Field::new("y", DataType::Int32, false),
+    ]));
+    let cols: Vec<ArrayRef> = vec![Arc::new(Float64Array::from(x)), Arc::new(Int32Array::from(y))];
+    RecordBatch::try_new(schema, cols).unwrap()
+}
+
+#[test]
+fn missing_values_follow_the_learned_direction() {
+    // Rows with x missing are as risky as rows with large x: the split must send them there.
+    let n = 4000;
+    let x: Vec<Option<f64>> = (0..n)
+        .map(|i| if i % 4 == 0 { None } else { Some((i % 100) as f64) })
+        .collect();
+    let y: Vec<i32> = (0..n)
+        .map(|i| match x[i] {
+            None => (i % 8 != 0) as i32,
+            Some(v) => (v >= 50.0 && i % 3 != 0) as i32,
+        })
+        .collect();
+    let mut b = DatasetBuilder::new("y", None, DatasetOptions::default()).unwrap();
+    b.push(xy(x, y)).unwrap();
+    let ds = b.finish().unwrap();
+    let params = GbdtParams {
+        num_iterations: 1,
+        learning_rate: 1.0,
+        tree: risklake_learn::tree::TreeParams {
+            num_leaves: 2,
+            ..GbdtParams::default().tree
+        },
+        ..Default::default()
+    };
+    let model = train(&ds, None, &params, |_| {}).unwrap();
+    let root = &model.trees[0].nodes[0];
+    assert!((root.threshold - 49.5).abs() < 1e-9, "{root:?}");
+    assert!(!root.default_left, "missing goes with the risky right side");
+    let p = model
+        .predict(&xy(vec![None, Some(10.0), Some(90.0)], vec![0, 0, 0]))
+        .unwrap();
+    assert!(p[0] > 0.5 && p[1] < 0.5 && p[2] > 0.5, "{p:?}");
+}
+
+#[test]
+fn histogram_subtraction_equals_a_direct_build() {
+    let mut b = DatasetBuilder::new("bad", None, options()).unwrap();
+    for batch in credit(5_000, 3) {
+        b.push(batch).unwrap();
+    }
+    let ds = b.finish().unwrap();
+    let grad: Vec<f64> = (0..ds.rows()).map(|i| ((i * 37) % 11) as f64 - 5.0).collect();
+    let hess: Vec<f64> = (0..ds.rows()).map(|i| 0.5 + (i % 3) as f64).collect();
+    let all: Vec<u32> = (0..ds.rows() as u32).collect();
+    let (left, right): (Vec<u32>, Vec<u32>) = all.iter().partition(|&&r| r % 3 == 0);
+    let parent = LocalHistograms.build(&ds, &all, &grad, &hess);
+    let l = LocalHistograms.build(&ds, &left, &grad, &hess);
+    let r = LocalHistograms.build(&ds, &right, &grad, &hess);
+    for f in 0..ds.num_features() {
+        for bin in 0..parent[f].len() {
+            let (p, a, c) = (parent[f][bin], l[f][bin], r[f][bin]);
+            assert_eq!(p.n, a.n + c.n);
+            assert!((p.g - a.g - c.g).abs() < 1e-9 && (p.h - a.h - c.h).abs() < 1e-9);
+        }
+    }
+}
+
+#[test]
+fn regression_fits_a_curve() {
+    let n = 3000;
+    let xs: Vec<f64> = (0..n).map(|i| (i as f64) / n as f64 * 4.0 - 2.0).collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("x", DataType::Float64, false),
+        Field::new("y", DataType::Float64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Float64Array::from(xs.clone())),
+            Arc::new(Float64Array::from(xs.iter().map(|x| x * x).collect::<Vec<_>>())),
+        ],
+    )
+    .unwrap();
+    let mut b = DatasetBuilder::new("y", None, DatasetOptions::default()).unwrap();
+    b.push(batch.clone()).unwrap();
+    let ds = b.finish().unwrap();
+    let mut params = GbdtParams::default();
+    params.set("objective", "regression").unwrap();
+    let mut rmse = Vec::new();
+    let model = train(&ds, None, &params, |it| rmse.push(it.train_loss)).unwrap();
+    assert_eq!(model.params.objective, Objective::Regression);
+    assert!(
+        *rmse.last().unwrap() < 0.05 * rmse[0],
+        "{} -> {}",
+        rmse[0],
+        rmse.last().unwrap()
+    );
+}
+
+#[test]
+fn bad_labels_and_parameters_are_refused_by_name() {
+    let mut b = DatasetBuilder::new("y", None, DatasetOptions::default()).unwrap();
+    b.push(xy(vec![Some(1.0), Some(2.0), Some(3.0)], vec![0, 1, 2]))
+        .unwrap();
+    let ds = b.finish().unwrap();
+    let e = train(&ds, None, &GbdtParams::default(), |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("labels 0 or 1") && e.contains("row 3"), "{e}");
+    let mut p = GbdtParams::default();
+    assert!(p
+        .set("num_leaves", "1")
+        .unwrap_err()
+        .to_string()
+        .contains("num_leaves = 1"));
+    assert!(p
+        .set("learning_rat", "0.1")
+        .unwrap_err()
+        .to_string()
+        .contains("unknown parameter 'learning_rat'"));
+    assert!(p
+        .set("learning_rate", "fast")
+        .unwrap_err()
+        .to_string()
+        .contains("not a number"));
+    let e = DatasetBuilder::new("nope", None, DatasetOptions::default())
+        .and_then(|mut b| {
+            b.push(xy(vec![Some(1.0)], vec![1]))?;
+            b.finish()
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("label column 'nope'"), "{e}");
+    assert!(GbdtModel::from_json("{\"format\":\"risklake.gbdt\",\"version\":7}")
+        .unwrap_err()
+        .to_string()
+        .contains("version"));
+    let nan_label = DatasetBuilder::new(
+        "x",
+        None,
+        DatasetOptions {
+            features: vec!["y".into()],
+            ..Default::default()
+        },
+    )
+    .and_then(|mut b| {
+        b.push(xy(vec![Some(1.0), None], vec![1, 0]))?;
+        b.finish()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(nan_label.contains("null or NaN at row 2"), "{nan_label}");
+}
