@@ -53,6 +53,11 @@ pub enum Command {
     /// Feature mining: binning, WoE/IV/KS/PSI, selection, WoE transform, report.
     #[command(subcommand)]
     Features(FeaturesCommand),
+    /// Train a model (gbdt so far) and record it as a run.
+    #[command(subcommand)]
+    Train(TrainCommand),
+    /// Score a table with a trained model into a lake table or file.
+    Predict(PredictArgs),
     /// Recorded runs.
     #[command(subcommand)]
     Runs(RunsCommand),
@@ -355,4 +360,65 @@ pub struct ReportArgs {
     /// Report title.
     #[arg(long)]
     pub title: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TrainCommand {
+    /// Gradient-boosted trees (our own histogram GBDT; LightGBM's parameter names).
+    Gbdt(TrainGbdtArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TrainGbdtArgs {
+    /// Lake table (`db.table`) or data file to train on.
+    #[arg(long)]
+    pub table: String,
+    /// Label column (0/1 for the binary objective).
+    #[arg(long)]
+    pub label: String,
+    /// Column of sample weights.
+    #[arg(long)]
+    pub weight: Option<String>,
+    /// Validation table or file (binned with the training bins).
+    #[arg(long, conflicts_with = "valid_fraction")]
+    pub valid_table: Option<String>,
+    /// Hold out this share of the rows (chosen by a hash of the row number) for validation.
+    #[arg(long)]
+    pub valid_fraction: Option<f64>,
+    /// Feature columns, comma-separated (default: every numeric column but label, weight and --exclude).
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Vec<String>,
+    /// Columns not to use, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// A parameter as key=value (repeatable): num_iterations, learning_rate, num_leaves, max_depth,
+    /// min_data_in_leaf, min_sum_hessian_in_leaf, lambda_l1, lambda_l2, min_gain_to_split,
+    /// early_stopping_rounds, objective, max_bin.
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Also write the model to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// The model: a run id or a model file.
+    #[arg(long)]
+    pub model: String,
+    /// Table or file to score.
+    #[arg(long)]
+    pub table: String,
+    /// Lake table to write (the input columns plus `prediction`).
+    #[arg(long, conflicts_with = "out", required_unless_present = "out")]
+    pub out_table: Option<String>,
+    /// File to write (.parquet, .csv, .jsonl).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// proba (binary: probability of bad) or raw (log-odds).
+    #[arg(long, default_value = "proba", value_parser = ["proba", "raw"])]
+    pub output: String,
+    /// If the output table exists: append or overwrite (default: refuse).
+    #[arg(long, value_parser = ["append", "overwrite"])]
+    pub mode: Option<String>,
 }

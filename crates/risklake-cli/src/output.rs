@@ -57,6 +57,7 @@ impl Out {
         let template = match (total.is_some(), unit) {
             (true, Unit::Bytes) => "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
             (true, Unit::Rows) => "{msg} [{bar:30}] {human_pos}/{human_len} rows (elapsed {elapsed}, eta {eta})",
+            (true, Unit::Iterations) => "{msg} [{bar:30}] {pos}/{len} iterations (elapsed {elapsed}, eta {eta})",
             (false, _) => "{spinner} {msg} {human_pos} rows (elapsed {elapsed})",
         };
         if let Ok(style) = ProgressStyle::with_template(template) {
@@ -72,6 +73,7 @@ impl Out {
 pub enum Unit {
     Bytes,
     Rows,
+    Iterations,
 }
 
 /// A two-column table of names and values.

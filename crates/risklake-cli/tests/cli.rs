@@ -41,6 +41,13 @@ fn quickstart_on_an_empty_home_records_everything() {
     assert!(binned[0]["iv"].as_f64().unwrap() > 0.1, "{binned:?}");
     assert_eq!(q["steps"][5]["rows"], 3000);
     assert!(std::path::Path::new(q["steps"][5]["report"].as_str().unwrap()).exists());
+    // The GBDT step trained on ~80% of the rows and validated on the rest.
+    let gbdt = &q["steps"][6];
+    assert_eq!(
+        gbdt["rows"].as_i64().unwrap() + gbdt["valid_rows"].as_i64().unwrap(),
+        3000
+    );
+    assert!(gbdt["valid_auc"].as_f64().unwrap() > 0.7, "{gbdt}");
     let d = json(&home, &["describe", "german_credit"]);
     assert_eq!(d["rows"], 1000);
     assert_eq!(d["columns"].as_array().unwrap().len(), 21);
@@ -54,10 +61,17 @@ fn quickstart_on_an_empty_home_records_everything() {
         .collect();
     assert_eq!(
         kinds,
-        vec!["features.transform", "features.bin", "sql", "ingest", "gen"],
+        vec![
+            "train.gbdt",
+            "features.transform",
+            "features.bin",
+            "sql",
+            "ingest",
+            "gen"
+        ],
         "newest first"
     );
-    let gen_id = runs["runs"][4]["id"].as_i64().unwrap();
+    let gen_id = runs["runs"][5]["id"].as_i64().unwrap();
     let show = json(&home, &["runs", "show", &gen_id.to_string()]);
     assert_eq!(show["status"], "finished");
     assert_eq!(show["params"]["rows"], "3000");

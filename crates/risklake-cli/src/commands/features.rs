@@ -105,7 +105,7 @@ pub fn options(args: &BinArgs) -> Result<(Target, FineOptions, BinningOptions)> 
 const SCAN_BATCH_ROWS: usize = 65_536;
 
 /// A SQL session whose scans produce batches of [`SCAN_BATCH_ROWS`].
-async fn scan_session(ctx: &Ctx) -> Result<SqlSession> {
+pub(super) async fn scan_session(ctx: &Ctx) -> Result<SqlSession> {
     let session = ctx.lake().await?.sql().await?;
     session
         .query(&format!("SET datafusion.execution.batch_size = {SCAN_BATCH_ROWS}"))
@@ -114,7 +114,7 @@ async fn scan_session(ctx: &Ctx) -> Result<SqlSession> {
 }
 
 /// Opens `--table` (lake name or file) as a stream, and records it as an input.
-async fn open(
+pub(super) async fn open(
     ctx: &Ctx,
     session: &SqlSession,
     table: &str,

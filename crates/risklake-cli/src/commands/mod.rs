@@ -8,6 +8,7 @@ mod lake;
 mod quickstart;
 mod runs;
 mod sql;
+mod train;
 
 use std::path::{Path, PathBuf};
 
@@ -137,6 +138,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Ingest(args) => ingest::run(&ctx, args).await,
         Command::Gen(g) => gen::run(&ctx, g).await,
         Command::Features(f) => features::run(&ctx, f).await,
+        Command::Train(t) => train::run(&ctx, t).await,
+        Command::Predict(p) => train::predict(&ctx, &p).await,
         Command::Runs(r) => runs::run(&ctx, r),
         Command::Projects => runs::projects(&ctx),
         Command::Quickstart(args) => quickstart::run(&ctx, args).await,

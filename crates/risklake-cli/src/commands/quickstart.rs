@@ -9,7 +9,7 @@ use risklake_lake::ingest::{IngestRequest, ReadOptions, Source};
 use risklake_lake::{TableName, TableSpec, WriteMode};
 
 use super::Ctx;
-use crate::app::{BinArgs, GenCreditArgs, QuickstartArgs, TargetArgs, TransformArgs};
+use crate::app::{BinArgs, GenCreditArgs, QuickstartArgs, TargetArgs, TrainGbdtArgs, TransformArgs};
 use crate::output::batches_table;
 
 /// The German credit data (UCI Statlog, CC BY 4.0), shipped inside the binary so the
@@ -23,7 +23,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
 
     out.note(format!("risklake quickstart in {}\n", ctx.home.display()));
     out.note(format!(
-        "[1/6] generating {} synthetic credit applications into default.credit_apps",
+        "[1/7] generating {} synthetic credit applications into default.credit_apps",
         args.rows
     ));
     let gen_args = GenCreditArgs {
@@ -45,7 +45,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     ));
     steps.push(json!({ "step": "gen", "table": g.target, "rows": g.rows, "snapshot": g.snapshot, "run": g.run }));
 
-    out.note("[2/6] ingesting the German credit data (CSV) into default.german_credit");
+    out.note("[2/7] ingesting the German credit data (CSV) into default.german_credit");
     let examples = ctx.home.join("examples");
     std::fs::create_dir_all(&examples)
         .map_err(|e| risklake_core::Error::io(format!("creating {}", examples.display()), e))?;
@@ -73,7 +73,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
               ROUND(AVG(x00_amount), 1) AS avg_amount, \
               ROUND(AVG(CASE WHEN x02_utilization IS NULL THEN 1.0 ELSE 0.0 END), 4) AS utilization_missing \
               FROM credit_apps GROUP BY month ORDER BY month";
-    out.note("[3/6] SQL: bad rate and drift by month (default.credit_apps)");
+    out.note("[3/7] SQL: bad rate and drift by month (default.credit_apps)");
     let r1 = sql.query(q1).await?;
     let q2 = "SELECT purpose, COUNT(*) AS loans, ROUND(AVG(CASE WHEN creditability = 'bad' THEN 1.0 ELSE 0.0 END), 3) AS bad_rate \
               FROM german_credit GROUP BY purpose ORDER BY bad_rate DESC LIMIT 5";
@@ -84,7 +84,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     ctx.finish(run, recorded)?;
     if !out.json {
         println!("{}", batches_table(&r1.batches)?);
-        out.note("[4/6] SQL: riskiest loan purposes (default.german_credit)");
+        out.note("[4/7] SQL: riskiest loan purposes (default.german_credit)");
         println!("{}", batches_table(&r2.batches)?);
     }
     steps.push(
@@ -94,7 +94,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         json!({ "step": "sql", "query": q2, "rows": r2.num_rows(), "data": crate::output::batches_json(&r2.batches)? }),
     );
 
-    out.note("[5/6] features: optimal monotonic binning of every feature, WoE / IV / KS / AUC (default.credit_apps)");
+    out.note("[5/7] features: optimal monotonic binning of every feature, WoE / IV / KS / AUC (default.credit_apps)");
     let bin_args = BinArgs {
         target: TargetArgs {
             table: "default.credit_apps".into(),
@@ -154,7 +154,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         "features": ranked.iter().map(|f| json!({"feature": f.name, "iv": f.metrics.iv, "ks": f.metrics.ks, "bins": f.metrics.bins})).collect::<Vec<_>>(),
     }));
 
-    out.note("[6/6] features: WoE transform into default.credit_apps_woe, and the binning report");
+    out.note("[6/7] features: WoE transform into default.credit_apps_woe, and the binning report");
     let t = super::features::transform_recorded(
         ctx,
         &TransformArgs {
@@ -178,6 +178,41 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         json!({ "step": "features.transform", "run": t.run, "table": t.target, "rows": t.rows, "report": report }),
     );
 
+    out.note("[7/7] train: gradient-boosted trees on default.credit_apps, 20% held out for validation");
+    let tr = super::train::train_gbdt_recorded(
+        ctx,
+        &TrainGbdtArgs {
+            table: "default.credit_apps".into(),
+            label: "bad".into(),
+            weight: None,
+            valid_table: None,
+            valid_fraction: Some(0.2),
+            columns: vec![],
+            exclude: vec!["id".into(), "month".into()],
+            params: vec![
+                "num_iterations=100".into(),
+                "learning_rate=0.1".into(),
+                "num_leaves=31".into(),
+            ],
+            out: None,
+        },
+    )
+    .await?;
+    out.note(format!(
+        "      {} trees on {} rows, validation AUC {:.4} ({} rows), {:.2} s (run {}); model: {}",
+        tr.trees,
+        tr.rows,
+        tr.valid_metric.unwrap_or(f64::NAN),
+        tr.valid_rows,
+        tr.seconds,
+        tr.run,
+        tr.model_path.display()
+    ));
+    steps.push(json!({
+        "step": "train.gbdt", "run": tr.run, "model": tr.model_path, "rows": tr.rows,
+        "valid_rows": tr.valid_rows, "trees": tr.trees, "valid_auc": tr.valid_metric,
+    }));
+
     let warehouse = lake.warehouse().to_path_buf();
     let store = ctx.home.join("store.db");
     out.emit(
@@ -188,6 +223,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
                  try next\n  risklake --home {h} tables\n  risklake --home {h} describe credit_apps\n  \
                  risklake --home {h} sql \"SELECT x06_grade, AVG(bad) FROM credit_apps GROUP BY 1 ORDER BY 1\"\n  risklake --home {h} sql   (interactive shell)\n  \
                  risklake --home {h} features evaluate --table credit_apps --label bad --exclude id,month --psi-by month\n  \
+                 risklake --home {h} train gbdt --table credit_apps --label bad --exclude id,month --valid-fraction 0.2 --param num_leaves=15\n  \
                  risklake --home {h} runs list",
                 ctx.home.display(),
                 warehouse.display(),

@@ -1,0 +1,345 @@
+//! `train gbdt` and `predict`: models from lake tables or files, recorded as runs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{ArrayRef, Float64Array};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use futures::StreamExt;
+use serde_json::json;
+
+use risklake_core::{Error, Result};
+use risklake_lake::sql::stream_schema;
+use risklake_lake::{TableName, TableSpec};
+use risklake_learn::gbdt::IterationInfo;
+use risklake_learn::{train, DatasetBuilder, DatasetOptions, GbdtModel, GbdtParams, Objective};
+use risklake_track::{DatasetRef, RunId};
+
+use super::features::{open, scan_session};
+use super::Ctx;
+use crate::app::{PredictArgs, TrainCommand, TrainGbdtArgs};
+use crate::output::{grid, kv_table, FileWriter, Unit};
+
+/// The model artifact's name in a training run.
+pub const MODEL_ARTIFACT: &str = "model.json";
+
+pub async fn run(ctx: &Ctx, cmd: TrainCommand) -> Result<()> {
+    match cmd {
+        TrainCommand::Gbdt(args) => {
+            let r = train_gbdt_recorded(ctx, &args).await?;
+            ctx.out.emit(
+                json!({
+                    "run": r.run, "model": r.model_path, "rows": r.rows, "valid_rows": r.valid_rows,
+                    "features": r.features, "trees": r.trees, "best_iteration": r.best_iteration,
+                    "train_loss": r.train_loss, "valid_metric": r.valid_metric, "seconds": r.seconds,
+                    "importance": r.importance.iter().map(|(f, s, g)| json!({"feature": f, "splits": s, "gain": g})).collect::<Vec<_>>(),
+                }),
+                || {
+                    let mut imp = r.importance.clone();
+                    imp.sort_by(|a, b| b.2.total_cmp(&a.2));
+                    let rows = imp
+                        .iter()
+                        .take(10)
+                        .map(|(f, s, g)| vec![f.clone(), s.to_string(), format!("{g:.1}")])
+                        .collect();
+                    format!(
+                        "{}\n{}",
+                        grid(&["feature", "splits", "gain"], rows),
+                        kv_table([
+                            ("rows (train / valid)", format!("{} / {}", r.rows, r.valid_rows)),
+                            ("trees", r.trees.to_string()),
+                            ("train loss", format!("{:.5}", r.train_loss)),
+                            (
+                                r.metric_name,
+                                r.valid_metric.map_or("-".into(), |m| format!("{m:.5}")),
+                            ),
+                            ("time", format!("{:.2} s", r.seconds)),
+                            ("model", r.model_path.display().to_string()),
+                            ("run", r.run.to_string()),
+                        ])
+                    )
+                },
+            );
+            Ok(())
+        }
+    }
+}
+
+/// What a training run produced.
+pub struct TrainReport {
+    pub run: RunId,
+    pub model_path: PathBuf,
+    pub rows: usize,
+    pub valid_rows: usize,
+    pub features: usize,
+    pub trees: usize,
+    pub best_iteration: Option<usize>,
+    pub train_loss: f64,
+    pub valid_metric: Option<f64>,
+    pub metric_name: &'static str,
+    pub seconds: f64,
+    pub importance: Vec<(String, usize, f64)>,
+}
+
+/// A row's share of [0, 1) from its number: the deterministic hold-out split.
+fn row_hash(row: u64) -> f64 {
+    let mut z = row.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+pub async fn train_gbdt_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<TrainReport> {
+    let mut params = GbdtParams::default();
+    let mut options = DatasetOptions {
+        features: args.columns.clone(),
+        exclude: args.exclude.clone(),
+        ..Default::default()
+    };
+    for p in &args.params {
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| Error::invalid(format!("--param '{p}' should be KEY=VALUE")))?;
+        let (k, v) = (k.trim(), v.trim());
+        if k == "max_bin" {
+            options.max_bin = v
+                .parse()
+                .map_err(|_| Error::invalid(format!("parameter max_bin: '{v}' is not an integer")))?;
+        } else {
+            params.set(k, v)?;
+        }
+    }
+    if let Some(f) = args.valid_fraction {
+        if !(f > 0.0 && f < 1.0) {
+            return Err(Error::invalid(format!("--valid-fraction must be in (0, 1), got {f}")));
+        }
+    }
+    let run = ctx.start("train.gbdt")?;
+    let result = async {
+        ctx.store.log_param(run, "table", &args.table)?;
+        ctx.store.log_param(run, "label", &args.label)?;
+        ctx.store
+            .log_param(run, "params", &serde_json::to_string(&params).unwrap_or_default())?;
+        ctx.store.log_param(run, "max_bin", &options.max_bin.to_string())?;
+        let session = scan_session(ctx).await?;
+        let mut builder = DatasetBuilder::new(args.label.clone(), args.weight.clone(), options)?;
+        let mut held_out: Vec<RecordBatch> = Vec::new();
+        let mut stream = open(ctx, &session, &args.table, None, run).await?;
+        let bar = ctx.out.bar(None, Unit::Rows, "reading");
+        let mut row = 0u64;
+        while let Some(b) = stream.next().await {
+            let b = b.map_err(|e| Error::external(format!("reading {}", args.table), e))?;
+            bar.inc(b.num_rows() as u64);
+            match args.valid_fraction {
+                Some(f) => {
+                    let mask: arrow::array::BooleanArray =
+                        (0..b.num_rows()).map(|i| Some(row_hash(row + i as u64) < f)).collect();
+                    row += b.num_rows() as u64;
+                    let valid = filter_record_batch(&b, &mask).map_err(|e| Error::arrow("splitting rows", e))?;
+                    let keep = arrow::compute::not(&mask).map_err(|e| Error::arrow("splitting rows", e))?;
+                    let train_part = filter_record_batch(&b, &keep).map_err(|e| Error::arrow("splitting rows", e))?;
+                    held_out.push(valid);
+                    tokio::task::block_in_place(|| builder.push(train_part))?;
+                }
+                None => tokio::task::block_in_place(|| builder.push(b))?,
+            }
+        }
+        bar.finish_and_clear();
+        let train_set = tokio::task::block_in_place(|| builder.finish())?;
+        if let Some(v) = &args.valid_table {
+            let mut s = open(ctx, &session, v, None, run).await?;
+            while let Some(b) = s.next().await {
+                held_out.push(b.map_err(|e| Error::external(format!("reading {v}"), e))?);
+            }
+        }
+        let valid = if args.valid_table.is_some() || args.valid_fraction.is_some() {
+            let v =
+                tokio::task::block_in_place(|| train_set.with_mappers(&held_out, &args.label, args.weight.as_deref()))?;
+            (v.rows() > 0).then_some(v)
+        } else {
+            None
+        };
+        drop(held_out);
+        let metric_name = match params.objective {
+            Objective::Binary => "valid auc",
+            Objective::Regression => "valid rmse",
+        };
+        let started = Instant::now();
+        let bar = ctx
+            .out
+            .bar(Some(params.num_iterations as u64), Unit::Iterations, "training");
+        let mut last: Option<IterationInfo> = None;
+        let mut record_error = None;
+        let model = tokio::task::block_in_place(|| {
+            train(&train_set, valid.as_ref(), &params, |it| {
+                bar.inc(1);
+                let step = Some(it.iteration as i64);
+                let log = || -> Result<()> {
+                    ctx.store.log_metric(run, "train_loss", step, it.train_loss)?;
+                    if let Some(m) = it.valid_metric {
+                        ctx.store.log_metric(run, &metric_name.replace(' ', "_"), step, m)?;
+                    }
+                    Ok(())
+                };
+                if let Err(e) = log() {
+                    record_error.get_or_insert(e);
+                }
+                last = Some(it.clone());
+            })
+        })?;
+        bar.finish_and_clear();
+        if let Some(e) = record_error {
+            return Err(e);
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let artifact = ctx
+            .store
+            .log_artifact_bytes(run, MODEL_ARTIFACT, model.to_json().as_bytes())?;
+        let importance = model.importance();
+        let mut csv = String::from("feature,splits,gain\n");
+        for (f, s, g) in &importance {
+            csv.push_str(&format!("{f},{s},{g}\n"));
+        }
+        ctx.store.log_artifact_bytes(run, "importance.csv", csv.as_bytes())?;
+        if let Some(out) = &args.out {
+            std::fs::write(out, model.to_json()).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
+        }
+        let last = last.expect("at least one iteration");
+        let valid_metric = match model.best_iteration {
+            Some(_) => last.valid_metric,
+            None => None,
+        };
+        ctx.store.log_metric(run, "train_seconds", None, seconds)?;
+        if let Some(m) = valid_metric {
+            ctx.store.log_metric(run, &metric_name.replace(' ', "_"), None, m)?;
+        }
+        Ok(TrainReport {
+            run,
+            model_path: PathBuf::from(artifact.path),
+            rows: train_set.rows(),
+            valid_rows: valid.as_ref().map_or(0, |v| v.rows()),
+            features: train_set.num_features(),
+            trees: model.trees.len(),
+            best_iteration: model.best_iteration,
+            train_loss: last.train_loss,
+            valid_metric,
+            metric_name,
+            seconds,
+            importance,
+        })
+    }
+    .await;
+    ctx.finish(run, result)
+}
+
+/// Reads a model given as a file or a run id.
+pub fn load_model(ctx: &Ctx, spec: &str) -> Result<GbdtModel> {
+    let path = std::path::Path::new(spec);
+    let text = if path.exists() {
+        std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading model {spec}"), e))?
+    } else if let Ok(id) = spec.trim_start_matches("run:").parse::<i64>() {
+        let detail = ctx.store.get_run(id)?;
+        let a = detail
+            .artifacts
+            .iter()
+            .find(|a| a.name == MODEL_ARTIFACT)
+            .ok_or_else(|| Error::invalid(format!("run {id} has no model (it is a '{}' run)", detail.summary.kind)))?;
+        std::fs::read_to_string(&a.path).map_err(|e| Error::io(format!("reading {}", a.path), e))?
+    } else {
+        return Err(Error::not_found("model (file or run id)", spec));
+    };
+    GbdtModel::from_json(&text).map_err(|e| Error::invalid(format!("model {spec}: {e}")))
+}
+
+pub async fn predict(ctx: &Ctx, args: &PredictArgs) -> Result<()> {
+    let run = ctx.start("predict")?;
+    let result = async {
+        let model = load_model(ctx, &args.model)?;
+        ctx.store.log_param(run, "model", &args.model)?;
+        ctx.store.log_param(run, "output", &args.output)?;
+        let raw = args.output == "raw";
+        let session = scan_session(ctx).await?;
+        let mut stream = open(ctx, &session, &args.table, None, run).await?;
+        let in_schema = stream_schema(&stream);
+        for f in &model.feature_names {
+            if in_schema.index_of(f).is_err() {
+                return Err(Error::invalid(format!(
+                    "{} lacks the model's feature column '{f}'",
+                    args.table
+                )));
+            }
+        }
+        let mut fields: Vec<Field> = in_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new("prediction", DataType::Float64, false));
+        let schema = Arc::new(Schema::new(fields));
+        let score = |b: &RecordBatch| -> Result<RecordBatch> {
+            let p = if raw { model.predict_raw(b)? } else { model.predict(b)? };
+            let mut cols: Vec<ArrayRef> = b.columns().to_vec();
+            cols.push(Arc::new(Float64Array::from(p)));
+            RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::arrow("adding predictions", e))
+        };
+        let bar = ctx.out.bar(None, Unit::Rows, "scoring");
+        let mut rows = 0u64;
+        let started = Instant::now();
+        let target = match (&args.out_table, &args.out) {
+            (Some(t), _) => {
+                let name = TableName::parse(t)?;
+                let lake = ctx.lake().await?;
+                let mut w =
+                    super::output_writer(&lake, &name, &schema, &TableSpec::default(), args.mode.as_deref()).await?;
+                while let Some(b) = stream.next().await {
+                    let b = b.map_err(|e| Error::external(format!("reading {}", args.table), e))?;
+                    let out = tokio::task::block_in_place(|| score(&b))?;
+                    rows += out.num_rows() as u64;
+                    bar.inc(out.num_rows() as u64);
+                    w.write(&out).await?;
+                }
+                let s = w.commit().await?;
+                ctx.store.log_dataset(
+                    run,
+                    &DatasetRef {
+                        role: "output".into(),
+                        name: name.to_string(),
+                        snapshot: s.snapshot,
+                        rows: Some(rows as i64),
+                    },
+                )?;
+                name.to_string()
+            }
+            (None, Some(path)) => {
+                let mut w = FileWriter::create(path, schema.clone())?;
+                while let Some(b) = stream.next().await {
+                    let b = b.map_err(|e| Error::external(format!("reading {}", args.table), e))?;
+                    let out = tokio::task::block_in_place(|| score(&b))?;
+                    rows += out.num_rows() as u64;
+                    bar.inc(out.num_rows() as u64);
+                    w.write(&out)?;
+                }
+                w.finish()?;
+                path.display().to_string()
+            }
+            (None, None) => return Err(Error::invalid("give --out-table or --out")),
+        };
+        bar.finish_and_clear();
+        ctx.store.log_metric(run, "rows", None, rows as f64)?;
+        Ok((target, rows, started.elapsed().as_secs_f64()))
+    }
+    .await;
+    let (target, rows, seconds) = ctx.finish(run, result)?;
+    ctx.out.emit(
+        json!({ "run": run, "target": target, "rows": rows, "seconds": seconds }),
+        || {
+            kv_table([
+                ("wrote", target.clone()),
+                ("rows", rows.to_string()),
+                ("time", format!("{seconds:.2} s")),
+                ("run", run.to_string()),
+            ])
+        },
+    );
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! `train gbdt` and `predict` from the command line.
+
+mod common;
+use common::{fails, json};
+
+#[test]
+fn train_records_a_model_that_predict_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    json(
+        &home,
+        &["gen", "credit", "--rows", "8000", "--features", "12", "--table", "apps"],
+    );
+    let t = json(
+        &home,
+        &[
+            "train",
+            "gbdt",
+            "--table",
+            "apps",
+            "--label",
+            "bad",
+            "--exclude",
+            "id,month",
+            "--valid-fraction",
+            "0.25",
+            "--param",
+            "num_iterations=40",
+            "--param",
+            "num_leaves=15",
+        ],
+    );
+    assert_eq!(t["trees"], 40);
+    let (rows, valid) = (t["rows"].as_i64().unwrap(), t["valid_rows"].as_i64().unwrap());
+    assert_eq!(rows + valid, 8000);
+    assert!((1500..2500).contains(&valid), "about a quarter held out: {valid}");
+    assert!(t["valid_metric"].as_f64().unwrap() > 0.75, "{t}");
+    let run = t["run"].as_i64().unwrap().to_string();
+    let shown = json(&home, &["runs", "show", &run]);
+    let history = shown["metric_history"].to_string();
+    assert!(
+        history.contains("valid_auc"),
+        "per-iteration metrics recorded: {history}"
+    );
+
+    let p = json(
+        &home,
+        &["predict", "--model", &run, "--table", "apps", "--out-table", "scored"],
+    );
+    assert_eq!(p["rows"], 8000);
+    let q = json(
+        &home,
+        &[
+            "sql",
+            "SELECT MIN(prediction) AS lo, MAX(prediction) AS hi, AVG(prediction) AS mean FROM scored",
+        ],
+    );
+    let row = &q["results"][0]["data"][0];
+    let (lo, hi, mean) = (
+        row["lo"].as_f64().unwrap(),
+        row["hi"].as_f64().unwrap(),
+        row["mean"].as_f64().unwrap(),
+    );
+    assert!(lo > 0.0 && hi < 1.0 && (0.05..0.15).contains(&mean), "{row}");
+
+    let e = fails(
+        &home,
+        &[
+            "train",
+            "gbdt",
+            "--table",
+            "apps",
+            "--label",
+            "bad",
+            "--param",
+            "num_leaves=1",
+        ],
+    );
+    assert!(e.contains("num_leaves = 1"), "{e}");
+    let e = fails(
+        &home,
+        &[
+            "train",
+            "gbdt",
+            "--table",
+            "apps",
+            "--label",
+            "x00_amount",
+            "--exclude",
+            "id,month",
+        ],
+    );
+    assert!(e.contains("labels 0 or 1"), "{e}");
+    let e = fails(
+        &home,
+        &["predict", "--model", "999", "--table", "apps", "--out-table", "x"],
+    );
+    assert!(e.contains("999"), "{e}");
+}
