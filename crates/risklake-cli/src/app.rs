@@ -58,6 +58,9 @@ pub enum Command {
     Train(TrainCommand),
     /// Score a table with a trained model into a lake table or file.
     Predict(PredictArgs),
+    /// Trained models: export to other formats.
+    #[command(subcommand)]
+    Model(ModelCommand),
     /// Recorded runs.
     #[command(subcommand)]
     Runs(RunsCommand),
@@ -421,4 +424,19 @@ pub struct PredictArgs {
     /// If the output table exists: append or overwrite (default: refuse).
     #[arg(long, value_parser = ["append", "overwrite"])]
     pub mode: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelCommand {
+    /// Write a model in another format (lightgbm: LightGBM's text model; json: ours).
+    Export {
+        /// The model: a run id or a model file.
+        #[arg(long)]
+        model: String,
+        #[arg(long, default_value = "lightgbm", value_parser = ["lightgbm", "json"])]
+        format: String,
+        /// File to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }

@@ -9,6 +9,7 @@
 
 pub mod bins;
 pub mod dataset;
+pub mod export;
 pub mod gbdt;
 pub mod tree;
 

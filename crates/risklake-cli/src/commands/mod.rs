@@ -140,6 +140,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Features(f) => features::run(&ctx, f).await,
         Command::Train(t) => train::run(&ctx, t).await,
         Command::Predict(p) => train::predict(&ctx, &p).await,
+        Command::Model(m) => train::model(&ctx, m),
         Command::Runs(r) => runs::run(&ctx, r),
         Command::Projects => runs::projects(&ctx),
         Command::Quickstart(args) => quickstart::run(&ctx, args).await,

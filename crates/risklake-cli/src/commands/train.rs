@@ -20,7 +20,7 @@ use risklake_track::{DatasetRef, RunId};
 
 use super::features::{open, scan_session};
 use super::Ctx;
-use crate::app::{PredictArgs, TrainCommand, TrainGbdtArgs};
+use crate::app::{ModelCommand, PredictArgs, TrainCommand, TrainGbdtArgs};
 use crate::output::{grid, kv_table, FileWriter, Unit};
 
 /// The model artifact's name in a training run.
@@ -342,4 +342,22 @@ pub async fn predict(ctx: &Ctx, args: &PredictArgs) -> Result<()> {
         },
     );
     Ok(())
+}
+
+pub fn model(ctx: &Ctx, cmd: ModelCommand) -> Result<()> {
+    match cmd {
+        ModelCommand::Export { model, format, out } => {
+            let m = load_model(ctx, &model)?;
+            let text = match format.as_str() {
+                "lightgbm" => m.to_lightgbm_text()?,
+                _ => m.to_json(),
+            };
+            std::fs::write(&out, &text).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
+            ctx.out.emit(
+                json!({ "model": model, "format": format, "out": out, "trees": m.trees.len(), "bytes": text.len() }),
+                || format!("wrote {} ({format}, {} trees, {} bytes)", out.display(), m.trees.len(), text.len()),
+            );
+            Ok(())
+        }
+    }
 }
