@@ -194,7 +194,8 @@ pub fn train(
     let mut hess = vec![0.0; n];
     let mut trees = Vec::new();
     let mut best: Option<(usize, f64)> = None;
-    let all_rows: Vec<u32> = (0..n as u32).collect();
+    let mut rows: Vec<u32> = Vec::with_capacity(n);
+    let mut scratch: Vec<u32> = Vec::with_capacity(n);
     for it in 0..params.num_iterations {
         let mut loss = 0.0;
         for i in 0..n {
@@ -217,18 +218,21 @@ pub fn train(
             Objective::Binary => loss / total_w,
             Objective::Regression => (loss / total_w).sqrt(),
         };
-        let (tree, leaf_rows) = grow(
+        rows.clear();
+        rows.extend(0..n as u32);
+        let (tree, leaf_ranges) = grow(
             ds,
-            all_rows.clone(),
+            &mut rows,
+            &mut scratch,
             &grad,
             &hess,
             &params.tree,
             params.learning_rate,
             &LocalHistograms,
         );
-        for (leaf, rows) in leaf_rows.iter().enumerate() {
+        for (leaf, &(start, end)) in leaf_ranges.iter().enumerate() {
             let v = tree.leaf_values[leaf];
-            for &r in rows {
+            for &r in &rows[start..end] {
                 score[r as usize] += v;
             }
         }

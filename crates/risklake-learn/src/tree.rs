@@ -41,6 +41,7 @@ pub type Histogram = Vec<Vec<HistBin>>;
 /// Where histograms come from. The serial learner builds them from its rows; a
 /// data-parallel learner would build its share and sum across workers here.
 pub trait HistogramSource: Sync {
+    /// The histogram of `rows`: a subset of the rows, or all of them in index order.
     fn build(&self, ds: &Dataset, rows: &[u32], grad: &[f64], hess: &[f64]) -> Histogram;
 }
 
@@ -49,6 +50,24 @@ pub struct LocalHistograms;
 
 impl HistogramSource for LocalHistograms {
     fn build(&self, ds: &Dataset, rows: &[u32], grad: &[f64], hess: &[f64]) -> Histogram {
+        if rows.len() == grad.len() {
+            // Every row, in order (the root): read the columns and gradients straight.
+            return ds
+                .columns
+                .par_iter()
+                .zip(ds.mappers.par_iter())
+                .map(|(col, m)| {
+                    let mut hist = vec![HistBin::default(); m.num_bins()];
+                    for ((&b, &g), &h) in col.iter().zip(grad).zip(hess) {
+                        let e = &mut hist[b as usize];
+                        e.g += g;
+                        e.h += h;
+                        e.n += 1;
+                    }
+                    hist
+                })
+                .collect();
+        }
         // Gradients in row order of the leaf, so the inner loop reads them sequentially.
         let (g, h): (Vec<f64>, Vec<f64>) = rows.iter().map(|&r| (grad[r as usize], hess[r as usize])).unzip();
         ds.columns
@@ -160,7 +179,9 @@ struct Split {
 }
 
 struct Leaf {
-    rows: Vec<u32>,
+    /// This leaf's rows are `rows[start..end]` of the tree's row buffer.
+    start: usize,
+    end: usize,
     hist: Histogram,
     sum: HistBin,
     depth: usize,
@@ -245,18 +266,21 @@ fn best_split(hist: &Histogram, sum: &HistBin, ds: &Dataset, p: &TreeParams) -> 
         })
 }
 
-/// Grows one tree on `rows` with the given gradients; returns the tree and, for every
-/// leaf, the rows that ended there (to update training scores without a tree walk).
+/// Grows one tree on `rows` with the given gradients. Splits partition `rows` in place
+/// (`scratch` is reused working space); the result has the tree and, for every leaf, its
+/// range of `rows` (to update training scores without a tree walk).
+#[allow(clippy::too_many_arguments)]
 pub fn grow(
     ds: &Dataset,
-    rows: Vec<u32>,
+    rows: &mut [u32],
+    scratch: &mut Vec<u32>,
     grad: &[f64],
     hess: &[f64],
     p: &TreeParams,
     learning_rate: f64,
     source: &dyn HistogramSource,
-) -> (Tree, Vec<Vec<u32>>) {
-    let hist = source.build(ds, &rows, grad, hess);
+) -> (Tree, Vec<(usize, usize)>) {
+    let hist = source.build(ds, rows, grad, hess);
     let sum = hist.first().map_or(HistBin::default(), |h| {
         let mut s = HistBin::default();
         h.iter().for_each(|b| s.add(b));
@@ -269,7 +293,8 @@ pub fn grow(
         None
     };
     let mut leaves = vec![Leaf {
-        rows,
+        start: 0,
+        end: rows.len(),
         hist,
         sum,
         depth: 0,
@@ -292,7 +317,8 @@ pub fn grow(
         let leaf = std::mem::replace(
             &mut leaves[li],
             Leaf {
-                rows: Vec::new(),
+                start: 0,
+                end: 0,
                 hist: Vec::new(),
                 sum: HistBin::default(),
                 depth: 0,
@@ -302,14 +328,23 @@ pub fn grow(
         );
         let col = &ds.columns[split.feature];
         let missing_bin = ds.mappers[split.feature].missing_bin();
-        let (left_rows, right_rows): (Vec<u32>, Vec<u32>) = leaf.rows.iter().partition(|&&r| {
+        // Stable in-place partition: left rows to the front, right rows after them.
+        let span = &mut rows[leaf.start..leaf.end];
+        scratch.clear();
+        let mut n_left = 0;
+        for i in 0..span.len() {
+            let r = span[i];
             let b = col[r as usize];
-            if b == missing_bin {
-                split.default_left
+            let left = if b == missing_bin { split.default_left } else { b <= split.bin };
+            if left {
+                span[n_left] = r;
+                n_left += 1;
             } else {
-                b <= split.bin
+                scratch.push(r);
             }
-        });
+        }
+        span[n_left..].copy_from_slice(scratch);
+        let mid = leaf.start + n_left;
         let node = nodes.len();
         nodes.push(Node {
             feature: split.feature,
@@ -328,8 +363,8 @@ pub fn grow(
             }
         }
         // Build the smaller child, subtract for the larger.
-        let left_small = left_rows.len() <= right_rows.len();
-        let small_rows = if left_small { &left_rows } else { &right_rows };
+        let left_small = mid - leaf.start <= leaf.end - mid;
+        let small_rows = if left_small { &rows[leaf.start..mid] } else { &rows[mid..leaf.end] };
         let small_hist = source.build(ds, small_rows, grad, hess);
         let large_hist: Histogram = leaf
             .hist
@@ -343,14 +378,15 @@ pub fn grow(
             (large_hist, small_hist)
         };
         let depth = leaf.depth + 1;
-        let mk = |rows: Vec<u32>, hist: Histogram, sum: HistBin, is_left: bool| {
+        let mk = |start: usize, end: usize, hist: Histogram, sum: HistBin, is_left: bool| {
             let best = if can_split(depth) {
                 best_split(&hist, &sum, ds, p)
             } else {
                 None
             };
             Leaf {
-                rows,
+                start,
+                end,
                 hist,
                 sum,
                 depth,
@@ -358,8 +394,8 @@ pub fn grow(
                 parent: Some((node, is_left)),
             }
         };
-        leaves[li] = mk(left_rows, left_hist, split.left, true);
-        leaves.push(mk(right_rows, right_hist, split.right, false));
+        leaves[li] = mk(leaf.start, mid, left_hist, split.left, true);
+        leaves.push(mk(mid, leaf.end, right_hist, split.right, false));
     }
     let tree = Tree {
         nodes,
@@ -367,5 +403,5 @@ pub fn grow(
         leaf_counts: leaves.iter().map(|l| l.sum.n).collect(),
         leaf_hessians: leaves.iter().map(|l| l.sum.h).collect(),
     };
-    (tree, leaves.into_iter().map(|l| l.rows).collect())
+    (tree, leaves.into_iter().map(|l| (l.start, l.end)).collect())
 }
