@@ -32,7 +32,9 @@ fn threshold_text(t: f64) -> String {
 impl GbdtModel {
     /// The model in LightGBM's text format.
     pub fn to_lightgbm_text(&self) -> Result<String> {
-        let split_trees: Vec<usize> = (0..self.trees.len()).filter(|&i| !self.trees[i].nodes.is_empty()).collect();
+        let split_trees: Vec<usize> = (0..self.trees.len())
+            .filter(|&i| !self.trees[i].nodes.is_empty())
+            .collect();
         let Some(&first) = split_trees.first() else {
             return Err(Error::invalid(
                 "the model has no split (every tree is a single leaf); LightGBM's format cannot hold it",
@@ -47,11 +49,21 @@ impl GbdtModel {
                 .map(|t| t.leaf_values[0])
                 .sum::<f64>();
         let mut out = String::new();
-        let names: Vec<String> = self.feature_names.iter().map(|n| n.replace(char::is_whitespace, "_")).collect();
+        let names: Vec<String> = self
+            .feature_names
+            .iter()
+            .map(|n| n.replace(char::is_whitespace, "_"))
+            .collect();
         let infos: Vec<String> = self
             .mappers
             .iter()
-            .map(|m| if m.min.is_nan() { "none".to_string() } else { format!("[{:?}:{:?}]", m.min, m.max) })
+            .map(|m| {
+                if m.min.is_nan() {
+                    "none".to_string()
+                } else {
+                    format!("[{:?}:{:?}]", m.min, m.max)
+                }
+            })
             .collect();
         let objective = match self.params.objective {
             Objective::Binary => "binary sigmoid:1",
@@ -74,16 +86,46 @@ impl GbdtModel {
             writeln!(out, "num_leaves={}", t.leaf_values.len()).unwrap();
             writeln!(out, "num_cat=0").unwrap();
             writeln!(out, "split_feature={}", join(t.nodes.iter().map(|n| n.feature))).unwrap();
-            writeln!(out, "split_gain={}", join(t.nodes.iter().map(|n| format!("{:?}", n.gain)))).unwrap();
-            writeln!(out, "threshold={}", join(t.nodes.iter().map(|n| threshold_text(n.threshold)))).unwrap();
-            writeln!(out, "decision_type={}", join(t.nodes.iter().map(|n| decision_type(n.default_left)))).unwrap();
+            writeln!(
+                out,
+                "split_gain={}",
+                join(t.nodes.iter().map(|n| format!("{:?}", n.gain)))
+            )
+            .unwrap();
+            writeln!(
+                out,
+                "threshold={}",
+                join(t.nodes.iter().map(|n| threshold_text(n.threshold)))
+            )
+            .unwrap();
+            writeln!(
+                out,
+                "decision_type={}",
+                join(t.nodes.iter().map(|n| decision_type(n.default_left)))
+            )
+            .unwrap();
             writeln!(out, "left_child={}", join(t.nodes.iter().map(|n| n.left))).unwrap();
             writeln!(out, "right_child={}", join(t.nodes.iter().map(|n| n.right))).unwrap();
-            writeln!(out, "leaf_value={}", join(t.leaf_values.iter().map(|v| format!("{:?}", v + shift)))).unwrap();
-            writeln!(out, "leaf_weight={}", join(t.leaf_hessians.iter().map(|v| format!("{v:?}")))).unwrap();
+            writeln!(
+                out,
+                "leaf_value={}",
+                join(t.leaf_values.iter().map(|v| format!("{:?}", v + shift)))
+            )
+            .unwrap();
+            writeln!(
+                out,
+                "leaf_weight={}",
+                join(t.leaf_hessians.iter().map(|v| format!("{v:?}")))
+            )
+            .unwrap();
             writeln!(out, "leaf_count={}", join(&t.leaf_counts)).unwrap();
             writeln!(out, "is_linear=0").unwrap();
-            writeln!(out, "shrinkage={:?}", if ti == first { 1.0 } else { self.params.learning_rate }).unwrap();
+            writeln!(
+                out,
+                "shrinkage={:?}",
+                if ti == first { 1.0 } else { self.params.learning_rate }
+            )
+            .unwrap();
             writeln!(out).unwrap();
             writeln!(out).unwrap();
         }

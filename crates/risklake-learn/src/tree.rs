@@ -335,7 +335,11 @@ pub fn grow(
         for i in 0..span.len() {
             let r = span[i];
             let b = col[r as usize];
-            let left = if b == missing_bin { split.default_left } else { b <= split.bin };
+            let left = if b == missing_bin {
+                split.default_left
+            } else {
+                b <= split.bin
+            };
             if left {
                 span[n_left] = r;
                 n_left += 1;
@@ -364,7 +368,11 @@ pub fn grow(
         }
         // Build the smaller child, subtract for the larger.
         let left_small = mid - leaf.start <= leaf.end - mid;
-        let small_rows = if left_small { &rows[leaf.start..mid] } else { &rows[mid..leaf.end] };
+        let small_rows = if left_small {
+            &rows[leaf.start..mid]
+        } else {
+            &rows[mid..leaf.end]
+        };
         let small_hist = source.build(ds, small_rows, grad, hess);
         let large_hist: Histogram = leaf
             .hist

@@ -17,12 +17,12 @@ use risklake_features::{
     build_plan, BinningOptions, BinningPlan, FineOptions, FineProfiler, Method, Output, Target, Transformer, Trend,
 };
 use risklake_lake::sql::{stream_schema, BatchStream};
-use risklake_lake::{SqlSession, TableName, TableRef, TableSpec};
+use risklake_lake::{SqlSession, TableRef};
 use risklake_track::{DatasetRef, RunId};
 
 use super::Ctx;
 use crate::app::{BinArgs, EvaluateArgs, FeaturesCommand, ReportArgs, SelectArgs, TransformArgs};
-use crate::output::{grid, kv_table, FileWriter, Unit};
+use crate::output::{grid, kv_table, Unit};
 
 /// The name of the plan artifact in a run.
 pub const PLAN_ARTIFACT: &str = "binning_plan.json";
@@ -714,64 +714,21 @@ pub async fn transform_recorded(ctx: &Ctx, args: &TransformArgs) -> Result<Trans
         ctx.store.log_param(run, "plan", &args.plan)?;
         ctx.store.log_param(run, "output", &args.output)?;
         let transformer = Transformer::new(&plan, output);
-        let lake = ctx.lake().await?;
-        let session = lake.sql().await?;
-        let mut stream = open(ctx, &session, &args.table, None, run).await?;
+        let session = ctx.lake().await?.sql().await?;
+        let stream = open(ctx, &session, &args.table, None, run).await?;
         let in_schema = stream_schema(&stream);
         transformer.check_schema(&in_schema, &args.table)?;
         let schema = transformer.output_schema(&in_schema);
         let started = Instant::now();
-        let bar = ctx.out.bar(None, Unit::Rows, "transforming");
-        let mut rows = 0u64;
-        let target = match (&args.out_table, &args.out) {
-            (Some(t), _) => {
-                let name = TableName::parse(t)?;
-                let mut w =
-                    super::output_writer(&lake, &name, &schema, &TableSpec::default(), args.mode.as_deref()).await?;
-                while let Some(b) = stream.next().await {
-                    let b = b.map_err(|e| Error::external(format!("reading {}", args.table), e))?;
-                    let t = tokio::task::block_in_place(|| transformer.transform(&b))?;
-                    rows += t.num_rows() as u64;
-                    w.write(&t).await?;
-                    bar.inc(t.num_rows() as u64);
-                }
-                let s = w.commit().await?;
-                ctx.store.log_dataset(
-                    run,
-                    &DatasetRef {
-                        role: "output".into(),
-                        name: name.to_string(),
-                        snapshot: s.snapshot,
-                        rows: Some(rows as i64),
-                    },
-                )?;
-                name.to_string()
-            }
-            (None, Some(path)) => {
-                let mut w = FileWriter::create(path, schema.clone())?;
-                while let Some(b) = stream.next().await {
-                    let b = b.map_err(|e| Error::external(format!("reading {}", args.table), e))?;
-                    let t = tokio::task::block_in_place(|| transformer.transform(&b))?;
-                    rows += t.num_rows() as u64;
-                    w.write(&t)?;
-                    bar.inc(t.num_rows() as u64);
-                }
-                w.finish()?;
-                ctx.store.log_dataset(
-                    run,
-                    &DatasetRef {
-                        role: "output".into(),
-                        name: path.display().to_string(),
-                        snapshot: None,
-                        rows: Some(rows as i64),
-                    },
-                )?;
-                path.display().to_string()
-            }
-            (None, None) => return Err(Error::invalid("give --out-table or --out")),
+        let target = super::OutputTarget {
+            table: args.out_table.as_deref(),
+            file: args.out.as_deref(),
+            mode: args.mode.as_deref(),
         };
-        bar.finish_and_clear();
-        ctx.store.log_metric(run, "rows", None, rows as f64)?;
+        let (target, rows) = super::write_mapped(ctx, run, stream, &args.table, schema, target, "transforming", |b| {
+            transformer.transform(b)
+        })
+        .await?;
         Ok((target, rows, started.elapsed().as_secs_f64(), plan.features.len()))
     }
     .await;

@@ -98,6 +98,77 @@ pub async fn output_writer(
     lake.writer(name, mode).await
 }
 
+/// Where a command writes the batches it produces: a lake table (created, or with
+/// `--mode`) or a file.
+pub struct OutputTarget<'a> {
+    pub table: Option<&'a str>,
+    pub file: Option<&'a std::path::Path>,
+    pub mode: Option<&'a str>,
+}
+
+/// Streams `input` through `map` into `target`, with a progress bar, recording the output
+/// dataset of `run`. Returns the target's name and the rows written. A lake table gets one
+/// atomic commit at the end.
+pub async fn write_mapped(
+    ctx: &Ctx,
+    run: RunId,
+    mut input: risklake_lake::sql::BatchStream,
+    source: &str,
+    schema: arrow::datatypes::SchemaRef,
+    target: OutputTarget<'_>,
+    label: &str,
+    map: impl Fn(&arrow::record_batch::RecordBatch) -> Result<arrow::record_batch::RecordBatch>,
+) -> Result<(String, u64)> {
+    use futures::StreamExt;
+    let bar = ctx.out.bar(None, crate::output::Unit::Rows, label);
+    let mut rows = 0u64;
+    let mut next = async || -> Result<Option<arrow::record_batch::RecordBatch>> {
+        match input.next().await {
+            Some(b) => {
+                let b = b.map_err(|e| Error::external(format!("reading {source}"), e))?;
+                let out = tokio::task::block_in_place(|| map(&b))?;
+                bar.inc(out.num_rows() as u64);
+                Ok(Some(out))
+            }
+            None => Ok(None),
+        }
+    };
+    let (name, snapshot) = match (target.table, target.file) {
+        (Some(t), _) => {
+            let name = risklake_lake::TableName::parse(t)?;
+            let lake = ctx.lake().await?;
+            let mut w = output_writer(&lake, &name, &schema, &risklake_lake::TableSpec::default(), target.mode).await?;
+            while let Some(b) = next().await? {
+                rows += b.num_rows() as u64;
+                w.write(&b).await?;
+            }
+            (name.to_string(), w.commit().await?.snapshot)
+        }
+        (None, Some(path)) => {
+            let mut w = crate::output::FileWriter::create(path, schema.clone())?;
+            while let Some(b) = next().await? {
+                rows += b.num_rows() as u64;
+                w.write(&b)?;
+            }
+            w.finish()?;
+            (path.display().to_string(), None)
+        }
+        (None, None) => return Err(Error::invalid("give --out-table or --out")),
+    };
+    bar.finish_and_clear();
+    ctx.store.log_dataset(
+        run,
+        &risklake_track::DatasetRef {
+            role: "output".into(),
+            name: name.clone(),
+            snapshot,
+            rows: Some(rows as i64),
+        },
+    )?;
+    ctx.store.log_metric(run, "rows", None, rows as f64)?;
+    Ok((name, rows))
+}
+
 /// The command line as typed, with passwords in URLs masked.
 fn command_line() -> String {
     std::env::args()

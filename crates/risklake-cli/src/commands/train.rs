@@ -13,15 +13,14 @@ use serde_json::json;
 
 use risklake_core::{Error, Result};
 use risklake_lake::sql::stream_schema;
-use risklake_lake::{TableName, TableSpec};
 use risklake_learn::gbdt::IterationInfo;
 use risklake_learn::{train, DatasetBuilder, DatasetOptions, GbdtModel, GbdtParams, Objective};
-use risklake_track::{DatasetRef, RunId};
+use risklake_track::RunId;
 
 use super::features::{open, scan_session};
 use super::Ctx;
 use crate::app::{ModelCommand, PredictArgs, TrainCommand, TrainGbdtArgs};
-use crate::output::{grid, kv_table, FileWriter, Unit};
+use crate::output::{grid, kv_table, Unit};
 
 /// The model artifact's name in a training run.
 pub const MODEL_ARTIFACT: &str = "model.json";
@@ -263,7 +262,7 @@ pub async fn predict(ctx: &Ctx, args: &PredictArgs) -> Result<()> {
         ctx.store.log_param(run, "output", &args.output)?;
         let raw = args.output == "raw";
         let session = scan_session(ctx).await?;
-        let mut stream = open(ctx, &session, &args.table, None, run).await?;
+        let stream = open(ctx, &session, &args.table, None, run).await?;
         let in_schema = stream_schema(&stream);
         for f in &model.feature_names {
             if in_schema.index_of(f).is_err() {
@@ -282,50 +281,14 @@ pub async fn predict(ctx: &Ctx, args: &PredictArgs) -> Result<()> {
             cols.push(Arc::new(Float64Array::from(p)));
             RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::arrow("adding predictions", e))
         };
-        let bar = ctx.out.bar(None, Unit::Rows, "scoring");
-        let mut rows = 0u64;
         let started = Instant::now();
-        let target = match (&args.out_table, &args.out) {
-            (Some(t), _) => {
-                let name = TableName::parse(t)?;
-                let lake = ctx.lake().await?;
-                let mut w =
-                    super::output_writer(&lake, &name, &schema, &TableSpec::default(), args.mode.as_deref()).await?;
-                while let Some(b) = stream.next().await {
-                    let b = b.map_err(|e| Error::external(format!("reading {}", args.table), e))?;
-                    let out = tokio::task::block_in_place(|| score(&b))?;
-                    rows += out.num_rows() as u64;
-                    bar.inc(out.num_rows() as u64);
-                    w.write(&out).await?;
-                }
-                let s = w.commit().await?;
-                ctx.store.log_dataset(
-                    run,
-                    &DatasetRef {
-                        role: "output".into(),
-                        name: name.to_string(),
-                        snapshot: s.snapshot,
-                        rows: Some(rows as i64),
-                    },
-                )?;
-                name.to_string()
-            }
-            (None, Some(path)) => {
-                let mut w = FileWriter::create(path, schema.clone())?;
-                while let Some(b) = stream.next().await {
-                    let b = b.map_err(|e| Error::external(format!("reading {}", args.table), e))?;
-                    let out = tokio::task::block_in_place(|| score(&b))?;
-                    rows += out.num_rows() as u64;
-                    bar.inc(out.num_rows() as u64);
-                    w.write(&out)?;
-                }
-                w.finish()?;
-                path.display().to_string()
-            }
-            (None, None) => return Err(Error::invalid("give --out-table or --out")),
+        let target = super::OutputTarget {
+            table: args.out_table.as_deref(),
+            file: args.out.as_deref(),
+            mode: args.mode.as_deref(),
         };
-        bar.finish_and_clear();
-        ctx.store.log_metric(run, "rows", None, rows as f64)?;
+        let (target, rows) =
+            super::write_mapped(ctx, run, stream, &args.table, schema.clone(), target, "scoring", score).await?;
         Ok((target, rows, started.elapsed().as_secs_f64()))
     }
     .await;
@@ -355,7 +318,14 @@ pub fn model(ctx: &Ctx, cmd: ModelCommand) -> Result<()> {
             std::fs::write(&out, &text).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
             ctx.out.emit(
                 json!({ "model": model, "format": format, "out": out, "trees": m.trees.len(), "bytes": text.len() }),
-                || format!("wrote {} ({format}, {} trees, {} bytes)", out.display(), m.trees.len(), text.len()),
+                || {
+                    format!(
+                        "wrote {} ({format}, {} trees, {} bytes)",
+                        out.display(),
+                        m.trees.len(),
+                        text.len()
+                    )
+                },
             );
             Ok(())
         }
