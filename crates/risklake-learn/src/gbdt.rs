@@ -43,6 +43,7 @@ impl Default for GbdtParams {
                 lambda_l1: 0.0,
                 lambda_l2: 0.0,
                 min_gain_to_split: 0.0,
+                monotone: Vec::new(),
             },
             early_stopping_rounds: None,
         }
@@ -108,9 +109,22 @@ impl GbdtParams {
             "lambda_l2" | "reg_lambda" => self.tree.lambda_l2 = num(value)?,
             "min_gain_to_split" | "min_split_gain" => self.tree.min_gain_to_split = num(value)?,
             "early_stopping_rounds" | "early_stopping_round" => self.early_stopping_rounds = Some(int(value)?),
+            "monotone_constraints" | "monotone_constraint" | "mc" => {
+                self.tree.monotone = value
+                    .split(',')
+                    .map(|v| match v.trim() {
+                        "1" | "+1" => Ok(1),
+                        "0" => Ok(0),
+                        "-1" => Ok(-1),
+                        other => Err(Error::invalid(format!(
+                            "parameter monotone_constraints: '{other}' is not -1, 0 or 1"
+                        ))),
+                    })
+                    .collect::<Result<_>>()?
+            }
             other => {
                 return Err(Error::invalid(format!(
-                    "unknown parameter '{other}' (known: objective, num_iterations, learning_rate, num_leaves, max_depth, min_data_in_leaf, min_sum_hessian_in_leaf, lambda_l1, lambda_l2, min_gain_to_split, early_stopping_rounds)"
+                    "unknown parameter '{other}' (known: objective, num_iterations, learning_rate, num_leaves, max_depth, min_data_in_leaf, min_sum_hessian_in_leaf, lambda_l1, lambda_l2, min_gain_to_split, early_stopping_rounds, monotone_constraints)"
                 )))
             }
         }
@@ -157,6 +171,15 @@ pub fn train(
     mut on_iteration: impl FnMut(&IterationInfo),
 ) -> Result<GbdtModel> {
     params.validate()?;
+    let m = &params.tree.monotone;
+    if !m.is_empty() && m.len() != ds.num_features() {
+        return Err(Error::invalid(format!(
+            "parameter monotone_constraints has {} values for {} features ({})",
+            m.len(),
+            ds.num_features(),
+            ds.feature_names.join(", ")
+        )));
+    }
     let n = ds.rows();
     if n == 0 {
         return Err(Error::invalid("the training set is empty"));

@@ -2,10 +2,10 @@
 //!
 //! This first slice has the binned [`dataset::Dataset`] (streamed in, one byte per value,
 //! bin mappers from a sample), a histogram-based leaf-wise tree learner with histogram
-//! subtraction, learned missing-value directions and L1/L2 regularization
-//! ([`tree`]), and gradient boosting for binary logloss and L2 regression ([`gbdt`]).
-//! Categorical splits, monotone constraints, sampling, other growth policies, SHAP and the
-//! LightGBM export come next (issue 4).
+//! subtraction, learned missing-value directions, L1/L2 regularization and monotone
+//! constraints ([`tree`]), gradient boosting for binary logloss and L2 regression
+//! ([`gbdt`]), and export to LightGBM's text format ([`export`]). Categorical splits,
+//! sampling, other growth policies and SHAP come next (issue 4).
 
 pub mod bins;
 pub mod dataset;

@@ -98,6 +98,12 @@ pub struct TreeParams {
     pub lambda_l1: f64,
     pub lambda_l2: f64,
     pub min_gain_to_split: f64,
+    /// Per feature: 1 = prediction non-decreasing in it, -1 = non-increasing, 0 = free.
+    /// Empty means no constraint. Enforced the way LightGBM's "basic" method does: a split
+    /// on a constrained feature must order its children's outputs, and every leaf below
+    /// it is bounded by their midpoint, so monotonicity holds for the whole model.
+    #[serde(default)]
+    pub monotone: Vec<i8>,
 }
 
 /// An internal node. Children: `>= 0` is a node index, `< 0` is leaf `!child`.
@@ -179,6 +185,7 @@ struct Split {
 }
 
 struct Leaf {
+    bounds: Bounds,
     /// This leaf's rows are `rows[start..end]` of the tree's row buffer.
     start: usize,
     end: usize,
@@ -210,8 +217,31 @@ pub fn leaf_output(s: &HistBin, p: &TreeParams) -> f64 {
     -threshold_l1(s.g, p.lambda_l1) / (s.h + p.lambda_l2)
 }
 
-fn best_split(hist: &Histogram, sum: &HistBin, ds: &Dataset, p: &TreeParams) -> Option<Split> {
-    let parent_gain = leaf_gain(sum, p);
+/// Bounds on a leaf's output from monotone splits above it.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    min: f64,
+    max: f64,
+}
+
+const FREE: Bounds = Bounds {
+    min: f64::NEG_INFINITY,
+    max: f64::INFINITY,
+};
+
+/// The loss reduction of a leaf whose output is `out` (equal to [`leaf_gain`] at the
+/// unconstrained optimum).
+fn gain_at(s: &HistBin, out: f64, p: &TreeParams) -> f64 {
+    -(2.0 * threshold_l1(s.g, p.lambda_l1) * out + (s.h + p.lambda_l2) * out * out)
+}
+
+fn best_split(hist: &Histogram, sum: &HistBin, bounds: Bounds, ds: &Dataset, p: &TreeParams) -> Option<Split> {
+    let constrained = !p.monotone.is_empty();
+    let parent_gain = if constrained {
+        gain_at(sum, leaf_output(sum, p).clamp(bounds.min, bounds.max), p)
+    } else {
+        leaf_gain(sum, p)
+    };
     let ok = |s: &HistBin| s.n >= p.min_data_in_leaf && s.h >= p.min_sum_hessian_in_leaf;
     let per_feature: Vec<Option<Split>> = hist
         .par_iter()
@@ -240,7 +270,17 @@ fn best_split(hist: &Histogram, sum: &HistBin, ds: &Dataset, p: &TreeParams) -> 
                     if !ok(&l) || !ok(&r) {
                         continue;
                     }
-                    let gain = leaf_gain(&l, p) + leaf_gain(&r, p) - parent_gain;
+                    let gain = if constrained {
+                        let ol = leaf_output(&l, p).clamp(bounds.min, bounds.max);
+                        let or = leaf_output(&r, p).clamp(bounds.min, bounds.max);
+                        let m = p.monotone.get(f).copied().unwrap_or(0);
+                        if (m > 0 && ol > or) || (m < 0 && ol < or) {
+                            continue;
+                        }
+                        gain_at(&l, ol, p) + gain_at(&r, or, p) - parent_gain
+                    } else {
+                        leaf_gain(&l, p) + leaf_gain(&r, p) - parent_gain
+                    };
                     if gain > p.min_gain_to_split && best.is_none_or(|s| gain > s.gain) {
                         best = Some(Split {
                             gain,
@@ -288,11 +328,12 @@ pub fn grow(
     });
     let can_split = |depth: usize| p.max_depth == 0 || depth < p.max_depth;
     let best = if can_split(0) {
-        best_split(&hist, &sum, ds, p)
+        best_split(&hist, &sum, FREE, ds, p)
     } else {
         None
     };
     let mut leaves = vec![Leaf {
+        bounds: FREE,
         start: 0,
         end: rows.len(),
         hist,
@@ -317,6 +358,7 @@ pub fn grow(
         let leaf = std::mem::replace(
             &mut leaves[li],
             Leaf {
+                bounds: FREE,
                 start: 0,
                 end: 0,
                 hist: Vec::new(),
@@ -386,13 +428,29 @@ pub fn grow(
             (large_hist, small_hist)
         };
         let depth = leaf.depth + 1;
-        let mk = |start: usize, end: usize, hist: Histogram, sum: HistBin, is_left: bool| {
+        // Children of a monotone split are bounded by the midpoint of their outputs.
+        let (mut left_bounds, mut right_bounds) = (leaf.bounds, leaf.bounds);
+        let m = p.monotone.get(split.feature).copied().unwrap_or(0);
+        if m != 0 {
+            let ol = leaf_output(&split.left, p).clamp(leaf.bounds.min, leaf.bounds.max);
+            let or = leaf_output(&split.right, p).clamp(leaf.bounds.min, leaf.bounds.max);
+            let mid = (ol + or) / 2.0;
+            if m > 0 {
+                left_bounds.max = left_bounds.max.min(mid);
+                right_bounds.min = right_bounds.min.max(mid);
+            } else {
+                left_bounds.min = left_bounds.min.max(mid);
+                right_bounds.max = right_bounds.max.min(mid);
+            }
+        }
+        let mk = |start: usize, end: usize, hist: Histogram, sum: HistBin, bounds: Bounds, is_left: bool| {
             let best = if can_split(depth) {
-                best_split(&hist, &sum, ds, p)
+                best_split(&hist, &sum, bounds, ds, p)
             } else {
                 None
             };
             Leaf {
+                bounds,
                 start,
                 end,
                 hist,
@@ -402,12 +460,15 @@ pub fn grow(
                 parent: Some((node, is_left)),
             }
         };
-        leaves[li] = mk(leaf.start, mid, left_hist, split.left, true);
-        leaves.push(mk(mid, leaf.end, right_hist, split.right, false));
+        leaves[li] = mk(leaf.start, mid, left_hist, split.left, left_bounds, true);
+        leaves.push(mk(mid, leaf.end, right_hist, split.right, right_bounds, false));
     }
     let tree = Tree {
         nodes,
-        leaf_values: leaves.iter().map(|l| leaf_output(&l.sum, p) * learning_rate).collect(),
+        leaf_values: leaves
+            .iter()
+            .map(|l| leaf_output(&l.sum, p).clamp(l.bounds.min, l.bounds.max) * learning_rate)
+            .collect(),
         leaf_counts: leaves.iter().map(|l| l.sum.n).collect(),
         leaf_hessians: leaves.iter().map(|l| l.sum.h).collect(),
     };

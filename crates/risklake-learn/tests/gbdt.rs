@@ -232,3 +232,79 @@ fn bad_labels_and_parameters_are_refused_by_name() {
     .to_string();
     assert!(nan_label.contains("null or NaN at row 2"), "{nan_label}");
 }
+
+/// Raw scores of batch row `row` with `feature` set to each grid value in turn.
+fn along(model: &GbdtModel, batch: &RecordBatch, row: usize, feature: &str, grid: &[f64]) -> Vec<f64> {
+    let one = batch.slice(row, 1);
+    let schema = one.schema();
+    let idx = schema.index_of(feature).unwrap();
+    grid.iter()
+        .map(|&v| {
+            let mut cols: Vec<ArrayRef> = one.columns().to_vec();
+            cols[idx] = Arc::new(Float64Array::from(vec![v]));
+            let fields: Vec<Field> = schema
+                .fields()
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    if i == idx {
+                        Field::new(f.name(), DataType::Float64, true)
+                    } else {
+                        f.as_ref().clone()
+                    }
+                })
+                .collect();
+            let b = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
+            model.predict_raw(&b).unwrap()[0]
+        })
+        .collect()
+}
+
+#[test]
+fn monotone_constraints_make_predictions_monotone_along_the_feature() {
+    let batches = credit(20_000, 5);
+    let mut b = DatasetBuilder::new("bad", None, options()).unwrap();
+    for batch in batches.clone() {
+        b.push(batch).unwrap();
+    }
+    let ds = b.finish().unwrap();
+    let f = ds.feature_names.iter().position(|n| n == "x00_amount").unwrap();
+    let grid: Vec<f64> = (0..60).map(|i| 200.0 * 1.15f64.powi(i)).collect();
+    let free = train(&ds, None, &GbdtParams::default(), |_| {}).unwrap();
+    let mut constrained_params = GbdtParams::default();
+    for sign in [1i8, -1] {
+        let mut m = vec![0i8; ds.num_features()];
+        m[f] = sign;
+        constrained_params.tree.monotone = m;
+        let model = train(&ds, None, &constrained_params, |_| {}).unwrap();
+        let mut free_violations = 0;
+        for row in (0..400).step_by(7) {
+            let s = along(&model, &batches[0], row, "x00_amount", &grid);
+            let ok = s.windows(2).all(|w| {
+                if sign > 0 {
+                    w[1] >= w[0] - 1e-12
+                } else {
+                    w[1] <= w[0] + 1e-12
+                }
+            });
+            assert!(ok, "sign {sign}, row {row}: {s:?}");
+            let u = along(&free, &batches[0], row, "x00_amount", &grid);
+            if !u.windows(2).all(|w| if sign > 0 { w[1] >= w[0] } else { w[1] <= w[0] }) {
+                free_violations += 1;
+            }
+        }
+        assert!(
+            free_violations > 0,
+            "the unconstrained model is not monotone in x00_amount, so the check can fail"
+        );
+    }
+    let mut bad = GbdtParams::default();
+    bad.tree.monotone = vec![1];
+    let e = train(&ds, None, &bad, |_| {}).unwrap_err().to_string();
+    assert!(e.contains("monotone_constraints has 1 values"), "{e}");
+    assert!(GbdtParams::default()
+        .set("monotone_constraints", "1,2")
+        .unwrap_err()
+        .to_string()
+        .contains("'2'"));
+}
