@@ -6,7 +6,8 @@ use risklake_core::{Error, Result};
 
 use crate::bins::BinMapper;
 use crate::dataset::{feature_values, Dataset};
-use crate::tree::{grow, LocalHistograms, Tree, TreeParams};
+use crate::tree::{grow, sample_features, LocalHistograms, Tree, TreeParams};
+use risklake_core::rng::Rng;
 
 /// The loss being minimized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -27,6 +28,25 @@ pub struct GbdtParams {
     pub tree: TreeParams,
     /// Stop when the validation metric has not improved for this many iterations.
     pub early_stopping_rounds: Option<usize>,
+    /// Share of the features each tree may use (1 = all).
+    #[serde(default = "one")]
+    pub feature_fraction: f64,
+    /// Share of the rows each tree is grown on, redrawn every `bagging_freq` iterations
+    /// (0 = no bagging).
+    #[serde(default = "one")]
+    pub bagging_fraction: f64,
+    #[serde(default)]
+    pub bagging_freq: usize,
+    /// Weight of the positive (bad) class in the binary loss.
+    #[serde(default = "one")]
+    pub scale_pos_weight: f64,
+    /// Seed of feature and row sampling (same seed and data: same model).
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl Default for GbdtParams {
@@ -44,8 +64,14 @@ impl Default for GbdtParams {
                 lambda_l2: 0.0,
                 min_gain_to_split: 0.0,
                 monotone: Vec::new(),
+                feature_fraction_bynode: 1.0,
             },
             early_stopping_rounds: None,
+            feature_fraction: 1.0,
+            bagging_fraction: 1.0,
+            bagging_freq: 0,
+            scale_pos_weight: 1.0,
+            seed: 0,
         }
     }
 }
@@ -74,6 +100,18 @@ impl GbdtParams {
                 ">= 0",
                 format!("{}/{}", t.lambda_l1, t.lambda_l2),
             );
+        }
+        for (name, v) in [
+            ("feature_fraction", self.feature_fraction),
+            ("feature_fraction_bynode", t.feature_fraction_bynode),
+            ("bagging_fraction", self.bagging_fraction),
+        ] {
+            if !(v > 0.0 && v <= 1.0) {
+                return bad(name, "(0, 1]", v.to_string());
+            }
+        }
+        if !(self.scale_pos_weight > 0.0 && self.scale_pos_weight.is_finite()) {
+            return bad("scale_pos_weight", "> 0", self.scale_pos_weight.to_string());
         }
         if t.min_sum_hessian_in_leaf < 0.0 || t.min_gain_to_split < 0.0 {
             return bad("min_sum_hessian_in_leaf/min_gain_to_split", ">= 0", "negative".into());
@@ -109,6 +147,16 @@ impl GbdtParams {
             "lambda_l2" | "reg_lambda" => self.tree.lambda_l2 = num(value)?,
             "min_gain_to_split" | "min_split_gain" => self.tree.min_gain_to_split = num(value)?,
             "early_stopping_rounds" | "early_stopping_round" => self.early_stopping_rounds = Some(int(value)?),
+            "feature_fraction" | "colsample_bytree" => self.feature_fraction = num(value)?,
+            "feature_fraction_bynode" | "colsample_bynode" => self.tree.feature_fraction_bynode = num(value)?,
+            "bagging_fraction" | "subsample" => self.bagging_fraction = num(value)?,
+            "bagging_freq" | "subsample_freq" => self.bagging_freq = int(value)?,
+            "scale_pos_weight" => self.scale_pos_weight = num(value)?,
+            "seed" | "random_state" => {
+                self.seed = value
+                    .parse()
+                    .map_err(|_| Error::invalid(format!("parameter seed: '{value}' is not a non-negative integer")))?
+            }
             "monotone_constraints" | "monotone_constraint" | "mc" => {
                 self.tree.monotone = value
                     .split(',')
@@ -124,7 +172,7 @@ impl GbdtParams {
             }
             other => {
                 return Err(Error::invalid(format!(
-                    "unknown parameter '{other}' (known: objective, num_iterations, learning_rate, num_leaves, max_depth, min_data_in_leaf, min_sum_hessian_in_leaf, lambda_l1, lambda_l2, min_gain_to_split, early_stopping_rounds, monotone_constraints)"
+                    "unknown parameter '{other}' (known: objective, num_iterations, learning_rate, num_leaves, max_depth, min_data_in_leaf, min_sum_hessian_in_leaf, lambda_l1, lambda_l2, min_gain_to_split, early_stopping_rounds, monotone_constraints, feature_fraction, feature_fraction_bynode, bagging_fraction, bagging_freq, scale_pos_weight, seed)"
                 )))
             }
         }
@@ -219,6 +267,7 @@ pub fn train(
     let mut best: Option<(usize, f64)> = None;
     let mut rows: Vec<u32> = Vec::with_capacity(n);
     let mut scratch: Vec<u32> = Vec::with_capacity(n);
+    let mut bag: Vec<u32> = Vec::new();
     for it in 0..params.num_iterations {
         let mut loss = 0.0;
         for i in 0..n {
@@ -226,6 +275,7 @@ pub fn train(
             match params.objective {
                 Objective::Binary => {
                     let p = sigmoid(score[i]);
+                    let wi = if y == 1.0 { wi * params.scale_pos_weight } else { wi };
                     grad[i] = (p - y) * wi;
                     hess[i] = (p * (1.0 - p)).max(1e-16) * wi;
                     loss -= wi * (y * p.max(1e-15).ln() + (1.0 - y) * (1.0 - p).max(1e-15).ln());
@@ -241,8 +291,34 @@ pub fn train(
             Objective::Binary => loss / total_w,
             Objective::Regression => (loss / total_w).sqrt(),
         };
-        rows.clear();
-        rows.extend(0..n as u32);
+        // Rows (bagging) and features (feature_fraction) of this tree.
+        let bagged = params.bagging_freq > 0 && params.bagging_fraction < 1.0;
+        if !bagged || it % params.bagging_freq == 0 || rows.is_empty() {
+            rows.clear();
+            if bagged {
+                let mut rng = Rng::for_stream(params.seed, 2 * it as u64);
+                rows.extend((0..n as u32).filter(|_| rng.chance(params.bagging_fraction)));
+                if rows.is_empty() {
+                    rows.push(0);
+                }
+            } else {
+                rows.extend(0..n as u32);
+            }
+            bag = rows.clone();
+        } else {
+            rows.clear();
+            rows.extend_from_slice(&bag);
+        }
+        let all = vec![true; ds.num_features()];
+        let features = if params.feature_fraction < 1.0 {
+            sample_features(
+                &all,
+                params.feature_fraction,
+                &mut Rng::for_stream(params.seed, 2 * it as u64 + 1),
+            )
+        } else {
+            all
+        };
         let (tree, leaf_ranges) = grow(
             ds,
             &mut rows,
@@ -252,11 +328,20 @@ pub fn train(
             &params.tree,
             params.learning_rate,
             &LocalHistograms,
+            &features,
+            params.seed ^ ((it as u64) << 32),
         );
-        for (leaf, &(start, end)) in leaf_ranges.iter().enumerate() {
-            let v = tree.leaf_values[leaf];
-            for &r in &rows[start..end] {
-                score[r as usize] += v;
+        if bagged {
+            // Rows outside the bag get their leaf by a walk.
+            for (r, s) in score.iter_mut().enumerate() {
+                *s += tree.leaf_values[tree.leaf_binned(ds, r)];
+            }
+        } else {
+            for (leaf, &(start, end)) in leaf_ranges.iter().enumerate() {
+                let v = tree.leaf_values[leaf];
+                for &r in &rows[start..end] {
+                    score[r as usize] += v;
+                }
             }
         }
         let mut valid_metric = None;
@@ -266,7 +351,9 @@ pub fn train(
             }
             valid_metric = Some(metric(params.objective, v, vs));
         }
-        let stalled = tree.nodes.is_empty();
+        // A tree without a split ends training, unless sampling may find one next time.
+        let sampling = bagged || params.feature_fraction < 1.0 || params.tree.feature_fraction_bynode < 1.0;
+        let stalled = tree.nodes.is_empty() && !sampling;
         trees.push(tree);
         let info = IterationInfo {
             iteration: it + 1,

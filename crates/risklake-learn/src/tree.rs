@@ -104,6 +104,13 @@ pub struct TreeParams {
     /// it is bounded by their midpoint, so monotonicity holds for the whole model.
     #[serde(default)]
     pub monotone: Vec<i8>,
+    /// Share of the tree's features each node may split on (1 = all).
+    #[serde(default = "one")]
+    pub feature_fraction_bynode: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// An internal node. Children: `>= 0` is a node index, `< 0` is leaf `!child`.
@@ -235,7 +242,14 @@ fn gain_at(s: &HistBin, out: f64, p: &TreeParams) -> f64 {
     -(2.0 * threshold_l1(s.g, p.lambda_l1) * out + (s.h + p.lambda_l2) * out * out)
 }
 
-fn best_split(hist: &Histogram, sum: &HistBin, bounds: Bounds, ds: &Dataset, p: &TreeParams) -> Option<Split> {
+fn best_split(
+    hist: &Histogram,
+    sum: &HistBin,
+    bounds: Bounds,
+    allowed: &[bool],
+    ds: &Dataset,
+    p: &TreeParams,
+) -> Option<Split> {
     let constrained = !p.monotone.is_empty();
     let parent_gain = if constrained {
         gain_at(sum, leaf_output(sum, p).clamp(bounds.min, bounds.max), p)
@@ -247,6 +261,9 @@ fn best_split(hist: &Histogram, sum: &HistBin, bounds: Bounds, ds: &Dataset, p: 
         .par_iter()
         .enumerate()
         .map(|(f, h)| {
+            if !allowed[f] {
+                return None;
+            }
             let missing = h[ds.mappers[f].missing_bin() as usize];
             let regular = &h[..h.len() - 1];
             let mut best: Option<Split> = None;
@@ -319,7 +336,19 @@ pub fn grow(
     p: &TreeParams,
     learning_rate: f64,
     source: &dyn HistogramSource,
+    features: &[bool],
+    seed: u64,
 ) -> (Tree, Vec<(usize, usize)>) {
+    // The features a node may split on: the tree's, thinned per node when asked.
+    let mut node_counter = 0u64;
+    let mut node_features = || -> Vec<bool> {
+        node_counter += 1;
+        if p.feature_fraction_bynode >= 1.0 {
+            return features.to_vec();
+        }
+        let mut rng = risklake_core::rng::Rng::for_stream(seed, node_counter);
+        sample_features(features, p.feature_fraction_bynode, &mut rng)
+    };
     let hist = source.build(ds, rows, grad, hess);
     let sum = hist.first().map_or(HistBin::default(), |h| {
         let mut s = HistBin::default();
@@ -328,7 +357,7 @@ pub fn grow(
     });
     let can_split = |depth: usize| p.max_depth == 0 || depth < p.max_depth;
     let best = if can_split(0) {
-        best_split(&hist, &sum, FREE, ds, p)
+        best_split(&hist, &sum, FREE, &node_features(), ds, p)
     } else {
         None
     };
@@ -443,9 +472,9 @@ pub fn grow(
                 right_bounds.max = right_bounds.max.min(mid);
             }
         }
-        let mk = |start: usize, end: usize, hist: Histogram, sum: HistBin, bounds: Bounds, is_left: bool| {
+        let mut mk = |start: usize, end: usize, hist: Histogram, sum: HistBin, bounds: Bounds, is_left: bool| {
             let best = if can_split(depth) {
-                best_split(&hist, &sum, bounds, ds, p)
+                best_split(&hist, &sum, bounds, &node_features(), ds, p)
             } else {
                 None
             };
@@ -473,4 +502,21 @@ pub fn grow(
         leaf_hessians: leaves.iter().map(|l| l.sum.h).collect(),
     };
     (tree, leaves.into_iter().map(|l| (l.start, l.end)).collect())
+}
+
+/// A random subset of the allowed features, `fraction` of them (at least one).
+pub fn sample_features(allowed: &[bool], fraction: f64, rng: &mut risklake_core::rng::Rng) -> Vec<bool> {
+    let pool: Vec<usize> = (0..allowed.len()).filter(|&f| allowed[f]).collect();
+    let k = ((pool.len() as f64 * fraction).round() as usize).clamp(1.min(pool.len()), pool.len());
+    // Partial Fisher-Yates: the first k of a shuffled pool.
+    let mut pool = pool;
+    for i in 0..k {
+        let j = i + rng.below((pool.len() - i) as u64) as usize;
+        pool.swap(i, j);
+    }
+    let mut out = vec![false; allowed.len()];
+    for &f in &pool[..k] {
+        out[f] = true;
+    }
+    out
 }

@@ -308,3 +308,66 @@ fn monotone_constraints_make_predictions_monotone_along_the_feature() {
         .to_string()
         .contains("'2'"));
 }
+
+#[test]
+fn sampling_is_seeded_and_scale_pos_weight_raises_scores() {
+    let mut b = DatasetBuilder::new("bad", None, options()).unwrap();
+    for batch in credit(15_000, 6) {
+        b.push(batch).unwrap();
+    }
+    let ds = b.finish().unwrap();
+    let valid_batches = credit(5_000, 7);
+    let valid = ds.with_mappers(&valid_batches, "bad", None).unwrap();
+    let mut p = GbdtParams::default();
+    for (k, v) in [
+        ("bagging_fraction", "0.7"),
+        ("bagging_freq", "1"),
+        ("feature_fraction", "0.6"),
+        ("feature_fraction_bynode", "0.8"),
+        ("seed", "11"),
+        ("num_iterations", "60"),
+    ] {
+        p.set(k, v).unwrap();
+    }
+    let mut auc = 0.0;
+    let a = train(&ds, Some(&valid), &p, |it| auc = it.valid_metric.unwrap()).unwrap();
+    let again = train(&ds, None, &p, |_| {}).unwrap();
+    assert_eq!(a.trees, again.trees, "same seed, same model");
+    p.set("seed", "12").unwrap();
+    let other = train(&ds, None, &p, |_| {}).unwrap();
+    assert_ne!(a.trees, other.trees, "another seed, another sample");
+    assert!(auc > 0.78, "sampled model still learns: {auc}");
+    // Trees used only the sampled features: some feature is unused by some tree.
+    assert!(a.trees.iter().any(|t| t.nodes.len() >= 5
+        && t.nodes
+            .iter()
+            .map(|n| n.feature)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            < ds.num_features()));
+
+    let base = train(
+        &ds,
+        None,
+        &GbdtParams {
+            num_iterations: 20,
+            ..Default::default()
+        },
+        |_| {},
+    )
+    .unwrap();
+    let mut heavy = GbdtParams {
+        num_iterations: 20,
+        ..Default::default()
+    };
+    heavy.set("scale_pos_weight", "4").unwrap();
+    let heavy = train(&ds, None, &heavy, |_| {}).unwrap();
+    let mean =
+        |m: &GbdtModel| m.predict(&valid_batches[0]).unwrap().iter().sum::<f64>() / valid_batches[0].num_rows() as f64;
+    assert!(mean(&heavy) > mean(&base) + 0.05, "{} vs {}", mean(&heavy), mean(&base));
+    assert!(GbdtParams::default()
+        .set("bagging_fraction", "1.5")
+        .unwrap_err()
+        .to_string()
+        .contains("(0, 1]"));
+}
