@@ -1,7 +1,7 @@
 //! Gradient-boosted trees: binary logloss and L2 regression on the binned dataset.
 
 use arrow::record_batch::RecordBatch;
-use risklake_core::metrics::auc_weighted;
+use risklake_core::metrics::{auc_weighted, ks};
 use risklake_core::{Error, Result};
 
 use crate::bins::BinMapper;
@@ -17,6 +17,31 @@ pub enum Objective {
     Binary,
     /// Squared error.
     Regression,
+}
+
+/// The validation metric reported each iteration and used by early stopping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Auc,
+    Ks,
+    BinaryLogloss,
+    Rmse,
+}
+
+impl Metric {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Metric::Auc => "auc",
+            Metric::Ks => "ks",
+            Metric::BinaryLogloss => "binary_logloss",
+            Metric::Rmse => "rmse",
+        }
+    }
+
+    pub fn higher_is_better(&self) -> bool {
+        matches!(self, Metric::Auc | Metric::Ks)
+    }
 }
 
 /// Boosting parameters (names and defaults as LightGBM's).
@@ -43,6 +68,9 @@ pub struct GbdtParams {
     /// Seed of feature and row sampling (same seed and data: same model).
     #[serde(default)]
     pub seed: u64,
+    /// The validation metric (default: auc for binary, rmse for regression).
+    #[serde(default)]
+    pub metric: Option<Metric>,
 }
 
 fn one() -> f64 {
@@ -72,11 +100,20 @@ impl Default for GbdtParams {
             bagging_freq: 0,
             scale_pos_weight: 1.0,
             seed: 0,
+            metric: None,
         }
     }
 }
 
 impl GbdtParams {
+    /// The validation metric in effect.
+    pub fn metric(&self) -> Metric {
+        self.metric.unwrap_or(match self.objective {
+            Objective::Binary => Metric::Auc,
+            Objective::Regression => Metric::Rmse,
+        })
+    }
+
     /// Checks every parameter, naming the first out of range and its allowed range.
     pub fn validate(&self) -> Result<()> {
         let bad = |name: &str, range: &str, v: String| {
@@ -113,6 +150,15 @@ impl GbdtParams {
         if !(self.scale_pos_weight > 0.0 && self.scale_pos_weight.is_finite()) {
             return bad("scale_pos_weight", "> 0", self.scale_pos_weight.to_string());
         }
+        if self.objective == Objective::Regression
+            && matches!(self.metric(), Metric::Auc | Metric::Ks | Metric::BinaryLogloss)
+        {
+            return bad(
+                "metric",
+                "rmse for the regression objective",
+                self.metric().name().into(),
+            );
+        }
         if t.min_sum_hessian_in_leaf < 0.0 || t.min_gain_to_split < 0.0 {
             return bad("min_sum_hessian_in_leaf/min_gain_to_split", ">= 0", "negative".into());
         }
@@ -147,6 +193,19 @@ impl GbdtParams {
             "lambda_l2" | "reg_lambda" => self.tree.lambda_l2 = num(value)?,
             "min_gain_to_split" | "min_split_gain" => self.tree.min_gain_to_split = num(value)?,
             "early_stopping_rounds" | "early_stopping_round" => self.early_stopping_rounds = Some(int(value)?),
+            "metric" => {
+                self.metric = Some(match value {
+                    "auc" => Metric::Auc,
+                    "ks" => Metric::Ks,
+                    "binary_logloss" | "logloss" => Metric::BinaryLogloss,
+                    "rmse" | "l2" => Metric::Rmse,
+                    other => {
+                        return Err(Error::invalid(format!(
+                            "metric '{other}' (allowed: auc, ks, binary_logloss, rmse)"
+                        )))
+                    }
+                })
+            }
             "feature_fraction" | "colsample_bytree" => self.feature_fraction = num(value)?,
             "feature_fraction_bynode" | "colsample_bynode" => self.tree.feature_fraction_bynode = num(value)?,
             "bagging_fraction" | "subsample" => self.bagging_fraction = num(value)?,
@@ -172,7 +231,7 @@ impl GbdtParams {
             }
             other => {
                 return Err(Error::invalid(format!(
-                    "unknown parameter '{other}' (known: objective, num_iterations, learning_rate, num_leaves, max_depth, min_data_in_leaf, min_sum_hessian_in_leaf, lambda_l1, lambda_l2, min_gain_to_split, early_stopping_rounds, monotone_constraints, feature_fraction, feature_fraction_bynode, bagging_fraction, bagging_freq, scale_pos_weight, seed)"
+                    "unknown parameter '{other}' (known: objective, num_iterations, learning_rate, num_leaves, max_depth, min_data_in_leaf, min_sum_hessian_in_leaf, lambda_l1, lambda_l2, min_gain_to_split, early_stopping_rounds, monotone_constraints, feature_fraction, feature_fraction_bynode, bagging_fraction, bagging_freq, scale_pos_weight, seed, metric)"
                 )))
             }
         }
@@ -200,7 +259,7 @@ pub struct GbdtModel {
 pub struct IterationInfo {
     pub iteration: usize,
     pub train_loss: f64,
-    /// AUC (binary) or RMSE (regression) on the validation set.
+    /// The validation metric ([`GbdtParams::metric`]) on the validation set.
     pub valid_metric: Option<f64>,
 }
 
@@ -349,7 +408,7 @@ pub fn train(
             for (r, s) in vs.iter_mut().enumerate() {
                 *s += tree.leaf_values[tree.leaf_binned(v, r)];
             }
-            valid_metric = Some(metric(params.objective, v, vs));
+            valid_metric = Some(metric(params.metric(), v, vs));
         }
         // A tree without a split ends training, unless sampling may find one next time.
         let sampling = bagged || params.feature_fraction < 1.0 || params.tree.feature_fraction_bynode < 1.0;
@@ -362,10 +421,10 @@ pub fn train(
         };
         on_iteration(&info);
         if let Some(m) = valid_metric {
-            let better = match (params.objective, best) {
-                (_, None) => true,
-                (Objective::Binary, Some((_, b))) => m > b,
-                (Objective::Regression, Some((_, b))) => m < b,
+            let better = match best {
+                None => true,
+                Some((_, b)) if params.metric().higher_is_better() => m > b,
+                Some((_, b)) => m < b,
             };
             if better {
                 best = Some((it + 1, m));
@@ -392,17 +451,34 @@ pub fn train(
     })
 }
 
-fn metric(objective: Objective, ds: &Dataset, raw: &[f64]) -> f64 {
-    match objective {
-        Objective::Binary => {
-            let w = |i: usize| ds.weight.as_ref().map_or(1.0, |w| w[i]);
+fn metric(metric: Metric, ds: &Dataset, raw: &[f64]) -> f64 {
+    let w = |i: usize| ds.weight.as_ref().map_or(1.0, |w| w[i]);
+    match metric {
+        Metric::Auc => {
             let pos: Vec<f64> = (0..ds.rows()).map(|i| ds.label[i] * w(i)).collect();
             let neg: Vec<f64> = (0..ds.rows()).map(|i| (1.0 - ds.label[i]) * w(i)).collect();
             auc_weighted(raw, &pos, &neg).unwrap_or(0.5)
         }
-        Objective::Regression => {
-            let n = ds.rows().max(1) as f64;
-            (raw.iter().zip(&ds.label).map(|(s, y)| (s - y).powi(2)).sum::<f64>() / n).sqrt()
+        Metric::Ks => {
+            let labels: Vec<bool> = ds.label.iter().map(|&y| y == 1.0).collect();
+            ks(raw, &labels).unwrap_or(0.0)
+        }
+        Metric::BinaryLogloss => {
+            let (mut loss, mut total) = (0.0, 0.0);
+            for (i, (&s, &y)) in raw.iter().zip(&ds.label).enumerate() {
+                let p = sigmoid(s).clamp(1e-15, 1.0 - 1e-15);
+                loss -= w(i) * (y * p.ln() + (1.0 - y) * (1.0 - p).ln());
+                total += w(i);
+            }
+            loss / total.max(1e-300)
+        }
+        Metric::Rmse => {
+            let (mut sq, mut total) = (0.0, 0.0);
+            for (i, (&s, &y)) in raw.iter().zip(&ds.label).enumerate() {
+                sq += w(i) * (s - y).powi(2);
+                total += w(i);
+            }
+            (sq / total.max(1e-300)).sqrt()
         }
     }
 }

@@ -371,3 +371,39 @@ fn sampling_is_seeded_and_scale_pos_weight_raises_scores() {
         .to_string()
         .contains("(0, 1]"));
 }
+
+#[test]
+fn early_stopping_on_logloss_and_ks_metric() {
+    let mut b = DatasetBuilder::new("bad", None, options()).unwrap();
+    for batch in credit(10_000, 8) {
+        b.push(batch).unwrap();
+    }
+    let ds = b.finish().unwrap();
+    let valid = ds.with_mappers(&credit(5_000, 9), "bad", None).unwrap();
+    let mut p = GbdtParams::default();
+    for (k, v) in [
+        ("learning_rate", "0.5"),
+        ("num_iterations", "300"),
+        ("metric", "binary_logloss"),
+        ("early_stopping_rounds", "5"),
+    ] {
+        p.set(k, v).unwrap();
+    }
+    let mut seen = Vec::new();
+    let m = train(&ds, Some(&valid), &p, |it| seen.push(it.valid_metric.unwrap())).unwrap();
+    let best = m.best_iteration.unwrap();
+    assert!(
+        m.trees.len() < 300 && m.trees.len() == best,
+        "stopped at {} (best {best})",
+        m.trees.len()
+    );
+    let min = seen.iter().cloned().fold(f64::INFINITY, f64::min);
+    assert_eq!(seen[best - 1], min, "the best iteration has the lowest logloss");
+    assert_eq!(seen.len(), best + 5);
+    p.set("metric", "ks").unwrap();
+    p.set("num_iterations", "10").unwrap();
+    let mut ks = 0.0;
+    train(&ds, Some(&valid), &p, |it| ks = it.valid_metric.unwrap()).unwrap();
+    assert!(ks > 0.3 && ks < 1.0, "{ks}");
+    assert!(GbdtParams::default().set("metric", "gini").is_err());
+}

@@ -14,7 +14,8 @@ use serde_json::json;
 use risklake_core::{Error, Result};
 use risklake_lake::sql::stream_schema;
 use risklake_learn::gbdt::IterationInfo;
-use risklake_learn::{train, DatasetBuilder, DatasetOptions, GbdtModel, GbdtParams, Objective};
+use risklake_learn::gbdt::Metric;
+use risklake_learn::{train, DatasetBuilder, DatasetOptions, GbdtModel, GbdtParams};
 use risklake_track::RunId;
 
 use super::features::{open, scan_session};
@@ -163,15 +164,17 @@ pub async fn train_gbdt_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<Trai
             None
         };
         drop(held_out);
-        let metric_name = match params.objective {
-            Objective::Binary => "valid auc",
-            Objective::Regression => "valid rmse",
+        let metric_name = match params.metric() {
+            Metric::Auc => "valid auc",
+            Metric::Ks => "valid ks",
+            Metric::BinaryLogloss => "valid binary_logloss",
+            Metric::Rmse => "valid rmse",
         };
         let started = Instant::now();
         let bar = ctx
             .out
             .bar(Some(params.num_iterations as u64), Unit::Iterations, "training");
-        let mut last: Option<IterationInfo> = None;
+        let mut history: Vec<IterationInfo> = Vec::new();
         let mut record_error = None;
         let model = tokio::task::block_in_place(|| {
             train(&train_set, valid.as_ref(), &params, |it| {
@@ -187,7 +190,7 @@ pub async fn train_gbdt_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<Trai
                 if let Err(e) = log() {
                     record_error.get_or_insert(e);
                 }
-                last = Some(it.clone());
+                history.push(it.clone());
             })
         })?;
         bar.finish_and_clear();
@@ -207,11 +210,9 @@ pub async fn train_gbdt_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<Trai
         if let Some(out) = &args.out {
             std::fs::write(out, model.to_json()).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
         }
-        let last = last.expect("at least one iteration");
-        let valid_metric = match model.best_iteration {
-            Some(_) => last.valid_metric,
-            None => None,
-        };
+        // The model keeps the trees up to its best iteration (early stopping): report that one.
+        let last = &history[model.trees.len().clamp(1, history.len()) - 1];
+        let valid_metric = model.best_iteration.and_then(|b| history[b - 1].valid_metric);
         ctx.store.log_metric(run, "train_seconds", None, seconds)?;
         if let Some(m) = valid_metric {
             ctx.store.log_metric(run, &metric_name.replace(' ', "_"), None, m)?;
