@@ -66,8 +66,11 @@ def main():
         run([a.bin, "--home", home, "-q", "gen", "credit", "--rows", "200000", "--features", str(a.features), "--seed", "9", "--out", valid])
     print(f"data: {a.rows} rows x {a.features} columns (numeric features used), {a.iterations} trees, "
           f"{a.leaves} leaves, lr {a.lr}; machine: {os.cpu_count()} cores", flush=True)
+    import pyarrow.parquet as pq
+    schema = pq.read_schema(train)
+    numeric = [n for n, t in zip(schema.names, schema.types) if n not in ("id", "month", "bad") and str(t) != "string"]
     out, wall, cpu, rss = run([a.bin, "--home", home, "-q", "--json", "train", "gbdt", "--table", train, "--valid-table", valid,
-                               "--label", "bad", "--exclude", "id,month", "--param", f"num_iterations={a.iterations}",
+                               "--label", "bad", "--columns", ",".join(numeric), "--param", f"num_iterations={a.iterations}",
                                "--param", f"num_leaves={a.leaves}", "--param", f"learning_rate={a.lr}"])
     ours = json.loads(out)
     print(f"risklake  wall {wall:7.2f} s  cpu {cpu:7.2f} s  rss {rss:6.0f} MB  train {ours['seconds']:.2f} s  AUC {ours['valid_metric']:.4f}", flush=True)

@@ -22,6 +22,10 @@ pub struct BinMapper {
     pub min: f64,
     #[serde(with = "nan_as_null")]
     pub max: f64,
+    /// Categorical features: the category of each regular bin (most frequent first). Empty
+    /// for numeric features. Null, and categories not in the list, go to the missing bin.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
 }
 
 /// One f64 that may be +inf, as JSON null.
@@ -76,6 +80,7 @@ impl BinMapper {
                 upper: vec![f64::INFINITY],
                 min: f64::NAN,
                 max: f64::NAN,
+                categories: Vec::new(),
             });
         }
         let (min, max) = (v[0], v[v.len() - 1]);
@@ -112,26 +117,65 @@ impl BinMapper {
             }
         }
         upper.push(f64::INFINITY);
-        Ok(BinMapper { upper, min, max })
+        Ok(BinMapper {
+            upper,
+            min,
+            max,
+            categories: Vec::new(),
+        })
+    }
+
+    /// A categorical mapper from sample values (None = null): the `max_bin` most frequent
+    /// categories (ties by name) get bins; the rest share the missing bin.
+    pub fn categorical_from_sample(values: &[Option<String>], max_bin: usize) -> Result<BinMapper> {
+        if !(2..=255).contains(&max_bin) {
+            return Err(Error::invalid(format!("max_bin must be in [2, 255], got {max_bin}")));
+        }
+        let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for v in values.iter().flatten() {
+            *counts.entry(v.as_str()).or_default() += 1;
+        }
+        let mut cats: Vec<(&str, usize)> = counts.into_iter().collect();
+        cats.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        cats.truncate(max_bin);
+        Ok(BinMapper {
+            upper: Vec::new(),
+            min: f64::NAN,
+            max: f64::NAN,
+            categories: cats.into_iter().map(|c| c.0.to_string()).collect(),
+        })
+    }
+
+    pub fn is_categorical(&self) -> bool {
+        !self.categories.is_empty() || self.upper.is_empty()
     }
 
     /// Number of regular bins.
     pub fn regular_bins(&self) -> usize {
-        self.upper.len()
+        if self.is_categorical() {
+            self.categories.len()
+        } else {
+            self.upper.len()
+        }
     }
 
     /// The bin of NaN and null.
     pub fn missing_bin(&self) -> u8 {
-        self.upper.len() as u8
+        self.regular_bins() as u8
     }
 
     /// All bins, the missing one included.
     pub fn num_bins(&self) -> usize {
-        self.upper.len() + 1
+        self.regular_bins() + 1
     }
 
+    /// The bin of a numeric value, or of a categorical feature's bin code (see
+    /// [`BinMapper::codes`]); NaN is missing.
     #[inline]
     pub fn bin(&self, v: f64) -> u8 {
+        if self.is_categorical() {
+            return if v.is_nan() { self.missing_bin() } else { v as u8 };
+        }
         if v.is_nan() {
             return self.missing_bin();
         }

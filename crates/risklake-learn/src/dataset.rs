@@ -21,6 +21,9 @@ pub struct DatasetOptions {
     /// Feature columns; empty means every numeric column but the label, weight and `exclude`.
     pub features: Vec<String>,
     pub exclude: Vec<String>,
+    /// Integer columns to treat as categories (text and boolean columns always are).
+    #[serde(default)]
+    pub categorical: Vec<String>,
 }
 
 impl Default for DatasetOptions {
@@ -30,6 +33,7 @@ impl Default for DatasetOptions {
             sample_rows: 200_000,
             features: Vec::new(),
             exclude: Vec::new(),
+            categorical: Vec::new(),
         }
     }
 }
@@ -83,8 +87,8 @@ impl Dataset {
             ws.extend(values);
         }
         for (f, name) in self.feature_names.iter().enumerate() {
-            let values = feature_values(batch, name)?;
             let m = &self.mappers[f];
+            let values = mapped_values(batch, name, m)?;
             self.columns[f].extend(values.iter().map(|&v| m.bin(v)));
         }
         Ok(())
@@ -146,7 +150,7 @@ impl DatasetBuilder {
             schema
                 .fields()
                 .iter()
-                .filter(|f| f.data_type().is_numeric())
+                .filter(|f| f.data_type().is_numeric() || is_text(f.data_type()))
                 .map(|f| f.name().clone())
                 .filter(|n| *n != self.label && Some(n) != self.weight.as_ref() && !self.options.exclude.contains(n))
                 .collect()
@@ -155,9 +159,9 @@ impl DatasetBuilder {
                 let f = schema
                     .field_with_name(n)
                     .map_err(|_| missing_column(&schema, n, "feature column"))?;
-                if !f.data_type().is_numeric() {
+                if !f.data_type().is_numeric() && !is_text(f.data_type()) {
                     return Err(Error::invalid(format!(
-                        "feature column '{n}' has type {}; only numeric features are supported so far",
+                        "feature column '{n}' has type {}; features must be numbers, text or booleans",
                         f.data_type()
                     )));
                 }
@@ -169,11 +173,23 @@ impl DatasetBuilder {
         }
         let mut mappers = Vec::with_capacity(names.len());
         for name in &names {
-            let mut sample = Vec::with_capacity(self.pending_rows);
-            for b in &self.pending {
-                sample.extend(feature_values(b, name)?);
+            let dt = schema
+                .field_with_name(name)
+                .map(|f| f.data_type().clone())
+                .unwrap_or(DataType::Null);
+            if is_text(&dt) || self.options.categorical.contains(name) {
+                let mut sample = Vec::with_capacity(self.pending_rows);
+                for b in &self.pending {
+                    sample.extend(category_values(b, name)?);
+                }
+                mappers.push(BinMapper::categorical_from_sample(&sample, self.options.max_bin)?);
+            } else {
+                let mut sample = Vec::with_capacity(self.pending_rows);
+                for b in &self.pending {
+                    sample.extend(feature_values(b, name)?);
+                }
+                mappers.push(BinMapper::from_sample(&sample, self.options.max_bin)?);
             }
-            mappers.push(BinMapper::from_sample(&sample, self.options.max_bin)?);
         }
         let mut d = Dataset {
             feature_names: names,
@@ -212,6 +228,57 @@ fn missing_column(schema: &arrow::datatypes::Schema, name: &str, what: &str) -> 
             .collect::<Vec<_>>()
             .join(", ")
     ))
+}
+
+fn is_text(dt: &DataType) -> bool {
+    matches!(
+        dt,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Boolean | DataType::Dictionary(_, _)
+    )
+}
+
+/// A column's values as text (None for null), for categorical features.
+pub fn category_values(batch: &RecordBatch, name: &str) -> Result<Vec<Option<String>>> {
+    let schema = batch.schema();
+    let i = schema
+        .index_of(name)
+        .map_err(|_| missing_column(&schema, name, "feature column"))?;
+    let col = cast_with_options(batch.column(i), &DataType::Utf8View, &CastOptions::default())
+        .map_err(|e| Error::invalid(format!("feature column '{name}': {e}")))?;
+    let a = col.as_string_view();
+    Ok((0..a.len())
+        .map(|r| (!a.is_null(r)).then(|| a.value(r).to_string()))
+        .collect())
+}
+
+/// A feature as the values its mapper bins: numbers as f64, categories as their bin code
+/// (NaN for null and for categories the mapper does not know).
+pub fn mapped_values(batch: &RecordBatch, name: &str, mapper: &BinMapper) -> Result<Vec<f64>> {
+    if !mapper.is_categorical() {
+        return feature_values(batch, name);
+    }
+    let codes: std::collections::HashMap<&str, usize> = mapper
+        .categories
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i))
+        .collect();
+    let schema = batch.schema();
+    let i = schema
+        .index_of(name)
+        .map_err(|_| missing_column(&schema, name, "feature column"))?;
+    let col = cast_with_options(batch.column(i), &DataType::Utf8View, &CastOptions::default())
+        .map_err(|e| Error::invalid(format!("feature column '{name}': {e}")))?;
+    let a = col.as_string_view();
+    Ok((0..a.len())
+        .map(|r| {
+            if a.is_null(r) {
+                f64::NAN
+            } else {
+                codes.get(a.value(r)).map_or(f64::NAN, |&c| c as f64)
+            }
+        })
+        .collect())
 }
 
 /// A numeric feature as f64, nulls as NaN.

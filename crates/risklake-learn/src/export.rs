@@ -32,6 +32,16 @@ fn threshold_text(t: f64) -> String {
 impl GbdtModel {
     /// The model in LightGBM's text format.
     pub fn to_lightgbm_text(&self) -> Result<String> {
+        if let Some((name, _)) = self
+            .feature_names
+            .iter()
+            .zip(&self.mappers)
+            .find(|(_, m)| m.is_categorical())
+        {
+            return Err(Error::invalid(format!(
+                "feature '{name}' is categorical; exporting categorical splits to LightGBM is not supported yet (train without it, or encode it as numbers)"
+            )));
+        }
         let split_trees: Vec<usize> = (0..self.trees.len())
             .filter(|&i| !self.trees[i].nodes.is_empty())
             .collect();

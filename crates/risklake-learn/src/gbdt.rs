@@ -5,7 +5,7 @@ use risklake_core::metrics::{auc_weighted, ks};
 use risklake_core::{Error, Result};
 
 use crate::bins::BinMapper;
-use crate::dataset::{feature_values, Dataset};
+use crate::dataset::{mapped_values, Dataset};
 use crate::tree::{grow, sample_features, LocalHistograms, Tree, TreeParams};
 use risklake_core::rng::Rng;
 
@@ -287,6 +287,12 @@ pub fn train(
             ds.feature_names.join(", ")
         )));
     }
+    if let Some(f) = (0..m.len()).find(|&f| m[f] != 0 && ds.mappers[f].is_categorical()) {
+        return Err(Error::invalid(format!(
+            "parameter monotone_constraints: feature '{}' is categorical and cannot be monotone",
+            ds.feature_names[f]
+        )));
+    }
     let n = ds.rows();
     if n == 0 {
         return Err(Error::invalid("the training set is empty"));
@@ -503,7 +509,8 @@ impl GbdtModel {
         let columns: Vec<Vec<f64>> = self
             .feature_names
             .iter()
-            .map(|f| feature_values(batch, f))
+            .zip(&self.mappers)
+            .map(|(f, m)| mapped_values(batch, f, m))
             .collect::<Result<_>>()?;
         let mut x = vec![0.0; columns.len()];
         Ok((0..batch.num_rows())

@@ -128,6 +128,24 @@ pub struct Node {
     pub left: i32,
     pub right: i32,
     pub gain: f64,
+    /// A categorical split: the category bins that go left (sorted); the others, and
+    /// missing or unseen categories unless `default_left`, go right.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cats_left: Vec<u8>,
+    #[serde(default)]
+    pub categorical: bool,
+}
+
+impl Node {
+    /// Whether a non-missing bin (or category code) goes left.
+    #[inline]
+    pub fn goes_left(&self, bin: u8) -> bool {
+        if self.categorical {
+            self.cats_left.binary_search(&bin).is_ok()
+        } else {
+            bin <= self.bin
+        }
+    }
 }
 
 /// A tree: internal nodes and leaf values (learning rate applied).
@@ -153,7 +171,7 @@ impl Tree {
             let left = if b == ds.mappers[n.feature].missing_bin() {
                 n.default_left
             } else {
-                b <= n.bin
+                n.goes_left(b)
             };
             at = if left { n.left } else { n.right };
             if at < 0 {
@@ -172,7 +190,13 @@ impl Tree {
         loop {
             let n = &self.nodes[at as usize];
             let v = x[n.feature];
-            let left = if v.is_nan() { n.default_left } else { v <= n.threshold };
+            let left = if v.is_nan() {
+                n.default_left
+            } else if n.categorical {
+                n.goes_left(v as u8)
+            } else {
+                v <= n.threshold
+            };
             at = if left { n.left } else { n.right };
             if at < 0 {
                 return !at as usize;
@@ -189,7 +213,16 @@ struct Split {
     default_left: bool,
     left: HistBin,
     right: HistBin,
+    /// Categorical splits: bitset of the category bins that go left.
+    cats: Option<[u64; 4]>,
 }
+
+fn in_bits(bits: &[u64; 4], b: u8) -> bool {
+    bits[(b >> 6) as usize] >> (b & 63) & 1 == 1
+}
+
+/// Smoothing of the gradient/hessian ratio that orders categories (LightGBM's cat_smooth).
+const CAT_SMOOTH: f64 = 10.0;
 
 struct Leaf {
     bounds: Bounds,
@@ -266,6 +299,9 @@ fn best_split(
             }
             let missing = h[ds.mappers[f].missing_bin() as usize];
             let regular = &h[..h.len() - 1];
+            if ds.mappers[f].is_categorical() {
+                return best_categorical(f, regular, sum, parent_gain, p, &ok);
+            }
             let mut best: Option<Split> = None;
             let mut left = HistBin::default();
             for (b, bin) in regular.iter().enumerate() {
@@ -306,6 +342,7 @@ fn best_split(
                             default_left,
                             left: l,
                             right: r,
+                            cats: None,
                         });
                     }
                 }
@@ -321,6 +358,52 @@ fn best_split(
             Some(a) if a.gain >= s.gain => Some(a),
             _ => Some(s),
         })
+}
+
+/// The best many-vs-many split of a categorical feature: categories ordered by their
+/// smoothed gradient/hessian ratio, then the best prefix goes left (missing and unseen
+/// categories go right).
+fn best_categorical(
+    f: usize,
+    regular: &[HistBin],
+    sum: &HistBin,
+    parent_gain: f64,
+    p: &TreeParams,
+    ok: &dyn Fn(&HistBin) -> bool,
+) -> Option<Split> {
+    let mut order: Vec<usize> = (0..regular.len()).filter(|&b| regular[b].n > 0).collect();
+    order.sort_by(|&a, &b| {
+        let ra = regular[a].g / (regular[a].h + CAT_SMOOTH);
+        let rb = regular[b].g / (regular[b].h + CAT_SMOOTH);
+        ra.total_cmp(&rb).then(a.cmp(&b))
+    });
+    let mut best: Option<Split> = None;
+    let mut left = HistBin::default();
+    let mut bits = [0u64; 4];
+    for (k, &b) in order.iter().enumerate() {
+        left.add(&regular[b]);
+        bits[b >> 6] |= 1 << (b & 63);
+        if k + 1 == order.len() {
+            break;
+        }
+        let r = sum.sub(&left);
+        if !ok(&left) || !ok(&r) {
+            continue;
+        }
+        let gain = leaf_gain(&left, p) + leaf_gain(&r, p) - parent_gain;
+        if gain > p.min_gain_to_split && best.as_ref().is_none_or(|s| gain > s.gain) {
+            best = Some(Split {
+                gain,
+                feature: f,
+                bin: 0,
+                default_left: false,
+                left,
+                right: r,
+                cats: Some(bits),
+            });
+        }
+    }
+    best
 }
 
 /// Grows one tree on `rows` with the given gradients. Splits partition `rows` in place
@@ -409,7 +492,10 @@ pub fn grow(
             let left = if b == missing_bin {
                 split.default_left
             } else {
-                b <= split.bin
+                match &split.cats {
+                    Some(bits) => in_bits(bits, b),
+                    None => b <= split.bin,
+                }
             };
             if left {
                 span[n_left] = r;
@@ -421,14 +507,24 @@ pub fn grow(
         span[n_left..].copy_from_slice(scratch);
         let mid = leaf.start + n_left;
         let node = nodes.len();
+        let mapper = &ds.mappers[split.feature];
         nodes.push(Node {
             feature: split.feature,
             bin: split.bin,
-            threshold: ds.mappers[split.feature].upper[split.bin as usize],
+            threshold: if split.cats.is_some() {
+                0.0
+            } else {
+                mapper.upper[split.bin as usize]
+            },
             default_left: split.default_left,
             left: !(li as i32),
             right: !(leaves.len() as i32),
             gain: split.gain,
+            cats_left: split
+                .cats
+                .map(|bits| (0..=255u8).filter(|&b| in_bits(&bits, b)).collect())
+                .unwrap_or_default(),
+            categorical: split.cats.is_some(),
         });
         if let Some((pn, is_left)) = leaf.parent {
             if is_left {

@@ -35,11 +35,18 @@ fn learns_the_generated_credit_data_and_predicts_the_same_from_raw_values() {
         b.push(batch).unwrap();
     }
     let train_set = b.finish().unwrap();
-    // Text columns (grade, purpose) are not features yet; numeric ones are.
-    assert!(train_set
+    // Text columns (grade, purpose, month) are categorical features.
+    let grade = train_set
         .feature_names
         .iter()
-        .all(|f| !f.contains("grade") && !f.contains("purpose")));
+        .position(|f| f.contains("grade"))
+        .unwrap();
+    assert!(train_set.mappers[grade].is_categorical());
+    assert!(
+        train_set.mappers[grade].categories.contains(&"A".to_string()),
+        "{:?}",
+        train_set.mappers[grade]
+    );
     let valid_batches = credit(10_000, 2);
     let valid = train_set.with_mappers(&valid_batches, "bad", None).unwrap();
     let mut losses = Vec::new();
@@ -77,6 +84,17 @@ fn learns_the_generated_credit_data_and_predicts_the_same_from_raw_values() {
     let noise: f64 = imp.iter().filter(|f| f.0.contains("noise")).map(|f| f.2).sum();
     let total: f64 = imp.iter().map(|f| f.2).sum();
     assert!(noise / total < 0.1, "noise features carry little gain: {imp:?}");
+    // Grade is informative: the model splits on it, with categorical splits.
+    assert!(model
+        .trees
+        .iter()
+        .flat_map(|t| &t.nodes)
+        .any(|n| n.feature == grade && n.categorical && !n.cats_left.is_empty()));
+    assert!(model
+        .to_lightgbm_text()
+        .unwrap_err()
+        .to_string()
+        .contains("categorical"));
 }
 
 fn xy(x: Vec<Option<f64>>, y: Vec<i32>) -> RecordBatch {
