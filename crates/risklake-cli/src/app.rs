@@ -376,9 +376,12 @@ pub struct TrainGbdtArgs {
     /// Lake table (`db.table`) or data file to train on.
     #[arg(long)]
     pub table: String,
-    /// Label column (0/1 for the binary objective).
+    /// Label column (0/1 for the binary objective, or any values with --bad-value).
     #[arg(long)]
     pub label: String,
+    /// The label value meaning bad (e.g. `bad`); every other value is good.
+    #[arg(long)]
+    pub bad_value: Option<String>,
     /// Column of sample weights.
     #[arg(long)]
     pub weight: Option<String>,

@@ -24,6 +24,9 @@ pub struct DatasetOptions {
     /// Integer columns to treat as categories (text and boolean columns always are).
     #[serde(default)]
     pub categorical: Vec<String>,
+    /// The label value meaning bad (1); other values are good (0). None: a numeric label.
+    #[serde(default)]
+    pub bad_value: Option<String>,
 }
 
 impl Default for DatasetOptions {
@@ -34,6 +37,7 @@ impl Default for DatasetOptions {
             features: Vec::new(),
             exclude: Vec::new(),
             categorical: Vec::new(),
+            bad_value: None,
         }
     }
 }
@@ -47,6 +51,9 @@ pub struct Dataset {
     pub columns: Vec<Vec<u8>>,
     pub label: Vec<f64>,
     pub weight: Option<Vec<f64>>,
+    /// When set, the label is 1 where the label column (as text) equals this value and 0
+    /// elsewhere, so text labels like good/bad work.
+    pub bad_value: Option<String>,
 }
 
 impl Dataset {
@@ -66,6 +73,7 @@ impl Dataset {
             columns: vec![Vec::new(); self.num_features()],
             label: Vec::new(),
             weight: weight.map(|_| Vec::new()),
+            bad_value: self.bad_value.clone(),
         };
         for b in batches {
             out.append(b, label, weight)?;
@@ -75,7 +83,20 @@ impl Dataset {
 
     fn append(&mut self, batch: &RecordBatch, label: &str, weight: Option<&str>) -> Result<()> {
         let start = self.label.len();
-        self.label.extend(read_numbers(batch, label, "label", start)?);
+        match &self.bad_value {
+            None => self.label.extend(read_numbers(batch, label, "label", start)?),
+            Some(bad) => {
+                let values = category_values(batch, label)?;
+                if let Some(r) = values.iter().position(|v| v.is_none()) {
+                    return Err(Error::invalid(format!(
+                        "label column '{label}' is null at row {}",
+                        start + r + 1
+                    )));
+                }
+                self.label
+                    .extend(values.iter().map(|v| (v.as_deref() == Some(bad.as_str())) as u8 as f64));
+            }
+        }
         if let (Some(w), Some(ws)) = (weight, self.weight.as_mut()) {
             let values = read_numbers(batch, w, "weight", start)?;
             if let Some(i) = values.iter().position(|&x| x < 0.0) {
@@ -197,6 +218,7 @@ impl DatasetBuilder {
             columns: Vec::new(),
             label: Vec::new(),
             weight: self.weight.as_ref().map(|_| Vec::new()),
+            bad_value: self.options.bad_value.clone(),
         };
         d.columns = vec![Vec::new(); d.feature_names.len()];
         for b in std::mem::take(&mut self.pending) {

@@ -184,6 +184,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         &TrainGbdtArgs {
             table: "default.credit_apps".into(),
             label: "bad".into(),
+            bad_value: None,
             weight: None,
             valid_table: None,
             valid_fraction: Some(0.2),

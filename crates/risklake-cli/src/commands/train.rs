@@ -98,6 +98,7 @@ pub async fn train_gbdt_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<Trai
     let mut options = DatasetOptions {
         features: args.columns.clone(),
         exclude: args.exclude.clone(),
+        bad_value: args.bad_value.clone(),
         ..Default::default()
     };
     for p in &args.params {
