@@ -48,42 +48,66 @@ pub trait HistogramSource: Sync {
 /// Builds histograms from the local rows, features in parallel.
 pub struct LocalHistograms;
 
+/// Features histogrammed together in one pass over a leaf's rows: the row's gradient
+/// pair is read once for the group, and the group's independent bin updates overlap.
+const FEATURE_GROUP: usize = 4;
+
 impl HistogramSource for LocalHistograms {
     fn build(&self, ds: &Dataset, rows: &[u32], grad: &[f64], hess: &[f64]) -> Histogram {
-        if rows.len() == grad.len() {
-            // Every row, in order (the root): read the columns and gradients straight.
-            return ds
-                .columns
-                .par_iter()
-                .zip(ds.mappers.par_iter())
-                .map(|(col, m)| {
-                    let mut hist = vec![HistBin::default(); m.num_bins()];
-                    for ((&b, &g), &h) in col.iter().zip(grad).zip(hess) {
-                        let e = &mut hist[b as usize];
-                        e.g += g;
-                        e.h += h;
-                        e.n += 1;
+        let all = rows.len() == grad.len();
+        // Gradients in row order of the leaf, so the inner loop reads them sequentially
+        // (the root, every row in order, reads them as they are).
+        let gathered: Option<(Vec<f64>, Vec<f64>)> =
+            (!all).then(|| rows.iter().map(|&r| (grad[r as usize], hess[r as usize])).unzip());
+        let (g, h): (&[f64], &[f64]) = match &gathered {
+            Some((g, h)) => (g, h),
+            None => (grad, hess),
+        };
+        let groups: Vec<Histogram> = ds
+            .columns
+            .par_chunks(FEATURE_GROUP)
+            .zip(ds.mappers.par_chunks(FEATURE_GROUP))
+            .map(|(cols, maps)| {
+                let mut hists: Vec<Vec<HistBin>> =
+                    maps.iter().map(|m| vec![HistBin::default(); m.num_bins()]).collect();
+                if cols.len() == FEATURE_GROUP {
+                    let (c0, c1, c2, c3) = (&cols[0], &cols[1], &cols[2], &cols[3]);
+                    let [h0, h1, h2, h3] = &mut hists[..] else {
+                        unreachable!()
+                    };
+                    let mut add = |i: usize, r: usize| {
+                        let (gi, hi) = (g[i], h[i]);
+                        for (hist, col) in [(&mut *h0, c0), (&mut *h1, c1), (&mut *h2, c2), (&mut *h3, c3)] {
+                            let e = &mut hist[col[r] as usize];
+                            e.g += gi;
+                            e.h += hi;
+                            e.n += 1;
+                        }
+                    };
+                    if all {
+                        for i in 0..g.len() {
+                            add(i, i);
+                        }
+                    } else {
+                        for (i, &r) in rows.iter().enumerate() {
+                            add(i, r as usize);
+                        }
                     }
-                    hist
-                })
-                .collect();
-        }
-        // Gradients in row order of the leaf, so the inner loop reads them sequentially.
-        let (g, h): (Vec<f64>, Vec<f64>) = rows.iter().map(|&r| (grad[r as usize], hess[r as usize])).unzip();
-        ds.columns
-            .par_iter()
-            .zip(ds.mappers.par_iter())
-            .map(|(col, m)| {
-                let mut hist = vec![HistBin::default(); m.num_bins()];
-                for (i, &r) in rows.iter().enumerate() {
-                    let b = &mut hist[col[r as usize] as usize];
-                    b.g += g[i];
-                    b.h += h[i];
-                    b.n += 1;
+                } else {
+                    for (hist, col) in hists.iter_mut().zip(cols) {
+                        for i in 0..g.len() {
+                            let r = if all { i } else { rows[i] as usize };
+                            let e = &mut hist[col[r] as usize];
+                            e.g += g[i];
+                            e.h += h[i];
+                            e.n += 1;
+                        }
+                    }
                 }
-                hist
+                hists
             })
-            .collect()
+            .collect();
+        groups.into_iter().flatten().collect()
     }
 }
 

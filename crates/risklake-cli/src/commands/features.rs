@@ -113,6 +113,15 @@ pub(super) async fn scan_session(ctx: &Ctx) -> Result<SqlSession> {
     Ok(session)
 }
 
+/// A scan session that yields rows in the table's order on every run (one partition), for
+/// work whose result depends on row order: model training samples its bins from the
+/// first rows and sums gradients in row order.
+pub(super) async fn ordered_scan_session(ctx: &Ctx) -> Result<SqlSession> {
+    let session = scan_session(ctx).await?;
+    session.query("SET datafusion.execution.target_partitions = 1").await?;
+    Ok(session)
+}
+
 /// Opens `--table` (lake name or file) as a stream, and records it as an input.
 pub(super) async fn open(
     ctx: &Ctx,

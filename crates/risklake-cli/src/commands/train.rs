@@ -18,7 +18,7 @@ use risklake_learn::gbdt::Metric;
 use risklake_learn::{train, DatasetBuilder, DatasetOptions, GbdtModel, GbdtParams};
 use risklake_track::RunId;
 
-use super::features::{open, scan_session};
+use super::features::{open, ordered_scan_session, scan_session};
 use super::Ctx;
 use crate::app::{ModelCommand, PredictArgs, TrainCommand, TrainGbdtArgs};
 use crate::output::{grid, kv_table, Unit};
@@ -126,7 +126,7 @@ pub async fn train_gbdt_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<Trai
         ctx.store
             .log_param(run, "params", &serde_json::to_string(&params).unwrap_or_default())?;
         ctx.store.log_param(run, "max_bin", &options.max_bin.to_string())?;
-        let session = scan_session(ctx).await?;
+        let session = ordered_scan_session(ctx).await?;
         let mut builder = DatasetBuilder::new(args.label.clone(), args.weight.clone(), options)?;
         let mut held_out: Vec<RecordBatch> = Vec::new();
         let mut stream = open(ctx, &session, &args.table, None, run).await?;
