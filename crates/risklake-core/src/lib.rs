@@ -13,6 +13,7 @@
 //! assert_eq!(rows, 1_000);
 //! ```
 
+pub mod columns;
 pub mod error;
 pub mod metrics;
 pub mod rng;

@@ -2,10 +2,10 @@
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::{cast_with_options, CastOptions};
-use arrow::datatypes::{DataType, Schema};
+use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use risklake_core::{Error, Result};
+use risklake_core::Result;
 
 /// The column `name` of `batch` (case-sensitive, then case-insensitive), or an error that
 /// lists the columns there are.
@@ -13,25 +13,7 @@ pub fn column<'a>(batch: &'a RecordBatch, name: &str, what: &str) -> Result<&'a 
     Ok(batch.column(field_index(batch.schema_ref(), name, what)?))
 }
 
-/// The position of the field `name` (case-sensitive, then case-insensitive), or an error
-/// naming `what` is missing and listing the fields there are.
-pub fn field_index(schema: &Schema, name: &str, what: &str) -> Result<usize> {
-    schema
-        .index_of(name)
-        .ok()
-        .or_else(|| schema.fields().iter().position(|f| f.name().eq_ignore_ascii_case(name)))
-        .ok_or_else(|| {
-            Error::invalid(format!(
-                "{what} '{name}' is not in the table; its columns are: {}",
-                schema
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })
-}
+pub use risklake_core::columns::field_index;
 
 /// Whether a column of this type is binned as numbers (otherwise as categories).
 pub fn is_numeric(dt: &DataType) -> bool {

@@ -7,6 +7,7 @@ use arrow::array::{Array, AsArray};
 use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::{DataType, Float64Type};
 use arrow::record_batch::RecordBatch;
+use risklake_core::columns::missing_column;
 use risklake_core::{Error, Result};
 
 use crate::bins::BinMapper;
@@ -238,18 +239,6 @@ impl DatasetBuilder {
         }
         Ok(d)
     }
-}
-
-fn missing_column(schema: &arrow::datatypes::Schema, name: &str, what: &str) -> Error {
-    Error::invalid(format!(
-        "{what} '{name}' is not in the table; its columns are: {}",
-        schema
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    ))
 }
 
 fn is_text(dt: &DataType) -> bool {
