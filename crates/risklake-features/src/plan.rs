@@ -285,10 +285,7 @@ impl Transformer {
     }
 
     fn index_of(schema: &Schema, name: &str) -> Option<usize> {
-        schema
-            .index_of(name)
-            .ok()
-            .or_else(|| schema.fields().iter().position(|f| f.name().eq_ignore_ascii_case(name)))
+        crate::values::field_index(schema, name, "column").ok()
     }
 
     /// Checks that `schema` has every planned feature, naming the ones it lacks.

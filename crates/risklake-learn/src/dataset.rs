@@ -248,14 +248,19 @@ fn is_text(dt: &DataType) -> bool {
     )
 }
 
-/// A column's values as text (None for null), for categorical features.
-pub fn category_values(batch: &RecordBatch, name: &str) -> Result<Vec<Option<String>>> {
+/// A column cast to text (Utf8View), for categorical features and text labels.
+fn text_column(batch: &RecordBatch, name: &str) -> Result<arrow::array::ArrayRef> {
     let schema = batch.schema();
     let i = schema
         .index_of(name)
         .map_err(|_| missing_column(&schema, name, "feature column"))?;
-    let col = cast_with_options(batch.column(i), &DataType::Utf8View, &CastOptions::default())
-        .map_err(|e| Error::invalid(format!("feature column '{name}': {e}")))?;
+    cast_with_options(batch.column(i), &DataType::Utf8View, &CastOptions::default())
+        .map_err(|e| Error::invalid(format!("feature column '{name}': {e}")))
+}
+
+/// A column's values as text (None for null), for categorical features.
+pub fn category_values(batch: &RecordBatch, name: &str) -> Result<Vec<Option<String>>> {
+    let col = text_column(batch, name)?;
     let a = col.as_string_view();
     Ok((0..a.len())
         .map(|r| (!a.is_null(r)).then(|| a.value(r).to_string()))
@@ -274,12 +279,7 @@ pub fn mapped_values(batch: &RecordBatch, name: &str, mapper: &BinMapper) -> Res
         .enumerate()
         .map(|(i, c)| (c.as_str(), i))
         .collect();
-    let schema = batch.schema();
-    let i = schema
-        .index_of(name)
-        .map_err(|_| missing_column(&schema, name, "feature column"))?;
-    let col = cast_with_options(batch.column(i), &DataType::Utf8View, &CastOptions::default())
-        .map_err(|e| Error::invalid(format!("feature column '{name}': {e}")))?;
+    let col = text_column(batch, name)?;
     let a = col.as_string_view();
     Ok((0..a.len())
         .map(|r| {

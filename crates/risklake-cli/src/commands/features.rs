@@ -396,25 +396,7 @@ async fn bin(ctx: &Ctx, args: &BinArgs) -> Result<()> {
 
 /// Reads a plan given as a file path or a run id.
 pub fn load_plan(ctx: &Ctx, spec: &str) -> Result<BinningPlan> {
-    let path = Path::new(spec);
-    let text = if path.exists() {
-        std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading plan {spec}"), e))?
-    } else if let Ok(id) = spec.trim_start_matches("run:").parse::<i64>() {
-        let detail = ctx.store.get_run(id)?;
-        let a = detail
-            .artifacts
-            .iter()
-            .find(|a| a.name == PLAN_ARTIFACT)
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "run {id} has no binning plan (it is a '{}' run)",
-                    detail.summary.kind
-                ))
-            })?;
-        std::fs::read_to_string(&a.path).map_err(|e| Error::io(format!("reading {}", a.path), e))?
-    } else {
-        return Err(Error::not_found("plan (file or run id)", spec));
-    };
+    let text = super::read_file_or_artifact(ctx, spec, PLAN_ARTIFACT, "binning plan")?;
     BinningPlan::from_json(&text).map_err(|e| Error::invalid(format!("plan {spec}: {e}")))
 }
 

@@ -239,20 +239,7 @@ pub async fn train_gbdt_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<Trai
 
 /// Reads a model given as a file or a run id.
 pub fn load_model(ctx: &Ctx, spec: &str) -> Result<GbdtModel> {
-    let path = std::path::Path::new(spec);
-    let text = if path.exists() {
-        std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading model {spec}"), e))?
-    } else if let Ok(id) = spec.trim_start_matches("run:").parse::<i64>() {
-        let detail = ctx.store.get_run(id)?;
-        let a = detail
-            .artifacts
-            .iter()
-            .find(|a| a.name == MODEL_ARTIFACT)
-            .ok_or_else(|| Error::invalid(format!("run {id} has no model (it is a '{}' run)", detail.summary.kind)))?;
-        std::fs::read_to_string(&a.path).map_err(|e| Error::io(format!("reading {}", a.path), e))?
-    } else {
-        return Err(Error::not_found("model (file or run id)", spec));
-    };
+    let text = super::read_file_or_artifact(ctx, spec, MODEL_ARTIFACT, "model")?;
     GbdtModel::from_json(&text).map_err(|e| Error::invalid(format!("model {spec}: {e}")))
 }
 
