@@ -10,6 +10,14 @@
 
 use risklake_core::{Error, Result};
 
+/// Most regular bins of a numeric feature (bins are stored in two bytes when any feature
+/// has more than 256, one byte otherwise).
+pub const MAX_BIN: usize = 65_535;
+
+/// Most categories of a categorical feature that get bins of their own (a split's left
+/// set is a 256-bit set); rarer ones share the missing bin.
+pub const MAX_CATEGORIES: usize = 255;
+
 /// The mapping of one numeric feature to bins.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BinMapper {
@@ -70,8 +78,10 @@ mod inf_as_null {
 impl BinMapper {
     /// Builds a mapper from sample values (NaN ignored) with at most `max_bin` regular bins.
     pub fn from_sample(values: &[f64], max_bin: usize) -> Result<BinMapper> {
-        if !(2..=255).contains(&max_bin) {
-            return Err(Error::invalid(format!("max_bin must be in [2, 255], got {max_bin}")));
+        if !(2..=MAX_BIN).contains(&max_bin) {
+            return Err(Error::invalid(format!(
+                "max_bin must be in [2, {MAX_BIN}], got {max_bin}"
+            )));
         }
         let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
         v.sort_unstable_by(f64::total_cmp);
@@ -125,12 +135,15 @@ impl BinMapper {
         })
     }
 
-    /// A categorical mapper from sample values (None = null): the `max_bin` most frequent
+    /// A categorical mapper from sample values (None = null): the `max_cat` most frequent
     /// categories (ties by name) get bins; the rest share the missing bin.
-    pub fn categorical_from_sample(values: &[Option<String>], max_bin: usize) -> Result<BinMapper> {
-        if !(2..=255).contains(&max_bin) {
-            return Err(Error::invalid(format!("max_bin must be in [2, 255], got {max_bin}")));
+    pub fn categorical_from_sample(values: &[Option<String>], max_cat: usize) -> Result<BinMapper> {
+        if !(2..=MAX_CATEGORIES).contains(&max_cat) {
+            return Err(Error::invalid(format!(
+                "max_cat_bins must be in [2, {MAX_CATEGORIES}], got {max_cat}"
+            )));
         }
+        let max_bin = max_cat;
         let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for v in values.iter().flatten() {
             *counts.entry(v.as_str()).or_default() += 1;
@@ -160,8 +173,8 @@ impl BinMapper {
     }
 
     /// The bin of NaN and null.
-    pub fn missing_bin(&self) -> u8 {
-        self.regular_bins() as u8
+    pub fn missing_bin(&self) -> u16 {
+        self.regular_bins() as u16
     }
 
     /// All bins, the missing one included.
@@ -172,14 +185,14 @@ impl BinMapper {
     /// The bin of a numeric value, or of a categorical feature's bin code (see
     /// [`BinMapper::codes`]); NaN is missing.
     #[inline]
-    pub fn bin(&self, v: f64) -> u8 {
+    pub fn bin(&self, v: f64) -> u16 {
         if self.is_categorical() {
-            return if v.is_nan() { self.missing_bin() } else { v as u8 };
+            return if v.is_nan() { self.missing_bin() } else { v as u16 };
         }
         if v.is_nan() {
             return self.missing_bin();
         }
-        self.upper.partition_point(|&u| u < v) as u8
+        self.upper.partition_point(|&u| u < v) as u16
     }
 }
 
@@ -228,6 +241,7 @@ mod tests {
         let text = serde_json::to_string(&m).unwrap();
         assert!(text.contains("null"));
         assert_eq!(serde_json::from_str::<BinMapper>(&text).unwrap(), m);
-        assert!(BinMapper::from_sample(&[1.0], 300).is_err());
+        assert!(BinMapper::from_sample(&[1.0], 70_000).is_err());
+        assert!(BinMapper::from_sample(&[1.0], 300).is_ok());
     }
 }

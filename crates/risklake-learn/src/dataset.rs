@@ -1,22 +1,34 @@
-//! The binned dataset: every feature as one byte per row, built by streaming Arrow
-//! batches. The raw float matrix is never held: the first `sample_rows` rows are buffered
-//! to build the bin mappers, binned, and every later batch is binned as it arrives.
-//! Validation data reuses the training mappers ([`Dataset::with_mappers`]).
+//! The binned dataset: every value as a bin code (one byte, or two when a feature has more
+//! than 256 bins), stored row-major so that building a histogram reads each row's codes
+//! from one or two cache lines. Built by streaming Arrow batches; the raw float matrix is
+//! never held: the first `sample_rows` rows are buffered to build the bin mappers, binned,
+//! and every later batch is binned as it arrives. Validation data reuses the training
+//! mappers ([`Dataset::with_mappers`]).
 
 use arrow::array::{Array, AsArray};
 use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::{DataType, Float64Type};
 use arrow::record_batch::RecordBatch;
+use rayon::prelude::*;
 use risklake_core::columns::missing_column;
 use risklake_core::{Error, Result};
 
-use crate::bins::BinMapper;
+use crate::bins::{BinMapper, MAX_BIN, MAX_CATEGORIES};
 
 /// How a dataset is built.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct DatasetOptions {
-    /// Most regular bins per feature (2..=255; one more bin holds missing values).
+    /// Most regular bins per numeric feature (2..=65535; one more bin holds missing
+    /// values). Up to 255 every value takes one byte, above it two.
     pub max_bin: usize,
+    /// Most categories of a categorical feature with bins of their own (2..=255); rarer
+    /// ones share the bin of missing values.
+    #[serde(default = "default_max_cat_bins")]
+    pub max_cat_bins: usize,
+    /// A categorical feature with more distinct values than this in the sample is refused
+    /// (it is most likely an identifier).
+    #[serde(default = "default_max_categories")]
+    pub max_categories: usize,
     /// Rows sampled (the first ones) to build the bin mappers.
     pub sample_rows: usize,
     /// Feature columns; empty means every numeric column but the label, weight and `exclude`.
@@ -30,10 +42,61 @@ pub struct DatasetOptions {
     pub bad_value: Option<String>,
 }
 
+fn default_max_cat_bins() -> usize {
+    MAX_CATEGORIES
+}
+
+fn default_max_categories() -> usize {
+    10_000
+}
+
+impl DatasetOptions {
+    /// Sets one dataset parameter from `key=value` text; false when `key` is not one.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<bool> {
+        let int = |v: &str| {
+            v.parse::<usize>()
+                .map_err(|_| Error::invalid(format!("parameter {key}: '{v}' is not a non-negative integer")))
+        };
+        match key {
+            "max_bin" => self.max_bin = int(value)?,
+            "max_cat_bins" | "max_cat_threshold" => self.max_cat_bins = int(value)?,
+            "max_categories" => self.max_categories = int(value)?,
+            "bin_construct_sample_cnt" | "sample_rows" => self.sample_rows = int(value)?,
+            _ => return Ok(false),
+        }
+        self.validate()?;
+        Ok(true)
+    }
+
+    /// Checks the options, naming the first out of range and its allowed range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |name: &str, range: String, v: usize| {
+            Err(Error::invalid(format!(
+                "parameter {name} = {v} is out of range (allowed: {range})"
+            )))
+        };
+        if !(2..=MAX_BIN).contains(&self.max_bin) {
+            return bad("max_bin", format!("[2, {MAX_BIN}]"), self.max_bin);
+        }
+        if !(2..=MAX_CATEGORIES).contains(&self.max_cat_bins) {
+            return bad("max_cat_bins", format!("[2, {MAX_CATEGORIES}]"), self.max_cat_bins);
+        }
+        if self.max_categories < 2 {
+            return bad("max_categories", ">= 2".into(), self.max_categories);
+        }
+        if self.sample_rows == 0 {
+            return bad("bin_construct_sample_cnt", ">= 1".into(), self.sample_rows);
+        }
+        Ok(())
+    }
+}
+
 impl Default for DatasetOptions {
     fn default() -> Self {
         DatasetOptions {
             max_bin: 255,
+            max_cat_bins: MAX_CATEGORIES,
+            max_categories: default_max_categories(),
             sample_rows: 200_000,
             features: Vec::new(),
             exclude: Vec::new(),
@@ -43,13 +106,40 @@ impl Default for DatasetOptions {
     }
 }
 
+/// Bin codes, row-major: the code of feature `f` in `row` is at `row * features + f`.
+#[derive(Debug, Clone)]
+pub enum BinMatrix {
+    /// Every feature has at most 256 bins.
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+}
+
+impl BinMatrix {
+    fn for_mappers(mappers: &[BinMapper]) -> BinMatrix {
+        if mappers.iter().all(|m| m.num_bins() <= 256) {
+            BinMatrix::U8(Vec::new())
+        } else {
+            BinMatrix::U16(Vec::new())
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            BinMatrix::U8(v) => v.len(),
+            BinMatrix::U16(v) => v.len(),
+        }
+    }
+}
+
 /// Binned features, labels and weights.
 #[derive(Debug, Clone)]
 pub struct Dataset {
     pub feature_names: Vec<String>,
     pub mappers: Vec<BinMapper>,
-    /// `columns[f][row]` is the bin of feature `f` in `row`.
-    pub columns: Vec<Vec<u8>>,
+    pub bins: BinMatrix,
+    /// Where each feature's bins start in a histogram of all features (one more entry:
+    /// the total number of bins).
+    pub offsets: Vec<usize>,
     pub label: Vec<f64>,
     pub weight: Option<Vec<f64>>,
     /// When set, the label is 1 where the label column (as text) equals this value and 0
@@ -63,19 +153,54 @@ impl Dataset {
     }
 
     pub fn num_features(&self) -> usize {
-        self.columns.len()
+        self.feature_names.len()
+    }
+
+    /// An empty dataset of these features.
+    pub fn empty(
+        feature_names: Vec<String>,
+        mappers: Vec<BinMapper>,
+        weighted: bool,
+        bad_value: Option<String>,
+    ) -> Dataset {
+        let mut offsets = vec![0];
+        for m in &mappers {
+            offsets.push(offsets.last().unwrap() + m.num_bins());
+        }
+        Dataset {
+            bins: BinMatrix::for_mappers(&mappers),
+            feature_names,
+            mappers,
+            offsets,
+            label: Vec::new(),
+            weight: weighted.then(Vec::new),
+            bad_value,
+        }
+    }
+
+    /// The bin of feature `f` in `row`.
+    #[inline]
+    pub fn bin(&self, row: usize, f: usize) -> u16 {
+        let at = row * self.feature_names.len() + f;
+        match &self.bins {
+            BinMatrix::U8(v) => v[at] as u16,
+            BinMatrix::U16(v) => v[at],
+        }
+    }
+
+    /// Every row's bin of feature `f`.
+    pub fn column(&self, f: usize) -> Vec<u16> {
+        (0..self.rows()).map(|r| self.bin(r, f)).collect()
     }
 
     /// Bins `batches` with this dataset's mappers (for validation and test data).
     pub fn with_mappers(&self, batches: &[RecordBatch], label: &str, weight: Option<&str>) -> Result<Dataset> {
-        let mut out = Dataset {
-            feature_names: self.feature_names.clone(),
-            mappers: self.mappers.clone(),
-            columns: vec![Vec::new(); self.num_features()],
-            label: Vec::new(),
-            weight: weight.map(|_| Vec::new()),
-            bad_value: self.bad_value.clone(),
-        };
+        let mut out = Dataset::empty(
+            self.feature_names.clone(),
+            self.mappers.clone(),
+            weight.is_some(),
+            self.bad_value.clone(),
+        );
         for b in batches {
             out.append(b, label, weight)?;
         }
@@ -108,10 +233,41 @@ impl Dataset {
             }
             ws.extend(values);
         }
-        for (f, name) in self.feature_names.iter().enumerate() {
-            let m = &self.mappers[f];
-            let values = mapped_values(batch, name, m)?;
-            self.columns[f].extend(values.iter().map(|&v| m.bin(v)));
+        // Bin every feature of the batch (features in parallel), then lay the codes out
+        // row by row.
+        let codes: Vec<Vec<u16>> = self
+            .feature_names
+            .par_iter()
+            .zip(&self.mappers)
+            .map(|(name, m)| Ok(mapped_values(batch, name, m)?.iter().map(|&v| m.bin(v)).collect()))
+            .collect::<Result<_>>()?;
+        let nf = self.feature_names.len();
+        let n = batch.num_rows();
+        let at = self.bins.len();
+        fn lay<T: Copy + Default + Send>(
+            out: &mut Vec<T>,
+            at: usize,
+            nf: usize,
+            n: usize,
+            codes: &[Vec<u16>],
+            cast: fn(u16) -> T,
+        ) {
+            out.resize(at + n * nf, T::default());
+            out[at..]
+                .par_chunks_mut(nf * 4096)
+                .enumerate()
+                .for_each(|(chunk, dst)| {
+                    let first = chunk * 4096;
+                    for (i, row) in dst.chunks_mut(nf).enumerate() {
+                        for (f, v) in row.iter_mut().enumerate() {
+                            *v = cast(codes[f][first + i]);
+                        }
+                    }
+                });
+        }
+        match &mut self.bins {
+            BinMatrix::U8(v) => lay(v, at, nf, n, &codes, |c| c as u8),
+            BinMatrix::U16(v) => lay(v, at, nf, n, &codes, |c| c),
         }
         Ok(())
     }
@@ -129,15 +285,7 @@ pub struct DatasetBuilder {
 
 impl DatasetBuilder {
     pub fn new(label: impl Into<String>, weight: Option<String>, options: DatasetOptions) -> Result<Self> {
-        if !(2..=255).contains(&options.max_bin) {
-            return Err(Error::invalid(format!(
-                "max_bin must be in [2, 255], got {}",
-                options.max_bin
-            )));
-        }
-        if options.sample_rows == 0 {
-            return Err(Error::invalid("sample_rows must be at least 1"));
-        }
+        options.validate()?;
         Ok(DatasetBuilder {
             label: label.into(),
             weight,
@@ -204,7 +352,15 @@ impl DatasetBuilder {
                 for b in &self.pending {
                     sample.extend(category_values(b, name)?);
                 }
-                mappers.push(BinMapper::categorical_from_sample(&sample, self.options.max_bin)?);
+                let mapper = BinMapper::categorical_from_sample(&sample, self.options.max_cat_bins)?;
+                let distinct = sample.iter().flatten().collect::<std::collections::HashSet<_>>().len();
+                if distinct > self.options.max_categories {
+                    return Err(Error::invalid(format!(
+                        "categorical feature '{name}' has {distinct} distinct values in the first {} rows, more than max_categories = {} (is it an identifier? exclude it, or raise max_categories)",
+                        self.pending_rows, self.options.max_categories
+                    )));
+                }
+                mappers.push(mapper);
             } else {
                 let mut sample = Vec::with_capacity(self.pending_rows);
                 for b in &self.pending {
@@ -213,15 +369,7 @@ impl DatasetBuilder {
                 mappers.push(BinMapper::from_sample(&sample, self.options.max_bin)?);
             }
         }
-        let mut d = Dataset {
-            feature_names: names,
-            mappers,
-            columns: Vec::new(),
-            label: Vec::new(),
-            weight: self.weight.as_ref().map(|_| Vec::new()),
-            bad_value: self.options.bad_value.clone(),
-        };
-        d.columns = vec![Vec::new(); d.feature_names.len()];
+        let mut d = Dataset::empty(names, mappers, self.weight.is_some(), self.options.bad_value.clone());
         for b in std::mem::take(&mut self.pending) {
             d.append(&b, &self.label, self.weight.as_deref())?;
         }

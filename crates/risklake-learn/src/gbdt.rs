@@ -1,6 +1,7 @@
 //! Gradient-boosted trees: binary logloss and L2 regression on the binned dataset.
 
 use arrow::record_batch::RecordBatch;
+use rayon::prelude::*;
 use risklake_core::metrics::{auc_weighted, ks};
 use risklake_core::{Error, Result};
 
@@ -275,8 +276,10 @@ pub fn train(
     ds: &Dataset,
     valid: Option<&Dataset>,
     params: &GbdtParams,
-    mut on_iteration: impl FnMut(&IterationInfo),
+    on_iteration: &mut dyn FnMut(&IterationInfo),
 ) -> Result<GbdtModel> {
+    // The callback is a trait object, not a generic: a generic `train` would be compiled
+    // in (and at the optimization level of) every crate that calls it.
     params.validate()?;
     let m = &params.tree.monotone;
     if !m.is_empty() && m.len() != ds.num_features() {
@@ -326,32 +329,14 @@ pub fn train(
     };
     let mut score = vec![init_score; n];
     let mut valid_score = valid.map(|v| vec![init_score; v.rows()]);
-    let mut grad = vec![0.0; n];
-    let mut hess = vec![0.0; n];
+    let mut gh = vec![[0.0f64; 2]; n];
     let mut trees = Vec::new();
     let mut best: Option<(usize, f64)> = None;
     let mut rows: Vec<u32> = Vec::with_capacity(n);
     let mut scratch: Vec<u32> = Vec::with_capacity(n);
     let mut bag: Vec<u32> = Vec::new();
     for it in 0..params.num_iterations {
-        let mut loss = 0.0;
-        for i in 0..n {
-            let (y, wi) = (ds.label[i], w(i));
-            match params.objective {
-                Objective::Binary => {
-                    let p = sigmoid(score[i]);
-                    let wi = if y == 1.0 { wi * params.scale_pos_weight } else { wi };
-                    grad[i] = (p - y) * wi;
-                    hess[i] = (p * (1.0 - p)).max(1e-16) * wi;
-                    loss -= wi * (y * p.max(1e-15).ln() + (1.0 - y) * (1.0 - p).max(1e-15).ln());
-                }
-                Objective::Regression => {
-                    grad[i] = (score[i] - y) * wi;
-                    hess[i] = wi;
-                    loss += wi * (score[i] - y).powi(2);
-                }
-            }
-        }
+        let loss = gradients(params, ds, &score, &mut gh);
         let train_loss = match params.objective {
             Objective::Binary => loss / total_w,
             Objective::Regression => (loss / total_w).sqrt(),
@@ -388,8 +373,7 @@ pub fn train(
             ds,
             &mut rows,
             &mut scratch,
-            &grad,
-            &hess,
+            &gh,
             &params.tree,
             params.learning_rate,
             &LocalHistograms,
@@ -455,6 +439,51 @@ pub fn train(
         trees,
         best_iteration: best.map(|b| b.0),
     })
+}
+
+/// Rows per task of the per-row loops (gradients, scores).
+const ROW_CHUNK: usize = 1 << 16;
+
+/// Fills `gh` with each row's (gradient, hessian) at the current scores and returns the
+/// weighted training loss (summed; squared error for regression). Rows in parallel; the
+/// loss is summed chunk by chunk in order, so it does not depend on the thread count.
+fn gradients(params: &GbdtParams, ds: &Dataset, score: &[f64], gh: &mut [[f64; 2]]) -> f64 {
+    let spw = params.scale_pos_weight;
+    let losses: Vec<f64> = gh
+        .par_chunks_mut(ROW_CHUNK)
+        .enumerate()
+        .map(|(c, out)| {
+            let first = c * ROW_CHUNK;
+            let mut loss = 0.0;
+            for (k, x) in out.iter_mut().enumerate() {
+                let i = first + k;
+                let (s, y) = (score[i], ds.label[i]);
+                let w = ds.weight.as_ref().map_or(1.0, |w| w[i]);
+                match params.objective {
+                    Objective::Binary => {
+                        // One exp and one log1p: p = sigmoid(s), and the loss is
+                        // softplus(-s) for a bad row, softplus(s) for a good one.
+                        let t = (-s.abs()).exp();
+                        let p = if s >= 0.0 { 1.0 / (1.0 + t) } else { t / (1.0 + t) };
+                        let softplus = t.ln_1p();
+                        let wy = if y == 1.0 { w * spw } else { w };
+                        *x = [(p - y) * wy, (p * (1.0 - p)).max(1e-16) * wy];
+                        loss += w * if y == 1.0 {
+                            (-s).max(0.0) + softplus
+                        } else {
+                            s.max(0.0) + softplus
+                        };
+                    }
+                    Objective::Regression => {
+                        *x = [(s - y) * w, w];
+                        loss += w * (s - y) * (s - y);
+                    }
+                }
+            }
+            loss
+        })
+        .collect();
+    losses.iter().sum()
 }
 
 fn metric(metric: Metric, ds: &Dataset, raw: &[f64]) -> f64 {

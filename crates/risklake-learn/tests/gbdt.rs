@@ -52,7 +52,7 @@ fn learns_the_generated_credit_data_and_predicts_the_same_from_raw_values() {
     let mut losses = Vec::new();
     let mut aucs = Vec::new();
     let params = GbdtParams::default();
-    let model = train(&train_set, Some(&valid), &params, |it| {
+    let model = train(&train_set, Some(&valid), &params, &mut |it| {
         losses.push(it.train_loss);
         aucs.push(it.valid_metric.unwrap());
     })
@@ -76,6 +76,9 @@ fn learns_the_generated_credit_data_and_predicts_the_same_from_raw_values() {
     }
     // The model survives JSON.
     let again = GbdtModel::from_json(&model.to_json()).unwrap();
+    for (i, (t, u)) in model.trees.iter().zip(&again.trees).enumerate() {
+        assert_eq!(t, u, "tree {i}");
+    }
     assert_eq!(
         again.predict_raw(&valid_batches[0]).unwrap(),
         model.predict_raw(&valid_batches[0]).unwrap()
@@ -131,7 +134,7 @@ fn missing_values_follow_the_learned_direction() {
         },
         ..Default::default()
     };
-    let model = train(&ds, None, &params, |_| {}).unwrap();
+    let model = train(&ds, None, &params, &mut |_| {}).unwrap();
     let root = &model.trees[0].nodes[0];
     assert!((root.threshold - 49.5).abs() < 1e-9, "{root:?}");
     assert!(!root.default_left, "missing goes with the risky right side");
@@ -152,16 +155,45 @@ fn histogram_subtraction_equals_a_direct_build() {
     let hess: Vec<f64> = (0..ds.rows()).map(|i| 0.5 + (i % 3) as f64).collect();
     let all: Vec<u32> = (0..ds.rows() as u32).collect();
     let (left, right): (Vec<u32>, Vec<u32>) = all.iter().partition(|&&r| r % 3 == 0);
-    let parent = LocalHistograms.build(&ds, &all, &grad, &hess);
-    let l = LocalHistograms.build(&ds, &left, &grad, &hess);
-    let r = LocalHistograms.build(&ds, &right, &grad, &hess);
+    let features: Vec<usize> = (0..ds.num_features()).collect();
+    let gh: Vec<[f64; 2]> = grad.iter().zip(&hess).map(|(&g, &h)| [g, h]).collect();
+    let parent = LocalHistograms.build(&ds, &all, &gh, &features);
+    let l = LocalHistograms.build(&ds, &left, &gh, &features);
+    let mut r = LocalHistograms.build(&ds, &right, &gh, &features);
+    // The parent histogram is the direct count of each feature's bins.
     for f in 0..ds.num_features() {
-        for bin in 0..parent[f].len() {
-            let (p, a, c) = (parent[f][bin], l[f][bin], r[f][bin]);
-            assert_eq!(p.n, a.n + c.n);
-            assert!((p.g - a.g - c.g).abs() < 1e-9 && (p.h - a.h - c.h).abs() < 1e-9);
+        let column = ds.column(f);
+        let h = parent.feature(&ds, f);
+        for (bin, hb) in h.iter().enumerate() {
+            let rows: Vec<usize> = (0..ds.rows()).filter(|&i| column[i] as usize == bin).collect();
+            assert_eq!(hb.n as usize, rows.len(), "feature {f} bin {bin}");
+            assert!((hb.g - rows.iter().map(|&i| grad[i]).sum::<f64>()).abs() < 1e-9);
+            assert!((hb.h - rows.iter().map(|&i| hess[i]).sum::<f64>()).abs() < 1e-9);
         }
     }
+    // parent - left = right.
+    let mut sub = parent.clone();
+    sub.subtract(&l);
+    for (a, c) in sub.bins.iter().zip(&r.bins) {
+        assert_eq!(a.n, c.n);
+        assert!((a.g - c.g).abs() < 1e-9 && (a.h - c.h).abs() < 1e-9);
+    }
+    // A subset of features: the others stay zero, and those built match.
+    let some = [1usize, 3, 4];
+    let part = LocalHistograms.build(&ds, &left, &gh, &some);
+    for f in 0..ds.num_features() {
+        let want: Vec<_> = if some.contains(&f) {
+            l.feature(&ds, f).to_vec()
+        } else {
+            vec![Default::default(); l.feature(&ds, f).len()]
+        };
+        assert_eq!(part.feature(&ds, f), &want[..], "feature {f}");
+    }
+    r.add(&l);
+    assert_eq!(
+        r.bins.iter().map(|b| b.n).sum::<u32>(),
+        parent.bins.iter().map(|b| b.n).sum::<u32>()
+    );
 }
 
 #[test]
@@ -186,7 +218,7 @@ fn regression_fits_a_curve() {
     let mut params = GbdtParams::default();
     params.set("objective", "regression").unwrap();
     let mut rmse = Vec::new();
-    let model = train(&ds, None, &params, |it| rmse.push(it.train_loss)).unwrap();
+    let model = train(&ds, None, &params, &mut |it| rmse.push(it.train_loss)).unwrap();
     assert_eq!(model.params.objective, Objective::Regression);
     assert!(
         *rmse.last().unwrap() < 0.05 * rmse[0],
@@ -202,7 +234,7 @@ fn bad_labels_and_parameters_are_refused_by_name() {
     b.push(xy(vec![Some(1.0), Some(2.0), Some(3.0)], vec![0, 1, 2]))
         .unwrap();
     let ds = b.finish().unwrap();
-    let e = train(&ds, None, &GbdtParams::default(), |_| {})
+    let e = train(&ds, None, &GbdtParams::default(), &mut |_| {})
         .unwrap_err()
         .to_string();
     assert!(e.contains("labels 0 or 1") && e.contains("row 3"), "{e}");
@@ -288,13 +320,13 @@ fn monotone_constraints_make_predictions_monotone_along_the_feature() {
     let ds = b.finish().unwrap();
     let f = ds.feature_names.iter().position(|n| n == "x00_amount").unwrap();
     let grid: Vec<f64> = (0..60).map(|i| 200.0 * 1.15f64.powi(i)).collect();
-    let free = train(&ds, None, &GbdtParams::default(), |_| {}).unwrap();
+    let free = train(&ds, None, &GbdtParams::default(), &mut |_| {}).unwrap();
     let mut constrained_params = GbdtParams::default();
     for sign in [1i8, -1] {
         let mut m = vec![0i8; ds.num_features()];
         m[f] = sign;
         constrained_params.tree.monotone = m;
-        let model = train(&ds, None, &constrained_params, |_| {}).unwrap();
+        let model = train(&ds, None, &constrained_params, &mut |_| {}).unwrap();
         let mut free_violations = 0;
         for row in (0..400).step_by(7) {
             let s = along(&model, &batches[0], row, "x00_amount", &grid);
@@ -318,7 +350,7 @@ fn monotone_constraints_make_predictions_monotone_along_the_feature() {
     }
     let mut bad = GbdtParams::default();
     bad.tree.monotone = vec![1];
-    let e = train(&ds, None, &bad, |_| {}).unwrap_err().to_string();
+    let e = train(&ds, None, &bad, &mut |_| {}).unwrap_err().to_string();
     assert!(e.contains("monotone_constraints has 1 values"), "{e}");
     assert!(GbdtParams::default()
         .set("monotone_constraints", "1,2")
@@ -348,11 +380,11 @@ fn sampling_is_seeded_and_scale_pos_weight_raises_scores() {
         p.set(k, v).unwrap();
     }
     let mut auc = 0.0;
-    let a = train(&ds, Some(&valid), &p, |it| auc = it.valid_metric.unwrap()).unwrap();
-    let again = train(&ds, None, &p, |_| {}).unwrap();
+    let a = train(&ds, Some(&valid), &p, &mut |it| auc = it.valid_metric.unwrap()).unwrap();
+    let again = train(&ds, None, &p, &mut |_| {}).unwrap();
     assert_eq!(a.trees, again.trees, "same seed, same model");
     p.set("seed", "12").unwrap();
-    let other = train(&ds, None, &p, |_| {}).unwrap();
+    let other = train(&ds, None, &p, &mut |_| {}).unwrap();
     assert_ne!(a.trees, other.trees, "another seed, another sample");
     assert!(auc > 0.78, "sampled model still learns: {auc}");
     // Trees used only the sampled features: some feature is unused by some tree.
@@ -371,7 +403,7 @@ fn sampling_is_seeded_and_scale_pos_weight_raises_scores() {
             num_iterations: 20,
             ..Default::default()
         },
-        |_| {},
+        &mut |_| {},
     )
     .unwrap();
     let mut heavy = GbdtParams {
@@ -379,7 +411,7 @@ fn sampling_is_seeded_and_scale_pos_weight_raises_scores() {
         ..Default::default()
     };
     heavy.set("scale_pos_weight", "4").unwrap();
-    let heavy = train(&ds, None, &heavy, |_| {}).unwrap();
+    let heavy = train(&ds, None, &heavy, &mut |_| {}).unwrap();
     let mean =
         |m: &GbdtModel| m.predict(&valid_batches[0]).unwrap().iter().sum::<f64>() / valid_batches[0].num_rows() as f64;
     assert!(mean(&heavy) > mean(&base) + 0.05, "{} vs {}", mean(&heavy), mean(&base));
@@ -408,7 +440,7 @@ fn early_stopping_on_logloss_and_ks_metric() {
         p.set(k, v).unwrap();
     }
     let mut seen = Vec::new();
-    let m = train(&ds, Some(&valid), &p, |it| seen.push(it.valid_metric.unwrap())).unwrap();
+    let m = train(&ds, Some(&valid), &p, &mut |it| seen.push(it.valid_metric.unwrap())).unwrap();
     let best = m.best_iteration.unwrap();
     assert!(
         m.trees.len() < 300 && m.trees.len() == best,
@@ -421,7 +453,7 @@ fn early_stopping_on_logloss_and_ks_metric() {
     p.set("metric", "ks").unwrap();
     p.set("num_iterations", "10").unwrap();
     let mut ks = 0.0;
-    train(&ds, Some(&valid), &p, |it| ks = it.valid_metric.unwrap()).unwrap();
+    train(&ds, Some(&valid), &p, &mut |it| ks = it.valid_metric.unwrap()).unwrap();
     assert!(ks > 0.3 && ks < 1.0, "{ks}");
     assert!(GbdtParams::default().set("metric", "gini").is_err());
 }

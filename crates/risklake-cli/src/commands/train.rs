@@ -178,7 +178,7 @@ pub async fn train_gbdt_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<Trai
         let mut history: Vec<IterationInfo> = Vec::new();
         let mut record_error = None;
         let model = tokio::task::block_in_place(|| {
-            train(&train_set, valid.as_ref(), &params, |it| {
+            train(&train_set, valid.as_ref(), &params, &mut |it| {
                 bar.inc(1);
                 let step = Some(it.iteration as i64);
                 let log = || -> Result<()> {
