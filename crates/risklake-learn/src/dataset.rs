@@ -106,6 +106,10 @@ impl Default for DatasetOptions {
     }
 }
 
+/// Most values (rows times features) for which a dataset also keeps its codes column by
+/// column ([`Dataset::by_column`]): 2^31, 2 GiB of one-byte codes.
+pub const COLUMN_COPY_LIMIT: usize = 1 << 31;
+
 /// Bin codes, row-major: the code of feature `f` in `row` is at `row * features + f`.
 #[derive(Debug, Clone)]
 pub enum BinMatrix {
@@ -137,6 +141,11 @@ pub struct Dataset {
     pub feature_names: Vec<String>,
     pub mappers: Vec<BinMapper>,
     pub bins: BinMatrix,
+    /// The same codes column by column (`by_column[f]` holds feature `f` of every row),
+    /// kept while it takes at most [`COLUMN_COPY_LIMIT`] bytes: splitting a leaf reads one
+    /// feature of its rows, which in a column is one byte of a shared cache line, in a row
+    /// a cache line of its own. Empty when not kept.
+    pub by_column: Vec<BinMatrix>,
     /// Where each feature's bins start in a histogram of all features (one more entry:
     /// the total number of bins).
     pub offsets: Vec<usize>,
@@ -169,6 +178,7 @@ impl Dataset {
         }
         Dataset {
             bins: BinMatrix::for_mappers(&mappers),
+            by_column: mappers.iter().map(|_| BinMatrix::for_mappers(&mappers)).collect(),
             feature_names,
             mappers,
             offsets,
@@ -268,6 +278,15 @@ impl Dataset {
         match &mut self.bins {
             BinMatrix::U8(v) => lay(v, at, nf, n, &codes, |c| c as u8),
             BinMatrix::U16(v) => lay(v, at, nf, n, &codes, |c| c),
+        }
+        if self.bins.len() > COLUMN_COPY_LIMIT {
+            self.by_column = Vec::new();
+        }
+        for (col, codes) in self.by_column.iter_mut().zip(&codes) {
+            match col {
+                BinMatrix::U8(v) => v.extend(codes.iter().map(|&c| c as u8)),
+                BinMatrix::U16(v) => v.extend_from_slice(codes),
+            }
         }
         Ok(())
     }

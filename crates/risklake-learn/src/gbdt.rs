@@ -335,6 +335,7 @@ pub fn train(
     let mut rows: Vec<u32> = Vec::with_capacity(n);
     let mut scratch: Vec<u32> = Vec::with_capacity(n);
     let mut bag: Vec<u32> = Vec::new();
+    let histograms = LocalHistograms::default();
     for it in 0..params.num_iterations {
         let loss = gradients(params, ds, &score, &mut gh);
         let train_loss = match params.objective {
@@ -376,7 +377,7 @@ pub fn train(
             &gh,
             &params.tree,
             params.learning_rate,
-            &LocalHistograms,
+            &histograms,
             &features,
             params.seed ^ ((it as u64) << 32),
         );

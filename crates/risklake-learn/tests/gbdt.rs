@@ -157,9 +157,9 @@ fn histogram_subtraction_equals_a_direct_build() {
     let (left, right): (Vec<u32>, Vec<u32>) = all.iter().partition(|&&r| r % 3 == 0);
     let features: Vec<usize> = (0..ds.num_features()).collect();
     let gh: Vec<[f64; 2]> = grad.iter().zip(&hess).map(|(&g, &h)| [g, h]).collect();
-    let parent = LocalHistograms.build(&ds, &all, &gh, &features);
-    let l = LocalHistograms.build(&ds, &left, &gh, &features);
-    let mut r = LocalHistograms.build(&ds, &right, &gh, &features);
+    let parent = LocalHistograms::default().build(&ds, &all, &gh, &features);
+    let l = LocalHistograms::default().build(&ds, &left, &gh, &features);
+    let mut r = LocalHistograms::default().build(&ds, &right, &gh, &features);
     // The parent histogram is the direct count of each feature's bins.
     for f in 0..ds.num_features() {
         let column = ds.column(f);
@@ -180,7 +180,7 @@ fn histogram_subtraction_equals_a_direct_build() {
     }
     // A subset of features: the others stay zero, and those built match.
     let some = [1usize, 3, 4];
-    let part = LocalHistograms.build(&ds, &left, &gh, &some);
+    let part = LocalHistograms::default().build(&ds, &left, &gh, &some);
     for f in 0..ds.num_features() {
         let want: Vec<_> = if some.contains(&f) {
             l.feature(&ds, f).to_vec()
