@@ -7,7 +7,7 @@ use risklake_core::{Error, Result};
 
 use crate::bins::BinMapper;
 use crate::dataset::{mapped_values, Dataset};
-use crate::tree::{grow, sample_features, LocalHistograms, Tree, TreeParams};
+use crate::tree::{grow, sample_features, GrowPolicy, LocalHistograms, Tree, TreeParams};
 use risklake_core::rng::Rng;
 
 /// The loss being minimized.
@@ -63,6 +63,16 @@ pub struct GbdtParams {
     pub bagging_fraction: f64,
     #[serde(default)]
     pub bagging_freq: usize,
+    /// Row sampling by gradient (GOSS): each tree sees the `top_rate` share of rows with
+    /// the largest |gradient x hessian| and a random `other_rate` share of the rest, whose
+    /// gradients are scaled up by (1 - top_rate) / other_rate. As in LightGBM, the first
+    /// 1 / learning_rate trees use every row.
+    #[serde(default)]
+    pub goss: bool,
+    #[serde(default = "default_top_rate")]
+    pub top_rate: f64,
+    #[serde(default = "default_other_rate")]
+    pub other_rate: f64,
     /// Weight of the positive (bad) class in the binary loss.
     #[serde(default = "one")]
     pub scale_pos_weight: f64,
@@ -76,6 +86,14 @@ pub struct GbdtParams {
 
 fn one() -> f64 {
     1.0
+}
+
+fn default_top_rate() -> f64 {
+    0.2
+}
+
+fn default_other_rate() -> f64 {
+    0.1
 }
 
 impl Default for GbdtParams {
@@ -94,11 +112,15 @@ impl Default for GbdtParams {
                 min_gain_to_split: 0.0,
                 monotone: Vec::new(),
                 feature_fraction_bynode: 1.0,
+                grow_policy: GrowPolicy::Leafwise,
             },
             early_stopping_rounds: None,
             feature_fraction: 1.0,
             bagging_fraction: 1.0,
             bagging_freq: 0,
+            goss: false,
+            top_rate: default_top_rate(),
+            other_rate: default_other_rate(),
             scale_pos_weight: 1.0,
             seed: 0,
             metric: None,
@@ -160,6 +182,31 @@ impl GbdtParams {
                 self.metric().name().into(),
             );
         }
+        for (name, v) in [("top_rate", self.top_rate), ("other_rate", self.other_rate)] {
+            if !(v > 0.0 && v < 1.0) {
+                return bad(name, "(0, 1)", v.to_string());
+            }
+        }
+        if self.top_rate + self.other_rate > 1.0 {
+            return bad(
+                "top_rate + other_rate",
+                "<= 1",
+                (self.top_rate + self.other_rate).to_string(),
+            );
+        }
+        if self.goss && self.bagging_freq > 0 && self.bagging_fraction < 1.0 {
+            return Err(Error::invalid(
+                "GOSS and bagging both sample rows; use one (data_sample_strategy=goss, or bagging_fraction with bagging_freq)",
+            ));
+        }
+        if t.grow_policy == GrowPolicy::Symmetric && t.monotone.iter().any(|&m| m != 0) {
+            return Err(Error::invalid(
+                "monotone_constraints are not supported with grow_policy=symmetric (use leafwise or depthwise)",
+            ));
+        }
+        if t.max_depth > 64 {
+            return bad("max_depth", "[0, 64] (0 = unlimited)", t.max_depth.to_string());
+        }
         if t.min_sum_hessian_in_leaf < 0.0 || t.min_gain_to_split < 0.0 {
             return bad("min_sum_hessian_in_leaf/min_gain_to_split", ">= 0", "negative".into());
         }
@@ -212,6 +259,32 @@ impl GbdtParams {
             "bagging_fraction" | "subsample" => self.bagging_fraction = num(value)?,
             "bagging_freq" | "subsample_freq" => self.bagging_freq = int(value)?,
             "scale_pos_weight" => self.scale_pos_weight = num(value)?,
+            "grow_policy" | "tree_growth" => {
+                self.tree.grow_policy = match value {
+                    "leafwise" | "lossguide" | "leaf" => GrowPolicy::Leafwise,
+                    "depthwise" | "level" | "depth" => GrowPolicy::Depthwise,
+                    "symmetric" | "oblivious" | "SymmetricTree" => GrowPolicy::Symmetric,
+                    other => {
+                        return Err(Error::invalid(format!(
+                            "grow_policy '{other}' (allowed: leafwise, depthwise, symmetric)"
+                        )))
+                    }
+                }
+            }
+            "data_sample_strategy" | "boosting" | "boosting_type" => {
+                self.goss = match value {
+                    "goss" => true,
+                    "bagging" | "gbdt" => false,
+                    other => {
+                        return Err(Error::invalid(format!(
+                            "parameter {key} '{other}' (allowed: {})",
+                            if key == "data_sample_strategy" { "bagging, goss" } else { "gbdt, goss" }
+                        )))
+                    }
+                }
+            }
+            "top_rate" => self.top_rate = num(value)?,
+            "other_rate" => self.other_rate = num(value)?,
             "seed" | "random_state" => {
                 self.seed = value
                     .parse()
@@ -232,7 +305,7 @@ impl GbdtParams {
             }
             other => {
                 return Err(Error::invalid(format!(
-                    "unknown parameter '{other}' (known: objective, num_iterations, learning_rate, num_leaves, max_depth, min_data_in_leaf, min_sum_hessian_in_leaf, lambda_l1, lambda_l2, min_gain_to_split, early_stopping_rounds, monotone_constraints, feature_fraction, feature_fraction_bynode, bagging_fraction, bagging_freq, scale_pos_weight, seed, metric)"
+                    "unknown parameter '{other}' (known: objective, num_iterations, learning_rate, num_leaves, max_depth, min_data_in_leaf, min_sum_hessian_in_leaf, lambda_l1, lambda_l2, min_gain_to_split, early_stopping_rounds, monotone_constraints, feature_fraction, feature_fraction_bynode, bagging_fraction, bagging_freq, data_sample_strategy, top_rate, other_rate, grow_policy, scale_pos_weight, seed, metric; dataset: max_bin, max_cat_bins, max_categories, bin_construct_sample_cnt)"
                 )))
             }
         }
@@ -342,9 +415,12 @@ pub fn train(
             Objective::Binary => loss / total_w,
             Objective::Regression => (loss / total_w).sqrt(),
         };
-        // Rows (bagging) and features (feature_fraction) of this tree.
+        // Rows (bagging or GOSS) and features (feature_fraction) of this tree.
         let bagged = params.bagging_freq > 0 && params.bagging_fraction < 1.0;
-        if !bagged || it % params.bagging_freq == 0 || rows.is_empty() {
+        let goss = params.goss && it as f64 >= (1.0 / params.learning_rate).floor();
+        if goss {
+            goss_sample(params, it, &mut gh, &mut rows);
+        } else if !bagged || it % params.bagging_freq == 0 || bag.is_empty() {
             rows.clear();
             if bagged {
                 let mut rng = Rng::for_stream(params.seed, 2 * it as u64);
@@ -352,14 +428,14 @@ pub fn train(
                 if rows.is_empty() {
                     rows.push(0);
                 }
+                bag.clone_from(&rows);
             } else {
                 rows.extend(0..n as u32);
             }
-            bag = rows.clone();
         } else {
-            rows.clear();
-            rows.extend_from_slice(&bag);
+            rows.clone_from(&bag);
         }
+        let sampled = rows.len() < n;
         let all = vec![true; ds.num_features()];
         let features = if params.feature_fraction < 1.0 {
             sample_features(
@@ -381,11 +457,9 @@ pub fn train(
             &features,
             params.seed ^ ((it as u64) << 32),
         );
-        if bagged {
-            // Rows outside the bag get their leaf by a walk.
-            for (r, s) in score.iter_mut().enumerate() {
-                *s += tree.leaf_values[tree.leaf_binned(ds, r)];
-            }
+        if sampled {
+            // Rows outside the sample get their leaf by a walk.
+            add_tree(&tree, ds, &mut score);
         } else {
             for (leaf, &(start, end)) in leaf_ranges.iter().enumerate() {
                 let v = tree.leaf_values[leaf];
@@ -396,13 +470,12 @@ pub fn train(
         }
         let mut valid_metric = None;
         if let (Some(v), Some(vs)) = (valid, valid_score.as_mut()) {
-            for (r, s) in vs.iter_mut().enumerate() {
-                *s += tree.leaf_values[tree.leaf_binned(v, r)];
-            }
+            add_tree(&tree, v, vs);
             valid_metric = Some(metric(params.metric(), v, vs));
         }
         // A tree without a split ends training, unless sampling may find one next time.
-        let sampling = bagged || params.feature_fraction < 1.0 || params.tree.feature_fraction_bynode < 1.0;
+        let sampling =
+            bagged || params.goss || params.feature_fraction < 1.0 || params.tree.feature_fraction_bynode < 1.0;
         let stalled = tree.nodes.is_empty() && !sampling;
         trees.push(tree);
         let info = IterationInfo {
@@ -440,6 +513,43 @@ pub fn train(
         trees,
         best_iteration: best.map(|b| b.0),
     })
+}
+
+/// Adds a tree's output to the scores of every row of `ds` (rows in parallel).
+fn add_tree(tree: &Tree, ds: &Dataset, score: &mut [f64]) {
+    score.par_chunks_mut(ROW_CHUNK).enumerate().for_each(|(c, out)| {
+        for (k, s) in out.iter_mut().enumerate() {
+            *s += tree.leaf_values[tree.leaf_binned(ds, c * ROW_CHUNK + k)];
+        }
+    });
+}
+
+/// GOSS: keeps the rows with the largest |gradient x hessian| (`top_rate` of them) and a
+/// seeded random `other_rate` share of the rest, whose gradient pairs are scaled by
+/// (1 - top_rate) / other_rate so that sums over the sample estimate sums over all rows.
+fn goss_sample(params: &GbdtParams, it: usize, gh: &mut [[f64; 2]], rows: &mut Vec<u32>) {
+    let n = gh.len();
+    let top_k = ((n as f64 * params.top_rate) as usize).max(1);
+    let other_k = ((n as f64 * params.other_rate) as usize).max(1);
+    let score = |x: &[f64; 2]| (x[0] * x[1]).abs();
+    // The top_k-th largest score: rows at or above it are kept.
+    let mut scores: Vec<f64> = gh.iter().map(score).collect();
+    let (_, kth, _) = scores.select_nth_unstable_by(n - top_k.min(n), f64::total_cmp);
+    let threshold = *kth;
+    let rest = n.saturating_sub(top_k).max(1);
+    let keep = other_k as f64 / rest as f64;
+    let scale = (n - top_k.min(n)) as f64 / other_k as f64;
+    let mut rng = Rng::for_stream(params.seed, 2 * it as u64);
+    rows.clear();
+    for (r, x) in gh.iter_mut().enumerate() {
+        if score(x) >= threshold {
+            rows.push(r as u32);
+        } else if rng.chance(keep) {
+            x[0] *= scale;
+            x[1] *= scale;
+            rows.push(r as u32);
+        }
+    }
 }
 
 /// Rows per task of the per-row loops (gradients, scores).

@@ -268,6 +268,19 @@ pub struct TreeParams {
     /// Share of the tree's features each node may split on (1 = all).
     #[serde(default = "one")]
     pub feature_fraction_bynode: f64,
+    #[serde(default)]
+    pub grow_policy: GrowPolicy,
+}
+
+impl TreeParams {
+    /// `max_depth`, with depth 6 for symmetric trees when it is unlimited (0).
+    pub fn effective_max_depth(&self) -> usize {
+        if self.grow_policy == GrowPolicy::Symmetric && self.max_depth == 0 {
+            6
+        } else {
+            self.max_depth
+        }
+    }
 }
 
 fn one() -> f64 {
@@ -398,6 +411,22 @@ struct Leaf {
     parent: Option<(usize, bool)>,
 }
 
+impl Leaf {
+    /// What a split leaf's slot holds until its left child takes it.
+    fn placeholder() -> Leaf {
+        Leaf {
+            bounds: FREE,
+            start: 0,
+            end: 0,
+            hist: Histogram { bins: Vec::new() },
+            sum: HistBin::default(),
+            depth: 0,
+            best: None,
+            parent: None,
+        }
+    }
+}
+
 fn threshold_l1(g: f64, l1: f64) -> f64 {
     if g > l1 {
         g - l1
@@ -415,7 +444,13 @@ fn leaf_gain(s: &HistBin, p: &TreeParams) -> f64 {
 
 /// The output of a leaf with these sums (before the learning rate).
 pub fn leaf_output(s: &HistBin, p: &TreeParams) -> f64 {
-    -threshold_l1(s.g, p.lambda_l1) / (s.h + p.lambda_l2)
+    let h = s.h + p.lambda_l2;
+    // An empty leaf (only symmetric trees make them) adds nothing.
+    if h > 0.0 {
+        -threshold_l1(s.g, p.lambda_l1) / h
+    } else {
+        0.0
+    }
 }
 
 /// Bounds on a leaf's output from monotone splits above it.
@@ -567,6 +602,152 @@ fn best_categorical(
     best
 }
 
+/// Splits `span` (a leaf's rows) in place, stably: rows going left first. Returns how
+/// many go left.
+fn partition(ds: &Dataset, span: &mut [u32], scratch: &mut Vec<u32>, split: &Split) -> usize {
+    let missing_bin = ds.mappers[split.feature].missing_bin();
+    let nf = ds.num_features();
+    let column = ds.by_column.get(split.feature);
+    scratch.clear();
+    let mut n_left = 0;
+    for i in 0..span.len() {
+        let r = span[i];
+        let b = match column {
+            Some(BinMatrix::U8(c)) => c[r as usize] as u16,
+            Some(BinMatrix::U16(c)) => c[r as usize],
+            None => {
+                // Rows are scattered: fetch a later row's code ahead (see `accumulate`).
+                if let Some(&next) = span.get(i + PREFETCH_AHEAD) {
+                    match &ds.bins {
+                        BinMatrix::U8(v) => prefetch(v, next as usize * nf + split.feature, 1),
+                        BinMatrix::U16(v) => prefetch(v, next as usize * nf + split.feature, 2),
+                    }
+                }
+                ds.bin(r as usize, split.feature)
+            }
+        };
+        let left = if b == missing_bin {
+            split.default_left
+        } else {
+            match &split.cats {
+                Some(bits) => in_bits(bits, b),
+                None => b <= split.bin,
+            }
+        };
+        if left {
+            span[n_left] = r;
+            n_left += 1;
+        } else {
+            scratch.push(r);
+        }
+    }
+    span[n_left..].copy_from_slice(scratch);
+    n_left
+}
+
+/// The node of a split; its children are set by the caller.
+fn node_of(ds: &Dataset, split: &Split) -> Node {
+    Node {
+        feature: split.feature,
+        bin: split.bin,
+        threshold: if split.cats.is_some() {
+            0.0
+        } else {
+            ds.mappers[split.feature].upper[split.bin as usize]
+        },
+        default_left: split.default_left,
+        left: 0,
+        right: 0,
+        gain: split.gain,
+        cats_left: split
+            .cats
+            .map(|bits| (0..256u16).filter(|&b| in_bits(&bits, b)).collect())
+            .unwrap_or_default(),
+        categorical: split.cats.is_some(),
+    }
+}
+
+/// How a tree grows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GrowPolicy {
+    /// Best-first: the leaf whose split gains most is split next (LightGBM).
+    #[default]
+    Leafwise,
+    /// Level by level: every leaf of a depth that can split is split before the next
+    /// depth (XGBoost's default).
+    Depthwise,
+    /// Oblivious trees: one split (feature, threshold, missing direction) shared by every
+    /// node of a level, chosen for the largest total gain (CatBoost's default).
+    Symmetric,
+}
+
+/// What [`grow`] shares between policies: the data, the gradients and the histograms.
+struct Grower<'a> {
+    ds: &'a Dataset,
+    gh: &'a [[f64; 2]],
+    p: &'a TreeParams,
+    source: &'a dyn HistogramSource,
+    /// Features whose histograms are built (the tree's sample).
+    active: Vec<usize>,
+}
+
+impl Grower<'_> {
+    /// Splits `leaf` (its rows `rows[leaf.start..leaf.end]`): partitions the rows and
+    /// returns the left and right rows' end and both children's histograms, building the
+    /// smaller one and subtracting it from the parent's for the larger.
+    fn split(
+        &self,
+        rows: &mut [u32],
+        scratch: &mut Vec<u32>,
+        leaf: Leaf,
+        split: &Split,
+    ) -> (usize, Histogram, Histogram) {
+        let n_left = partition(self.ds, &mut rows[leaf.start..leaf.end], scratch, split);
+        let mid = leaf.start + n_left;
+        let left_small = mid - leaf.start <= leaf.end - mid;
+        let small_rows = if left_small {
+            &rows[leaf.start..mid]
+        } else {
+            &rows[mid..leaf.end]
+        };
+        let small = self.source.build(self.ds, small_rows, self.gh, &self.active);
+        let mut large = leaf.hist;
+        large.subtract(&small);
+        if left_small {
+            (mid, small, large)
+        } else {
+            (mid, large, small)
+        }
+    }
+
+    fn root(&self, rows: &[u32]) -> Leaf {
+        let hist = self.source.build(self.ds, rows, self.gh, &self.active);
+        let sum = match self.active.first() {
+            Some(&f) => {
+                let mut s = HistBin::default();
+                hist.feature(self.ds, f).iter().for_each(|b| s.add(b));
+                s
+            }
+            None => HistBin {
+                g: rows.iter().map(|&r| self.gh[r as usize][0]).sum(),
+                h: rows.iter().map(|&r| self.gh[r as usize][1]).sum(),
+                n: rows.len() as u32,
+            },
+        };
+        Leaf {
+            bounds: FREE,
+            start: 0,
+            end: rows.len(),
+            hist,
+            sum,
+            depth: 0,
+            best: None,
+            parent: None,
+        }
+    }
+}
+
 /// Grows one tree on `rows` with the given gradients. Splits partition `rows` in place
 /// (`scratch` is reused working space); the result has the tree and, for every leaf, its
 /// range of `rows` (to update training scores without a tree walk).
@@ -582,6 +763,44 @@ pub fn grow(
     features: &[bool],
     seed: u64,
 ) -> (Tree, Vec<(usize, usize)>) {
+    let g = Grower {
+        ds,
+        gh,
+        p,
+        source,
+        // Histograms hold the tree's features (a node's sample is drawn from them).
+        active: (0..features.len()).filter(|&f| features[f]).collect(),
+    };
+    let (nodes, leaves) = if p.grow_policy == GrowPolicy::Symmetric {
+        grow_symmetric(&g, rows, scratch, features)
+    } else {
+        grow_greedy(&g, rows, scratch, features, seed)
+    };
+    let tree = Tree {
+        nodes,
+        leaf_values: leaves
+            .iter()
+            .map(|l| leaf_output(&l.sum, p).clamp(l.bounds.min, l.bounds.max) * learning_rate)
+            .collect(),
+        leaf_counts: leaves.iter().map(|l| l.sum.n).collect(),
+        leaf_hessians: leaves.iter().map(|l| l.sum.h).collect(),
+    };
+    let ranges = leaves.iter().map(|l| (l.start, l.end)).collect();
+    for l in leaves {
+        source.recycle(l.hist);
+    }
+    (tree, ranges)
+}
+
+/// Leaf-wise and depth-wise growth: the same splits, taken in a different order.
+fn grow_greedy(
+    g: &Grower,
+    rows: &mut [u32],
+    scratch: &mut Vec<u32>,
+    features: &[bool],
+    seed: u64,
+) -> (Vec<Node>, Vec<Leaf>) {
+    let (ds, p) = (g.ds, g.p);
     // The features a node may split on: the tree's, thinned per node when asked.
     let mut node_counter = 0u64;
     let mut node_features = || -> Vec<bool> {
@@ -592,152 +811,49 @@ pub fn grow(
         let mut rng = risklake_core::rng::Rng::for_stream(seed, node_counter);
         sample_features(features, p.feature_fraction_bynode, &mut rng)
     };
-    // Histograms hold the tree's features (a node's sample is drawn from them).
-    let active: Vec<usize> = (0..features.len()).filter(|&f| features[f]).collect();
-    let hist = source.build(ds, rows, gh, &active);
-    let sum = match active.first() {
-        Some(&f) => {
-            let mut s = HistBin::default();
-            hist.feature(ds, f).iter().for_each(|b| s.add(b));
-            s
-        }
-        None => HistBin {
-            g: rows.iter().map(|&r| gh[r as usize][0]).sum(),
-            h: rows.iter().map(|&r| gh[r as usize][1]).sum(),
-            n: rows.len() as u32,
-        },
-    };
-    let can_split = |depth: usize| p.max_depth == 0 || depth < p.max_depth;
-    let best = if can_split(0) {
-        best_split(&hist, &sum, FREE, &node_features(), ds, p)
-    } else {
-        None
-    };
-    let mut leaves = vec![Leaf {
-        bounds: FREE,
-        start: 0,
-        end: rows.len(),
-        hist,
-        sum,
-        depth: 0,
-        best,
-        parent: None,
-    }];
+    let max_depth = p.effective_max_depth();
+    let can_split = |depth: usize| max_depth == 0 || depth < max_depth;
+    let mut root = g.root(rows);
+    if can_split(0) {
+        root.best = best_split(&root.hist, &root.sum, FREE, &node_features(), ds, p);
+    }
+    let mut leaves = vec![root];
+    // Depth-wise: the order leaves were made in, to split a level in order.
+    let mut born = vec![0usize];
     let mut nodes: Vec<Node> = Vec::new();
     while leaves.len() < p.num_leaves {
-        let Some((li, split)) = leaves
-            .iter()
-            .enumerate()
-            .filter_map(|(i, l)| l.best.map(|s| (i, s)))
-            .fold(None, |acc: Option<(usize, Split)>, (i, s)| match acc {
+        let candidates = leaves.iter().enumerate().filter_map(|(i, l)| l.best.map(|s| (i, s)));
+        let chosen = match p.grow_policy {
+            GrowPolicy::Depthwise => candidates.min_by_key(|&(i, _)| (leaves[i].depth, born[i])),
+            _ => candidates.fold(None, |acc: Option<(usize, Split)>, (i, s)| match acc {
                 Some((_, a)) if a.gain >= s.gain => acc,
                 _ => Some((i, s)),
-            })
-        else {
+            }),
+        };
+        let Some((li, split)) = chosen else {
             break;
         };
-        let leaf = std::mem::replace(
-            &mut leaves[li],
-            Leaf {
-                bounds: FREE,
-                start: 0,
-                end: 0,
-                hist: Histogram { bins: Vec::new() },
-                sum: HistBin::default(),
-                depth: 0,
-                best: None,
-                parent: None,
-            },
-        );
-        let missing_bin = ds.mappers[split.feature].missing_bin();
-        // Stable in-place partition: left rows to the front, right rows after them.
-        let span = &mut rows[leaf.start..leaf.end];
-        scratch.clear();
-        let mut n_left = 0;
-        let nf = ds.num_features();
-        let column = ds.by_column.get(split.feature);
-        for i in 0..span.len() {
-            let r = span[i];
-            let b = match column {
-                Some(BinMatrix::U8(c)) => c[r as usize] as u16,
-                Some(BinMatrix::U16(c)) => c[r as usize],
-                None => {
-                    // Rows are scattered: fetch a later row's code ahead (see `accumulate`).
-                    if let Some(&next) = span.get(i + PREFETCH_AHEAD) {
-                        match &ds.bins {
-                            BinMatrix::U8(v) => prefetch(v, next as usize * nf + split.feature, 1),
-                            BinMatrix::U16(v) => prefetch(v, next as usize * nf + split.feature, 2),
-                        }
-                    }
-                    ds.bin(r as usize, split.feature)
-                }
-            };
-            let left = if b == missing_bin {
-                split.default_left
-            } else {
-                match &split.cats {
-                    Some(bits) => in_bits(bits, b),
-                    None => b <= split.bin,
-                }
-            };
-            if left {
-                span[n_left] = r;
-                n_left += 1;
-            } else {
-                scratch.push(r);
-            }
-        }
-        span[n_left..].copy_from_slice(scratch);
-        let mid = leaf.start + n_left;
+        let leaf = std::mem::replace(&mut leaves[li], Leaf::placeholder());
+        let (start, end, bounds, depth, parent) = (leaf.start, leaf.end, leaf.bounds, leaf.depth + 1, leaf.parent);
+        let (mid, left_hist, right_hist) = g.split(rows, scratch, leaf, &split);
         let node = nodes.len();
-        let mapper = &ds.mappers[split.feature];
-        nodes.push(Node {
-            feature: split.feature,
-            bin: split.bin,
-            threshold: if split.cats.is_some() {
-                0.0
-            } else {
-                mapper.upper[split.bin as usize]
-            },
-            default_left: split.default_left,
-            left: !(li as i32),
-            right: !(leaves.len() as i32),
-            gain: split.gain,
-            cats_left: split
-                .cats
-                .map(|bits| (0..256u16).filter(|&b| in_bits(&bits, b)).collect())
-                .unwrap_or_default(),
-            categorical: split.cats.is_some(),
-        });
-        if let Some((pn, is_left)) = leaf.parent {
+        let mut n = node_of(ds, &split);
+        n.left = !(li as i32);
+        n.right = !(leaves.len() as i32);
+        nodes.push(n);
+        if let Some((pn, is_left)) = parent {
             if is_left {
                 nodes[pn].left = node as i32;
             } else {
                 nodes[pn].right = node as i32;
             }
         }
-        // Build the smaller child, subtract for the larger.
-        let left_small = mid - leaf.start <= leaf.end - mid;
-        let small_rows = if left_small {
-            &rows[leaf.start..mid]
-        } else {
-            &rows[mid..leaf.end]
-        };
-        let small_hist = source.build(ds, small_rows, gh, &active);
-        let mut large_hist = leaf.hist;
-        large_hist.subtract(&small_hist);
-        let (left_hist, right_hist) = if left_small {
-            (small_hist, large_hist)
-        } else {
-            (large_hist, small_hist)
-        };
-        let depth = leaf.depth + 1;
         // Children of a monotone split are bounded by the midpoint of their outputs.
-        let (mut left_bounds, mut right_bounds) = (leaf.bounds, leaf.bounds);
+        let (mut left_bounds, mut right_bounds) = (bounds, bounds);
         let m = p.monotone.get(split.feature).copied().unwrap_or(0);
         if m != 0 {
-            let ol = leaf_output(&split.left, p).clamp(leaf.bounds.min, leaf.bounds.max);
-            let or = leaf_output(&split.right, p).clamp(leaf.bounds.min, leaf.bounds.max);
+            let ol = leaf_output(&split.left, p).clamp(bounds.min, bounds.max);
+            let or = leaf_output(&split.right, p).clamp(bounds.min, bounds.max);
             let mid = (ol + or) / 2.0;
             if m > 0 {
                 left_bounds.max = left_bounds.max.min(mid);
@@ -764,23 +880,129 @@ pub fn grow(
                 parent: Some((node, is_left)),
             }
         };
-        leaves[li] = mk(leaf.start, mid, left_hist, split.left, left_bounds, true);
-        leaves.push(mk(mid, leaf.end, right_hist, split.right, right_bounds, false));
+        leaves[li] = mk(start, mid, left_hist, split.left, left_bounds, true);
+        leaves.push(mk(mid, end, right_hist, split.right, right_bounds, false));
+        let next = born.len();
+        born[li] = next;
+        born.push(next + 1);
     }
-    let tree = Tree {
-        nodes,
-        leaf_values: leaves
-            .iter()
-            .map(|l| leaf_output(&l.sum, p).clamp(l.bounds.min, l.bounds.max) * learning_rate)
-            .collect(),
-        leaf_counts: leaves.iter().map(|l| l.sum.n).collect(),
-        leaf_hessians: leaves.iter().map(|l| l.sum.h).collect(),
-    };
-    let ranges = leaves.iter().map(|l| (l.start, l.end)).collect();
-    for l in leaves {
-        source.recycle(l.hist);
+    (nodes, leaves)
+}
+
+/// Oblivious growth (`max_depth` levels; `num_leaves` does not apply): at each level, the one split (numeric feature, bin, missing direction)
+/// with the largest gain summed over the level's leaves splits all of them. A leaf whose
+/// children would break `min_data_in_leaf` or `min_sum_hessian_in_leaf` adds no gain but
+/// is split like the others (its small child keeps few or no rows).
+fn grow_symmetric(g: &Grower, rows: &mut [u32], scratch: &mut Vec<u32>, features: &[bool]) -> (Vec<Node>, Vec<Leaf>) {
+    let (ds, p) = (g.ds, g.p);
+    let mut leaves = vec![g.root(rows)];
+    let mut nodes: Vec<Node> = Vec::new();
+    let max_depth = p.effective_max_depth();
+    for _ in 0..max_depth {
+        let Some(split) = best_common_split(&leaves, features, ds, p) else {
+            break;
+        };
+        let mut next = Vec::with_capacity(leaves.len() * 2);
+        for (i, leaf) in leaves.into_iter().enumerate() {
+            let (start, end, depth, parent) = (leaf.start, leaf.end, leaf.depth + 1, leaf.parent);
+            let (mid, lh, rh) = g.split(rows, scratch, leaf, &split);
+            let node = nodes.len();
+            let mut n = node_of(ds, &split);
+            n.left = !((2 * i) as i32);
+            n.right = !((2 * i + 1) as i32);
+            nodes.push(n);
+            if let Some((pn, is_left)) = parent {
+                if is_left {
+                    nodes[pn].left = node as i32;
+                } else {
+                    nodes[pn].right = node as i32;
+                }
+            }
+            for (start, end, hist, is_left) in [(start, mid, lh, true), (mid, end, rh, false)] {
+                let mut sum = HistBin::default();
+                hist.feature(ds, split.feature).iter().for_each(|b| sum.add(b));
+                next.push(Leaf {
+                    bounds: FREE,
+                    start,
+                    end,
+                    hist,
+                    sum,
+                    depth,
+                    best: None,
+                    parent: Some((node, is_left)),
+                });
+            }
+        }
+        leaves = next;
     }
-    (tree, ranges)
+    (nodes, leaves)
+}
+
+/// The numeric split with the largest gain summed over `leaves` (None when no split gains
+/// more than `min_gain_to_split`).
+fn best_common_split(leaves: &[Leaf], allowed: &[bool], ds: &Dataset, p: &TreeParams) -> Option<Split> {
+    let ok = |s: &HistBin| s.n >= p.min_data_in_leaf && s.h >= p.min_sum_hessian_in_leaf;
+    let per_feature: Vec<Option<Split>> = (0..ds.num_features())
+        .into_par_iter()
+        .map(|f| {
+            if !allowed[f] || ds.mappers[f].is_categorical() {
+                return None;
+            }
+            let regular = ds.mappers[f].regular_bins();
+            // Gain of each (bin, default_left) candidate, summed over the leaves.
+            let mut total = vec![[0.0f64; 2]; regular];
+            let mut valid = vec![[false; 2]; regular];
+            for leaf in leaves {
+                let h = leaf.hist.feature(ds, f);
+                let missing = h[regular];
+                let parent_gain = leaf_gain(&leaf.sum, p);
+                let mut left = HistBin::default();
+                for b in 0..regular {
+                    left.add(&h[b]);
+                    let last = b + 1 == regular;
+                    for (d, default_left) in [false, true].into_iter().enumerate() {
+                        if (default_left && (missing.n == 0 || last)) || (last && missing.n == 0) {
+                            continue;
+                        }
+                        valid[b][d] = true;
+                        let mut l = left;
+                        if default_left {
+                            l.add(&missing);
+                        }
+                        let r = leaf.sum.sub(&l);
+                        if ok(&l) && ok(&r) {
+                            total[b][d] += leaf_gain(&l, p) + leaf_gain(&r, p) - parent_gain;
+                        }
+                    }
+                }
+            }
+            let mut best: Option<Split> = None;
+            for b in 0..regular {
+                for (d, default_left) in [false, true].into_iter().enumerate() {
+                    let gain = total[b][d];
+                    if valid[b][d] && gain > p.min_gain_to_split && best.is_none_or(|s| gain > s.gain) {
+                        best = Some(Split {
+                            gain,
+                            feature: f,
+                            bin: b as u16,
+                            default_left,
+                            left: HistBin::default(),
+                            right: HistBin::default(),
+                            cats: None,
+                        });
+                    }
+                }
+            }
+            best
+        })
+        .collect();
+    per_feature
+        .into_iter()
+        .flatten()
+        .fold(None, |acc: Option<Split>, s| match acc {
+            Some(a) if a.gain >= s.gain => Some(a),
+            _ => Some(s),
+        })
 }
 
 /// A random subset of the allowed features, `fraction` of them (at least one).

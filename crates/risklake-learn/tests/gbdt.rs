@@ -457,3 +457,139 @@ fn early_stopping_on_logloss_and_ks_metric() {
     assert!(ks > 0.3 && ks < 1.0, "{ks}");
     assert!(GbdtParams::default().set("metric", "gini").is_err());
 }
+
+/// Depth of every leaf of a tree (leaf index -> depth).
+fn leaf_depths(t: &risklake_learn::tree::Tree) -> Vec<usize> {
+    let mut depths = vec![0; t.leaf_values.len()];
+    let mut stack = vec![(0i32, 0usize)];
+    if t.nodes.is_empty() {
+        return depths;
+    }
+    while let Some((at, d)) = stack.pop() {
+        let n = &t.nodes[at as usize];
+        for c in [n.left, n.right] {
+            if c < 0 {
+                depths[!c as usize] = d + 1;
+            } else {
+                stack.push((c, d + 1));
+            }
+        }
+    }
+    depths
+}
+
+#[test]
+fn depthwise_and_symmetric_trees_grow_by_level() {
+    let mut b = DatasetBuilder::new("bad", None, options()).unwrap();
+    for batch in credit(20_000, 21) {
+        b.push(batch).unwrap();
+    }
+    let ds = b.finish().unwrap();
+    let valid_batches = credit(5_000, 22);
+    let valid = ds.with_mappers(&valid_batches, "bad", None).unwrap();
+    let fit = |policy: &str, extra: &[(&str, &str)]| {
+        let mut p = GbdtParams::default();
+        p.set("grow_policy", policy).unwrap();
+        p.set("num_iterations", "40").unwrap();
+        for (k, v) in extra {
+            p.set(k, v).unwrap();
+        }
+        let mut auc = 0.0;
+        let m = train(&ds, Some(&valid), &p, &mut |it| auc = it.valid_metric.unwrap()).unwrap();
+        (m, auc)
+    };
+    // Depth-wise, depth 3, up to 8 leaves: the first trees are complete binary trees.
+    let (depthwise, auc_d) = fit("depthwise", &[("max_depth", "3"), ("num_leaves", "8")]);
+    let first = &depthwise.trees[0];
+    assert_eq!(first.leaf_values.len(), 8);
+    assert!(leaf_depths(first).iter().all(|&d| d == 3), "{:?}", leaf_depths(first));
+    // Leaf-wise with the same budget grows lopsided trees on this data.
+    let (leafwise, auc_l) = fit("leafwise", &[("num_leaves", "8")]);
+    assert!(leafwise.trees.iter().any(|t| leaf_depths(t).iter().any(|&d| d > 3)));
+    // Symmetric, depth 4: 16 leaves, and every level splits on one feature and threshold.
+    let (symmetric, auc_s) = fit("symmetric", &[("max_depth", "4")]);
+    for t in &symmetric.trees {
+        if t.nodes.is_empty() {
+            continue;
+        }
+        assert_eq!(t.leaf_values.len(), 16);
+        assert!(leaf_depths(t).iter().all(|&d| d == 4));
+        let mut level = vec![0i32];
+        while !level.is_empty() {
+            let n0 = &t.nodes[level[0] as usize];
+            for &i in &level {
+                let n = &t.nodes[i as usize];
+                assert_eq!(
+                    (n.feature, n.bin, n.default_left),
+                    (n0.feature, n0.bin, n0.default_left)
+                );
+            }
+            level = level
+                .iter()
+                .flat_map(|&i| [t.nodes[i as usize].left, t.nodes[i as usize].right])
+                .filter(|&c| c >= 0)
+                .collect();
+        }
+    }
+    // All three learn, and predict the same from raw values as from bins.
+    for (name, auc) in [("depthwise", auc_d), ("leafwise", auc_l), ("symmetric", auc_s)] {
+        assert!(auc > 0.8, "{name}: AUC {auc}");
+    }
+    for m in [&depthwise, &symmetric] {
+        let binned = m.predict_raw_binned(&valid);
+        let raw = m.predict_raw(&valid_batches[0]).unwrap();
+        for (a, b) in raw.iter().zip(&binned) {
+            assert!((a - b).abs() < 1e-9);
+        }
+    }
+    let e = GbdtParams::default()
+        .set("grow_policy", "sideways")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("leafwise, depthwise, symmetric"), "{e}");
+    let mut p = GbdtParams::default();
+    p.set("grow_policy", "symmetric").unwrap();
+    let e = p.set("monotone_constraints", "1").unwrap_err().to_string();
+    assert!(e.contains("symmetric"), "{e}");
+}
+
+#[test]
+fn goss_samples_by_gradient_and_still_learns() {
+    let mut b = DatasetBuilder::new("bad", None, options()).unwrap();
+    for batch in credit(30_000, 31) {
+        b.push(batch).unwrap();
+    }
+    let ds = b.finish().unwrap();
+    let valid_batches = credit(8_000, 32);
+    let valid = ds.with_mappers(&valid_batches, "bad", None).unwrap();
+    let fit = |extra: &[(&str, &str)]| {
+        let mut p = GbdtParams::default();
+        p.set("num_iterations", "60").unwrap();
+        p.set("learning_rate", "0.2").unwrap();
+        for (k, v) in extra {
+            p.set(k, v).unwrap();
+        }
+        let mut auc = 0.0;
+        let m = train(&ds, Some(&valid), &p, &mut |it| auc = it.valid_metric.unwrap()).unwrap();
+        (m, auc)
+    };
+    let (full, auc_full) = fit(&[]);
+    let (goss, auc_goss) = fit(&[("data_sample_strategy", "goss"), ("seed", "3")]);
+    let (again, _) = fit(&[("data_sample_strategy", "goss"), ("seed", "3")]);
+    assert_eq!(goss.trees, again.trees, "same seed, same model");
+    // The first 1 / learning_rate = 5 trees use every row, as without GOSS.
+    assert_eq!(goss.trees[..5], full.trees[..5]);
+    assert_ne!(goss.trees[5..], full.trees[5..]);
+    // The sampled trees see fewer rows: their leaf counts sum to less than the data.
+    let seen: u32 = goss.trees[10].leaf_counts.iter().sum();
+    assert!(seen < (ds.rows() as f64 * 0.45) as u32, "{seen} of {}", ds.rows());
+    assert!((auc_goss - auc_full).abs() < 0.01, "GOSS {auc_goss} vs full {auc_full}");
+    for (k, v) in [
+        ("top_rate", "0"),
+        ("other_rate", "1.2"),
+        ("data_sample_strategy", "dropout"),
+    ] {
+        let e = GbdtParams::default().set(k, v).unwrap_err().to_string();
+        assert!(e.contains(k), "{e}");
+    }
+}
