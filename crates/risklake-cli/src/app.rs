@@ -421,8 +421,10 @@ pub struct PredictArgs {
     /// File to write (.parquet, .csv, .jsonl).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// proba (binary: probability of bad) or raw (log-odds).
-    #[arg(long, default_value = "proba", value_parser = ["proba", "raw"])]
+    /// proba (binary: probability of bad; regression: the value), raw (log-odds), leaf
+    /// (`leaf_<tree>` columns: each tree's leaf index) or shap (`shap_<feature>` columns:
+    /// exact TreeSHAP contributions to the raw score, plus `shap_expected`).
+    #[arg(long, default_value = "proba", value_parser = ["proba", "raw", "leaf", "shap"])]
     pub output: String,
     /// If the output table exists: append or overwrite (default: refuse).
     #[arg(long, value_parser = ["append", "overwrite"])]

@@ -644,23 +644,71 @@ impl GbdtModel {
             .collect()
     }
 
-    /// Raw scores of the rows of a batch, from the raw feature values.
-    pub fn predict_raw(&self, batch: &RecordBatch) -> Result<Vec<f64>> {
-        let columns: Vec<Vec<f64>> = self
-            .feature_names
+    /// The model's features of a batch as the values its mappers bin (numbers; category
+    /// codes), one vector per feature.
+    fn feature_columns(&self, batch: &RecordBatch) -> Result<Vec<Vec<f64>>> {
+        self.feature_names
             .iter()
             .zip(&self.mappers)
             .map(|(f, m)| mapped_values(batch, f, m))
-            .collect::<Result<_>>()?;
-        let mut x = vec![0.0; columns.len()];
-        Ok((0..batch.num_rows())
-            .map(|r| {
-                for (f, c) in columns.iter().enumerate() {
-                    x[f] = c[r];
+            .collect()
+    }
+
+    /// Runs `per_row(row values, output slot)` over the rows of a batch, in parallel,
+    /// with `width` outputs per row.
+    fn map_rows<T: Copy + Default + Send>(
+        &self,
+        batch: &RecordBatch,
+        width: usize,
+        per_row: &(dyn Fn(&[f64], &mut [T]) + Sync),
+    ) -> Result<Vec<T>> {
+        let columns = self.feature_columns(batch)?;
+        let mut out = vec![T::default(); batch.num_rows() * width];
+        const CHUNK: usize = 1024;
+        out.par_chunks_mut(CHUNK * width.max(1))
+            .enumerate()
+            .for_each(|(c, dst)| {
+                let mut x = vec![0.0; columns.len()];
+                for (k, slot) in dst.chunks_mut(width.max(1)).enumerate() {
+                    let r = c * CHUNK + k;
+                    for (f, col) in columns.iter().enumerate() {
+                        x[f] = col[r];
+                    }
+                    per_row(&x, slot);
                 }
-                self.init_score + self.trees.iter().map(|t| t.leaf_values[t.leaf_raw(&x)]).sum::<f64>()
-            })
-            .collect())
+            });
+        Ok(out)
+    }
+
+    /// Raw scores of the rows of a batch, from the raw feature values.
+    pub fn predict_raw(&self, batch: &RecordBatch) -> Result<Vec<f64>> {
+        self.map_rows(batch, 1, &|x, out| {
+            out[0] = self.init_score + self.trees.iter().map(|t| t.leaf_values[t.leaf_raw(x)]).sum::<f64>();
+        })
+    }
+
+    /// The leaf index of every row in every tree: `trees` values per row, row-major.
+    pub fn predict_leaf(&self, batch: &RecordBatch) -> Result<Vec<u32>> {
+        self.map_rows(batch, self.trees.len(), &|x, out| {
+            for (o, t) in out.iter_mut().zip(&self.trees) {
+                *o = t.leaf_raw(x) as u32;
+            }
+        })
+    }
+
+    /// SHAP contributions (exact TreeSHAP) of every feature to every row's raw score, then
+    /// the expected raw score: `features + 1` values per row, row-major, summing to the
+    /// row's raw score.
+    pub fn predict_shap(&self, batch: &RecordBatch) -> Result<Vec<f64>> {
+        let nf = self.feature_names.len();
+        let covers: Vec<Vec<f64>> = self.trees.iter().map(crate::shap::node_covers).collect();
+        let expected = self.init_score + self.trees.iter().map(crate::shap::expected_value).sum::<f64>();
+        self.map_rows(batch, nf + 1, &|x, out| {
+            for (t, c) in self.trees.iter().zip(&covers) {
+                crate::shap::tree_shap(t, c, &|node| t.nodes[node].goes_left_raw(x), &mut out[..nf]);
+            }
+            out[nf] = expected;
+        })
     }
 
     /// Probabilities (binary) or values (regression) of the rows of a batch.

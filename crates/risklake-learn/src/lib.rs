@@ -11,6 +11,7 @@ pub mod bins;
 pub mod dataset;
 pub mod export;
 pub mod gbdt;
+pub mod shap;
 pub mod tree;
 
 pub use dataset::{Dataset, DatasetBuilder, DatasetOptions};

@@ -311,6 +311,19 @@ pub struct Node {
 }
 
 impl Node {
+    /// Whether a row of raw feature values (NaN is missing) goes left.
+    #[inline]
+    pub fn goes_left_raw(&self, x: &[f64]) -> bool {
+        let v = x[self.feature];
+        if v.is_nan() {
+            self.default_left
+        } else if self.categorical {
+            self.goes_left(v as u16)
+        } else {
+            v <= self.threshold
+        }
+    }
+
     /// Whether a non-missing bin (or category code) goes left.
     #[inline]
     pub fn goes_left(&self, bin: u16) -> bool {
@@ -363,15 +376,7 @@ impl Tree {
         let mut at = 0i32;
         loop {
             let n = &self.nodes[at as usize];
-            let v = x[n.feature];
-            let left = if v.is_nan() {
-                n.default_left
-            } else if n.categorical {
-                n.goes_left(v as u16)
-            } else {
-                v <= n.threshold
-            };
-            at = if left { n.left } else { n.right };
+            at = if n.goes_left_raw(x) { n.left } else { n.right };
             if at < 0 {
                 return !at as usize;
             }

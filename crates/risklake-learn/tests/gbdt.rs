@@ -93,11 +93,13 @@ fn learns_the_generated_credit_data_and_predicts_the_same_from_raw_values() {
         .iter()
         .flat_map(|t| &t.nodes)
         .any(|n| n.feature == grade && n.categorical && !n.cats_left.is_empty()));
-    assert!(model
-        .to_lightgbm_text()
-        .unwrap_err()
-        .to_string()
-        .contains("categorical"));
+    // Categorical splits export as LightGBM bitsets, the text categories as pandas codes.
+    let text = model.to_lightgbm_text().unwrap();
+    assert!(
+        text.contains("cat_threshold=") && text.contains("pandas_categorical:[["),
+        "{}",
+        &text[..400]
+    );
 }
 
 fn xy(x: Vec<Option<f64>>, y: Vec<i32>) -> RecordBatch {
@@ -591,5 +593,116 @@ fn goss_samples_by_gradient_and_still_learns() {
     ] {
         let e = GbdtParams::default().set(k, v).unwrap_err().to_string();
         assert!(e.contains(k), "{e}");
+    }
+}
+
+/// E[tree(x) | the features in `known` are x's]: unknown features follow both children,
+/// weighted by the training rows under each (the expectation TreeSHAP attributes).
+fn conditional(t: &risklake_learn::tree::Tree, x: &[f64], known: &[bool]) -> f64 {
+    let covers = risklake_learn::shap::node_covers(t);
+    fn walk(t: &risklake_learn::tree::Tree, covers: &[f64], c: i32, x: &[f64], known: &[bool]) -> f64 {
+        if c < 0 {
+            return t.leaf_values[!c as usize];
+        }
+        let n = &t.nodes[c as usize];
+        if known[n.feature] {
+            let next = if n.goes_left_raw(x) { n.left } else { n.right };
+            return walk(t, covers, next, x, known);
+        }
+        let cover = |k: i32| {
+            if k < 0 {
+                t.leaf_counts[!k as usize] as f64
+            } else {
+                covers[k as usize]
+            }
+        };
+        (cover(n.left) * walk(t, covers, n.left, x, known) + cover(n.right) * walk(t, covers, n.right, x, known))
+            / covers[c as usize]
+    }
+    if t.nodes.is_empty() {
+        return t.leaf_values[0];
+    }
+    walk(t, &covers, 0, x, known)
+}
+
+#[test]
+fn shap_values_are_the_exact_shapley_values_and_sum_to_the_score() {
+    let mut b = DatasetBuilder::new(
+        "bad",
+        None,
+        DatasetOptions {
+            features: vec![
+                "x00_amount".into(),
+                "x01_inquiries".into(),
+                "x02_utilization".into(),
+                "x03_age".into(),
+            ],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let batches = credit(8_000, 41);
+    for batch in batches.iter().cloned() {
+        b.push(batch).unwrap();
+    }
+    let ds = b.finish().unwrap();
+    let mut p = GbdtParams::default();
+    for (k, v) in [("num_iterations", "8"), ("num_leaves", "12"), ("min_data_in_leaf", "5")] {
+        p.set(k, v).unwrap();
+    }
+    let model = train(&ds, None, &p, &mut |_| {}).unwrap();
+    let batch = &batches[0];
+    let shap = model.predict_shap(batch).unwrap();
+    let raw = model.predict_raw(batch).unwrap();
+    let leaves = model.predict_leaf(batch).unwrap();
+    let nf = model.feature_names.len();
+    assert_eq!(nf, 4);
+    let columns: Vec<Vec<f64>> = model
+        .feature_names
+        .iter()
+        .map(|f| risklake_learn::dataset::feature_values(batch, f).unwrap())
+        .collect();
+    let fact = |k: usize| (1..=k).product::<usize>() as f64;
+    for r in 0..40 {
+        let row = &shap[r * (nf + 1)..(r + 1) * (nf + 1)];
+        assert!(
+            (row.iter().sum::<f64>() - raw[r]).abs() < 1e-9,
+            "row {r}: contributions sum to the raw score"
+        );
+        // Brute force over the 2^4 subsets of features, tree by tree.
+        let x: Vec<f64> = columns.iter().map(|c| c[r]).collect();
+        let mut exact = vec![0.0; nf];
+        for t in &model.trees {
+            for i in 0..nf {
+                for mask in 0..(1u32 << nf) {
+                    if mask & (1 << i) != 0 {
+                        continue;
+                    }
+                    let known: Vec<bool> = (0..nf).map(|f| mask & (1 << f) != 0).collect();
+                    let mut with = known.clone();
+                    with[i] = true;
+                    let s = mask.count_ones() as usize;
+                    let weight = fact(s) * fact(nf - s - 1) / fact(nf);
+                    exact[i] += weight * (conditional(t, &x, &with) - conditional(t, &x, &known));
+                }
+            }
+        }
+        for i in 0..nf {
+            assert!(
+                (row[i] - exact[i]).abs() < 1e-9,
+                "row {r} feature {i}: {} vs {}",
+                row[i],
+                exact[i]
+            );
+        }
+        // Leaf indices: the sum of their values is the raw score.
+        let by_leaf: f64 = model.init_score
+            + model
+                .trees
+                .iter()
+                .enumerate()
+                .map(|(k, t)| t.leaf_values[leaves[r * model.trees.len() + k] as usize])
+                .sum::<f64>();
+        assert!((by_leaf - raw[r]).abs() < 1e-12);
     }
 }

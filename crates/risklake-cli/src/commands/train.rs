@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::array::{ArrayRef, Float64Array};
+use arrow::array::{ArrayRef, Float64Array, Int32Array};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
@@ -249,7 +249,6 @@ pub async fn predict(ctx: &Ctx, args: &PredictArgs) -> Result<()> {
         let model = load_model(ctx, &args.model)?;
         ctx.store.log_param(run, "model", &args.model)?;
         ctx.store.log_param(run, "output", &args.output)?;
-        let raw = args.output == "raw";
         let session = scan_session(ctx).await?;
         let stream = open(ctx, &session, &args.table, None, run).await?;
         let in_schema = stream_schema(&stream);
@@ -262,12 +261,52 @@ pub async fn predict(ctx: &Ctx, args: &PredictArgs) -> Result<()> {
             }
         }
         let mut fields: Vec<Field> = in_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields.push(Field::new("prediction", DataType::Float64, false));
+        let added: Vec<String> = match args.output.as_str() {
+            "leaf" => (0..model.trees.len()).map(|t| format!("leaf_{t}")).collect(),
+            "shap" => model
+                .feature_names
+                .iter()
+                .map(|f| format!("shap_{f}"))
+                .chain(["shap_expected".to_string()])
+                .collect(),
+            _ => vec!["prediction".to_string()],
+        };
+        for name in &added {
+            if in_schema.index_of(name).is_ok() {
+                return Err(Error::invalid(format!(
+                    "{} already has a column '{name}'; the output would repeat it",
+                    args.table
+                )));
+            }
+            let dt = if args.output == "leaf" {
+                DataType::Int32
+            } else {
+                DataType::Float64
+            };
+            fields.push(Field::new(name, dt, false));
+        }
         let schema = Arc::new(Schema::new(fields));
+        let width = added.len();
         let score = |b: &RecordBatch| -> Result<RecordBatch> {
-            let p = if raw { model.predict_raw(b)? } else { model.predict(b)? };
             let mut cols: Vec<ArrayRef> = b.columns().to_vec();
-            cols.push(Arc::new(Float64Array::from(p)));
+            match args.output.as_str() {
+                "leaf" => {
+                    let leaves = model.predict_leaf(b)?;
+                    for t in 0..width {
+                        let col: Int32Array = leaves.iter().skip(t).step_by(width).map(|&l| l as i32).collect();
+                        cols.push(Arc::new(col));
+                    }
+                }
+                "shap" => {
+                    let shap = model.predict_shap(b)?;
+                    for f in 0..width {
+                        let col: Float64Array = shap.iter().skip(f).step_by(width).copied().collect();
+                        cols.push(Arc::new(col));
+                    }
+                }
+                "raw" => cols.push(Arc::new(Float64Array::from(model.predict_raw(b)?))),
+                _ => cols.push(Arc::new(Float64Array::from(model.predict(b)?))),
+            }
             RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::arrow("adding predictions", e))
         };
         let started = Instant::now();
