@@ -82,6 +82,10 @@ pub struct GbdtParams {
     /// The validation metric (default: auc for binary, rmse for regression).
     #[serde(default)]
     pub metric: Option<Metric>,
+    /// Training threads (0: the process's pool, one per core). The model does not depend
+    /// on it: histograms are summed in the same order whatever the thread count.
+    #[serde(default)]
+    pub num_threads: usize,
 }
 
 fn one() -> f64 {
@@ -124,6 +128,7 @@ impl Default for GbdtParams {
             scale_pos_weight: 1.0,
             seed: 0,
             metric: None,
+            num_threads: 0,
         }
     }
 }
@@ -283,6 +288,7 @@ impl GbdtParams {
                     }
                 }
             }
+            "num_threads" | "n_jobs" | "nthread" => self.num_threads = int(value)?,
             "top_rate" => self.top_rate = num(value)?,
             "other_rate" => self.other_rate = num(value)?,
             "seed" | "random_state" => {
@@ -305,7 +311,7 @@ impl GbdtParams {
             }
             other => {
                 return Err(Error::invalid(format!(
-                    "unknown parameter '{other}' (known: objective, num_iterations, learning_rate, num_leaves, max_depth, min_data_in_leaf, min_sum_hessian_in_leaf, lambda_l1, lambda_l2, min_gain_to_split, early_stopping_rounds, monotone_constraints, feature_fraction, feature_fraction_bynode, bagging_fraction, bagging_freq, data_sample_strategy, top_rate, other_rate, grow_policy, scale_pos_weight, seed, metric; dataset: max_bin, max_cat_bins, max_categories, bin_construct_sample_cnt)"
+                    "unknown parameter '{other}' (known: objective, num_iterations, learning_rate, num_leaves, max_depth, min_data_in_leaf, min_sum_hessian_in_leaf, lambda_l1, lambda_l2, min_gain_to_split, early_stopping_rounds, monotone_constraints, feature_fraction, feature_fraction_bynode, bagging_fraction, bagging_freq, data_sample_strategy, top_rate, other_rate, grow_policy, scale_pos_weight, seed, metric, num_threads; dataset: max_bin, max_cat_bins, max_categories, bin_construct_sample_cnt)"
                 )))
             }
         }
@@ -349,10 +355,27 @@ pub fn train(
     ds: &Dataset,
     valid: Option<&Dataset>,
     params: &GbdtParams,
-    on_iteration: &mut dyn FnMut(&IterationInfo),
+    on_iteration: &mut (dyn FnMut(&IterationInfo) + Send),
 ) -> Result<GbdtModel> {
     // The callback is a trait object, not a generic: a generic `train` would be compiled
     // in (and at the optimization level of) every crate that calls it.
+    if params.num_threads > 0 && params.num_threads != rayon::current_num_threads() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(params.num_threads)
+            .build()
+            .map_err(|e| Error::external("starting the training threads", e))?;
+        return pool.install(|| train_here(ds, valid, params, on_iteration));
+    }
+    train_here(ds, valid, params, on_iteration)
+}
+
+/// [`train`] on the current thread pool.
+fn train_here(
+    ds: &Dataset,
+    valid: Option<&Dataset>,
+    params: &GbdtParams,
+    on_iteration: &mut (dyn FnMut(&IterationInfo) + Send),
+) -> Result<GbdtModel> {
     params.validate()?;
     let m = &params.tree.monotone;
     if !m.is_empty() && m.len() != ds.num_features() {
@@ -385,6 +408,13 @@ pub fn train(
                 }
             }
         }
+    }
+    // A feature can split when its rows fall in at least two bins.
+    if (0..ds.num_features()).all(|f| is_constant(ds, f)) {
+        return Err(Error::invalid(format!(
+            "every feature is constant in the training data ({}); there is nothing to split on",
+            ds.feature_names.join(", ")
+        )));
     }
     let w = |i: usize| ds.weight.as_ref().map_or(1.0, |w| w[i]);
     let total_w: f64 = (0..n).map(w).sum();
@@ -513,6 +543,12 @@ pub fn train(
         trees,
         best_iteration: best.map(|b| b.0),
     })
+}
+
+/// Whether every row of feature `f` has the same bin.
+fn is_constant(ds: &Dataset, f: usize) -> bool {
+    let first = ds.bin(0, f);
+    (0..ds.rows()).into_par_iter().all(|r| ds.bin(r, f) == first)
 }
 
 /// Adds a tree's output to the scores of every row of `ds` (rows in parallel).
@@ -753,6 +789,69 @@ impl GbdtModel {
                 )))
             }
         }
-        serde_json::from_value(v).map_err(|e| Error::invalid(format!("model file is malformed: {e}")))
+        let model: GbdtModel =
+            serde_json::from_value(v).map_err(|e| Error::invalid(format!("model file is malformed: {e}")))?;
+        model.check()?;
+        Ok(model)
+    }
+
+    /// Checks the structure a prediction relies on, so a damaged file is an error on
+    /// loading rather than a wrong answer or a crash later.
+    pub fn check(&self) -> Result<()> {
+        let bad = |what: String| Err(Error::invalid(format!("model file is malformed: {what}")));
+        let nf = self.feature_names.len();
+        if self.mappers.len() != nf {
+            return bad(format!("{} bin mappers for {nf} features", self.mappers.len()));
+        }
+        if !self.init_score.is_finite() {
+            return bad("the initial score is not a finite number".into());
+        }
+        for (k, t) in self.trees.iter().enumerate() {
+            let leaves = t.leaf_values.len();
+            if leaves != t.nodes.len() + 1 || t.leaf_counts.len() != leaves || t.leaf_hessians.len() != leaves {
+                return bad(format!(
+                    "tree {k} has {} nodes, {leaves} leaf values, {} leaf counts and {} leaf hessians",
+                    t.nodes.len(),
+                    t.leaf_counts.len(),
+                    t.leaf_hessians.len()
+                ));
+            }
+            if let Some(v) = t.leaf_values.iter().find(|v| !v.is_finite()) {
+                return bad(format!("tree {k} has a leaf value {v}"));
+            }
+            // Every node and leaf is reached exactly once, children after their parent
+            // (so a walk always ends).
+            let mut seen_nodes = vec![false; t.nodes.len()];
+            let mut seen_leaves = vec![false; leaves];
+            for (i, n) in t.nodes.iter().enumerate() {
+                if n.feature >= nf {
+                    return bad(format!("tree {k} node {i} splits on feature {} of {nf}", n.feature));
+                }
+                if n.categorical != self.mappers[n.feature].is_categorical() {
+                    return bad(format!(
+                        "tree {k} node {i}: split kind does not match feature '{}'",
+                        self.feature_names[n.feature]
+                    ));
+                }
+                for c in [n.left, n.right] {
+                    let ok = if c < 0 {
+                        let l = !c as usize;
+                        l < leaves && !std::mem::replace(&mut seen_leaves[l], true)
+                    } else {
+                        let c = c as usize;
+                        c > i && c < t.nodes.len() && !std::mem::replace(&mut seen_nodes[c], true)
+                    };
+                    if !ok {
+                        return bad(format!("tree {k} node {i} has an invalid child {c}"));
+                    }
+                }
+            }
+            if (t.nodes.len() > 1 && seen_nodes.iter().skip(1).any(|s| !s))
+                || seen_leaves.iter().any(|s| !s) && !t.nodes.is_empty()
+            {
+                return bad(format!("tree {k} has unreachable nodes or leaves"));
+            }
+        }
+        Ok(())
     }
 }

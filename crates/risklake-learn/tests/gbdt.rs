@@ -706,3 +706,105 @@ fn shap_values_are_the_exact_shapley_values_and_sum_to_the_score() {
         assert!((by_leaf - raw[r]).abs() < 1e-12);
     }
 }
+
+#[test]
+fn constant_features_identifier_categories_and_damaged_models_are_clear_errors() {
+    // Every feature constant: nothing to split on.
+    let mut b = DatasetBuilder::new("y", None, DatasetOptions::default()).unwrap();
+    b.push(xy(vec![Some(5.0); 50], (0..50).map(|i| i % 2).collect()))
+        .unwrap();
+    let ds = b.finish().unwrap();
+    let e = train(&ds, None, &GbdtParams::default(), &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("every feature is constant") && e.contains("x"), "{e}");
+
+    // A text column with a distinct value per row is refused as a categorical feature.
+    let n = 300;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("customer", DataType::Utf8, false),
+        Field::new("y", DataType::Int32, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(arrow::array::StringArray::from(
+                (0..n).map(|i| format!("c{i}")).collect::<Vec<_>>(),
+            )) as ArrayRef,
+            Arc::new(Int32Array::from((0..n).map(|i| i % 2).collect::<Vec<_>>())),
+        ],
+    )
+    .unwrap();
+    let mut opts = DatasetOptions::default();
+    opts.set("max_categories", "100").unwrap();
+    let mut b = DatasetBuilder::new("y", None, opts).unwrap();
+    b.push(batch).unwrap();
+    let e = b.finish().unwrap_err().to_string();
+    assert!(
+        e.contains("'customer' has 300 distinct values") && e.contains("max_categories = 100"),
+        "{e}"
+    );
+    for (k, v, want) in [
+        ("max_bin", "1", "max_bin = 1"),
+        ("max_bin", "70000", "[2, 65535]"),
+        ("max_cat_bins", "300", "max_cat_bins = 300"),
+        ("bin_construct_sample_cnt", "x", "not a non-negative integer"),
+    ] {
+        let e = DatasetOptions::default().set(k, v).unwrap_err().to_string();
+        assert!(e.contains(want), "{k}={v}: {e}");
+    }
+
+    // Damaged model files.
+    let mut b = DatasetBuilder::new("bad", None, options()).unwrap();
+    for batch in credit(3_000, 51) {
+        b.push(batch).unwrap();
+    }
+    let ds = b.finish().unwrap();
+    let p = GbdtParams {
+        num_iterations: 3,
+        ..Default::default()
+    };
+    let model = train(&ds, None, &p, &mut |_| {}).unwrap();
+    let text = model.to_json();
+    let err = |t: &str| GbdtModel::from_json(t).unwrap_err().to_string();
+    assert!(err(&text[..text.len() / 2]).contains("not valid JSON"));
+    assert!(err(&text.replace("\"version\":1", "\"version\":7")).contains("version Some(7) is not supported"));
+    assert!(err(&text.replace("risklake.gbdt", "risklake.scorecard")).contains("not a risklake GBDT model"));
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["trees"][1]["nodes"][0]["left"] = serde_json::json!(-99);
+    assert!(err(&v.to_string()).contains("tree 1 node 0 has an invalid child -99"));
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["trees"][0]["nodes"][0]["feature"] = serde_json::json!(500);
+    assert!(err(&v.to_string()).contains("splits on feature 500"));
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["trees"][2]["leaf_values"].as_array_mut().unwrap().pop();
+    assert!(err(&v.to_string()).contains("tree 2 has"));
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["trees"][0]["nodes"][0]["right"] = v["trees"][0]["nodes"][0]["left"].clone();
+    assert!(err(&v.to_string()).contains("invalid child"));
+    // The undamaged text loads.
+    assert_eq!(GbdtModel::from_json(&text).unwrap().trees, model.trees);
+}
+
+#[test]
+fn the_model_does_not_depend_on_the_thread_count() {
+    let mut b = DatasetBuilder::new("bad", None, options()).unwrap();
+    for batch in credit(20_000, 61) {
+        b.push(batch).unwrap();
+    }
+    let ds = b.finish().unwrap();
+    let fit = |threads: &str| {
+        let mut p = GbdtParams::default();
+        for (k, v) in [
+            ("num_iterations", "15"),
+            ("num_threads", threads),
+            ("feature_fraction", "0.8"),
+        ] {
+            p.set(k, v).unwrap();
+        }
+        train(&ds, None, &p, &mut |_| {}).unwrap()
+    };
+    let one = fit("1");
+    assert_eq!(one.trees, fit("3").trees);
+    assert_eq!(one.trees, fit("0").trees);
+}

@@ -106,11 +106,7 @@ pub async fn train_gbdt_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<Trai
             .split_once('=')
             .ok_or_else(|| Error::invalid(format!("--param '{p}' should be KEY=VALUE")))?;
         let (k, v) = (k.trim(), v.trim());
-        if k == "max_bin" {
-            options.max_bin = v
-                .parse()
-                .map_err(|_| Error::invalid(format!("parameter max_bin: '{v}' is not an integer")))?;
-        } else {
+        if !options.set(k, v)? {
             params.set(k, v)?;
         }
     }
@@ -126,6 +122,8 @@ pub async fn train_gbdt_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<Trai
         ctx.store
             .log_param(run, "params", &serde_json::to_string(&params).unwrap_or_default())?;
         ctx.store.log_param(run, "max_bin", &options.max_bin.to_string())?;
+        ctx.store
+            .log_param(run, "dataset", &serde_json::to_string(&options).unwrap_or_default())?;
         let session = ordered_scan_session(ctx).await?;
         let mut builder = DatasetBuilder::new(args.label.clone(), args.weight.clone(), options)?;
         let mut held_out: Vec<RecordBatch> = Vec::new();
