@@ -3,10 +3,12 @@
 //! A numeric mapper has ascending upper bounds; a value goes to the first bin whose upper
 //! bound is >= the value (the last bound is +inf), so a split "bin <= b" is the real split
 //! "x <= upper[b]", which is LightGBM's rule and what an exported model writes. NaN (and
-//! null) goes to a bin of its own after the regular ones. Bounds come from a sample: with
-//! at most `max_bin` distinct values each value has its own bin (bounds halfway between
-//! neighbours); with more, bins hold about equal numbers of sample rows, never splitting
-//! one distinct value.
+//! null) goes to a bin of its own after the regular ones. Bounds come from a sample, by
+//! LightGBM's rules (see [`BinMapper::from_sample_with`]): zero in a bin of its own,
+//! bounds halfway between neighbouring distinct values, bins of at least
+//! `min_data_in_bin` rows, about equal numbers of rows when there are more distinct values
+//! than bins, never splitting one distinct value. The same data gives both tools the same
+//! candidate splits.
 
 use risklake_core::{Error, Result};
 
@@ -76,8 +78,20 @@ mod inf_as_null {
 }
 
 impl BinMapper {
-    /// Builds a mapper from sample values (NaN ignored) with at most `max_bin` regular bins.
+    /// Builds a mapper from sample values (NaN ignored) with at most `max_bin` regular
+    /// bins, each holding at least 3 sample rows where it can (see
+    /// [`BinMapper::from_sample_with`]).
     pub fn from_sample(values: &[f64], max_bin: usize) -> Result<BinMapper> {
+        Self::from_sample_with(values, max_bin, 3)
+    }
+
+    /// Builds a mapper from sample values. With at most `max_bin` distinct values, a bin
+    /// closes after each value once it holds `min_data_in_bin` rows. With more, bins aim
+    /// at an equal share of the rows (at most total / `min_data_in_bin` bins): a value
+    /// holding a full share or more gets a bin of its own, and the share is recomputed
+    /// over what remains after each bin. These are LightGBM's rules, so both tools see
+    /// the same candidate splits.
+    pub fn from_sample_with(values: &[f64], max_bin: usize, min_data_in_bin: usize) -> Result<BinMapper> {
         if !(2..=MAX_BIN).contains(&max_bin) {
             return Err(Error::invalid(format!(
                 "max_bin must be in [2, {MAX_BIN}], got {max_bin}"
@@ -102,29 +116,27 @@ impl BinMapper {
                 _ => distinct.push((x, 1)),
             }
         }
-        let mut upper = Vec::new();
-        if distinct.len() <= max_bin {
-            for w in distinct.windows(2) {
-                upper.push(midpoint(w[0].0, w[1].0));
-            }
-        } else {
-            // Greedy equal frequency over distinct values: close a bin once it holds its
-            // share of the remaining rows.
-            let total = v.len();
-            let mut remaining = total;
-            let mut bins_left = max_bin;
-            let mut in_bin = 0usize;
-            for (i, &(x, c)) in distinct.iter().enumerate() {
-                in_bin += c;
-                let target = remaining as f64 / bins_left as f64;
-                let last = i + 1 == distinct.len();
-                if !last && bins_left > 1 && in_bin as f64 >= target {
-                    upper.push(midpoint(x, distinct[i + 1].0));
-                    remaining -= in_bin;
-                    bins_left -= 1;
-                    in_bin = 0;
-                }
-            }
+        // Zero is a bin of its own: negative values share `max_bin - 1` bins with positive
+        // ones in proportion to their rows, and the bounds around zero are +-1e-35.
+        let total = v.len();
+        let zeros = distinct
+            .iter()
+            .filter(|d| d.0.abs() <= ZERO)
+            .map(|d| d.1)
+            .sum::<usize>();
+        let negative: Vec<(f64, usize)> = distinct.iter().copied().filter(|d| d.0 <= -ZERO).collect();
+        let positive: Vec<(f64, usize)> = distinct.iter().copied().filter(|d| d.0 > ZERO).collect();
+        let mut upper: Vec<f64> = Vec::new();
+        if !negative.is_empty() {
+            let rows: usize = negative.iter().map(|d| d.1).sum();
+            let share = ((rows as f64 / (total - zeros) as f64) * (max_bin - 1) as f64) as usize;
+            upper = greedy_bounds(&negative, share.max(1), min_data_in_bin);
+            upper.push(-ZERO);
+        }
+        let room = (max_bin - 1).saturating_sub(upper.len());
+        if !positive.is_empty() && room > 0 {
+            upper.push(ZERO);
+            upper.extend(greedy_bounds(&positive, room, min_data_in_bin));
         }
         upper.push(f64::INFINITY);
         Ok(BinMapper {
@@ -196,6 +208,68 @@ impl BinMapper {
     }
 }
 
+/// Values within this of zero are zero (LightGBM's kZeroThreshold).
+const ZERO: f64 = 1e-35;
+
+/// Bin bounds of sorted distinct values with their counts (`max_bin` bins at most, the
+/// last one unbounded and not listed): see [`BinMapper::from_sample_with`].
+fn greedy_bounds(distinct: &[(f64, usize)], max_bin: usize, min_data_in_bin: usize) -> Vec<f64> {
+    let mut upper: Vec<f64> = Vec::new();
+    let close = |upper: &mut Vec<f64>, at: f64| {
+        if upper.last() != Some(&at) {
+            upper.push(at);
+        }
+    };
+    if distinct.len() <= max_bin {
+        let mut in_bin = 0;
+        for w in distinct.windows(2) {
+            in_bin += w[0].1;
+            if in_bin >= min_data_in_bin {
+                close(&mut upper, midpoint(w[0].0, w[1].0));
+                in_bin = 0;
+            }
+        }
+    } else {
+        let total: usize = distinct.iter().map(|d| d.1).sum();
+        let max_bin = max_bin.min(total / min_data_in_bin.max(1)).max(1);
+        let mut share = total as f64 / max_bin as f64;
+        // Values with a full share of the rows get bins of their own.
+        let big: Vec<bool> = distinct.iter().map(|&(_, c)| c as f64 >= share).collect();
+        let mut bins_left = max_bin - big.iter().filter(|&&b| b).count();
+        let mut rows_left = total
+            - distinct
+                .iter()
+                .zip(&big)
+                .filter(|(_, &b)| b)
+                .map(|(d, _)| d.1)
+                .sum::<usize>();
+        share = rows_left as f64 / bins_left.max(1) as f64;
+        let mut in_bin = 0usize;
+        let mut made = 0;
+        for i in 0..distinct.len() - 1 {
+            let (x, c) = distinct[i];
+            if !big[i] {
+                rows_left -= c;
+            }
+            in_bin += c;
+            let next_big = big[i + 1] && in_bin as f64 >= (share * 0.5).max(1.0);
+            if big[i] || in_bin as f64 >= share || next_big {
+                close(&mut upper, midpoint(x, distinct[i + 1].0));
+                made += 1;
+                if made + 1 >= max_bin {
+                    break;
+                }
+                in_bin = 0;
+                if !big[i] {
+                    bins_left = bins_left.saturating_sub(1).max(1);
+                    share = rows_left as f64 / bins_left as f64;
+                }
+            }
+        }
+    }
+    upper
+}
+
 fn midpoint(a: f64, b: f64) -> f64 {
     let m = a + (b - a) / 2.0;
     if m >= a && m < b {
@@ -211,27 +285,50 @@ mod tests {
 
     #[test]
     fn few_distinct_values_get_a_bin_each() {
-        let m = BinMapper::from_sample(&[3.0, 1.0, 2.0, 2.0, f64::NAN], 255).unwrap();
-        assert_eq!(m.upper, vec![1.5, 2.5, f64::INFINITY]);
-        assert_eq!(m.bin(1.0), 0);
-        assert_eq!(m.bin(1.5), 0, "x <= upper goes left");
-        assert_eq!(m.bin(2.0), 1);
-        assert_eq!(m.bin(100.0), 2);
+        let m = BinMapper::from_sample_with(&[3.0, 1.0, 2.0, 2.0, f64::NAN], 255, 1).unwrap();
+        // Zero (and below, for positive data) has a bin of its own.
+        assert_eq!(m.upper, vec![ZERO, 1.5, 2.5, f64::INFINITY]);
+        assert_eq!(m.bin(0.0), 0);
+        assert_eq!(m.bin(1.0), 1);
+        assert_eq!(m.bin(1.5), 1, "x <= upper goes left");
+        assert_eq!(m.bin(2.0), 2);
+        assert_eq!(m.bin(100.0), 3);
         assert_eq!(m.bin(-5.0), 0);
-        assert_eq!(m.bin(f64::NAN), 3);
-        assert_eq!(m.num_bins(), 4);
+        assert_eq!(m.bin(f64::NAN), 4);
+        assert_eq!(m.num_bins(), 5);
+        // Negative, zero and positive values: zero sits between -1e-35 and 1e-35.
+        let m = BinMapper::from_sample_with(&[-2.0, -1.0, 0.0, 0.0, 1.0], 255, 1).unwrap();
+        assert_eq!(m.upper, vec![-1.5, -ZERO, ZERO, f64::INFINITY]);
+        assert_eq!(m.bin(0.0), 2);
+    }
+
+    #[test]
+    fn rare_values_share_bins_and_frequent_ones_get_their_own() {
+        // 1 x1, 2 x2, 3 x1, 4 x5: with min_data_in_bin 3, bins close after 2 and after 4.
+        let m = BinMapper::from_sample(&[1.0, 2.0, 2.0, 3.0, 4.0, 4.0, 4.0, 4.0, 4.0], 255).unwrap();
+        assert_eq!(m.upper, vec![ZERO, 2.5, f64::INFINITY]);
+        // Many distinct values, one of them holding half the rows: it gets a bin alone.
+        let mut values: Vec<f64> = (0..1000).map(|i| i as f64).collect();
+        values.extend(std::iter::repeat_n(500.0, 1000));
+        let m = BinMapper::from_sample(&values, 10).unwrap();
+        let b = m.bin(500.0);
+        assert!(m.upper[b as usize] > 500.0 && (b == 0 || m.upper[b as usize - 1] < 500.0));
+        let in_bin = values.iter().filter(|&&v| m.bin(v) == b).count();
+        assert_eq!(in_bin, 1001, "500 alone (plus its own copy in the range)");
     }
 
     #[test]
     fn many_values_get_equal_frequency_bins() {
-        let values: Vec<f64> = (0..10_000).map(|i| ((i * 7919) % 10_000) as f64).collect();
+        let values: Vec<f64> = (0..10_000).map(|i| ((i * 7919) % 10_000 + 1) as f64).collect();
         let m = BinMapper::from_sample(&values, 16).unwrap();
         assert!(m.regular_bins() <= 16);
         let mut counts = vec![0usize; m.num_bins()];
         for &v in &values {
             counts[m.bin(v) as usize] += 1;
         }
-        let regular = &counts[..m.regular_bins()];
+        // The first bin holds zero and below (none here).
+        let regular = &counts[1..m.regular_bins()];
+        assert_eq!(counts[0], 0);
         assert!(regular.iter().all(|&c| (500..=800).contains(&c)), "{regular:?}");
     }
 

@@ -29,6 +29,10 @@ pub struct DatasetOptions {
     /// (it is most likely an identifier).
     #[serde(default = "default_max_categories")]
     pub max_categories: usize,
+    /// Fewest sample rows in a numeric bin (LightGBM's min_data_in_bin), where the data
+    /// allows.
+    #[serde(default = "default_min_data_in_bin")]
+    pub min_data_in_bin: usize,
     /// Rows sampled (the first ones) to build the bin mappers.
     pub sample_rows: usize,
     /// Feature columns; empty means every numeric column but the label, weight and `exclude`.
@@ -46,6 +50,10 @@ fn default_max_cat_bins() -> usize {
     MAX_CATEGORIES
 }
 
+fn default_min_data_in_bin() -> usize {
+    3
+}
+
 fn default_max_categories() -> usize {
     10_000
 }
@@ -59,8 +67,9 @@ impl DatasetOptions {
         };
         match key {
             "max_bin" => self.max_bin = int(value)?,
-            "max_cat_bins" | "max_cat_threshold" => self.max_cat_bins = int(value)?,
+            "max_cat_bins" => self.max_cat_bins = int(value)?,
             "max_categories" => self.max_categories = int(value)?,
+            "min_data_in_bin" => self.min_data_in_bin = int(value)?,
             "bin_construct_sample_cnt" | "sample_rows" => self.sample_rows = int(value)?,
             _ => return Ok(false),
         }
@@ -97,6 +106,7 @@ impl Default for DatasetOptions {
             max_bin: 255,
             max_cat_bins: MAX_CATEGORIES,
             max_categories: default_max_categories(),
+            min_data_in_bin: default_min_data_in_bin(),
             sample_rows: 200_000,
             features: Vec::new(),
             exclude: Vec::new(),
@@ -385,7 +395,11 @@ impl DatasetBuilder {
                 for b in &self.pending {
                     sample.extend(feature_values(b, name)?);
                 }
-                mappers.push(BinMapper::from_sample(&sample, self.options.max_bin)?);
+                mappers.push(BinMapper::from_sample_with(
+                    &sample,
+                    self.options.max_bin,
+                    self.options.min_data_in_bin.max(1),
+                )?);
             }
         }
         let mut d = Dataset::empty(names, mappers, self.weight.is_some(), self.options.bad_value.clone());

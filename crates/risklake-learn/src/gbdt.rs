@@ -7,7 +7,7 @@ use risklake_core::{Error, Result};
 
 use crate::bins::BinMapper;
 use crate::dataset::{mapped_values, Dataset};
-use crate::tree::{grow, sample_features, GrowPolicy, LocalHistograms, Tree, TreeParams};
+use crate::tree::{grow, sample_features, GradPair, GrowPolicy, LocalHistograms, Tree, TreeParams};
 use risklake_core::rng::Rng;
 
 /// The loss being minimized.
@@ -117,6 +117,7 @@ impl Default for GbdtParams {
                 monotone: Vec::new(),
                 feature_fraction_bynode: 1.0,
                 grow_policy: GrowPolicy::Leafwise,
+                categorical: Default::default(),
             },
             early_stopping_rounds: None,
             feature_fraction: 1.0,
@@ -209,6 +210,13 @@ impl GbdtParams {
                 "monotone_constraints are not supported with grow_policy=symmetric (use leafwise or depthwise)",
             ));
         }
+        let c = &t.categorical;
+        if !(c.cat_smooth >= 0.0 && c.cat_l2 >= 0.0) {
+            return bad("cat_smooth/cat_l2", ">= 0", format!("{}/{}", c.cat_smooth, c.cat_l2));
+        }
+        if c.max_cat_threshold == 0 {
+            return bad("max_cat_threshold", ">= 1", "0".into());
+        }
         if t.max_depth > 64 {
             return bad("max_depth", "[0, 64] (0 = unlimited)", t.max_depth.to_string());
         }
@@ -289,6 +297,11 @@ impl GbdtParams {
                 }
             }
             "num_threads" | "n_jobs" | "nthread" => self.num_threads = int(value)?,
+            "cat_smooth" => self.tree.categorical.cat_smooth = num(value)?,
+            "cat_l2" => self.tree.categorical.cat_l2 = num(value)?,
+            "min_data_per_group" => self.tree.categorical.min_data_per_group = int(value)? as u32,
+            "max_cat_threshold" => self.tree.categorical.max_cat_threshold = int(value)?,
+            "max_cat_to_onehot" => self.tree.categorical.max_cat_to_onehot = int(value)?,
             "top_rate" => self.top_rate = num(value)?,
             "other_rate" => self.other_rate = num(value)?,
             "seed" | "random_state" => {
@@ -311,7 +324,7 @@ impl GbdtParams {
             }
             other => {
                 return Err(Error::invalid(format!(
-                    "unknown parameter '{other}' (known: objective, num_iterations, learning_rate, num_leaves, max_depth, min_data_in_leaf, min_sum_hessian_in_leaf, lambda_l1, lambda_l2, min_gain_to_split, early_stopping_rounds, monotone_constraints, feature_fraction, feature_fraction_bynode, bagging_fraction, bagging_freq, data_sample_strategy, top_rate, other_rate, grow_policy, scale_pos_weight, seed, metric, num_threads; dataset: max_bin, max_cat_bins, max_categories, bin_construct_sample_cnt)"
+                    "unknown parameter '{other}' (known: objective, num_iterations, learning_rate, num_leaves, max_depth, min_data_in_leaf, min_sum_hessian_in_leaf, lambda_l1, lambda_l2, min_gain_to_split, early_stopping_rounds, monotone_constraints, feature_fraction, feature_fraction_bynode, bagging_fraction, bagging_freq, data_sample_strategy, top_rate, other_rate, grow_policy, scale_pos_weight, seed, metric, num_threads, cat_smooth, cat_l2, min_data_per_group, max_cat_threshold, max_cat_to_onehot; dataset: max_bin, min_data_in_bin, max_cat_bins, max_categories, bin_construct_sample_cnt)"
                 )))
             }
         }
@@ -432,7 +445,7 @@ fn train_here(
     };
     let mut score = vec![init_score; n];
     let mut valid_score = valid.map(|v| vec![init_score; v.rows()]);
-    let mut gh = vec![[0.0f64; 2]; n];
+    let mut gh: Vec<GradPair> = vec![[0.0; 2]; n];
     let mut trees = Vec::new();
     let mut best: Option<(usize, f64)> = None;
     let mut rows: Vec<u32> = Vec::with_capacity(n);
@@ -563,11 +576,11 @@ fn add_tree(tree: &Tree, ds: &Dataset, score: &mut [f64]) {
 /// GOSS: keeps the rows with the largest |gradient x hessian| (`top_rate` of them) and a
 /// seeded random `other_rate` share of the rest, whose gradient pairs are scaled by
 /// (1 - top_rate) / other_rate so that sums over the sample estimate sums over all rows.
-fn goss_sample(params: &GbdtParams, it: usize, gh: &mut [[f64; 2]], rows: &mut Vec<u32>) {
+fn goss_sample(params: &GbdtParams, it: usize, gh: &mut [GradPair], rows: &mut Vec<u32>) {
     let n = gh.len();
     let top_k = ((n as f64 * params.top_rate) as usize).max(1);
     let other_k = ((n as f64 * params.other_rate) as usize).max(1);
-    let score = |x: &[f64; 2]| (x[0] * x[1]).abs();
+    let score = |x: &GradPair| (x[0] as f64 * x[1] as f64).abs();
     // The top_k-th largest score: rows at or above it are kept.
     let mut scores: Vec<f64> = gh.iter().map(score).collect();
     let (_, kth, _) = scores.select_nth_unstable_by(n - top_k.min(n), f64::total_cmp);
@@ -581,8 +594,8 @@ fn goss_sample(params: &GbdtParams, it: usize, gh: &mut [[f64; 2]], rows: &mut V
         if score(x) >= threshold {
             rows.push(r as u32);
         } else if rng.chance(keep) {
-            x[0] *= scale;
-            x[1] *= scale;
+            x[0] = (x[0] as f64 * scale) as f32;
+            x[1] = (x[1] as f64 * scale) as f32;
             rows.push(r as u32);
         }
     }
@@ -594,7 +607,7 @@ const ROW_CHUNK: usize = 1 << 16;
 /// Fills `gh` with each row's (gradient, hessian) at the current scores and returns the
 /// weighted training loss (summed; squared error for regression). Rows in parallel; the
 /// loss is summed chunk by chunk in order, so it does not depend on the thread count.
-fn gradients(params: &GbdtParams, ds: &Dataset, score: &[f64], gh: &mut [[f64; 2]]) -> f64 {
+fn gradients(params: &GbdtParams, ds: &Dataset, score: &[f64], gh: &mut [GradPair]) -> f64 {
     let spw = params.scale_pos_weight;
     let losses: Vec<f64> = gh
         .par_chunks_mut(ROW_CHUNK)
@@ -614,7 +627,7 @@ fn gradients(params: &GbdtParams, ds: &Dataset, score: &[f64], gh: &mut [[f64; 2
                         let p = if s >= 0.0 { 1.0 / (1.0 + t) } else { t / (1.0 + t) };
                         let softplus = t.ln_1p();
                         let wy = if y == 1.0 { w * spw } else { w };
-                        *x = [(p - y) * wy, (p * (1.0 - p)).max(1e-16) * wy];
+                        *x = [((p - y) * wy) as f32, ((p * (1.0 - p)).max(1e-16) * wy) as f32];
                         loss += w * if y == 1.0 {
                             (-s).max(0.0) + softplus
                         } else {
@@ -622,7 +635,7 @@ fn gradients(params: &GbdtParams, ds: &Dataset, score: &[f64], gh: &mut [[f64; 2
                         };
                     }
                     Objective::Regression => {
-                        *x = [(s - y) * w, w];
+                        *x = [((s - y) * w) as f32, w as f32];
                         loss += w * (s - y) * (s - y);
                     }
                 }

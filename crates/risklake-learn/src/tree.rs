@@ -12,6 +12,11 @@ use rayon::prelude::*;
 
 use crate::dataset::{BinMatrix, Dataset};
 
+/// A row's gradient and hessian. Stored in single precision, as LightGBM stores them
+/// (half the memory traffic of gathering a leaf's rows; histograms sum them in double
+/// precision), which also makes near-tied splits come out as in LightGBM.
+pub type GradPair = [f32; 2];
+
 /// Gradient statistics of one bin.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct HistBin {
@@ -76,7 +81,7 @@ pub trait HistogramSource: Sync {
     /// The histogram of `rows` (a subset of the rows, or all of them in index order) for
     /// the features in `features` (ascending); other features' bins stay zero.
     /// `gh[row]` is the row's (gradient, hessian).
-    fn build(&self, ds: &Dataset, rows: &[u32], gh: &[[f64; 2]], features: &[usize]) -> Histogram;
+    fn build(&self, ds: &Dataset, rows: &[u32], gh: &[GradPair], features: &[usize]) -> Histogram;
 
     /// Takes back a histogram that is no longer needed, for reuse.
     fn recycle(&self, _hist: Histogram) {}
@@ -93,14 +98,14 @@ pub struct LocalHistograms {
     /// comes from the OS as new pages, and zeroing those was 4% of training time.
     pool: std::sync::Mutex<Vec<Vec<HistBin>>>,
     /// The buffer of gathered gradient pairs, reused for the same reason.
-    gathered: std::sync::Mutex<Vec<[f64; 2]>>,
+    gathered: std::sync::Mutex<Vec<GradPair>>,
 }
 
 /// Most histograms kept for reuse.
 const POOL_SIZE: usize = 64;
 
 impl HistogramSource for LocalHistograms {
-    fn build(&self, ds: &Dataset, rows: &[u32], gh: &[[f64; 2]], features: &[usize]) -> Histogram {
+    fn build(&self, ds: &Dataset, rows: &[u32], gh: &[GradPair], features: &[usize]) -> Histogram {
         let size = *ds.offsets.last().unwrap_or(&0);
         let recycled = self.pool.lock().ok().and_then(|mut p| p.pop());
         let mut hist = match recycled {
@@ -183,8 +188,8 @@ fn accumulate<T: Copy + Into<usize>>(
     nf: usize,
     rows: &[u32],
     all: bool,
-    gh: &[[f64; 2]],
-    gathered: &[[f64; 2]],
+    gh: &[GradPair],
+    gathered: &[GradPair],
     fs: &[usize],
     first: usize,
     contiguous: bool,
@@ -211,7 +216,7 @@ fn accumulate<T: Copy + Into<usize>>(
     };
     if all {
         for (r, x) in gh.iter().enumerate() {
-            add(r, x[0], x[1]);
+            add(r, x[0] as f64, x[1] as f64);
         }
     } else {
         // A leaf's rows are scattered over the matrix: ask for the codes of a row a few
@@ -223,7 +228,7 @@ fn accumulate<T: Copy + Into<usize>>(
                 let at = next as usize * nf + first;
                 prefetch(data, at, (fs[fs.len() - 1] - first + 1).min(row_bytes));
             }
-            add(r as usize, gh[0], gh[1]);
+            add(r as usize, gh[0] as f64, gh[1] as f64);
         }
     }
 }
@@ -270,6 +275,8 @@ pub struct TreeParams {
     pub feature_fraction_bynode: f64,
     #[serde(default)]
     pub grow_policy: GrowPolicy,
+    #[serde(default)]
+    pub categorical: CategoricalParams,
 }
 
 impl TreeParams {
@@ -394,14 +401,41 @@ struct Split {
     right: HistBin,
     /// Categorical splits: bitset of the category bins that go left.
     cats: Option<[u64; 4]>,
+    /// L2 regularization added to the children's outputs (categorical splits' cat_l2).
+    extra_l2: f64,
 }
 
 fn in_bits(bits: &[u64; 4], b: u16) -> bool {
     b < 256 && bits[(b >> 6) as usize] >> (b & 63) & 1 == 1
 }
 
-/// Smoothing of the gradient/hessian ratio that orders categories (LightGBM's cat_smooth).
-const CAT_SMOOTH: f64 = 10.0;
+/// How categorical features split (LightGBM's parameters and defaults).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CategoricalParams {
+    /// Smoothing of the gradient/hessian ratio that orders categories; categories with
+    /// fewer rows are not candidates for the left side.
+    pub cat_smooth: f64,
+    /// Extra L2 regularization of categorical splits' gains and children.
+    pub cat_l2: f64,
+    /// Rows each group of categories added to the left side must hold, and the right side.
+    pub min_data_per_group: u32,
+    /// Most categories on the left side.
+    pub max_cat_threshold: usize,
+    /// Up to this many categories present: one category against the rest.
+    pub max_cat_to_onehot: usize,
+}
+
+impl Default for CategoricalParams {
+    fn default() -> Self {
+        CategoricalParams {
+            cat_smooth: 10.0,
+            cat_l2: 10.0,
+            min_data_per_group: 100,
+            max_cat_threshold: 32,
+            max_cat_to_onehot: 4,
+        }
+    }
+}
 
 struct Leaf {
     bounds: Bounds,
@@ -414,6 +448,8 @@ struct Leaf {
     best: Option<Split>,
     /// (node, is_left) that points at this leaf; None for the root.
     parent: Option<(usize, bool)>,
+    /// L2 regularization added to this leaf's output (a categorical split's child).
+    extra_l2: f64,
 }
 
 impl Leaf {
@@ -428,6 +464,7 @@ impl Leaf {
             depth: 0,
             best: None,
             parent: None,
+            extra_l2: 0.0,
         }
     }
 }
@@ -535,7 +572,21 @@ fn best_split(
                     } else {
                         leaf_gain(&l, p) + leaf_gain(&r, p) - parent_gain
                     };
-                    if gain > p.min_gain_to_split && best.is_none_or(|s| gain > s.gain) {
+                    // Equal gains (the same rows on each side) are settled as LightGBM's
+                    // scans settle them: missing-left candidates first, and among them the
+                    // highest threshold; missing-right ones the lowest, except when the
+                    // feature has no missing values (LightGBM then scans from the top).
+                    let wins = |s: &Split| {
+                        gain > s.gain
+                            || (gain == s.gain
+                                && match (default_left, s.default_left) {
+                                    (true, false) => true,
+                                    (true, true) => true,
+                                    (false, false) => missing.n == 0,
+                                    (false, true) => false,
+                                })
+                    };
+                    if gain > p.min_gain_to_split && best.as_ref().is_none_or(wins) {
                         best = Some(Split {
                             gain,
                             feature: f,
@@ -544,6 +595,7 @@ fn best_split(
                             left: l,
                             right: r,
                             cats: None,
+                            extra_l2: 0.0,
                         });
                     }
                 }
@@ -561,9 +613,12 @@ fn best_split(
         })
 }
 
-/// The best many-vs-many split of a categorical feature: categories ordered by their
-/// smoothed gradient/hessian ratio, then the best prefix goes left (missing and unseen
-/// categories go right).
+/// The best split of a categorical feature, by LightGBM's rules: with at most
+/// `max_cat_to_onehot` categories present, one category against the rest; otherwise the
+/// categories with at least `cat_smooth` rows, ordered by gradient / (hessian +
+/// `cat_smooth`), and the best prefix of up to `max_cat_threshold` of them from either end
+/// goes left, scored with `lambda_l2 + cat_l2`, each side holding `min_data_per_group`
+/// rows. Missing, rare and unseen categories go right.
 fn best_categorical(
     f: usize,
     regular: &[HistBin],
@@ -572,26 +627,10 @@ fn best_categorical(
     p: &TreeParams,
     ok: &dyn Fn(&HistBin) -> bool,
 ) -> Option<Split> {
-    let mut order: Vec<usize> = (0..regular.len()).filter(|&b| regular[b].n > 0).collect();
-    order.sort_by(|&a, &b| {
-        let ra = regular[a].g / (regular[a].h + CAT_SMOOTH);
-        let rb = regular[b].g / (regular[b].h + CAT_SMOOTH);
-        ra.total_cmp(&rb).then(a.cmp(&b))
-    });
+    let c = &p.categorical;
+    let present: Vec<usize> = (0..regular.len()).filter(|&b| regular[b].n > 0).collect();
     let mut best: Option<Split> = None;
-    let mut left = HistBin::default();
-    let mut bits = [0u64; 4];
-    for (k, &b) in order.iter().enumerate() {
-        left.add(&regular[b]);
-        bits[b >> 6] |= 1 << (b & 63);
-        if k + 1 == order.len() {
-            break;
-        }
-        let r = sum.sub(&left);
-        if !ok(&left) || !ok(&r) {
-            continue;
-        }
-        let gain = leaf_gain(&left, p) + leaf_gain(&r, p) - parent_gain;
+    let mut consider = |gain: f64, left: HistBin, right: HistBin, bits: [u64; 4], extra_l2: f64| {
         if gain > p.min_gain_to_split && best.as_ref().is_none_or(|s| gain > s.gain) {
             best = Some(Split {
                 gain,
@@ -599,9 +638,59 @@ fn best_categorical(
                 bin: 0,
                 default_left: false,
                 left,
-                right: r,
+                right,
                 cats: Some(bits),
+                extra_l2,
             });
+        }
+    };
+    if present.len() <= c.max_cat_to_onehot {
+        for &b in &present {
+            let (l, r) = (regular[b], sum.sub(&regular[b]));
+            if ok(&l) && ok(&r) {
+                let mut bits = [0u64; 4];
+                bits[b >> 6] |= 1 << (b & 63);
+                consider(leaf_gain(&l, p) + leaf_gain(&r, p) - parent_gain, l, r, bits, 0.0);
+            }
+        }
+        return best;
+    }
+    let mut order: Vec<usize> = present
+        .into_iter()
+        .filter(|&b| regular[b].n as f64 >= c.cat_smooth)
+        .collect();
+    order.sort_by(|&a, &b| {
+        let ra = regular[a].g / (regular[a].h + c.cat_smooth);
+        let rb = regular[b].g / (regular[b].h + c.cat_smooth);
+        ra.total_cmp(&rb).then(a.cmp(&b))
+    });
+    let wide = TreeParams {
+        lambda_l2: p.lambda_l2 + c.cat_l2,
+        ..p.clone()
+    };
+    let most = c.max_cat_threshold.min(order.len().div_ceil(2));
+    for reverse in [false, true] {
+        let mut left = HistBin::default();
+        let mut bits = [0u64; 4];
+        let mut group = 0u32;
+        for k in 0..order.len().min(most) {
+            let b = if reverse { order[order.len() - 1 - k] } else { order[k] };
+            left.add(&regular[b]);
+            bits[b >> 6] |= 1 << (b & 63);
+            group += regular[b].n;
+            if !ok(&left) {
+                continue;
+            }
+            let r = sum.sub(&left);
+            if !ok(&r) || r.n < c.min_data_per_group {
+                break;
+            }
+            if group < c.min_data_per_group {
+                continue;
+            }
+            group = 0;
+            let gain = leaf_gain(&left, &wide) + leaf_gain(&r, &wide) - parent_gain;
+            consider(gain, left, r, bits, c.cat_l2);
         }
     }
     best
@@ -690,7 +779,7 @@ pub enum GrowPolicy {
 /// What [`grow`] shares between policies: the data, the gradients and the histograms.
 struct Grower<'a> {
     ds: &'a Dataset,
-    gh: &'a [[f64; 2]],
+    gh: &'a [GradPair],
     p: &'a TreeParams,
     source: &'a dyn HistogramSource,
     /// Features whose histograms are built (the tree's sample).
@@ -735,8 +824,8 @@ impl Grower<'_> {
                 s
             }
             None => HistBin {
-                g: rows.iter().map(|&r| self.gh[r as usize][0]).sum(),
-                h: rows.iter().map(|&r| self.gh[r as usize][1]).sum(),
+                g: rows.iter().map(|&r| self.gh[r as usize][0] as f64).sum(),
+                h: rows.iter().map(|&r| self.gh[r as usize][1] as f64).sum(),
                 n: rows.len() as u32,
             },
         };
@@ -749,6 +838,7 @@ impl Grower<'_> {
             depth: 0,
             best: None,
             parent: None,
+            extra_l2: 0.0,
         }
     }
 }
@@ -761,7 +851,7 @@ pub fn grow(
     ds: &Dataset,
     rows: &mut [u32],
     scratch: &mut Vec<u32>,
-    gh: &[[f64; 2]],
+    gh: &[GradPair],
     p: &TreeParams,
     learning_rate: f64,
     source: &dyn HistogramSource,
@@ -785,7 +875,20 @@ pub fn grow(
         nodes,
         leaf_values: leaves
             .iter()
-            .map(|l| leaf_output(&l.sum, p).clamp(l.bounds.min, l.bounds.max) * learning_rate)
+            .map(|l| {
+                let out = if l.extra_l2 > 0.0 {
+                    leaf_output(
+                        &l.sum,
+                        &TreeParams {
+                            lambda_l2: p.lambda_l2 + l.extra_l2,
+                            ..p.clone()
+                        },
+                    )
+                } else {
+                    leaf_output(&l.sum, p)
+                };
+                out.clamp(l.bounds.min, l.bounds.max) * learning_rate
+            })
             .collect(),
         leaf_counts: leaves.iter().map(|l| l.sum.n).collect(),
         leaf_hessians: leaves.iter().map(|l| l.sum.h).collect(),
@@ -883,6 +986,7 @@ fn grow_greedy(
                 depth,
                 best,
                 parent: Some((node, is_left)),
+                extra_l2: split.extra_l2,
             }
         };
         leaves[li] = mk(start, mid, left_hist, split.left, left_bounds, true);
@@ -935,6 +1039,7 @@ fn grow_symmetric(g: &Grower, rows: &mut [u32], scratch: &mut Vec<u32>, features
                     depth,
                     best: None,
                     parent: Some((node, is_left)),
+                    extra_l2: 0.0,
                 });
             }
         }
@@ -994,6 +1099,7 @@ fn best_common_split(leaves: &[Leaf], allowed: &[bool], ds: &Dataset, p: &TreePa
                             left: HistBin::default(),
                             right: HistBin::default(),
                             cats: None,
+                            extra_l2: 0.0,
                         });
                     }
                 }

@@ -158,7 +158,7 @@ fn histogram_subtraction_equals_a_direct_build() {
     let all: Vec<u32> = (0..ds.rows() as u32).collect();
     let (left, right): (Vec<u32>, Vec<u32>) = all.iter().partition(|&&r| r % 3 == 0);
     let features: Vec<usize> = (0..ds.num_features()).collect();
-    let gh: Vec<[f64; 2]> = grad.iter().zip(&hess).map(|(&g, &h)| [g, h]).collect();
+    let gh: Vec<[f32; 2]> = grad.iter().zip(&hess).map(|(&g, &h)| [g as f32, h as f32]).collect();
     let parent = LocalHistograms::default().build(&ds, &all, &gh, &features);
     let l = LocalHistograms::default().build(&ds, &left, &gh, &features);
     let mut r = LocalHistograms::default().build(&ds, &right, &gh, &features);
