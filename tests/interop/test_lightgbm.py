@@ -104,3 +104,68 @@ def test_categorical_model_exports_and_shap_matches_lightgbm(data):
     theirs_shap = booster.predict(x, pred_contrib=True)
     assert np.abs(ours_shap.sum(axis=1) - ours).max() < 1e-6
     assert np.abs(ours_shap - theirs_shap).max() < 1e-6
+
+
+def _trees(text):
+    out = []
+    for line in text.splitlines():
+        if line.startswith("Tree="):
+            out.append({})
+        for key in ("split_feature", "threshold", "leaf_count", "num_leaves"):
+            if line.startswith(key + "=") and out:
+                out[-1][key] = line.split("=", 1)[1].split()
+    return out
+
+
+def test_german_credit_trees_and_auc_match_lightgbm(tmp_path):
+    """German credit (1000 rows, 13 text and 7 numeric features), LightGBM's parameters:
+    our first trees are LightGBM's split for split (same features, thresholds and leaf
+    counts: same bins, same categorical rules, same tie-breaking), and the 5-fold mean
+    validation AUC is within 0.003."""
+    here = os.path.dirname(__file__)
+    df = pd.read_csv(os.path.join(here, "..", "..", "examples", "german_credit.csv"))
+    df["bad"] = (df.pop("creditability") == "bad").astype(int)
+    feats = [c for c in df.columns if c != "bad"]
+    home = tmp_path / "home"
+    params = dict(num_iterations=100, learning_rate=0.05, num_leaves=8, min_data_in_leaf=20)
+    lgb_params = dict(objective="binary", verbose=-1, num_threads=2, feature_pre_filter=False, **params)
+
+    def frame(x):
+        x = x[feats].copy()
+        for c in feats:
+            if not pd.api.types.is_numeric_dtype(x[c]):
+                x[c] = pd.Categorical(x[c], categories=sorted(df[c].unique()))
+        return x
+
+    fold = np.random.RandomState(0).permutation(len(df)) % 5
+    same_trees, ours, theirs = [], [], []
+    for k in range(5):
+        tr, va = df[fold != k], df[fold == k]
+        tr_path, va_path = tmp_path / f"tr{k}.parquet", tmp_path / f"va{k}.parquet"
+        tr.to_parquet(tr_path, index=False)
+        va.to_parquet(va_path, index=False)
+        args = ["train", "gbdt", "--table", str(tr_path), "--valid-table", str(va_path), "--label", "bad",
+                "--out", str(tmp_path / f"m{k}.json")]
+        for key, v in params.items():
+            args += ["--param", f"{key}={v}"]
+        ours.append(risklake(home, *args)["valid_metric"])
+        risklake(home, "model", "export", "--model", str(tmp_path / f"m{k}.json"), "--format", "lightgbm",
+                 "--out", str(tmp_path / f"m{k}.txt"))
+        booster = lgb.train(lgb_params, lgb.Dataset(frame(tr), tr["bad"]), num_boost_round=params["num_iterations"])
+        theirs.append(roc_auc_score(va["bad"], booster.predict(frame(va))))
+        a = _trees(open(tmp_path / f"m{k}.txt").read())
+        b = _trees(booster.model_to_string())
+        same = 0
+        for x, y in zip(a, b):
+            if (x.get("split_feature") != y.get("split_feature") or x.get("leaf_count") != y.get("leaf_count")
+                    or not np.allclose(np.array(x.get("threshold", []), float), np.array(y.get("threshold", []), float),
+                                       rtol=1e-12, atol=1e-30)):
+                break
+            same += 1
+        same_trees.append(same)
+    print(f"identical leading trees per fold {same_trees}; 5-fold AUC risklake {np.mean(ours):.4f} "
+          f"LightGBM {np.mean(theirs):.4f}")
+    # Trees part ways where LightGBM's estimated leaf counts (from hessians) and our exact
+    # ones disagree about min_data_in_leaf, or on float near-ties; until then they match.
+    assert sum(same_trees) >= 15 and max(same_trees) >= 5, same_trees
+    assert abs(np.mean(ours) - np.mean(theirs)) < 0.003

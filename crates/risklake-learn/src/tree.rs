@@ -614,7 +614,8 @@ fn best_split(
 }
 
 /// The best split of a categorical feature, by LightGBM's rules: with at most
-/// `max_cat_to_onehot` categories present, one category against the rest; otherwise the
+/// `max_cat_to_onehot` bins (categories and the missing bin), one category against the
+/// rest; otherwise the
 /// categories with at least `cat_smooth` rows, ordered by gradient / (hessian +
 /// `cat_smooth`), and the best prefix of up to `max_cat_threshold` of them from either end
 /// goes left, scored with `lambda_l2 + cat_l2`, each side holding `min_data_per_group`
@@ -644,7 +645,8 @@ fn best_categorical(
             });
         }
     };
-    if present.len() <= c.max_cat_to_onehot {
+    // The feature's bins, the missing one included, as LightGBM counts them.
+    if regular.len() + 1 <= c.max_cat_to_onehot {
         for &b in &present {
             let (l, r) = (regular[b], sum.sub(&regular[b]));
             if ok(&l) && ok(&r) {
