@@ -63,6 +63,84 @@ fn train_records_a_model_that_predict_uses() {
     );
     assert!(lo > 0.0 && hi < 1.0 && (0.05..0.15).contains(&mean), "{row}");
 
+    // Leaf indices and SHAP contributions as columns; SHAP sums to the raw score.
+    json(
+        &home,
+        &[
+            "predict",
+            "--model",
+            &run,
+            "--table",
+            "apps",
+            "--out-table",
+            "raw",
+            "--output",
+            "raw",
+        ],
+    );
+    json(
+        &home,
+        &[
+            "predict",
+            "--model",
+            &run,
+            "--table",
+            "apps",
+            "--out-table",
+            "leaves",
+            "--output",
+            "leaf",
+        ],
+    );
+    let q = json(
+        &home,
+        &[
+            "sql",
+            "SELECT MIN(leaf_0) AS lo, MAX(leaf_39) AS hi, COUNT(*) AS n FROM leaves",
+        ],
+    );
+    let row = &q["results"][0]["data"][0];
+    assert!(
+        row["lo"].as_i64().unwrap() >= 0 && row["hi"].as_i64().unwrap() < 15 && row["n"] == 8000,
+        "{row}"
+    );
+    json(
+        &home,
+        &[
+            "predict",
+            "--model",
+            &run,
+            "--table",
+            "apps",
+            "--out-table",
+            "explained",
+            "--output",
+            "shap",
+        ],
+    );
+    let cols = json(&home, &["sql", "SELECT * FROM explained LIMIT 1"]);
+    let names: Vec<String> = cols["results"][0]["data"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| k.starts_with("shap_"))
+        .cloned()
+        .collect();
+    assert!(
+        names.len() > 5 && names.contains(&"shap_expected".to_string()),
+        "{names:?}"
+    );
+    let sum = names.iter().map(|n| format!("e.{n}")).collect::<Vec<_>>().join(" + ");
+    let q = json(
+        &home,
+        &[
+            "sql",
+            &format!("SELECT MAX(ABS({sum} - r.prediction)) AS err FROM explained e JOIN raw r ON e.id = r.id"),
+        ],
+    );
+    let err = q["results"][0]["data"][0]["err"].as_f64().unwrap();
+    assert!(err < 1e-9, "SHAP sums to the raw score: {err}");
+
     let e = fails(
         &home,
         &[
