@@ -225,11 +225,14 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
                  risklake --home {h} sql \"SELECT x06_grade, AVG(bad) FROM credit_apps GROUP BY 1 ORDER BY 1\"\n  risklake --home {h} sql   (interactive shell)\n  \
                  risklake --home {h} features evaluate --table credit_apps --label bad --exclude id,month --psi-by month\n  \
                  risklake --home {h} train gbdt --table credit_apps --label bad --exclude id,month --valid-fraction 0.2 --param num_leaves=15\n  \
+                 risklake --home {h} predict --model {run} --table credit_apps --out-table explained --output shap   (exact SHAP per feature)\n  \
+                 risklake --home {h} model export --model {run} --format lightgbm --out model.txt   (loads in the lightgbm package)\n  \
                  risklake --home {h} runs list",
                 ctx.home.display(),
                 warehouse.display(),
                 store.display(),
                 h = ctx.home.display(),
+                run = tr.run,
             )
         },
     );
