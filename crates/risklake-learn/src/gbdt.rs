@@ -713,13 +713,17 @@ impl GbdtModel {
     ) -> Result<Vec<T>> {
         let columns = self.feature_columns(batch)?;
         let mut out = vec![T::default(); batch.num_rows() * width];
-        const CHUNK: usize = 1024;
-        out.par_chunks_mut(CHUNK * width.max(1))
+        // A few chunks per thread however large the batch is.
+        let chunk = batch
+            .num_rows()
+            .div_ceil(4 * rayon::current_num_threads())
+            .clamp(16, 4096);
+        out.par_chunks_mut(chunk * width.max(1))
             .enumerate()
             .for_each(|(c, dst)| {
                 let mut x = vec![0.0; columns.len()];
                 for (k, slot) in dst.chunks_mut(width.max(1)).enumerate() {
-                    let r = c * CHUNK + k;
+                    let r = c * chunk + k;
                     for (f, col) in columns.iter().enumerate() {
                         x[f] = col[r];
                     }
@@ -751,10 +755,11 @@ impl GbdtModel {
     pub fn predict_shap(&self, batch: &RecordBatch) -> Result<Vec<f64>> {
         let nf = self.feature_names.len();
         let covers: Vec<Vec<f64>> = self.trees.iter().map(crate::shap::node_covers).collect();
+        let depths: Vec<usize> = self.trees.iter().map(crate::shap::depth).collect();
         let expected = self.init_score + self.trees.iter().map(crate::shap::expected_value).sum::<f64>();
         self.map_rows(batch, nf + 1, &|x, out| {
-            for (t, c) in self.trees.iter().zip(&covers) {
-                crate::shap::tree_shap(t, c, &|node| t.nodes[node].goes_left_raw(x), &mut out[..nf]);
+            for ((t, c), &d) in self.trees.iter().zip(&covers).zip(&depths) {
+                crate::shap::tree_shap(t, c, d, &|node| t.nodes[node].goes_left_raw(x), &mut out[..nf]);
             }
             out[nf] = expected;
         })

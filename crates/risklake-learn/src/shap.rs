@@ -56,11 +56,11 @@ pub fn expected_value(tree: &Tree) -> f64 {
 /// Adds the SHAP values of one tree for one row to `phi` (one entry per feature).
 /// `goes_left(node)` says where the row goes at an internal node; `covers` is
 /// [`node_covers`] of the tree.
-pub fn tree_shap(tree: &Tree, covers: &[f64], goes_left: &dyn Fn(usize) -> bool, phi: &mut [f64]) {
+/// `depth` is [`depth`] of the tree (computed once per tree, not per row).
+pub fn tree_shap(tree: &Tree, covers: &[f64], depth: usize, goes_left: &dyn Fn(usize) -> bool, phi: &mut [f64]) {
     if tree.nodes.is_empty() {
         return;
     }
-    let depth = max_depth(tree, 0);
     // One path buffer for the whole recursion: each level works on its own slice.
     let mut buffer = vec![
         PathElement {
@@ -74,12 +74,20 @@ pub fn tree_shap(tree: &Tree, covers: &[f64], goes_left: &dyn Fn(usize) -> bool,
     recurse(tree, covers, goes_left, phi, 0, &mut buffer, 0, 1.0, 1.0, usize::MAX);
 }
 
-fn max_depth(tree: &Tree, child: i32) -> usize {
-    if child < 0 {
-        return 0;
+/// Internal nodes on the longest root-to-leaf path.
+pub fn depth(tree: &Tree) -> usize {
+    fn below(tree: &Tree, child: i32) -> usize {
+        if child < 0 {
+            return 0;
+        }
+        let n = &tree.nodes[child as usize];
+        1 + below(tree, n.left).max(below(tree, n.right))
     }
-    let n = &tree.nodes[child as usize];
-    1 + max_depth(tree, n.left).max(max_depth(tree, n.right))
+    if tree.nodes.is_empty() {
+        0
+    } else {
+        below(tree, 0)
+    }
 }
 
 fn cover_of(tree: &Tree, covers: &[f64], child: i32) -> f64 {

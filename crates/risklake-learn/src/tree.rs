@@ -513,6 +513,24 @@ fn gain_at(s: &HistBin, out: f64, p: &TreeParams) -> f64 {
     -(2.0 * threshold_l1(s.g, p.lambda_l1) * out + (s.h + p.lambda_l2) * out * out)
 }
 
+/// The split with the largest gain; on equal gains the first (the lower feature index:
+/// deterministic).
+fn best_of(splits: impl IntoIterator<Item = Split>) -> Option<Split> {
+    splits.into_iter().fold(None, |acc: Option<Split>, s| match acc {
+        Some(a) if a.gain >= s.gain => Some(a),
+        _ => Some(s),
+    })
+}
+
+/// Where missing values may go for a threshold after a bin: right, and left when there
+/// are missing values. After the last bin only "missing right" remains, which is the
+/// split "is missing", and only when there are missing values.
+fn directions(missing: u32, last: bool) -> impl Iterator<Item = bool> {
+    let right = !last || missing > 0;
+    let left = !last && missing > 0;
+    [(false, right), (true, left)].into_iter().filter(|d| d.1).map(|d| d.0)
+}
+
 fn best_split(
     hist: &Histogram,
     sum: &HistBin,
@@ -545,14 +563,7 @@ fn best_split(
             for (b, bin) in regular.iter().enumerate() {
                 left.add(bin);
                 let last = b + 1 == regular.len();
-                // Missing to the right; on the last bin this is the "is missing" split.
-                for default_left in [false, true] {
-                    if default_left && (missing.n == 0 || last) {
-                        continue;
-                    }
-                    if last && (default_left || missing.n == 0) {
-                        continue;
-                    }
+                for default_left in directions(missing.n, last) {
                     let mut l = left;
                     if default_left {
                         l.add(&missing);
@@ -603,14 +614,7 @@ fn best_split(
             best
         })
         .collect();
-    // The best over features; ties go to the lower feature index (deterministic).
-    per_feature
-        .into_iter()
-        .flatten()
-        .fold(None, |acc: Option<Split>, s| match acc {
-            Some(a) if a.gain >= s.gain => Some(a),
-            _ => Some(s),
-        })
+    best_of(per_feature.into_iter().flatten())
 }
 
 /// The best split of a categorical feature, by LightGBM's rules: with at most
@@ -1072,10 +1076,8 @@ fn best_common_split(leaves: &[Leaf], allowed: &[bool], ds: &Dataset, p: &TreePa
                 for b in 0..regular {
                     left.add(&h[b]);
                     let last = b + 1 == regular;
-                    for (d, default_left) in [false, true].into_iter().enumerate() {
-                        if (default_left && (missing.n == 0 || last)) || (last && missing.n == 0) {
-                            continue;
-                        }
+                    for default_left in directions(missing.n, last) {
+                        let d = default_left as usize;
                         valid[b][d] = true;
                         let mut l = left;
                         if default_left {
@@ -1109,13 +1111,7 @@ fn best_common_split(leaves: &[Leaf], allowed: &[bool], ds: &Dataset, p: &TreePa
             best
         })
         .collect();
-    per_feature
-        .into_iter()
-        .flatten()
-        .fold(None, |acc: Option<Split>, s| match acc {
-            Some(a) if a.gain >= s.gain => Some(a),
-            _ => Some(s),
-        })
+    best_of(per_feature.into_iter().flatten())
 }
 
 /// A random subset of the allowed features, `fraction` of them (at least one).
