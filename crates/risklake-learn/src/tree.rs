@@ -480,13 +480,23 @@ fn threshold_l1(g: f64, l1: f64) -> f64 {
 }
 
 fn leaf_gain(s: &HistBin, p: &TreeParams) -> f64 {
+    gain_with_l2(s, p, p.lambda_l2)
+}
+
+/// [`leaf_gain`] with L2 regularization `l2` in place of `lambda_l2`.
+fn gain_with_l2(s: &HistBin, p: &TreeParams, l2: f64) -> f64 {
     let g = threshold_l1(s.g, p.lambda_l1);
-    g * g / (s.h + p.lambda_l2)
+    g * g / (s.h + l2)
 }
 
 /// The output of a leaf with these sums (before the learning rate).
 pub fn leaf_output(s: &HistBin, p: &TreeParams) -> f64 {
-    let h = s.h + p.lambda_l2;
+    output_with_l2(s, p, p.lambda_l2)
+}
+
+/// [`leaf_output`] with L2 regularization `l2` in place of `lambda_l2`.
+fn output_with_l2(s: &HistBin, p: &TreeParams, l2: f64) -> f64 {
+    let h = s.h + l2;
     // An empty leaf (only symmetric trees make them) adds nothing.
     if h > 0.0 {
         -threshold_l1(s.g, p.lambda_l1) / h
@@ -670,10 +680,7 @@ fn best_categorical(
         let rb = regular[b].g / (regular[b].h + c.cat_smooth);
         ra.total_cmp(&rb).then(a.cmp(&b))
     });
-    let wide = TreeParams {
-        lambda_l2: p.lambda_l2 + c.cat_l2,
-        ..p.clone()
-    };
+    let wide = p.lambda_l2 + c.cat_l2;
     let most = c.max_cat_threshold.min(order.len().div_ceil(2));
     for reverse in [false, true] {
         let mut left = HistBin::default();
@@ -695,7 +702,7 @@ fn best_categorical(
                 continue;
             }
             group = 0;
-            let gain = leaf_gain(&left, &wide) + leaf_gain(&r, &wide) - parent_gain;
+            let gain = gain_with_l2(&left, p, wide) + gain_with_l2(&r, p, wide) - parent_gain;
             consider(gain, left, r, bits, c.cat_l2);
         }
     }
@@ -765,6 +772,24 @@ fn node_of(ds: &Dataset, split: &Split) -> Node {
             .unwrap_or_default(),
         categorical: split.cats.is_some(),
     }
+}
+
+/// Adds a split node whose children are the leaves `children` (left, right) and points
+/// its parent's child slot (`parent`: node and side; none for the root) at it. Returns
+/// the node's index.
+fn attach(nodes: &mut Vec<Node>, mut n: Node, children: (usize, usize), parent: Option<(usize, bool)>) -> usize {
+    let node = nodes.len();
+    n.left = !(children.0 as i32);
+    n.right = !(children.1 as i32);
+    nodes.push(n);
+    if let Some((pn, is_left)) = parent {
+        if is_left {
+            nodes[pn].left = node as i32;
+        } else {
+            nodes[pn].right = node as i32;
+        }
+    }
+    node
 }
 
 /// How a tree grows.
@@ -882,17 +907,7 @@ pub fn grow(
         leaf_values: leaves
             .iter()
             .map(|l| {
-                let out = if l.extra_l2 > 0.0 {
-                    leaf_output(
-                        &l.sum,
-                        &TreeParams {
-                            lambda_l2: p.lambda_l2 + l.extra_l2,
-                            ..p.clone()
-                        },
-                    )
-                } else {
-                    leaf_output(&l.sum, p)
-                };
+                let out = output_with_l2(&l.sum, p, p.lambda_l2 + l.extra_l2);
                 out.clamp(l.bounds.min, l.bounds.max) * learning_rate
             })
             .collect(),
@@ -950,18 +965,7 @@ fn grow_greedy(
         let leaf = std::mem::replace(&mut leaves[li], Leaf::placeholder());
         let (start, end, bounds, depth, parent) = (leaf.start, leaf.end, leaf.bounds, leaf.depth + 1, leaf.parent);
         let (mid, left_hist, right_hist) = g.split(rows, scratch, leaf, &split);
-        let node = nodes.len();
-        let mut n = node_of(ds, &split);
-        n.left = !(li as i32);
-        n.right = !(leaves.len() as i32);
-        nodes.push(n);
-        if let Some((pn, is_left)) = parent {
-            if is_left {
-                nodes[pn].left = node as i32;
-            } else {
-                nodes[pn].right = node as i32;
-            }
-        }
+        let node = attach(&mut nodes, node_of(ds, &split), (li, leaves.len()), parent);
         // Children of a monotone split are bounded by the midpoint of their outputs.
         let (mut left_bounds, mut right_bounds) = (bounds, bounds);
         let m = p.monotone.get(split.feature).copied().unwrap_or(0);
@@ -1021,18 +1025,7 @@ fn grow_symmetric(g: &Grower, rows: &mut [u32], scratch: &mut Vec<u32>, features
         for (i, leaf) in leaves.into_iter().enumerate() {
             let (start, end, depth, parent) = (leaf.start, leaf.end, leaf.depth + 1, leaf.parent);
             let (mid, lh, rh) = g.split(rows, scratch, leaf, &split);
-            let node = nodes.len();
-            let mut n = node_of(ds, &split);
-            n.left = !((2 * i) as i32);
-            n.right = !((2 * i + 1) as i32);
-            nodes.push(n);
-            if let Some((pn, is_left)) = parent {
-                if is_left {
-                    nodes[pn].left = node as i32;
-                } else {
-                    nodes[pn].right = node as i32;
-                }
-            }
+            let node = attach(&mut nodes, node_of(ds, &split), (2 * i, 2 * i + 1), parent);
             for (start, end, hist, is_left) in [(start, mid, lh, true), (mid, end, rh, false)] {
                 let mut sum = HistBin::default();
                 hist.feature(ds, split.feature).iter().for_each(|b| sum.add(b));
