@@ -489,7 +489,7 @@ pub fn feature_values(batch: &RecordBatch, name: &str) -> Result<Vec<f64>> {
 }
 
 /// A numeric label or weight column; null or NaN is an error naming the row.
-fn read_numbers(batch: &RecordBatch, name: &str, what: &str, first_row: usize) -> Result<Vec<f64>> {
+pub(crate) fn read_numbers(batch: &RecordBatch, name: &str, what: &str, first_row: usize) -> Result<Vec<f64>> {
     let schema = batch.schema();
     let i = schema
         .index_of(name)

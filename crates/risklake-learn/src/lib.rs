@@ -11,8 +11,11 @@ pub mod bins;
 pub mod dataset;
 pub mod export;
 pub mod gbdt;
+pub mod linalg;
+pub mod lr;
 pub mod shap;
 pub mod tree;
 
 pub use dataset::{Dataset, DatasetBuilder, DatasetOptions};
 pub use gbdt::{train, GbdtModel, GbdtParams, Objective};
+pub use lr::{Design, DesignBuilder, LrModel, LrParams};
