@@ -118,6 +118,7 @@ impl Default for GbdtParams {
                 feature_fraction_bynode: 1.0,
                 grow_policy: GrowPolicy::Leafwise,
                 categorical: Default::default(),
+                histogram_per_node: false,
             },
             early_stopping_rounds: None,
             feature_fraction: 1.0,
@@ -345,6 +346,10 @@ pub struct GbdtModel {
     pub trees: Vec<Tree>,
     /// The iteration with the best validation metric, when there was validation data.
     pub best_iteration: Option<usize>,
+    /// Set for a random forest (format `risklake.forest`): its parameters and
+    /// out-of-bag score. Its leaves are pre-divided by the number of trees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forest: Option<crate::forest::ForestInfo>,
 }
 
 /// What each iteration reports.
@@ -555,6 +560,7 @@ fn train_here(
         init_score,
         trees,
         best_iteration: best.map(|b| b.0),
+        forest: None,
     })
 }
 
@@ -794,9 +800,11 @@ impl GbdtModel {
     pub fn from_json(text: &str) -> Result<GbdtModel> {
         let v: serde_json::Value =
             serde_json::from_str(text).map_err(|e| Error::invalid(format!("model file is not valid JSON: {e}")))?;
-        if v.get("format").and_then(|f| f.as_str()) != Some(MODEL_FORMAT) {
+        let format = v.get("format").and_then(|f| f.as_str());
+        if format != Some(MODEL_FORMAT) && format != Some(crate::forest::FOREST_FORMAT) {
             return Err(Error::invalid(format!(
-                "not a risklake GBDT model (expected format \"{MODEL_FORMAT}\")"
+                "not a risklake tree model (expected format \"{MODEL_FORMAT}\" or \"{}\")",
+                crate::forest::FOREST_FORMAT
             )));
         }
         match v.get("version").and_then(|x| x.as_u64()) {

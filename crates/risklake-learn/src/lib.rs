@@ -10,6 +10,7 @@
 pub mod bins;
 pub mod dataset;
 pub mod export;
+pub mod forest;
 pub mod gbdt;
 pub mod linalg;
 pub mod lr;

@@ -79,7 +79,8 @@ impl Histogram {
 /// data-parallel learner would build its share and sum across workers here.
 pub trait HistogramSource: Sync {
     /// The histogram of `rows` (a subset of the rows, or all of them in index order) for
-    /// the features in `features` (ascending); other features' bins stay zero.
+    /// the features in `features` (ascending); other features' bins are unspecified (zero
+    /// in a fresh histogram, stale in a recycled one) and must not be read.
     /// `gh[row]` is the row's (gradient, hessian).
     fn build(&self, ds: &Dataset, rows: &[u32], gh: &[GradPair], features: &[usize]) -> Histogram;
 
@@ -109,6 +110,14 @@ impl HistogramSource for LocalHistograms {
         let size = *ds.offsets.last().unwrap_or(&0);
         let recycled = self.pool.lock().ok().and_then(|mut p| p.pop());
         let mut hist = match recycled {
+            // A reused buffer of the right size: only the requested features are cleared
+            // (a node that samples 10 of 100 features would otherwise zero 10x too much).
+            Some(mut bins) if bins.len() == size => {
+                for &f in features {
+                    bins[ds.offsets[f]..ds.offsets[f + 1]].fill(HistBin::default());
+                }
+                Histogram { bins }
+            }
             Some(mut bins) => {
                 bins.clear();
                 bins.resize(size, HistBin::default());
@@ -168,6 +177,9 @@ impl HistogramSource for LocalHistograms {
     }
 
     fn recycle(&self, hist: Histogram) {
+        if hist.bins.is_empty() {
+            return;
+        }
         if let Ok(mut pool) = self.pool.lock() {
             if pool.len() < POOL_SIZE {
                 pool.push(hist.bins);
@@ -277,6 +289,11 @@ pub struct TreeParams {
     pub grow_policy: GrowPolicy,
     #[serde(default)]
     pub categorical: CategoricalParams,
+    /// Build each node's histogram from its own rows for just the features it may split
+    /// on, instead of keeping histograms for subtraction: far less work and memory when a
+    /// node samples few features of many and trees are deep (random forests).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub histogram_per_node: bool,
 }
 
 impl TreeParams {
@@ -942,9 +959,14 @@ fn grow_greedy(
     };
     let max_depth = p.effective_max_depth();
     let can_split = |depth: usize| max_depth == 0 || depth < max_depth;
+    let direct = p.histogram_per_node;
     let mut root = g.root(rows);
     if can_split(0) {
         root.best = best_split(&root.hist, &root.sum, FREE, &node_features(), ds, p);
+    }
+    if direct {
+        g.source
+            .recycle(std::mem::replace(&mut root.hist, Histogram { bins: Vec::new() }));
     }
     let mut leaves = vec![root];
     // Depth-wise: the order leaves were made in, to split a level in order.
@@ -964,7 +986,13 @@ fn grow_greedy(
         };
         let leaf = std::mem::replace(&mut leaves[li], Leaf::placeholder());
         let (start, end, bounds, depth, parent) = (leaf.start, leaf.end, leaf.bounds, leaf.depth + 1, leaf.parent);
-        let (mid, left_hist, right_hist) = g.split(rows, scratch, leaf, &split);
+        let (mid, left_hist, right_hist) = if direct {
+            let n_left = partition(ds, &mut rows[start..end], scratch, &split);
+            let empty = || Histogram { bins: Vec::new() };
+            (start + n_left, empty(), empty())
+        } else {
+            g.split(rows, scratch, leaf, &split)
+        };
         let node = attach(&mut nodes, node_of(ds, &split), (li, leaves.len()), parent);
         // Children of a monotone split are bounded by the midpoint of their outputs.
         let (mut left_bounds, mut right_bounds) = (bounds, bounds);
@@ -981,11 +1009,32 @@ fn grow_greedy(
                 right_bounds.max = right_bounds.max.min(mid);
             }
         }
+        let rows: &[u32] = rows;
         let mut mk = |start: usize, end: usize, hist: Histogram, sum: HistBin, bounds: Bounds, is_left: bool| {
-            let best = if can_split(depth) {
-                best_split(&hist, &sum, bounds, &node_features(), ds, p)
-            } else {
+            let best = if !can_split(depth) {
                 None
+            } else {
+                let allowed = node_features();
+                if sum.n < 2 * p.min_data_in_leaf.max(1) {
+                    // No split can leave min_data_in_leaf rows on both sides.
+                    None
+                } else if direct {
+                    // This node's own histogram, of the features it may split on, then dropped.
+                    let list: Vec<usize> = (0..allowed.len()).filter(|&f| allowed[f]).collect();
+                    let h = g.source.build(ds, &rows[start..end], g.gh, &list);
+                    let best = best_split(&h, &sum, bounds, &allowed, ds, p);
+                    g.source.recycle(h);
+                    best
+                } else {
+                    best_split(&hist, &sum, bounds, &allowed, ds, p)
+                }
+            };
+            // A leaf that will not split needs no histogram.
+            let hist = if best.is_none() && !hist.bins.is_empty() {
+                g.source.recycle(hist);
+                Histogram { bins: Vec::new() }
+            } else {
+                hist
             };
             Leaf {
                 bounds,

@@ -769,7 +769,7 @@ fn constant_features_identifier_categories_and_damaged_models_are_clear_errors()
     let err = |t: &str| GbdtModel::from_json(t).unwrap_err().to_string();
     assert!(err(&text[..text.len() / 2]).contains("not valid JSON"));
     assert!(err(&text.replace("\"version\":1", "\"version\":7")).contains("version Some(7) is not supported"));
-    assert!(err(&text.replace("risklake.gbdt", "risklake.scorecard")).contains("not a risklake GBDT model"));
+    assert!(err(&text.replace("risklake.gbdt", "risklake.scorecard")).contains("not a risklake tree model"));
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
     v["trees"][1]["nodes"][0]["left"] = serde_json::json!(-99);
     assert!(err(&v.to_string()).contains("tree 1 node 0 has an invalid child -99"));
