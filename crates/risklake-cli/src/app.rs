@@ -53,12 +53,17 @@ pub enum Command {
     /// Feature mining: binning, WoE/IV/KS/PSI, selection, WoE transform, report.
     #[command(subcommand)]
     Features(FeaturesCommand),
-    /// Train a model (gbdt so far) and record it as a run.
+    /// Train a model (gbdt, rf, lr) and record it as a run.
     #[command(subcommand)]
     Train(TrainCommand),
-    /// Score a table with a trained model into a lake table or file.
+    /// Score a table with a trained model (any kind) into a lake table or file.
     Predict(PredictArgs),
-    /// Trained models: export to other formats.
+    /// Scorecards: points per bin from a binning plan and an LR on its WoE values.
+    #[command(subcommand)]
+    Scorecard(ScorecardCommand),
+    /// Score a table with a scorecard: its columns plus `score` (and points per feature).
+    Score(ScoreArgs),
+    /// Trained models: export to other formats, show a summary.
     #[command(subcommand)]
     Model(ModelCommand),
     /// Recorded runs.
@@ -369,6 +374,157 @@ pub struct ReportArgs {
 pub enum TrainCommand {
     /// Gradient-boosted trees (our own histogram GBDT; LightGBM's parameter names).
     Gbdt(TrainGbdtArgs),
+    /// Random forest on the same binned data (scikit-learn's parameter names:
+    /// n_estimators, max_depth, min_samples_leaf, max_features, bootstrap, max_samples).
+    Rf(TrainGbdtArgs),
+    /// Logistic regression with statistics, penalties and stepwise selection.
+    Lr(TrainLrArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TrainLrArgs {
+    /// Lake table (`db.table`) or data file to fit on.
+    #[arg(long)]
+    pub table: String,
+    /// Label column (0/1, or any values with --bad-value).
+    #[arg(long)]
+    pub label: String,
+    /// The label value meaning bad; every other value is good.
+    #[arg(long)]
+    pub bad_value: Option<String>,
+    /// Column of sample weights (frequency weights).
+    #[arg(long)]
+    pub weight: Option<String>,
+    /// Fit on the WoE values of this binning plan's bins (run id or file) instead of raw
+    /// columns; the plan travels with the model, so it scores raw tables.
+    #[arg(long)]
+    pub plan: Option<String>,
+    /// Validation table or file (AUC and KS reported).
+    #[arg(long, conflicts_with = "valid_fraction")]
+    pub valid_table: Option<String>,
+    /// Hold out this share of the rows (by a hash of the row number) for validation.
+    #[arg(long)]
+    pub valid_fraction: Option<f64>,
+    /// Feature columns, comma-separated (default: every numeric column, or every planned feature).
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Vec<String>,
+    /// Columns not to use, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// A parameter as key=value (repeatable): penalty (none, l2, l1, elasticnet), C,
+    /// l1_ratio, max_iter, tol, collinear (refuse, drop), warm_start_rows, num_threads.
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Stepwise selection: forward, backward or both.
+    #[arg(long, value_parser = ["forward", "backward", "both"])]
+    pub stepwise: Option<String>,
+    /// What stepwise selection compares: aic, bic or pvalue.
+    #[arg(long, default_value = "aic", value_parser = ["aic", "bic", "pvalue"])]
+    pub criterion: String,
+    /// pvalue stepwise: a feature enters below this p-value.
+    #[arg(long, default_value_t = 0.05)]
+    pub p_enter: f64,
+    /// pvalue stepwise: a feature leaves above this p-value.
+    #[arg(long, default_value_t = 0.10)]
+    pub p_remove: f64,
+    /// Also write the model to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ScorecardCommand {
+    /// Points per bin from a binning plan and an LR fitted on its WoE values.
+    Build(ScorecardBuildArgs),
+    /// Write a scorecard as a points table (csv), JSON, or a SQL SELECT that scores a table.
+    Export {
+        /// The scorecard: a run id or a file.
+        #[arg(long)]
+        scorecard: String,
+        #[arg(long, default_value = "csv", value_parser = ["csv", "json", "sql"])]
+        format: String,
+        /// The table the SQL reads (`FROM ...`).
+        #[arg(long, default_value = "input")]
+        sql_table: String,
+        /// File to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Gains table by score bands (bad rate, cumulative shares, KS, lift), AUC, KS, and
+    /// PSI of the score against another table or across periods.
+    Evaluate(ScorecardEvaluateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ScorecardBuildArgs {
+    /// The binning plan (run id or file); default: the plan the LR was fitted with.
+    #[arg(long)]
+    pub plan: Option<String>,
+    /// The LR model (run id or file), fitted on the plan's WoE values.
+    #[arg(long)]
+    pub model: String,
+    /// Score at the base odds.
+    #[arg(long, default_value_t = 600.0)]
+    pub base_points: f64,
+    /// Good:bad odds at the base points (50 = 50 goods per bad).
+    #[arg(long, default_value_t = 50.0)]
+    pub base_odds: f64,
+    /// Points that double the good:bad odds.
+    #[arg(long, default_value_t = 20.0)]
+    pub pdo: f64,
+    /// Decimals kept in each bin's points.
+    #[arg(long, default_value_t = 0)]
+    pub digits: u32,
+    /// Also write the scorecard to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ScorecardEvaluateArgs {
+    /// The scorecard (run id or file).
+    #[arg(long)]
+    pub scorecard: String,
+    /// Table or file to evaluate on.
+    #[arg(long)]
+    pub table: String,
+    /// Label column.
+    #[arg(long)]
+    pub label: String,
+    /// The label value meaning bad.
+    #[arg(long)]
+    pub bad_value: Option<String>,
+    /// Score bands (equal frequency).
+    #[arg(long, default_value_t = 10)]
+    pub bands: usize,
+    /// PSI of the score in this table (or file) against --table.
+    #[arg(long, conflicts_with = "psi_by")]
+    pub psi_against: Option<String>,
+    /// PSI of the score of every period against the first, by this column.
+    #[arg(long)]
+    pub psi_by: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ScoreArgs {
+    /// The scorecard: a run id or a file.
+    #[arg(long)]
+    pub scorecard: String,
+    /// Table or file to score.
+    #[arg(long)]
+    pub table: String,
+    /// Lake table to write (the input columns plus `score`).
+    #[arg(long, conflicts_with = "out", required_unless_present = "out")]
+    pub out_table: Option<String>,
+    /// File to write (.parquet, .csv, .jsonl).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also write each feature's points (`points_<feature>` columns).
+    #[arg(long)]
+    pub points: bool,
+    /// If the output table exists: append or overwrite (default: refuse).
+    #[arg(long, value_parser = ["append", "overwrite"])]
+    pub mode: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -421,7 +577,8 @@ pub struct PredictArgs {
     /// File to write (.parquet, .csv, .jsonl).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// proba (binary: probability of bad; regression: the value), raw (log-odds), leaf
+    /// proba (binary: probability of bad; regression: the value), raw (log-odds; a
+    /// forest's average; a scorecard's score), leaf
     /// (`leaf_<tree>` columns: each tree's leaf index) or shap (`shap_<feature>` columns:
     /// exact TreeSHAP contributions to the raw score, plus `shap_expected`).
     #[arg(long, default_value = "proba", value_parser = ["proba", "raw", "leaf", "shap"])]
@@ -443,5 +600,10 @@ pub enum ModelCommand {
         /// File to write.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Show a model: kind, inputs, and its summary (an LR's coefficient table).
+    Show {
+        /// The model: a run id or a model file.
+        model: String,
     },
 }

@@ -14,9 +14,13 @@ pub mod forest;
 pub mod gbdt;
 pub mod linalg;
 pub mod lr;
+pub mod model;
+pub mod scorecard;
 pub mod shap;
 pub mod tree;
 
 pub use dataset::{Dataset, DatasetBuilder, DatasetOptions};
 pub use gbdt::{train, GbdtModel, GbdtParams, Objective};
 pub use lr::{Design, DesignBuilder, LrModel, LrParams};
+pub use model::Model;
+pub use scorecard::Scorecard;

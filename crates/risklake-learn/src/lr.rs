@@ -1478,3 +1478,70 @@ impl LrModel {
         Ok(m)
     }
 }
+
+impl LrModel {
+    /// A statsmodels-style summary: the fit, then one line per coefficient.
+    pub fn summary_text(&self) -> String {
+        let s = &self.summary;
+        let method = match self.params.penalty {
+            Penalty::None => "Newton, no penalty".to_string(),
+            Penalty::L2 => format!("Newton, L2 penalty, C = {}", self.params.c),
+            Penalty::L1 => format!("proximal Newton, L1 penalty, C = {}", self.params.c),
+            Penalty::ElasticNet => format!(
+                "proximal Newton, elastic net, C = {}, l1_ratio = {}",
+                self.params.c, self.params.l1_ratio
+            ),
+        };
+        let mut out = format!(
+            "Logistic regression of {} on {} feature(s) ({})\n\
+             rows {}   nobs {}   {} in {} iterations   max |gradient| {:.2e}\n\
+             log-likelihood {:.4}   null {:.4}   LLR {:.4} (p = {:.4e})   pseudo R2 {:.5}\n\
+             AIC {:.4}   BIC {:.4}\n\n",
+            self.label,
+            self.coefficients.len() - 1,
+            method,
+            s.rows,
+            s.nobs,
+            if s.converged { "converged" } else { "NOT CONVERGED" },
+            s.iterations,
+            s.grad_norm,
+            s.log_likelihood,
+            s.null_log_likelihood,
+            s.llr,
+            s.llr_p_value,
+            s.pseudo_r2,
+            s.aic,
+            s.bic
+        );
+        let width = self.coefficients.iter().map(|c| c.name.len()).max().unwrap_or(5).max(5);
+        out.push_str(&format!(
+            "{:<width$} {:>13} {:>11} {:>9} {:>10} {:>13} {:>13} {:>8}\n",
+            "", "coef", "std err", "z", "P>|z|", "[0.025", "0.975]", "VIF"
+        ));
+        let opt = |v: Option<f64>, prec: usize| v.map_or("-".to_string(), |x| format!("{x:.prec$}"));
+        for c in &self.coefficients {
+            out.push_str(&format!(
+                "{:<width$} {:>13.6} {:>11} {:>9} {:>10} {:>13} {:>13} {:>8}\n",
+                c.name,
+                c.coef,
+                opt(c.std_err, 6),
+                opt(c.z, 3),
+                c.p_value.map_or("-".into(), |p| if p < 1e-4 {
+                    format!("{p:.2e}")
+                } else {
+                    format!("{p:.4}")
+                }),
+                opt(c.ci_low, 6),
+                opt(c.ci_high, 6),
+                opt(c.vif, 2),
+            ));
+        }
+        for d in &self.dropped {
+            out.push_str(&format!("dropped {}: {}\n", d.feature, d.reason));
+        }
+        if !s.converged {
+            out.push_str("\nThe fit did not converge: raise max_iter, or add a penalty.\n");
+        }
+        out
+    }
+}

@@ -5,6 +5,7 @@ mod features;
 mod gen;
 mod ingest;
 mod lake;
+mod models;
 mod quickstart;
 mod runs;
 mod sql;
@@ -235,6 +236,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Train(t) => train::run(&ctx, t).await,
         Command::Predict(p) => train::predict(&ctx, &p).await,
         Command::Model(m) => train::model(&ctx, m),
+        Command::Scorecard(c) => models::scorecard(&ctx, c).await,
+        Command::Score(s) => models::score(&ctx, &s).await,
         Command::Runs(r) => runs::run(&ctx, r),
         Command::Projects => runs::projects(&ctx),
         Command::Quickstart(args) => quickstart::run(&ctx, args).await,

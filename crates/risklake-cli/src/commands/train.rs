@@ -15,7 +15,7 @@ use risklake_core::{Error, Result};
 use risklake_lake::sql::stream_schema;
 use risklake_learn::gbdt::IterationInfo;
 use risklake_learn::gbdt::Metric;
-use risklake_learn::{train, DatasetBuilder, DatasetOptions, GbdtModel, GbdtParams};
+use risklake_learn::{train, DatasetBuilder, DatasetOptions, GbdtParams, Model};
 use risklake_track::RunId;
 
 use super::features::{open, ordered_scan_session, scan_session};
@@ -28,6 +28,16 @@ pub const MODEL_ARTIFACT: &str = "model.json";
 
 pub async fn run(ctx: &Ctx, cmd: TrainCommand) -> Result<()> {
     match cmd {
+        TrainCommand::Rf(args) => {
+            let r = super::models::train_rf_recorded(ctx, &args).await?;
+            super::models::print_rf(ctx, &r);
+            Ok(())
+        }
+        TrainCommand::Lr(args) => {
+            let r = super::models::train_lr_recorded(ctx, &args).await?;
+            super::models::print_lr(ctx, &r);
+            Ok(())
+        }
         TrainCommand::Gbdt(args) => {
             let r = train_gbdt_recorded(ctx, &args).await?;
             ctx.out.emit(
@@ -84,6 +94,81 @@ pub struct TrainReport {
     pub importance: Vec<(String, usize, f64)>,
 }
 
+/// Streams `table` into `push`, holding out the rows that `valid_fraction` picks (by a
+/// hash of the row number) and then every row of `valid_table`: returns the held-out
+/// batches.
+pub async fn read_split(
+    ctx: &Ctx,
+    run: RunId,
+    table: &str,
+    valid_fraction: Option<f64>,
+    valid_table: Option<&str>,
+    push: &mut (dyn FnMut(RecordBatch) -> Result<()> + Send),
+) -> Result<Vec<RecordBatch>> {
+    if let Some(f) = valid_fraction {
+        if !(f > 0.0 && f < 1.0) {
+            return Err(Error::invalid(format!("--valid-fraction must be in (0, 1), got {f}")));
+        }
+    }
+    let session = ordered_scan_session(ctx).await?;
+    let mut held_out: Vec<RecordBatch> = Vec::new();
+    let mut stream = open(ctx, &session, table, None, run).await?;
+    let bar = ctx.out.bar(None, Unit::Rows, "reading");
+    let mut row = 0u64;
+    while let Some(b) = stream.next().await {
+        let b = b.map_err(|e| Error::external(format!("reading {table}"), e))?;
+        bar.inc(b.num_rows() as u64);
+        match valid_fraction {
+            Some(f) => {
+                let mask: arrow::array::BooleanArray =
+                    (0..b.num_rows()).map(|i| Some(row_hash(row + i as u64) < f)).collect();
+                row += b.num_rows() as u64;
+                let valid = filter_record_batch(&b, &mask).map_err(|e| Error::arrow("splitting rows", e))?;
+                let keep = arrow::compute::not(&mask).map_err(|e| Error::arrow("splitting rows", e))?;
+                let train_part = filter_record_batch(&b, &keep).map_err(|e| Error::arrow("splitting rows", e))?;
+                held_out.push(valid);
+                tokio::task::block_in_place(|| push(train_part))?;
+            }
+            None => tokio::task::block_in_place(|| push(b))?,
+        }
+    }
+    bar.finish_and_clear();
+    if let Some(v) = valid_table {
+        let mut s = open(ctx, &session, v, None, run).await?;
+        while let Some(b) = s.next().await {
+            held_out.push(b.map_err(|e| Error::external(format!("reading {v}"), e))?);
+        }
+    }
+    Ok(held_out)
+}
+
+/// The binned training set of `args` and its validation set (binned alike), if any.
+pub async fn read_binned(
+    ctx: &Ctx,
+    run: RunId,
+    args: &TrainGbdtArgs,
+    options: DatasetOptions,
+) -> Result<(risklake_learn::Dataset, Option<risklake_learn::Dataset>)> {
+    let mut builder = DatasetBuilder::new(args.label.clone(), args.weight.clone(), options)?;
+    let held_out = read_split(
+        ctx,
+        run,
+        &args.table,
+        args.valid_fraction,
+        args.valid_table.as_deref(),
+        &mut |b| builder.push(b),
+    )
+    .await?;
+    let train_set = tokio::task::block_in_place(|| builder.finish())?;
+    let valid = if args.valid_table.is_some() || args.valid_fraction.is_some() {
+        let v = tokio::task::block_in_place(|| train_set.with_mappers(&held_out, &args.label, args.weight.as_deref()))?;
+        (v.rows() > 0).then_some(v)
+    } else {
+        None
+    };
+    Ok((train_set, valid))
+}
+
 /// A row's share of [0, 1) from its number: the deterministic hold-out split.
 fn row_hash(row: u64) -> f64 {
     let mut z = row.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -110,11 +195,6 @@ pub async fn train_gbdt_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<Trai
             params.set(k, v)?;
         }
     }
-    if let Some(f) = args.valid_fraction {
-        if !(f > 0.0 && f < 1.0) {
-            return Err(Error::invalid(format!("--valid-fraction must be in (0, 1), got {f}")));
-        }
-    }
     let run = ctx.start("train.gbdt")?;
     let result = async {
         ctx.store.log_param(run, "table", &args.table)?;
@@ -124,45 +204,7 @@ pub async fn train_gbdt_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<Trai
         ctx.store.log_param(run, "max_bin", &options.max_bin.to_string())?;
         ctx.store
             .log_param(run, "dataset", &serde_json::to_string(&options).unwrap_or_default())?;
-        let session = ordered_scan_session(ctx).await?;
-        let mut builder = DatasetBuilder::new(args.label.clone(), args.weight.clone(), options)?;
-        let mut held_out: Vec<RecordBatch> = Vec::new();
-        let mut stream = open(ctx, &session, &args.table, None, run).await?;
-        let bar = ctx.out.bar(None, Unit::Rows, "reading");
-        let mut row = 0u64;
-        while let Some(b) = stream.next().await {
-            let b = b.map_err(|e| Error::external(format!("reading {}", args.table), e))?;
-            bar.inc(b.num_rows() as u64);
-            match args.valid_fraction {
-                Some(f) => {
-                    let mask: arrow::array::BooleanArray =
-                        (0..b.num_rows()).map(|i| Some(row_hash(row + i as u64) < f)).collect();
-                    row += b.num_rows() as u64;
-                    let valid = filter_record_batch(&b, &mask).map_err(|e| Error::arrow("splitting rows", e))?;
-                    let keep = arrow::compute::not(&mask).map_err(|e| Error::arrow("splitting rows", e))?;
-                    let train_part = filter_record_batch(&b, &keep).map_err(|e| Error::arrow("splitting rows", e))?;
-                    held_out.push(valid);
-                    tokio::task::block_in_place(|| builder.push(train_part))?;
-                }
-                None => tokio::task::block_in_place(|| builder.push(b))?,
-            }
-        }
-        bar.finish_and_clear();
-        let train_set = tokio::task::block_in_place(|| builder.finish())?;
-        if let Some(v) = &args.valid_table {
-            let mut s = open(ctx, &session, v, None, run).await?;
-            while let Some(b) = s.next().await {
-                held_out.push(b.map_err(|e| Error::external(format!("reading {v}"), e))?);
-            }
-        }
-        let valid = if args.valid_table.is_some() || args.valid_fraction.is_some() {
-            let v =
-                tokio::task::block_in_place(|| train_set.with_mappers(&held_out, &args.label, args.weight.as_deref()))?;
-            (v.rows() > 0).then_some(v)
-        } else {
-            None
-        };
-        drop(held_out);
+        let (train_set, valid) = read_binned(ctx, run, args, options).await?;
         let metric_name = match params.metric() {
             Metric::Auc => "valid auc",
             Metric::Ks => "valid ks",
@@ -235,22 +277,27 @@ pub async fn train_gbdt_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<Trai
     ctx.finish(run, result)
 }
 
-/// Reads a model given as a file or a run id.
-pub fn load_model(ctx: &Ctx, spec: &str) -> Result<GbdtModel> {
+/// Reads a model of any kind given as a file or a run id.
+pub fn load_model(ctx: &Ctx, spec: &str) -> Result<Model> {
     let text = super::read_file_or_artifact(ctx, spec, MODEL_ARTIFACT, "model")?;
-    GbdtModel::from_json(&text).map_err(|e| Error::invalid(format!("model {spec}: {e}")))
+    Model::from_json(&text).map_err(|e| Error::invalid(format!("model {spec}: {e}")))
 }
 
 pub async fn predict(ctx: &Ctx, args: &PredictArgs) -> Result<()> {
     let run = ctx.start("predict")?;
     let result = async {
-        let model = load_model(ctx, &args.model)?;
+        let any = load_model(ctx, &args.model)?;
+        let trees = match args.output.as_str() {
+            "leaf" | "shap" => Some(any.trees(&format!("--output {}", args.output))?),
+            _ => None,
+        };
         ctx.store.log_param(run, "model", &args.model)?;
+        ctx.store.log_param(run, "model_kind", any.kind())?;
         ctx.store.log_param(run, "output", &args.output)?;
         let session = scan_session(ctx).await?;
         let stream = open(ctx, &session, &args.table, None, run).await?;
         let in_schema = stream_schema(&stream);
-        for f in &model.feature_names {
+        for f in &any.input_columns() {
             if in_schema.index_of(f).is_err() {
                 return Err(Error::invalid(format!(
                     "{} lacks the model's feature column '{f}'",
@@ -260,9 +307,11 @@ pub async fn predict(ctx: &Ctx, args: &PredictArgs) -> Result<()> {
         }
         let mut fields: Vec<Field> = in_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         let added: Vec<String> = match args.output.as_str() {
-            "leaf" => (0..model.trees.len()).map(|t| format!("leaf_{t}")).collect(),
-            "shap" => model
-                .feature_names
+            "leaf" => (0..trees.map_or(0, |m| m.trees.len()))
+                .map(|t| format!("leaf_{t}"))
+                .collect(),
+            "shap" => trees
+                .map_or(&[][..], |m| &m.feature_names[..])
                 .iter()
                 .map(|f| format!("shap_{f}"))
                 .chain(["shap_expected".to_string()])
@@ -289,21 +338,21 @@ pub async fn predict(ctx: &Ctx, args: &PredictArgs) -> Result<()> {
             let mut cols: Vec<ArrayRef> = b.columns().to_vec();
             match args.output.as_str() {
                 "leaf" => {
-                    let leaves = model.predict_leaf(b)?;
+                    let leaves = trees.expect("checked").predict_leaf(b)?;
                     for t in 0..width {
                         let col: Int32Array = leaves.iter().skip(t).step_by(width).map(|&l| l as i32).collect();
                         cols.push(Arc::new(col));
                     }
                 }
                 "shap" => {
-                    let shap = model.predict_shap(b)?;
+                    let shap = trees.expect("checked").predict_shap(b)?;
                     for f in 0..width {
                         let col: Float64Array = shap.iter().skip(f).step_by(width).copied().collect();
                         cols.push(Arc::new(col));
                     }
                 }
-                "raw" => cols.push(Arc::new(Float64Array::from(model.predict_raw(b)?))),
-                _ => cols.push(Arc::new(Float64Array::from(model.predict(b)?))),
+                "raw" => cols.push(Arc::new(Float64Array::from(any.predict_raw(b)?))),
+                _ => cols.push(Arc::new(Float64Array::from(any.predict(b)?))),
             }
             RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::arrow("adding predictions", e))
         };
@@ -335,8 +384,10 @@ pub async fn predict(ctx: &Ctx, args: &PredictArgs) -> Result<()> {
 
 pub fn model(ctx: &Ctx, cmd: ModelCommand) -> Result<()> {
     match cmd {
+        ModelCommand::Show { model } => super::models::show_model(ctx, &model),
         ModelCommand::Export { model, format, out } => {
-            let m = load_model(ctx, &model)?;
+            let any = load_model(ctx, &model)?;
+            let m = any.trees("LightGBM export")?;
             let text = match format.as_str() {
                 "lightgbm" => m.to_lightgbm_text()?,
                 _ => m.to_json(),

@@ -1,0 +1,684 @@
+//! `train rf`, `train lr`, `model show`, `scorecard build|export|evaluate` and `score`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{ArrayRef, Float64Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use futures::StreamExt;
+use serde_json::json;
+
+use risklake_core::metrics::{auc, ks};
+use risklake_core::{Error, Result};
+use risklake_learn::forest::{train_forest, RfParams};
+use risklake_learn::lr::{self, Criterion, Direction, LrModel};
+use risklake_learn::scorecard::{evaluate_scores, score_psi, Scaling, ScoreEvaluation};
+use risklake_learn::{DatasetOptions, DesignBuilder, LrParams, Model, Scorecard};
+use risklake_track::RunId;
+
+use super::features::{load_plan, open, scan_session};
+use super::train::{load_model, read_binned, read_split, MODEL_ARTIFACT};
+use super::Ctx;
+use crate::app::{ScoreArgs, ScorecardBuildArgs, ScorecardCommand, ScorecardEvaluateArgs, TrainGbdtArgs, TrainLrArgs};
+use crate::output::{grid, kv_table, Unit};
+
+/// The scorecard artifact's name in a `scorecard build` run.
+pub const SCORECARD_ARTIFACT: &str = "scorecard.json";
+
+/// `key=value` pairs of `--param`.
+fn key_values(params: &[String]) -> Result<Vec<(String, String)>> {
+    params
+        .iter()
+        .map(|p| {
+            let (k, v) = p
+                .split_once('=')
+                .ok_or_else(|| Error::invalid(format!("--param '{p}' should be KEY=VALUE")))?;
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Hard 0/1 labels of held-out batches, read the way the model's training read them.
+fn labels_of(batches: &[RecordBatch], label: &str, bad_value: Option<&str>) -> Result<Vec<f64>> {
+    let mut out = Vec::new();
+    for b in batches {
+        match bad_value {
+            Some(bad) => out.extend(
+                risklake_learn::dataset::category_values(b, label)?
+                    .into_iter()
+                    .map(|v| (v.as_deref() == Some(bad)) as u8 as f64),
+            ),
+            None => out.extend(risklake_learn::dataset::feature_values(b, label)?),
+        }
+    }
+    Ok(out)
+}
+
+pub struct RfReport {
+    run: RunId,
+    model_path: PathBuf,
+    rows: usize,
+    valid_rows: usize,
+    trees: usize,
+    oob: Option<(f64, f64)>,
+    valid_auc: Option<f64>,
+    seconds: f64,
+    importance: Vec<(String, usize, f64)>,
+}
+
+pub async fn train_rf_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<RfReport> {
+    let mut params = RfParams::default();
+    let mut options = DatasetOptions {
+        features: args.columns.clone(),
+        exclude: args.exclude.clone(),
+        bad_value: args.bad_value.clone(),
+        ..Default::default()
+    };
+    for (k, v) in key_values(&args.params)? {
+        if !options.set(&k, &v)? {
+            params.set(&k, &v)?;
+        }
+    }
+    let run = ctx.start("train.rf")?;
+    let result = async {
+        ctx.store.log_param(run, "table", &args.table)?;
+        ctx.store.log_param(run, "label", &args.label)?;
+        ctx.store
+            .log_param(run, "params", &serde_json::to_string(&params).unwrap_or_default())?;
+        ctx.store
+            .log_param(run, "dataset", &serde_json::to_string(&options).unwrap_or_default())?;
+        let (train_set, valid) = read_binned(ctx, run, args, options).await?;
+        let started = Instant::now();
+        let bar = ctx
+            .out
+            .bar(Some(params.n_estimators as u64), Unit::Iterations, "growing trees");
+        let model = tokio::task::block_in_place(|| train_forest(&train_set, &params, &|| bar.inc(1)))?;
+        bar.finish_and_clear();
+        let seconds = started.elapsed().as_secs_f64();
+        let valid_auc = match &valid {
+            Some(v) if params.objective == risklake_learn::Objective::Binary => {
+                let p = model.predict_raw_binned(v);
+                let labels: Vec<bool> = v.label.iter().map(|&y| y == 1.0).collect();
+                auc(&p, &labels)
+            }
+            _ => None,
+        };
+        let artifact = ctx
+            .store
+            .log_artifact_bytes(run, MODEL_ARTIFACT, model.to_json().as_bytes())?;
+        if let Some(out) = &args.out {
+            std::fs::write(out, model.to_json()).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
+        }
+        let oob = model
+            .forest
+            .as_ref()
+            .and_then(|f| f.oob.as_ref())
+            .map(|o| (o.score, o.secondary));
+        ctx.store.log_metric(run, "train_seconds", None, seconds)?;
+        if let Some((s, k)) = oob {
+            ctx.store.log_metric(run, "oob_score", None, s)?;
+            ctx.store.log_metric(run, "oob_secondary", None, k)?;
+        }
+        if let Some(a) = valid_auc {
+            ctx.store.log_metric(run, "valid_auc", None, a)?;
+        }
+        Ok(RfReport {
+            run,
+            model_path: PathBuf::from(artifact.path),
+            rows: train_set.rows(),
+            valid_rows: valid.as_ref().map_or(0, |v| v.rows()),
+            trees: model.trees.len(),
+            oob,
+            valid_auc,
+            seconds,
+            importance: model.importance(),
+        })
+    }
+    .await;
+    ctx.finish(run, result)
+}
+
+pub fn print_rf(ctx: &Ctx, r: &RfReport) {
+    ctx.out.emit(
+        json!({
+            "run": r.run, "model": r.model_path, "rows": r.rows, "valid_rows": r.valid_rows, "trees": r.trees,
+            "oob_score": r.oob.map(|o| o.0), "oob_secondary": r.oob.map(|o| o.1), "valid_auc": r.valid_auc,
+            "seconds": r.seconds,
+            "importance": r.importance.iter().map(|(f, s, g)| json!({"feature": f, "splits": s, "gain": g})).collect::<Vec<_>>(),
+        }),
+        || {
+            let mut imp = r.importance.clone();
+            imp.sort_by(|a, b| b.2.total_cmp(&a.2));
+            let rows = imp
+                .iter()
+                .take(10)
+                .map(|(f, s, g)| vec![f.clone(), s.to_string(), format!("{g:.1}")])
+                .collect();
+            format!(
+                "{}\n{}",
+                grid(&["feature", "splits", "gain"], rows),
+                kv_table([
+                    ("rows (train / valid)", format!("{} / {}", r.rows, r.valid_rows)),
+                    ("trees", r.trees.to_string()),
+                    (
+                        "out-of-bag (AUC, KS / R2, RMSE)",
+                        r.oob.map_or("-".into(), |o| format!("{:.5}, {:.5}", o.0, o.1)),
+                    ),
+                    ("valid auc", r.valid_auc.map_or("-".into(), |a| format!("{a:.5}"))),
+                    ("time", format!("{:.2} s", r.seconds)),
+                    ("model", r.model_path.display().to_string()),
+                    ("run", r.run.to_string()),
+                ])
+            )
+        },
+    );
+}
+
+pub struct LrReport {
+    run: RunId,
+    model_path: PathBuf,
+    model: LrModel,
+    valid: Option<(usize, f64, f64)>,
+    seconds: f64,
+}
+
+pub async fn train_lr_recorded(ctx: &Ctx, args: &TrainLrArgs) -> Result<LrReport> {
+    let mut params = LrParams::default();
+    for (k, v) in key_values(&args.params)? {
+        params.set(&k, &v)?;
+    }
+    let direction: Option<Direction> = args.stepwise.as_deref().map(str::parse).transpose()?;
+    let criterion = match args.criterion.as_str() {
+        "bic" => Criterion::Bic,
+        "pvalue" => Criterion::PValue {
+            enter: args.p_enter,
+            remove: args.p_remove,
+        },
+        _ => Criterion::Aic,
+    };
+    let run = ctx.start("train.lr")?;
+    let result = async {
+        ctx.store.log_param(run, "table", &args.table)?;
+        ctx.store.log_param(run, "label", &args.label)?;
+        ctx.store
+            .log_param(run, "params", &serde_json::to_string(&params).unwrap_or_default())?;
+        if let Some(s) = &args.stepwise {
+            ctx.store
+                .log_param(run, "stepwise", &format!("{s} by {}", args.criterion))?;
+        }
+        let plan = match &args.plan {
+            Some(p) => {
+                ctx.store.log_param(run, "plan", p)?;
+                Some(load_plan(ctx, p)?)
+            }
+            None => None,
+        };
+        let mut builder = DesignBuilder::new(
+            &args.label,
+            args.weight.as_deref(),
+            args.bad_value.as_deref(),
+            &args.columns,
+            &args.exclude,
+            plan.as_ref(),
+        )?;
+        let held_out = read_split(
+            ctx,
+            run,
+            &args.table,
+            args.valid_fraction,
+            args.valid_table.as_deref(),
+            &mut |b| builder.push(b),
+        )
+        .await?;
+        let inputs = builder.inputs();
+        let design = tokio::task::block_in_place(|| builder.finish())?;
+        let started = Instant::now();
+        let model = match direction {
+            None => {
+                let spinner = ctx.out.bar(None, Unit::Iterations, "fitting");
+                let m = tokio::task::block_in_place(|| lr::fit(&design, &params, inputs, &args.label));
+                spinner.finish_and_clear();
+                m?
+            }
+            Some(d) => {
+                let bar = ctx.out.bar(None, Unit::Iterations, "stepwise steps");
+                let mut steps = Vec::new();
+                let m = tokio::task::block_in_place(|| {
+                    lr::stepwise(&design, &params, d, criterion, inputs, &args.label, &mut |s| {
+                        bar.inc(1);
+                        bar.set_message(format!("{} {}", s.action, s.feature));
+                        steps.push(s.clone());
+                    })
+                });
+                bar.finish_and_clear();
+                m?
+            }
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        drop(design);
+        // Ranking quality on the training rows and on held-out rows.
+        let score = |batches: &[RecordBatch]| -> Result<Option<(usize, f64, f64)>> {
+            let mut p = Vec::new();
+            for b in batches {
+                p.extend(model.predict_raw(b)?);
+            }
+            let y: Vec<bool> = labels_of(batches, &args.label, args.bad_value.as_deref())?
+                .into_iter()
+                .map(|v| v == 1.0)
+                .collect();
+            Ok(auc(&p, &y).map(|a| (p.len(), a, ks(&p, &y).unwrap_or(f64::NAN))))
+        };
+        let valid = if held_out.is_empty() {
+            None
+        } else {
+            tokio::task::block_in_place(|| score(&held_out))?
+        };
+        let s = &model.summary;
+        for (name, v) in [
+            ("log_likelihood", s.log_likelihood),
+            ("aic", s.aic),
+            ("bic", s.bic),
+            ("pseudo_r2", s.pseudo_r2),
+            ("iterations", s.iterations as f64),
+            ("train_seconds", seconds),
+        ] {
+            ctx.store.log_metric(run, name, None, v)?;
+        }
+        if let Some((_, a, k)) = valid {
+            ctx.store.log_metric(run, "valid_auc", None, a)?;
+            ctx.store.log_metric(run, "valid_ks", None, k)?;
+        }
+        let artifact = ctx
+            .store
+            .log_artifact_bytes(run, MODEL_ARTIFACT, model.to_json().as_bytes())?;
+        ctx.store
+            .log_artifact_bytes(run, "summary.txt", model.summary_text().as_bytes())?;
+        if let Some(out) = &args.out {
+            std::fs::write(out, model.to_json()).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
+        }
+        Ok(LrReport {
+            run,
+            model_path: PathBuf::from(artifact.path),
+            model,
+            valid,
+            seconds,
+        })
+    }
+    .await;
+    ctx.finish(run, result)
+}
+
+pub fn print_lr(ctx: &Ctx, r: &LrReport) {
+    let m = &r.model;
+    ctx.out.emit(
+        json!({
+            "run": r.run, "model": r.model_path, "summary": m.summary, "coefficients": m.coefficients,
+            "dropped": m.dropped, "stepwise": m.stepwise,
+            "valid_rows": r.valid.map(|v| v.0), "valid_auc": r.valid.map(|v| v.1), "valid_ks": r.valid.map(|v| v.2),
+            "seconds": r.seconds,
+        }),
+        || {
+            let mut text = m.summary_text();
+            for s in &m.stepwise {
+                text.push_str(&format!("stepwise: {} {} ({:.4})\n", s.action, s.feature, s.value));
+            }
+            format!(
+                "{text}\n{}",
+                kv_table([
+                    (
+                        "valid (rows, AUC, KS)",
+                        r.valid
+                            .map_or("-".into(), |v| format!("{}, {:.5}, {:.5}", v.0, v.1, v.2)),
+                    ),
+                    ("time", format!("{:.2} s", r.seconds)),
+                    ("model", r.model_path.display().to_string()),
+                    ("run", r.run.to_string()),
+                ])
+            )
+        },
+    );
+}
+
+pub fn show_model(ctx: &Ctx, spec: &str) -> Result<()> {
+    let model = load_model(ctx, spec)?;
+    let inputs = model.input_columns();
+    let (detail, summary) = match &model {
+        Model::Lr(m) => (serde_json::to_value(&m.summary).unwrap_or_default(), m.summary_text()),
+        Model::Trees(m) => {
+            let oob = m.forest.as_ref().and_then(|f| f.oob.clone());
+            (
+                json!({"trees": m.trees.len(), "best_iteration": m.best_iteration, "oob": oob}),
+                format!(
+                    "{} trees, {} features{}",
+                    m.trees.len(),
+                    m.feature_names.len(),
+                    oob.map_or(String::new(), |o| format!(", out-of-bag score {:.5}", o.score))
+                ),
+            )
+        }
+        Model::Scorecard(c) => (
+            json!({"base_points": c.base_points, "features": c.features.len()}),
+            card_text(c),
+        ),
+    };
+    ctx.out.emit(
+        json!({"model": spec, "kind": model.kind(), "inputs": inputs, "detail": detail}),
+        || format!("{} model on {}\n\n{summary}", model.kind(), inputs.join(", ")),
+    );
+    Ok(())
+}
+
+fn card_text(c: &Scorecard) -> String {
+    let mut rows = vec![vec![
+        "(base)".to_string(),
+        String::new(),
+        String::new(),
+        format!("{}", c.base_points),
+    ]];
+    for f in &c.features {
+        for b in &f.bins {
+            rows.push(vec![
+                f.name.clone(),
+                b.label.clone(),
+                format!("{:.4}", b.woe),
+                format!("{}", b.points),
+            ]);
+        }
+    }
+    format!(
+        "base {} points at good:bad {}:1, PDO {}\n{}",
+        c.scaling.base_points,
+        c.scaling.base_odds,
+        c.scaling.pdo,
+        grid(&["feature", "bin", "woe", "points"], rows)
+    )
+}
+
+/// Reads a scorecard given as a file or a run id.
+pub fn load_scorecard(ctx: &Ctx, spec: &str) -> Result<Scorecard> {
+    let text = super::read_file_or_artifact(ctx, spec, SCORECARD_ARTIFACT, "scorecard")?;
+    Scorecard::from_json(&text).map_err(|e| Error::invalid(format!("scorecard {spec}: {e}")))
+}
+
+pub async fn scorecard(ctx: &Ctx, cmd: ScorecardCommand) -> Result<()> {
+    match cmd {
+        ScorecardCommand::Build(args) => build(ctx, &args).map(|_| ()),
+        ScorecardCommand::Export {
+            scorecard,
+            format,
+            sql_table,
+            out,
+        } => {
+            let card = load_scorecard(ctx, &scorecard)?;
+            let text = match format.as_str() {
+                "json" => card.to_json(),
+                "sql" => card.to_sql(&sql_table),
+                _ => card.to_csv(),
+            };
+            std::fs::write(&out, &text).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
+            ctx.out.emit(
+                json!({"scorecard": scorecard, "format": format, "out": out, "bytes": text.len()}),
+                || format!("wrote {} ({format}, {} bytes)", out.display(), text.len()),
+            );
+            Ok(())
+        }
+        ScorecardCommand::Evaluate(args) => evaluate(ctx, &args).await,
+    }
+}
+
+/// Builds and records a scorecard; returns its run.
+pub fn build(ctx: &Ctx, args: &ScorecardBuildArgs) -> Result<RunId> {
+    let run = ctx.start("scorecard.build")?;
+    let result = (|| {
+        let model = match load_model(ctx, &args.model)? {
+            Model::Lr(m) => m,
+            other => {
+                return Err(Error::invalid(format!(
+                    "a scorecard needs a logistic regression (train lr); {} is a {} model",
+                    args.model,
+                    other.kind()
+                )))
+            }
+        };
+        let plan = args.plan.as_deref().map(|p| load_plan(ctx, p)).transpose()?;
+        let scaling = Scaling {
+            base_points: args.base_points,
+            base_odds: args.base_odds,
+            pdo: args.pdo,
+            digits: args.digits,
+        };
+        ctx.store.log_param(run, "model", &args.model)?;
+        if let Some(p) = &args.plan {
+            ctx.store.log_param(run, "plan", p)?;
+        }
+        ctx.store
+            .log_param(run, "scaling", &serde_json::to_string(&scaling).unwrap_or_default())?;
+        let card = Scorecard::build(plan.as_ref(), &model, scaling)?;
+        let artifact = ctx
+            .store
+            .log_artifact_bytes(run, SCORECARD_ARTIFACT, card.to_json().as_bytes())?;
+        ctx.store
+            .log_artifact_bytes(run, "points.csv", card.to_csv().as_bytes())?;
+        if let Some(out) = &args.out {
+            std::fs::write(out, card.to_json()).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
+        }
+        Ok((card, artifact.path))
+    })();
+    let (card, path) = ctx.finish(run, result)?;
+    ctx.out.emit(
+        json!({"run": run, "scorecard": path, "base_points": card.base_points, "factor": card.factor,
+               "offset": card.offset, "features": card.features}),
+        || format!("{}\nscorecard: {path}\nrun: {run}", card_text(&card)),
+    );
+    Ok(run)
+}
+
+/// Scores of every row of `table` and, when `label` is given, its 0/1 labels; with
+/// `by`, each row's value of that column as text.
+async fn read_scores(
+    ctx: &Ctx,
+    run: RunId,
+    card: &Scorecard,
+    table: &str,
+    label: Option<(&str, Option<&str>)>,
+    by: Option<&str>,
+) -> Result<(Vec<f64>, Vec<f64>, Vec<String>)> {
+    let session = scan_session(ctx).await?;
+    let mut stream = open(ctx, &session, table, None, run).await?;
+    let (mut scores, mut labels, mut groups) = (Vec::new(), Vec::new(), Vec::new());
+    let bar = ctx.out.bar(None, Unit::Rows, "scoring");
+    while let Some(b) = stream.next().await {
+        let b = b.map_err(|e| Error::external(format!("reading {table}"), e))?;
+        bar.inc(b.num_rows() as u64);
+        let (s, _) = tokio::task::block_in_place(|| card.score(&b))?;
+        scores.extend(s);
+        if let Some((l, bad)) = label {
+            labels.extend(labels_of(std::slice::from_ref(&b), l, bad)?);
+        }
+        if let Some(col) = by {
+            groups.extend(
+                risklake_learn::dataset::category_values(&b, col)?
+                    .into_iter()
+                    .map(|v| v.unwrap_or_else(|| "(null)".into())),
+            );
+        }
+    }
+    bar.finish_and_clear();
+    Ok((scores, labels, groups))
+}
+
+async fn evaluate(ctx: &Ctx, args: &ScorecardEvaluateArgs) -> Result<()> {
+    let run = ctx.start("scorecard.evaluate")?;
+    let result = async {
+        let card = load_scorecard(ctx, &args.scorecard)?;
+        ctx.store.log_param(run, "scorecard", &args.scorecard)?;
+        let (scores, labels, groups) = read_scores(
+            ctx,
+            run,
+            &card,
+            &args.table,
+            Some((&args.label, args.bad_value.as_deref())),
+            args.psi_by.as_deref(),
+        )
+        .await?;
+        let eval = evaluate_scores(&scores, &labels, args.bands)?;
+        let mut psi: Vec<(String, f64)> = Vec::new();
+        if let Some(other) = &args.psi_against {
+            let (theirs, _, _) = read_scores(ctx, run, &card, other, None, None).await?;
+            psi.push((other.clone(), score_psi(&scores, &theirs, args.bands).0));
+        }
+        if args.psi_by.is_some() {
+            let mut by: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+            for (g, &s) in groups.iter().zip(&scores) {
+                by.entry(g.as_str()).or_default().push(s);
+            }
+            if let Some((first, base)) = by.iter().next() {
+                for (g, s) in by.iter().skip(1) {
+                    psi.push((format!("{g} vs {first}"), score_psi(base, s, args.bands).0));
+                }
+            }
+        }
+        for (k, v) in [
+            ("auc", eval.auc),
+            ("ks", eval.ks),
+            ("gini", eval.gini),
+            ("bad_rate", eval.bad_rate),
+        ] {
+            ctx.store.log_metric(run, k, None, v)?;
+        }
+        if let Some(max) = psi.iter().map(|p| p.1).reduce(f64::max) {
+            ctx.store.log_metric(run, "max_psi", None, max)?;
+        }
+        ctx.store.log_artifact_bytes(
+            run,
+            "gains.json",
+            serde_json::to_string_pretty(&eval).unwrap_or_default().as_bytes(),
+        )?;
+        Ok((eval, psi))
+    }
+    .await;
+    let (eval, psi) = ctx.finish(run, result)?;
+    print_evaluation(ctx, run, &eval, &psi);
+    Ok(())
+}
+
+fn print_evaluation(ctx: &Ctx, run: RunId, eval: &ScoreEvaluation, psi: &[(String, f64)]) {
+    ctx.out.emit(
+        json!({"run": run, "rows": eval.rows, "bad_rate": eval.bad_rate, "auc": eval.auc, "ks": eval.ks,
+               "gini": eval.gini, "bands": eval.bands,
+               "psi": psi.iter().map(|(g, v)| json!({"group": g, "psi": v})).collect::<Vec<_>>()}),
+        || {
+            let rows = eval
+                .bands
+                .iter()
+                .map(|b| {
+                    vec![
+                        b.band.to_string(),
+                        format!("{} - {}", b.min_score, b.max_score),
+                        b.count.to_string(),
+                        format!("{:.4}", b.bad_rate),
+                        format!("{:.4}", b.cum_bad_share),
+                        format!("{:.4}", b.cum_good_share),
+                        format!("{:.4}", b.ks),
+                        format!("{:.2}", b.lift),
+                    ]
+                })
+                .collect();
+            let mut text = format!(
+                "{}\n{}",
+                grid(
+                    &["band", "score", "rows", "bad rate", "cum bad", "cum good", "ks", "lift"],
+                    rows
+                ),
+                kv_table([
+                    ("rows", eval.rows.to_string()),
+                    ("bad rate", format!("{:.4}", eval.bad_rate)),
+                    ("AUC", format!("{:.5}", eval.auc)),
+                    ("KS", format!("{:.5}", eval.ks)),
+                    ("Gini", format!("{:.5}", eval.gini)),
+                    ("run", run.to_string()),
+                ])
+            );
+            for (g, v) in psi {
+                text.push_str(&format!("\nPSI of the score, {g}: {v:.5}"));
+            }
+            text
+        },
+    );
+}
+
+pub async fn score(ctx: &Ctx, args: &ScoreArgs) -> Result<()> {
+    let run = ctx.start("score")?;
+    let result = async {
+        let card = load_scorecard(ctx, &args.scorecard)?;
+        ctx.store.log_param(run, "scorecard", &args.scorecard)?;
+        let session = scan_session(ctx).await?;
+        let stream = open(ctx, &session, &args.table, None, run).await?;
+        let in_schema = risklake_lake::sql::stream_schema(&stream);
+        let missing: Vec<&str> = card
+            .features
+            .iter()
+            .filter(|f| in_schema.index_of(&f.name).is_err())
+            .map(|f| f.name.as_str())
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::invalid(format!(
+                "{} lacks the scorecard's feature column(s): {}",
+                args.table,
+                missing.join(", ")
+            )));
+        }
+        let mut added: Vec<String> = Vec::new();
+        if args.points {
+            added.extend(card.features.iter().map(|f| format!("points_{}", f.name)));
+        }
+        added.push("score".into());
+        let mut fields: Vec<Field> = in_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        for name in &added {
+            if in_schema.index_of(name).is_ok() {
+                return Err(Error::invalid(format!(
+                    "{} already has a column '{name}'; the output would repeat it",
+                    args.table
+                )));
+            }
+            fields.push(Field::new(name, DataType::Float64, false));
+        }
+        let schema = Arc::new(Schema::new(fields));
+        let points = args.points;
+        let map = |b: &RecordBatch| -> Result<RecordBatch> {
+            let (total, parts) = card.score(b)?;
+            let mut cols: Vec<ArrayRef> = b.columns().to_vec();
+            if points {
+                cols.extend(parts.into_iter().map(|p| Arc::new(Float64Array::from(p)) as ArrayRef));
+            }
+            cols.push(Arc::new(Float64Array::from(total)));
+            RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::arrow("adding scores", e))
+        };
+        let started = Instant::now();
+        let target = super::OutputTarget {
+            table: args.out_table.as_deref(),
+            file: args.out.as_deref(),
+            mode: args.mode.as_deref(),
+        };
+        let (target, rows) =
+            super::write_mapped(ctx, run, stream, &args.table, schema.clone(), target, "scoring", map).await?;
+        Ok((target, rows, started.elapsed().as_secs_f64()))
+    }
+    .await;
+    let (target, rows, seconds) = ctx.finish(run, result)?;
+    ctx.out.emit(
+        json!({ "run": run, "target": target, "rows": rows, "seconds": seconds }),
+        || {
+            kv_table([
+                ("wrote", target.clone()),
+                ("rows", rows.to_string()),
+                ("time", format!("{seconds:.2} s")),
+                ("run", run.to_string()),
+            ])
+        },
+    );
+    Ok(())
+}
