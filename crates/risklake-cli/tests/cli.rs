@@ -48,6 +48,11 @@ fn quickstart_on_an_empty_home_records_everything() {
         3000
     );
     assert!(gbdt["valid_auc"].as_f64().unwrap() > 0.7, "{gbdt}");
+    // Stepwise LR on the WoE values, then its scorecard ranks the rows.
+    let lr = &q["steps"][7];
+    assert!(lr["features"].as_i64().unwrap() >= 5, "{lr}");
+    assert!(lr["valid_auc"].as_f64().unwrap() > 0.7, "{lr}");
+    assert!(q["steps"][8]["auc"].as_f64().unwrap() > 0.7, "{}", q["steps"][8]);
     let d = json(&home, &["describe", "german_credit"]);
     assert_eq!(d["rows"], 1000);
     assert_eq!(d["columns"].as_array().unwrap().len(), 21);

@@ -311,6 +311,18 @@ pub async fn train_lr_recorded(ctx: &Ctx, args: &TrainLrArgs) -> Result<LrReport
     ctx.finish(run, result)
 }
 
+impl LrReport {
+    pub fn run(&self) -> RunId {
+        self.run
+    }
+    pub fn model(&self) -> &LrModel {
+        &self.model
+    }
+    pub fn valid_auc(&self) -> Option<f64> {
+        self.valid.map(|v| v.1)
+    }
+}
+
 pub fn print_lr(ctx: &Ctx, r: &LrReport) {
     let m = &r.model;
     ctx.out.emit(
@@ -405,7 +417,7 @@ pub fn load_scorecard(ctx: &Ctx, spec: &str) -> Result<Scorecard> {
 
 pub async fn scorecard(ctx: &Ctx, cmd: ScorecardCommand) -> Result<()> {
     match cmd {
-        ScorecardCommand::Build(args) => build(ctx, &args).map(|_| ()),
+        ScorecardCommand::Build(args) => build(ctx, &args, true).map(|_| ()),
         ScorecardCommand::Export {
             scorecard,
             format,
@@ -429,8 +441,8 @@ pub async fn scorecard(ctx: &Ctx, cmd: ScorecardCommand) -> Result<()> {
     }
 }
 
-/// Builds and records a scorecard; returns its run.
-pub fn build(ctx: &Ctx, args: &ScorecardBuildArgs) -> Result<RunId> {
+/// Builds and records a scorecard (printing it when `print`); returns its run.
+pub fn build(ctx: &Ctx, args: &ScorecardBuildArgs, print: bool) -> Result<RunId> {
     let run = ctx.start("scorecard.build")?;
     let result = (|| {
         let model = match load_model(ctx, &args.model)? {
@@ -468,6 +480,9 @@ pub fn build(ctx: &Ctx, args: &ScorecardBuildArgs) -> Result<RunId> {
         Ok((card, artifact.path))
     })();
     let (card, path) = ctx.finish(run, result)?;
+    if !print {
+        return Ok(run);
+    }
     ctx.out.emit(
         json!({"run": run, "scorecard": path, "base_points": card.base_points, "factor": card.factor,
                "offset": card.offset, "features": card.features}),
@@ -511,6 +526,11 @@ async fn read_scores(
 }
 
 async fn evaluate(ctx: &Ctx, args: &ScorecardEvaluateArgs) -> Result<()> {
+    evaluate_recorded(ctx, args, true).await.map(|_| ())
+}
+
+/// Evaluates and records a scorecard on a table (printing the gains table when `print`).
+pub async fn evaluate_recorded(ctx: &Ctx, args: &ScorecardEvaluateArgs, print: bool) -> Result<ScoreEvaluation> {
     let run = ctx.start("scorecard.evaluate")?;
     let result = async {
         let card = load_scorecard(ctx, &args.scorecard)?;
@@ -561,8 +581,10 @@ async fn evaluate(ctx: &Ctx, args: &ScorecardEvaluateArgs) -> Result<()> {
     }
     .await;
     let (eval, psi) = ctx.finish(run, result)?;
-    print_evaluation(ctx, run, &eval, &psi);
-    Ok(())
+    if print {
+        print_evaluation(ctx, run, &eval, &psi);
+    }
+    Ok(eval)
 }
 
 fn print_evaluation(ctx: &Ctx, run: RunId, eval: &ScoreEvaluation, psi: &[(String, f64)]) {

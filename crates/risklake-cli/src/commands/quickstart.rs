@@ -9,7 +9,10 @@ use risklake_lake::ingest::{IngestRequest, ReadOptions, Source};
 use risklake_lake::{TableName, TableSpec, WriteMode};
 
 use super::Ctx;
-use crate::app::{BinArgs, GenCreditArgs, QuickstartArgs, TargetArgs, TrainGbdtArgs, TransformArgs};
+use crate::app::{
+    BinArgs, GenCreditArgs, QuickstartArgs, ScorecardBuildArgs, ScorecardEvaluateArgs, TargetArgs, TrainGbdtArgs,
+    TrainLrArgs, TransformArgs,
+};
 use crate::output::batches_table;
 
 /// The German credit data (UCI Statlog, CC BY 4.0), shipped inside the binary so the
@@ -23,7 +26,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
 
     out.note(format!("risklake quickstart in {}\n", ctx.home.display()));
     out.note(format!(
-        "[1/7] generating {} synthetic credit applications into default.credit_apps",
+        "[1/9] generating {} synthetic credit applications into default.credit_apps",
         args.rows
     ));
     let gen_args = GenCreditArgs {
@@ -45,7 +48,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     ));
     steps.push(json!({ "step": "gen", "table": g.target, "rows": g.rows, "snapshot": g.snapshot, "run": g.run }));
 
-    out.note("[2/7] ingesting the German credit data (CSV) into default.german_credit");
+    out.note("[2/9] ingesting the German credit data (CSV) into default.german_credit");
     let examples = ctx.home.join("examples");
     std::fs::create_dir_all(&examples)
         .map_err(|e| risklake_core::Error::io(format!("creating {}", examples.display()), e))?;
@@ -73,7 +76,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
               ROUND(AVG(x00_amount), 1) AS avg_amount, \
               ROUND(AVG(CASE WHEN x02_utilization IS NULL THEN 1.0 ELSE 0.0 END), 4) AS utilization_missing \
               FROM credit_apps GROUP BY month ORDER BY month";
-    out.note("[3/7] SQL: bad rate and drift by month (default.credit_apps)");
+    out.note("[3/9] SQL: bad rate and drift by month (default.credit_apps)");
     let r1 = sql.query(q1).await?;
     let q2 = "SELECT purpose, COUNT(*) AS loans, ROUND(AVG(CASE WHEN creditability = 'bad' THEN 1.0 ELSE 0.0 END), 3) AS bad_rate \
               FROM german_credit GROUP BY purpose ORDER BY bad_rate DESC LIMIT 5";
@@ -84,7 +87,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     ctx.finish(run, recorded)?;
     if !out.json {
         println!("{}", batches_table(&r1.batches)?);
-        out.note("[4/7] SQL: riskiest loan purposes (default.german_credit)");
+        out.note("[4/9] SQL: riskiest loan purposes (default.german_credit)");
         println!("{}", batches_table(&r2.batches)?);
     }
     steps.push(
@@ -94,7 +97,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         json!({ "step": "sql", "query": q2, "rows": r2.num_rows(), "data": crate::output::batches_json(&r2.batches)? }),
     );
 
-    out.note("[5/7] features: optimal monotonic binning of every feature, WoE / IV / KS / AUC (default.credit_apps)");
+    out.note("[5/9] features: optimal monotonic binning of every feature, WoE / IV / KS / AUC (default.credit_apps)");
     let bin_args = BinArgs {
         target: TargetArgs {
             table: "default.credit_apps".into(),
@@ -154,7 +157,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         "features": ranked.iter().map(|f| json!({"feature": f.name, "iv": f.metrics.iv, "ks": f.metrics.ks, "bins": f.metrics.bins})).collect::<Vec<_>>(),
     }));
 
-    out.note("[6/7] features: WoE transform into default.credit_apps_woe, and the binning report");
+    out.note("[6/9] features: WoE transform into default.credit_apps_woe, and the binning report");
     let t = super::features::transform_recorded(
         ctx,
         &TransformArgs {
@@ -178,7 +181,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         json!({ "step": "features.transform", "run": t.run, "table": t.target, "rows": t.rows, "report": report }),
     );
 
-    out.note("[7/7] train: gradient-boosted trees on default.credit_apps, 20% held out for validation");
+    out.note("[7/9] train: gradient-boosted trees on default.credit_apps, 20% held out for validation");
     let tr = super::train::train_gbdt_recorded(
         ctx,
         &TrainGbdtArgs {
@@ -214,6 +217,73 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         "valid_rows": tr.valid_rows, "trees": tr.trees, "valid_auc": tr.valid_metric,
     }));
 
+    out.note("[8/9] train: logistic regression on the plan's WoE values, stepwise by AIC (statistics as statsmodels)");
+    let lr = super::models::train_lr_recorded(
+        ctx,
+        &TrainLrArgs {
+            table: "default.credit_apps".into(),
+            label: "bad".into(),
+            bad_value: None,
+            weight: None,
+            plan: Some(plan_path.display().to_string()),
+            valid_table: None,
+            valid_fraction: Some(0.2),
+            columns: vec![],
+            exclude: vec![],
+            params: vec![],
+            stepwise: Some("both".into()),
+            criterion: "aic".into(),
+            p_enter: 0.05,
+            p_remove: 0.10,
+            out: None,
+        },
+    )
+    .await?;
+    let (lr_run, lr_model) = (lr.run(), lr.model());
+    if !out.json {
+        println!("{}", lr_model.summary_text());
+    }
+    out.note(format!(
+        "      {} of {} features kept, validation AUC {:.4} (run {lr_run})",
+        lr_model.coefficients.len() - 1,
+        plan.features.len(),
+        lr.valid_auc().unwrap_or(f64::NAN)
+    ));
+    steps.push(json!({
+        "step": "train.lr", "run": lr_run, "features": lr_model.coefficients.len() - 1,
+        "aic": lr_model.summary.aic, "valid_auc": lr.valid_auc(),
+    }));
+
+    out.note("[9/9] scorecard: 600 points at 50:1 good:bad odds, 20 points to double them; gains table by score band");
+    let card_run = super::models::build(
+        ctx,
+        &ScorecardBuildArgs {
+            plan: None,
+            model: lr_run.to_string(),
+            base_points: 600.0,
+            base_odds: 50.0,
+            pdo: 20.0,
+            digits: 0,
+            out: None,
+        },
+        false,
+    )?;
+    let ev = super::models::evaluate_recorded(
+        ctx,
+        &ScorecardEvaluateArgs {
+            scorecard: card_run.to_string(),
+            table: "default.credit_apps".into(),
+            label: "bad".into(),
+            bad_value: None,
+            bands: 10,
+            psi_against: None,
+            psi_by: Some("month".into()),
+        },
+        !out.json,
+    )
+    .await?;
+    steps.push(json!({ "step": "scorecard", "run": card_run, "auc": ev.auc, "ks": ev.ks }));
+
     let warehouse = lake.warehouse().to_path_buf();
     let store = ctx.home.join("store.db");
     out.emit(
@@ -227,12 +297,16 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
                  risklake --home {h} train gbdt --table credit_apps --label bad --exclude id,month --valid-fraction 0.2 --param num_leaves=15\n  \
                  risklake --home {h} predict --model {run} --table credit_apps --out-table explained --output shap   (exact SHAP per feature)\n  \
                  risklake --home {h} model export --model {run} --format lightgbm --out model.txt   (loads in the lightgbm package)\n  \
+                 risklake --home {h} score --scorecard {card} --table credit_apps --out-table scores --points\n  \
+                 risklake --home {h} scorecard export --scorecard {card} --format sql --sql-table credit_apps --out card.sql\n  \
+                 risklake --home {h} train rf --table credit_apps --label bad --exclude id,month --param n_estimators=100\n  \
                  risklake --home {h} runs list",
                 ctx.home.display(),
                 warehouse.display(),
                 store.display(),
                 h = ctx.home.display(),
                 run = tr.run,
+                card = card_run,
             )
         },
     );
