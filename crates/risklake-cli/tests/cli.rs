@@ -67,6 +67,9 @@ fn quickstart_on_an_empty_home_records_everything() {
     assert_eq!(
         kinds,
         vec![
+            "scorecard.evaluate",
+            "scorecard.build",
+            "train.lr",
             "train.gbdt",
             "features.transform",
             "features.bin",
