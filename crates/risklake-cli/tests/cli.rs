@@ -79,7 +79,7 @@ fn quickstart_on_an_empty_home_records_everything() {
         ],
         "newest first"
     );
-    let gen_id = runs["runs"][5]["id"].as_i64().unwrap();
+    let gen_id = runs["runs"][8]["id"].as_i64().unwrap();
     let show = json(&home, &["runs", "show", &gen_id.to_string()]);
     assert_eq!(show["status"], "finished");
     assert_eq!(show["params"]["rows"], "3000");
