@@ -166,13 +166,18 @@ impl LrParams {
 #[derive(Debug, Clone)]
 pub struct Design {
     pub names: Vec<String>,
-    /// `(x - mean) / scale`, row-major (`rows x names.len()`).
-    pub z: Vec<f64>,
+    /// `(x - mean) / scale`, row-major (`rows x names.len()`), in chunks of rows as they
+    /// were read (no copy into one block: the table is never held twice).
+    pub chunks: Vec<Vec<f64>>,
+    /// The first row of each chunk, and the number of rows at the end.
+    pub starts: Vec<usize>,
     pub mean: Vec<f64>,
     /// Population standard deviation (0 for a constant column, whose `z` is 0).
     pub scale: Vec<f64>,
     pub label: Vec<f64>,
     pub weight: Option<Vec<f64>>,
+    /// The correlation matrix of all columns, computed on first use.
+    correlations: std::sync::OnceLock<Vec<f64>>,
 }
 
 impl Design {
@@ -196,21 +201,43 @@ impl Design {
         }
     }
 
+    /// Row `r`'s standardized values.
+    pub fn row(&self, r: usize) -> &[f64] {
+        let c = self.starts.partition_point(|&s| s <= r) - 1;
+        let p = self.width();
+        let i = r - self.starts[c];
+        &self.chunks[c][i * p..(i + 1) * p]
+    }
+
+    /// Work units of at most `UNIT` rows, (chunk, first row, end row) in chunk-local rows:
+    /// fixed by the data's layout, so sums over them in order do not depend on threads.
+    fn units(&self) -> Vec<(usize, usize, usize)> {
+        let mut out = Vec::new();
+        for c in 0..self.chunks.len() {
+            let rows = self.starts[c + 1] - self.starts[c];
+            let mut lo = 0;
+            while lo < rows {
+                let hi = (lo + UNIT).min(rows);
+                out.push((c, lo, hi));
+                lo = hi;
+            }
+        }
+        out
+    }
+
     /// A copy of `count` rows spread evenly over the table.
     fn sample(&self, count: usize) -> Design {
         let n = self.rows();
-        let p = self.width();
         let pick: Vec<usize> = (0..count).map(|i| i * n / count).collect();
         Design {
             names: self.names.clone(),
-            z: pick
-                .iter()
-                .flat_map(|&r| self.z[r * p..(r + 1) * p].iter().copied())
-                .collect(),
+            chunks: vec![pick.iter().flat_map(|&r| self.row(r).iter().copied()).collect()],
+            starts: vec![0, count],
             mean: self.mean.clone(),
             scale: self.scale.clone(),
             label: pick.iter().map(|&r| self.label[r]).collect(),
             weight: self.weight.as_ref().map(|w| pick.iter().map(|&r| w[r]).collect()),
+            correlations: Default::default(),
         }
     }
 }
@@ -235,7 +262,7 @@ pub struct DesignBuilder {
     exclude: Vec<String>,
     transformer: Option<Transformer>,
     names: Vec<String>,
-    x: Vec<f64>,
+    chunks: Vec<Vec<f64>>,
     labels: Vec<f64>,
     weights: Option<Vec<f64>>,
 }
@@ -274,7 +301,7 @@ impl DesignBuilder {
             exclude: exclude.to_vec(),
             transformer,
             names: Vec::new(),
-            x: Vec::new(),
+            chunks: Vec::new(),
             labels: Vec::new(),
             weights: weight.map(|_| Vec::new()),
         })
@@ -359,17 +386,13 @@ impl DesignBuilder {
                 Ok(v)
             })
             .collect::<Result<_>>()?;
-        let p = self.names.len();
+        // Row-major, appended without zero-filling first (fresh pages are zeroed by the
+        // kernel anyway; a resize would write every value twice).
         let n = batch.num_rows();
-        let at = self.x.len();
-        self.x.resize(at + n * p, 0.0);
-        self.x[at..].par_chunks_mut(p * 1024).enumerate().for_each(|(c, dst)| {
-            for (i, row) in dst.chunks_mut(p).enumerate() {
-                for (f, v) in row.iter_mut().enumerate() {
-                    *v = columns[f][c * 1024 + i];
-                }
-            }
-        });
+        let p = self.names.len();
+        let mut chunk = Vec::with_capacity(n * p);
+        chunk.extend((0..n).flat_map(|i| columns.iter().map(move |c| c[i])));
+        self.chunks.push(chunk);
         self.labels.extend(labels);
         if let (Some(ws), Some(w)) = (self.weights.as_mut(), weights) {
             ws.extend(w);
@@ -419,12 +442,12 @@ impl DesignBuilder {
             return Err(Error::invalid("the table is empty: there is nothing to fit"));
         }
         let p = self.names.len();
-        let mut x = self.x;
-        // Means, then variances about them (two passes: no cancellation), row chunks in a
-        // fixed order.
-        let col_sums = |x: &[f64], f: &(dyn Fn(usize, f64) -> f64 + Sync)| -> Vec<f64> {
-            let parts: Vec<Vec<f64>> = x
-                .par_chunks(p * 4096)
+        let mut chunks = self.chunks;
+        // Means, then variances about them (two passes: no cancellation), chunks summed in
+        // order.
+        let col_sums = |chunks: &[Vec<f64>], f: &(dyn Fn(usize, f64) -> f64 + Sync)| -> Vec<f64> {
+            let parts: Vec<Vec<f64>> = chunks
+                .par_iter()
                 .map(|chunk| {
                     let mut s = vec![0.0; p];
                     for row in chunk.chunks(p) {
@@ -443,8 +466,8 @@ impl DesignBuilder {
             }
             s
         };
-        let mean: Vec<f64> = col_sums(&x, &|_, v| v).into_iter().map(|s| s / n as f64).collect();
-        let scale: Vec<f64> = col_sums(&x, &|j, v| (v - mean[j]) * (v - mean[j]))
+        let mean: Vec<f64> = col_sums(&chunks, &|_, v| v).into_iter().map(|s| s / n as f64).collect();
+        let scale: Vec<f64> = col_sums(&chunks, &|j, v| (v - mean[j]) * (v - mean[j]))
             .into_iter()
             .map(|s| (s / n as f64).sqrt())
             .collect();
@@ -454,13 +477,17 @@ impl DesignBuilder {
             .zip(&mean)
             .map(|(&s, &m)| if s <= 1e-12 * m.abs().max(1e-300) { 0.0 } else { s })
             .collect();
-        x.par_chunks_mut(p * 4096).for_each(|chunk| {
+        chunks.par_iter_mut().for_each(|chunk| {
             for row in chunk.chunks_mut(p) {
                 for (j, v) in row.iter_mut().enumerate() {
                     *v = if scale[j] > 0.0 { (*v - mean[j]) / scale[j] } else { 0.0 };
                 }
             }
         });
+        let mut starts = vec![0];
+        for c in &chunks {
+            starts.push(starts.last().unwrap() + c.len() / p.max(1));
+        }
         if self.labels.iter().all(|&y| y == self.labels[0]) {
             return Err(Error::invalid(
                 "the labels are all one class; logistic regression needs both goods and bads",
@@ -468,19 +495,21 @@ impl DesignBuilder {
         }
         Ok(Design {
             names: self.names,
-            z: x,
+            chunks,
+            starts,
             mean,
             scale,
             label: self.labels,
             weight: self.weights,
+            correlations: Default::default(),
         })
     }
 }
 
 /// Rows per block of the GEMM kernels.
 const BLOCK: usize = 128;
-/// Row groups summed in a fixed order: results do not depend on the thread count.
-const GROUPS: usize = 64;
+/// Most rows of a work unit (see [`Design::units`]).
+const UNIT: usize = 16_384;
 
 /// The weighted negative log-likelihood, its gradient and (optionally) Hessian at `beta`
 /// (intercept first, then `cols`), in standardized coordinates.
@@ -501,14 +530,13 @@ fn log1pexp(x: f64) -> f64 {
 }
 
 fn evaluate(d: &Design, cols: &[usize], beta: &[f64], with_hess: bool) -> Eval {
-    let n = d.rows();
     let p = d.width();
     let k = cols.len() + 1;
-    let group = n.div_ceil(GROUPS).max(BLOCK);
-    let parts: Vec<Eval> = (0..n.div_ceil(group))
+    let parts: Vec<Eval> = d
+        .units()
         .into_par_iter()
-        .map(|g| {
-            let (lo, hi) = (g * group, ((g + 1) * group).min(n));
+        .map(|(chunk, lo, hi)| {
+            let (z, base) = (&d.chunks[chunk], d.starts[chunk]);
             let mut e = Eval {
                 nll: 0.0,
                 grad: vec![0.0; k],
@@ -520,8 +548,9 @@ fn evaluate(d: &Design, cols: &[usize], beta: &[f64], with_hess: bool) -> Eval {
             while start < hi {
                 let end = (start + BLOCK).min(hi);
                 let m = end - start;
-                for (i, r) in (start..end).enumerate() {
-                    let row = &d.z[r * p..(r + 1) * p];
+                for (i, local) in (start..end).enumerate() {
+                    let row = &z[local * p..(local + 1) * p];
+                    let r = base + local;
                     let dst = &mut block[i * k..(i + 1) * k];
                     dst[0] = 1.0;
                     for (c, &j) in cols.iter().enumerate() {
@@ -711,6 +740,17 @@ fn solve(d: &Design, cols: &[usize], mut beta: Vec<f64>, pen: &Pen, params: &LrP
             let chol = Cholesky::new(&h, k).ok_or_else(|| singular(d, cols, &beta))?;
             chol.solve(&g).into_iter().map(|v| -v).collect()
         };
+        // Converged when the next step is below the tolerance. It is taken (Newton's
+        // error is then about its square) without another pass over the data: the
+        // Hessian and likelihood kept differ from those at the new point by the order of
+        // the step, far below what the statistics report.
+        if step.iter().map(|s| s.abs()).fold(0.0, f64::max) < params.tol {
+            if !pen.has_l1() {
+                beta.iter_mut().zip(&step).for_each(|(b, s)| *b += s);
+            }
+            converged = true;
+            break;
+        }
         // Expected decrease of the model (negative), for the sufficient-decrease test.
         let l1_now: f64 = (0..k).map(|j| pen.l1[j] * beta[j].abs()).sum();
         let l1_next: f64 = (0..k).map(|j| pen.l1[j] * (beta[j] + step[j]).abs()).sum();
@@ -768,16 +808,33 @@ fn singular(d: &Design, cols: &[usize], _beta: &[f64]) -> Error {
     ))
 }
 
-/// The correlation matrix of the standardized columns `cols` (unweighted).
+/// The correlation matrix of the standardized columns `cols` (unweighted), from the
+/// matrix of all columns (one pass over the data, the first time).
 fn correlation(d: &Design, cols: &[usize]) -> Vec<f64> {
+    let p = d.width();
+    let all = d.correlations.get_or_init(|| {
+        let every: Vec<usize> = (0..p).collect();
+        correlation_pass(d, &every)
+    });
+    let k = cols.len();
+    let mut out = vec![0.0; k * k];
+    for (a, &i) in cols.iter().enumerate() {
+        for (b, &j) in cols.iter().enumerate() {
+            out[a * k + b] = all[i * p + j];
+        }
+    }
+    out
+}
+
+fn correlation_pass(d: &Design, cols: &[usize]) -> Vec<f64> {
     let n = d.rows();
     let p = d.width();
     let k = cols.len();
-    let group = n.div_ceil(GROUPS).max(BLOCK);
-    let parts: Vec<Vec<f64>> = (0..n.div_ceil(group))
+    let parts: Vec<Vec<f64>> = d
+        .units()
         .into_par_iter()
-        .map(|g| {
-            let (lo, hi) = (g * group, ((g + 1) * group).min(n));
+        .map(|(chunk, lo, hi)| {
+            let z = &d.chunks[chunk];
             let mut c = vec![0.0; k * k];
             let mut block = vec![0.0; BLOCK * k];
             let mut start = lo;
@@ -785,7 +842,7 @@ fn correlation(d: &Design, cols: &[usize]) -> Vec<f64> {
                 let end = (start + BLOCK).min(hi);
                 for (i, r) in (start..end).enumerate() {
                     for (c, &j) in cols.iter().enumerate() {
-                        block[i * k + c] = d.z[r * p + j];
+                        block[i * k + c] = z[r * p + j];
                     }
                 }
                 unsafe {
@@ -1045,13 +1102,50 @@ fn optimize(d: &Design, cols: &[usize], params: &LrParams, start: Option<Vec<f64
                 loose.tol = 1e-4;
                 // A sample fit that fails (a sample can separate) just does not help.
                 if let Ok(sol) = solve(&s, cols, b.clone(), &Pen::new(d, cols, params, share), &loose) {
-                    b = sol.beta;
+                    b = if pen.has_l1() {
+                        sol.beta
+                    } else {
+                        frozen_newton(d, cols, sol.beta, &pen, &sol.eval.hess, share)
+                    };
                 }
             }
             b
         }
     };
     Ok((solve(d, cols, beta, &pen, params)?, warm))
+}
+
+/// Newton steps on the whole table with the sample's Hessian (scaled to the table):
+/// each costs one gradient pass instead of a Hessian, and they contract the error by about
+/// the sample's relative precision per step. Stops when the step is tiny or the objective
+/// stops falling; the exact Newton steps that follow finish the job and give the Hessian
+/// for the statistics.
+fn frozen_newton(d: &Design, cols: &[usize], beta: Vec<f64>, pen: &Pen, h_sample: &[f64], share: f64) -> Vec<f64> {
+    let k = cols.len() + 1;
+    let mut h: Vec<f64> = h_sample.iter().map(|v| v / share).collect();
+    for j in 0..k {
+        h[j * k + j] += pen.l2[j];
+    }
+    let Some(chol) = Cholesky::new(&h, k) else { return beta };
+    let (mut best, mut best_obj) = (beta.clone(), f64::INFINITY);
+    let mut beta = beta;
+    for _ in 0..30 {
+        let e = evaluate(d, cols, &beta, false);
+        let obj = e.nll + pen.value(&beta);
+        if !(obj < best_obj) {
+            break;
+        }
+        best.clone_from(&beta);
+        best_obj = obj;
+        let g: Vec<f64> = (0..k).map(|j| e.grad[j] + pen.l2[j] * beta[j]).collect();
+        let step = chol.solve(&g);
+        let moved = step.iter().map(|s| s.abs()).fold(0.0, f64::max);
+        beta.iter_mut().zip(&step).for_each(|(b, s)| *b -= s);
+        if moved < 1e-10 {
+            break;
+        }
+    }
+    best
 }
 
 /// The log-odds of the weighted bad rate.
