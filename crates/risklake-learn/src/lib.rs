@@ -1,11 +1,18 @@
 //! risklake's learners on Arrow batches, without the SQL engine.
 //!
-//! This first slice has the binned [`dataset::Dataset`] (streamed in, one byte per value,
-//! bin mappers from a sample), a histogram-based leaf-wise tree learner with histogram
-//! subtraction, learned missing-value directions, L1/L2 regularization and monotone
-//! constraints ([`tree`]), gradient boosting for binary logloss and L2 regression
-//! ([`gbdt`]), and export to LightGBM's text format ([`export`]). Categorical splits,
-//! sampling, other growth policies and SHAP come next (issue 4).
+//! - [`dataset`]: the binned dataset (streamed in, one byte per value, bin mappers from a
+//!   sample), shared by the tree learners.
+//! - [`tree`]: the histogram tree learner (leaf-wise, depth-wise, symmetric; subtraction
+//!   or per-node histograms; missing directions, L1/L2, monotone constraints, categorical
+//!   splits).
+//! - [`gbdt`]: gradient boosting (binary logloss, L2), GOSS, bagging, early stopping;
+//!   [`shap`] TreeSHAP; [`export`] LightGBM's text format.
+//! - [`forest`]: random forests on the same learner, out-of-bag scores.
+//! - [`lr`]: logistic regression (Newton / proximal Newton, L1/L2/elastic net),
+//!   statsmodels-style statistics, VIF, stepwise selection; [`linalg`] its small dense
+//!   algebra and distribution tails.
+//! - [`scorecard`]: points per bin from a binning plan and an LR, scoring, SQL export,
+//!   gains tables; [`model`] any stored model by its format.
 
 pub mod bins;
 pub mod dataset;
