@@ -1,0 +1,912 @@
+//! Studies and trials kept as Optuna 5's journal: one JSON operation per line, replayed
+//! in order. The same code serves memory (lines applied as they are written) and files
+//! (Optuna's `JournalFileBackend` format and its symlink lock protocol, so risklake and
+//! Optuna workers can share one file).
+//!
+//! Ids are implicit, as Optuna's: studies are numbered by their CREATE_STUDY lines, trials
+//! by their CREATE_TRIAL lines across the whole file. A writer holds the lock, reads what
+//! others appended, appends its lines, fsyncs, and applies them, so it knows the ids they
+//! made. Non-finite floats are the bare tokens `NaN`, `Infinity` and `-Infinity`, as
+//! Python's `json` writes and reads them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use risklake_core::{Error, Result};
+use serde_json::{Map, Value};
+
+use crate::distributions::Distribution;
+
+/// Optimization direction (Optuna's `StudyDirection` numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Minimize = 1,
+    Maximize = 2,
+}
+
+impl Direction {
+    fn from_int(i: i64) -> Option<Direction> {
+        match i {
+            1 => Some(Direction::Minimize),
+            2 => Some(Direction::Maximize),
+            _ => None,
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Direction> {
+        match s {
+            "minimize" => Ok(Direction::Minimize),
+            "maximize" => Ok(Direction::Maximize),
+            o => Err(Error::invalid(format!("unknown direction '{o}' (minimize, maximize)"))),
+        }
+    }
+
+    /// Whether `a` is better than `b`.
+    pub fn better(&self, a: f64, b: f64) -> bool {
+        match self {
+            Direction::Minimize => a < b,
+            Direction::Maximize => a > b,
+        }
+    }
+}
+
+/// Trial states (Optuna's `TrialState` numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrialState {
+    Running = 0,
+    Complete = 1,
+    Pruned = 2,
+    Fail = 3,
+    Waiting = 4,
+}
+
+impl TrialState {
+    fn from_int(i: i64) -> Option<TrialState> {
+        Some(match i {
+            0 => TrialState::Running,
+            1 => TrialState::Complete,
+            2 => TrialState::Pruned,
+            3 => TrialState::Fail,
+            4 => TrialState::Waiting,
+            _ => return None,
+        })
+    }
+
+    pub fn is_finished(&self) -> bool {
+        matches!(self, TrialState::Complete | TrialState::Pruned | TrialState::Fail)
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            TrialState::Running => "running",
+            TrialState::Complete => "complete",
+            TrialState::Pruned => "pruned",
+            TrialState::Fail => "fail",
+            TrialState::Waiting => "waiting",
+        }
+    }
+}
+
+/// A trial as stored.
+#[derive(Debug, Clone)]
+pub struct FrozenTrial {
+    /// Global id (over every study of the storage).
+    pub id: usize,
+    /// Position in its study.
+    pub number: usize,
+    pub study: usize,
+    pub state: TrialState,
+    pub values: Option<Vec<f64>>,
+    pub datetime_start: Option<String>,
+    pub datetime_complete: Option<String>,
+    /// Parameters in the order they were set: (name, internal value, distribution).
+    pub params: Vec<(String, f64, Distribution)>,
+    pub user_attrs: Map<String, Value>,
+    pub system_attrs: Map<String, Value>,
+    pub intermediate_values: BTreeMap<i64, f64>,
+    /// The worker that created or last claimed it.
+    pub owner: String,
+}
+
+impl FrozenTrial {
+    pub fn value(&self) -> Option<f64> {
+        self.values.as_ref().and_then(|v| v.first().copied())
+    }
+
+    pub fn param(&self, name: &str) -> Option<(f64, &Distribution)> {
+        self.params.iter().find(|p| p.0 == name).map(|p| (p.1, &p.2))
+    }
+}
+
+/// A study as stored.
+#[derive(Debug, Clone)]
+pub struct StudyRecord {
+    pub id: usize,
+    pub name: String,
+    pub directions: Vec<Direction>,
+    pub user_attrs: Map<String, Value>,
+    pub system_attrs: Map<String, Value>,
+    pub trials: Vec<usize>,
+}
+
+/// Every study and trial, rebuilt line by line.
+#[derive(Debug, Default)]
+struct Replay {
+    studies: Vec<Option<StudyRecord>>,
+    by_name: HashMap<String, usize>,
+    trials: Vec<FrozenTrial>,
+}
+
+const NAN: &str = "\u{0}NaN";
+const INF: &str = "\u{0}Infinity";
+const NEG_INF: &str = "\u{0}-Infinity";
+
+/// Parses one journal line, reading the bare tokens NaN, Infinity and -Infinity outside
+/// strings (serde_json refuses them) as marked strings that [`float`] reads back.
+fn parse_line(line: &str) -> std::result::Result<Value, serde_json::Error> {
+    let mut out = String::with_capacity(line.len() + 16);
+    let (mut in_str, mut escaped) = (false, false);
+    let mut rest = line;
+    while let Some(c) = rest.chars().next() {
+        if in_str {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        let token = [("NaN", NAN), ("Infinity", INF), ("-Infinity", NEG_INF)]
+            .into_iter()
+            .find(|(t, _)| rest.starts_with(t));
+        if let Some((t, marker)) = token {
+            out.push_str(&serde_json::to_string(marker).unwrap());
+            rest = &rest[t.len()..];
+            continue;
+        }
+        if c == '"' {
+            in_str = true;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    serde_json::from_str(&out)
+}
+
+/// A number of a parsed line (the non-finite markers included).
+fn float(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) if s == NAN => Some(f64::NAN),
+        Value::String(s) if s == INF => Some(f64::INFINITY),
+        Value::String(s) if s == NEG_INF => Some(f64::NEG_INFINITY),
+        _ => None,
+    }
+}
+
+/// A float as Python's json writes it (bare tokens for the non-finite ones).
+pub fn fmt_float(x: f64) -> String {
+    if x.is_nan() {
+        "NaN".into()
+    } else if x == f64::INFINITY {
+        "Infinity".into()
+    } else if x == f64::NEG_INFINITY {
+        "-Infinity".into()
+    } else {
+        format!("{x:?}")
+    }
+}
+
+fn fmt_floats(xs: &[f64]) -> String {
+    format!("[{}]", xs.iter().map(|&x| fmt_float(x)).collect::<Vec<_>>().join(","))
+}
+
+fn text(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialize")
+}
+
+/// The current UTC time as Optuna writes it (`2026-11-25T14:48:04.656286+00:00`).
+pub fn now_iso() -> String {
+    let d = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + (month <= 2) as i64;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}+00:00",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_micros()
+    )
+}
+
+impl Replay {
+    /// Applies one operation; `worker` is this process's id (conflicts it causes are
+    /// errors, others' are ignored, as Optuna does).
+    fn apply(&mut self, op: &Value, line: usize, me: &str) -> Result<()> {
+        let bad = |what: &str| Error::invalid(format!("journal line {line}: {what}"));
+        let code = op
+            .get("op_code")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| bad("no op_code"))?;
+        let worker = op.get("worker_id").and_then(Value::as_str).unwrap_or("").to_string();
+        let mine = worker == me;
+        let study_of = |r: &Replay| -> Option<usize> {
+            let id = op.get("study_id")?.as_u64()? as usize;
+            r.studies.get(id)?.as_ref().map(|_| id)
+        };
+        let one_attr = |key: &str| -> Result<Option<(String, Value)>> {
+            match op.get(key).and_then(Value::as_object) {
+                Some(m) if m.len() == 1 => Ok(m.iter().next().map(|(k, v)| (k.clone(), v.clone()))),
+                Some(_) => Err(bad(&format!("{key} must hold exactly one key"))),
+                None => Err(bad(&format!("no {key}"))),
+            }
+        };
+        match code {
+            0 => {
+                let name = op
+                    .get("study_name")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| bad("no study_name"))?;
+                let directions = op
+                    .get("directions")
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| bad("no directions"))?
+                    .iter()
+                    .map(|d| {
+                        d.as_i64()
+                            .and_then(Direction::from_int)
+                            .ok_or_else(|| bad("unknown direction"))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                if self.by_name.contains_key(name) {
+                    if mine {
+                        return Err(Error::invalid(format!("study '{name}' already exists")));
+                    }
+                    return Ok(());
+                }
+                let id = self.studies.len();
+                self.by_name.insert(name.to_string(), id);
+                self.studies.push(Some(StudyRecord {
+                    id,
+                    name: name.to_string(),
+                    directions,
+                    user_attrs: Map::new(),
+                    system_attrs: Map::new(),
+                    trials: Vec::new(),
+                }));
+            }
+            1 => {
+                if let Some(id) = study_of(self) {
+                    let s = self.studies[id].take().unwrap();
+                    self.by_name.remove(&s.name);
+                }
+            }
+            2 | 3 => {
+                let key = if code == 2 { "user_attr" } else { "system_attr" };
+                let (k, v) = one_attr(key)?.unwrap();
+                if let Some(id) = study_of(self) {
+                    let s = self.studies[id].as_mut().unwrap();
+                    if code == 2 {
+                        &mut s.user_attrs
+                    } else {
+                        &mut s.system_attrs
+                    }
+                    .insert(k, v);
+                }
+            }
+            4 => {
+                let Some(sid) = study_of(self) else { return Ok(()) };
+                let id = self.trials.len();
+                let number = self.studies[sid].as_ref().unwrap().trials.len();
+                let state = match op.get("state") {
+                    Some(s) => s
+                        .as_i64()
+                        .and_then(TrialState::from_int)
+                        .ok_or_else(|| bad("unknown trial state"))?,
+                    None => TrialState::Running,
+                };
+                let values = match op.get("values") {
+                    Some(Value::Array(a)) => Some(
+                        a.iter()
+                            .map(|v| float(v).ok_or_else(|| bad("a value is not a number")))
+                            .collect::<Result<_>>()?,
+                    ),
+                    _ => op.get("value").and_then(float).map(|v| vec![v]),
+                };
+                let mut params = Vec::new();
+                if let (Some(d), Some(p)) = (
+                    op.get("distributions").and_then(Value::as_object),
+                    op.get("params").and_then(Value::as_object),
+                ) {
+                    for (name, dist) in d {
+                        let dist = Distribution::from_optuna_json(
+                            dist.as_str().ok_or_else(|| bad("a distribution is not a string"))?,
+                        )?;
+                        let v = p
+                            .get(name)
+                            .and_then(float)
+                            .ok_or_else(|| bad(&format!("no value for param '{name}'")))?;
+                        params.push((name.clone(), v, dist));
+                    }
+                }
+                let intermediate_values = op
+                    .get("intermediate_values")
+                    .and_then(Value::as_object)
+                    .map(|m| {
+                        m.iter()
+                            .filter_map(|(k, v)| Some((k.parse().ok()?, float(v)?)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let obj = |k: &str| op.get(k).and_then(Value::as_object).cloned().unwrap_or_default();
+                let s = |k: &str| op.get(k).and_then(Value::as_str).map(str::to_string);
+                self.trials.push(FrozenTrial {
+                    id,
+                    number,
+                    study: sid,
+                    state,
+                    values,
+                    datetime_start: s("datetime_start"),
+                    datetime_complete: s("datetime_complete"),
+                    params,
+                    user_attrs: obj("user_attrs"),
+                    system_attrs: obj("system_attrs"),
+                    intermediate_values,
+                    owner: worker,
+                });
+                self.studies[sid].as_mut().unwrap().trials.push(id);
+            }
+            5..=9 => {
+                let tid = op
+                    .get("trial_id")
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| bad("no trial_id"))? as usize;
+                let Some(t) = self.trials.get_mut(tid) else {
+                    return if mine {
+                        Err(bad(&format!("trial {tid} does not exist")))
+                    } else {
+                        Ok(())
+                    };
+                };
+                if t.state.is_finished() {
+                    // Optuna ignores updates to a finished trial (and raises for the writer).
+                    return if mine {
+                        Err(Error::invalid(format!(
+                            "trial {} is already finished ({})",
+                            t.number,
+                            t.state.name()
+                        )))
+                    } else {
+                        Ok(())
+                    };
+                }
+                match code {
+                    5 => {
+                        let name = op
+                            .get("param_name")
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| bad("no param_name"))?;
+                        let v = op
+                            .get("param_value_internal")
+                            .and_then(float)
+                            .ok_or_else(|| bad("no param value"))?;
+                        let dist = Distribution::from_optuna_json(
+                            op.get("distribution")
+                                .and_then(Value::as_str)
+                                .ok_or_else(|| bad("no distribution"))?,
+                        )?;
+                        t.params.retain(|p| p.0 != name);
+                        t.params.push((name.to_string(), v, dist));
+                    }
+                    6 => {
+                        let state = op
+                            .get("state")
+                            .and_then(Value::as_i64)
+                            .and_then(TrialState::from_int)
+                            .ok_or_else(|| bad("unknown trial state"))?;
+                        if state == TrialState::Running && t.state == TrialState::Running && !mine {
+                            // Another worker claimed a trial already running: rejected.
+                            return Ok(());
+                        }
+                        if state == TrialState::Running && t.state == TrialState::Running {
+                            return Err(Error::invalid(format!("trial {} is already running", t.number)));
+                        }
+                        t.state = state;
+                        t.values = match op.get("values") {
+                            Some(Value::Array(a)) => Some(
+                                a.iter()
+                                    .map(|v| float(v).ok_or_else(|| bad("a value is not a number")))
+                                    .collect::<Result<_>>()?,
+                            ),
+                            _ => None,
+                        };
+                        if state == TrialState::Running {
+                            t.owner = worker;
+                            t.datetime_start = op.get("datetime_start").and_then(Value::as_str).map(str::to_string);
+                        }
+                        if state.is_finished() {
+                            t.datetime_complete =
+                                op.get("datetime_complete").and_then(Value::as_str).map(str::to_string);
+                        }
+                    }
+                    7 => {
+                        let step = op.get("step").and_then(Value::as_i64).ok_or_else(|| bad("no step"))?;
+                        let v = op
+                            .get("intermediate_value")
+                            .and_then(float)
+                            .ok_or_else(|| bad("no intermediate_value"))?;
+                        t.intermediate_values.insert(step, v);
+                    }
+                    _ => {
+                        let key = if code == 8 { "user_attr" } else { "system_attr" };
+                        let (k, v) = one_attr(key)?.unwrap();
+                        if code == 8 {
+                            &mut t.user_attrs
+                        } else {
+                            &mut t.system_attrs
+                        }
+                        .insert(k, v);
+                    }
+                }
+            }
+            10 => {} // DISCARD_TRIALS: rustuna's; Optuna 5 ignores it too.
+            other => {
+                return Err(bad(&format!(
+                    "unknown operation code {other} (Optuna 5 writes 0 to 10); the trials before this line are intact"
+                )))
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The file under a journal storage, with Optuna's symlink lock.
+struct FileLog {
+    path: PathBuf,
+    lock: PathBuf,
+    /// Bytes of the file already applied, and lines.
+    offset: u64,
+    lines: usize,
+}
+
+/// A stale lock (its holder died) is broken after this long without change, as Optuna's.
+const LOCK_GRACE: Duration = Duration::from_secs(30);
+
+impl FileLog {
+    fn acquire(&self) -> Result<()> {
+        let mut wait = Duration::from_micros(200);
+        loop {
+            match std::os::unix::fs::symlink(&self.path, &self.lock) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if let Ok(m) = std::fs::symlink_metadata(&self.lock) {
+                        let age = m.modified().ok().and_then(|t| t.elapsed().ok()).unwrap_or_default();
+                        if age > LOCK_GRACE {
+                            self.release();
+                            continue;
+                        }
+                    }
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(Duration::from_millis(20));
+                }
+                Err(e) => return Err(Error::io(format!("locking {}", self.path.display()), e)),
+            }
+        }
+    }
+
+    fn release(&self) {
+        let renamed = PathBuf::from(format!("{}{}.rename", self.lock.display(), crate::unique_id()));
+        if std::fs::rename(&self.lock, &renamed).is_ok() {
+            let _ = std::fs::remove_file(&renamed);
+        }
+    }
+
+    /// Complete lines appended since the last read (a last line without its newline is
+    /// still being written and waits).
+    fn read_new(&mut self) -> Result<Vec<(usize, String)>> {
+        let mut f = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(format!("reading {}", self.path.display()), e)),
+        };
+        f.seek(SeekFrom::Start(self.offset))
+            .map_err(|e| Error::io(format!("reading {}", self.path.display()), e))?;
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf)
+            .map_err(|e| Error::io(format!("reading {}", self.path.display()), e))?;
+        let mut out = Vec::new();
+        let mut start = 0;
+        while let Some(end) = buf[start..].iter().position(|&b| b == b'\n') {
+            let line = String::from_utf8_lossy(&buf[start..start + end]).into_owned();
+            self.lines += 1;
+            out.push((self.lines, line));
+            start += end + 1;
+        }
+        self.offset += start as u64;
+        Ok(out)
+    }
+
+    fn append(&mut self, lines: &[String]) -> Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| Error::io(format!("opening {}", self.path.display()), e))?;
+        let mut text = String::new();
+        for l in lines {
+            text.push_str(l);
+            text.push('\n');
+        }
+        f.write_all(text.as_bytes())
+            .and_then(|()| f.sync_data())
+            .map_err(|e| Error::io(format!("appending to {}", self.path.display()), e))?;
+        self.offset += text.len() as u64;
+        self.lines += lines.len();
+        Ok(())
+    }
+}
+
+struct Inner {
+    replay: Replay,
+    file: Option<FileLog>,
+}
+
+/// A study storage: in memory, or an Optuna journal file.
+pub struct Storage {
+    inner: Mutex<Inner>,
+    worker: String,
+    /// Where it lives, for messages ("memory" or the file).
+    pub location: String,
+}
+
+impl Storage {
+    pub fn in_memory() -> Storage {
+        Storage {
+            inner: Mutex::new(Inner {
+                replay: Replay::default(),
+                file: None,
+            }),
+            worker: format!("{}-0", crate::unique_id()),
+            location: "memory".into(),
+        }
+    }
+
+    /// Opens (or starts) the journal file at `path`, replaying what it holds.
+    pub fn journal(path: &Path) -> Result<Storage> {
+        let lock = PathBuf::from(format!("{}.lock", path.display()));
+        let s = Storage {
+            inner: Mutex::new(Inner {
+                replay: Replay::default(),
+                file: Some(FileLog {
+                    path: path.to_path_buf(),
+                    lock,
+                    offset: 0,
+                    lines: 0,
+                }),
+            }),
+            worker: format!("{}-0", crate::unique_id()),
+            location: path.display().to_string(),
+        };
+        s.sync()?;
+        Ok(s)
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.worker
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies what other writers appended.
+    pub fn sync(&self) -> Result<()> {
+        let mut g = self.lock();
+        Self::sync_inner(&mut g, &self.worker)
+    }
+
+    fn sync_inner(g: &mut Inner, me: &str) -> Result<()> {
+        let Inner { replay, file } = g;
+        if let Some(f) = file.as_mut() {
+            for (n, line) in f.read_new()? {
+                let op = parse_line(&line)
+                    .map_err(|e| Error::invalid(format!("{} line {n} is not valid JSON ({e})", f.path.display())))?;
+                // Conflicts of other writers are skipped inside `apply`, as Optuna skips
+                // them; a malformed or unknown operation is an error for every reader.
+                replay.apply(&op, n, me)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes operations (lines), then applies them; returns after they are durable.
+    fn write(&self, lines: Vec<String>) -> Result<()> {
+        self.write_with(lines, |_| ())
+    }
+
+    /// [`Storage::write`], then `after` on the state they made, under the same lock.
+    fn write_with<T>(&self, lines: Vec<String>, after: impl FnOnce(&Replay) -> T) -> Result<T> {
+        let mut g = self.lock();
+        let locked = match g.file.as_ref() {
+            Some(f) => {
+                f.acquire()?;
+                true
+            }
+            None => false,
+        };
+        let result = (|| {
+            Self::sync_inner(&mut g, &self.worker)?;
+            // Check against the current state before anything is written.
+            let parsed: Vec<Value> = lines.iter().map(|l| parse_line(l).expect("our lines parse")).collect();
+            for op in &parsed {
+                Self::precheck(&g.replay, op)?;
+            }
+            let base = match g.file.as_mut() {
+                Some(f) => {
+                    let base = f.lines;
+                    f.append(&lines)?;
+                    base
+                }
+                None => 0,
+            };
+            for (i, op) in parsed.iter().enumerate() {
+                g.replay.apply(op, base + i + 1, &self.worker)?;
+            }
+            Ok(after(&g.replay))
+        })();
+        if locked {
+            if let Some(f) = g.file.as_ref() {
+                f.release();
+            }
+        }
+        result
+    }
+
+    /// The errors an operation would raise for its own writer, checked before writing.
+    fn precheck(r: &Replay, op: &Value) -> Result<()> {
+        let code = op.get("op_code").and_then(Value::as_i64).unwrap_or(-1);
+        if code == 0 {
+            let name = op.get("study_name").and_then(Value::as_str).unwrap_or("");
+            if r.by_name.contains_key(name) {
+                return Err(Error::invalid(format!("study '{name}' already exists")));
+            }
+        }
+        if (5..=9).contains(&code) {
+            let tid = op.get("trial_id").and_then(Value::as_u64).unwrap_or(u64::MAX) as usize;
+            match r.trials.get(tid) {
+                None => return Err(Error::invalid(format!("trial {tid} does not exist"))),
+                Some(t) if t.state.is_finished() => {
+                    return Err(Error::invalid(format!(
+                        "trial {} is already finished ({})",
+                        t.number,
+                        t.state.name()
+                    )))
+                }
+                Some(t)
+                    if code == 6
+                        && t.state == TrialState::Running
+                        && op.get("state").and_then(Value::as_i64) == Some(0) =>
+                {
+                    return Err(Error::invalid(format!("trial {} is already running", t.number)));
+                }
+                _ => {}
+            }
+            if code == 5 {
+                let name = op.get("param_name").and_then(Value::as_str).unwrap_or("");
+                let dist =
+                    Distribution::from_optuna_json(op.get("distribution").and_then(Value::as_str).unwrap_or(""))?;
+                let study = r.trials[tid].study;
+                let s = r.studies[study].as_ref().unwrap();
+                for &other in &s.trials {
+                    if let Some((_, d)) = r.trials[other].param(name) {
+                        if !d.compatible(&dist) {
+                            return Err(Error::invalid(format!(
+                                "parameter '{name}' was {d:?} in an earlier trial; it cannot become {dist:?} in the same study"
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn head(&self, code: i64) -> String {
+        format!("{{\"op_code\":{code},\"worker_id\":{}", text(&self.worker))
+    }
+
+    /// Creates a study; an error if the name is taken.
+    pub fn create_study(&self, name: &str, direction: Direction) -> Result<usize> {
+        self.write(vec![format!(
+            "{},\"study_name\":{},\"directions\":[{}]}}",
+            self.head(0),
+            text(name),
+            direction as i64
+        )])?;
+        self.study_id(name)?
+            .ok_or_else(|| Error::invalid(format!("study '{name}' was not created")))
+    }
+
+    pub fn study_id(&self, name: &str) -> Result<Option<usize>> {
+        self.sync()?;
+        Ok(self.lock().replay.by_name.get(name).copied())
+    }
+
+    pub fn study(&self, id: usize) -> Result<StudyRecord> {
+        self.sync()?;
+        self.lock()
+            .replay
+            .studies
+            .get(id)
+            .and_then(|s| s.clone())
+            .ok_or_else(|| Error::not_found("study", id.to_string()))
+    }
+
+    pub fn studies(&self) -> Result<Vec<StudyRecord>> {
+        self.sync()?;
+        Ok(self.lock().replay.studies.iter().flatten().cloned().collect())
+    }
+
+    pub fn set_study_user_attr(&self, study: usize, key: &str, value: &Value) -> Result<()> {
+        self.write(vec![format!(
+            "{},\"study_id\":{study},\"user_attr\":{{{}:{}}}}}",
+            self.head(2),
+            text(key),
+            value
+        )])
+    }
+
+    pub fn set_study_system_attr(&self, study: usize, key: &str, value: &Value) -> Result<()> {
+        self.write(vec![format!(
+            "{},\"study_id\":{study},\"system_attr\":{{{}:{}}}}}",
+            self.head(3),
+            text(key),
+            value
+        )])
+    }
+
+    /// Creates a running trial (or, with `waiting_params`, a waiting one with fixed
+    /// parameters, as `enqueue_trial` does); returns its global id.
+    pub fn create_trial(&self, study: usize, waiting_params: Option<&Map<String, Value>>) -> Result<usize> {
+        let line = match waiting_params {
+            None => format!("{},\"study_id\":{study},\"datetime_start\":{}}}", self.head(4), text(&now_iso())),
+            Some(p) => format!(
+                "{},\"study_id\":{study},\"datetime_start\":null,\"state\":4,\"system_attrs\":{{\"fixed_params\":{}}}}}",
+                self.head(4),
+                Value::Object(p.clone())
+            ),
+        };
+        // Under the lock our line is the last one applied: the newest trial is ours.
+        self.write_with(vec![line], |r| r.trials.len().checked_sub(1))?
+            .ok_or_else(|| Error::invalid("the new trial was not recorded"))
+    }
+
+    /// Claims a waiting trial (sets it running); false if another worker took it first.
+    pub fn claim_trial(&self, trial: usize) -> Result<bool> {
+        let line = format!(
+            "{},\"trial_id\":{trial},\"state\":0,\"values\":null,\"datetime_start\":{}}}",
+            self.head(6),
+            text(&now_iso())
+        );
+        match self.write_with(vec![line], |r| r.trials[trial].owner == self.worker) {
+            Ok(mine) => Ok(mine),
+            Err(_) => Ok(false),
+        }
+    }
+
+    pub fn set_trial_param(&self, trial: usize, name: &str, internal: f64, dist: &Distribution) -> Result<()> {
+        self.write(vec![format!(
+            "{},\"trial_id\":{trial},\"param_name\":{},\"param_value_internal\":{},\"distribution\":{}}}",
+            self.head(5),
+            text(name),
+            fmt_float(internal),
+            text(&dist.to_optuna_json())
+        )])
+    }
+
+    /// Finishes (or re-states) a trial.
+    pub fn set_trial_state_values(&self, trial: usize, state: TrialState, values: Option<&[f64]>) -> Result<()> {
+        let values = values.map_or("null".to_string(), fmt_floats);
+        let time = if state.is_finished() {
+            format!(",\"datetime_complete\":{}", text(&now_iso()))
+        } else if state == TrialState::Running {
+            format!(",\"datetime_start\":{}", text(&now_iso()))
+        } else {
+            String::new()
+        };
+        self.write(vec![format!(
+            "{},\"trial_id\":{trial},\"state\":{},\"values\":{values}{time}}}",
+            self.head(6),
+            state as i64
+        )])
+    }
+
+    pub fn set_trial_intermediate_value(&self, trial: usize, step: i64, value: f64) -> Result<()> {
+        self.write(vec![format!(
+            "{},\"trial_id\":{trial},\"step\":{step},\"intermediate_value\":{}}}",
+            self.head(7),
+            fmt_float(value)
+        )])
+    }
+
+    pub fn set_trial_user_attr(&self, trial: usize, key: &str, value: &Value) -> Result<()> {
+        self.write(vec![format!(
+            "{},\"trial_id\":{trial},\"user_attr\":{{{}:{}}}}}",
+            self.head(8),
+            text(key),
+            value
+        )])
+    }
+
+    pub fn set_trial_system_attr(&self, trial: usize, key: &str, value: &Value) -> Result<()> {
+        self.write(vec![format!(
+            "{},\"trial_id\":{trial},\"system_attr\":{{{}:{}}}}}",
+            self.head(9),
+            text(key),
+            value
+        )])
+    }
+
+    pub fn trial(&self, id: usize) -> Result<FrozenTrial> {
+        self.lock()
+            .replay
+            .trials
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::not_found("trial", id.to_string()))
+    }
+
+    /// The trials of a study, by number (after reading what others wrote).
+    pub fn trials(&self, study: usize) -> Result<Vec<FrozenTrial>> {
+        self.sync()?;
+        let g = self.lock();
+        let s = g
+            .replay
+            .studies
+            .get(study)
+            .and_then(|s| s.as_ref())
+            .ok_or_else(|| Error::not_found("study", study.to_string()))?;
+        Ok(s.trials.iter().map(|&t| g.replay.trials[t].clone()).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_tokens_parse_outside_strings_only() {
+        let v = parse_line(r#"{"a":NaN,"b":[Infinity,-Infinity,1.5],"s":"NaN and Infinity"}"#).unwrap();
+        assert!(float(&v["a"]).unwrap().is_nan());
+        assert_eq!(float(&v["b"][0]), Some(f64::INFINITY));
+        assert_eq!(float(&v["b"][1]), Some(f64::NEG_INFINITY));
+        assert_eq!(float(&v["b"][2]), Some(1.5));
+        assert_eq!(v["s"], "NaN and Infinity");
+        assert_eq!(
+            fmt_floats(&[f64::NAN, f64::INFINITY, -f64::INFINITY, 0.1]),
+            "[NaN,Infinity,-Infinity,0.1]"
+        );
+        let t = now_iso();
+        assert_eq!(t.len(), "2026-11-25T14:48:04.656286+00:00".len(), "{t}");
+        assert!(t.starts_with("20") && t.ends_with("+00:00"));
+    }
+}

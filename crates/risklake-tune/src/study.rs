@@ -1,0 +1,337 @@
+//! Studies: ask/tell, suggest, report/prune, enqueue, and an optimize loop over threads.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use risklake_core::{Error, Result};
+use serde_json::{Map, Value};
+
+use crate::distributions::{Choice, Distribution, ParamValue};
+use crate::pruners::{NopPruner, Pruner};
+use crate::samplers::{Sampler, TpeSampler};
+use crate::storage::{Direction, FrozenTrial, Storage, TrialState};
+
+/// How an objective ended a trial other than with a value.
+#[derive(Debug, Clone)]
+pub enum TrialError {
+    /// `should_prune` said so; the trial is stored as pruned.
+    Pruned,
+    /// The objective failed; the trial is stored as failed and the study goes on.
+    Failed(String),
+}
+
+impl From<Error> for TrialError {
+    fn from(e: Error) -> Self {
+        TrialError::Failed(e.to_string())
+    }
+}
+
+/// A study in a storage.
+pub struct Study {
+    pub storage: Arc<Storage>,
+    pub id: usize,
+    pub name: String,
+    pub direction: Direction,
+    pub sampler: Box<dyn Sampler>,
+    pub pruner: Box<dyn Pruner>,
+}
+
+impl Study {
+    /// Creates the study, or loads it when `load_if_exists` and it exists with the same
+    /// direction (another direction is an error).
+    pub fn create(storage: Arc<Storage>, name: &str, direction: Direction, load_if_exists: bool) -> Result<Study> {
+        let id = match storage.study_id(name)? {
+            Some(id) if load_if_exists => {
+                let s = storage.study(id)?;
+                if s.directions != [direction] {
+                    return Err(Error::invalid(format!(
+                        "study '{name}' exists in {} with direction {:?}, not {direction:?}",
+                        storage.location, s.directions
+                    )));
+                }
+                id
+            }
+            Some(_) => {
+                return Err(Error::invalid(format!(
+                    "study '{name}' already exists in {}",
+                    storage.location
+                )))
+            }
+            None => storage.create_study(name, direction)?,
+        };
+        Ok(Study {
+            storage,
+            id,
+            name: name.to_string(),
+            direction,
+            sampler: Box::new(TpeSampler::default()),
+            pruner: Box::new(NopPruner),
+        })
+    }
+
+    pub fn with_sampler(mut self, s: Box<dyn Sampler>) -> Self {
+        self.sampler = s;
+        self
+    }
+
+    pub fn with_pruner(mut self, p: Box<dyn Pruner>) -> Self {
+        self.pruner = p;
+        self
+    }
+
+    pub fn trials(&self) -> Result<Vec<FrozenTrial>> {
+        self.storage.trials(self.id)
+    }
+
+    /// The best complete trial.
+    pub fn best_trial(&self) -> Result<Option<FrozenTrial>> {
+        Ok(self
+            .trials()?
+            .into_iter()
+            .filter(|t| t.state == TrialState::Complete && t.value().is_some_and(|v| !v.is_nan()))
+            .reduce(|a, b| {
+                if self.direction.better(b.value().unwrap(), a.value().unwrap()) {
+                    b
+                } else {
+                    a
+                }
+            }))
+    }
+
+    /// Queues a trial with fixed parameters (external values), asked before new ones.
+    pub fn enqueue(&self, params: Map<String, Value>) -> Result<()> {
+        self.storage.create_trial(self.id, Some(&params)).map(|_| ())
+    }
+
+    /// A new trial: a queued one if any is waiting, else a fresh one.
+    pub fn ask(&self) -> Result<Trial<'_>> {
+        let history = self.trials()?;
+        for t in history.iter().filter(|t| t.state == TrialState::Waiting) {
+            if self.storage.claim_trial(t.id)? {
+                let fixed = t
+                    .system_attrs
+                    .get("fixed_params")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                return Ok(Trial {
+                    study: self,
+                    id: t.id,
+                    number: t.number,
+                    fixed,
+                    history,
+                });
+            }
+        }
+        let id = self.storage.create_trial(self.id, None)?;
+        let number = self.storage.trial(id)?.number;
+        Ok(Trial {
+            study: self,
+            id,
+            number,
+            fixed: Map::new(),
+            history,
+        })
+    }
+
+    /// Finishes a trial with its outcome.
+    pub fn tell(&self, trial: &Trial, outcome: std::result::Result<f64, TrialError>) -> Result<TrialState> {
+        match outcome {
+            Ok(v) if v.is_nan() => {
+                self.storage.set_trial_system_attr(
+                    trial.id,
+                    "fail_reason",
+                    &Value::String("the objective returned NaN".into()),
+                )?;
+                self.storage.set_trial_state_values(trial.id, TrialState::Fail, None)?;
+                Ok(TrialState::Fail)
+            }
+            Ok(v) => {
+                self.storage
+                    .set_trial_state_values(trial.id, TrialState::Complete, Some(&[v]))?;
+                Ok(TrialState::Complete)
+            }
+            Err(TrialError::Pruned) => {
+                // Optuna stores the last intermediate value as a pruned trial's value.
+                let last = self
+                    .storage
+                    .trial(trial.id)?
+                    .intermediate_values
+                    .values()
+                    .last()
+                    .copied();
+                self.storage.set_trial_state_values(
+                    trial.id,
+                    TrialState::Pruned,
+                    last.as_ref().map(std::slice::from_ref),
+                )?;
+                Ok(TrialState::Pruned)
+            }
+            Err(TrialError::Failed(msg)) => {
+                self.storage
+                    .set_trial_user_attr(trial.id, "fail_reason", &Value::String(msg))?;
+                self.storage.set_trial_state_values(trial.id, TrialState::Fail, None)?;
+                Ok(TrialState::Fail)
+            }
+        }
+    }
+
+    /// Runs `objective` on `n_trials` new trials (or until `timeout`), on `jobs` threads
+    /// sharing the study; `on_trial` sees every finished trial.
+    pub fn optimize(
+        &self,
+        n_trials: usize,
+        timeout: Option<Duration>,
+        jobs: usize,
+        objective: &(dyn Fn(&mut Trial) -> std::result::Result<f64, TrialError> + Sync),
+        on_trial: &(dyn Fn(&FrozenTrial) + Sync),
+    ) -> Result<()> {
+        let started = Instant::now();
+        let next = AtomicUsize::new(0);
+        let first_error: std::sync::Mutex<Option<Error>> = Default::default();
+        let work = || loop {
+            if next.fetch_add(1, Ordering::SeqCst) >= n_trials || timeout.is_some_and(|t| started.elapsed() >= t) {
+                return;
+            }
+            let run = || -> Result<()> {
+                if self.sampler.exhausted(&self.trials()?) {
+                    next.store(n_trials, Ordering::SeqCst);
+                    return Ok(());
+                }
+                let mut trial = self.ask()?;
+                let outcome = objective(&mut trial);
+                self.tell(&trial, outcome)?;
+                on_trial(&self.storage.trial(trial.id)?);
+                Ok(())
+            };
+            if let Err(e) = run() {
+                first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                next.store(n_trials, Ordering::SeqCst);
+                return;
+            }
+        };
+        std::thread::scope(|s| {
+            for _ in 1..jobs.max(1) {
+                s.spawn(work);
+            }
+            work();
+        });
+        match first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A running trial.
+pub struct Trial<'s> {
+    study: &'s Study,
+    pub id: usize,
+    pub number: usize,
+    fixed: Map<String, Value>,
+    /// The study's trials when this one was asked (what the sampler learns from).
+    history: Vec<FrozenTrial>,
+}
+
+impl Trial<'_> {
+    /// A value for parameter `name` from `dist` (the same one if already suggested in this
+    /// trial; the enqueued one if the trial was queued with it).
+    pub fn suggest(&mut self, name: &str, dist: &Distribution) -> Result<ParamValue> {
+        dist.validate(name)?;
+        let me = self.study.storage.trial(self.id)?;
+        if let Some((v, d)) = me.param(name) {
+            return Ok(d.to_external(v));
+        }
+        let internal = match self.fixed.get(name) {
+            Some(v) => {
+                let value = match dist {
+                    Distribution::Float { .. } => v.as_f64().map(ParamValue::Float),
+                    Distribution::Int { .. } => v.as_i64().map(ParamValue::Int),
+                    Distribution::Categorical { .. } => Choice::from_json(v).ok().map(ParamValue::Choice),
+                };
+                let value = value
+                    .ok_or_else(|| Error::invalid(format!("enqueued value {v} of '{name}' does not fit {dist:?}")))?;
+                let i = dist.to_internal(&value)?;
+                if !dist.contains(i) {
+                    return Err(Error::invalid(format!(
+                        "enqueued value {v} of '{name}' is outside {dist:?}"
+                    )));
+                }
+                i
+            }
+            None if dist.single() => match dist {
+                Distribution::Float { low, .. } => *low,
+                Distribution::Int { low, .. } => *low as f64,
+                Distribution::Categorical { .. } => 0.0,
+            },
+            None => self
+                .study
+                .sampler
+                .sample(&self.history, self.study.direction, name, dist, self.number),
+        };
+        self.study.storage.set_trial_param(self.id, name, internal, dist)?;
+        Ok(dist.to_external(internal))
+    }
+
+    pub fn suggest_float(&mut self, name: &str, low: f64, high: f64, log: bool) -> Result<f64> {
+        match self.suggest(
+            name,
+            &Distribution::Float {
+                low,
+                high,
+                log,
+                step: None,
+            },
+        )? {
+            ParamValue::Float(x) => Ok(x),
+            other => Err(Error::invalid(format!("'{name}' holds {other}, not a float"))),
+        }
+    }
+
+    pub fn suggest_int(&mut self, name: &str, low: i64, high: i64, log: bool) -> Result<i64> {
+        match self.suggest(
+            name,
+            &Distribution::Int {
+                low,
+                high,
+                log,
+                step: 1,
+            },
+        )? {
+            ParamValue::Int(i) => Ok(i),
+            other => Err(Error::invalid(format!("'{name}' holds {other}, not an int"))),
+        }
+    }
+
+    pub fn suggest_categorical(&mut self, name: &str, choices: &[Choice]) -> Result<Choice> {
+        match self.suggest(
+            name,
+            &Distribution::Categorical {
+                choices: choices.to_vec(),
+            },
+        )? {
+            ParamValue::Choice(c) => Ok(c),
+            other => Err(Error::invalid(format!("'{name}' holds {other}, not a choice"))),
+        }
+    }
+
+    /// Reports an intermediate value (e.g. the validation metric after `step` iterations).
+    pub fn report(&self, step: i64, value: f64) -> Result<()> {
+        self.study.storage.set_trial_intermediate_value(self.id, step, value)
+    }
+
+    /// Whether the pruner would stop this trial now (after its last report).
+    pub fn should_prune(&self) -> Result<bool> {
+        let me = self.study.storage.trial(self.id)?;
+        let Some(&step) = me.intermediate_values.keys().last() else {
+            return Ok(false);
+        };
+        let history = self.study.trials()?;
+        Ok(self.study.pruner.prune(&history, self.study.direction, &me, step))
+    }
+
+    pub fn set_user_attr(&self, key: &str, value: Value) -> Result<()> {
+        self.study.storage.set_trial_user_attr(self.id, key, &value)
+    }
+}

@@ -1,0 +1,237 @@
+//! Studies end to end: TPE beats random search, journals round-trip and survive damage,
+//! parallel workers neither lose nor duplicate trials, pruning and failures are recorded.
+
+use std::sync::Arc;
+
+use risklake_tune::pruners::PercentilePruner;
+use risklake_tune::samplers::{GridSampler, RandomSampler, TpeSampler};
+use risklake_tune::{Choice, Direction, Distribution, Storage, Study, TrialError, TrialState};
+
+fn sphere(t: &mut risklake_tune::Trial) -> Result<f64, TrialError> {
+    let mut s = 0.0;
+    for i in 0..4 {
+        let x = t.suggest_float(&format!("x{i}"), -5.0, 5.0, false)?;
+        s += (x - 1.0) * (x - 1.0);
+    }
+    Ok(s)
+}
+
+fn best_of(sampler: Box<dyn risklake_tune::samplers::Sampler>, trials: usize) -> f64 {
+    let study = Study::create(Arc::new(Storage::in_memory()), "s", Direction::Minimize, false)
+        .unwrap()
+        .with_sampler(sampler);
+    study.optimize(trials, None, 1, &sphere, &|_| {}).unwrap();
+    study.best_trial().unwrap().unwrap().value().unwrap()
+}
+
+#[test]
+fn tpe_beats_random_search_on_a_sphere() {
+    let mut tpe = Vec::new();
+    let mut random = Vec::new();
+    for seed in 0..5 {
+        tpe.push(best_of(
+            Box::new(TpeSampler {
+                seed,
+                ..Default::default()
+            }),
+            80,
+        ));
+        random.push(best_of(Box::new(RandomSampler { seed }), 80));
+    }
+    tpe.sort_by(f64::total_cmp);
+    random.sort_by(f64::total_cmp);
+    assert!(
+        tpe[2] < random[2] * 0.7,
+        "median best: TPE {} vs random {}",
+        tpe[2],
+        random[2]
+    );
+}
+
+#[test]
+fn journal_round_trips_every_field_and_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("study.log");
+    {
+        let storage = Arc::new(Storage::journal(&path).unwrap());
+        let study = Study::create(storage, "gbdt", Direction::Maximize, false)
+            .unwrap()
+            .with_sampler(Box::new(RandomSampler { seed: 1 }));
+        let mut fixed = serde_json::Map::new();
+        fixed.insert("lr".into(), serde_json::json!(0.05));
+        study.enqueue(fixed).unwrap();
+        study
+            .optimize(
+                6,
+                None,
+                1,
+                &|t| {
+                    let lr = t.suggest_float("lr", 1e-3, 0.3, true)?;
+                    let leaves = t.suggest_int("leaves", 4, 64, true)?;
+                    let kind =
+                        t.suggest_categorical("kind", &[Choice::Str("gbdt".into()), Choice::Str("rf".into())])?;
+                    t.set_user_attr("note", serde_json::json!({"kind": kind.to_string()}))?;
+                    for step in 0..3 {
+                        t.report(step, lr * step as f64)?;
+                    }
+                    match t.number {
+                        3 => Err(TrialError::Failed("boom".into())),
+                        4 => Ok(f64::INFINITY),
+                        _ => Ok(lr * leaves as f64),
+                    }
+                },
+                &|_| {},
+            )
+            .unwrap();
+    }
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("Infinity"), "non-finite values are bare tokens");
+    assert!(!text.contains("null]"));
+    // Reopened: the same study, trials, params, values and intermediate values.
+    let storage = Arc::new(Storage::journal(&path).unwrap());
+    let study = Study::create(storage.clone(), "gbdt", Direction::Maximize, true).unwrap();
+    let trials = study.trials().unwrap();
+    assert_eq!(trials.len(), 6);
+    assert_eq!(
+        trials[0].param("lr").unwrap().0,
+        0.05,
+        "the enqueued trial ran first with its value"
+    );
+    assert_eq!(trials[3].state, TrialState::Fail);
+    assert_eq!(trials[4].value(), Some(f64::INFINITY));
+    assert_eq!(trials[5].intermediate_values.len(), 3);
+    assert_eq!(trials[2].user_attrs["note"]["kind"].as_str().unwrap().len() >= 2, true);
+    let kind = trials[1].param("kind").unwrap();
+    assert!(matches!(kind.1, Distribution::Categorical { .. }));
+    // Another direction is refused; the study continues where it stopped.
+    let e = Study::create(storage.clone(), "gbdt", Direction::Minimize, true)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("direction"), "{e}");
+    study
+        .optimize(2, None, 1, &|t| Ok(t.suggest_float("lr", 1e-3, 0.3, true)?), &|_| {})
+        .unwrap();
+    assert_eq!(study.trials().unwrap().len(), 8);
+    assert_eq!(study.trials().unwrap()[7].number, 7);
+}
+
+#[test]
+fn damaged_journals_keep_earlier_trials_and_say_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.log");
+    {
+        let study = Study::create(
+            Arc::new(Storage::journal(&path).unwrap()),
+            "s",
+            Direction::Minimize,
+            false,
+        )
+        .unwrap();
+        study.optimize(3, None, 1, &sphere, &|_| {}).unwrap();
+    }
+    let good = std::fs::read_to_string(&path).unwrap();
+    // A last line still being written (no newline) is ignored.
+    std::fs::write(&path, format!("{good}{{\"op_code\":4,\"worker_id\":\"w\",\"stu")).unwrap();
+    let s = Storage::journal(&path).unwrap();
+    assert_eq!(s.trials(0).unwrap().len(), 3);
+    // An unknown operation is an error naming the line; the file is untouched.
+    let lines = good.lines().count();
+    std::fs::write(&path, format!("{good}{{\"op_code\":42,\"worker_id\":\"w\"}}\n")).unwrap();
+    let e = Storage::journal(&path).err().unwrap().to_string();
+    assert!(
+        e.contains(&format!("line {}", lines + 1)) && e.contains("unknown operation code 42"),
+        "{e}"
+    );
+    assert!(std::fs::read_to_string(&path).unwrap().starts_with(&good));
+    // A broken line in the middle.
+    std::fs::write(&path, format!("{{\"op_code\":0,\n{good}")).unwrap();
+    let e = Storage::journal(&path).err().unwrap().to_string();
+    assert!(e.contains("line 1 is not valid JSON"), "{e}");
+}
+
+#[test]
+fn parallel_workers_neither_lose_nor_duplicate_trials() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.log");
+    // Two storages on one file stand for two processes; each runs two threads.
+    let a = Arc::new(Storage::journal(&path).unwrap());
+    Study::create(a.clone(), "p", Direction::Minimize, false).unwrap();
+    let b = Arc::new(Storage::journal(&path).unwrap());
+    std::thread::scope(|s| {
+        for storage in [a.clone(), b.clone()] {
+            s.spawn(move || {
+                let study = Study::create(storage, "p", Direction::Minimize, true).unwrap();
+                study.optimize(15, None, 2, &sphere, &|_| {}).unwrap();
+            });
+        }
+    });
+    let trials = Storage::journal(&path).unwrap().trials(0).unwrap();
+    assert_eq!(trials.len(), 30);
+    let numbers: Vec<usize> = trials.iter().map(|t| t.number).collect();
+    assert_eq!(numbers, (0..30).collect::<Vec<_>>());
+    assert!(trials
+        .iter()
+        .all(|t| t.state == TrialState::Complete && t.params.len() == 4));
+    assert!(!path.with_extension("log.lock").exists(), "the lock is released");
+}
+
+#[test]
+fn median_pruner_stops_bad_trials_and_grid_stops_when_done() {
+    let study = Study::create(Arc::new(Storage::in_memory()), "m", Direction::Minimize, false)
+        .unwrap()
+        .with_sampler(Box::new(RandomSampler { seed: 3 }))
+        .with_pruner(Box::new(PercentilePruner::median()));
+    study
+        .optimize(
+            30,
+            None,
+            1,
+            &|t| {
+                let x = t.suggest_float("x", 0.0, 1.0, false)?;
+                for step in 0..10 {
+                    t.report(step, x * (10 - step) as f64)?;
+                    if t.should_prune()? {
+                        return Err(TrialError::Pruned);
+                    }
+                }
+                Ok(x)
+            },
+            &|_| {},
+        )
+        .unwrap();
+    let trials = study.trials().unwrap();
+    let pruned: Vec<_> = trials.iter().filter(|t| t.state == TrialState::Pruned).collect();
+    assert!(pruned.len() >= 5, "{} pruned", pruned.len());
+    // A pruned trial keeps its last intermediate value, and pruned trials were the bad ones.
+    for t in &pruned {
+        assert_eq!(t.value(), t.intermediate_values.values().last().copied());
+    }
+    let best = study.best_trial().unwrap().unwrap();
+    assert!(best.value().unwrap() < 0.2);
+
+    let grid = GridSampler {
+        grid: vec![("a".into(), vec![1.0, 2.0, 3.0]), ("b".into(), vec![0.0, 1.0])],
+    };
+    let study = Study::create(Arc::new(Storage::in_memory()), "g", Direction::Minimize, false)
+        .unwrap()
+        .with_sampler(Box::new(grid));
+    study
+        .optimize(
+            100,
+            None,
+            1,
+            &|t| Ok(t.suggest_int("a", 1, 3, false)? as f64 + t.suggest_float("b", 0.0, 1.0, false)?),
+            &|_| {},
+        )
+        .unwrap();
+    let trials = study.trials().unwrap();
+    assert_eq!(trials.len(), 6, "the grid has 6 points");
+    let mut seen: Vec<(f64, f64)> = trials
+        .iter()
+        .map(|t| (t.param("a").unwrap().0, t.param("b").unwrap().0))
+        .collect();
+    seen.sort_by(|x, y| x.partial_cmp(y).unwrap());
+    seen.dedup();
+    assert_eq!(seen.len(), 6);
+}
