@@ -66,6 +66,8 @@ pub enum Command {
     /// Trained models: export to other formats, show a summary.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Tune a model's hyper-parameters in an Optuna-compatible study (TPE, random or grid).
+    Tune(TuneArgs),
     /// Recorded runs.
     #[command(subcommand)]
     Runs(RunsCommand),
@@ -606,4 +608,70 @@ pub enum ModelCommand {
         /// The model: a run id or a model file.
         model: String,
     },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TuneArgs {
+    /// The model to tune: gbdt, rf or lr.
+    #[arg(long, value_parser = ["gbdt", "rf", "lr"])]
+    pub model: String,
+    /// Lake table (`db.table`) or data file.
+    #[arg(long)]
+    pub table: String,
+    /// Label column.
+    #[arg(long)]
+    pub label: String,
+    /// The label value meaning bad.
+    #[arg(long)]
+    pub bad_value: Option<String>,
+    /// Column of sample weights.
+    #[arg(long)]
+    pub weight: Option<String>,
+    /// Validation table or file (trials are scored by its AUC).
+    #[arg(long, conflicts_with = "valid_fraction")]
+    pub valid_table: Option<String>,
+    /// Hold out this share of the rows for validation (default 0.2 without --valid-table).
+    #[arg(long)]
+    pub valid_fraction: Option<f64>,
+    /// Feature columns, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Vec<String>,
+    /// Columns not to use, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// lr: fit on this binning plan's WoE values.
+    #[arg(long)]
+    pub plan: Option<String>,
+    /// Trials to run.
+    #[arg(long, default_value_t = 20)]
+    pub trials: usize,
+    /// Search space (TOML: one table per parameter with type, low, high, log, step or
+    /// choices); default: a space per model.
+    #[arg(long)]
+    pub space: Option<PathBuf>,
+    /// Fixed parameters as key=value (repeatable), e.g. num_iterations=300.
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    #[arg(long, default_value = "tpe", value_parser = ["tpe", "random", "grid"])]
+    pub sampler: String,
+    /// Grid sampler: values per parameter, NAME=v1,v2 (repeatable).
+    #[arg(long = "grid", value_name = "NAME=V1,V2")]
+    pub grid: Vec<String>,
+    #[arg(long, default_value = "none", value_parser = ["none", "median"])]
+    pub pruner: String,
+    /// Study name (default: <model>-<table>).
+    #[arg(long)]
+    pub study: Option<String>,
+    /// journal:PATH (Optuna's journal file, shared with Optuna workers) or memory;
+    /// default: journal:<home>/studies/<study>.journal.
+    #[arg(long)]
+    pub storage: Option<String>,
+    /// Trials run at once (threads sharing the study).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Stop starting trials after this many seconds.
+    #[arg(long)]
+    pub timeout: Option<f64>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }

@@ -375,6 +375,20 @@ pub fn train(
     params: &GbdtParams,
     on_iteration: &mut (dyn FnMut(&IterationInfo) + Send),
 ) -> Result<GbdtModel> {
+    train_until(ds, valid, params, &mut |it| {
+        on_iteration(it);
+        true
+    })
+}
+
+/// [`train`], stopping after the first iteration for which `on_iteration` returns false
+/// (a tuner's pruner); the model keeps the trees grown so far.
+pub fn train_until(
+    ds: &Dataset,
+    valid: Option<&Dataset>,
+    params: &GbdtParams,
+    on_iteration: &mut (dyn FnMut(&IterationInfo) -> bool + Send),
+) -> Result<GbdtModel> {
     // The callback is a trait object, not a generic: a generic `train` would be compiled
     // in (and at the optimization level of) every crate that calls it.
     if params.num_threads > 0 && params.num_threads != rayon::current_num_threads() {
@@ -392,7 +406,7 @@ fn train_here(
     ds: &Dataset,
     valid: Option<&Dataset>,
     params: &GbdtParams,
-    on_iteration: &mut (dyn FnMut(&IterationInfo) + Send),
+    on_iteration: &mut (dyn FnMut(&IterationInfo) -> bool + Send),
 ) -> Result<GbdtModel> {
     params.validate()?;
     let m = &params.tree.monotone;
@@ -531,7 +545,7 @@ fn train_here(
             train_loss,
             valid_metric,
         };
-        on_iteration(&info);
+        let go_on = on_iteration(&info);
         if let Some(m) = valid_metric {
             let better = match best {
                 None => true,
@@ -547,7 +561,7 @@ fn train_here(
                 }
             }
         }
-        if stalled {
+        if stalled || !go_on {
             break;
         }
     }

@@ -10,10 +10,12 @@
 pub mod distributions;
 pub mod pruners;
 pub mod samplers;
+pub mod space;
 pub mod storage;
 pub mod study;
 
 pub use distributions::{Choice, Distribution, ParamValue};
+pub use space::SearchSpace;
 pub use storage::{Direction, FrozenTrial, Storage, TrialState};
 pub use study::{Study, Trial, TrialError};
 

@@ -10,6 +10,7 @@ mod quickstart;
 mod runs;
 mod sql;
 mod train;
+mod tune;
 
 use std::path::{Path, PathBuf};
 
@@ -238,6 +239,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Model(m) => train::model(&ctx, m),
         Command::Scorecard(c) => models::scorecard(&ctx, c).await,
         Command::Score(s) => models::score(&ctx, &s).await,
+        Command::Tune(t) => tune::run(&ctx, &t).await,
         Command::Runs(r) => runs::run(&ctx, r),
         Command::Projects => runs::projects(&ctx),
         Command::Quickstart(args) => quickstart::run(&ctx, args).await,

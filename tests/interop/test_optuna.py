@@ -1,0 +1,90 @@
+"""Studies shared with the real optuna package (5.0): optuna loads a study that
+`risklake tune` wrote to a journal file (every trial's state, value, params and
+intermediate values), and risklake continues a study that optuna started in the same
+file. RISKLAKE_BIN points at the binary.
+"""
+
+import json
+import math
+import os
+import subprocess
+
+import optuna
+import pytest
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+
+BIN = os.environ.get("RISKLAKE_BIN", "risklake")
+
+
+def risklake(home, *args):
+    out = subprocess.run([BIN, "--home", str(home), "--json", *args], capture_output=True, text=True)
+    assert out.returncode == 0, f"risklake {' '.join(args)} failed:\n{out.stderr}"
+    return json.loads(out.stdout)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tune")
+    home = d / "home"
+    table = d / "apps.parquet"
+    risklake(home, "gen", "credit", "--rows", "6000", "--features", "12", "--out", str(table))
+    return home, d, table
+
+
+def load(path, name):
+    return optuna.load_study(study_name=name, storage=JournalStorage(JournalFileBackend(str(path))))
+
+
+def test_optuna_loads_a_risklake_study(data):
+    home, d, table = data
+    journal = d / "ours.journal"
+    ours = risklake(home, "tune", "--model", "gbdt", "--table", str(table), "--label", "bad", "--exclude", "id,month",
+                    "--trials", "8", "--pruner", "median", "--param", "num_iterations=60", "--study", "ours",
+                    "--storage", f"journal:{journal}")
+    study = load(journal, "ours")
+    assert study.direction == optuna.study.StudyDirection.MAXIMIZE
+    trials = study.get_trials(deepcopy=False)
+    assert len(trials) == len(ours["all"]) == 8
+    for theirs, mine in zip(trials, ours["all"]):
+        assert theirs.number == mine["number"]
+        assert theirs.state.name.lower() == mine["state"]
+        if mine["value"] is not None:
+            assert theirs.value == pytest.approx(mine["value"], abs=0)
+        assert set(theirs.params) == set(mine["params"])
+        for k, v in mine["params"].items():
+            assert theirs.params[k] == v, k
+        assert len(theirs.intermediate_values) == mine["intermediate"]
+        assert theirs.distributions["learning_rate"] == optuna.distributions.FloatDistribution(0.01, 0.3, log=True)
+        assert theirs.distributions["num_leaves"] == optuna.distributions.IntDistribution(8, 256, log=True)
+    assert study.best_trial.number == ours["best_trial"]
+    assert study.best_value == pytest.approx(ours["best_value"], abs=0)
+
+
+def test_risklake_continues_an_optuna_study(data):
+    home, d, table = data
+    journal = d / "theirs.journal"
+    storage = JournalStorage(JournalFileBackend(str(journal)))
+    study = optuna.create_study(study_name="shared", storage=storage, direction="maximize")
+
+    def objective(trial):
+        trial.suggest_float("learning_rate", 0.01, 0.3, log=True)
+        trial.suggest_int("num_leaves", 8, 256, log=True)
+        trial.report(0.5, 1)
+        return 0.5 + trial.number / 100
+
+    study.optimize(objective, n_trials=3)
+    study.enqueue_trial({"learning_rate": 0.05, "num_leaves": 16})
+    space = d / "space.toml"
+    space.write_text('[learning_rate]\ntype = "float"\nlow = 0.01\nhigh = 0.3\nlog = true\n'
+                     '[num_leaves]\ntype = "int"\nlow = 8\nhigh = 256\nlog = true\n')
+    ours = risklake(home, "tune", "--model", "gbdt", "--table", str(table), "--label", "bad", "--exclude", "id,month",
+                    "--trials", "3", "--space", str(space), "--param", "num_iterations=40", "--study", "shared",
+                    "--storage", f"journal:{journal}")
+    assert ours["trials"] == 6 and ours["new_trials"] == 3
+    again = load(journal, "shared").get_trials(deepcopy=False)
+    assert [t.number for t in again] == list(range(6))
+    # The queued trial ran in risklake with optuna's fixed parameters.
+    assert again[3].params == {"learning_rate": 0.05, "num_leaves": 16}
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in again)
+    assert all(0.5 < t.value < 1.0 and math.isfinite(t.value) for t in again[3:])
