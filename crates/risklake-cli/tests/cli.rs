@@ -53,20 +53,32 @@ fn quickstart_on_an_empty_home_records_everything() {
     assert!(lr["features"].as_i64().unwrap() >= 5, "{lr}");
     assert!(lr["valid_auc"].as_f64().unwrap() > 0.7, "{lr}");
     assert!(q["steps"][8]["auc"].as_f64().unwrap() > 0.7, "{}", q["steps"][8]);
+    // A tuning study in an Optuna journal file inside the home.
+    let tune = &q["steps"][9];
+    assert_eq!(tune["trials"], 12, "{tune}");
+    assert!(tune["best_value"].as_f64().unwrap() > 0.7, "{tune}");
+    assert!(std::path::Path::new(tune["storage"].as_str().unwrap()).exists());
     let d = json(&home, &["describe", "german_credit"]);
     assert_eq!(d["rows"], 1000);
     assert_eq!(d["columns"].as_array().unwrap().len(), 21);
 
-    let runs = json(&home, &["runs", "list"]);
-    let kinds: Vec<&str> = runs["runs"]
+    let runs = json(&home, &["runs", "list", "--limit", "100"]);
+    let all: Vec<&str> = runs["runs"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["kind"].as_str().unwrap())
         .collect();
     assert_eq!(
+        all.iter().filter(|k| **k == "tune.trial").count(),
+        12,
+        "every trial is a run"
+    );
+    let kinds: Vec<&str> = all.into_iter().filter(|k| *k != "tune.trial").collect();
+    assert_eq!(
         kinds,
         vec![
+            "tune",
             "scorecard.evaluate",
             "scorecard.build",
             "train.lr",
@@ -79,7 +91,14 @@ fn quickstart_on_an_empty_home_records_everything() {
         ],
         "newest first"
     );
-    let gen_id = runs["runs"][8]["id"].as_i64().unwrap();
+    let gen_id = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "gen")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
     let show = json(&home, &["runs", "show", &gen_id.to_string()]);
     assert_eq!(show["status"], "finished");
     assert_eq!(show["params"]["rows"], "3000");

@@ -1,7 +1,8 @@
-//! Samplers: random, grid and TPE (Optuna's default univariate Tree-structured Parzen
-//! Estimator, with its defaults: 10 random startup trials, 24 candidates, the best
-//! `min(ceil(0.1 n), 25)` trials as "good", a prior kernel, the magic clip of bandwidths
-//! and ramped weights that fade the oldest trials after 25).
+//! Samplers: random, grid and TPE (Optuna 5's Tree-structured Parzen Estimator with its
+//! defaults: multivariate kernels for one objective, 10 random startup trials, 24
+//! candidates, the best `min(ceil(0.1 n), 25)` trials as "good", a prior kernel, the magic
+//! clip of bandwidths, ramped weights that fade the oldest trials after 25, and the
+//! constant liar for parallel workers).
 
 use risklake_core::rng::Rng;
 
@@ -24,6 +25,12 @@ pub trait Sampler: Send + Sync {
     /// Whether the sampler has nothing left to propose (a finished grid).
     fn exhausted(&self, _history: &[FrozenTrial]) -> bool {
         false
+    }
+
+    /// Values drawn jointly for several parameters when a trial starts (multivariate TPE):
+    /// (name, internal value); `sample` covers the parameters left out.
+    fn sample_relative(&self, _history: &[FrozenTrial], _direction: Direction, _number: usize) -> Vec<(String, f64)> {
+        Vec::new()
     }
 }
 
@@ -182,9 +189,12 @@ impl Sampler for GridSampler {
     }
 }
 
-/// Optuna's TPE (univariate), see the module docs.
+/// Optuna 5's TPE, see the module docs.
 pub struct TpeSampler {
     pub seed: u64,
+    /// Joint kernels over the parameters every finished trial has (Optuna 5's default for
+    /// one objective); otherwise each parameter on its own.
+    pub multivariate: bool,
     pub n_startup_trials: usize,
     pub n_ei_candidates: usize,
     pub prior_weight: f64,
@@ -197,10 +207,11 @@ impl Default for TpeSampler {
     fn default() -> Self {
         TpeSampler {
             seed: 0,
+            multivariate: true,
             n_startup_trials: 10,
             n_ei_candidates: 24,
             prior_weight: 1.0,
-            constant_liar: false,
+            constant_liar: true,
         }
     }
 }
@@ -235,72 +246,69 @@ fn normal_cdf(x: f64) -> f64 {
     0.5 * libm::erfc(-x / std::f64::consts::SQRT_2)
 }
 
-/// A mixture of truncated normals on `[low, high]` (numeric) or of categorical
-/// distributions.
-enum Parzen {
+/// One dimension of a Parzen mixture: every kernel's distribution over this parameter
+/// (the observations' kernels, then the prior's).
+enum Dim {
+    /// Truncated normals on `[low, high]` (the sampling space: log for log scales).
+    /// `norm[k]`: log of kernel k's normalizer (its sigma and truncated mass).
     Numeric {
-        weights: Vec<f64>,
         mus: Vec<f64>,
         sigmas: Vec<f64>,
+        norm: Vec<f64>,
         low: f64,
         high: f64,
     },
-    Categorical {
-        weights: Vec<f64>,
-        probs: Vec<Vec<f64>>,
-    },
+    /// Per kernel, probabilities of the choices.
+    Categorical { probs: Vec<Vec<f64>> },
 }
 
-impl Parzen {
-    fn numeric(obs: &[f64], obs_weights: &[f64], low: f64, high: f64, prior_weight: f64) -> Parzen {
-        let prior_mu = 0.5 * (low + high);
+impl Dim {
+    /// Optuna 5's bandwidths: the larger gap to the sorted neighbours (the bounds at the
+    /// ends, which the outermost kernels do not use), clipped to
+    /// `[range / min(100, n + 2), range]`; the prior kernel is centred with the range as
+    /// its width.
+    fn numeric(obs: &[f64], low: f64, high: f64) -> Dim {
         let range = high - low;
-        // Bandwidths: the larger gap to the sorted neighbours (the prior's mean among them,
-        // the bounds as the ends), not at the ends; clipped to [range / min(100, n + 2), range].
-        let mut with_prior: Vec<(f64, usize)> = obs
-            .iter()
-            .copied()
-            .chain([prior_mu])
-            .enumerate()
-            .map(|(i, m)| (m, i))
-            .collect();
-        with_prior.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let m = with_prior.len();
+        let mut order: Vec<usize> = (0..obs.len()).collect();
+        order.sort_by(|&a, &b| obs[a].total_cmp(&obs[b]));
+        let m = obs.len();
         let mut ends = Vec::with_capacity(m + 2);
         ends.push(low);
-        ends.extend(with_prior.iter().map(|p| p.0));
+        ends.extend(order.iter().map(|&i| obs[i]));
         ends.push(high);
-        let mut sorted_sigmas: Vec<f64> = (1..=m)
+        let mut sorted: Vec<f64> = (1..=m)
             .map(|i| (ends[i] - ends[i - 1]).max(ends[i + 1] - ends[i]))
             .collect();
         if ends.len() >= 4 {
-            sorted_sigmas[0] = ends[2] - ends[1];
-            sorted_sigmas[m - 1] = ends[m] - ends[m - 1];
+            sorted[0] = ends[2] - ends[1];
+            sorted[m - 1] = ends[m] - ends[m - 1];
         }
+        let min_sigma = range / 100f64.min(1.0 + (m + 1) as f64);
         let mut sigmas = vec![0.0; m];
-        for (k, &(_, i)) in with_prior.iter().enumerate() {
-            sigmas[i] = sorted_sigmas[k];
+        for (k, &i) in order.iter().enumerate() {
+            sigmas[i] = sorted[k].clamp(min_sigma, range);
         }
-        let n_kernels = obs.len() + 1;
-        let min_sigma = range / (100f64.min(1.0 + n_kernels as f64));
-        let mut sigmas: Vec<f64> = sigmas[..obs.len()].iter().map(|s| s.clamp(min_sigma, range)).collect();
         sigmas.push(range);
         let mut mus = obs.to_vec();
-        mus.push(prior_mu);
-        let mut weights: Vec<f64> = obs_weights.to_vec();
-        weights.push(prior_weight);
-        let total: f64 = weights.iter().sum();
-        weights.iter_mut().for_each(|w| *w /= total);
-        Parzen::Numeric {
-            weights,
+        mus.push(0.5 * (low + high));
+        let norm = mus
+            .iter()
+            .zip(&sigmas)
+            .map(|(&m, &s)| {
+                let mass = (normal_cdf((high - m) / s) - normal_cdf((low - m) / s)).max(1e-300);
+                (s * (2.0 * std::f64::consts::PI).sqrt()).ln() + mass.ln()
+            })
+            .collect();
+        Dim::Numeric {
             mus,
             sigmas,
+            norm,
             low,
             high,
         }
     }
 
-    fn categorical(obs: &[f64], obs_weights: &[f64], n_choices: usize, prior_weight: f64) -> Parzen {
+    fn categorical(obs: &[f64], n_choices: usize, prior_weight: f64) -> Dim {
         let n_kernels = obs.len() + 1;
         let mut probs = vec![vec![prior_weight / n_kernels as f64; n_choices]; n_kernels];
         for (i, &o) in obs.iter().enumerate() {
@@ -310,35 +318,14 @@ impl Parzen {
             let s: f64 = row.iter().sum();
             row.iter_mut().for_each(|p| *p /= s);
         }
-        let mut weights: Vec<f64> = obs_weights.to_vec();
-        weights.push(prior_weight);
-        let total: f64 = weights.iter().sum();
-        weights.iter_mut().for_each(|w| *w /= total);
-        Parzen::Categorical { weights, probs }
+        Dim::Categorical { probs }
     }
 
-    fn pick(weights: &[f64], rng: &mut Rng) -> usize {
-        let u = rng.uniform();
-        let mut acc = 0.0;
-        for (i, w) in weights.iter().enumerate() {
-            acc += w;
-            if u < acc {
-                return i;
-            }
-        }
-        weights.len() - 1
-    }
-
-    fn sample(&self, rng: &mut Rng) -> f64 {
+    fn sample(&self, k: usize, rng: &mut Rng) -> f64 {
         match self {
-            Parzen::Numeric {
-                weights,
-                mus,
-                sigmas,
-                low,
-                high,
+            Dim::Numeric {
+                mus, sigmas, low, high, ..
             } => {
-                let k = Self::pick(weights, rng);
                 for _ in 0..1000 {
                     let x = mus[k] + sigmas[k] * rng.normal();
                     if (*low..=*high).contains(&x) {
@@ -347,44 +334,203 @@ impl Parzen {
                 }
                 mus[k].clamp(*low, *high)
             }
-            Parzen::Categorical { weights, probs } => {
-                let k = Self::pick(weights, rng);
-                Self::pick(&probs[k], rng) as f64
-            }
+            Dim::Categorical { probs } => pick(&probs[k], rng) as f64,
         }
     }
 
-    fn log_pdf(&self, x: f64) -> f64 {
+    fn log_pdf(&self, k: usize, x: f64) -> f64 {
         match self {
-            Parzen::Numeric {
-                weights,
-                mus,
-                sigmas,
-                low,
-                high,
-            } => {
-                let terms: Vec<f64> = (0..mus.len())
-                    .map(|k| {
-                        let (m, s) = (mus[k], sigmas[k]);
-                        let z = (x - m) / s;
-                        let mass = (normal_cdf((high - m) / s) - normal_cdf((low - m) / s)).max(1e-300);
-                        weights[k].ln() - 0.5 * z * z - (s * (2.0 * std::f64::consts::PI).sqrt()).ln() - mass.ln()
-                    })
-                    .collect();
-                let top = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                top + terms.iter().map(|t| (t - top).exp()).sum::<f64>().ln()
+            Dim::Numeric { mus, sigmas, norm, .. } => {
+                let z = (x - mus[k]) / sigmas[k];
+                -0.5 * z * z - norm[k]
             }
-            Parzen::Categorical { weights, probs } => {
-                let c = x as usize;
-                weights
+            Dim::Categorical { probs } => probs[k][x as usize].max(1e-300).ln(),
+        }
+    }
+}
+
+fn pick(weights: &[f64], rng: &mut Rng) -> usize {
+    let total: f64 = weights.iter().sum();
+    let u = rng.uniform() * total;
+    let mut acc = 0.0;
+    for (i, w) in weights.iter().enumerate() {
+        acc += w;
+        if u < acc {
+            return i;
+        }
+    }
+    weights.len() - 1
+}
+
+/// A Parzen estimator over one or more parameters: kernels that span every dimension.
+struct Mixture {
+    weights: Vec<f64>,
+    log_weights: Vec<f64>,
+    dims: Vec<Dim>,
+}
+
+impl Mixture {
+    /// `obs[d][i]`: observation `i` of dimension `d` (sampling space), oldest first.
+    fn new(space: &[(&str, &Distribution)], obs: &[Vec<f64>], prior_weight: f64) -> Mixture {
+        let n = obs.first().map_or(0, Vec::len);
+        let mut weights = default_weights(n);
+        weights.push(prior_weight);
+        let dims = space
+            .iter()
+            .zip(obs)
+            .map(|((_, dist), o)| match dist {
+                Distribution::Categorical { choices } => Dim::categorical(o, choices.len(), prior_weight),
+                _ => {
+                    let s = Space::of(dist).unwrap();
+                    Dim::numeric(o, s.low, s.high)
+                }
+            })
+            .collect();
+        let total: f64 = weights.iter().sum();
+        let log_weights = weights.iter().map(|w| (w / total).ln()).collect();
+        Mixture {
+            weights,
+            log_weights,
+            dims,
+        }
+    }
+
+    fn sample(&self, rng: &mut Rng) -> Vec<f64> {
+        let k = pick(&self.weights, rng);
+        self.dims.iter().map(|d| d.sample(k, rng)).collect()
+    }
+
+    fn log_pdf(&self, x: &[f64], terms: &mut Vec<f64>) -> f64 {
+        terms.clear();
+        terms.extend(
+            self.log_weights
+                .iter()
+                .enumerate()
+                .map(|(k, lw)| lw + self.dims.iter().zip(x).map(|(d, &v)| d.log_pdf(k, v)).sum::<f64>()),
+        );
+        let top = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        top + terms.iter().map(|t| (t - top).exp()).sum::<f64>().ln()
+    }
+}
+
+impl TpeSampler {
+    /// Finished (and, with the constant liar, running) trials split into the good
+    /// (`below`) and the rest, each oldest first, as Optuna's `_split_trials`.
+    fn split<'a>(
+        &self,
+        history: &'a [FrozenTrial],
+        direction: Direction,
+        number: usize,
+    ) -> Option<(Vec<&'a FrozenTrial>, Vec<&'a FrozenTrial>)> {
+        let finished = history
+            .iter()
+            .filter(|t| matches!(t.state, TrialState::Complete | TrialState::Pruned))
+            .count();
+        if finished < self.n_startup_trials {
+            return None;
+        }
+        let mut complete: Vec<&FrozenTrial> = history
+            .iter()
+            .filter(|t| t.state == TrialState::Complete && t.value().is_some_and(|v| !v.is_nan()))
+            .collect();
+        complete.sort_by(|a, b| {
+            let c = a.value().unwrap().total_cmp(&b.value().unwrap());
+            if direction == Direction::Maximize {
+                c.reverse()
+            } else {
+                c
+            }
+        });
+        // Pruned trials: further steps first, then better values at their last step.
+        let mut pruned: Vec<&FrozenTrial> = history.iter().filter(|t| t.state == TrialState::Pruned).collect();
+        pruned.sort_by(|a, b| {
+            let la = a.intermediate_values.iter().next_back();
+            let lb = b.intermediate_values.iter().next_back();
+            match (la, lb) {
+                (Some((sa, va)), Some((sb, vb))) => sb.cmp(sa).then_with(|| {
+                    let c = va.total_cmp(vb);
+                    if direction == Direction::Maximize {
+                        c.reverse()
+                    } else {
+                        c
+                    }
+                }),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            }
+        });
+        let n_below = gamma(finished);
+        let ranked: Vec<&FrozenTrial> = complete.into_iter().chain(pruned).collect();
+        let mut below: Vec<&FrozenTrial> = ranked.iter().take(n_below).copied().collect();
+        let mut above: Vec<&FrozenTrial> = ranked.iter().skip(n_below).copied().collect();
+        if self.constant_liar {
+            above.extend(
+                history
                     .iter()
-                    .zip(probs)
-                    .map(|(w, p)| w * p[c])
-                    .sum::<f64>()
-                    .max(1e-300)
-                    .ln()
+                    .filter(|t| t.state == TrialState::Running && t.number != number),
+            );
+        }
+        below.sort_by_key(|t| t.number);
+        above.sort_by_key(|t| t.number);
+        Some((below, above))
+    }
+
+    /// Joint TPE over `space`: candidates from the good trials' mixture, the one with the
+    /// largest `log l(x) - log g(x)` wins. Internal values, in `space` order.
+    fn sample_joint(
+        &self,
+        history: &[FrozenTrial],
+        direction: Direction,
+        space: &[(&str, &Distribution)],
+        number: usize,
+        rng: &mut Rng,
+    ) -> Option<Vec<f64>> {
+        let (below, above) = self.split(history, direction, number)?;
+        let observe = |trials: &[&FrozenTrial]| -> Vec<Vec<f64>> {
+            let usable: Vec<&&FrozenTrial> = trials
+                .iter()
+                .filter(|t| space.iter().enumerate().all(|(j, (n, _))| t.param_at(n, j).is_some()))
+                .collect();
+            space
+                .iter()
+                .enumerate()
+                .map(|(j, (n, d))| {
+                    usable
+                        .iter()
+                        .map(|t| {
+                            let v = t.param_at(n, j).unwrap().0;
+                            match d {
+                                Distribution::Categorical { .. } => v,
+                                _ => Space::of(d).unwrap().to_space(v),
+                            }
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let l = Mixture::new(space, &observe(&below), self.prior_weight);
+        let g = Mixture::new(space, &observe(&above), self.prior_weight);
+        let mut best: Option<(f64, Vec<f64>)> = None;
+        let mut terms = Vec::new();
+        for _ in 0..self.n_ei_candidates {
+            let x = l.sample(rng);
+            let score = l.log_pdf(&x, &mut terms) - g.log_pdf(&x, &mut terms);
+            if best.as_ref().is_none_or(|b| score > b.0) {
+                best = Some((score, x));
             }
         }
+        let (_, x) = best?;
+        Some(
+            space
+                .iter()
+                .zip(x)
+                .map(|((_, d), v)| match d {
+                    Distribution::Categorical { .. } => v,
+                    _ => Space::of(d).unwrap().to_value(v),
+                })
+                .collect(),
+        )
     }
 }
 
@@ -398,96 +544,42 @@ impl Sampler for TpeSampler {
         number: usize,
     ) -> f64 {
         let mut rng = stream(self.seed, number, name);
-        // Finished trials with this parameter (pruned ones rank after complete ones).
-        let mut scored: Vec<(&FrozenTrial, f64, u8)> = Vec::new();
-        let worst = history
-            .iter()
-            .filter(|t| t.state == TrialState::Complete)
-            .filter_map(|t| t.value())
-            .fold(None, |acc: Option<f64>, v| match acc {
-                Some(a) if direction.better(v, a) => Some(a),
-                _ => Some(v),
-            });
-        for t in history {
-            let Some((_, d)) = t.param(name) else { continue };
-            if !d.compatible(dist) {
-                continue;
-            }
-            match t.state {
-                TrialState::Complete => {
-                    if let Some(v) = t.value().filter(|v| !v.is_nan()) {
-                        scored.push((t, v, 0));
-                    }
-                }
-                TrialState::Pruned => {
-                    let v = t.intermediate_values.values().last().copied().unwrap_or(f64::NAN);
-                    scored.push((t, if v.is_nan() { f64::INFINITY } else { v }, 1));
-                }
-                TrialState::Running if self.constant_liar && t.number != number => {
-                    if let Some(w) = worst {
-                        scored.push((t, w, 2));
-                    }
-                }
-                _ => {}
-            }
+        match self.sample_joint(history, direction, &[(name, dist)], number, &mut rng) {
+            Some(x) => x[0],
+            None => RandomSampler { seed: self.seed }.draw(dist, &mut rng),
         }
-        let finished = history
-            .iter()
-            .filter(|t| t.state == TrialState::Complete || t.state == TrialState::Pruned)
-            .count();
-        if finished < self.n_startup_trials || scored.is_empty() {
-            return RandomSampler { seed: self.seed }.draw(dist, &mut rng);
+    }
+
+    fn sample_relative(&self, history: &[FrozenTrial], direction: Direction, number: usize) -> Vec<(String, f64)> {
+        if !self.multivariate {
+            return Vec::new();
         }
-        let n = scored.len();
-        let n_below = gamma(n);
-        // Order: complete by value (best first), then pruned, then running lies.
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by(|&a, &b| {
-            let (ta, tb) = (&scored[a], &scored[b]);
-            ta.2.cmp(&tb.2).then_with(|| {
-                let (x, y) = (ta.1, tb.1);
-                let c = x.total_cmp(&y);
-                if direction == Direction::Maximize && ta.2 == 0 {
-                    c.reverse()
-                } else {
-                    c
-                }
-            })
-        });
-        let mut below: Vec<usize> = order[..n_below].to_vec();
-        let mut above: Vec<usize> = order[n_below..].to_vec();
-        // Observations in trial-number order (the weights fade the oldest).
-        below.sort_by_key(|&i| scored[i].0.number);
-        above.sort_by_key(|&i| scored[i].0.number);
-        let build = |idx: &[usize]| -> Parzen {
-            let w = default_weights(idx.len());
-            match dist {
-                Distribution::Categorical { choices } => {
-                    let obs: Vec<f64> = idx.iter().map(|&i| scored[i].0.param(name).unwrap().0).collect();
-                    Parzen::categorical(&obs, &w, choices.len(), self.prior_weight)
-                }
-                _ => {
-                    let s = Space::of(dist).unwrap();
-                    let obs: Vec<f64> = idx
-                        .iter()
-                        .map(|&i| s.to_space(scored[i].0.param(name).unwrap().0))
-                        .collect();
-                    Parzen::numeric(&obs, &w, s.low, s.high, self.prior_weight)
-                }
-            }
+        // The parameters every finished trial has, with one distribution each (Optuna's
+        // intersection search space), single-valued ones left out.
+        let finished: Vec<&FrozenTrial> = history
+            .iter()
+            .filter(|t| matches!(t.state, TrialState::Complete | TrialState::Pruned))
+            .collect();
+        let Some(first) = finished.first() else {
+            return Vec::new();
         };
-        let (l, g) = (build(&below), build(&above));
-        let mut best = (f64::NEG_INFINITY, 0.0);
-        for _ in 0..self.n_ei_candidates {
-            let x = l.sample(&mut rng);
-            let score = l.log_pdf(x) - g.log_pdf(x);
-            if score > best.0 {
-                best = (score, x);
-            }
+        let space: Vec<(&str, &Distribution)> = first
+            .params
+            .iter()
+            .enumerate()
+            .filter(|(j, (n, _, d))| {
+                !d.single() && finished.iter().all(|t| t.param_at(n, *j).is_some_and(|(_, e)| e == d))
+            })
+            .map(|(_, p)| p)
+            .map(|(n, _, d)| (n.as_str(), d))
+            .collect();
+        if space.is_empty() {
+            return Vec::new();
         }
-        match dist {
-            Distribution::Categorical { .. } => best.1,
-            _ => Space::of(dist).unwrap().to_value(best.1),
+        let mut rng = stream(self.seed, number, "\u{0}relative");
+        match self.sample_joint(history, direction, &space, number, &mut rng) {
+            Some(x) => space.iter().zip(x).map(|((n, _), v)| (n.to_string(), v)).collect(),
+            None => Vec::new(),
         }
     }
 }

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use risklake_core::{Error, Result};
@@ -103,10 +103,11 @@ pub struct FrozenTrial {
     pub datetime_start: Option<String>,
     pub datetime_complete: Option<String>,
     /// Parameters in the order they were set: (name, internal value, distribution).
-    pub params: Vec<(String, f64, Distribution)>,
-    pub user_attrs: Map<String, Value>,
-    pub system_attrs: Map<String, Value>,
-    pub intermediate_values: BTreeMap<i64, f64>,
+    /// The collections are shared (copy on write), so a study's history is cheap to take.
+    pub params: Arc<Vec<(String, f64, Distribution)>>,
+    pub user_attrs: Arc<Map<String, Value>>,
+    pub system_attrs: Arc<Map<String, Value>>,
+    pub intermediate_values: Arc<BTreeMap<i64, f64>>,
     /// The worker that created or last claimed it.
     pub owner: String,
 }
@@ -119,6 +120,15 @@ impl FrozenTrial {
     pub fn param(&self, name: &str) -> Option<(f64, &Distribution)> {
         self.params.iter().find(|p| p.0 == name).map(|p| (p.1, &p.2))
     }
+
+    /// [`FrozenTrial::param`], looking at position `hint` first (trials of a study
+    /// usually set their parameters in the same order).
+    pub fn param_at(&self, name: &str, hint: usize) -> Option<(f64, &Distribution)> {
+        match self.params.get(hint) {
+            Some(p) if p.0 == name => Some((p.1, &p.2)),
+            _ => self.param(name),
+        }
+    }
 }
 
 /// A study as stored.
@@ -130,6 +140,9 @@ pub struct StudyRecord {
     pub user_attrs: Map<String, Value>,
     pub system_attrs: Map<String, Value>,
     pub trials: Vec<usize>,
+    /// The distribution each parameter first had in this study (a later trial may not
+    /// change its kind).
+    pub distributions: HashMap<String, Distribution>,
 }
 
 /// Every study and trial, rebuilt line by line.
@@ -292,6 +305,7 @@ impl Replay {
                     user_attrs: Map::new(),
                     system_attrs: Map::new(),
                     trials: Vec::new(),
+                    distributions: HashMap::new(),
                 }));
             }
             1 => {
@@ -367,13 +381,17 @@ impl Replay {
                     values,
                     datetime_start: s("datetime_start"),
                     datetime_complete: s("datetime_complete"),
-                    params,
-                    user_attrs: obj("user_attrs"),
-                    system_attrs: obj("system_attrs"),
-                    intermediate_values,
+                    params: Arc::new(params),
+                    user_attrs: Arc::new(obj("user_attrs")),
+                    system_attrs: Arc::new(obj("system_attrs")),
+                    intermediate_values: Arc::new(intermediate_values),
                     owner: worker,
                 });
-                self.studies[sid].as_mut().unwrap().trials.push(id);
+                let study = self.studies[sid].as_mut().unwrap();
+                study.trials.push(id);
+                for (n, _, d) in self.trials[id].params.iter() {
+                    study.distributions.entry(n.clone()).or_insert_with(|| d.clone());
+                }
             }
             5..=9 => {
                 let tid = op
@@ -414,8 +432,12 @@ impl Replay {
                                 .and_then(Value::as_str)
                                 .ok_or_else(|| bad("no distribution"))?,
                         )?;
-                        t.params.retain(|p| p.0 != name);
-                        t.params.push((name.to_string(), v, dist));
+                        if let Some(s) = self.studies.get_mut(t.study).and_then(|s| s.as_mut()) {
+                            s.distributions.entry(name.to_string()).or_insert_with(|| dist.clone());
+                        }
+                        let params = Arc::make_mut(&mut t.params);
+                        params.retain(|p| p.0 != name);
+                        params.push((name.to_string(), v, dist));
                     }
                     6 => {
                         let state = op
@@ -454,17 +476,17 @@ impl Replay {
                             .get("intermediate_value")
                             .and_then(float)
                             .ok_or_else(|| bad("no intermediate_value"))?;
-                        t.intermediate_values.insert(step, v);
+                        Arc::make_mut(&mut t.intermediate_values).insert(step, v);
                     }
                     _ => {
                         let key = if code == 8 { "user_attr" } else { "system_attr" };
                         let (k, v) = one_attr(key)?.unwrap();
-                        if code == 8 {
+                        let attrs = if code == 8 {
                             &mut t.user_attrs
                         } else {
                             &mut t.system_attrs
-                        }
-                        .insert(k, v);
+                        };
+                        Arc::make_mut(attrs).insert(k, v);
                     }
                 }
             }
@@ -716,13 +738,11 @@ impl Storage {
                     Distribution::from_optuna_json(op.get("distribution").and_then(Value::as_str).unwrap_or(""))?;
                 let study = r.trials[tid].study;
                 let s = r.studies[study].as_ref().unwrap();
-                for &other in &s.trials {
-                    if let Some((_, d)) = r.trials[other].param(name) {
-                        if !d.compatible(&dist) {
-                            return Err(Error::invalid(format!(
-                                "parameter '{name}' was {d:?} in an earlier trial; it cannot become {dist:?} in the same study"
-                            )));
-                        }
+                if let Some(d) = s.distributions.get(name) {
+                    if !d.compatible(&dist) {
+                        return Err(Error::invalid(format!(
+                            "parameter '{name}' was {d:?} in an earlier trial; it cannot become {dist:?} in the same study"
+                        )));
                     }
                 }
             }

@@ -115,22 +115,26 @@ impl Study {
                     .and_then(Value::as_object)
                     .cloned()
                     .unwrap_or_default();
+                let relative = self.sampler.sample_relative(&history, self.direction, t.number);
                 return Ok(Trial {
                     study: self,
                     id: t.id,
                     number: t.number,
                     fixed,
+                    relative,
                     history,
                 });
             }
         }
         let id = self.storage.create_trial(self.id, None)?;
         let number = self.storage.trial(id)?.number;
+        let relative = self.sampler.sample_relative(&history, self.direction, number);
         Ok(Trial {
             study: self,
             id,
             number,
             fixed: Map::new(),
+            relative,
             history,
         })
     }
@@ -230,6 +234,8 @@ pub struct Trial<'s> {
     pub id: usize,
     pub number: usize,
     fixed: Map<String, Value>,
+    /// Values the sampler drew jointly when the trial started (multivariate TPE).
+    relative: Vec<(String, f64)>,
     /// The study's trials when this one was asked (what the sampler learns from).
     history: Vec<FrozenTrial>,
 }
@@ -265,10 +271,25 @@ impl Trial<'_> {
                 Distribution::Int { low, .. } => *low as f64,
                 Distribution::Categorical { .. } => 0.0,
             },
-            None => self
-                .study
-                .sampler
-                .sample(&self.history, self.study.direction, name, dist, self.number),
+            None => {
+                // A jointly drawn value serves when the parameter keeps the distribution the
+                // earlier trials had.
+                let joint = self.relative.iter().find(|r| r.0 == name).map(|r| r.1).filter(|&v| {
+                    dist.contains(v)
+                        && self
+                            .history
+                            .iter()
+                            .find_map(|t| t.param(name))
+                            .is_some_and(|(_, d)| d == dist)
+                });
+                match joint {
+                    Some(v) => v,
+                    None => self
+                        .study
+                        .sampler
+                        .sample(&self.history, self.study.direction, name, dist, self.number),
+                }
+            }
         };
         self.study.storage.set_trial_param(self.id, name, internal, dist)?;
         Ok(dist.to_external(internal))

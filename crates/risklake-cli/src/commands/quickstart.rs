@@ -11,7 +11,7 @@ use risklake_lake::{TableName, TableSpec, WriteMode};
 use super::Ctx;
 use crate::app::{
     BinArgs, GenCreditArgs, QuickstartArgs, ScorecardBuildArgs, ScorecardEvaluateArgs, TargetArgs, TrainGbdtArgs,
-    TrainLrArgs, TransformArgs,
+    TrainLrArgs, TransformArgs, TuneArgs,
 };
 use crate::output::batches_table;
 
@@ -26,7 +26,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
 
     out.note(format!("risklake quickstart in {}\n", ctx.home.display()));
     out.note(format!(
-        "[1/9] generating {} synthetic credit applications into default.credit_apps",
+        "[1/10] generating {} synthetic credit applications into default.credit_apps",
         args.rows
     ));
     let gen_args = GenCreditArgs {
@@ -48,7 +48,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     ));
     steps.push(json!({ "step": "gen", "table": g.target, "rows": g.rows, "snapshot": g.snapshot, "run": g.run }));
 
-    out.note("[2/9] ingesting the German credit data (CSV) into default.german_credit");
+    out.note("[2/10] ingesting the German credit data (CSV) into default.german_credit");
     let examples = ctx.home.join("examples");
     std::fs::create_dir_all(&examples)
         .map_err(|e| risklake_core::Error::io(format!("creating {}", examples.display()), e))?;
@@ -76,7 +76,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
               ROUND(AVG(x00_amount), 1) AS avg_amount, \
               ROUND(AVG(CASE WHEN x02_utilization IS NULL THEN 1.0 ELSE 0.0 END), 4) AS utilization_missing \
               FROM credit_apps GROUP BY month ORDER BY month";
-    out.note("[3/9] SQL: bad rate and drift by month (default.credit_apps)");
+    out.note("[3/10] SQL: bad rate and drift by month (default.credit_apps)");
     let r1 = sql.query(q1).await?;
     let q2 = "SELECT purpose, COUNT(*) AS loans, ROUND(AVG(CASE WHEN creditability = 'bad' THEN 1.0 ELSE 0.0 END), 3) AS bad_rate \
               FROM german_credit GROUP BY purpose ORDER BY bad_rate DESC LIMIT 5";
@@ -87,7 +87,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     ctx.finish(run, recorded)?;
     if !out.json {
         println!("{}", batches_table(&r1.batches)?);
-        out.note("[4/9] SQL: riskiest loan purposes (default.german_credit)");
+        out.note("[4/10] SQL: riskiest loan purposes (default.german_credit)");
         println!("{}", batches_table(&r2.batches)?);
     }
     steps.push(
@@ -97,7 +97,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         json!({ "step": "sql", "query": q2, "rows": r2.num_rows(), "data": crate::output::batches_json(&r2.batches)? }),
     );
 
-    out.note("[5/9] features: optimal monotonic binning of every feature, WoE / IV / KS / AUC (default.credit_apps)");
+    out.note("[5/10] features: optimal monotonic binning of every feature, WoE / IV / KS / AUC (default.credit_apps)");
     let bin_args = BinArgs {
         target: TargetArgs {
             table: "default.credit_apps".into(),
@@ -157,7 +157,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         "features": ranked.iter().map(|f| json!({"feature": f.name, "iv": f.metrics.iv, "ks": f.metrics.ks, "bins": f.metrics.bins})).collect::<Vec<_>>(),
     }));
 
-    out.note("[6/9] features: WoE transform into default.credit_apps_woe, and the binning report");
+    out.note("[6/10] features: WoE transform into default.credit_apps_woe, and the binning report");
     let t = super::features::transform_recorded(
         ctx,
         &TransformArgs {
@@ -181,7 +181,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         json!({ "step": "features.transform", "run": t.run, "table": t.target, "rows": t.rows, "report": report }),
     );
 
-    out.note("[7/9] train: gradient-boosted trees on default.credit_apps, 20% held out for validation");
+    out.note("[7/10] train: gradient-boosted trees on default.credit_apps, 20% held out for validation");
     let tr = super::train::train_gbdt_recorded(
         ctx,
         &TrainGbdtArgs {
@@ -217,7 +217,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         "valid_rows": tr.valid_rows, "trees": tr.trees, "valid_auc": tr.valid_metric,
     }));
 
-    out.note("[8/9] train: logistic regression on the plan's WoE values, stepwise by AIC (statistics as statsmodels)");
+    out.note("[8/10] train: logistic regression on the plan's WoE values, stepwise by AIC (statistics as statsmodels)");
     let lr = super::models::train_lr_recorded(
         ctx,
         &TrainLrArgs {
@@ -254,7 +254,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         "aic": lr_model.summary.aic, "valid_auc": lr.valid_auc(),
     }));
 
-    out.note("[9/9] scorecard: 600 points at 50:1 good:bad odds, 20 points to double them; gains table by score band");
+    out.note("[9/10] scorecard: 600 points at 50:1 good:bad odds, 20 points to double them; gains table by score band");
     let card_run = super::models::build(
         ctx,
         &ScorecardBuildArgs {
@@ -284,6 +284,43 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     .await?;
     steps.push(json!({ "step": "scorecard", "run": card_run, "auc": ev.auc, "ks": ev.ks }));
 
+    out.note("[10/10] tune: 12 GBDT trials, TPE with a median pruner, in an Optuna journal study (optuna and optuna-dashboard open it)");
+    let tuned = super::tune::tune_recorded(
+        ctx,
+        &TuneArgs {
+            model: "gbdt".into(),
+            table: "default.credit_apps".into(),
+            label: "bad".into(),
+            bad_value: None,
+            weight: None,
+            valid_table: None,
+            valid_fraction: Some(0.2),
+            columns: vec![],
+            exclude: vec!["id".into(), "month".into()],
+            plan: None,
+            trials: 12,
+            space: None,
+            params: vec!["num_iterations=60".into()],
+            sampler: "tpe".into(),
+            grid: vec![],
+            pruner: "median".into(),
+            study: Some("quickstart-gbdt".into()),
+            storage: None,
+            jobs: 1,
+            timeout: None,
+            seed: 42,
+        },
+    )
+    .await?;
+    if !out.json {
+        super::tune::print(ctx, &tuned);
+    }
+    let best = tuned.best.as_ref();
+    steps.push(json!({
+        "step": "tune", "run": tuned.run, "study": tuned.study, "storage": tuned.location,
+        "trials": tuned.trials.len(), "best_value": best.and_then(|b| b.value()), "best_trial": best.map(|b| b.number),
+    }));
+
     let warehouse = lake.warehouse().to_path_buf();
     let store = ctx.home.join("store.db");
     out.emit(
@@ -300,6 +337,8 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
                  risklake --home {h} score --scorecard {card} --table credit_apps --out-table scores --points\n  \
                  risklake --home {h} scorecard export --scorecard {card} --format sql --sql-table credit_apps --out card.sql\n  \
                  risklake --home {h} train rf --table credit_apps --label bad --exclude id,month --param n_estimators=100\n  \
+                 risklake --home {h} tune --model gbdt --table credit_apps --label bad --exclude id,month --trials 50 --pruner median --jobs 2\n  \
+                 python -c \"import optuna; s = optuna.load_study(study_name='quickstart-gbdt', storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend('{journal}'))); print(s.best_params)\"\n  \
                  risklake --home {h} runs list",
                 ctx.home.display(),
                 warehouse.display(),
@@ -307,6 +346,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
                 h = ctx.home.display(),
                 run = tr.run,
                 card = card_run,
+                journal = tuned.location,
             )
         },
     );

@@ -134,7 +134,26 @@ fn grid_of(space: &SearchSpace, specs: &[String]) -> Result<GridSampler> {
     Ok(GridSampler { grid })
 }
 
+/// What a tuning run produced.
+pub struct TuneReport {
+    pub run: risklake_track::RunId,
+    pub study: String,
+    pub location: String,
+    pub space: SearchSpace,
+    pub trials: Vec<FrozenTrial>,
+    pub ran: Vec<usize>,
+    pub best: Option<FrozenTrial>,
+    pub model_path: Option<PathBuf>,
+    pub seconds: f64,
+}
+
 pub async fn run(ctx: &Ctx, args: &TuneArgs) -> Result<()> {
+    let r = tune_recorded(ctx, args).await?;
+    print(ctx, &r);
+    Ok(())
+}
+
+pub async fn tune_recorded(ctx: &Ctx, args: &TuneArgs) -> Result<TuneReport> {
     let space = match &args.space {
         Some(p) => SearchSpace::from_toml(
             &std::fs::read_to_string(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?,
@@ -328,6 +347,32 @@ pub async fn run(ctx: &Ctx, args: &TuneArgs) -> Result<()> {
     }
     .await;
     let (trials, best, model_path, seconds, ran) = ctx.finish(run, result)?;
+    Ok(TuneReport {
+        run,
+        study: name,
+        location: storage.location.clone(),
+        space,
+        trials,
+        ran,
+        best,
+        model_path,
+        seconds,
+    })
+}
+
+pub fn print(ctx: &Ctx, r: &TuneReport) {
+    let TuneReport {
+        run,
+        study: name,
+        location,
+        space,
+        trials,
+        ran,
+        best,
+        model_path,
+        seconds,
+    } = r;
+    let (run, seconds) = (*run, *seconds);
     let new: Vec<&FrozenTrial> = trials.iter().filter(|t| ran.contains(&t.number)).collect();
     let count = |s: TrialState| new.iter().filter(|t| t.state == s).count();
     let param_json = |t: &FrozenTrial| -> serde_json::Map<String, serde_json::Value> {
@@ -338,7 +383,7 @@ pub async fn run(ctx: &Ctx, args: &TuneArgs) -> Result<()> {
     };
     ctx.out.emit(
         json!({
-            "run": run, "study": name, "storage": storage.location, "trials": trials.len(), "new_trials": new.len(),
+            "run": run, "study": name, "storage": location, "trials": trials.len(), "new_trials": new.len(),
             "complete": count(TrialState::Complete), "pruned": count(TrialState::Pruned), "failed": count(TrialState::Fail),
             "best_value": best.as_ref().and_then(|b| b.value()), "best_trial": best.as_ref().map(|b| b.number),
             "best_params": best.as_ref().map(param_json), "model": model_path, "seconds": seconds,
@@ -367,7 +412,7 @@ pub async fn run(ctx: &Ctx, args: &TuneArgs) -> Result<()> {
                 "{}\n{}",
                 grid(&headers, rows),
                 kv_table([
-                    ("study", format!("{name} ({})", storage.location)),
+                    ("study", format!("{name} ({location})")),
                     (
                         "trials (new: complete / pruned / failed)",
                         format!("{} ({}: {} / {} / {})", trials.len(), new.len(), count(TrialState::Complete), count(TrialState::Pruned), count(TrialState::Fail)),
@@ -380,7 +425,6 @@ pub async fn run(ctx: &Ctx, args: &TuneArgs) -> Result<()> {
             )
         },
     );
-    Ok(())
 }
 
 /// One trial: trains with the fixed and chosen parameters, returns the validation AUC and
