@@ -833,18 +833,19 @@ impl Storage {
         }
     }
 
-    pub fn set_trial_param(&self, trial: usize, name: &str, internal: f64, dist: &Distribution) -> Result<()> {
-        self.write(vec![format!(
+    /// The SET_TRIAL_PARAM line (see [`Storage::write_lines`]).
+    pub fn param_line(&self, trial: usize, name: &str, internal: f64, dist: &Distribution) -> String {
+        format!(
             "{},\"trial_id\":{trial},\"param_name\":{},\"param_value_internal\":{},\"distribution\":{}}}",
             self.head(5),
             text(name),
             fmt_float(internal),
             text(&dist.to_optuna_json())
-        )])
+        )
     }
 
-    /// Finishes (or re-states) a trial.
-    pub fn set_trial_state_values(&self, trial: usize, state: TrialState, values: Option<&[f64]>) -> Result<()> {
+    /// The SET_TRIAL_STATE_VALUES line.
+    pub fn state_line(&self, trial: usize, state: TrialState, values: Option<&[f64]>) -> String {
         let values = values.map_or("null".to_string(), fmt_floats);
         let time = if state.is_finished() {
             format!(",\"datetime_complete\":{}", text(&now_iso()))
@@ -853,28 +854,73 @@ impl Storage {
         } else {
             String::new()
         };
-        self.write(vec![format!(
+        format!(
             "{},\"trial_id\":{trial},\"state\":{},\"values\":{values}{time}}}",
             self.head(6),
             state as i64
-        )])
+        )
     }
 
-    pub fn set_trial_intermediate_value(&self, trial: usize, step: i64, value: f64) -> Result<()> {
-        self.write(vec![format!(
+    /// The SET_TRIAL_INTERMEDIATE_VALUE line.
+    pub fn intermediate_line(&self, trial: usize, step: i64, value: f64) -> String {
+        format!(
             "{},\"trial_id\":{trial},\"step\":{step},\"intermediate_value\":{}}}",
             self.head(7),
             fmt_float(value)
-        )])
+        )
     }
 
-    pub fn set_trial_user_attr(&self, trial: usize, key: &str, value: &Value) -> Result<()> {
-        self.write(vec![format!(
+    /// The SET_TRIAL_USER_ATTR line.
+    pub fn user_attr_line(&self, trial: usize, key: &str, value: &Value) -> String {
+        format!(
             "{},\"trial_id\":{trial},\"user_attr\":{{{}:{}}}}}",
             self.head(8),
             text(key),
             value
-        )])
+        )
+    }
+
+    /// Appends several operations under one lock and one fsync (a trial's parameters
+    /// with the operation that makes them matter), checking each first.
+    pub fn write_lines(&self, lines: Vec<String>) -> Result<()> {
+        self.write(lines)
+    }
+
+    /// Whether parameter `name` may take `dist` in the study of `trial` (the kind it had
+    /// in earlier trials), without writing anything.
+    pub fn check_param(&self, trial: usize, name: &str, dist: &Distribution) -> Result<()> {
+        let g = self.lock();
+        let study = g
+            .replay
+            .trials
+            .get(trial)
+            .map(|t| t.study)
+            .ok_or_else(|| Error::not_found("trial", trial.to_string()))?;
+        if let Some(d) = g.replay.studies[study].as_ref().and_then(|s| s.distributions.get(name)) {
+            if !d.compatible(dist) {
+                return Err(Error::invalid(format!(
+                    "parameter '{name}' was {d:?} in an earlier trial; it cannot become {dist:?} in the same study"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn set_trial_param(&self, trial: usize, name: &str, internal: f64, dist: &Distribution) -> Result<()> {
+        self.write(vec![self.param_line(trial, name, internal, dist)])
+    }
+
+    /// Finishes (or re-states) a trial.
+    pub fn set_trial_state_values(&self, trial: usize, state: TrialState, values: Option<&[f64]>) -> Result<()> {
+        self.write(vec![self.state_line(trial, state, values)])
+    }
+
+    pub fn set_trial_intermediate_value(&self, trial: usize, step: i64, value: f64) -> Result<()> {
+        self.write(vec![self.intermediate_line(trial, step, value)])
+    }
+
+    pub fn set_trial_user_attr(&self, trial: usize, key: &str, value: &Value) -> Result<()> {
+        self.write(vec![self.user_attr_line(trial, key, value)])
     }
 
     pub fn set_trial_system_attr(&self, trial: usize, key: &str, value: &Value) -> Result<()> {

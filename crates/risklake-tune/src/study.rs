@@ -122,6 +122,8 @@ impl Study {
                     number: t.number,
                     fixed,
                     relative,
+                    params: Vec::new(),
+                    pending: Default::default(),
                     history,
                 });
             }
@@ -135,50 +137,45 @@ impl Study {
             number,
             fixed: Map::new(),
             relative,
+            params: Vec::new(),
+            pending: Default::default(),
             history,
         })
     }
 
     /// Finishes a trial with its outcome.
     pub fn tell(&self, trial: &Trial, outcome: std::result::Result<f64, TrialError>) -> Result<TrialState> {
-        match outcome {
+        // The trial's unwritten parameters go out with its end, in one append.
+        let mut lines = trial.take_pending();
+        let st = &self.storage;
+        let state = match outcome {
             Ok(v) if v.is_nan() => {
-                self.storage.set_trial_system_attr(
+                lines.push(st.user_attr_line(
                     trial.id,
                     "fail_reason",
                     &Value::String("the objective returned NaN".into()),
-                )?;
-                self.storage.set_trial_state_values(trial.id, TrialState::Fail, None)?;
-                Ok(TrialState::Fail)
+                ));
+                lines.push(st.state_line(trial.id, TrialState::Fail, None));
+                TrialState::Fail
             }
             Ok(v) => {
-                self.storage
-                    .set_trial_state_values(trial.id, TrialState::Complete, Some(&[v]))?;
-                Ok(TrialState::Complete)
+                lines.push(st.state_line(trial.id, TrialState::Complete, Some(&[v])));
+                TrialState::Complete
             }
             Err(TrialError::Pruned) => {
                 // Optuna stores the last intermediate value as a pruned trial's value.
-                let last = self
-                    .storage
-                    .trial(trial.id)?
-                    .intermediate_values
-                    .values()
-                    .last()
-                    .copied();
-                self.storage.set_trial_state_values(
-                    trial.id,
-                    TrialState::Pruned,
-                    last.as_ref().map(std::slice::from_ref),
-                )?;
-                Ok(TrialState::Pruned)
+                let last = st.trial(trial.id)?.intermediate_values.values().last().copied();
+                lines.push(st.state_line(trial.id, TrialState::Pruned, last.as_ref().map(std::slice::from_ref)));
+                TrialState::Pruned
             }
             Err(TrialError::Failed(msg)) => {
-                self.storage
-                    .set_trial_user_attr(trial.id, "fail_reason", &Value::String(msg))?;
-                self.storage.set_trial_state_values(trial.id, TrialState::Fail, None)?;
-                Ok(TrialState::Fail)
+                lines.push(st.user_attr_line(trial.id, "fail_reason", &Value::String(msg)));
+                lines.push(st.state_line(trial.id, TrialState::Fail, None));
+                TrialState::Fail
             }
-        }
+        };
+        st.write_lines(lines)?;
+        Ok(state)
     }
 
     /// Runs `objective` on `n_trials` new trials (or until `timeout`), on `jobs` threads
@@ -236,6 +233,11 @@ pub struct Trial<'s> {
     fixed: Map<String, Value>,
     /// Values the sampler drew jointly when the trial started (multivariate TPE).
     relative: Vec<(String, f64)>,
+    /// Parameters suggested so far (name, internal value, distribution).
+    params: Vec<(String, f64, Distribution)>,
+    /// Parameter lines not yet written: they go out with the next report, attribute or
+    /// the trial's end, in one locked and fsync'ed append.
+    pending: std::cell::RefCell<Vec<String>>,
     /// The study's trials when this one was asked (what the sampler learns from).
     history: Vec<FrozenTrial>,
 }
@@ -245,10 +247,10 @@ impl Trial<'_> {
     /// trial; the enqueued one if the trial was queued with it).
     pub fn suggest(&mut self, name: &str, dist: &Distribution) -> Result<ParamValue> {
         dist.validate(name)?;
-        let me = self.study.storage.trial(self.id)?;
-        if let Some((v, d)) = me.param(name) {
-            return Ok(d.to_external(v));
+        if let Some((_, v, d)) = self.params.iter().find(|p| p.0 == name) {
+            return Ok(d.to_external(*v));
         }
+        self.study.storage.check_param(self.id, name, dist)?;
         let internal = match self.fixed.get(name) {
             Some(v) => {
                 let value = match dist {
@@ -291,7 +293,10 @@ impl Trial<'_> {
                 }
             }
         };
-        self.study.storage.set_trial_param(self.id, name, internal, dist)?;
+        self.pending
+            .borrow_mut()
+            .push(self.study.storage.param_line(self.id, name, internal, dist));
+        self.params.push((name.to_string(), internal, dist.clone()));
         Ok(dist.to_external(internal))
     }
 
@@ -339,7 +344,13 @@ impl Trial<'_> {
 
     /// Reports an intermediate value (e.g. the validation metric after `step` iterations).
     pub fn report(&self, step: i64, value: f64) -> Result<()> {
-        self.study.storage.set_trial_intermediate_value(self.id, step, value)
+        let mut lines = self.take_pending();
+        lines.push(self.study.storage.intermediate_line(self.id, step, value));
+        self.study.storage.write_lines(lines)
+    }
+
+    fn take_pending(&self) -> Vec<String> {
+        std::mem::take(&mut *self.pending.borrow_mut())
     }
 
     /// Whether the pruner would stop this trial now (after its last report).
@@ -353,6 +364,8 @@ impl Trial<'_> {
     }
 
     pub fn set_user_attr(&self, key: &str, value: Value) -> Result<()> {
-        self.study.storage.set_trial_user_attr(self.id, key, &value)
+        let mut lines = self.take_pending();
+        lines.push(self.study.storage.user_attr_line(self.id, key, &value));
+        self.study.storage.write_lines(lines)
     }
 }
