@@ -237,7 +237,7 @@ pub struct Trial<'s> {
     params: Vec<(String, f64, Distribution)>,
     /// Parameter lines not yet written: they go out with the next report, attribute or
     /// the trial's end, in one locked and fsync'ed append.
-    pending: std::cell::RefCell<Vec<String>>,
+    pending: std::sync::Mutex<Vec<String>>,
     /// The study's trials when this one was asked (what the sampler learns from).
     history: Vec<FrozenTrial>,
 }
@@ -350,7 +350,7 @@ impl Trial<'_> {
     }
 
     fn take_pending(&self) -> Vec<String> {
-        std::mem::take(&mut *self.pending.borrow_mut())
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Whether the pruner would stop this trial now (after its last report).
