@@ -294,7 +294,8 @@ impl Trial<'_> {
             }
         };
         self.pending
-            .borrow_mut()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
             .push(self.study.storage.param_line(self.id, name, internal, dist));
         self.params.push((name.to_string(), internal, dist.clone()));
         Ok(dist.to_external(internal))
