@@ -1,0 +1,145 @@
+//! `tune` from the command line: trials recorded as runs, a journal study that continues,
+//! failing trials that do not stop the study, and clear errors for bad spaces and storages.
+
+mod common;
+use common::{fails, json};
+
+#[test]
+fn tune_records_trials_continues_and_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    json(
+        &home,
+        &["gen", "credit", "--rows", "4000", "--features", "8", "--table", "apps"],
+    );
+    let journal = dir.path().join("s.journal");
+    let storage = format!("journal:{}", journal.display());
+    // num_leaves = 1 is refused by the GBDT: those trials fail, the study goes on.
+    let space = dir.path().join("space.toml");
+    std::fs::write(
+        &space,
+        "[num_leaves]\ntype = \"int\"\nlow = 1\nhigh = 4\n[learning_rate]\nlow = 0.05\nhigh = 0.2\n",
+    )
+    .unwrap();
+    let base = [
+        "tune",
+        "--model",
+        "gbdt",
+        "--table",
+        "apps",
+        "--label",
+        "bad",
+        "--exclude",
+        "id,month",
+        "--param",
+        "num_iterations=20",
+        "--study",
+        "s",
+        "--sampler",
+        "random",
+    ];
+    let mut args: Vec<&str> = base.to_vec();
+    let space_s = space.to_str().unwrap();
+    args.extend(["--trials", "12", "--space", space_s, "--storage", &storage]);
+    let t = json(&home, &args);
+    assert_eq!(t["new_trials"], 12);
+    let failed = t["failed"].as_i64().unwrap();
+    assert!(failed >= 1 && failed < 12, "{t}");
+    assert!(t["best_value"].as_f64().unwrap() > 0.6);
+    assert!(
+        std::path::Path::new(t["model"].as_str().unwrap()).exists(),
+        "the best model is stored"
+    );
+    // Continue the same study: numbering goes on.
+    let mut args: Vec<&str> = base.to_vec();
+    args.extend(["--trials", "3", "--space", space_s, "--storage", &storage]);
+    let t2 = json(&home, &args);
+    assert_eq!(t2["trials"], 15);
+    let runs = json(&home, &["runs", "list", "--kind", "tune.trial", "--limit", "100"]);
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 15, "every trial is a run");
+    // Grid over a categorical LR penalty and C.
+    let grid = json(
+        &home,
+        &[
+            "tune",
+            "--model",
+            "lr",
+            "--table",
+            "apps",
+            "--label",
+            "bad",
+            "--columns",
+            "x00_amount,x01_inquiries",
+            "--sampler",
+            "grid",
+            "--grid",
+            "penalty=l2,l1",
+            "--grid",
+            "C=0.01,1",
+            "--trials",
+            "10",
+            "--storage",
+            "memory",
+        ],
+    );
+    assert_eq!(grid["new_trials"], 4, "a 2 x 2 grid ends after 4 trials: {grid}");
+
+    // Bad input.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[lr]\nlow = 0.5\nhigh = 0.1\n").unwrap();
+    let e = fails(
+        &home,
+        &[
+            "tune",
+            "--model",
+            "gbdt",
+            "--table",
+            "apps",
+            "--label",
+            "bad",
+            "--space",
+            bad.to_str().unwrap(),
+        ],
+    );
+    assert!(e.contains("'lr'") && e.contains("above high"), "{e}");
+    std::fs::write(&bad, "").unwrap();
+    let e = fails(
+        &home,
+        &[
+            "tune",
+            "--model",
+            "gbdt",
+            "--table",
+            "apps",
+            "--label",
+            "bad",
+            "--space",
+            bad.to_str().unwrap(),
+        ],
+    );
+    assert!(e.contains("empty"), "{e}");
+    let e = fails(
+        &home,
+        &[
+            "tune",
+            "--model",
+            "gbdt",
+            "--table",
+            "apps",
+            "--label",
+            "bad",
+            "--storage",
+            "sqlite:x.db",
+        ],
+    );
+    assert!(e.contains("not supported yet"), "{e}");
+    // A damaged journal: the error names the line, the file is kept.
+    let mut text = std::fs::read_to_string(&journal).unwrap();
+    text.push_str("{\"op_code\":99,\"worker_id\":\"x\"}\n");
+    std::fs::write(&journal, &text).unwrap();
+    let mut args: Vec<&str> = base.to_vec();
+    args.extend(["--trials", "1", "--storage", &storage]);
+    let e = fails(&home, &args);
+    assert!(e.contains("unknown operation code 99"), "{e}");
+    assert_eq!(std::fs::read_to_string(&journal).unwrap(), text);
+}
