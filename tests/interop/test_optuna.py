@@ -88,3 +88,51 @@ def test_risklake_continues_an_optuna_study(data):
     assert again[3].params == {"learning_rate": 0.05, "num_leaves": 16}
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in again)
     assert all(0.5 < t.value < 1.0 and math.isfinite(t.value) for t in again[3:])
+
+
+def test_optuna_dashboard_serves_a_risklake_study(data, tmp_path):
+    """optuna-dashboard 0.21 (started here on 127.0.0.1, stopped after) serves a study that
+    risklake wrote: its REST API lists the study and every trial with states, values,
+    params and intermediate values."""
+    import socket
+    import sys
+    import time
+    import urllib.request
+
+    home, d, table = data
+    journal = tmp_path / "dash.journal"
+    ours = risklake(home, "tune", "--model", "gbdt", "--table", str(table), "--label", "bad", "--exclude", "id,month",
+                    "--trials", "5", "--pruner", "median", "--param", "num_iterations=40", "--study", "dash",
+                    "--storage", f"journal:{journal}")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = os.path.join(os.path.dirname(sys.executable), "optuna-dashboard")
+    server = subprocess.Popen([exe, str(journal), "--host", "127.0.0.1", "--port", str(port), "--quiet"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}/api"
+        for _ in range(100):
+            try:
+                studies = json.load(urllib.request.urlopen(f"{base}/studies", timeout=2))
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("optuna-dashboard did not start")
+        summary = studies["study_summaries"]
+        assert [s["study_name"] for s in summary] == ["dash"]
+        assert summary[0]["directions"] == ["maximize"]
+        detail = json.load(urllib.request.urlopen(f"{base}/studies/{summary[0]['study_id']}", timeout=10))
+        trials = detail["trials"]
+        assert len(trials) == len(ours["all"]) == 5
+        for t, mine in zip(trials, ours["all"]):
+            assert t["number"] == mine["number"]
+            assert t["state"].lower() == mine["state"]
+            if mine["value"] is not None:
+                assert t["values"][0] == pytest.approx(mine["value"], abs=0)
+            assert {p["name"] for p in t["params"]} == set(mine["params"])
+            assert len(t["intermediate_values"]) == mine["intermediate"]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
