@@ -657,7 +657,9 @@ pub struct TuneArgs {
     /// Grid sampler: values per parameter, NAME=v1,v2 (repeatable).
     #[arg(long = "grid", value_name = "NAME=V1,V2")]
     pub grid: Vec<String>,
-    #[arg(long, default_value = "none", value_parser = ["none", "median"])]
+    /// none, median, successive_halving or hyperband (Optuna's rules), on the GBDT's
+    /// validation AUC as it trains.
+    #[arg(long, default_value = "none", value_parser = ["none", "median", "successive_halving", "hyperband"])]
     pub pruner: String,
     /// Study name (default: <model>-<table>).
     #[arg(long)]

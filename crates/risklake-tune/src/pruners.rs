@@ -3,16 +3,24 @@
 
 use crate::storage::{Direction, FrozenTrial, TrialState};
 
-/// Decides whether a running trial should stop at `step`.
+/// What a pruner needs to know of the study.
+pub struct PruneContext<'a> {
+    pub history: &'a [FrozenTrial],
+    pub direction: Direction,
+    pub study_name: &'a str,
+}
+
+/// Decides whether a running trial should stop at `step`; `record` stores a system
+/// attribute on the trial (successive halving keeps its rungs there, as Optuna does).
 pub trait Pruner: Send + Sync {
-    fn prune(&self, history: &[FrozenTrial], direction: Direction, trial: &FrozenTrial, step: i64) -> bool;
+    fn prune(&self, ctx: &PruneContext, trial: &FrozenTrial, step: i64, record: &mut dyn FnMut(String, f64)) -> bool;
 }
 
 /// Never prunes.
 pub struct NopPruner;
 
 impl Pruner for NopPruner {
-    fn prune(&self, _: &[FrozenTrial], _: Direction, _: &FrozenTrial, _: i64) -> bool {
+    fn prune(&self, _: &PruneContext, _: &FrozenTrial, _: i64, _: &mut dyn FnMut(String, f64)) -> bool {
         false
     }
 }
@@ -48,7 +56,8 @@ fn percentile(values: &mut [f64], q: f64) -> f64 {
 }
 
 impl Pruner for PercentilePruner {
-    fn prune(&self, history: &[FrozenTrial], direction: Direction, trial: &FrozenTrial, step: i64) -> bool {
+    fn prune(&self, ctx: &PruneContext, trial: &FrozenTrial, step: i64, _: &mut dyn FnMut(String, f64)) -> bool {
+        let (history, direction) = (ctx.history, ctx.direction);
         let complete: Vec<&FrozenTrial> = history.iter().filter(|t| t.state == TrialState::Complete).collect();
         if complete.len() < self.n_startup_trials || step < self.n_warmup_steps {
             return false;
@@ -80,9 +89,188 @@ impl Pruner for PercentilePruner {
     }
 }
 
+/// The trials' largest last step among complete ones, as Optuna's `min_resource="auto"`
+/// estimates resources.
+fn last_steps(history: &[FrozenTrial]) -> Option<i64> {
+    history
+        .iter()
+        .filter(|t| t.state == TrialState::Complete)
+        .filter_map(|t| t.intermediate_values.keys().next_back().copied())
+        .max()
+}
+
+/// Optuna's `SuccessiveHalvingPruner` (asynchronous successive halving): a trial that
+/// reaches rung `r` at step `min_resource * reduction_factor^(min_early_stopping_rate + r)`
+/// goes on only if its value is in the top `1 / reduction_factor` of the values every
+/// trial had at that rung (kept as `completed_rung_<r>` system attributes).
+pub struct SuccessiveHalvingPruner {
+    /// None: `max(last step of the longest complete trial / 100, 1)`.
+    pub min_resource: Option<i64>,
+    pub reduction_factor: i64,
+    pub min_early_stopping_rate: u32,
+    /// Only trials of this bracket compete (Hyperband), by [`bracket_of`].
+    pub bracket: Option<(usize, Vec<i64>)>,
+}
+
+impl Default for SuccessiveHalvingPruner {
+    fn default() -> Self {
+        SuccessiveHalvingPruner {
+            min_resource: None,
+            reduction_factor: 4,
+            min_early_stopping_rate: 0,
+            bracket: None,
+        }
+    }
+}
+
+fn rung_key(r: u32) -> String {
+    format!("completed_rung_{r}")
+}
+
+impl Pruner for SuccessiveHalvingPruner {
+    fn prune(&self, ctx: &PruneContext, trial: &FrozenTrial, step: i64, record: &mut dyn FnMut(String, f64)) -> bool {
+        let Some(&value) = trial.intermediate_values.get(&step) else {
+            return false;
+        };
+        let min_resource = match self
+            .min_resource
+            .or_else(|| last_steps(ctx.history).map(|s| (s / 100).max(1)))
+        {
+            Some(m) => m,
+            None => return false,
+        };
+        let mut rung = (0..)
+            .take_while(|r| trial.system_attrs.contains_key(&rung_key(*r)))
+            .count() as u32;
+        loop {
+            let promotion = min_resource * self.reduction_factor.pow(self.min_early_stopping_rate + rung);
+            if step < promotion {
+                return false;
+            }
+            if value.is_nan() {
+                return true;
+            }
+            let key = rung_key(rung);
+            record(key.clone(), value);
+            let mut competing: Vec<f64> = ctx
+                .history
+                .iter()
+                .filter(|t| t.id != trial.id)
+                .filter(|t| match &self.bracket {
+                    Some((b, budgets)) => bracket_of(ctx.study_name, t.number, budgets) == *b,
+                    None => true,
+                })
+                .filter_map(|t| t.system_attrs.get(&key).and_then(|v| v.as_f64()))
+                .collect();
+            competing.push(value);
+            competing.sort_by(f64::total_cmp);
+            let idx = ((competing.len() as i64 / self.reduction_factor) - 1).max(0) as usize;
+            let promotable = match ctx.direction {
+                Direction::Minimize => value <= competing[idx],
+                Direction::Maximize => value >= competing[competing.len() - 1 - idx],
+            };
+            if !promotable {
+                return true;
+            }
+            rung += 1;
+        }
+    }
+}
+
+/// Optuna's CRC-32 (zlib's polynomial).
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut c = 0xffff_ffffu32;
+    for &b in bytes {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 { (c >> 1) ^ 0xedb8_8320 } else { c >> 1 };
+        }
+    }
+    !c
+}
+
+/// The Hyperband bracket of trial `number`: Optuna's hash of `"{study}_{number}"` over
+/// the brackets' trial budgets.
+pub fn bracket_of(study: &str, number: usize, budgets: &[i64]) -> usize {
+    let total: i64 = budgets.iter().sum();
+    let mut n = (crc32(format!("{study}_{number}").as_bytes()) as i64) % total.max(1);
+    for (b, &budget) in budgets.iter().enumerate() {
+        n -= budget;
+        if n < 0 {
+            return b;
+        }
+    }
+    budgets.len() - 1
+}
+
+/// Optuna's `HyperbandPruner`: several successive-halving brackets with different
+/// aggressiveness; each trial belongs to one bracket (by [`bracket_of`]) and competes in it.
+pub struct HyperbandPruner {
+    pub min_resource: i64,
+    /// None: the last step of the first complete trial.
+    pub max_resource: Option<i64>,
+    pub reduction_factor: i64,
+}
+
+impl Default for HyperbandPruner {
+    fn default() -> Self {
+        HyperbandPruner {
+            min_resource: 1,
+            max_resource: None,
+            reduction_factor: 3,
+        }
+    }
+}
+
+impl HyperbandPruner {
+    fn brackets(&self, max_resource: i64) -> Vec<i64> {
+        let n = ((max_resource as f64 / self.min_resource as f64).ln() / (self.reduction_factor as f64).ln()).floor()
+            as usize
+            + 1;
+        // Optuna's trial budget per bracket: ceil(n * rf^(n-1-b) / (n - b)).
+        (0..n)
+            .map(|b| {
+                let s = (n - 1 - b) as i32;
+                ((n as f64 * (self.reduction_factor as f64).powi(s)) / (s as f64 + 1.0)).ceil() as i64
+            })
+            .collect()
+    }
+}
+
+impl Pruner for HyperbandPruner {
+    fn prune(&self, ctx: &PruneContext, trial: &FrozenTrial, step: i64, record: &mut dyn FnMut(String, f64)) -> bool {
+        let max = match self.max_resource.or_else(|| {
+            ctx.history
+                .iter()
+                .filter(|t| t.state == TrialState::Complete)
+                .min_by_key(|t| t.number)
+                .and_then(|t| t.intermediate_values.keys().next_back().copied())
+        }) {
+            Some(m) => m,
+            None => return false,
+        };
+        let budgets = self.brackets(max);
+        let b = bracket_of(ctx.study_name, trial.number, &budgets);
+        SuccessiveHalvingPruner {
+            min_resource: Some(self.min_resource),
+            reduction_factor: self.reduction_factor,
+            min_early_stopping_rate: b as u32,
+            bracket: Some((b, budgets)),
+        }
+        .prune(ctx, trial, step, record)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crc32_is_zlibs() {
+        // zlib.crc32(b"study_3") and b"123456789"
+        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
+        assert_eq!(bracket_of("s", 0, &[5]), 0);
+    }
 
     #[test]
     fn percentile_is_numpys_linear_interpolation() {

@@ -880,6 +880,16 @@ impl Storage {
         )
     }
 
+    /// The SET_TRIAL_SYSTEM_ATTR line.
+    pub fn system_attr_line(&self, trial: usize, key: &str, value: &Value) -> String {
+        format!(
+            "{},\"trial_id\":{trial},\"system_attr\":{{{}:{}}}}}",
+            self.head(9),
+            text(key),
+            value
+        )
+    }
+
     /// Appends several operations under one lock and one fsync (a trial's parameters
     /// with the operation that makes them matter), checking each first.
     pub fn write_lines(&self, lines: Vec<String>) -> Result<()> {

@@ -361,7 +361,21 @@ impl Trial<'_> {
             return Ok(false);
         };
         let history = self.study.trials()?;
-        Ok(self.study.pruner.prune(&history, self.study.direction, &me, step))
+        let ctx = crate::pruners::PruneContext {
+            history: &history,
+            direction: self.study.direction,
+            study_name: &self.study.name,
+        };
+        let mut attrs = Vec::new();
+        let prune = self.study.pruner.prune(&ctx, &me, step, &mut |k, v| attrs.push((k, v)));
+        if !attrs.is_empty() {
+            let lines = attrs
+                .iter()
+                .map(|(k, v)| self.study.storage.system_attr_line(self.id, k, &serde_json::json!(v)))
+                .collect();
+            self.study.storage.write_lines(lines)?;
+        }
+        Ok(prune)
     }
 
     pub fn set_user_attr(&self, key: &str, value: Value) -> Result<()> {

@@ -210,6 +210,50 @@ fn median_pruner_stops_bad_trials_and_grid_stops_when_done() {
     let best = study.best_trial().unwrap().unwrap();
     assert!(best.value().unwrap() < 0.2);
 
+    // Successive halving and Hyperband stop most of the bad trials too.
+    let pruners: Vec<Box<dyn risklake_tune::pruners::Pruner>> = vec![
+        Box::new(risklake_tune::pruners::SuccessiveHalvingPruner {
+            min_resource: Some(1),
+            reduction_factor: 2,
+            ..Default::default()
+        }),
+        Box::new(risklake_tune::pruners::HyperbandPruner {
+            max_resource: Some(9),
+            ..Default::default()
+        }),
+    ];
+    for p in pruners {
+        let study = Study::create(Arc::new(Storage::in_memory()), "h", Direction::Minimize, false)
+            .unwrap()
+            .with_sampler(Box::new(RandomSampler { seed: 5 }))
+            .with_pruner(p);
+        study
+            .optimize(
+                40,
+                None,
+                1,
+                &|t| {
+                    let x = t.suggest_float("x", 0.0, 1.0, false)?;
+                    for step in 1..10 {
+                        t.report(step, x + 1.0 / step as f64)?;
+                        if t.should_prune()? {
+                            return Err(TrialError::Pruned);
+                        }
+                    }
+                    Ok(x)
+                },
+                &|_| {},
+            )
+            .unwrap();
+        let trials = study.trials().unwrap();
+        let pruned = trials.iter().filter(|t| t.state == TrialState::Pruned).count();
+        assert!(pruned >= 8, "{pruned} pruned");
+        // Rungs are kept as Optuna keeps them.
+        assert!(trials.iter().any(|t| t.system_attrs.contains_key("completed_rung_0")));
+        let best = study.best_trial().unwrap().unwrap().value().unwrap();
+        assert!(best < 0.15, "best {best}");
+    }
+
     let grid = GridSampler {
         grid: vec![("a".into(), vec![1.0, 2.0, 3.0]), ("b".into(), vec![0.0, 1.0])],
     };

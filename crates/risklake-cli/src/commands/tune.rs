@@ -195,6 +195,8 @@ pub async fn tune_recorded(ctx: &Ctx, args: &TuneArgs) -> Result<TuneReport> {
     };
     let pruner: Box<dyn Pruner> = match args.pruner.as_str() {
         "median" => Box::new(PercentilePruner::median()),
+        "successive_halving" => Box::new(risklake_tune::pruners::SuccessiveHalvingPruner::default()),
+        "hyperband" => Box::new(risklake_tune::pruners::HyperbandPruner::default()),
         _ => Box::new(NopPruner),
     };
     let study = Study::create(storage.clone(), &name, Direction::Maximize, true)?
