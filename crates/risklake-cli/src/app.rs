@@ -631,8 +631,11 @@ pub struct TuneArgs {
     #[arg(long, conflicts_with = "valid_fraction")]
     pub valid_table: Option<String>,
     /// Hold out this share of the rows for validation (default 0.2 without --valid-table).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "folds")]
     pub valid_fraction: Option<f64>,
+    /// gbdt, rf: score each trial by the mean AUC of K-fold cross-validation instead.
+    #[arg(long, conflicts_with = "valid_table")]
+    pub folds: Option<usize>,
     /// Feature columns, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub columns: Vec<String>,

@@ -84,6 +84,39 @@ fn tune_records_trials_continues_and_refuses_bad_input() {
     );
     assert_eq!(grid["new_trials"], 4, "a 2 x 2 grid ends after 4 trials: {grid}");
 
+    // Cross-validation: a trial's value is the mean over folds, reported fold by fold.
+    let cv = json(
+        &home,
+        &[
+            "tune",
+            "--model",
+            "gbdt",
+            "--table",
+            "apps",
+            "--label",
+            "bad",
+            "--exclude",
+            "id,month",
+            "--folds",
+            "3",
+            "--trials",
+            "2",
+            "--param",
+            "num_iterations=20",
+            "--storage",
+            "memory",
+        ],
+    );
+    assert_eq!(cv["complete"], 2, "{cv}");
+    assert!(cv["all"].as_array().unwrap().iter().all(|t| t["intermediate"] == 3));
+    let e = fails(
+        &home,
+        &[
+            "tune", "--model", "lr", "--table", "apps", "--label", "bad", "--folds", "3",
+        ],
+    );
+    assert!(e.contains("--folds is for gbdt and rf"), "{e}");
+
     // Bad input.
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[lr]\nlow = 0.5\nhigh = 0.1\n").unwrap();

@@ -213,6 +213,43 @@ impl Dataset {
         (0..self.rows()).map(|r| self.bin(r, f)).collect()
     }
 
+    /// A copy of the given rows (in that order), with the same bins: cross-validation folds.
+    pub fn subset(&self, rows: &[u32]) -> Dataset {
+        let nf = self.num_features();
+        fn pick<T: Copy>(v: &[T], nf: usize, rows: &[u32]) -> Vec<T> {
+            let mut out = Vec::with_capacity(rows.len() * nf);
+            for &r in rows {
+                out.extend_from_slice(&v[r as usize * nf..(r as usize + 1) * nf]);
+            }
+            out
+        }
+        fn column<T: Copy>(v: &[T], rows: &[u32]) -> Vec<T> {
+            rows.iter().map(|&r| v[r as usize]).collect()
+        }
+        let bins = match &self.bins {
+            BinMatrix::U8(v) => BinMatrix::U8(pick(v, nf, rows)),
+            BinMatrix::U16(v) => BinMatrix::U16(pick(v, nf, rows)),
+        };
+        let by_column = self
+            .by_column
+            .iter()
+            .map(|c| match c {
+                BinMatrix::U8(v) => BinMatrix::U8(column(v, rows)),
+                BinMatrix::U16(v) => BinMatrix::U16(column(v, rows)),
+            })
+            .collect();
+        Dataset {
+            feature_names: self.feature_names.clone(),
+            mappers: self.mappers.clone(),
+            bins,
+            by_column,
+            offsets: self.offsets.clone(),
+            label: column(&self.label, rows),
+            weight: self.weight.as_ref().map(|w| column(w, rows)),
+            bad_value: self.bad_value.clone(),
+        }
+    }
+
     /// Bins `batches` with this dataset's mappers (for validation and test data).
     pub fn with_mappers(&self, batches: &[RecordBatch], label: &str, weight: Option<&str>) -> Result<Dataset> {
         let mut out = Dataset::empty(

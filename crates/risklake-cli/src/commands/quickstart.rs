@@ -298,6 +298,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
             columns: vec![],
             exclude: vec!["id".into(), "month".into()],
             plan: None,
+            folds: None,
             trials: 12,
             space: None,
             params: vec!["num_iterations=60".into()],

@@ -75,6 +75,11 @@ pub fn default_space(model: &str) -> SearchSpace {
 /// Data read once for every trial.
 enum Data {
     Trees(risklake_learn::Dataset, risklake_learn::Dataset),
+    /// Cross-validation: (train, valid) per fold, and every row for the final model.
+    Folds(
+        Vec<(risklake_learn::Dataset, risklake_learn::Dataset)>,
+        risklake_learn::Dataset,
+    ),
     Lr(risklake_learn::Design, risklake_learn::lr::Inputs, Vec<RecordBatch>),
 }
 
@@ -210,10 +215,21 @@ pub async fn tune_recorded(ctx: &Ctx, args: &TuneArgs) -> Result<TuneReport> {
         ctx.store.log_param(run, "storage", &storage.location)?;
         ctx.store.log_param(run, "sampler", &args.sampler)?;
         ctx.store.log_param(run, "pruner", &args.pruner)?;
-        let valid_fraction = match (&args.valid_table, args.valid_fraction) {
-            (None, None) => Some(0.2),
-            (_, f) => f,
+        let valid_fraction = match (&args.valid_table, args.valid_fraction, args.folds) {
+            (_, _, Some(_)) => None,
+            (None, None, None) => Some(0.2),
+            (_, f, _) => f,
         };
+        if let Some(k) = args.folds {
+            if k < 2 {
+                return Err(Error::invalid(format!("--folds must be at least 2, got {k}")));
+            }
+            if args.model == "lr" {
+                return Err(Error::invalid(
+                    "--folds is for gbdt and rf; give lr a --valid-table or --valid-fraction",
+                ));
+            }
+        }
         let data = if args.model == "lr" {
             let plan = args.plan.as_deref().map(|p| load_plan(ctx, p)).transpose()?;
             let mut builder = DesignBuilder::new(
@@ -258,9 +274,31 @@ pub async fn tune_recorded(ctx: &Ctx, args: &TuneArgs) -> Result<TuneReport> {
                 options.set(k, v)?;
             }
             let (train, valid) = read_binned(ctx, run, &targs, options).await?;
-            let valid = valid
-                .ok_or_else(|| Error::invalid("the validation set is empty; trials need held-out rows to score"))?;
-            Data::Trees(train, valid)
+            match args.folds {
+                Some(k) => {
+                    // Fold of a row: a hash of its number, so folds do not follow the table's order.
+                    let fold = |r: u32| {
+                        let mut z = (r as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+                        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                        ((z ^ (z >> 31)) % k as u64) as usize
+                    };
+                    let n = train.rows() as u32;
+                    let folds = (0..k)
+                        .map(|f| {
+                            let (inside, outside): (Vec<u32>, Vec<u32>) = (0..n).partition(|&r| fold(r) != f);
+                            (train.subset(&inside), train.subset(&outside))
+                        })
+                        .collect();
+                    Data::Folds(folds, train)
+                }
+                None => {
+                    let valid = valid.ok_or_else(|| {
+                        Error::invalid("the validation set is empty; trials need held-out rows to score")
+                    })?;
+                    Data::Trees(train, valid)
+                }
+            }
         };
         let threads = (std::thread::available_parallelism().map_or(1, |n| n.get()) / args.jobs.max(1)).max(1);
         let best_model: Mutex<Option<(f64, String)>> = Mutex::new(None);
@@ -276,7 +314,7 @@ pub async fn tune_recorded(ctx: &Ctx, args: &TuneArgs) -> Result<TuneReport> {
             for (k, v) in fixed.iter().chain(&chosen) {
                 ctx.store.log_param(trial_run, k, v)?;
             }
-            let outcome = objective_for(&data, args, trial, &fixed, &chosen, threads);
+            let outcome = objective_for(&data, args, trial, &fixed, &chosen, threads, true);
             let (status, err) = match &outcome {
                 Ok((v, _)) => {
                     ctx.store.log_metric(trial_run, "valid_auc", None, *v)?;
@@ -431,6 +469,7 @@ pub fn print(ctx: &Ctx, r: &TuneReport) {
 
 /// One trial: trains with the fixed and chosen parameters, returns the validation AUC and
 /// the model (JSON).
+#[allow(clippy::too_many_arguments)]
 fn objective_for(
     data: &Data,
     args: &TuneArgs,
@@ -438,8 +477,34 @@ fn objective_for(
     fixed: &[(String, String)],
     chosen: &[(String, String)],
     threads: usize,
+    report: bool,
 ) -> std::result::Result<(f64, String), TrialError> {
     match data {
+        Data::Folds(folds, all) => {
+            let mut aucs = Vec::new();
+            for (i, (train, valid)) in folds.iter().enumerate() {
+                let (a, _) = objective_for(
+                    &Data::Trees(train.clone(), valid.clone()),
+                    args,
+                    trial,
+                    fixed,
+                    chosen,
+                    threads,
+                    false,
+                )?;
+                aucs.push(a);
+                let mean = aucs.iter().sum::<f64>() / aucs.len() as f64;
+                trial.report(i as i64 + 1, mean)?;
+                if i + 1 < folds.len() && trial.should_prune()? {
+                    return Err(TrialError::Pruned);
+                }
+            }
+            let mean = aucs.iter().sum::<f64>() / aucs.len() as f64;
+            trial.set_user_attr("fold_aucs", json!(aucs))?;
+            // The trial's model: its parameters on every row.
+            let model = final_model(all, args, fixed, chosen, threads)?;
+            Ok((mean, model))
+        }
         Data::Trees(train, valid) if args.model == "gbdt" => {
             let mut p = GbdtParams::default();
             p.set("num_iterations", "200")?;
@@ -458,7 +523,9 @@ fn objective_for(
             let mut pruned = false;
             let mut report_error = None;
             let model = train_until(train, Some(valid), &p, &mut |it| {
-                let Some(m) = it.valid_metric else { return true };
+                let Some(m) = it.valid_metric.filter(|_| report) else {
+                    return true;
+                };
                 if it.iteration % every != 0 && it.iteration != p.num_iterations {
                     return true;
                 }
@@ -527,5 +594,38 @@ fn objective_for(
             let a = auc(&raw, &labels).ok_or_else(|| TrialError::Failed("the validation rows are one class".into()))?;
             Ok((a, model.to_json()))
         }
+    }
+}
+
+/// A tree model with the trial's parameters on every row (cross-validated trials).
+fn final_model(
+    all: &risklake_learn::Dataset,
+    args: &TuneArgs,
+    fixed: &[(String, String)],
+    chosen: &[(String, String)],
+    threads: usize,
+) -> std::result::Result<String, TrialError> {
+    if args.model == "gbdt" {
+        let mut p = GbdtParams::default();
+        p.set("num_iterations", "200")?;
+        if chosen.iter().any(|c| c.0 == "bagging_fraction") {
+            p.set("bagging_freq", "1")?;
+        }
+        p.num_threads = threads;
+        for (k, v) in fixed.iter().chain(chosen) {
+            if !DatasetOptions::default().set(k, v).unwrap_or(false) && k != "early_stopping_rounds" {
+                p.set(k, v)?;
+            }
+        }
+        Ok(risklake_learn::train(all, None, &p, &mut |_| {})?.to_json())
+    } else {
+        let mut p = RfParams::default();
+        p.num_threads = threads;
+        for (k, v) in fixed.iter().chain(chosen) {
+            if !DatasetOptions::default().set(k, v).unwrap_or(false) {
+                p.set(k, v)?;
+            }
+        }
+        Ok(train_forest(all, &p, &|| {})?.to_json())
     }
 }
