@@ -243,7 +243,15 @@ fn default_weights(n: usize) -> Vec<f64> {
 }
 
 fn normal_cdf(x: f64) -> f64 {
-    0.5 * libm::erfc(-x / std::f64::consts::SQRT_2)
+    // Beyond 8.3 sigmas the tail is below 1e-16: no need for erfc (most kernels of a
+    // long study sit far inside the bounds).
+    if x > 8.3 {
+        1.0
+    } else if x < -8.3 {
+        0.0
+    } else {
+        0.5 * libm::erfc(-x / std::f64::consts::SQRT_2)
+    }
 }
 
 /// One dimension of a Parzen mixture: every kernel's distribution over this parameter
@@ -270,7 +278,7 @@ impl Dim {
     fn numeric(obs: &[f64], low: f64, high: f64) -> Dim {
         let range = high - low;
         let mut order: Vec<usize> = (0..obs.len()).collect();
-        order.sort_by(|&a, &b| obs[a].total_cmp(&obs[b]));
+        order.sort_unstable_by(|&a, &b| obs[a].total_cmp(&obs[b]).then(a.cmp(&b)));
         let m = obs.len();
         let mut ends = Vec::with_capacity(m + 2);
         ends.push(low);
