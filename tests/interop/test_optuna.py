@@ -136,3 +136,37 @@ def test_optuna_dashboard_serves_a_risklake_study(data, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_sqlite_studies_move_both_ways(data, tmp_path):
+    """Optuna's RDB storage on SQLite: optuna opens a study risklake wrote (schema 12,
+    every trial), and risklake continues a study optuna created in its own database."""
+    home, d, table = data
+    db = tmp_path / "ours.db"
+    ours = risklake(home, "tune", "--model", "gbdt", "--table", str(table), "--label", "bad", "--exclude", "id,month",
+                    "--trials", "6", "--pruner", "median", "--param", "num_iterations=40", "--study", "sq",
+                    "--storage", f"sqlite:{db}")
+    study = optuna.load_study(study_name="sq", storage=f"sqlite:///{db}")
+    trials = study.get_trials(deepcopy=False)
+    assert len(trials) == 6
+    for theirs, mine in zip(trials, ours["all"]):
+        assert theirs.number == mine["number"]
+        assert theirs.state.name.lower() == mine["state"]
+        if mine["value"] is not None:
+            assert theirs.value == pytest.approx(mine["value"], abs=0)
+        for k, v in mine["params"].items():
+            assert theirs.params[k] == v, k
+        assert len(theirs.intermediate_values) == mine["intermediate"]
+
+    theirs_db = tmp_path / "theirs.db"
+    s = optuna.create_study(study_name="od", storage=f"sqlite:///{theirs_db}", direction="maximize")
+    s.optimize(lambda t: t.suggest_float("learning_rate", 0.01, 0.3, log=True) + 0.5, n_trials=3)
+    space = tmp_path / "space.toml"
+    space.write_text('[learning_rate]\ntype = "float"\nlow = 0.01\nhigh = 0.3\nlog = true\n')
+    more = risklake(home, "tune", "--model", "gbdt", "--table", str(table), "--label", "bad", "--exclude", "id,month",
+                    "--trials", "2", "--space", str(space), "--param", "num_iterations=30", "--study", "od",
+                    "--storage", f"sqlite:///{theirs_db}")
+    assert more["trials"] == 5 and more["new_trials"] == 2
+    again = optuna.load_study(study_name="od", storage=f"sqlite:///{theirs_db}").get_trials(deepcopy=False)
+    assert [t.number for t in again] == list(range(5))
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in again)

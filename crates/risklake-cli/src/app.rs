@@ -667,8 +667,8 @@ pub struct TuneArgs {
     /// Study name (default: <model>-<table>).
     #[arg(long)]
     pub study: Option<String>,
-    /// journal:PATH (Optuna's journal file, shared with Optuna workers) or memory;
-    /// default: journal:<home>/studies/<study>.journal.
+    /// journal:PATH (Optuna's journal file, shared with Optuna workers), sqlite:PATH
+    /// (Optuna's RDB schema on SQLite) or memory; default: journal:<home>/studies/<study>.journal.
     #[arg(long)]
     pub storage: Option<String>,
     /// Trials run at once (threads sharing the study).

@@ -162,10 +162,10 @@ fn tune_records_trials_continues_and_refuses_bad_input() {
             "--label",
             "bad",
             "--storage",
-            "sqlite:x.db",
+            "redis:x",
         ],
     );
-    assert!(e.contains("not supported yet"), "{e}");
+    assert!(e.contains("unknown storage 'redis:x'"), "{e}");
     // A damaged journal: the error names the line, the file is kept.
     let mut text = std::fs::read_to_string(&journal).unwrap();
     text.push_str("{\"op_code\":99,\"worker_id\":\"x\"}\n");

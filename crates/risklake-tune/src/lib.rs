@@ -5,10 +5,13 @@
 //! - [`storage`]: studies and trials as Optuna 5's journal, in memory or in a file shared
 //!   with Optuna workers (its lock protocol, its encodings; Optuna-written journals load).
 //! - [`study`]: ask/tell, suggest, report/should_prune, enqueue, optimize over threads.
-//! - [`samplers`]: random, grid and TPE; [`pruners`]: median/percentile.
+//! - [`rdb`]: the same studies in Optuna's RDB schema on SQLite.
+//! - [`samplers`]: random, grid and TPE; [`pruners`]: median/percentile, successive
+//!   halving, Hyperband.
 
 pub mod distributions;
 pub mod pruners;
+pub mod rdb;
 pub mod samplers;
 pub mod space;
 pub mod storage;

@@ -145,12 +145,12 @@ pub struct StudyRecord {
     pub distributions: HashMap<String, Distribution>,
 }
 
-/// Every study and trial, rebuilt line by line.
+/// Every study and trial, rebuilt line by line (or read from an Optuna database).
 #[derive(Debug, Default)]
-struct Replay {
-    studies: Vec<Option<StudyRecord>>,
-    by_name: HashMap<String, usize>,
-    trials: Vec<FrozenTrial>,
+pub(crate) struct Replay {
+    pub(crate) studies: Vec<Option<StudyRecord>>,
+    pub(crate) by_name: HashMap<String, usize>,
+    pub(crate) trials: Vec<FrozenTrial>,
 }
 
 const NAN: &str = "\u{0}NaN";
@@ -194,6 +194,10 @@ fn parse_line(line: &str) -> std::result::Result<Value, serde_json::Error> {
 }
 
 /// A number of a parsed line (the non-finite markers included).
+pub(crate) fn float_of(v: &Value) -> Option<f64> {
+    float(v)
+}
+
 fn float(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
@@ -590,6 +594,7 @@ impl FileLog {
 struct Inner {
     replay: Replay,
     file: Option<FileLog>,
+    sqlite: Option<crate::rdb::SqliteLog>,
 }
 
 /// A study storage: in memory, or an Optuna journal file.
@@ -606,10 +611,26 @@ impl Storage {
             inner: Mutex::new(Inner {
                 replay: Replay::default(),
                 file: None,
+                sqlite: None,
             }),
             worker: format!("{}-0", crate::unique_id()),
             location: "memory".into(),
         }
+    }
+
+    /// Opens (or creates) an Optuna RDB database on SQLite (schema 12, as Optuna 5.0).
+    pub fn sqlite(path: &Path) -> Result<Storage> {
+        let s = Storage {
+            inner: Mutex::new(Inner {
+                replay: Replay::default(),
+                file: None,
+                sqlite: Some(crate::rdb::SqliteLog::open(path)?),
+            }),
+            worker: format!("{}-0", crate::unique_id()),
+            location: format!("sqlite:{}", path.display()),
+        };
+        s.sync()?;
+        Ok(s)
     }
 
     /// Opens (or starts) the journal file at `path`, replaying what it holds.
@@ -624,6 +645,7 @@ impl Storage {
                     offset: 0,
                     lines: 0,
                 }),
+                sqlite: None,
             }),
             worker: format!("{}-0", crate::unique_id()),
             location: path.display().to_string(),
@@ -647,7 +669,13 @@ impl Storage {
     }
 
     fn sync_inner(g: &mut Inner, me: &str) -> Result<()> {
-        let Inner { replay, file } = g;
+        if let Some(db) = g.sqlite.as_mut() {
+            if db.changed()? {
+                g.replay = db.reload()?;
+            }
+            return Ok(());
+        }
+        let Inner { replay, file, .. } = g;
         if let Some(f) = file.as_mut() {
             for (n, line) in f.read_new()? {
                 let op = parse_line(&line)
@@ -668,6 +696,9 @@ impl Storage {
     /// [`Storage::write`], then `after` on the state they made, under the same lock.
     fn write_with<T>(&self, lines: Vec<String>, after: impl FnOnce(&Replay) -> T) -> Result<T> {
         let mut g = self.lock();
+        if g.sqlite.is_some() {
+            return self.write_sqlite(&mut g, lines, after);
+        }
         let locked = match g.file.as_ref() {
             Some(f) => {
                 f.acquire()?;
@@ -701,6 +732,37 @@ impl Storage {
             }
         }
         result
+    }
+
+    /// [`Storage::write_with`] on an Optuna database: one transaction per batch.
+    fn write_sqlite<T>(&self, g: &mut Inner, lines: Vec<String>, after: impl FnOnce(&Replay) -> T) -> Result<T> {
+        g.sqlite.as_mut().unwrap().begin()?;
+        let result = (|| {
+            Self::sync_inner(g, &self.worker)?;
+            let parsed: Vec<Value> = lines.iter().map(|l| parse_line(l).expect("our lines parse")).collect();
+            for op in &parsed {
+                Self::precheck(&g.replay, op)?;
+            }
+            for (i, op) in parsed.iter().enumerate() {
+                let Inner { replay, sqlite, .. } = &mut *g;
+                sqlite.as_mut().unwrap().write(op, replay)?;
+                replay.apply(op, i + 1, &self.worker)?;
+            }
+            Ok(())
+        })();
+        let db = g.sqlite.as_mut().unwrap();
+        match result {
+            Ok(()) => {
+                db.commit()?;
+                Ok(after(&g.replay))
+            }
+            Err(e) => {
+                db.rollback();
+                // What was applied in memory is undone by reading the tables again.
+                g.replay = db.reload()?;
+                Err(e)
+            }
+        }
     }
 
     /// The errors an operation would raise for its own writer, checked before writing.

@@ -279,3 +279,63 @@ fn median_pruner_stops_bad_trials_and_grid_stops_when_done() {
     seen.dedup();
     assert_eq!(seen.len(), 6);
 }
+
+#[test]
+fn sqlite_storage_round_trips_and_shares_with_another_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("optuna.db");
+    {
+        let study = Study::create(
+            Arc::new(Storage::sqlite(&path).unwrap()),
+            "db",
+            Direction::Minimize,
+            false,
+        )
+        .unwrap()
+        .with_sampler(Box::new(TpeSampler {
+            seed: 2,
+            ..Default::default()
+        }));
+        let mut fixed = serde_json::Map::new();
+        fixed.insert("x0".into(), serde_json::json!(1.0));
+        study.enqueue(fixed).unwrap();
+        study
+            .optimize(
+                15,
+                None,
+                1,
+                &|t| {
+                    let v = sphere(t)?;
+                    t.report(1, v)?;
+                    if t.number == 3 {
+                        return Err(TrialError::Failed("boom".into()));
+                    }
+                    Ok(if t.number == 4 { f64::INFINITY } else { v })
+                },
+                &|_| {},
+            )
+            .unwrap();
+    }
+    // Two connections (two processes) continue it together.
+    let a = Arc::new(Storage::sqlite(&path).unwrap());
+    let b = Arc::new(Storage::sqlite(&path).unwrap());
+    std::thread::scope(|s| {
+        for st in [a.clone(), b.clone()] {
+            s.spawn(move || {
+                let study = Study::create(st, "db", Direction::Minimize, true).unwrap();
+                study.optimize(5, None, 1, &sphere, &|_| {}).unwrap();
+            });
+        }
+    });
+    let trials = Storage::sqlite(&path).unwrap().trials(0).unwrap();
+    assert_eq!(trials.len(), 25);
+    assert_eq!(
+        trials.iter().map(|t| t.number).collect::<Vec<_>>(),
+        (0..25).collect::<Vec<_>>()
+    );
+    assert_eq!(trials[0].param("x0").unwrap().0, 1.0, "the queued trial ran first");
+    assert_eq!(trials[3].state, TrialState::Fail);
+    assert_eq!(trials[4].value(), Some(f64::INFINITY));
+    assert_eq!(trials[5].intermediate_values.len(), 1);
+    assert!(trials.iter().filter(|t| t.number != 3).all(|t| t.params.len() == 4));
+}

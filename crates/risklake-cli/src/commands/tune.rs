@@ -87,14 +87,28 @@ fn storage_of(ctx: &Ctx, spec: Option<&str>, study: &str) -> Result<Storage> {
     match spec {
         Some("memory") => Ok(Storage::in_memory()),
         Some(s) if s.starts_with("journal:") => Storage::journal(std::path::Path::new(&s["journal:".len()..])),
-        Some(s) if s.starts_with("sqlite:") => Err(Error::invalid(
-            "the sqlite: (Optuna RDB) storage is not supported yet; use journal:PATH, which Optuna and optuna-dashboard open",
-        )),
-        Some(other) => Err(Error::invalid(format!("unknown storage '{other}' (journal:PATH or memory)"))),
+        Some(s) if s.starts_with("sqlite:") => {
+            // sqlite:PATH, or Optuna's URL forms sqlite:///relative and sqlite:////absolute.
+            let rest = &s["sqlite:".len()..];
+            let path = rest.strip_prefix("///").unwrap_or(rest);
+            Storage::sqlite(std::path::Path::new(path))
+        }
+        Some(other) => Err(Error::invalid(format!(
+            "unknown storage '{other}' (journal:PATH, sqlite:PATH or memory)"
+        ))),
         None => {
             let dir = ctx.home.join("studies");
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-            let safe: String = study.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+            let safe: String = study
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
             Storage::journal(&dir.join(format!("{safe}.journal")))
         }
     }
