@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{ArrayRef, Float64Array};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use serde_json::json;
@@ -653,22 +653,16 @@ pub async fn score(ctx: &Ctx, args: &ScoreArgs) -> Result<()> {
                 missing.join(", ")
             )));
         }
-        let mut added: Vec<String> = Vec::new();
+        let mut added: Vec<(String, DataType)> = Vec::new();
         if args.points {
-            added.extend(card.features.iter().map(|f| format!("points_{}", f.name)));
+            added.extend(
+                card.features
+                    .iter()
+                    .map(|f| (format!("points_{}", f.name), DataType::Float64)),
+            );
         }
-        added.push("score".into());
-        let mut fields: Vec<Field> = in_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        for name in &added {
-            if in_schema.index_of(name).is_ok() {
-                return Err(Error::invalid(format!(
-                    "{} already has a column '{name}'; the output would repeat it",
-                    args.table
-                )));
-            }
-            fields.push(Field::new(name, DataType::Float64, false));
-        }
-        let schema = Arc::new(Schema::new(fields));
+        added.push(("score".into(), DataType::Float64));
+        let schema = super::train::with_added_columns(&in_schema, &args.table, &added)?;
         let points = args.points;
         let map = |b: &RecordBatch| -> Result<RecordBatch> {
             let (total, parts) = card.score(b)?;
@@ -679,28 +673,15 @@ pub async fn score(ctx: &Ctx, args: &ScoreArgs) -> Result<()> {
             cols.push(Arc::new(Float64Array::from(total)));
             RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::arrow("adding scores", e))
         };
-        let started = Instant::now();
         let target = super::OutputTarget {
             table: args.out_table.as_deref(),
             file: args.out.as_deref(),
             mode: args.mode.as_deref(),
         };
-        let (target, rows) =
-            super::write_mapped(ctx, run, stream, &args.table, schema.clone(), target, "scoring", map).await?;
-        Ok((target, rows, started.elapsed().as_secs_f64()))
+        super::train::write_scored(ctx, run, stream, &args.table, schema.clone(), target, map).await
     }
     .await;
     let (target, rows, seconds) = ctx.finish(run, result)?;
-    ctx.out.emit(
-        json!({ "run": run, "target": target, "rows": rows, "seconds": seconds }),
-        || {
-            kv_table([
-                ("wrote", target.clone()),
-                ("rows", rows.to_string()),
-                ("time", format!("{seconds:.2} s")),
-                ("run", run.to_string()),
-            ])
-        },
-    );
+    super::train::emit_written(ctx, run, &target, rows, seconds);
     Ok(())
 }

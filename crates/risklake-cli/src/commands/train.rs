@@ -305,7 +305,6 @@ pub async fn predict(ctx: &Ctx, args: &PredictArgs) -> Result<()> {
                 )));
             }
         }
-        let mut fields: Vec<Field> = in_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         let added: Vec<String> = match args.output.as_str() {
             "leaf" => (0..trees.map_or(0, |m| m.trees.len()))
                 .map(|t| format!("leaf_{t}"))
@@ -318,21 +317,13 @@ pub async fn predict(ctx: &Ctx, args: &PredictArgs) -> Result<()> {
                 .collect(),
             _ => vec!["prediction".to_string()],
         };
-        for name in &added {
-            if in_schema.index_of(name).is_ok() {
-                return Err(Error::invalid(format!(
-                    "{} already has a column '{name}'; the output would repeat it",
-                    args.table
-                )));
-            }
-            let dt = if args.output == "leaf" {
-                DataType::Int32
-            } else {
-                DataType::Float64
-            };
-            fields.push(Field::new(name, dt, false));
-        }
-        let schema = Arc::new(Schema::new(fields));
+        let dt = if args.output == "leaf" {
+            DataType::Int32
+        } else {
+            DataType::Float64
+        };
+        let typed: Vec<(String, DataType)> = added.iter().map(|n| (n.clone(), dt.clone())).collect();
+        let schema = with_added_columns(&in_schema, &args.table, &typed)?;
         let width = added.len();
         let score = |b: &RecordBatch| -> Result<RecordBatch> {
             let mut cols: Vec<ArrayRef> = b.columns().to_vec();
@@ -356,30 +347,61 @@ pub async fn predict(ctx: &Ctx, args: &PredictArgs) -> Result<()> {
             }
             RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::arrow("adding predictions", e))
         };
-        let started = Instant::now();
         let target = super::OutputTarget {
             table: args.out_table.as_deref(),
             file: args.out.as_deref(),
             mode: args.mode.as_deref(),
         };
-        let (target, rows) =
-            super::write_mapped(ctx, run, stream, &args.table, schema.clone(), target, "scoring", score).await?;
-        Ok((target, rows, started.elapsed().as_secs_f64()))
+        write_scored(ctx, run, stream, &args.table, schema.clone(), target, score).await
     }
     .await;
     let (target, rows, seconds) = ctx.finish(run, result)?;
+    emit_written(ctx, run, &target, rows, seconds);
+    Ok(())
+}
+
+pub fn with_added_columns(input: &Schema, table: &str, added: &[(String, DataType)]) -> Result<Arc<Schema>> {
+    let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+    for (name, dt) in added {
+        if input.index_of(name).is_ok() {
+            return Err(Error::invalid(format!(
+                "{table} already has a column '{name}'; the output would repeat it"
+            )));
+        }
+        fields.push(Field::new(name, dt.clone(), false));
+    }
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// Streams `stream` through `map` into the command's output (`--out-table` or `--out`,
+/// `--mode`); returns the target, the rows and the seconds.
+pub async fn write_scored(
+    ctx: &Ctx,
+    run: RunId,
+    stream: risklake_lake::sql::BatchStream,
+    table: &str,
+    schema: Arc<Schema>,
+    target: super::OutputTarget<'_>,
+    map: impl Fn(&RecordBatch) -> Result<RecordBatch>,
+) -> Result<(String, u64, f64)> {
+    let started = Instant::now();
+    let (target, rows) = super::write_mapped(ctx, run, stream, table, schema, target, "scoring", map).await?;
+    Ok((target, rows, started.elapsed().as_secs_f64()))
+}
+
+/// Prints what a scoring command wrote.
+pub fn emit_written(ctx: &Ctx, run: RunId, target: &str, rows: u64, seconds: f64) {
     ctx.out.emit(
         json!({ "run": run, "target": target, "rows": rows, "seconds": seconds }),
         || {
             kv_table([
-                ("wrote", target.clone()),
+                ("wrote", target.to_string()),
                 ("rows", rows.to_string()),
                 ("time", format!("{seconds:.2} s")),
                 ("run", run.to_string()),
             ])
         },
     );
-    Ok(())
 }
 
 pub fn model(ctx: &Ctx, cmd: ModelCommand) -> Result<()> {
