@@ -4,7 +4,7 @@
 //!     cargo run -p risklake-tune --example tune_bench -- FUNCTION TRIALS SEED [SAMPLER] [JOURNAL]
 //!
 //! FUNCTION: sphere10, branin, rosenbrock5, hartmann6, or flat10 (a trivial objective on
-//! 10 params, for the sampler's own cost). SAMPLER: tpe (default) or random. JOURNAL: a
+//! 10 params, for the sampler's own cost). SAMPLER: tpe (default), tpe-univariate or random. JOURNAL: a
 //! file path to store the study in Optuna's journal format instead of memory.
 
 use std::sync::Arc;
@@ -72,8 +72,36 @@ fn objective(name: &str) -> Box<dyn Fn(&mut Trial) -> Result<f64, TrialError> + 
     }
 }
 
+/// `tune_bench next FUNCTION HISTORY.json SEEDS`: the study's first trials fixed (enqueued
+/// from the file: a list of {name: value} objects), then the next trial TPE proposes, once
+/// per seed; prints the proposals (to compare the sampler with Optuna's on one history).
+fn next_points(func: &str, history: &str, seeds: u64) {
+    let fixed: Vec<serde_json::Map<String, serde_json::Value>> =
+        serde_json::from_str(&std::fs::read_to_string(history).unwrap()).unwrap();
+    let f = objective(func);
+    let mut out = Vec::new();
+    for seed in 0..seeds {
+        let study = Study::create(Arc::new(Storage::in_memory()), "next", Direction::Minimize, false)
+            .unwrap()
+            .with_sampler(Box::new(TpeSampler {
+                seed,
+                ..Default::default()
+            }));
+        for p in &fixed {
+            study.enqueue(p.clone()).unwrap();
+        }
+        study.optimize(fixed.len() + 1, None, 1, &*f, &|_| {}).unwrap();
+        let last = study.trials().unwrap().pop().unwrap();
+        out.push(last.params.iter().map(|(_, v, _)| *v).collect::<Vec<f64>>());
+    }
+    println!("{}", serde_json::json!(out));
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args[1] == "next" {
+        return next_points(&args[2], &args[3], args[4].parse().unwrap());
+    }
     let (func, trials, seed) = (
         &args[1],
         args[2].parse::<usize>().unwrap(),
@@ -91,6 +119,11 @@ fn main() {
         .unwrap()
         .with_sampler(match sampler {
             "random" => Box::new(RandomSampler { seed }) as Box<dyn risklake_tune::samplers::Sampler>,
+            "tpe-univariate" => Box::new(TpeSampler {
+                seed,
+                multivariate: false,
+                ..Default::default()
+            }),
             _ => Box::new(TpeSampler {
                 seed,
                 ..Default::default()
