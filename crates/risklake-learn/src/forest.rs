@@ -244,14 +244,7 @@ fn draws(params: &RfParams, n: usize, t: usize) -> Vec<u32> {
 /// Trains a forest; `on_tree` is called as each tree is done (from any thread).
 pub fn train_forest(ds: &Dataset, params: &RfParams, on_tree: &(dyn Fn() + Sync)) -> Result<GbdtModel> {
     params.validate()?;
-    if params.num_threads > 0 && params.num_threads != rayon::current_num_threads() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(params.num_threads)
-            .build()
-            .map_err(|e| Error::external("starting the training threads", e))?;
-        return pool.install(|| forest_here(ds, params, on_tree));
-    }
-    forest_here(ds, params, on_tree)
+    crate::with_threads(params.num_threads, || forest_here(ds, params, on_tree))
 }
 
 fn forest_here(ds: &Dataset, params: &RfParams, on_tree: &(dyn Fn() + Sync)) -> Result<GbdtModel> {

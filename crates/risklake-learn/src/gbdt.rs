@@ -391,14 +391,7 @@ pub fn train_until(
 ) -> Result<GbdtModel> {
     // The callback is a trait object, not a generic: a generic `train` would be compiled
     // in (and at the optimization level of) every crate that calls it.
-    if params.num_threads > 0 && params.num_threads != rayon::current_num_threads() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(params.num_threads)
-            .build()
-            .map_err(|e| Error::external("starting the training threads", e))?;
-        return pool.install(|| train_here(ds, valid, params, on_iteration));
-    }
-    train_here(ds, valid, params, on_iteration)
+    crate::with_threads(params.num_threads, || train_here(ds, valid, params, on_iteration))
 }
 
 /// [`train`] on the current thread pool.

@@ -31,3 +31,19 @@ pub use gbdt::{train, GbdtModel, GbdtParams, Objective};
 pub use lr::{Design, DesignBuilder, LrModel, LrParams};
 pub use model::Model;
 pub use scorecard::Scorecard;
+
+/// Runs `f` on a pool of `threads` threads (0, or the current pool's size: on the current
+/// pool). Rayon's pools sleep when idle: they never spin.
+pub(crate) fn with_threads<T: Send>(
+    threads: usize,
+    f: impl FnOnce() -> risklake_core::Result<T> + Send,
+) -> risklake_core::Result<T> {
+    if threads > 0 && threads != rayon::current_num_threads() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| risklake_core::Error::external("starting the training threads", e))?;
+        return pool.install(f);
+    }
+    f()
+}

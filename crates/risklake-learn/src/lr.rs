@@ -23,6 +23,7 @@ use risklake_features::plan::{BinningPlan, Output, Transformer};
 
 use crate::dataset::{category_values, feature_values, read_numbers};
 use crate::linalg::{chi2_sf, normal_two_sided, Cholesky, Z_975};
+use crate::with_threads;
 
 /// The penalty of a fit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -1011,17 +1012,6 @@ pub fn fit(d: &Design, params: &LrParams, inputs: Inputs, label: &str) -> Result
         let (cols, dropped) = usable_columns(d, params)?;
         fit_columns(d, &cols, params, inputs, label, dropped, Vec::new())
     })
-}
-
-fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
-    if threads > 0 && threads != rayon::current_num_threads() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .map_err(|e| Error::external("starting the fitting threads", e))?;
-        return pool.install(f);
-    }
-    f()
 }
 
 /// The columns to fit: constant ones dropped; collinear ones refused or dropped.

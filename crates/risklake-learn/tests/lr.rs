@@ -48,6 +48,16 @@ fn design(batch: &RecordBatch, features: &[&str]) -> risklake_learn::Design {
     b.finish().unwrap()
 }
 
+/// The feature list `key` of the fixture.
+fn names<'a>(expected: &'a serde_json::Value, key: &str) -> Vec<&'a str> {
+    expected[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect()
+}
+
 fn nums(v: &serde_json::Value) -> Vec<f64> {
     v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
 }
@@ -63,13 +73,7 @@ fn close(ours: f64, theirs: f64, rel: f64, what: &str) {
 #[test]
 fn unpenalized_fit_equals_statsmodels_logit() {
     let (batch, expected) = fixture();
-    let key = "features";
-    let features: Vec<&str> = expected[key]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let features = names(&expected, "features");
     let d = design(&batch, &features);
     let m = fit(&d, &LrParams::default(), Inputs::Raw, "bad").unwrap();
     let sm = &expected["statsmodels"];
@@ -129,13 +133,7 @@ fn unpenalized_fit_equals_statsmodels_logit() {
 #[test]
 fn penalized_fits_equal_scikit_learn() {
     let (batch, expected) = fixture();
-    let key = "penalized_features";
-    let features: Vec<&str> = expected[key]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let features = names(&expected, "penalized_features");
     let d = design(&batch, &features);
     for case in expected["sklearn"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
@@ -192,13 +190,7 @@ fn penalized_fits_equal_scikit_learn() {
 #[test]
 fn fit_does_not_depend_on_thread_count_or_warm_start() {
     let (batch, expected) = fixture();
-    let key = "features";
-    let features: Vec<&str> = expected[key]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let features = names(&expected, "features");
     let d = design(&batch, &features);
     let mut one = LrParams::default();
     one.num_threads = 1;

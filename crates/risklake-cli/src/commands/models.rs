@@ -29,7 +29,7 @@ use crate::output::{grid, kv_table, Unit};
 pub const SCORECARD_ARTIFACT: &str = "scorecard.json";
 
 /// `key=value` pairs of `--param`.
-fn key_values(params: &[String]) -> Result<Vec<(String, String)>> {
+pub fn key_values(params: &[String]) -> Result<Vec<(String, String)>> {
     params
         .iter()
         .map(|p| {
@@ -42,7 +42,7 @@ fn key_values(params: &[String]) -> Result<Vec<(String, String)>> {
 }
 
 /// Hard 0/1 labels of held-out batches, read the way the model's training read them.
-fn labels_of(batches: &[RecordBatch], label: &str, bad_value: Option<&str>) -> Result<Vec<f64>> {
+pub fn labels_of(batches: &[RecordBatch], label: &str, bad_value: Option<&str>) -> Result<Vec<f64>> {
     let mut out = Vec::new();
     for b in batches {
         match bad_value {
@@ -147,19 +147,12 @@ pub fn print_rf(ctx: &Ctx, r: &RfReport) {
             "run": r.run, "model": r.model_path, "rows": r.rows, "valid_rows": r.valid_rows, "trees": r.trees,
             "oob_score": r.oob.map(|o| o.0), "oob_secondary": r.oob.map(|o| o.1), "valid_auc": r.valid_auc,
             "seconds": r.seconds,
-            "importance": r.importance.iter().map(|(f, s, g)| json!({"feature": f, "splits": s, "gain": g})).collect::<Vec<_>>(),
+            "importance": super::train::importance_json(&r.importance),
         }),
         || {
-            let mut imp = r.importance.clone();
-            imp.sort_by(|a, b| b.2.total_cmp(&a.2));
-            let rows = imp
-                .iter()
-                .take(10)
-                .map(|(f, s, g)| vec![f.clone(), s.to_string(), format!("{g:.1}")])
-                .collect();
             format!(
                 "{}\n{}",
-                grid(&["feature", "splits", "gain"], rows),
+                super::train::importance_grid(&r.importance),
                 kv_table([
                     ("rows (train / valid)", format!("{} / {}", r.rows, r.valid_rows)),
                     ("trees", r.trees.to_string()),

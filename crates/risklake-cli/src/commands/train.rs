@@ -45,27 +45,17 @@ pub async fn run(ctx: &Ctx, cmd: TrainCommand) -> Result<()> {
                     "run": r.run, "model": r.model_path, "rows": r.rows, "valid_rows": r.valid_rows,
                     "features": r.features, "trees": r.trees, "best_iteration": r.best_iteration,
                     "train_loss": r.train_loss, "valid_metric": r.valid_metric, "seconds": r.seconds,
-                    "importance": r.importance.iter().map(|(f, s, g)| json!({"feature": f, "splits": s, "gain": g})).collect::<Vec<_>>(),
+                    "importance": importance_json(&r.importance),
                 }),
                 || {
-                    let mut imp = r.importance.clone();
-                    imp.sort_by(|a, b| b.2.total_cmp(&a.2));
-                    let rows = imp
-                        .iter()
-                        .take(10)
-                        .map(|(f, s, g)| vec![f.clone(), s.to_string(), format!("{g:.1}")])
-                        .collect();
                     format!(
                         "{}\n{}",
-                        grid(&["feature", "splits", "gain"], rows),
+                        importance_grid(&r.importance),
                         kv_table([
                             ("rows (train / valid)", format!("{} / {}", r.rows, r.valid_rows)),
                             ("trees", r.trees.to_string()),
                             ("train loss", format!("{:.5}", r.train_loss)),
-                            (
-                                r.metric_name,
-                                r.valid_metric.map_or("-".into(), |m| format!("{m:.5}")),
-                            ),
+                            (r.metric_name, r.valid_metric.map_or("-".into(), |m| format!("{m:.5}")),),
                             ("time", format!("{:.2} s", r.seconds)),
                             ("model", r.model_path.display().to_string()),
                             ("run", r.run.to_string()),
@@ -76,6 +66,26 @@ pub async fn run(ctx: &Ctx, cmd: TrainCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Split/gain importance as JSON.
+pub fn importance_json(importance: &[(String, usize, f64)]) -> serde_json::Value {
+    importance
+        .iter()
+        .map(|(f, s, g)| json!({"feature": f, "splits": s, "gain": g}))
+        .collect()
+}
+
+/// The ten features of largest gain, as a table.
+pub fn importance_grid(importance: &[(String, usize, f64)]) -> String {
+    let mut imp = importance.to_vec();
+    imp.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let rows = imp
+        .iter()
+        .take(10)
+        .map(|(f, s, g)| vec![f.clone(), s.to_string(), format!("{g:.1}")])
+        .collect();
+    grid(&["feature", "splits", "gain"], rows)
 }
 
 /// What a training run produced.
@@ -186,13 +196,9 @@ pub async fn train_gbdt_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<Trai
         bad_value: args.bad_value.clone(),
         ..Default::default()
     };
-    for p in &args.params {
-        let (k, v) = p
-            .split_once('=')
-            .ok_or_else(|| Error::invalid(format!("--param '{p}' should be KEY=VALUE")))?;
-        let (k, v) = (k.trim(), v.trim());
-        if !options.set(k, v)? {
-            params.set(k, v)?;
+    for (k, v) in super::models::key_values(&args.params)? {
+        if !options.set(&k, &v)? {
+            params.set(&k, &v)?;
         }
     }
     let run = ctx.start("train.gbdt")?;

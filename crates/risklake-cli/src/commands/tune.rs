@@ -180,15 +180,7 @@ pub async fn tune_recorded(ctx: &Ctx, args: &TuneArgs) -> Result<TuneReport> {
         None => default_space(&args.model),
     };
     space.validate()?;
-    let fixed: Vec<(String, String)> = args
-        .params
-        .iter()
-        .map(|p| {
-            p.split_once('=')
-                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                .ok_or_else(|| Error::invalid(format!("--param '{p}' should be KEY=VALUE")))
-        })
-        .collect::<Result<_>>()?;
+    let fixed = super::models::key_values(&args.params)?;
     if args.trials == 0 {
         return Err(Error::invalid("--trials must be at least 1"));
     }
@@ -591,20 +583,13 @@ fn objective_for(
             }
             let model = risklake_learn::lr::fit(design, &p, inputs.clone(), &args.label)?;
             let mut raw = Vec::new();
-            let mut labels = Vec::new();
             for b in held {
                 raw.extend(model.predict_raw(b)?);
-                labels.extend(match &args.bad_value {
-                    Some(bad) => risklake_learn::dataset::category_values(b, &args.label)?
-                        .into_iter()
-                        .map(|v| v.as_deref() == Some(bad.as_str()))
-                        .collect::<Vec<_>>(),
-                    None => risklake_learn::dataset::feature_values(b, &args.label)?
-                        .into_iter()
-                        .map(|v| v == 1.0)
-                        .collect(),
-                });
             }
+            let labels: Vec<bool> = super::models::labels_of(held, &args.label, args.bad_value.as_deref())?
+                .into_iter()
+                .map(|v| v == 1.0)
+                .collect();
             let a = auc(&raw, &labels).ok_or_else(|| TrialError::Failed("the validation rows are one class".into()))?;
             Ok((a, model.to_json()))
         }
