@@ -1,11 +1,13 @@
 //! Pruners: stop unpromising trials early from the intermediate values they report
 //! (for a GBDT, the validation metric per boosting iteration).
 
+use std::sync::Arc;
+
 use crate::storage::{Direction, FrozenTrial, TrialState};
 
 /// What a pruner needs to know of the study.
 pub struct PruneContext<'a> {
-    pub history: &'a [FrozenTrial],
+    pub history: &'a [Arc<FrozenTrial>],
     pub direction: Direction,
     pub study_name: &'a str,
 }
@@ -58,7 +60,11 @@ fn percentile(values: &mut [f64], q: f64) -> f64 {
 impl Pruner for PercentilePruner {
     fn prune(&self, ctx: &PruneContext, trial: &FrozenTrial, step: i64, _: &mut dyn FnMut(String, f64)) -> bool {
         let (history, direction) = (ctx.history, ctx.direction);
-        let complete: Vec<&FrozenTrial> = history.iter().filter(|t| t.state == TrialState::Complete).collect();
+        let complete: Vec<&FrozenTrial> = history
+            .iter()
+            .filter(|t| t.state == TrialState::Complete)
+            .map(|t| &**t)
+            .collect();
         if complete.len() < self.n_startup_trials || step < self.n_warmup_steps {
             return false;
         }
@@ -91,7 +97,7 @@ impl Pruner for PercentilePruner {
 
 /// The trials' largest last step among complete ones, as Optuna's `min_resource="auto"`
 /// estimates resources.
-fn last_steps(history: &[FrozenTrial]) -> Option<i64> {
+fn last_steps(history: &[Arc<FrozenTrial>]) -> Option<i64> {
     history
         .iter()
         .filter(|t| t.state == TrialState::Complete)

@@ -10,6 +10,8 @@ use serde_json::{Map, Value};
 use risklake_core::{Error, Result};
 
 use crate::distributions::Distribution;
+use std::sync::Arc;
+
 use crate::storage::{float_of, Direction, FrozenTrial, Replay, StudyRecord, TrialState};
 
 /// The tables Optuna 5.0's RDB storage uses (its schema 12), created when missing.
@@ -273,7 +275,7 @@ impl SqliteLog {
             for (n, _, d) in &params {
                 s.distributions.entry(n.clone()).or_insert_with(|| d.clone());
             }
-            r.trials.push(FrozenTrial {
+            r.trials.push(Arc::new(FrozenTrial {
                 id,
                 number: number as usize,
                 study,
@@ -281,12 +283,12 @@ impl SqliteLog {
                 values: (!values.is_empty()).then_some(values),
                 datetime_start: start,
                 datetime_complete: complete,
-                params: std::sync::Arc::new(params),
-                user_attrs: std::sync::Arc::new(attrs("trial_user_attributes", "trial_id", tid)?),
-                system_attrs: std::sync::Arc::new(attrs("trial_system_attributes", "trial_id", tid)?),
-                intermediate_values: std::sync::Arc::new(intermediate),
+                params: Arc::new(params),
+                user_attrs: Arc::new(attrs("trial_user_attributes", "trial_id", tid)?),
+                system_attrs: Arc::new(attrs("trial_system_attributes", "trial_id", tid)?),
+                intermediate_values: Arc::new(intermediate),
                 owner: String::new(),
-            });
+            }));
             self.trial_ids.push(tid);
         }
         Ok(r)

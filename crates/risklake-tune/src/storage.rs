@@ -150,7 +150,7 @@ pub struct StudyRecord {
 pub(crate) struct Replay {
     pub(crate) studies: Vec<Option<StudyRecord>>,
     pub(crate) by_name: HashMap<String, usize>,
-    pub(crate) trials: Vec<FrozenTrial>,
+    pub(crate) trials: Vec<Arc<FrozenTrial>>,
 }
 
 const NAN: &str = "\u{0}NaN";
@@ -377,7 +377,7 @@ impl Replay {
                     .unwrap_or_default();
                 let obj = |k: &str| op.get(k).and_then(Value::as_object).cloned().unwrap_or_default();
                 let s = |k: &str| op.get(k).and_then(Value::as_str).map(str::to_string);
-                self.trials.push(FrozenTrial {
+                self.trials.push(Arc::new(FrozenTrial {
                     id,
                     number,
                     study: sid,
@@ -390,7 +390,7 @@ impl Replay {
                     system_attrs: Arc::new(obj("system_attrs")),
                     intermediate_values: Arc::new(intermediate_values),
                     owner: worker,
-                });
+                }));
                 let study = self.studies[sid].as_mut().unwrap();
                 study.trials.push(id);
                 for (n, _, d) in self.trials[id].params.iter() {
@@ -402,7 +402,7 @@ impl Replay {
                     .get("trial_id")
                     .and_then(Value::as_u64)
                     .ok_or_else(|| bad("no trial_id"))? as usize;
-                let Some(t) = self.trials.get_mut(tid) else {
+                let Some(t) = self.trials.get_mut(tid).map(Arc::make_mut) else {
                     return if mine {
                         Err(bad(&format!("trial {tid} does not exist")))
                     } else {
@@ -1009,12 +1009,12 @@ impl Storage {
             .replay
             .trials
             .get(id)
-            .cloned()
+            .map(|t| (**t).clone())
             .ok_or_else(|| Error::not_found("trial", id.to_string()))
     }
 
     /// The trials of a study, by number (after reading what others wrote).
-    pub fn trials(&self, study: usize) -> Result<Vec<FrozenTrial>> {
+    pub fn trials(&self, study: usize) -> Result<Vec<Arc<FrozenTrial>>> {
         self.sync()?;
         let g = self.lock();
         let s = g

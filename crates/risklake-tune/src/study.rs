@@ -80,7 +80,7 @@ impl Study {
         self
     }
 
-    pub fn trials(&self) -> Result<Vec<FrozenTrial>> {
+    pub fn trials(&self) -> Result<Vec<Arc<FrozenTrial>>> {
         self.storage.trials(self.id)
     }
 
@@ -96,7 +96,8 @@ impl Study {
                 } else {
                     a
                 }
-            }))
+            })
+            .map(|t| (*t).clone()))
     }
 
     /// Queues a trial with fixed parameters (external values), asked before new ones.
@@ -239,7 +240,7 @@ pub struct Trial<'s> {
     /// the trial's end, in one locked and fsync'ed append.
     pending: std::sync::Mutex<Vec<String>>,
     /// The study's trials when this one was asked (what the sampler learns from).
-    history: Vec<FrozenTrial>,
+    history: Vec<Arc<FrozenTrial>>,
 }
 
 impl Trial<'_> {

@@ -159,7 +159,7 @@ pub struct TuneReport {
     pub study: String,
     pub location: String,
     pub space: SearchSpace,
-    pub trials: Vec<FrozenTrial>,
+    pub trials: Vec<std::sync::Arc<FrozenTrial>>,
     pub ran: Vec<usize>,
     pub best: Option<FrozenTrial>,
     pub model_path: Option<PathBuf>,
@@ -419,7 +419,11 @@ pub fn print(ctx: &Ctx, r: &TuneReport) {
         seconds,
     } = r;
     let (run, seconds) = (*run, *seconds);
-    let new: Vec<&FrozenTrial> = trials.iter().filter(|t| ran.contains(&t.number)).collect();
+    let new: Vec<&FrozenTrial> = trials
+        .iter()
+        .filter(|t| ran.contains(&t.number))
+        .map(|t| &**t)
+        .collect();
     let count = |s: TrialState| new.iter().filter(|t| t.state == s).count();
     let param_json = |t: &FrozenTrial| -> serde_json::Map<String, serde_json::Value> {
         t.params
@@ -437,7 +441,7 @@ pub fn print(ctx: &Ctx, r: &TuneReport) {
                 "params": param_json(t), "intermediate": t.intermediate_values.len()})).collect::<Vec<_>>(),
         }),
         || {
-            let mut ranked: Vec<&FrozenTrial> = trials.iter().filter(|t| t.state == TrialState::Complete).collect();
+            let mut ranked: Vec<&FrozenTrial> = trials.iter().filter(|t| t.state == TrialState::Complete).map(|t| &**t).collect();
             ranked.sort_by(|a, b| b.value().unwrap_or(f64::NAN).total_cmp(&a.value().unwrap_or(f64::NAN)));
             let mut headers = vec!["trial".to_string(), "valid AUC".to_string()];
             headers.extend(space.params.iter().map(|p| p.0.clone()));
