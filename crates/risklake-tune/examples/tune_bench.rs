@@ -13,11 +13,12 @@ use risklake_tune::samplers::{RandomSampler, TpeSampler};
 use risklake_tune::{Direction, Storage, Study, Trial, TrialError};
 
 fn cpu_seconds() -> f64 {
-    // utime + stime of this process from /proc (Linux).
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
+    // User + system time of this process (getrusage: microseconds, a cheap syscall).
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage only writes the struct it is given.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    secs(u.ru_utime) + secs(u.ru_stime)
 }
 
 fn xs(t: &mut Trial, n: usize, low: f64, high: f64) -> Result<Vec<f64>, TrialError> {

@@ -10,7 +10,7 @@
 //! Python's `json` writes and reads them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -151,6 +151,8 @@ pub(crate) struct Replay {
     pub(crate) studies: Vec<Option<StudyRecord>>,
     pub(crate) by_name: HashMap<String, usize>,
     pub(crate) trials: Vec<Arc<FrozenTrial>>,
+    /// Distributions parsed from their journal text.
+    distributions: HashMap<String, Distribution>,
 }
 
 const NAN: &str = "\u{0}NaN";
@@ -431,11 +433,22 @@ impl Replay {
                             .get("param_value_internal")
                             .and_then(float)
                             .ok_or_else(|| bad("no param value"))?;
-                        let dist = Distribution::from_optuna_json(
-                            op.get("distribution")
-                                .and_then(Value::as_str)
-                                .ok_or_else(|| bad("no distribution"))?,
-                        )?;
+                        let text = op
+                            .get("distribution")
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| bad("no distribution"))?;
+                        // Every trial repeats its parameters' distributions: parse each once.
+                        let dist = match self.distributions.get(text) {
+                            Some(d) => d.clone(),
+                            None => {
+                                let d = Distribution::from_optuna_json(text)?;
+                                if self.distributions.len() >= 4096 {
+                                    self.distributions.clear();
+                                }
+                                self.distributions.insert(text.to_string(), d.clone());
+                                d
+                            }
+                        };
                         if let Some(s) = self.studies.get_mut(t.study).and_then(|s| s.as_mut()) {
                             s.distributions.entry(name.to_string()).or_insert_with(|| dist.clone());
                         }
@@ -512,6 +525,11 @@ struct FileLog {
     /// Bytes of the file already applied, and lines.
     offset: u64,
     lines: usize,
+    /// Kept open between operations (opened when first needed): reads are positioned
+    /// (pread), appends go through an append-mode handle.
+    reader: Option<std::fs::File>,
+    writer: Option<std::fs::File>,
+    chunk: Vec<u8>,
 }
 
 /// A stale lock (its holder died) is broken after this long without change, as Optuna's.
@@ -549,16 +567,29 @@ impl FileLog {
     /// Complete lines appended since the last read (a last line without its newline is
     /// still being written and waits).
     fn read_new(&mut self) -> Result<Vec<(usize, String)>> {
-        let mut f = match std::fs::File::open(&self.path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(format!("reading {}", self.path.display()), e)),
-        };
-        f.seek(SeekFrom::Start(self.offset))
-            .map_err(|e| Error::io(format!("reading {}", self.path.display()), e))?;
+        use std::os::unix::fs::FileExt;
+        let err = |e| Error::io(format!("reading {}", self.path.display()), e);
+        if self.reader.is_none() {
+            match std::fs::File::open(&self.path) {
+                Ok(f) => self.reader = Some(f),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(err(e)),
+            }
+        }
+        let f = self.reader.as_ref().expect("opened above");
+        if self.chunk.is_empty() {
+            self.chunk = vec![0; 1 << 16];
+        }
         let mut buf = Vec::new();
-        f.read_to_end(&mut buf)
-            .map_err(|e| Error::io(format!("reading {}", self.path.display()), e))?;
+        let mut at = self.offset;
+        loop {
+            let n = f.read_at(&mut self.chunk, at).map_err(err)?;
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&self.chunk[..n]);
+            at += n as u64;
+        }
         let mut out = Vec::new();
         let mut start = 0;
         while let Some(end) = buf[start..].iter().position(|&b| b == b'\n') {
@@ -571,20 +602,28 @@ impl FileLog {
         Ok(out)
     }
 
-    fn append(&mut self, lines: &[String]) -> Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| Error::io(format!("opening {}", self.path.display()), e))?;
+    /// Appends lines; `durable`: and waits until they are on disk (fdatasync, as
+    /// Optuna's fsync).
+    fn append(&mut self, lines: &[String], durable: bool) -> Result<()> {
+        let err = |e| Error::io(format!("appending to {}", self.path.display()), e);
+        if self.writer.is_none() {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(|e| Error::io(format!("opening {}", self.path.display()), e))?;
+            self.writer = Some(f);
+        }
+        let f = self.writer.as_mut().expect("opened above");
         let mut text = String::new();
         for l in lines {
             text.push_str(l);
             text.push('\n');
         }
-        f.write_all(text.as_bytes())
-            .and_then(|()| f.sync_data())
-            .map_err(|e| Error::io(format!("appending to {}", self.path.display()), e))?;
+        f.write_all(text.as_bytes()).map_err(err)?;
+        if durable {
+            f.sync_data().map_err(err)?;
+        }
         self.offset += text.len() as u64;
         self.lines += lines.len();
         Ok(())
@@ -644,6 +683,9 @@ impl Storage {
                     lock,
                     offset: 0,
                     lines: 0,
+                    reader: None,
+                    writer: None,
+                    chunk: Vec::new(),
                 }),
                 sqlite: None,
             }),
@@ -695,6 +737,11 @@ impl Storage {
 
     /// [`Storage::write`], then `after` on the state they made, under the same lock.
     fn write_with<T>(&self, lines: Vec<String>, after: impl FnOnce(&Replay) -> T) -> Result<T> {
+        self.write_inner(lines, true, after)
+    }
+
+    /// `durable`: wait for the disk (every operation but the start of a running trial).
+    fn write_inner<T>(&self, lines: Vec<String>, durable: bool, after: impl FnOnce(&Replay) -> T) -> Result<T> {
         let mut g = self.lock();
         if g.sqlite.is_some() {
             return self.write_sqlite(&mut g, lines, after);
@@ -716,7 +763,7 @@ impl Storage {
             let base = match g.file.as_mut() {
                 Some(f) => {
                     let base = f.lines;
-                    f.append(&lines)?;
+                    f.append(&lines, durable)?;
                     base
                 }
                 None => 0,
@@ -877,8 +924,13 @@ impl Storage {
                 Value::Object(p.clone())
             ),
         };
+        // The start of a running trial is not waited for: the trial's next durable
+        // operation (its first report or its end) syncs the file and with it this line,
+        // which comes before. A crash before then loses a trial that never reported,
+        // which Optuna would keep as RUNNING forever. Enqueued trials are synced at once.
         // Under the lock our line is the last one applied: the newest trial is ours.
-        self.write_with(vec![line], |r| r.trials.len().checked_sub(1))?
+        let durable = waiting_params.is_some();
+        self.write_inner(vec![line], durable, |r| r.trials.len().checked_sub(1))?
             .ok_or_else(|| Error::invalid("the new trial was not recorded"))
     }
 
