@@ -4,7 +4,9 @@
 //!     cargo run -p risklake-tune --example tune_bench -- FUNCTION TRIALS SEED [SAMPLER] [JOURNAL]
 //!
 //! FUNCTION: sphere10, branin, rosenbrock5, hartmann6, or flat10 (a trivial objective on
-//! 10 params, for the sampler's own cost). SAMPLER: tpe (default), tpe-univariate or random. JOURNAL: a
+//! 10 params, for the sampler's own cost). SAMPLER: tpe (risklake's defaults, the
+//! default), tpe-optuna (Optuna's settings), tpe-univariate, random, or tpe:OPTS (Optuna's
+//! settings with c=N candidates, lhs, s=N startup trials, comma-separated). JOURNAL: a
 //! file path to store the study in Optuna's journal format instead of memory.
 
 use std::sync::Arc;
@@ -86,7 +88,7 @@ fn next_points(func: &str, history: &str, seeds: u64) {
             .unwrap()
             .with_sampler(Box::new(TpeSampler {
                 seed,
-                ..Default::default()
+                ..TpeSampler::optuna()
             }));
         for p in &fixed {
             study.enqueue(p.clone()).unwrap();
@@ -123,12 +125,36 @@ fn main() {
             "tpe-univariate" => Box::new(TpeSampler {
                 seed,
                 multivariate: false,
-                ..Default::default()
+                ..TpeSampler::optuna()
             }),
-            _ => Box::new(TpeSampler {
+            "tpe-optuna" => Box::new(TpeSampler {
                 seed,
-                ..Default::default()
+                ..TpeSampler::optuna()
             }),
+            // tpe (risklake's defaults), or Optuna's settings changed by tpe:c=N
+            // (candidates), lhs (Latin-hypercube startup), s=N (startup trials).
+            other => {
+                let mut t = TpeSampler {
+                    seed,
+                    ..Default::default()
+                };
+                if let Some(opts) = other.strip_prefix("tpe:") {
+                    t = TpeSampler {
+                        seed,
+                        ..TpeSampler::optuna()
+                    };
+                    for opt in opts.split(',') {
+                        if let Some(c) = opt.strip_prefix("c=") {
+                            t.n_ei_candidates = c.parse().unwrap();
+                        } else if opt == "lhs" {
+                            t.latin_startup = true;
+                        } else if let Some(n) = opt.strip_prefix("s=") {
+                            t.n_startup_trials = n.parse().unwrap();
+                        }
+                    }
+                }
+                Box::new(t)
+            }
         });
     let f = objective(func);
     let best = std::sync::Mutex::new((f64::INFINITY, Vec::new()));

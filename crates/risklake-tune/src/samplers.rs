@@ -1,8 +1,15 @@
-//! Samplers: random, grid and TPE (Optuna 5's Tree-structured Parzen Estimator with its
-//! defaults: multivariate kernels for one objective, 10 random startup trials, 24
-//! candidates, the best `min(ceil(0.1 n), 25)` trials as "good", a prior kernel, the magic
-//! clip of bandwidths, ramped weights that fade the oldest trials after 25, and the
-//! constant liar for parallel workers).
+//! Samplers: random, grid and TPE (Optuna 5's Tree-structured Parzen Estimator:
+//! multivariate kernels for one objective, 10 startup trials, the best
+//! `min(ceil(0.1 n), 25)` trials as "good", a prior kernel, neighbour bandwidths with the
+//! magic clip, ramped weights that fade the oldest trials after 25, discrete parameters
+//! scored by bin mass, and the constant liar for parallel workers).
+//!
+//! Two defaults differ from Optuna's: 64 candidates per trial (Optuna: 24) and a Latin
+//! hypercube for the startup trials (Optuna: independent uniform draws). Over 100 seeds
+//! of bench/tune_bench.py that is better after 100 and 300 trials on the 10-d sphere and
+//! 5-d Rosenbrock and not measurably different on Branin and Hartmann6; with
+//! [`TpeSampler::optuna`] our proposals follow Optuna's distribution exactly (the kernel
+//! densities match `_ParzenEstimator` to 1e-9, test `parzen_matches_optuna`).
 
 use std::sync::{Arc, Mutex};
 
@@ -162,6 +169,25 @@ impl Sampler for RandomSampler {
     }
 }
 
+/// A Latin hypercube over `n` trials: trial `number` (mod n) takes, for each parameter,
+/// its own stratum of a permutation seeded by the parameter's name, and a uniform point
+/// inside it (so the startup trials cover every parameter's range evenly).
+fn latin_draw(seed: u64, name: &str, dist: &Distribution, number: usize, n: usize, rng: &mut Rng) -> f64 {
+    let mut perm: Vec<usize> = (0..n).collect();
+    let mut prng = stream(seed ^ 0x4c48_5321, usize::MAX, name);
+    for i in (1..n).rev() {
+        perm.swap(i, prng.below(i as u64 + 1) as usize);
+    }
+    let u = (perm[number % n] as f64 + rng.uniform()) / n as f64;
+    match dist {
+        Distribution::Categorical { choices } => ((u * choices.len() as f64) as usize).min(choices.len() - 1) as f64,
+        _ => {
+            let s = Space::of(dist).expect("numeric");
+            s.to_value(s.low + u * (s.high - s.low))
+        }
+    }
+}
+
 /// Every combination of given values, in order; exhausted when all were tried.
 pub struct GridSampler {
     /// (parameter, internal values).
@@ -208,22 +234,37 @@ pub struct TpeSampler {
     /// Running trials count as bad with the worst value seen (parallel workers do not
     /// all try the same point).
     pub constant_liar: bool,
+    /// Startup trials as a Latin hypercube rather than independent uniform draws.
+    pub latin_startup: bool,
     /// What it keeps between trials (finished trials are read once).
     pub cache: TpeCache,
     pub intersection: Mutex<Intersection>,
 }
 
 impl Default for TpeSampler {
+    /// risklake's defaults (see the module docs).
     fn default() -> Self {
         TpeSampler {
             seed: 0,
             multivariate: true,
             n_startup_trials: 10,
-            n_ei_candidates: 24,
+            n_ei_candidates: 64,
             prior_weight: 1.0,
             constant_liar: true,
+            latin_startup: true,
             cache: TpeCache::default(),
             intersection: Mutex::new(Intersection::default()),
+        }
+    }
+}
+
+impl TpeSampler {
+    /// Optuna 5's `TPESampler()` settings exactly: 24 candidates, uniform startup.
+    pub fn optuna() -> Self {
+        TpeSampler {
+            n_ei_candidates: 24,
+            latin_startup: false,
+            ..Default::default()
         }
     }
 }
@@ -845,6 +886,9 @@ impl Sampler for TpeSampler {
         let space = [(name.to_string(), dist.clone())];
         match self.sample_joint(history, direction, &space, number, &mut rng) {
             Some(x) => x[0],
+            None if self.latin_startup && self.n_startup_trials > 1 => {
+                latin_draw(self.seed, name, dist, number, self.n_startup_trials, &mut rng)
+            }
             None => RandomSampler { seed: self.seed }.draw(dist, &mut rng),
         }
     }
