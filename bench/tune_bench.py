@@ -2,11 +2,16 @@
 
     cargo build -p risklake-tune --example tune_bench
     /tmp/ref/bin/pip install optuna==5.0.0 rustuna==0.2.0
-    /tmp/ref/bin/python bench/tune_bench.py --bin $CARGO_TARGET_DIR/debug/examples/tune_bench [--seeds 5]
+    cargo build --release -p risklake-tune --example tune_bench
+    /tmp/ref/bin/pip install optuna==5.0.0 rustuna==0.2.0 scipy
+    /tmp/ref/bin/python bench/tune_bench.py --bin $CARGO_TARGET_DIR/release/examples/tune_bench [--seeds 30]
 
 - quality: median (over seeds) of the best value after 100 and 300 trials on the 10-d
   shifted sphere (x_i in [-5, 5], optimum at x_i = 0.1 i), Branin, 5-d Rosenbrock
-  ([-2, 2]) and Hartmann6, same definitions on every side (lower is better);
+  ([-2, 2]) and Hartmann6, same definitions on every side (lower is better); risklake
+  with its defaults and with Optuna's settings (`tpe-optuna`); with scipy, the two-sided
+  Mann-Whitney p-value of each risklake row against Optuna's (seeds are independent
+  draws; a small p says the difference is not seed noise);
 - sampler cost: 1000 trials of a trivial objective on 10 float params, CPU seconds per
   trial for the first 100 and for trials 900-1000, in-memory storage;
 - storage cost: 300 trials, random sampler, 10 params, Optuna's JournalFileBackend vs our
@@ -98,32 +103,52 @@ def run_ours(binary, func, trials, seed, sampler="tpe", journal=None):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seeds", type=int, default=30)
+    ap.add_argument("--skip-quality", action="store_true")
     a = ap.parse_args()
     print(f"tune bench: {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}")
-    tools = ["risklake", "optuna", "rustuna"]
-    run = lambda tool, *x, **k: run_ours(a.bin, *x, **k) if tool == "risklake" else run_python(tool, *x, **k)
-    print("\nquality: median best over seeds (lower is better)")
-    for func in ["sphere10", "branin", "rosenbrock5", "hartmann6"]:
-        row = []
-        for tool in tools:
-            rs = [run(tool, func, 300, s) for s in range(a.seeds)]
-            row.append(f"{tool} {statistics.median(r['best_100'] for r in rs):.4f} / {statistics.median(r['best_300'] for r in rs):.4f}")
-        print(f"  {func:12s} (100 / 300 trials): " + "; ".join(row))
-    print("\nsampler cost, 1000 trials x 10 params, CPU s per trial (first 100 / 900-1000), total CPU s")
+    tools = ["risklake", "risklake-optuna-settings", "optuna", "rustuna"]
+
+    def run(tool, *x, **k):
+        if tool == "risklake":
+            return run_ours(a.bin, *x, **k)
+        if tool == "risklake-optuna-settings":
+            return run_ours(a.bin, *x, **dict(k, sampler="tpe-optuna" if k.get("sampler", "tpe") == "tpe" else k["sampler"]))
+        return run_python(tool, *x, **k)
+
+    try:
+        from scipy.stats import mannwhitneyu
+    except ImportError:
+        mannwhitneyu = None
+    if not a.skip_quality:
+        print(f"\nquality: median best over {a.seeds} seeds after 100 / 300 trials (lower is better)")
+        for func in ["sphere10", "branin", "rosenbrock5", "hartmann6"]:
+            res = {tool: [run(tool, func, 300, s) for s in range(a.seeds)] for tool in tools}
+            cells = []
+            for tool in tools:
+                cell = f"{tool} " + " / ".join(f"{statistics.median(r[k] for r in res[tool]):.4f}" for k in ("best_100", "best_300"))
+                if mannwhitneyu and tool.startswith("risklake"):
+                    ps = [mannwhitneyu([r[k] for r in res[tool]], [r[k] for r in res["optuna"]]).pvalue for k in ("best_100", "best_300")]
+                    cell += " (p " + " / ".join(f"{p:.2f}" for p in ps) + ")"
+                cells.append(cell)
+            print(f"  {func:12s} " + "; ".join(cells))
+    print("\nsampler cost, 1000 trials x 10 params, CPU ms per trial (first 100 / 900-1000), total CPU s; median of 3 runs")
     for tool in tools:
-        r = run(tool, "flat10", 1000, 0)
-        print(f"  {tool:9s} {r['cpu_per_trial_first_100'] * 1e3:7.3f} ms / {r['cpu_per_trial_900_1000'] * 1e3:7.3f} ms, total {r['cpu_seconds']:.2f} s")
-    print("\njournal file storage, 300 trials x 10 params, random sampler: wall per trial (file minus memory)")
+        rs = [run(tool, "flat10", 1000, 0) for _ in range(3)]
+        med = lambda k: statistics.median(r[k] for r in rs)
+        print(f"  {tool:26s} {med('cpu_per_trial_first_100') * 1e3:7.3f} ms / {med('cpu_per_trial_900_1000') * 1e3:7.3f} ms, total {med('cpu_seconds'):.2f} s")
+    print("\njournal file storage, 300 trials x 10 params, random sampler: wall ms per trial (file minus memory), median of 3 runs")
     d = tempfile.mkdtemp(prefix="rl-tune-")
     for tool in ["risklake", "optuna"]:
-        t0 = time.perf_counter()
-        run(tool, "flat10", 300, 0, sampler="random")
-        mem = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        run(tool, "flat10", 300, 0, sampler="random", journal=os.path.join(d, f"{tool}.log"))
-        file = time.perf_counter() - t0
-        print(f"  {tool:9s} memory {mem:.2f} s, journal {file:.2f} s: {(file - mem) / 300 * 1e3:.2f} ms per trial for storage")
+        per = []
+        for rep in range(3):
+            t0 = time.perf_counter()
+            run(tool, "flat10", 300, 0, sampler="random")
+            mem = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            run(tool, "flat10", 300, 0, sampler="random", journal=os.path.join(d, f"{tool}{rep}.log"))
+            per.append((time.perf_counter() - t0 - mem) / 300 * 1e3)
+        print(f"  {tool:9s} {statistics.median(per):.3f} ms per trial for storage (runs: {', '.join(f'{p:.3f}' for p in per)})")
 
 
 if __name__ == "__main__":

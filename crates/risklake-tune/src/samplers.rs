@@ -446,16 +446,26 @@ impl Numeric {
         }
     }
 
-    /// A value of kernel `k` (in the distribution's units, rounded to its grid).
+    /// A value of kernel `k` (in the distribution's units, rounded to its grid): normal
+    /// deviates in pairs (Marsaglia's polar method) until one falls inside the bounds.
     fn sample(&self, k: usize, rng: &mut Rng) -> f64 {
         let (low, high) = (self.space.low, self.space.high);
+        let (mu, sigma) = (self.mus[k], self.sigmas[k]);
         for _ in 0..1000 {
-            let x = self.mus[k] + self.sigmas[k] * rng.normal();
-            if (low..=high).contains(&x) {
-                return self.space.to_value(x);
+            let (u, v) = (2.0 * rng.uniform() - 1.0, 2.0 * rng.uniform() - 1.0);
+            let s = u * u + v * v;
+            if s >= 1.0 || s == 0.0 {
+                continue;
+            }
+            let f = (-2.0 * s.ln() / s).sqrt();
+            for z in [u * f, v * f] {
+                let x = mu + sigma * z;
+                if (low..=high).contains(&x) {
+                    return self.space.to_value(x);
+                }
             }
         }
-        self.space.to_value(self.mus[k].clamp(low, high))
+        self.space.to_value(mu.clamp(low, high))
     }
 }
 

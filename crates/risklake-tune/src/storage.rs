@@ -843,8 +843,11 @@ impl Storage {
             }
             if code == 5 {
                 let name = op.get("param_name").and_then(Value::as_str).unwrap_or("");
-                let dist =
-                    Distribution::from_optuna_json(op.get("distribution").and_then(Value::as_str).unwrap_or(""))?;
+                let text = op.get("distribution").and_then(Value::as_str).unwrap_or("");
+                let dist = match r.distributions.get(text) {
+                    Some(d) => d.clone(),
+                    None => Distribution::from_optuna_json(text)?,
+                };
                 let study = r.trials[tid].study;
                 let s = r.studies[study].as_ref().unwrap();
                 if let Some(d) = s.distributions.get(name) {
