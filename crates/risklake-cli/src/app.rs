@@ -655,7 +655,10 @@ pub struct TuneArgs {
     /// Fixed parameters as key=value (repeatable), e.g. num_iterations=300.
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
-    #[arg(long, default_value = "tpe", value_parser = ["tpe", "random", "grid"])]
+    /// tpe: Optuna 5's TPE with risklake's defaults (64 candidates, a Latin-hypercube
+    /// startup); tpe-optuna: with Optuna's own settings (24 candidates, uniform startup);
+    /// random; grid (see --grid).
+    #[arg(long, default_value = "tpe", value_parser = ["tpe", "tpe-optuna", "random", "grid"])]
     pub sampler: String,
     /// Grid sampler: values per parameter, NAME=v1,v2 (repeatable).
     #[arg(long = "grid", value_name = "NAME=V1,V2")]

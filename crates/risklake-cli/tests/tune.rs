@@ -109,6 +109,18 @@ fn tune_records_trials_continues_and_refuses_bad_input() {
     );
     assert_eq!(cv["complete"], 2, "{cv}");
     assert!(cv["all"].as_array().unwrap().iter().all(|t| t["intermediate"] == 3));
+    // The winner is fitted once on every row, with the folds' mean early-stopped length.
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cv["model"].as_str().expect("a best model")).unwrap()).unwrap();
+    let trees = model["trees"].as_array().map_or(0, Vec::len);
+    let best = cv["all"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["number"] == cv["best_trial"])
+        .unwrap();
+    assert_eq!(best["user_attrs"]["mean_best_iteration"], trees, "{best}");
+    assert!((1..=20).contains(&trees), "{trees} trees");
     let e = fails(
         &home,
         &[

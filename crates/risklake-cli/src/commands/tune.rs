@@ -198,6 +198,11 @@ pub async fn tune_recorded(ctx: &Ctx, args: &TuneArgs) -> Result<TuneReport> {
     let sampler: Box<dyn Sampler> = match args.sampler.as_str() {
         "random" => Box::new(RandomSampler { seed: args.seed }),
         "grid" => Box::new(grid_of(&space, &args.grid)?),
+        "tpe-optuna" => Box::new(TpeSampler {
+            seed: args.seed,
+            constant_liar: args.jobs > 1,
+            ..TpeSampler::optuna()
+        }),
         _ => Box::new(TpeSampler {
             seed: args.seed,
             constant_liar: args.jobs > 1,
@@ -307,7 +312,10 @@ pub async fn tune_recorded(ctx: &Ctx, args: &TuneArgs) -> Result<TuneReport> {
             }
         };
         let threads = (std::thread::available_parallelism().map_or(1, |n| n.get()) / args.jobs.max(1)).max(1);
-        let best_model: Mutex<Option<(f64, String)>> = Mutex::new(None);
+        // The best trial of this run: value, model (empty when cross-validated), its
+        // chosen parameters and boosting rounds (to fit the cross-validated winner once).
+        type Best = (f64, String, Vec<(String, String)>, Option<usize>);
+        let best_model: Mutex<Option<Best>> = Mutex::new(None);
         let bar = ctx.out.bar(Some(args.trials as u64), Unit::Iterations, "trials");
         let objective = |trial: &mut Trial| -> std::result::Result<f64, TrialError> {
             let mut chosen: Vec<(String, String)> = Vec::new();
@@ -322,7 +330,7 @@ pub async fn tune_recorded(ctx: &Ctx, args: &TuneArgs) -> Result<TuneReport> {
             }
             let outcome = objective_for(&data, args, trial, &fixed, &chosen, threads, true);
             let (status, err) = match &outcome {
-                Ok((v, _)) => {
+                Ok((v, _, _)) => {
                     ctx.store.log_metric(trial_run, "valid_auc", None, *v)?;
                     (RunStatus::Finished, None)
                 }
@@ -330,10 +338,10 @@ pub async fn tune_recorded(ctx: &Ctx, args: &TuneArgs) -> Result<TuneReport> {
                 Err(TrialError::Failed(m)) => (RunStatus::Failed, Some(m.clone())),
             };
             ctx.store.finish_run(trial_run, status, err.as_deref())?;
-            let (value, model) = outcome?;
+            let (value, model, rounds) = outcome?;
             let mut best = best_model.lock().unwrap_or_else(|p| p.into_inner());
             if best.as_ref().is_none_or(|b| value > b.0) {
-                *best = Some((value, model));
+                *best = Some((value, model, chosen, rounds));
             }
             Ok(value)
         };
@@ -384,9 +392,27 @@ pub async fn tune_recorded(ctx: &Ctx, args: &TuneArgs) -> Result<TuneReport> {
         }
         ctx.store.log_artifact_bytes(run, "trials.csv", csv.as_bytes())?;
         let model_path = match best_model.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            Some((_, m)) => Some(PathBuf::from(
-                ctx.store.log_artifact_bytes(run, MODEL_ARTIFACT, m.as_bytes())?.path,
-            )),
+            Some((_, mut m, chosen, rounds)) => {
+                if let Data::Folds(_, all) = &data {
+                    // The cross-validated winner on every row, once (its GBDT with the
+                    // folds' mean early-stopped length).
+                    m = final_model(
+                        all,
+                        args,
+                        &fixed,
+                        &chosen,
+                        std::thread::available_parallelism().map_or(1, |n| n.get()),
+                        rounds,
+                    )
+                    .map_err(|e| match e {
+                        TrialError::Failed(m) => Error::invalid(format!("fitting the best trial on all rows: {m}")),
+                        TrialError::Pruned => Error::invalid("fitting the best trial on all rows was pruned"),
+                    })?;
+                }
+                Some(PathBuf::from(
+                    ctx.store.log_artifact_bytes(run, MODEL_ARTIFACT, m.as_bytes())?.path,
+                ))
+            }
             None => None,
         };
         Ok((trials, best, model_path, seconds, ran))
@@ -438,7 +464,7 @@ pub fn print(ctx: &Ctx, r: &TuneReport) {
             "best_value": best.as_ref().and_then(|b| b.value()), "best_trial": best.as_ref().map(|b| b.number),
             "best_params": best.as_ref().map(param_json), "model": model_path, "seconds": seconds,
             "all": trials.iter().map(|t| json!({"number": t.number, "state": t.state.name(), "value": t.value().filter(|v| v.is_finite()),
-                "params": param_json(t), "intermediate": t.intermediate_values.len()})).collect::<Vec<_>>(),
+                "params": param_json(t), "intermediate": t.intermediate_values.len(), "user_attrs": &*t.user_attrs})).collect::<Vec<_>>(),
         }),
         || {
             let mut ranked: Vec<&FrozenTrial> = trials.iter().filter(|t| t.state == TrialState::Complete).map(|t| &**t).collect();
@@ -477,8 +503,12 @@ pub fn print(ctx: &Ctx, r: &TuneReport) {
     );
 }
 
-/// One trial: trains with the fixed and chosen parameters, returns the validation AUC and
-/// the model (JSON).
+/// What one trial gives: its validation AUC, its model (JSON; empty for a
+/// cross-validated trial, whose model is fitted on all rows only if it wins) and, for a
+/// GBDT, the boosting rounds early stopping kept (the folds' mean when cross-validated).
+type Outcome = (f64, String, Option<usize>);
+
+/// One trial: trains with the fixed and chosen parameters.
 #[allow(clippy::too_many_arguments)]
 fn objective_for(
     data: &Data,
@@ -488,12 +518,13 @@ fn objective_for(
     chosen: &[(String, String)],
     threads: usize,
     report: bool,
-) -> std::result::Result<(f64, String), TrialError> {
+) -> std::result::Result<Outcome, TrialError> {
     match data {
         Data::Folds(folds, all) => {
             let mut aucs = Vec::new();
+            let mut rounds = Vec::new();
             for (i, (train, valid)) in folds.iter().enumerate() {
-                let (a, _) = objective_for(
+                let (a, _, r) = objective_for(
                     &Data::Trees(train.clone(), valid.clone()),
                     args,
                     trial,
@@ -503,6 +534,7 @@ fn objective_for(
                     false,
                 )?;
                 aucs.push(a);
+                rounds.extend(r);
                 let mean = aucs.iter().sum::<f64>() / aucs.len() as f64;
                 trial.report(i as i64 + 1, mean)?;
                 if i + 1 < folds.len() && trial.should_prune()? {
@@ -511,9 +543,13 @@ fn objective_for(
             }
             let mean = aucs.iter().sum::<f64>() / aucs.len() as f64;
             trial.set_user_attr("fold_aucs", json!(aucs))?;
-            // The trial's model: its parameters on every row.
-            let model = final_model(all, args, fixed, chosen, threads)?;
-            Ok((mean, model))
+            let rounds = (rounds.len() == folds.len())
+                .then(|| (rounds.iter().sum::<usize>() as f64 / rounds.len() as f64).round() as usize);
+            if let Some(r) = rounds {
+                trial.set_user_attr("mean_best_iteration", json!(r))?;
+            }
+            let _ = all;
+            Ok((mean, String::new(), rounds))
         }
         Data::Trees(train, valid) if args.model == "gbdt" => {
             let mut p = GbdtParams::default();
@@ -562,7 +598,7 @@ fn objective_for(
             let labels: Vec<bool> = valid.label.iter().map(|&y| y == 1.0).collect();
             let a =
                 auc(&raw, &labels).ok_or_else(|| TrialError::Failed("the validation labels are one class".into()))?;
-            Ok((a, model.to_json()))
+            Ok((a, model.to_json(), model.best_iteration))
         }
         Data::Trees(train, valid) => {
             let mut p = RfParams::default();
@@ -577,7 +613,7 @@ fn objective_for(
             let labels: Vec<bool> = valid.label.iter().map(|&y| y == 1.0).collect();
             let a =
                 auc(&raw, &labels).ok_or_else(|| TrialError::Failed("the validation labels are one class".into()))?;
-            Ok((a, model.to_json()))
+            Ok((a, model.to_json(), model.best_iteration))
         }
         Data::Lr(design, inputs, held) => {
             let mut p = LrParams::default();
@@ -595,18 +631,20 @@ fn objective_for(
                 .map(|v| v == 1.0)
                 .collect();
             let a = auc(&raw, &labels).ok_or_else(|| TrialError::Failed("the validation rows are one class".into()))?;
-            Ok((a, model.to_json()))
+            Ok((a, model.to_json(), None))
         }
     }
 }
 
-/// A tree model with the trial's parameters on every row (cross-validated trials).
+/// A tree model with the trial's parameters on every row (cross-validated trials); a
+/// GBDT boosts `rounds` times when the folds stopped early.
 fn final_model(
     all: &risklake_learn::Dataset,
     args: &TuneArgs,
     fixed: &[(String, String)],
     chosen: &[(String, String)],
     threads: usize,
+    rounds: Option<usize>,
 ) -> std::result::Result<String, TrialError> {
     if args.model == "gbdt" {
         let mut p = GbdtParams::default();
@@ -619,6 +657,9 @@ fn final_model(
             if !DatasetOptions::default().set(k, v).unwrap_or(false) && k != "early_stopping_rounds" {
                 p.set(k, v)?;
             }
+        }
+        if let Some(r) = rounds {
+            p.num_iterations = r.max(1);
         }
         Ok(risklake_learn::train(all, None, &p, &mut |_| {})?.to_json())
     } else {
