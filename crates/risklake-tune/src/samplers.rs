@@ -654,6 +654,35 @@ fn row_of(t: &FrozenTrial, space: &[(String, Distribution)]) -> Option<Vec<f64>>
         .collect()
 }
 
+/// The finished (complete or pruned) trials of `history` not marked in `seen` yet, each
+/// marked as it is returned: what a cache has still to read.
+fn newly_finished<'a>(
+    history: &'a [Arc<FrozenTrial>],
+    seen: &'a mut Vec<bool>,
+) -> impl Iterator<Item = &'a FrozenTrial> + 'a {
+    history.iter().filter_map(move |t| {
+        if !matches!(t.state, TrialState::Complete | TrialState::Pruned) {
+            return None;
+        }
+        if seen.len() <= t.number {
+            seen.resize(t.number + 1, false);
+        }
+        (!std::mem::replace(&mut seen[t.number], true)).then_some(&**t)
+    })
+}
+
+/// One dimension's (sampling-space value, kernel) pairs of `rows`, sorted by value, equal
+/// values by kernel (that is, by age).
+fn sorted_dim(rows: &[&[f64]], j: usize, s: &Space) -> Vec<(f64, u32)> {
+    let mut o: Vec<(f64, u32)> = rows
+        .iter()
+        .enumerate()
+        .map(|(k, r)| (s.to_space(r[j]), k as u32))
+        .collect();
+    o.sort_unstable_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+    o
+}
+
 /// What TPE keeps of one search space between trials. Finished trials never change, so
 /// each is read once: its values, its rank, and its place in every dimension's sorted
 /// order (Optuna re-reads and re-sorts the whole history for every trial).
@@ -696,16 +725,8 @@ impl SpaceCache {
     }
 
     fn update(&mut self, history: &[Arc<FrozenTrial>]) {
-        for t in history {
-            if !matches!(t.state, TrialState::Complete | TrialState::Pruned) {
-                continue;
-            }
-            if self.seen.len() <= t.number {
-                self.seen.resize(t.number + 1, false);
-            }
-            if std::mem::replace(&mut self.seen[t.number], true) {
-                continue;
-            }
+        let mut seen = std::mem::take(&mut self.seen);
+        for t in newly_finished(history, &mut seen) {
             self.finished += 1;
             let slot = self.numbers.len() as u32;
             let row = row_of(t, &self.space);
@@ -730,6 +751,7 @@ impl SpaceCache {
             self.rows.push(row);
             self.memo.extend(std::iter::repeat_n((f64::NAN, 0.0), self.space.len()));
         }
+        self.seen = seen;
     }
 }
 
@@ -837,14 +859,7 @@ impl TpeSampler {
         }
         for (j, s) in numeric.iter().enumerate() {
             let Some(s) = s else { continue };
-            let mut b: Vec<(f64, u32)> = below
-                .rows
-                .iter()
-                .enumerate()
-                .map(|(k, r)| (s.to_space(r[j]), k as u32))
-                .collect();
-            b.sort_unstable_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-            below.sorted[j] = b;
+            below.sorted[j] = sorted_dim(&below.rows, j, s);
             let mut a: Vec<(f64, u32)> = Vec::with_capacity(above.rows.len());
             a.extend(cache.sorted[j].iter().filter_map(|&(x, slot)| {
                 let k = kernel_above[slot as usize];
@@ -934,19 +949,11 @@ impl TpeSampler {
                 ..Default::default()
             };
         }
-        for t in history {
-            if !matches!(t.state, TrialState::Complete | TrialState::Pruned) {
-                continue;
-            }
-            if g.seen.len() <= t.number {
-                g.seen.resize(t.number + 1, false);
-            }
-            if std::mem::replace(&mut g.seen[t.number], true) {
-                continue;
-            }
-            match &mut g.space {
+        let Intersection { seen, space, .. } = &mut *g;
+        for t in newly_finished(history, seen) {
+            match space {
                 None => {
-                    g.space = Some(
+                    *space = Some(
                         t.params
                             .iter()
                             .filter(|(_, _, d)| !d.single())
@@ -957,7 +964,7 @@ impl TpeSampler {
                 Some(space) => space.retain(|(n, d)| t.param(n).is_some_and(|(_, e)| e == d)),
             }
         }
-        g.space.clone().unwrap_or_default()
+        space.clone().unwrap_or_default()
     }
 }
 

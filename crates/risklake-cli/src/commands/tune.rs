@@ -520,7 +520,7 @@ fn objective_for(
     report: bool,
 ) -> std::result::Result<Outcome, TrialError> {
     match data {
-        Data::Folds(folds, all) => {
+        Data::Folds(folds, _) => {
             let mut aucs = Vec::new();
             let mut rounds = Vec::new();
             for (i, (train, valid)) in folds.iter().enumerate() {
@@ -548,7 +548,6 @@ fn objective_for(
             if let Some(r) = rounds {
                 trial.set_user_attr("mean_best_iteration", json!(r))?;
             }
-            let _ = all;
             Ok((mean, String::new(), rounds))
         }
         Data::Trees(train, valid) if args.model == "gbdt" => {
