@@ -640,6 +640,9 @@ struct Inner {
 pub struct Storage {
     inner: Mutex<Inner>,
     worker: String,
+    /// Distributions as their journal text (quoted), by distribution: a study writes
+    /// the same few for every trial.
+    dist_texts: Mutex<Vec<(Distribution, String)>>,
     /// Where it lives, for messages ("memory" or the file).
     pub location: String,
 }
@@ -653,6 +656,7 @@ impl Storage {
                 sqlite: None,
             }),
             worker: format!("{}-0", crate::unique_id()),
+            dist_texts: Mutex::default(),
             location: "memory".into(),
         }
     }
@@ -666,6 +670,7 @@ impl Storage {
                 sqlite: Some(crate::rdb::SqliteLog::open(path)?),
             }),
             worker: format!("{}-0", crate::unique_id()),
+            dist_texts: Mutex::default(),
             location: format!("sqlite:{}", path.display()),
         };
         s.sync()?;
@@ -690,6 +695,7 @@ impl Storage {
                 sqlite: None,
             }),
             worker: format!("{}-0", crate::unique_id()),
+            dist_texts: Mutex::default(),
             location: path.display().to_string(),
         };
         s.sync()?;
@@ -957,8 +963,21 @@ impl Storage {
             self.head(5),
             text(name),
             fmt_float(internal),
-            text(&dist.to_optuna_json())
+            self.dist_text(dist)
         )
+    }
+
+    fn dist_text(&self, dist: &Distribution) -> String {
+        let mut cache = self.dist_texts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, t)) = cache.iter().find(|(d, _)| d == dist) {
+            return t.clone();
+        }
+        let t = text(&dist.to_optuna_json());
+        if cache.len() >= 256 {
+            cache.clear();
+        }
+        cache.push((dist.clone(), t.clone()));
+        t
     }
 
     /// The SET_TRIAL_STATE_VALUES line.
