@@ -328,7 +328,10 @@ fn ln_gauss_mass(a: f64, b: f64) -> f64 {
     if b <= 0.0 {
         return ln_gauss_mass(-b, -a);
     }
-    // Straddles 0: each tail is at most a half.
+    // Straddles 0: each tail is at most a half, and beyond 8.3 sigmas below 1e-16.
+    if a < -8.3 && b > 8.3 {
+        return 0.0;
+    }
     let q = |z: f64| {
         if z > 8.3 {
             0.0

@@ -162,6 +162,10 @@ const NEG_INF: &str = "\u{0}-Infinity";
 /// Parses one journal line, reading the bare tokens NaN, Infinity and -Infinity outside
 /// strings (serde_json refuses them) as marked strings that [`float`] reads back.
 fn parse_line(line: &str) -> std::result::Result<Value, serde_json::Error> {
+    // Most lines hold no such token at all: plain JSON.
+    if !line.contains("NaN") && !line.contains("Infinity") {
+        return serde_json::from_str(line);
+    }
     let mut out = String::with_capacity(line.len() + 16);
     let (mut in_str, mut escaped) = (false, false);
     let mut rest = line;
