@@ -311,7 +311,8 @@ pub async fn tune_recorded(ctx: &Ctx, args: &TuneArgs) -> Result<TuneReport> {
                 }
             }
         };
-        let threads = (std::thread::available_parallelism().map_or(1, |n| n.get()) / args.jobs.max(1)).max(1);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = (cores / args.jobs.max(1)).max(1);
         // The best trial of this run: value, model (empty when cross-validated), its
         // chosen parameters and boosting rounds (to fit the cross-validated winner once).
         type Best = (f64, String, Vec<(String, String)>, Option<usize>);
@@ -396,18 +397,8 @@ pub async fn tune_recorded(ctx: &Ctx, args: &TuneArgs) -> Result<TuneReport> {
                 if let Data::Folds(_, all) = &data {
                     // The cross-validated winner on every row, once (its GBDT with the
                     // folds' mean early-stopped length).
-                    m = final_model(
-                        all,
-                        args,
-                        &fixed,
-                        &chosen,
-                        std::thread::available_parallelism().map_or(1, |n| n.get()),
-                        rounds,
-                    )
-                    .map_err(|e| match e {
-                        TrialError::Failed(m) => Error::invalid(format!("fitting the best trial on all rows: {m}")),
-                        TrialError::Pruned => Error::invalid("fitting the best trial on all rows was pruned"),
-                    })?;
+                    m = final_model(all, args, &fixed, &chosen, cores, rounds)
+                        .map_err(|e| Error::invalid(format!("fitting the best trial on all rows: {e}")))?;
                 }
                 Some(PathBuf::from(
                     ctx.store.log_artifact_bytes(run, MODEL_ARTIFACT, m.as_bytes())?.path,
@@ -644,7 +635,7 @@ fn final_model(
     chosen: &[(String, String)],
     threads: usize,
     rounds: Option<usize>,
-) -> std::result::Result<String, TrialError> {
+) -> Result<String> {
     if args.model == "gbdt" {
         let mut p = GbdtParams::default();
         p.set("num_iterations", "200")?;
