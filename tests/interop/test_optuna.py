@@ -90,6 +90,30 @@ def test_risklake_continues_an_optuna_study(data):
     assert all(0.5 < t.value < 1.0 and math.isfinite(t.value) for t in again[3:])
 
 
+def test_a_torn_last_line_is_cut_before_risklake_appends(data, tmp_path):
+    """A worker killed mid-append leaves a line without its newline. risklake cuts it off
+    (under the journal's lock) before it writes, so optuna still reads the whole study."""
+    home, d, table = data
+    journal = tmp_path / "torn.journal"
+    args = ["tune", "--model", "gbdt", "--table", str(table), "--label", "bad", "--exclude", "id,month",
+            "--trials", "3", "--param", "num_iterations=30", "--study", "torn", "--storage", f"journal:{journal}"]
+    risklake(home, *args)
+    intact = journal.read_bytes()
+    # Half of a trial's state line, as a SIGKILL in the middle of write() leaves it.
+    with open(journal, "ab") as f:
+        f.write(b'{"op_code": 6, "worker_id": "dead-0", "trial_id": 2, "sta')
+    ours = risklake(home, *args)
+    assert ours["trials"] == 6 and ours["new_trials"] == 3
+    text = journal.read_bytes()
+    assert text.startswith(intact) and text.endswith(b"\n")
+    assert b'"dead-0"' not in text
+    for line in text.splitlines():
+        json.loads(line)
+    trials = load(journal, "torn").get_trials(deepcopy=False)
+    assert [t.number for t in trials] == list(range(6))
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+
+
 def test_optuna_dashboard_serves_a_risklake_study(data, tmp_path):
     """optuna-dashboard 0.21 (started here on 127.0.0.1, stopped after) serves a study that
     risklake wrote: its REST API lists the study and every trial with states, values,

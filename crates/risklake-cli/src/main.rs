@@ -4,6 +4,7 @@
 mod app;
 mod commands;
 mod output;
+mod signals;
 
 use std::process::ExitCode;
 
@@ -13,11 +14,23 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use clap::Parser;
+/// The command line, with negative numbers taken as values everywhere (`--max-bins -3`
+/// is then refused as a bad value of --max-bins, not read as an unknown flag `-3`).
+fn parse_args() -> app::Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    fn allow_negatives(c: clap::Command) -> clap::Command {
+        c.allow_negative_numbers(true).mut_subcommands(allow_negatives)
+    }
+    let matches = allow_negatives(app::Cli::command()).get_matches();
+    app::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
 
 fn main() -> ExitCode {
-    let cli = app::Cli::parse();
+    let cli = parse_args();
     let json = cli.json;
+    // Before any thread exists, so that every thread inherits the blocked mask and only
+    // the watcher receives SIGINT / SIGTERM.
+    signals::watch(cli.home.clone());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

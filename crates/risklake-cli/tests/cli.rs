@@ -132,6 +132,51 @@ fn json_errors_go_to_stderr_with_a_nonzero_exit() {
         &["gen", "credit", "--rows", "10", "--features", "0", "--table", "g"],
     );
     assert!(e.contains("--features"), "{e}");
+    for rows in ["0", "99000000000"] {
+        let e = fails(&home, &["gen", "credit", "--rows", rows, "--table", "g"]);
+        assert!(e.contains("rows must be between 1 and 10000000000"), "{e}");
+    }
+    // A negative number is a bad value of its option, not an unknown flag.
+    let e = fails(
+        &home,
+        &["features", "bin", "--table", "t", "--label", "bad", "--max-bins", "-3"],
+    );
+    assert!(e.contains("'-3'") && e.contains("--max-bins"), "{e}");
+    // A header without rows gives no types to create a table from.
+    let header_only = dir.path().join("empty.csv");
+    std::fs::write(&header_only, "id,amount,grade\n").unwrap();
+    let e = fails(&home, &["ingest", header_only.to_str().unwrap(), "--table", "empty"]);
+    assert!(
+        e.contains("has a header but no rows") && e.contains("id, amount, grade"),
+        "{e}"
+    );
+    assert!(fails(&home, &["describe", "empty"]).contains("not found"));
+    let r = json(
+        &home,
+        &[
+            "ingest",
+            header_only.to_str().unwrap(),
+            "--table",
+            "empty",
+            "--schema",
+            "id=bigint,amount=double,grade=string",
+        ],
+    );
+    assert_eq!(r["rows_written"], 0);
+    // Infinities are numbers.
+    let infs = dir.path().join("inf.csv");
+    std::fs::write(&infs, "id,ratio\n1,0.5\n2,inf\n3,-inf\n").unwrap();
+    json(&home, &["ingest", infs.to_str().unwrap(), "--table", "infs"]);
+    let d = json(&home, &["describe", "infs"]);
+    assert_eq!(d["columns"][1]["type"], "DOUBLE", "{d}");
+    let c = json(
+        &home,
+        &[
+            "sql",
+            "SELECT COUNT(*) AS n FROM infs WHERE ratio > 1e308 OR ratio < -1e308",
+        ],
+    );
+    assert_eq!(c["results"][0]["data"][0]["n"], 2);
     // The failed runs are recorded as failed, with their error.
     let failed = json(&home, &["runs", "list", "--status", "failed"]);
     assert!(failed["runs"]
@@ -363,4 +408,78 @@ fn interactive_shell_runs_multi_line_statements_and_survives_errors() {
     assert!(stdout.contains("default.t"), "{stdout}");
     assert!(stdout.contains("| 7 "), "{stdout}");
     assert!(home.join(".sql_history").exists());
+}
+
+/// Interrupted work: output into a closed pipe ends quietly (no panic, no exit 101), and a
+/// command stopped by SIGTERM or SIGKILL leaves its run `interrupted`, not `running`.
+#[test]
+fn closed_pipes_and_signals_leave_no_panic_and_no_running_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    json(
+        &home,
+        &["gen", "credit", "--rows", "20000", "--features", "5", "--table", "apps"],
+    );
+    let bin = env!("CARGO_BIN_EXE_risklake");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{bin}' --home '{}' sql 'SELECT * FROM apps' --format csv | head -1; echo \"status=${{PIPESTATUS[0]}}\" >&2",
+            home.display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("status=101"), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+
+    // A long job, stopped by SIGTERM: its run is marked at once, with the signal named.
+    for (signal, expect) in [("TERM", "stopped by SIGTERM"), ("KILL", "ended without finishing")] {
+        let mut child = Command::new(bin)
+            .arg("--home")
+            .arg(&home)
+            .args([
+                "gen",
+                "credit",
+                "--rows",
+                "30000000",
+                "--features",
+                "40",
+                "--table",
+                &format!("big_{signal}"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until its run is recorded as running.
+        let started = std::time::Instant::now();
+        loop {
+            let runs = json(&home, &["runs", "list", "--status", "running"]);
+            if runs["runs"].as_array().is_some_and(|r| !r.is_empty()) {
+                break;
+            }
+            assert!(started.elapsed().as_secs() < 60, "the run never showed as running");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert!(!status.success());
+        // The next command that opens the store sees no running run.
+        let runs = json(&home, &["runs", "list", "--status", "interrupted"]);
+        let runs = runs["runs"].as_array().unwrap();
+        let run = runs
+            .iter()
+            .find(|r| r["command"].as_str().unwrap().contains(&format!("big_{signal}")))
+            .unwrap_or_else(|| panic!("no interrupted run for SIG{signal}: {runs:?}"));
+        assert!(run["error"].as_str().unwrap().contains(expect), "{run}");
+        assert!(json(&home, &["runs", "list", "--status", "running"])["runs"]
+            .as_array()
+            .unwrap()
+            .is_empty());
+    }
 }

@@ -16,6 +16,7 @@
 pub mod columns;
 pub mod error;
 pub mod metrics;
+pub mod process;
 pub mod rng;
 pub mod synth;
 

@@ -151,6 +151,15 @@ impl CreditGenerator {
                 cfg.features
             )));
         }
+        // Ten billion rows is past any benchmark we run and far past a disk's worth of a
+        // typo (a stray zero or two used to start writing until the disk was full).
+        const MAX_ROWS: u64 = 10_000_000_000;
+        if cfg.rows == 0 || cfg.rows > MAX_ROWS {
+            return Err(Error::invalid(format!(
+                "rows must be between 1 and {MAX_ROWS}, got {}",
+                cfg.rows
+            )));
+        }
         let specs = feature_specs(cfg.features, cfg.seed);
         let mut fields = vec![
             Field::new("id", DataType::Int64, false),

@@ -14,6 +14,7 @@ use risklake_core::error::ResultExt;
 use risklake_core::{Error, Result};
 
 use crate::conform::conform;
+use crate::lock::CommitLock;
 use crate::names::{TableName, DEFAULT_DATABASE};
 
 /// How a write meets the rows already in the table.
@@ -193,8 +194,88 @@ impl Lake {
         table_arrow_schema(&table, name)
     }
 
+    /// Holds the cross-process commit lock of a table (see [`crate::lock`]) until the
+    /// returned guard is dropped.
+    pub async fn lock(&self, name: &TableName) -> Result<CommitLock> {
+        CommitLock::acquire(&self.warehouse, name).await
+    }
+
     /// Creates a table with the columns of `schema`. Primary-key columns become NOT NULL.
+    /// An error if the table exists.
     pub async fn create_table(&self, name: &TableName, schema: &Schema, spec: &TableSpec) -> Result<()> {
+        let _lock = self.lock(name).await?;
+        if self.exists(name).await? {
+            return Err(Error::invalid(format!("table {name} already exists")));
+        }
+        self.create_table_locked(name, schema, spec).await
+    }
+
+    /// Creates the table unless it exists; returns whether this call created it. A table
+    /// that another writer created meanwhile is used when it has the same columns (names
+    /// and types), and the primary key and partitioning `spec` asks for; otherwise the
+    /// error says how they differ.
+    pub async fn create_table_if_absent(&self, name: &TableName, schema: &Schema, spec: &TableSpec) -> Result<bool> {
+        let _lock = self.lock(name).await?;
+        if !self.exists(name).await? {
+            self.create_table_locked(name, schema, spec).await?;
+            return Ok(true);
+        }
+        let table = self.table(name).await?;
+        let existing = table_arrow_schema(&table, name)?;
+        let describe = |s: &Schema| {
+            s.fields()
+                .iter()
+                .map(|f| format!("{} {}", f.name(), f.data_type()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let same_columns = existing.fields().len() == schema.fields().len()
+            && existing
+                .fields()
+                .iter()
+                .zip(schema.fields())
+                .all(|(a, b)| a.name().eq_ignore_ascii_case(b.name()) && a.data_type() == b.data_type());
+        if !same_columns {
+            return Err(Error::invalid(format!(
+                "table {name} was created by another writer with columns ({}), not ({}) as this write's",
+                describe(&existing),
+                describe(schema)
+            )));
+        }
+        let ts = table.schema();
+        if !spec.primary_key.is_empty() && ts.primary_keys() != spec.primary_key.as_slice() {
+            return Err(Error::invalid(format!(
+                "table {name} exists with primary key [{}], not [{}]",
+                ts.primary_keys().join(", "),
+                spec.primary_key.join(", ")
+            )));
+        }
+        if !spec.partition_by.is_empty() && ts.partition_keys() != spec.partition_by.as_slice() {
+            return Err(Error::invalid(format!(
+                "table {name} exists partitioned by [{}], not [{}]",
+                ts.partition_keys().join(", "),
+                spec.partition_by.join(", ")
+            )));
+        }
+        Ok(false)
+    }
+
+    /// Drops a table that has never been committed to (a write that created it failed);
+    /// a table that another writer has committed to meanwhile is kept. Returns whether
+    /// it was dropped.
+    pub async fn drop_if_unwritten(&self, name: &TableName) -> Result<bool> {
+        let _lock = self.lock(name).await?;
+        if !self.exists(name).await? {
+            return Ok(false);
+        }
+        if self.latest_snapshot(name).await?.is_some() {
+            return Ok(false);
+        }
+        self.drop_table_locked(name, true).await?;
+        Ok(true)
+    }
+
+    async fn create_table_locked(&self, name: &TableName, schema: &Schema, spec: &TableSpec) -> Result<()> {
         if schema.fields().is_empty() {
             return Err(Error::invalid(format!("cannot create table {name} without columns")));
         }
@@ -256,6 +337,11 @@ impl Lake {
 
     /// Drops a table (its files are deleted).
     pub async fn drop_table(&self, name: &TableName, if_exists: bool) -> Result<()> {
+        let _lock = self.lock(name).await?;
+        self.drop_table_locked(name, if_exists).await
+    }
+
+    async fn drop_table_locked(&self, name: &TableName, if_exists: bool) -> Result<()> {
         match self.catalog.drop_table(&name.identifier(), if_exists).await {
             Ok(()) => Ok(()),
             Err(paimon::Error::TableNotExist { .. }) => Err(Error::not_found("table", name.to_string())),
@@ -284,6 +370,7 @@ impl Lake {
             .with_context(|| format!("starting a write to {name}"))?;
         Ok(TableWriter {
             name: name.clone(),
+            lake: self.clone(),
             table,
             write,
             commit_user,
@@ -307,7 +394,7 @@ impl Lake {
                 .first()
                 .map(|b| b.schema())
                 .ok_or_else(|| Error::invalid(format!("no rows and no schema to create table {name} from")))?;
-            self.create_table(name, &schema, spec).await?;
+            self.create_table_if_absent(name, &schema, spec).await?;
         }
         let mut w = self.writer(name, mode).await?;
         for b in batches {
@@ -434,6 +521,7 @@ pub(crate) fn table_arrow_schema(table: &Table, name: &TableName) -> Result<Sche
 /// An open, uncommitted write to one table.
 pub struct TableWriter {
     name: TableName,
+    lake: Lake,
     table: Table,
     write: TableWrite,
     commit_user: String,
@@ -483,6 +571,15 @@ impl TableWriter {
                 rows: 0,
                 snapshot: None,
             });
+        }
+        // Under the table's commit lock, paimon's "snapshot N+1 does not exist yet" check
+        // and its rename onto that name are one step for every risklake writer; its retry
+        // loop re-reads the latest snapshot and re-applies the conflict rules.
+        let _lock = self.lake.lock(&self.name).await?;
+        if !self.lake.exists(&self.name).await? {
+            return Err(Error::invalid(format!(
+                "table {name} was dropped while this write ran; nothing was committed"
+            )));
         }
         let commit = TableCommit::new(self.table.clone(), self.commit_user.clone());
         let result = if self.mode == WriteMode::Overwrite {

@@ -24,6 +24,7 @@
 pub mod conform;
 pub mod ingest;
 mod lake;
+pub mod lock;
 mod names;
 pub mod sql;
 

@@ -24,7 +24,9 @@ pub fn stream_schema(stream: &BatchStream) -> SchemaRef {
     stream.schema()
 }
 use datafusion::prelude::ParquetReadOptions;
-use datafusion::sql::sqlparser::ast::{CreateTableOptions, SqlOption, Statement};
+use datafusion::sql::sqlparser::ast::{
+    CreateTableOptions, FromTable, ObjectName, SqlOption, Statement, TableFactor, TableObject,
+};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use futures::TryStreamExt;
@@ -106,10 +108,15 @@ impl SqlSession {
         Ok(())
     }
 
-    /// Runs one statement and collects its result.
+    /// Runs one statement and collects its result. A statement that writes lake tables
+    /// (INSERT, UPDATE, DELETE, MERGE, TRUNCATE) holds their commit locks while it runs.
     pub async fn query(&self, sql: &str) -> Result<SqlResult> {
         if let Some(result) = self.try_ctas(sql).await? {
             return Ok(result);
+        }
+        let mut locks = Vec::new();
+        for name in written_tables(sql) {
+            locks.push(self.lake.lock(&name).await?);
         }
         let df = self.ctx.sql(sql).await.map_err(|e| sql_error(sql, e))?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
@@ -196,23 +203,9 @@ impl SqlSession {
         let Some(query) = ct.query else {
             return Ok(None);
         };
-        let parts: Vec<String> = ct
-            .name
-            .0
-            .iter()
-            .map(|p| p.to_string().trim_matches('"').to_string())
-            .collect();
-        let name = match parts.as_slice() {
-            [t] => TableName::parse(t)?,
-            [d, t] => TableName::parse(&format!("{d}.{t}"))?,
-            [c, d, t] if c == "paimon" => TableName::parse(&format!("{d}.{t}"))?,
-            _ => {
-                return Err(Error::invalid(format!(
-                    "CREATE TABLE AS SELECT: cannot create {} in the lake",
-                    ct.name
-                )))
-            }
-        };
+        let name = lake_table_of(&ct.name).ok_or_else(|| {
+            Error::invalid(format!("CREATE TABLE AS SELECT: cannot create {} in the lake", ct.name))
+        })??;
         let mut spec = TableSpec::default();
         let options: Vec<SqlOption> = match ct.table_options {
             CreateTableOptions::With(o) | CreateTableOptions::Options(o) | CreateTableOptions::TableProperties(o) => o,
@@ -240,7 +233,7 @@ impl SqlSession {
                 }
             }
         }
-        if self.lake.exists(&name).await? {
+        let already = || {
             if ct.if_not_exists {
                 return Ok(Some(SqlResult {
                     statement: sql.to_string(),
@@ -248,13 +241,19 @@ impl SqlSession {
                     batches: vec![],
                 }));
             }
-            return Err(Error::invalid(format!("table {name} already exists")));
+            Err(Error::invalid(format!("table {name} already exists")))
+        };
+        if self.lake.exists(&name).await? {
+            return already();
         }
         let query_sql = query.to_string();
         let df = self.ctx.sql(&query_sql).await.map_err(|e| sql_error(&query_sql, e))?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let stream = df.execute_stream().await.map_err(|e| sql_error(&query_sql, e))?;
-        self.lake.create_table(&name, &schema, &spec).await?;
+        // Created meanwhile by another writer: as if it had existed before.
+        if !self.lake.create_table_if_absent(&name, &schema, &spec).await? {
+            return already();
+        }
         let written = async {
             let mut w = self.lake.writer(&name, WriteMode::Append).await?;
             let mut stream = stream;
@@ -268,7 +267,7 @@ impl SqlSession {
             Ok(s) => s,
             Err(e) => {
                 // The table did not exist before this statement: remove the empty shell.
-                let _ = self.lake.drop_table(&name, true).await;
+                let _ = self.lake.drop_if_unwritten(&name).await;
                 return Err(e);
             }
         };
@@ -281,6 +280,65 @@ impl SqlSession {
             batches: vec![batch],
         }))
     }
+}
+
+/// The lake table an SQL object name refers to (`t`, `db.t`, `paimon.db.t`); `None` for
+/// names of other catalogs, `Some(Err)` for names that are not valid lake names.
+fn lake_table_of(name: &ObjectName) -> Option<Result<TableName>> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|p| p.to_string().trim_matches('"').to_string())
+        .collect();
+    match parts.as_slice() {
+        [t] => Some(TableName::parse(t)),
+        [d, t] => Some(TableName::parse(&format!("{d}.{t}"))),
+        [c, d, t] if c == "paimon" => Some(TableName::parse(&format!("{d}.{t}"))),
+        _ => None,
+    }
+}
+
+/// The lake tables a statement writes, sorted (locks are taken in this order, so two
+/// statements never wait on each other in a cycle). Names that are no lake tables
+/// (temporary tables, other catalogs) are left out.
+fn written_tables(sql: &str) -> Vec<TableName> {
+    let head = sql.trim_start().get(..8).unwrap_or(sql).to_ascii_uppercase();
+    if !["INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE", "REPLACE"]
+        .iter()
+        .any(|k| head.starts_with(k))
+    {
+        return Vec::new();
+    }
+    let Ok(statements) = Parser::parse_sql(&GenericDialect {}, sql) else {
+        return Vec::new();
+    };
+    let mut names: Vec<ObjectName> = Vec::new();
+    let table_of = |f: TableFactor| match f {
+        TableFactor::Table { name, .. } => Some(name),
+        _ => None,
+    };
+    for statement in statements {
+        match statement {
+            Statement::Insert(i) => {
+                if let TableObject::TableName(n) = i.table {
+                    names.push(n);
+                }
+            }
+            Statement::Update(u) => names.extend(table_of(u.table.relation)),
+            Statement::Delete(d) => {
+                let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = d.from;
+                names.extend(from.into_iter().filter_map(|t| table_of(t.relation)));
+                names.extend(d.tables);
+            }
+            Statement::Merge(m) => names.extend(table_of(m.table)),
+            Statement::Truncate(t) => names.extend(t.table_names.into_iter().map(|t| t.name)),
+            _ => {}
+        }
+    }
+    let mut out: Vec<TableName> = names.iter().filter_map(lake_table_of).filter_map(|r| r.ok()).collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 fn sql_error(sql: &str, e: datafusion::error::DataFusionError) -> Error {
@@ -393,5 +451,21 @@ mod tests {
         assert!(!is_complete("SELECT ';'"));
         assert!(!is_complete("SELECT 1; SELECT 2"));
         assert!(is_complete("SELECT 1 -- c\n;"));
+    }
+
+    #[test]
+    fn finds_the_tables_a_statement_writes() {
+        let t = |s: &str| TableName::parse(s).unwrap();
+        assert_eq!(written_tables("INSERT INTO loans SELECT * FROM x"), vec![t("loans")]);
+        assert_eq!(written_tables("insert into paimon.raw.a values (1)"), vec![t("raw.a")]);
+        assert_eq!(written_tables("UPDATE b SET x = 1 WHERE y = 2"), vec![t("b")]);
+        assert_eq!(written_tables("DELETE FROM db.c WHERE y = 2"), vec![t("db.c")]);
+        assert_eq!(written_tables("TRUNCATE TABLE d"), vec![t("d")]);
+        assert_eq!(
+            written_tables("MERGE INTO e USING f ON e.k = f.k WHEN MATCHED THEN UPDATE SET v = f.v"),
+            vec![t("e")]
+        );
+        assert!(written_tables("SELECT * FROM loans").is_empty());
+        assert!(written_tables("INSERT INTO other.db.t VALUES (1)").is_empty());
     }
 }

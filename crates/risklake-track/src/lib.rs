@@ -56,4 +56,11 @@ pub trait Store: Send + Sync {
     fn get_state(&self, scope: &str, key: &str) -> Result<Option<String>>;
     /// Writes a named state value.
     fn set_state(&self, scope: &str, key: &str, value: &str) -> Result<()>;
+    /// Marks `interrupted` every running run whose process has ended (see
+    /// [`risklake_core::process::Owner`]); returns their ids. Stores call it when opened
+    /// for writing.
+    fn reap_interrupted(&self) -> Result<Vec<RunId>>;
+    /// Marks this process's running runs `interrupted` with `reason` (a signal handler
+    /// calls it before the process exits); returns their ids.
+    fn interrupt_own_runs(&self, reason: &str) -> Result<Vec<RunId>>;
 }

@@ -9,12 +9,15 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use risklake_core::error::ResultExt;
+use risklake_core::process::Owner;
 use risklake_core::{Error, Result};
 
 use crate::types::*;
 use crate::Store;
 
-const SCHEMA_VERSION: i64 = 1;
+/// 2: runs record their owner process (`owner` = host:pid:start), so runs whose process
+/// died can be marked interrupted.
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -31,7 +34,8 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,
     started_at TEXT NOT NULL,
     ended_at TEXT,
-    error TEXT
+    error TEXT,
+    owner TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_project ON runs(project_id, id);
 CREATE TABLE IF NOT EXISTS params (
@@ -114,6 +118,16 @@ impl SqliteStore {
                 .map_err(db_err)?;
             }
             Some(v) if v.parse::<i64>().ok() == Some(SCHEMA_VERSION) => {}
+            Some(v) if v == "1" => {
+                // Version 1 had no owner column; its running runs stay unjudged.
+                conn.execute_batch(&format!(
+                    "BEGIN IMMEDIATE;
+                     ALTER TABLE runs ADD COLUMN owner TEXT;
+                     UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version';
+                     COMMIT;"
+                ))
+                .map_err(db_err)?;
+            }
             Some(v) => {
                 return Err(Error::invalid(format!(
                     "the project store {} has schema version {v}, this risklake reads version {SCHEMA_VERSION}",
@@ -121,10 +135,12 @@ impl SqliteStore {
                 )))
             }
         }
-        Ok(SqliteStore {
+        let store = SqliteStore {
             conn: Mutex::new(conn),
             artifact_dir: home.join("artifacts"),
-        })
+        };
+        store.reap_interrupted()?;
+        Ok(store)
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -234,8 +250,9 @@ impl Store for SqliteStore {
         let project_id = self.ensure_project(project)?;
         let conn = self.conn();
         conn.execute(
-            "INSERT INTO runs (project_id, kind, command, status, started_at) VALUES (?1, ?2, ?3, 'running', ?4)",
-            params![project_id, kind, command, now()],
+            "INSERT INTO runs (project_id, kind, command, status, started_at, owner)
+             VALUES (?1, ?2, ?3, 'running', ?4, ?5)",
+            params![project_id, kind, command, now(), Owner::current().to_string()],
         )
         .map_err(db_err)?;
         Ok(conn.last_insert_rowid())
@@ -288,6 +305,55 @@ impl Store for SqliteStore {
         self.store_artifact(run, name, |dest| {
             std::fs::write(dest, bytes).map_err(|e| Error::io(format!("writing artifact {}", dest.display()), e))
         })
+    }
+
+    fn reap_interrupted(&self) -> Result<Vec<RunId>> {
+        let conn = self.conn();
+        let running: Vec<(RunId, String)> = conn
+            .prepare("SELECT id, owner FROM runs WHERE status = 'running' AND owner IS NOT NULL")
+            .and_then(|mut st| {
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(db_err)?;
+        let mut reaped = Vec::new();
+        for (id, owner) in running {
+            let Some(o) = Owner::parse(&owner) else { continue };
+            if !o.is_gone() {
+                continue;
+            }
+            let why = format!(
+                "interrupted: its process (pid {} on {}) ended without finishing the run",
+                o.pid, o.host
+            );
+            // Only while still running: the owner may have finished it meanwhile.
+            let n = conn
+                .execute(
+                    "UPDATE runs SET status = 'interrupted', ended_at = ?2, error = ?3
+                     WHERE id = ?1 AND status = 'running'",
+                    params![id, now(), why],
+                )
+                .map_err(db_err)?;
+            if n == 1 {
+                reaped.push(id);
+            }
+        }
+        Ok(reaped)
+    }
+
+    fn interrupt_own_runs(&self, reason: &str) -> Result<Vec<RunId>> {
+        let conn = self.conn();
+        let me = Owner::current().to_string();
+        let ids: Vec<RunId> = conn
+            .prepare("SELECT id FROM runs WHERE status = 'running' AND owner = ?1")
+            .and_then(|mut st| st.query_map([&me], |r| r.get(0))?.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(db_err)?;
+        conn.execute(
+            "UPDATE runs SET status = 'interrupted', ended_at = ?2, error = ?3 WHERE status = 'running' AND owner = ?1",
+            params![me, now(), format!("interrupted: {reason}")],
+        )
+        .map_err(db_err)?;
+        Ok(ids)
     }
 
     fn finish_run(&self, run: RunId, status: RunStatus, error: Option<&str>) -> Result<()> {
@@ -444,6 +510,87 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_of_dead_processes_are_marked_interrupted_when_the_store_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let mine = store.start_run("p", "train", "risklake train").unwrap();
+        let dead = store.start_run("p", "ingest", "risklake ingest").unwrap();
+        let elsewhere = store.start_run("p", "tune", "risklake tune").unwrap();
+        // A process that has ended, and one on another machine (never judged from here).
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        let gone = Owner {
+            pid,
+            ..Owner::current()
+        };
+        let remote = Owner {
+            host: "other-host".into(),
+            ..Owner::current()
+        };
+        {
+            let conn = store.conn();
+            conn.execute(
+                "UPDATE runs SET owner = ?2 WHERE id = ?1",
+                params![dead, gone.to_string()],
+            )
+            .unwrap();
+            conn.execute(
+                "UPDATE runs SET owner = ?2 WHERE id = ?1",
+                params![elsewhere, remote.to_string()],
+            )
+            .unwrap();
+        }
+        drop(store);
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let status = |r| store.get_run(r).unwrap().summary.status;
+        assert_eq!(status(mine), RunStatus::Running, "this process is alive");
+        assert_eq!(status(dead), RunStatus::Interrupted);
+        assert!(store
+            .get_run(dead)
+            .unwrap()
+            .summary
+            .error
+            .unwrap()
+            .contains(&format!("pid {pid}")));
+        assert_eq!(status(elsewhere), RunStatus::Running);
+        // A signal handler marks this process's own runs.
+        assert_eq!(store.interrupt_own_runs("stopped by SIGTERM").unwrap(), vec![mine]);
+        assert_eq!(status(mine), RunStatus::Interrupted);
+        assert!(store.get_run(mine).unwrap().summary.error.unwrap().contains("SIGTERM"));
+    }
+
+    #[test]
+    fn a_version_1_store_gains_the_owner_column() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join("store.db")).unwrap();
+            conn.execute_batch(&SCHEMA.replace(",\n    owner TEXT\n", "\n"))
+                .unwrap();
+            conn.execute_batch(
+                "INSERT INTO meta VALUES ('schema_version', '1');
+                 INSERT INTO projects (name, created_at) VALUES ('p', '2026-01-01T00:00:00Z');
+                 INSERT INTO runs (project_id, kind, command, status, started_at)
+                 VALUES (1, 'ingest', 'risklake ingest', 'running', '2026-01-01T00:00:00Z');",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.get_run(1).unwrap().summary.status,
+            RunStatus::Running,
+            "no owner: not judged"
+        );
+        let run = store.start_run("p", "train", "risklake train").unwrap();
+        assert_eq!(run, 2);
+        let version: String = store
+            .conn()
+            .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, "2");
+    }
 
     #[test]
     fn run_lifecycle_params_metrics_datasets_artifacts() {

@@ -15,6 +15,8 @@ pub enum RunStatus {
     Running,
     Finished,
     Failed,
+    /// Its process ended without finishing it (killed, or stopped by a signal).
+    Interrupted,
 }
 
 impl RunStatus {
@@ -24,6 +26,7 @@ impl RunStatus {
             RunStatus::Running => "running",
             RunStatus::Finished => "finished",
             RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
         }
     }
 
@@ -33,6 +36,7 @@ impl RunStatus {
             "running" => Some(RunStatus::Running),
             "finished" => Some(RunStatus::Finished),
             "failed" => Some(RunStatus::Failed),
+            "interrupted" => Some(RunStatus::Interrupted),
             _ => None,
         }
     }

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use risklake_core::process::Owner;
 use risklake_core::{Error, Result};
 use serde_json::{Map, Value};
 
@@ -534,6 +535,9 @@ struct FileLog {
     reader: Option<std::fs::File>,
     writer: Option<std::fs::File>,
     chunk: Vec<u8>,
+    /// The file ends in a line without its newline: being written by a writer that holds
+    /// the lock, or left by one that died mid-append.
+    torn: bool,
 }
 
 /// A stale lock (its holder died) is broken after this long without change, as Optuna's.
@@ -603,7 +607,26 @@ impl FileLog {
             start += end + 1;
         }
         self.offset += start as u64;
+        self.torn = start < buf.len();
         Ok(out)
+    }
+
+    /// Called under the lock after reading to the end: a last line without its newline
+    /// then belongs to a writer that died mid-append (every writer appends under the
+    /// lock). It is cut off, so that the next line starts a line of its own; appended
+    /// after it, both would become one line that neither risklake nor Optuna can read.
+    /// The torn operation was never acknowledged to its writer, so nothing that was
+    /// reported as done is lost.
+    fn cut_torn_tail(&mut self) -> Result<()> {
+        if !self.torn {
+            return Ok(());
+        }
+        let err = |e| Error::io(format!("cutting a torn last line off {}", self.path.display()), e);
+        let f = std::fs::OpenOptions::new().write(true).open(&self.path).map_err(err)?;
+        f.set_len(self.offset).map_err(err)?;
+        f.sync_data().map_err(err)?;
+        self.torn = false;
+        Ok(())
     }
 
     /// Appends lines; `durable`: and waits until they are on disk (fdatasync, as
@@ -651,6 +674,19 @@ pub struct Storage {
     pub location: String,
 }
 
+/// This process's worker id: Optuna's `{uuid}-{thread}` shape, followed by `@` and the
+/// owning process (host:pid:start), so that a trial left running by a worker that died
+/// can be recognized as such (see [`Storage::fail_stale_trials`]).
+fn worker_id() -> String {
+    format!("{}-0@{}", crate::unique_id(), Owner::current())
+}
+
+/// The process behind a worker id written by [`worker_id`]; `None` for Optuna's and
+/// other tools' ids.
+fn worker_owner(worker: &str) -> Option<Owner> {
+    Owner::parse(worker.split_once('@')?.1)
+}
+
 impl Storage {
     pub fn in_memory() -> Storage {
         Storage {
@@ -659,7 +695,7 @@ impl Storage {
                 file: None,
                 sqlite: None,
             }),
-            worker: format!("{}-0", crate::unique_id()),
+            worker: worker_id(),
             dist_texts: Mutex::default(),
             location: "memory".into(),
         }
@@ -673,7 +709,7 @@ impl Storage {
                 file: None,
                 sqlite: Some(crate::rdb::SqliteLog::open(path)?),
             }),
-            worker: format!("{}-0", crate::unique_id()),
+            worker: worker_id(),
             dist_texts: Mutex::default(),
             location: format!("sqlite:{}", path.display()),
         };
@@ -695,10 +731,11 @@ impl Storage {
                     reader: None,
                     writer: None,
                     chunk: Vec::new(),
+                    torn: false,
                 }),
                 sqlite: None,
             }),
-            worker: format!("{}-0", crate::unique_id()),
+            worker: worker_id(),
             dist_texts: Mutex::default(),
             location: path.display().to_string(),
         };
@@ -752,9 +789,20 @@ impl Storage {
 
     /// `durable`: wait for the disk (every operation but the start of a running trial).
     fn write_inner<T>(&self, lines: Vec<String>, durable: bool, after: impl FnOnce(&Replay) -> T) -> Result<T> {
+        self.write_planned(move |_| Ok(lines), durable, after)
+    }
+
+    /// Like [`Storage::write_inner`], with the lines chosen by `plan` from the state read
+    /// under the storage's lock (no lines: nothing is written).
+    fn write_planned<T>(
+        &self,
+        plan: impl FnOnce(&Replay) -> Result<Vec<String>>,
+        durable: bool,
+        after: impl FnOnce(&Replay) -> T,
+    ) -> Result<T> {
         let mut g = self.lock();
         if g.sqlite.is_some() {
-            return self.write_sqlite(&mut g, lines, after);
+            return self.write_sqlite(&mut g, plan, after);
         }
         let locked = match g.file.as_ref() {
             Some(f) => {
@@ -765,6 +813,10 @@ impl Storage {
         };
         let result = (|| {
             Self::sync_inner(&mut g, &self.worker)?;
+            let lines = plan(&g.replay)?;
+            if lines.is_empty() {
+                return Ok(after(&g.replay));
+            }
             // Check against the current state before anything is written.
             let parsed: Vec<Value> = lines.iter().map(|l| parse_line(l).expect("our lines parse")).collect();
             for op in &parsed {
@@ -772,6 +824,7 @@ impl Storage {
             }
             let base = match g.file.as_mut() {
                 Some(f) => {
+                    f.cut_torn_tail()?;
                     let base = f.lines;
                     f.append(&lines, durable)?;
                     base
@@ -792,10 +845,16 @@ impl Storage {
     }
 
     /// [`Storage::write_with`] on an Optuna database: one transaction per batch.
-    fn write_sqlite<T>(&self, g: &mut Inner, lines: Vec<String>, after: impl FnOnce(&Replay) -> T) -> Result<T> {
+    fn write_sqlite<T>(
+        &self,
+        g: &mut Inner,
+        plan: impl FnOnce(&Replay) -> Result<Vec<String>>,
+        after: impl FnOnce(&Replay) -> T,
+    ) -> Result<T> {
         g.sqlite.as_mut().unwrap().begin()?;
         let result = (|| {
             Self::sync_inner(g, &self.worker)?;
+            let lines = plan(&g.replay)?;
             let parsed: Vec<Value> = lines.iter().map(|l| parse_line(l).expect("our lines parse")).collect();
             for op in &parsed {
                 Self::precheck(&g.replay, op)?;
@@ -886,6 +945,61 @@ impl Storage {
         )])?;
         self.study_id(name)?
             .ok_or_else(|| Error::invalid(format!("study '{name}' was not created")))
+    }
+
+    /// The study called `name`, created with `direction` if there is none; the check and
+    /// the creation happen under the storage's lock (a file lock, or one transaction), so
+    /// two workers starting the same new study both end up in the one study. Returns the
+    /// id and whether this call created it.
+    pub fn create_or_load_study(&self, name: &str, direction: Direction) -> Result<(usize, bool)> {
+        let line = format!(
+            "{},\"study_name\":{},\"directions\":[{}]}}",
+            self.head(0),
+            text(name),
+            direction as i64
+        );
+        let created = std::cell::Cell::new(false);
+        let id = self.write_planned(
+            |r| {
+                if r.by_name.contains_key(name) {
+                    Ok(Vec::new())
+                } else {
+                    created.set(true);
+                    Ok(vec![line])
+                }
+            },
+            true,
+            |r| r.by_name.get(name).copied(),
+        )?;
+        let id = id.ok_or_else(|| Error::invalid(format!("study '{name}' was not created")))?;
+        Ok((id, created.get()))
+    }
+
+    /// Marks FAIL the running trials of `study` whose worker process has ended (as
+    /// Optuna's `fail_stale_trials` does from heartbeats; we judge by the process that
+    /// the worker id names, so only risklake workers on this host are judged). Checked
+    /// and written under the storage's lock. Returns the trial numbers.
+    pub fn fail_stale_trials(&self, study: usize) -> Result<Vec<usize>> {
+        let failed = std::cell::RefCell::new(Vec::new());
+        self.write_planned(
+            |r| {
+                let Some(s) = r.studies.get(study).and_then(|s| s.as_ref()) else {
+                    return Ok(Vec::new());
+                };
+                let mut lines = Vec::new();
+                for &tid in &s.trials {
+                    let t = &r.trials[tid];
+                    if t.state == TrialState::Running && worker_owner(&t.owner).is_some_and(|o| o.is_gone()) {
+                        lines.push(self.state_line(tid, TrialState::Fail, None));
+                        failed.borrow_mut().push(t.number);
+                    }
+                }
+                Ok(lines)
+            },
+            true,
+            |_| (),
+        )?;
+        Ok(failed.into_inner())
     }
 
     pub fn study_id(&self, name: &str) -> Result<Option<usize>> {

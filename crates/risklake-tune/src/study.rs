@@ -42,6 +42,19 @@ impl Study {
     /// direction (another direction is an error).
     pub fn create(storage: Arc<Storage>, name: &str, direction: Direction, load_if_exists: bool) -> Result<Study> {
         let id = match storage.study_id(name)? {
+            // Created (or found) under the storage's lock: another worker may be starting
+            // the same study right now.
+            None if load_if_exists => {
+                let (id, _) = storage.create_or_load_study(name, direction)?;
+                let s = storage.study(id)?;
+                if s.directions != [direction] {
+                    return Err(Error::invalid(format!(
+                        "study '{name}' exists in {} with direction {:?}, not {direction:?}",
+                        storage.location, s.directions
+                    )));
+                }
+                id
+            }
             Some(id) if load_if_exists => {
                 let s = storage.study(id)?;
                 if s.directions != [direction] {
@@ -60,6 +73,8 @@ impl Study {
             }
             None => storage.create_study(name, direction)?,
         };
+        // Trials left running by a worker that died would stay RUNNING forever.
+        storage.fail_stale_trials(id)?;
         Ok(Study {
             storage,
             id,

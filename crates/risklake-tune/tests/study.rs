@@ -177,6 +177,135 @@ fn parallel_workers_neither_lose_nor_duplicate_trials() {
 }
 
 #[test]
+fn a_torn_last_line_is_cut_off_before_the_next_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.log");
+    {
+        let study = Study::create(
+            Arc::new(Storage::journal(&path).unwrap()),
+            "t",
+            Direction::Minimize,
+            false,
+        )
+        .unwrap();
+        study.optimize(3, None, 1, &sphere, &|_| {}).unwrap();
+    }
+    let good = std::fs::read_to_string(&path).unwrap();
+    // A worker killed in the middle of its append.
+    std::fs::write(
+        &path,
+        format!(r#"{good}{{"op_code":6,"worker_id":"dead","trial_id":2,"st"#),
+    )
+    .unwrap();
+    {
+        let study = Study::create(
+            Arc::new(Storage::journal(&path).unwrap()),
+            "t",
+            Direction::Minimize,
+            true,
+        )
+        .unwrap();
+        study.optimize(2, None, 1, &sphere, &|_| {}).unwrap();
+    }
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with(&good) && text.ends_with('\n'));
+    assert!(!text.contains("\"dead\""), "the torn line is gone");
+    for (i, line) in text.lines().enumerate() {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "line {} is broken: {line}",
+            i + 1
+        );
+    }
+    let trials = Storage::journal(&path).unwrap().trials(0).unwrap();
+    assert_eq!(trials.iter().map(|t| t.number).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+    assert!(trials.iter().all(|t| t.state == TrialState::Complete));
+}
+
+#[test]
+fn trials_left_running_by_a_dead_worker_fail_when_the_study_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.log");
+    {
+        let study = Study::create(
+            Arc::new(Storage::journal(&path).unwrap()),
+            "s",
+            Direction::Minimize,
+            false,
+        )
+        .unwrap();
+        study.optimize(2, None, 1, &sphere, &|_| {}).unwrap();
+    }
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let dead = risklake_core::process::Owner {
+        pid,
+        ..risklake_core::process::Owner::current()
+    };
+    let alive = risklake_core::process::Owner::current();
+    let start = |w: &str| {
+        format!("{{\"op_code\":4,\"worker_id\":\"{w}\",\"study_id\":0,\"datetime_start\":\"2026-11-30T00:00:00.000000\"}}\n")
+    };
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text += &start(&format!("x-0@{dead}"));
+    text += &start(&format!("y-0@{alive}"));
+    text += &start("optuna-uuid-140231"); // Optuna's own worker: not ours to judge
+    std::fs::write(&path, text).unwrap();
+    let study = Study::create(
+        Arc::new(Storage::journal(&path).unwrap()),
+        "s",
+        Direction::Minimize,
+        true,
+    )
+    .unwrap();
+    let states: Vec<TrialState> = study.storage.trials(0).unwrap().iter().map(|t| t.state).collect();
+    assert_eq!(
+        states,
+        vec![
+            TrialState::Complete,
+            TrialState::Complete,
+            TrialState::Fail,
+            TrialState::Running,
+            TrialState::Running
+        ]
+    );
+}
+
+#[test]
+fn workers_starting_one_new_study_together_share_it() {
+    // Eight storages on one new journal (eight processes) create-or-load the same study at
+    // once, ten times over: each must end in the one study, and the journal must hold one
+    // creation.
+    for round in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("n{round}.log"));
+        let barrier = std::sync::Barrier::new(8);
+        let ids: Vec<usize> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        let storage = Arc::new(Storage::journal(&path).unwrap());
+                        barrier.wait();
+                        let study = Study::create(storage, "same", Direction::Maximize, true).unwrap();
+                        study.optimize(1, None, 1, &|t| sphere(t).map(|v| -v), &|_| {}).unwrap();
+                        study.id
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(ids.iter().all(|&i| i == 0), "round {round}: {ids:?}");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let creations = text.lines().filter(|l| l.contains("\"op_code\":0,")).count();
+        assert_eq!(creations, 1, "round {round}");
+        let storage = Storage::journal(&path).unwrap();
+        assert_eq!(storage.studies().unwrap().len(), 1);
+        assert_eq!(storage.trials(0).unwrap().len(), 8);
+    }
+}
+
+#[test]
 fn median_pruner_stops_bad_trials_and_grid_stops_when_done() {
     let study = Study::create(Arc::new(Storage::in_memory()), "m", Direction::Minimize, false)
         .unwrap()

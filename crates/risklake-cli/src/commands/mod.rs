@@ -90,8 +90,10 @@ pub async fn output_writer(
                 "table {name} already exists; give --mode append or --mode overwrite"
             )));
         }
-    } else {
-        lake.create_table(name, schema, spec).await?;
+    } else if !lake.create_table_if_absent(name, schema, spec).await? && mode.is_none() {
+        return Err(Error::invalid(format!(
+            "table {name} was created by another writer meanwhile; give --mode append or --mode overwrite"
+        )));
     }
     let mode = match mode {
         Some(m) => risklake_lake::WriteMode::parse(m)?,

@@ -19,7 +19,9 @@ pub fn run(ctx: &Ctx, cmd: RunsCommand) -> Result<()> {
         } => {
             let status = match status {
                 Some(s) => Some(RunStatus::parse(&s).ok_or_else(|| {
-                    Error::invalid(format!("unknown --status {s:?}; expected running, finished or failed"))
+                    Error::invalid(format!(
+                        "unknown --status {s:?}; expected running, finished, failed or interrupted"
+                    ))
                 })?),
                 None => None,
             };

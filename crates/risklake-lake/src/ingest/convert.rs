@@ -202,7 +202,20 @@ fn parse_float(s: &str) -> Option<f64> {
     if unsigned.len() > 1 && unsigned.starts_with('0') && unsigned.as_bytes()[1].is_ascii_digit() {
         return None; // "007", "0123.5": identifiers, not numbers
     }
-    // Only plain decimal notation: "inf"/"nan" words are not numbers in a data file.
+    // Infinities and NaN as the words numeric tools write (`inf`, `-inf`, `Infinity`,
+    // `NaN`, any case); other words are text.
+    let word = unsigned.to_ascii_lowercase();
+    if word == "inf" || word == "infinity" {
+        return Some(if t.starts_with('-') {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        });
+    }
+    if word == "nan" && unsigned.len() == t.len() {
+        return Some(f64::NAN);
+    }
+    // Otherwise only plain decimal notation.
     if t.is_empty()
         || !t
             .bytes()
@@ -467,7 +480,21 @@ mod tests {
             Kind::Timestamp
         );
         assert_eq!(infer(&[Cell::Text("1"), Cell::Text("x")]), Kind::Utf8);
-        assert_eq!(infer(&[Cell::Text("inf")]), Kind::Utf8);
+        assert_eq!(
+            infer(&[
+                Cell::Text("1.5"),
+                Cell::Text("inf"),
+                Cell::Text("-Infinity"),
+                Cell::Text("NaN")
+            ]),
+            Kind::Float
+        );
+        assert_eq!(infer(&[Cell::Text("1"), Cell::Text("-inf")]), Kind::Float);
+        assert_eq!(infer(&[Cell::Text("info")]), Kind::Utf8);
+        assert_eq!(infer(&[Cell::Text("-nan")]), Kind::Utf8);
+        assert_eq!(parse_float(" -inf "), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_float("+Inf"), Some(f64::INFINITY));
+        assert!(parse_float("nan").unwrap().is_nan());
         assert_eq!(infer(&[Cell::Null]), Kind::Utf8);
         assert_eq!(infer(&[Cell::Str("123")]), Kind::Utf8, "JSON strings stay strings");
         assert_eq!(infer(&[Cell::Num("1"), Cell::Num("2.0")]), Kind::Float);

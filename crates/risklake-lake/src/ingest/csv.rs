@@ -29,6 +29,8 @@ pub struct CsvSource {
     bytes: u64,
     total: u64,
     done: bool,
+    /// Columns with neither a `--schema` type nor a value (a header-only file).
+    untyped: Vec<String>,
 }
 
 impl CsvSource {
@@ -98,7 +100,17 @@ impl CsvSource {
             buffered.push_back((line, rec));
         }
         let schema = inferred_schema(&names, &inferrers, opts)?;
+        let untyped = if buffered.is_empty() {
+            names
+                .iter()
+                .filter(|n| opts.override_for(n).is_none())
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(CsvSource {
+            untyped,
             path: display,
             reader,
             opts: opts.clone(),
@@ -208,5 +220,9 @@ impl BatchSource for CsvSource {
 
     fn progress(&self) -> (u64, Option<u64>) {
         (self.bytes, Some(self.total))
+    }
+
+    fn untyped_columns(&self) -> Vec<String> {
+        self.untyped.clone()
     }
 }

@@ -245,6 +245,11 @@ pub trait BatchSource: Send {
     fn take_rejected(&mut self) -> Vec<Rejected>;
     /// Bytes consumed so far and the total, when known (for progress).
     fn progress(&self) -> (u64, Option<u64>);
+    /// Columns whose type was neither given nor seen in any value (a file with a header
+    /// and no rows): a table must not be created from such a guess.
+    fn untyped_columns(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Opens a data file as a batch source.
@@ -351,16 +356,30 @@ pub async fn ingest(lake: &Lake, req: &IngestRequest, progress: Progress<'_>) ->
                 req.table
             )));
         }
-        lake.create_table(&req.table, &schema, &req.spec).await?;
-        created = true;
+        if let Reader::Sync(src) = &source {
+            let untyped = src.untyped_columns();
+            if !untyped.is_empty() {
+                return Err(Error::invalid(format!(
+                    "{} has a header but no rows, so the types of {} cannot be inferred; give them with \
+                     --schema (e.g. --schema {}:int) or ingest a file with rows",
+                    req.source.describe(),
+                    untyped.join(", "),
+                    untyped[0]
+                )));
+            }
+        }
+        // Another ingest may create the same table meanwhile: then it is used when its
+        // columns match this source's.
+        created = lake.create_table_if_absent(&req.table, &schema, &req.spec).await?;
     }
     let result = write_all(lake, req, &mut source, progress).await;
     let (summary, rejected) = match result {
         Ok(r) => r,
         Err(e) => {
             if created {
-                // A table this ingest created holds nothing yet: do not leave an empty shell.
-                let _ = lake.drop_table(&req.table, true).await;
+                // A table this ingest created holds nothing yet: do not leave an empty
+                // shell (unless another writer has committed to it meanwhile).
+                let _ = lake.drop_if_unwritten(&req.table).await;
             }
             return Err(e);
         }

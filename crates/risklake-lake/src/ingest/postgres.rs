@@ -106,11 +106,12 @@ impl PostgresSource {
         let what = self.describe();
         let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
             .await
-            .map_err(|e| Error::external(format!("connecting to {what}"), e))?;
+            .map_err(|e| Error::external(format!("connecting to {what}"), pg_message(&e)))?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
-        let pg = |context: &str, e: tokio_postgres::Error| Error::external(format!("{context} ({what})"), e);
+        let pg =
+            |context: &str, e: tokio_postgres::Error| Error::external(format!("{context} ({what})"), pg_message(&e));
         client
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .await
@@ -331,4 +332,29 @@ mod tests {
         assert!(PostgresSource::new("postgres://x", None, None, None).is_err());
         assert_eq!(quote_literal("it's"), "'it''s'");
     }
+}
+
+/// What the server said (severity, message, detail, hint, position), or the error with
+/// its causes: tokio-postgres' own Display says only "db error".
+pub(crate) fn pg_message(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut m = format!("{}: {}", db.severity(), db.message());
+        if let Some(d) = db.detail() {
+            m += &format!(" (detail: {d})");
+        }
+        if let Some(h) = db.hint() {
+            m += &format!(" (hint: {h})");
+        }
+        if let Some(tokio_postgres::error::ErrorPosition::Original(p)) = db.position() {
+            m += &format!(" (at character {p} of the query)");
+        }
+        return m;
+    }
+    let mut m = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        m += &format!(": {s}");
+        source = s.source();
+    }
+    m
 }
