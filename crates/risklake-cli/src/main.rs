@@ -41,13 +41,39 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            let message = cli_message(&e);
             if json {
                 // The JSON contract: stdout carries results only; errors go to stderr.
-                eprintln!("{}", serde_json::json!({ "error": e.to_string() }));
+                eprintln!(
+                    "{}",
+                    serde_json::json!({ "error": message, "kind": kind_name(e.kind()) })
+                );
             } else {
-                eprintln!("error: {e}");
+                eprintln!("error: {message}");
             }
-            ExitCode::FAILURE
+            match e.kind() {
+                risklake_core::ErrorKind::Cancelled => ExitCode::from(130),
+                _ => ExitCode::FAILURE,
+            }
         }
+    }
+}
+
+/// The library's error in the CLI's words: a request parameter is named by its flag.
+fn cli_message(e: &risklake_core::Error) -> String {
+    match e {
+        risklake_core::Error::Param { param, message } => format!("--{}: {message}", param.replace('_', "-")),
+        e => e.to_string(),
+    }
+}
+
+fn kind_name(kind: risklake_core::ErrorKind) -> &'static str {
+    use risklake_core::ErrorKind::*;
+    match kind {
+        Invalid => "invalid",
+        NotFound => "not_found",
+        Conflict => "conflict",
+        Cancelled => "cancelled",
+        External => "external",
     }
 }

@@ -130,75 +130,75 @@ pub fn batches_csv(batches: &[RecordBatch], out: &mut dyn std::io::Write) -> Res
     Ok(())
 }
 
-/// Writes batches to a file whose format follows its extension.
-pub fn write_file(path: &std::path::Path, schema: arrow::datatypes::SchemaRef, batches: &[RecordBatch]) -> Result<()> {
-    let mut w = FileWriter::create(path, schema)?;
-    for b in batches {
-        w.write(b)?;
-    }
-    w.finish()
+pub use risklake_lake::files::{write_file, FileWriter};
+
+/// The CLI's [`risklake_app::Progress`]: one indicatif bar per stage on a terminal,
+/// notes on stderr; a cancelled run is stopped by SIGINT / SIGTERM (see `signals`).
+pub struct Bars {
+    out: Out,
+    bar: std::sync::Mutex<Option<(ProgressBar, risklake_app::Unit)>>,
 }
 
-/// A streaming writer of Parquet, CSV or JSON-lines files.
-pub enum FileWriter {
-    Parquet(parquet::arrow::ArrowWriter<std::fs::File>),
-    Csv(arrow::csv::Writer<std::io::BufWriter<std::fs::File>>),
-    Json(arrow::json::LineDelimitedWriter<std::io::BufWriter<std::fs::File>>),
-}
-
-impl FileWriter {
-    pub fn create(path: &std::path::Path, schema: arrow::datatypes::SchemaRef) -> Result<Self> {
-        use risklake_lake::FileFormat;
-        let format = FileFormat::of(path).ok_or_else(|| {
-            Error::invalid(format!(
-                "{}: unknown output type; use .parquet, .csv or .jsonl",
-                path.display()
-            ))
-        })?;
-        let file = std::fs::File::create(path).map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
-        Ok(match format {
-            FileFormat::Parquet => {
-                let props = parquet::file::properties::WriterProperties::builder()
-                    .set_compression(parquet::basic::Compression::SNAPPY)
-                    // Row groups of 128k rows: readers can stream the file a group at a
-                    // time instead of holding a whole million-row group in memory.
-                    .set_max_row_group_row_count(Some(131_072))
-                    .build();
-                FileWriter::Parquet(
-                    parquet::arrow::ArrowWriter::try_new(file, schema, Some(props))
-                        .map_err(|e| Error::invalid(format!("writing {}: {e}", path.display())))?,
-                )
-            }
-            FileFormat::Csv => FileWriter::Csv(
-                arrow::csv::WriterBuilder::new()
-                    .with_header(true)
-                    .build(std::io::BufWriter::new(file)),
-            ),
-            FileFormat::JsonLines => {
-                FileWriter::Json(arrow::json::LineDelimitedWriter::new(std::io::BufWriter::new(file)))
-            }
-        })
-    }
-
-    pub fn write(&mut self, b: &RecordBatch) -> Result<()> {
-        match self {
-            FileWriter::Parquet(w) => w.write(b).map_err(|e| Error::invalid(format!("writing Parquet: {e}"))),
-            FileWriter::Csv(w) => w.write(b).map_err(|e| Error::arrow("writing CSV", e)),
-            FileWriter::Json(w) => w.write(b).map_err(|e| Error::arrow("writing JSON", e)),
+impl Bars {
+    pub fn new(out: Out) -> Self {
+        Bars {
+            out,
+            bar: std::sync::Mutex::new(None),
         }
     }
 
-    pub fn finish(self) -> Result<()> {
-        match self {
-            FileWriter::Parquet(w) => w
-                .close()
-                .map(|_| ())
-                .map_err(|e| Error::invalid(format!("closing Parquet: {e}"))),
-            FileWriter::Csv(w) => {
-                let mut inner = w.into_inner();
-                std::io::Write::flush(&mut inner).map_err(|e| Error::io("flushing CSV", e))
-            }
-            FileWriter::Json(mut w) => w.finish().map_err(|e| Error::arrow("closing JSON", e)),
+    fn with_bar(&self, f: impl FnOnce(&ProgressBar, risklake_app::Unit)) {
+        if let Some((b, u)) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            f(b, *u);
         }
+    }
+}
+
+fn bar_unit(u: risklake_app::Unit) -> Unit {
+    match u {
+        risklake_app::Unit::Bytes => Unit::Bytes,
+        risklake_app::Unit::Rows => Unit::Rows,
+        risklake_app::Unit::Iterations | risklake_app::Unit::Trials => Unit::Iterations,
+    }
+}
+
+impl risklake_app::Progress for Bars {
+    fn stage(&self, name: &str, total: Option<u64>, unit: risklake_app::Unit) {
+        let bar = self.out.bar(total, bar_unit(unit), name);
+        let old = self.bar.lock().unwrap_or_else(|e| e.into_inner()).replace((bar, unit));
+        if let Some((b, _)) = old {
+            b.finish_and_clear();
+        }
+    }
+
+    fn set_total(&self, total: u64) {
+        self.with_bar(|b, u| {
+            if b.is_hidden() {
+                return;
+            }
+            let msg = b.message();
+            let fresh = self.out.bar(Some(total), bar_unit(u), &msg);
+            b.set_length(total);
+            b.set_style(fresh.style());
+            fresh.finish_and_clear();
+        });
+    }
+
+    fn advance(&self, n: u64) {
+        self.with_bar(|b, _| b.inc(n));
+    }
+
+    fn set_position(&self, position: u64) {
+        self.with_bar(|b, _| b.set_position(position));
+    }
+
+    fn end_stage(&self) {
+        if let Some((b, _)) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            b.finish_and_clear();
+        }
+    }
+
+    fn note(&self, message: &str) {
+        self.out.note(message);
     }
 }

@@ -35,6 +35,61 @@ pub enum Error {
     /// Anything from an external engine (Paimon, DataFusion, SQLite, PostgreSQL), with context.
     #[error("{context}: {message}")]
     External { context: String, message: String },
+    /// A parameter of a request has a value it cannot take. `param` is the library's
+    /// name of it (`max_bins`, `valid_fraction`); each front words it its own way
+    /// (`--max-bins`, `max_bins=`, `/max_bins`).
+    #[error("{param}: {message}")]
+    Param { param: String, message: String },
+    /// The request clashes with the current state (a name taken, an alias in use, a
+    /// study of another table); retrying the same request fails the same way.
+    #[error("{0}")]
+    Conflict(String),
+    /// The work was cancelled; whatever it had begun was rolled back.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// What kind of failure an [`Error`] is, for fronts that map kinds onto exit codes, HTTP
+/// statuses or exception classes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// Bad input: a value, option, file or table the caller can fix (HTTP 400).
+    Invalid,
+    /// A named thing does not exist (HTTP 404).
+    NotFound,
+    /// The request clashes with the current state (HTTP 409).
+    Conflict,
+    /// Cancelled by the caller (HTTP 499; exit 130).
+    Cancelled,
+    /// The environment failed: a file system, a database, an engine (HTTP 500/502).
+    External,
+}
+
+impl Error {
+    /// The kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Invalid(_) | Error::Param { .. } => ErrorKind::Invalid,
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::Conflict(_) => ErrorKind::Conflict,
+            Error::Cancelled => ErrorKind::Cancelled,
+            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            Error::Io { .. } | Error::Arrow { .. } | Error::External { .. } => ErrorKind::External,
+        }
+    }
+
+    /// An invalid value of the request parameter `param`.
+    pub fn param(param: impl Into<String>, message: impl fmt::Display) -> Self {
+        Error::Param {
+            param: param.into(),
+            message: message.to_string(),
+        }
+    }
+
+    /// A conflict with the current state.
+    pub fn conflict(msg: impl fmt::Display) -> Self {
+        Error::Conflict(msg.to_string())
+    }
 }
 
 impl Error {

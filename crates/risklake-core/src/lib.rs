@@ -20,4 +20,4 @@ pub mod process;
 pub mod rng;
 pub mod synth;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};

@@ -18,7 +18,7 @@ use crate::lock::CommitLock;
 use crate::names::{TableName, DEFAULT_DATABASE};
 
 /// How a write meets the rows already in the table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WriteMode {
     /// Add rows (on a primary-key table, rows with an existing key replace it).

@@ -22,6 +22,7 @@
 //! ```
 
 pub mod conform;
+pub mod files;
 pub mod ingest;
 mod lake;
 pub mod lock;

@@ -49,7 +49,9 @@ fn text(a: &arrow::array::ArrayRef) -> StringArray {
         .clone()
 }
 
-fn no_progress(_: u64, _: u64, _: Option<u64>) {}
+fn no_progress(_: u64, _: u64, _: Option<u64>) -> risklake_core::Result<()> {
+    Ok(())
+}
 
 fn file_request(path: &Path, table: &str) -> IngestRequest {
     IngestRequest {

@@ -17,6 +17,8 @@ pub enum RunStatus {
     Failed,
     /// Its process ended without finishing it (killed, or stopped by a signal).
     Interrupted,
+    /// Stopped on request; what it had begun was rolled back.
+    Cancelled,
 }
 
 impl RunStatus {
@@ -27,6 +29,7 @@ impl RunStatus {
             RunStatus::Finished => "finished",
             RunStatus::Failed => "failed",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::Cancelled => "cancelled",
         }
     }
 
@@ -37,6 +40,7 @@ impl RunStatus {
             "finished" => Some(RunStatus::Finished),
             "failed" => Some(RunStatus::Failed),
             "interrupted" => Some(RunStatus::Interrupted),
+            "cancelled" => Some(RunStatus::Cancelled),
             _ => None,
         }
     }

@@ -140,7 +140,7 @@ pub(super) async fn open(
         TableRef::Lake(name) => ctx.lake().await?.latest_snapshot(name).await.ok().flatten(),
         TableRef::File(_) => None,
     };
-    ctx.store.log_dataset(
+    ctx.ws.store().log_dataset(
         run,
         &DatasetRef {
             role: "input".into(),
@@ -217,7 +217,7 @@ fn log_params(ctx: &Ctx, run: RunId, args: &BinArgs) -> Result<()> {
         ));
     }
     for (k, v) in params {
-        ctx.store.log_param(run, k, &v)?;
+        ctx.ws.store().log_param(run, k, &v)?;
     }
     Ok(())
 }
@@ -225,17 +225,21 @@ fn log_params(ctx: &Ctx, run: RunId, args: &BinArgs) -> Result<()> {
 /// Stores the plan, its bins as CSV and its report as artifacts of `run`, with metrics.
 pub fn record_plan(ctx: &Ctx, run: RunId, plan: &BinningPlan, psi: &[FeaturePsi]) -> Result<PathBuf> {
     let a = ctx
-        .store
+        .ws
+        .store()
         .log_artifact_bytes(run, PLAN_ARTIFACT, plan.to_json().as_bytes())?;
-    ctx.store
+    ctx.ws
+        .store()
         .log_artifact_bytes(run, "bins.csv", bins_csv(plan).as_bytes())?;
     let html = risklake_report::binning_report(plan, &format!("Binning report, run {run}"), psi);
-    ctx.store.log_artifact_bytes(run, "report.html", html.as_bytes())?;
-    ctx.store.log_metric(run, "rows", None, plan.rows as f64)?;
-    ctx.store
+    ctx.ws.store().log_artifact_bytes(run, "report.html", html.as_bytes())?;
+    ctx.ws.store().log_metric(run, "rows", None, plan.rows as f64)?;
+    ctx.ws
+        .store()
         .log_metric(run, "features", None, plan.features.len() as f64)?;
     for f in &plan.features {
-        ctx.store
+        ctx.ws
+            .store()
             .log_metric(run, &format!("iv.{}", f.name), None, f.metrics.iv)?;
     }
     Ok(PathBuf::from(a.path))
@@ -497,7 +501,7 @@ async fn evaluate(ctx: &Ctx, args: &EvaluateArgs) -> Result<()> {
                 .reduce(f64::max);
         }
         let path = record_plan(ctx, run, &plan, &psi)?;
-        ctx.store.log_artifact_bytes(
+        ctx.ws.store().log_artifact_bytes(
             run,
             "psi.json",
             serde_json::to_string_pretty(&psi).unwrap_or_default().as_bytes(),
@@ -571,7 +575,7 @@ async fn select_cmd(ctx: &Ctx, args: &SelectArgs) -> Result<()> {
     let run = ctx.start("features.select")?;
     let result = async {
         let plan = load_plan(ctx, &args.plan)?;
-        ctx.store.log_param(run, "plan", &args.plan)?;
+        ctx.ws.store().log_param(run, "plan", &args.plan)?;
         let rules = SelectionRules {
             min_iv: args.min_iv,
             max_missing: args.max_missing,
@@ -587,7 +591,7 @@ async fn select_cmd(ctx: &Ctx, args: &SelectArgs) -> Result<()> {
             ("max_vif", rules.max_vif),
         ] {
             if let Some(v) = v {
-                ctx.store.log_param(run, k, &v.to_string())?;
+                ctx.ws.store().log_param(run, k, &v.to_string())?;
             }
         }
         if rules.max_psi.is_some() && args.psi_by.is_none() && args.psi_against.is_none() {
@@ -620,8 +624,9 @@ async fn select_cmd(ctx: &Ctx, args: &SelectArgs) -> Result<()> {
         let kept: Vec<String> = decisions.iter().filter(|d| d.kept).map(|d| d.feature.clone()).collect();
         let selected = plan.only(&kept);
         let path = record_plan(ctx, run, &selected, &psi)?;
-        ctx.store.log_metric(run, "kept", None, kept.len() as f64)?;
-        ctx.store
+        ctx.ws.store().log_metric(run, "kept", None, kept.len() as f64)?;
+        ctx.ws
+            .store()
             .log_metric(run, "dropped", None, (decisions.len() - kept.len()) as f64)?;
         if let Some(out) = &args.out {
             write_out(out, &selected)?;
@@ -702,8 +707,8 @@ pub async fn transform_recorded(ctx: &Ctx, args: &TransformArgs) -> Result<Trans
     let run = ctx.start("features.transform")?;
     let result = async {
         let plan = load_plan(ctx, &args.plan)?;
-        ctx.store.log_param(run, "plan", &args.plan)?;
-        ctx.store.log_param(run, "output", &args.output)?;
+        ctx.ws.store().log_param(run, "plan", &args.plan)?;
+        ctx.ws.store().log_param(run, "output", &args.output)?;
         let transformer = Transformer::new(&plan, output);
         let session = ctx.lake().await?.sql().await?;
         let stream = open(ctx, &session, &args.table, None, run).await?;
@@ -760,14 +765,14 @@ fn report(ctx: &Ctx, args: &ReportArgs) -> Result<()> {
     let run = ctx.start("features.report")?;
     let result = (|| {
         let plan = load_plan(ctx, &args.plan)?;
-        ctx.store.log_param(run, "plan", &args.plan)?;
+        ctx.ws.store().log_param(run, "plan", &args.plan)?;
         let title = args
             .title
             .clone()
             .unwrap_or_else(|| format!("Binning report: {}", args.plan));
         let html = risklake_report::binning_report(&plan, &title, &[]);
         std::fs::write(&args.out, &html).map_err(|e| Error::io(format!("writing {}", args.out.display()), e))?;
-        ctx.store.log_artifact(run, "report.html", &args.out)?;
+        ctx.ws.store().log_artifact(run, "report.html", &args.out)?;
         Ok(html.len())
     })();
     let bytes = ctx.finish(run, result)?;

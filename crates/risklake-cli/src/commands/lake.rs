@@ -121,8 +121,8 @@ pub async fn tag(ctx: &Ctx, table: &str, tag: &str, snapshot: Option<i64>) -> Re
             Some(s) => Some(s),
             None => lake.latest_snapshot(&name).await?,
         };
-        ctx.store.log_param(run, "table", &name.to_string())?;
-        ctx.store.log_param(run, "tag", tag)?;
+        ctx.ws.store().log_param(run, "table", &name.to_string())?;
+        ctx.ws.store().log_param(run, "tag", tag)?;
         Ok(snap)
     }
     .await;

@@ -16,33 +16,27 @@ use std::path::{Path, PathBuf};
 
 use risklake_core::{Error, Result};
 use risklake_lake::Lake;
-use risklake_track::{RunId, RunStatus, SqliteStore, Store};
+use risklake_track::{RunId, RunStatus};
 
 use crate::app::{Cli, Command};
 use crate::output::Out;
 
-/// What every command gets: the home, the store, output settings.
+/// What every command gets: the workspace (home, lake, store) and output settings.
 pub struct Ctx {
     pub home: PathBuf,
     pub out: Out,
     pub project: String,
-    pub store: Box<dyn Store>,
-    pub command_line: String,
+    pub ws: risklake_app::Workspace,
 }
 
 impl Ctx {
     fn open(home: &Path, out: Out, project: &str) -> Result<Ctx> {
-        std::fs::create_dir_all(home).map_err(|e| Error::io(format!("creating home {}", home.display()), e))?;
-        let home = home
-            .canonicalize()
-            .map_err(|e| Error::io(format!("resolving home {}", home.display()), e))?;
-        let store: Box<dyn Store> = Box::new(SqliteStore::open(&home)?);
+        let ws = risklake_app::Workspace::open(home, project)?.with_origin(command_line());
         Ok(Ctx {
-            home,
+            home: ws.home().to_path_buf(),
             out,
             project: project.to_string(),
-            store,
-            command_line: command_line(),
+            ws,
         })
     }
 
@@ -57,7 +51,7 @@ impl Ctx {
 
     /// Starts a run of `kind` for this command line.
     pub fn start(&self, kind: &str) -> Result<RunId> {
-        self.store.start_run(&self.project, kind, &self.command_line)
+        self.ws.store().start_run(&self.project, kind, self.ws.origin())
     }
 
     /// Ends a run as the result says; the result passes through.
@@ -67,7 +61,7 @@ impl Ctx {
             Err(e) => (RunStatus::Failed, Some(e.to_string())),
         };
         // Failing to record must not hide the command's own error.
-        if let Err(e) = self.store.finish_run(run, status, error.as_deref()) {
+        if let Err(e) = self.ws.store().finish_run(run, status, error.as_deref()) {
             self.out
                 .note(format!("warning: could not record the end of run {run}: {e}"));
         }
@@ -160,7 +154,7 @@ pub async fn write_mapped(
         (None, None) => return Err(Error::invalid("give --out-table or --out")),
     };
     bar.finish_and_clear();
-    ctx.store.log_dataset(
+    ctx.ws.store().log_dataset(
         run,
         &risklake_track::DatasetRef {
             role: "output".into(),
@@ -169,7 +163,7 @@ pub async fn write_mapped(
             rows: Some(rows as i64),
         },
     )?;
-    ctx.store.log_metric(run, "rows", None, rows as f64)?;
+    ctx.ws.store().log_metric(run, "rows", None, rows as f64)?;
     Ok((name, rows))
 }
 
@@ -186,7 +180,7 @@ pub fn read_file_or_artifact(ctx: &Ctx, spec: &str, artifact: &str, what: &str) 
             name: format!("{spec} (a {what})"),
         });
     };
-    let detail = ctx.store.get_run(id)?;
+    let detail = ctx.ws.store().get_run(id)?;
     let a = detail.artifacts.iter().find(|a| a.name == artifact).ok_or_else(|| {
         Error::invalid(format!(
             "run {id} has no {what} (it is a '{}' run)",

@@ -84,11 +84,13 @@ pub async fn train_rf_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<RfRepo
     }
     let run = ctx.start("train.rf")?;
     let result = async {
-        ctx.store.log_param(run, "table", &args.table)?;
-        ctx.store.log_param(run, "label", &args.label)?;
-        ctx.store
+        ctx.ws.store().log_param(run, "table", &args.table)?;
+        ctx.ws.store().log_param(run, "label", &args.label)?;
+        ctx.ws
+            .store()
             .log_param(run, "params", &serde_json::to_string(&params).unwrap_or_default())?;
-        ctx.store
+        ctx.ws
+            .store()
             .log_param(run, "dataset", &serde_json::to_string(&options).unwrap_or_default())?;
         let (train_set, valid) = read_binned(ctx, run, args, options).await?;
         let started = Instant::now();
@@ -107,7 +109,8 @@ pub async fn train_rf_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<RfRepo
             _ => None,
         };
         let artifact = ctx
-            .store
+            .ws
+            .store()
             .log_artifact_bytes(run, MODEL_ARTIFACT, model.to_json().as_bytes())?;
         if let Some(out) = &args.out {
             std::fs::write(out, model.to_json()).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
@@ -117,13 +120,13 @@ pub async fn train_rf_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<RfRepo
             .as_ref()
             .and_then(|f| f.oob.as_ref())
             .map(|o| (o.score, o.secondary));
-        ctx.store.log_metric(run, "train_seconds", None, seconds)?;
+        ctx.ws.store().log_metric(run, "train_seconds", None, seconds)?;
         if let Some((s, k)) = oob {
-            ctx.store.log_metric(run, "oob_score", None, s)?;
-            ctx.store.log_metric(run, "oob_secondary", None, k)?;
+            ctx.ws.store().log_metric(run, "oob_score", None, s)?;
+            ctx.ws.store().log_metric(run, "oob_secondary", None, k)?;
         }
         if let Some(a) = valid_auc {
-            ctx.store.log_metric(run, "valid_auc", None, a)?;
+            ctx.ws.store().log_metric(run, "valid_auc", None, a)?;
         }
         Ok(RfReport {
             run,
@@ -194,17 +197,19 @@ pub async fn train_lr_recorded(ctx: &Ctx, args: &TrainLrArgs) -> Result<LrReport
     };
     let run = ctx.start("train.lr")?;
     let result = async {
-        ctx.store.log_param(run, "table", &args.table)?;
-        ctx.store.log_param(run, "label", &args.label)?;
-        ctx.store
+        ctx.ws.store().log_param(run, "table", &args.table)?;
+        ctx.ws.store().log_param(run, "label", &args.label)?;
+        ctx.ws
+            .store()
             .log_param(run, "params", &serde_json::to_string(&params).unwrap_or_default())?;
         if let Some(s) = &args.stepwise {
-            ctx.store
+            ctx.ws
+                .store()
                 .log_param(run, "stepwise", &format!("{s} by {}", args.criterion))?;
         }
         let plan = match &args.plan {
             Some(p) => {
-                ctx.store.log_param(run, "plan", p)?;
+                ctx.ws.store().log_param(run, "plan", p)?;
                 Some(load_plan(ctx, p)?)
             }
             None => None,
@@ -278,16 +283,18 @@ pub async fn train_lr_recorded(ctx: &Ctx, args: &TrainLrArgs) -> Result<LrReport
             ("iterations", s.iterations as f64),
             ("train_seconds", seconds),
         ] {
-            ctx.store.log_metric(run, name, None, v)?;
+            ctx.ws.store().log_metric(run, name, None, v)?;
         }
         if let Some((_, a, k)) = valid {
-            ctx.store.log_metric(run, "valid_auc", None, a)?;
-            ctx.store.log_metric(run, "valid_ks", None, k)?;
+            ctx.ws.store().log_metric(run, "valid_auc", None, a)?;
+            ctx.ws.store().log_metric(run, "valid_ks", None, k)?;
         }
         let artifact = ctx
-            .store
+            .ws
+            .store()
             .log_artifact_bytes(run, MODEL_ARTIFACT, model.to_json().as_bytes())?;
-        ctx.store
+        ctx.ws
+            .store()
             .log_artifact_bytes(run, "summary.txt", model.summary_text().as_bytes())?;
         if let Some(out) = &args.out {
             std::fs::write(out, model.to_json()).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
@@ -455,17 +462,20 @@ pub fn build(ctx: &Ctx, args: &ScorecardBuildArgs, print: bool) -> Result<RunId>
             pdo: args.pdo,
             digits: args.digits,
         };
-        ctx.store.log_param(run, "model", &args.model)?;
+        ctx.ws.store().log_param(run, "model", &args.model)?;
         if let Some(p) = &args.plan {
-            ctx.store.log_param(run, "plan", p)?;
+            ctx.ws.store().log_param(run, "plan", p)?;
         }
-        ctx.store
+        ctx.ws
+            .store()
             .log_param(run, "scaling", &serde_json::to_string(&scaling).unwrap_or_default())?;
         let card = Scorecard::build(plan.as_ref(), &model, scaling)?;
         let artifact = ctx
-            .store
+            .ws
+            .store()
             .log_artifact_bytes(run, SCORECARD_ARTIFACT, card.to_json().as_bytes())?;
-        ctx.store
+        ctx.ws
+            .store()
             .log_artifact_bytes(run, "points.csv", card.to_csv().as_bytes())?;
         if let Some(out) = &args.out {
             std::fs::write(out, card.to_json()).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
@@ -527,7 +537,7 @@ pub async fn evaluate_recorded(ctx: &Ctx, args: &ScorecardEvaluateArgs, print: b
     let run = ctx.start("scorecard.evaluate")?;
     let result = async {
         let card = load_scorecard(ctx, &args.scorecard)?;
-        ctx.store.log_param(run, "scorecard", &args.scorecard)?;
+        ctx.ws.store().log_param(run, "scorecard", &args.scorecard)?;
         let (scores, labels, groups) = read_scores(
             ctx,
             run,
@@ -560,12 +570,12 @@ pub async fn evaluate_recorded(ctx: &Ctx, args: &ScorecardEvaluateArgs, print: b
             ("gini", eval.gini),
             ("bad_rate", eval.bad_rate),
         ] {
-            ctx.store.log_metric(run, k, None, v)?;
+            ctx.ws.store().log_metric(run, k, None, v)?;
         }
         if let Some(max) = psi.iter().map(|p| p.1).reduce(f64::max) {
-            ctx.store.log_metric(run, "max_psi", None, max)?;
+            ctx.ws.store().log_metric(run, "max_psi", None, max)?;
         }
-        ctx.store.log_artifact_bytes(
+        ctx.ws.store().log_artifact_bytes(
             run,
             "gains.json",
             serde_json::to_string_pretty(&eval).unwrap_or_default().as_bytes(),
@@ -629,7 +639,7 @@ pub async fn score(ctx: &Ctx, args: &ScoreArgs) -> Result<()> {
     let run = ctx.start("score")?;
     let result = async {
         let card = load_scorecard(ctx, &args.scorecard)?;
-        ctx.store.log_param(run, "scorecard", &args.scorecard)?;
+        ctx.ws.store().log_param(run, "scorecard", &args.scorecard)?;
         let session = scan_session(ctx).await?;
         let stream = open(ctx, &session, &args.table, None, run).await?;
         let in_schema = risklake_lake::sql::stream_schema(&stream);

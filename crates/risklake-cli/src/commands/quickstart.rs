@@ -5,8 +5,6 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use risklake_core::Result;
-use risklake_lake::ingest::{IngestRequest, ReadOptions, Source};
-use risklake_lake::{TableName, TableSpec, WriteMode};
 
 use super::Ctx;
 use crate::app::{
@@ -55,14 +53,18 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     let csv: PathBuf = examples.join("german_credit.csv");
     std::fs::write(&csv, GERMAN_CREDIT)
         .map_err(|e| risklake_core::Error::io(format!("writing {}", csv.display()), e))?;
-    let req = IngestRequest {
-        source: Source::File(csv.clone()),
-        table: TableName::parse("default.german_credit")?,
-        mode: WriteMode::Overwrite,
-        spec: TableSpec::default(),
-        read: ReadOptions::default(),
+    let req = risklake_app::ingest::IngestRequest {
+        path: Some(csv.display().to_string()),
+        table: "default.german_credit".into(),
+        options: risklake_lake::ingest::JobOptions {
+            mode: Some("overwrite".into()),
+            ..Default::default()
+        },
+        ..Default::default()
     };
-    let r = super::ingest::run_one(ctx, &lake, &req).await?;
+    let r = risklake_app::ingest::ingest(&ctx.ws, &req, &crate::output::Bars::new(ctx.out))
+        .await?
+        .report;
     out.note(format!(
         "      {} rows, {} rejected, snapshot {}",
         r.rows_written,
@@ -83,7 +85,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     let r2 = sql.query(q2).await?;
     let run = ctx.start("sql")?;
     let recorded = super::sql::log_statement(ctx, run, q1)
-        .and_then(|()| ctx.store.log_metric(run, "rows", None, r1.num_rows() as f64));
+        .and_then(|()| ctx.ws.store().log_metric(run, "rows", None, r1.num_rows() as f64));
     ctx.finish(run, recorded)?;
     if !out.json {
         println!("{}", batches_table(&r1.batches)?);

@@ -20,7 +20,7 @@ pub fn run(ctx: &Ctx, cmd: RunsCommand) -> Result<()> {
             let status = match status {
                 Some(s) => Some(RunStatus::parse(&s).ok_or_else(|| {
                     Error::invalid(format!(
-                        "unknown --status {s:?}; expected running, finished, failed or interrupted"
+                        "unknown --status {s:?}; expected running, finished, failed, interrupted or cancelled"
                     ))
                 })?),
                 None => None,
@@ -31,7 +31,7 @@ pub fn run(ctx: &Ctx, cmd: RunsCommand) -> Result<()> {
                 status,
                 limit: Some(limit),
             };
-            let runs = ctx.store.list_runs(&filter)?;
+            let runs = ctx.ws.store().list_runs(&filter)?;
             ctx.out.emit(json!({ "runs": runs }), || {
                 if runs.is_empty() {
                     return "no runs recorded yet".into();
@@ -59,7 +59,7 @@ pub fn run(ctx: &Ctx, cmd: RunsCommand) -> Result<()> {
             Ok(())
         }
         RunsCommand::Show { id } => {
-            let d = ctx.store.get_run(id)?;
+            let d = ctx.ws.store().get_run(id)?;
             let value = serde_json::to_value(&d).map_err(|e| Error::invalid(e.to_string()))?;
             ctx.out.emit(value, || {
                 let s = &d.summary;
@@ -117,7 +117,7 @@ pub fn run(ctx: &Ctx, cmd: RunsCommand) -> Result<()> {
 }
 
 pub fn projects(ctx: &Ctx) -> Result<()> {
-    let projects = ctx.store.list_projects()?;
+    let projects = ctx.ws.store().list_projects()?;
     ctx.out.emit(json!({ "projects": projects }), || {
         grid(
             &["project", "runs", "created"],

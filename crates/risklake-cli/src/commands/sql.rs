@@ -40,7 +40,7 @@ pub async fn run(ctx: &Ctx, args: SqlArgs) -> Result<()> {
             results.push(session.query(s).await?);
         }
         if let Some(last) = results.last() {
-            ctx.store.log_metric(run, "rows", None, last.num_rows() as f64)?;
+            ctx.ws.store().log_metric(run, "rows", None, last.num_rows() as f64)?;
         }
         Ok(results)
     }
@@ -70,7 +70,7 @@ pub async fn run(ctx: &Ctx, args: SqlArgs) -> Result<()> {
 /// failed run shows what failed.
 pub(super) fn log_statement(ctx: &Ctx, run: i64, sql: &str) -> Result<()> {
     let short: String = sql.chars().take(4000).collect();
-    ctx.store.log_param(run, "sql", &short)
+    ctx.ws.store().log_param(run, "sql", &short)
 }
 
 fn result_json(r: &SqlResult) -> Result<serde_json::Value> {

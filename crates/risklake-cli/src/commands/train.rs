@@ -203,12 +203,14 @@ pub async fn train_gbdt_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<Trai
     }
     let run = ctx.start("train.gbdt")?;
     let result = async {
-        ctx.store.log_param(run, "table", &args.table)?;
-        ctx.store.log_param(run, "label", &args.label)?;
-        ctx.store
+        ctx.ws.store().log_param(run, "table", &args.table)?;
+        ctx.ws.store().log_param(run, "label", &args.label)?;
+        ctx.ws
+            .store()
             .log_param(run, "params", &serde_json::to_string(&params).unwrap_or_default())?;
-        ctx.store.log_param(run, "max_bin", &options.max_bin.to_string())?;
-        ctx.store
+        ctx.ws.store().log_param(run, "max_bin", &options.max_bin.to_string())?;
+        ctx.ws
+            .store()
             .log_param(run, "dataset", &serde_json::to_string(&options).unwrap_or_default())?;
         let (train_set, valid) = read_binned(ctx, run, args, options).await?;
         let metric_name = match params.metric() {
@@ -228,9 +230,11 @@ pub async fn train_gbdt_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<Trai
                 bar.inc(1);
                 let step = Some(it.iteration as i64);
                 let log = || -> Result<()> {
-                    ctx.store.log_metric(run, "train_loss", step, it.train_loss)?;
+                    ctx.ws.store().log_metric(run, "train_loss", step, it.train_loss)?;
                     if let Some(m) = it.valid_metric {
-                        ctx.store.log_metric(run, &metric_name.replace(' ', "_"), step, m)?;
+                        ctx.ws
+                            .store()
+                            .log_metric(run, &metric_name.replace(' ', "_"), step, m)?;
                     }
                     Ok(())
                 };
@@ -246,23 +250,28 @@ pub async fn train_gbdt_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<Trai
         }
         let seconds = started.elapsed().as_secs_f64();
         let artifact = ctx
-            .store
+            .ws
+            .store()
             .log_artifact_bytes(run, MODEL_ARTIFACT, model.to_json().as_bytes())?;
         let importance = model.importance();
         let mut csv = String::from("feature,splits,gain\n");
         for (f, s, g) in &importance {
             csv.push_str(&format!("{f},{s},{g}\n"));
         }
-        ctx.store.log_artifact_bytes(run, "importance.csv", csv.as_bytes())?;
+        ctx.ws
+            .store()
+            .log_artifact_bytes(run, "importance.csv", csv.as_bytes())?;
         if let Some(out) = &args.out {
             std::fs::write(out, model.to_json()).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
         }
         // The model keeps the trees up to its best iteration (early stopping): report that one.
         let last = &history[model.trees.len().clamp(1, history.len()) - 1];
         let valid_metric = model.best_iteration.and_then(|b| history[b - 1].valid_metric);
-        ctx.store.log_metric(run, "train_seconds", None, seconds)?;
+        ctx.ws.store().log_metric(run, "train_seconds", None, seconds)?;
         if let Some(m) = valid_metric {
-            ctx.store.log_metric(run, &metric_name.replace(' ', "_"), None, m)?;
+            ctx.ws
+                .store()
+                .log_metric(run, &metric_name.replace(' ', "_"), None, m)?;
         }
         Ok(TrainReport {
             run,
@@ -297,9 +306,9 @@ pub async fn predict(ctx: &Ctx, args: &PredictArgs) -> Result<()> {
             "leaf" | "shap" => Some(any.trees(&format!("--output {}", args.output))?),
             _ => None,
         };
-        ctx.store.log_param(run, "model", &args.model)?;
-        ctx.store.log_param(run, "model_kind", any.kind())?;
-        ctx.store.log_param(run, "output", &args.output)?;
+        ctx.ws.store().log_param(run, "model", &args.model)?;
+        ctx.ws.store().log_param(run, "model_kind", any.kind())?;
+        ctx.ws.store().log_param(run, "output", &args.output)?;
         let session = scan_session(ctx).await?;
         let stream = open(ctx, &session, &args.table, None, run).await?;
         let in_schema = stream_schema(&stream);

@@ -220,12 +220,12 @@ pub async fn tune_recorded(ctx: &Ctx, args: &TuneArgs) -> Result<TuneReport> {
         .with_pruner(pruner);
     let run = ctx.start("tune")?;
     let result = async {
-        ctx.store.log_param(run, "model", &args.model)?;
-        ctx.store.log_param(run, "table", &args.table)?;
-        ctx.store.log_param(run, "study", &name)?;
-        ctx.store.log_param(run, "storage", &storage.location)?;
-        ctx.store.log_param(run, "sampler", &args.sampler)?;
-        ctx.store.log_param(run, "pruner", &args.pruner)?;
+        ctx.ws.store().log_param(run, "model", &args.model)?;
+        ctx.ws.store().log_param(run, "table", &args.table)?;
+        ctx.ws.store().log_param(run, "study", &name)?;
+        ctx.ws.store().log_param(run, "storage", &storage.location)?;
+        ctx.ws.store().log_param(run, "sampler", &args.sampler)?;
+        ctx.ws.store().log_param(run, "pruner", &args.pruner)?;
         let valid_fraction = match (&args.valid_table, args.valid_fraction, args.folds) {
             (_, _, Some(_)) => None,
             (None, None, None) => Some(0.2),
@@ -323,22 +323,24 @@ pub async fn tune_recorded(ctx: &Ctx, args: &TuneArgs) -> Result<TuneReport> {
             for (n, d) in &space.params {
                 chosen.push((n.clone(), trial.suggest(n, d)?.to_string()));
             }
-            let trial_run = ctx.store.start_run(&ctx.project, "tune.trial", &ctx.command_line)?;
-            ctx.store.log_param(trial_run, "study", &name)?;
-            ctx.store.log_param(trial_run, "trial", &trial.number.to_string())?;
+            let trial_run = ctx.ws.store().start_run(&ctx.project, "tune.trial", ctx.ws.origin())?;
+            ctx.ws.store().log_param(trial_run, "study", &name)?;
+            ctx.ws
+                .store()
+                .log_param(trial_run, "trial", &trial.number.to_string())?;
             for (k, v) in fixed.iter().chain(&chosen) {
-                ctx.store.log_param(trial_run, k, v)?;
+                ctx.ws.store().log_param(trial_run, k, v)?;
             }
             let outcome = objective_for(&data, args, trial, &fixed, &chosen, threads, true);
             let (status, err) = match &outcome {
                 Ok((v, _, _)) => {
-                    ctx.store.log_metric(trial_run, "valid_auc", None, *v)?;
+                    ctx.ws.store().log_metric(trial_run, "valid_auc", None, *v)?;
                     (RunStatus::Finished, None)
                 }
                 Err(TrialError::Pruned) => (RunStatus::Finished, Some("pruned".to_string())),
                 Err(TrialError::Failed(m)) => (RunStatus::Failed, Some(m.clone())),
             };
-            ctx.store.finish_run(trial_run, status, err.as_deref())?;
+            ctx.ws.store().finish_run(trial_run, status, err.as_deref())?;
             let (value, model, rounds) = outcome?;
             let mut best = best_model.lock().unwrap_or_else(|p| p.into_inner());
             if best.as_ref().is_none_or(|b| value > b.0) {
@@ -365,13 +367,14 @@ pub async fn tune_recorded(ctx: &Ctx, args: &TuneArgs) -> Result<TuneReport> {
         let trials = study.trials()?;
         let best = study.best_trial()?;
         if let Some(b) = &best {
-            ctx.store
+            ctx.ws
+                .store()
                 .log_metric(run, "best_value", None, b.value().unwrap_or(f64::NAN))?;
-            ctx.store.log_param(run, "best_trial", &b.number.to_string())?;
+            ctx.ws.store().log_param(run, "best_trial", &b.number.to_string())?;
         }
         let ran = ran.into_inner().unwrap_or_else(|p| p.into_inner());
-        ctx.store.log_metric(run, "trials", None, ran.len() as f64)?;
-        ctx.store.log_metric(run, "seconds", None, seconds)?;
+        ctx.ws.store().log_metric(run, "trials", None, ran.len() as f64)?;
+        ctx.ws.store().log_metric(run, "seconds", None, seconds)?;
         let mut csv = String::from("number,state,value");
         for (n, _) in &space.params {
             csv.push(',');
@@ -391,7 +394,7 @@ pub async fn tune_recorded(ctx: &Ctx, args: &TuneArgs) -> Result<TuneReport> {
             }
             csv.push('\n');
         }
-        ctx.store.log_artifact_bytes(run, "trials.csv", csv.as_bytes())?;
+        ctx.ws.store().log_artifact_bytes(run, "trials.csv", csv.as_bytes())?;
         let model_path = match best_model.into_inner().unwrap_or_else(|p| p.into_inner()) {
             Some((_, mut m, chosen, rounds)) => {
                 if let Data::Folds(_, all) = &data {
@@ -401,7 +404,10 @@ pub async fn tune_recorded(ctx: &Ctx, args: &TuneArgs) -> Result<TuneReport> {
                         .map_err(|e| Error::invalid(format!("fitting the best trial on all rows: {e}")))?;
                 }
                 Some(PathBuf::from(
-                    ctx.store.log_artifact_bytes(run, MODEL_ARTIFACT, m.as_bytes())?.path,
+                    ctx.ws
+                        .store()
+                        .log_artifact_bytes(run, MODEL_ARTIFACT, m.as_bytes())?
+                        .path,
                 ))
             }
             None => None,

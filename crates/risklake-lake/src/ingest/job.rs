@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use risklake_core::{Error, Result};
 
@@ -31,7 +31,7 @@ use crate::lake::{TableSpec, WriteMode};
 use crate::names::TableName;
 
 /// Options a source may set (and `[defaults]` may give for all).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobOptions {
     pub mode: Option<String>,
@@ -43,20 +43,32 @@ pub struct JobOptions {
     pub null_markers: Option<Vec<String>>,
     pub schema: Option<BTreeMap<String, String>>,
     pub batch_rows: Option<usize>,
+    /// Rows sampled to infer column types.
+    pub infer_rows: Option<usize>,
     pub options: Option<BTreeMap<String, String>>,
 }
 
-/// One source of a job.
-#[derive(Clone, Debug, Deserialize)]
+/// One source of a job; also the serialized request of one ingest (what a front, a
+/// server job or the Python package passes in).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobSource {
     /// A name for reports (default: the table).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// A data file (.csv, .tsv, .parquet, .jsonl), relative to the job file.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// A `postgres://` URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_table: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub incremental_column: Option<String>,
+    /// The lake table to write.
     pub table: String,
     #[serde(flatten)]
     pub options: JobOptions,
@@ -129,6 +141,11 @@ impl IngestJob {
             )?),
             _ => return Err(Error::invalid("a source needs exactly one of path or url")),
         };
+        if s.path.is_some() && (s.query.is_some() || s.source_table.is_some() || s.incremental_column.is_some()) {
+            return Err(Error::invalid(
+                "query, source_table and incremental_column apply to PostgreSQL sources (url) only",
+            ));
+        }
         let mut read = ReadOptions::default();
         if let Some(delim) = pick!(delimiter) {
             read.delimiter = Some(parse_delimiter(&delim)?);
@@ -141,6 +158,9 @@ impl IngestJob {
         }
         if let Some(b) = pick!(batch_rows) {
             read.batch_rows = b.max(1);
+        }
+        if let Some(n) = pick!(infer_rows) {
+            read.infer_rows = n.max(1);
         }
         if let Some(schema) = pick!(schema) {
             read.schema_overrides = schema

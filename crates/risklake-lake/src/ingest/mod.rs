@@ -20,7 +20,7 @@ use serde::Serialize;
 use risklake_core::{Error, Result};
 
 pub use convert::{parse_type_name, Cell, Inferrer, Kind, RowBuilder};
-pub use job::{parse_delimiter, IngestJob, JobSource};
+pub use job::{parse_delimiter, IngestJob, JobOptions, JobSource};
 pub use postgres::{PgReader, PostgresSource};
 
 use crate::lake::{Lake, TableSpec, WriteMode};
@@ -90,21 +90,29 @@ impl Default for ReadOptions {
 impl ReadOptions {
     /// Parses `col=type,col2=type` overrides.
     pub fn parse_overrides(spec: &str) -> Result<Vec<(String, DataType)>> {
-        spec.split(',')
-            .filter(|s| !s.trim().is_empty())
-            .map(|kv| {
-                let (k, v) = kv
-                    .split_once('=')
-                    .or_else(|| kv.split_once(':'))
-                    .ok_or_else(|| Error::invalid(format!("--schema entry {kv:?} should look like column=type")))?;
-                Ok((k.trim().to_string(), parse_type_name(v)?))
-            })
+        schema_pairs(spec)?
+            .into_iter()
+            .map(|(k, v)| Ok((k, parse_type_name(&v)?)))
             .collect()
     }
 
     fn override_for(&self, column: &str) -> Option<&DataType> {
         self.schema_overrides.iter().find(|(c, _)| c == column).map(|(_, t)| t)
     }
+}
+
+/// Splits `col=type,col2:type` into (column, type name) pairs.
+pub fn schema_pairs(spec: &str) -> Result<Vec<(String, String)>> {
+    spec.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once('=')
+                .or_else(|| kv.split_once(':'))
+                .ok_or_else(|| Error::invalid(format!("--schema entry {kv:?} should look like column=type")))?;
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
 }
 
 /// The null markers, prepared for a per-cell check.
@@ -307,8 +315,10 @@ pub struct IngestReport {
     pub high_water_mark: Option<String>,
 }
 
-/// Progress callback: rows written so far, bytes read and total bytes when known.
-pub type Progress<'a> = &'a (dyn Fn(u64, u64, Option<u64>) + Sync);
+/// Progress callback, called after every batch: rows written so far, bytes read and
+/// total bytes when known. An error (e.g. a cancellation) stops the ingest before its
+/// commit: the table stays as it was.
+pub type Progress<'a> = &'a (dyn Fn(u64, u64, Option<u64>) -> Result<()> + Sync);
 
 /// Runs one ingest as one atomic commit (plus one for rejected rows, if any).
 pub async fn ingest(lake: &Lake, req: &IngestRequest, progress: Progress<'_>) -> Result<IngestReport> {
@@ -423,7 +433,7 @@ async fn write_all(
         writer.write(&batch).await?;
         rejected.extend(source.take_rejected());
         let (bytes, total) = source.progress();
-        progress(writer.rows(), bytes, total);
+        progress(writer.rows(), bytes, total)?;
     }
     rejected.extend(source.take_rejected());
     let summary = writer.commit().await?;

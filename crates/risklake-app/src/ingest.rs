@@ -1,0 +1,132 @@
+//! Ingest: a file or a PostgreSQL source into a lake table, as one recorded run; a job
+//! file of several sources, one run each.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use risklake_core::{Error, Result};
+use risklake_lake::ingest::{IngestJob, IngestReport, JobSource, PostgresSource, Source};
+
+use crate::progress::{check, Progress, Unit};
+use crate::Workspace;
+
+/// The request of one ingest: the same fields as a `[[source]]` of a job file.
+pub type IngestRequest = JobSource;
+
+/// What an ingest did, and the run that recorded it.
+#[derive(Clone, Debug, Serialize)]
+pub struct IngestOutcome {
+    #[serde(flatten)]
+    pub report: IngestReport,
+    pub run: i64,
+}
+
+/// A job's sources, in order.
+#[derive(Clone, Debug, Serialize)]
+pub struct JobOutcome {
+    pub job: String,
+    pub sources: Vec<IngestOutcome>,
+}
+
+/// Runs one ingest as a recorded run. Incremental PostgreSQL sources read from the mark
+/// the previous run of the same source and table left, and move it after the commit.
+pub async fn ingest(ws: &Workspace, req: &IngestRequest, progress: &dyn Progress) -> Result<IngestOutcome> {
+    let job = IngestJob {
+        defaults: Default::default(),
+        sources: Vec::new(),
+        base_dir: Default::default(),
+    };
+    let lake_req = job.request(req)?;
+    ingest_one(ws, lake_req, progress).await
+}
+
+/// Runs every source of the job file at `path`, each as a run; stops at the first that
+/// fails (the sources before it stay committed).
+pub async fn ingest_job(ws: &Workspace, path: &Path, progress: &dyn Progress) -> Result<JobOutcome> {
+    let job = IngestJob::load(path)?;
+    let mut sources = Vec::new();
+    for s in &job.sources {
+        let req = job.request(s)?;
+        let name = IngestJob::source_name(s);
+        progress.note(&format!("ingest {name}: {} -> {}", req.source.describe(), req.table));
+        let outcome = ingest_one(ws, req, progress).await.map_err(|e| match e {
+            Error::Cancelled => Error::Cancelled,
+            e => Error::invalid(format!("job source {name}: {e}")),
+        })?;
+        sources.push(outcome);
+    }
+    Ok(JobOutcome {
+        job: path.display().to_string(),
+        sources,
+    })
+}
+
+fn state_key(req: &risklake_lake::ingest::IngestRequest) -> Option<String> {
+    match &req.source {
+        Source::Postgres(pg) => pg
+            .incremental_column
+            .as_ref()
+            .map(|c| format!("{}|{}|{}", req.table, pg.describe(), c)),
+        _ => None,
+    }
+}
+
+async fn ingest_one(
+    ws: &Workspace,
+    mut req: risklake_lake::ingest::IngestRequest,
+    progress: &dyn Progress,
+) -> Result<IngestOutcome> {
+    let key = state_key(&req);
+    if let (Some(k), Source::Postgres(pg)) = (&key, &mut req.source) {
+        pg.since = ws.store().get_state("ingest", k)?;
+    }
+    let lake = ws.lake().await?;
+    let run = ws.start_run("ingest")?;
+    let result = async {
+        run.param("source", req.source.describe())?;
+        run.param("table", &req.table)?;
+        run.param("mode", format!("{:?}", req.mode).to_lowercase())?;
+        run.param("on_error", format!("{:?}", req.read.on_error).to_lowercase())?;
+        if let Source::Postgres(PostgresSource { since: Some(s), .. }) = &req.source {
+            run.param("since", s)?;
+        }
+        progress.stage(&format!("ingest into {}", req.table), None, Unit::Bytes);
+        let total_known = std::sync::atomic::AtomicBool::new(false);
+        let on_batch = |rows: u64, bytes: u64, total: Option<u64>| {
+            match total {
+                Some(t) => {
+                    if !total_known.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                        progress.set_total(t);
+                    }
+                    progress.set_position(bytes);
+                }
+                None => progress.set_position(rows),
+            }
+            check(progress)
+        };
+        let report = risklake_lake::ingest::ingest(lake, &req, &on_batch).await;
+        progress.end_stage();
+        let report = report?;
+        run.metric("rows_written", report.rows_written as f64)?;
+        run.metric("rows_rejected", report.rows_rejected as f64)?;
+        run.metric("seconds", report.seconds)?;
+        if report.seconds > 0.0 {
+            run.metric("rows_per_s", report.rows_written as f64 / report.seconds)?;
+        }
+        run.output(&report.table, report.snapshot, Some(report.rows_written))?;
+        if let Some(r) = &report.rejected_table {
+            run.dataset("rejected", r, None, Some(report.rows_rejected))?;
+        }
+        // The mark moves only after the lake commit succeeded.
+        if let (Some(k), Some(h)) = (&key, &report.high_water_mark) {
+            ws.store().set_state("ingest", k, h)?;
+            run.param("high_water_mark", h)?;
+        }
+        Ok(report)
+    }
+    .await;
+    let id = run.id();
+    let report = run.finish(result)?;
+    Ok(IngestOutcome { report, run: id })
+}

@@ -1,0 +1,35 @@
+//! risklake's workflows, written once for every front.
+//!
+//! The library crates compute; this crate runs their work the way a user asks for it:
+//! it opens the home ([`Workspace`]: lake, project store), turns a typed request into
+//! calls of the lake, feature, learning and tuning crates, records the run (parameters,
+//! metrics, the tables and snapshots read and written, artifacts) and returns a typed
+//! report. The CLI, the server's job runner and the Python package are thin layers over
+//! it: they turn flags, JSON or keyword arguments into a request and render the report.
+//! No clap, no terminal, no HTTP here; progress and cancellation go through the
+//! [`Progress`] trait, which each front implements its own way.
+//!
+//! ```no_run
+//! # async fn demo() -> risklake_core::Result<()> {
+//! use risklake_app::{ingest, progress::Silent, Workspace};
+//! let ws = Workspace::open(std::path::Path::new("risklake-home"), "default")?;
+//! let req = ingest::IngestRequest {
+//!     path: Some("examples/german_credit.csv".into()),
+//!     table: "raw.german".into(),
+//!     ..Default::default()
+//! };
+//! let done = ingest::ingest(&ws, &req, &Silent).await?;
+//! println!("{} rows in snapshot {:?}, run {}", done.report.rows_written, done.report.snapshot, done.run);
+//! # Ok(()) }
+//! ```
+
+pub mod gen;
+pub mod ingest;
+pub mod output;
+pub mod progress;
+pub mod run;
+mod workspace;
+
+pub use progress::{Cancel, Progress, Silent, Unit};
+pub use run::RunScope;
+pub use workspace::{Workspace, DEFAULT_PROJECT};

@@ -1,0 +1,115 @@
+//! One way to record a run: a scope that ends the run however the workflow ends.
+//!
+//! A workflow starts a [`RunScope`], records parameters, metrics, the datasets it read
+//! (table and Paimon snapshot) and wrote, and artifacts through it, and hands its result
+//! to [`RunScope::finish`]: `Ok` marks the run finished, [`Error::Cancelled`] cancelled,
+//! any other error failed (with the message). A scope dropped without `finish` (a panic
+//! unwinding through the workflow, or a future dropped by its caller) marks the run
+//! failed, so no run stays `running` for a process that is still alive.
+
+use std::fmt::Display;
+
+use risklake_core::{Error, Result};
+use risklake_track::{Artifact, DatasetRef, RunId, RunStatus};
+
+use crate::Workspace;
+
+/// A run being recorded; see the module docs.
+pub struct RunScope<'w> {
+    ws: &'w Workspace,
+    id: RunId,
+    open: bool,
+}
+
+impl<'w> RunScope<'w> {
+    pub(crate) fn start(ws: &'w Workspace, kind: &str) -> Result<Self> {
+        let id = ws.store().start_run(ws.project(), kind, ws.origin())?;
+        Ok(RunScope { ws, id, open: true })
+    }
+
+    /// The run's id.
+    pub fn id(&self) -> RunId {
+        self.id
+    }
+
+    /// Records a parameter (the last value of a key wins).
+    pub fn param(&self, key: &str, value: impl Display) -> Result<()> {
+        self.ws.store().log_param(self.id, key, &value.to_string())
+    }
+
+    /// Records several parameters.
+    pub fn params<K: AsRef<str>, V: Display>(&self, pairs: impl IntoIterator<Item = (K, V)>) -> Result<()> {
+        for (k, v) in pairs {
+            self.param(k.as_ref(), v)?;
+        }
+        Ok(())
+    }
+
+    /// Records a metric's final value.
+    pub fn metric(&self, key: &str, value: f64) -> Result<()> {
+        self.ws.store().log_metric(self.id, key, None, value)
+    }
+
+    /// Records a metric at a step (iteration, trial).
+    pub fn metric_at(&self, key: &str, step: i64, value: f64) -> Result<()> {
+        self.ws.store().log_metric(self.id, key, Some(step), value)
+    }
+
+    /// Records a dataset the run read: a lake table at a snapshot, or a file.
+    pub fn input(&self, name: &str, snapshot: Option<i64>, rows: Option<u64>) -> Result<()> {
+        self.dataset("input", name, snapshot, rows)
+    }
+
+    /// Records a dataset the run wrote.
+    pub fn output(&self, name: &str, snapshot: Option<i64>, rows: Option<u64>) -> Result<()> {
+        self.dataset("output", name, snapshot, rows)
+    }
+
+    /// Records a dataset in another role (e.g. `rejected`).
+    pub fn dataset(&self, role: &str, name: &str, snapshot: Option<i64>, rows: Option<u64>) -> Result<()> {
+        self.ws.store().log_dataset(
+            self.id,
+            &DatasetRef {
+                role: role.into(),
+                name: name.into(),
+                snapshot,
+                rows: rows.map(|r| r as i64),
+            },
+        )
+    }
+
+    /// Stores `bytes` as the artifact `name` (see [`crate::artifacts`] for the names).
+    pub fn artifact(&self, name: &str, bytes: &[u8]) -> Result<Artifact> {
+        self.ws.store().log_artifact_bytes(self.id, name, bytes)
+    }
+
+    /// Ends the run as `result` says and passes `result` through. Failing to record the
+    /// end never hides the workflow's own error.
+    pub fn finish<T>(mut self, result: Result<T>) -> Result<T> {
+        self.open = false;
+        let (status, error) = match &result {
+            Ok(_) => (RunStatus::Finished, None),
+            Err(Error::Cancelled) => (RunStatus::Cancelled, Some("cancelled".to_string())),
+            Err(e) => (RunStatus::Failed, Some(e.to_string())),
+        };
+        let recorded = self.ws.store().finish_run(self.id, status, error.as_deref());
+        match (result, recorded) {
+            (Ok(v), Ok(())) => Ok(v),
+            (Ok(_), Err(e)) => Err(e),
+            (Err(e), _) => Err(e),
+        }
+    }
+}
+
+impl Drop for RunScope<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let why = if std::thread::panicking() {
+                "the workflow panicked (a bug in risklake: please report it)"
+            } else {
+                "the workflow was dropped before it finished"
+            };
+            let _ = self.ws.store().finish_run(self.id, RunStatus::Failed, Some(why));
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The workspace: a home folder with its lake (the warehouse) and its project store,
+//! opened once and shared by every workflow a front runs.
+
+use std::path::{Path, PathBuf};
+
+use risklake_core::{Error, Result};
+use risklake_lake::Lake;
+use risklake_track::{SqliteStore, Store};
+
+use crate::run::RunScope;
+
+/// A home: `warehouse/` (the Paimon lake), `store.db` (runs, params, metrics) and
+/// `artifacts/`, seen as one project.
+pub struct Workspace {
+    home: PathBuf,
+    project: String,
+    store: Box<dyn Store>,
+    origin: String,
+    lake: tokio::sync::OnceCell<Lake>,
+}
+
+/// The project runs go to when none is named.
+pub const DEFAULT_PROJECT: &str = "default";
+
+impl Workspace {
+    /// Opens the home at `home` (created if needed) for `project`.
+    pub fn open(home: &Path, project: &str) -> Result<Self> {
+        std::fs::create_dir_all(home).map_err(|e| Error::io(format!("creating home {}", home.display()), e))?;
+        let home = home
+            .canonicalize()
+            .map_err(|e| Error::io(format!("resolving home {}", home.display()), e))?;
+        let store: Box<dyn Store> = Box::new(SqliteStore::open(&home)?);
+        Ok(Workspace {
+            home,
+            project: project.to_string(),
+            store,
+            origin: String::new(),
+            lake: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// Sets what started the runs of this workspace (a command line, a job id, a
+    /// notebook), recorded with each run.
+    pub fn with_origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = origin.into();
+        self
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    pub fn project(&self) -> &str {
+        &self.project
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The project store.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// The warehouse folder.
+    pub fn warehouse(&self) -> PathBuf {
+        self.home.join("warehouse")
+    }
+
+    /// The lake, opened on first use.
+    pub async fn lake(&self) -> Result<&Lake> {
+        self.lake
+            .get_or_try_init(|| async { Lake::open(&self.warehouse()).await })
+            .await
+    }
+
+    /// Starts recording a run of `kind` (`ingest`, `train`, ...).
+    pub fn start_run(&self, kind: &str) -> Result<RunScope<'_>> {
+        RunScope::start(self, kind)
+    }
+}

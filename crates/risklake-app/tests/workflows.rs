@@ -1,0 +1,164 @@
+//! The workflows in process, on a current-thread runtime (what `#[tokio::test]`, PyO3
+//! code and a server's blocking pool may use): typed requests in, reports out, runs
+//! recorded; cancellation leaves the lake and the store as they were.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use risklake_app::gen::GenRequest;
+use risklake_app::ingest::IngestRequest;
+use risklake_app::output::OutputSpec;
+use risklake_app::{Cancel, Progress, Silent, Unit, Workspace};
+use risklake_core::Error;
+use risklake_lake::{TableName, WriteMode};
+use risklake_track::RunStatus;
+
+fn workspace(dir: &std::path::Path) -> Workspace {
+    Workspace::open(&dir.join("home"), "test")
+        .unwrap()
+        .with_origin("workflows test")
+}
+
+#[tokio::test]
+async fn ingest_from_a_json_request_records_its_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = workspace(dir.path());
+    let csv = dir.path().join("loans.csv");
+    std::fs::write(&csv, "id,amount,grade\n1,10.5,A\n2,20,B\n3,30,C\n").unwrap();
+    // The same request a server job or the Python package passes in, as JSON.
+    let json = serde_json::json!({
+        "path": csv, "table": "raw.loans", "mode": "append", "primary_key": ["id"],
+        "schema": { "grade": "string" }
+    });
+    let req: IngestRequest = serde_json::from_value(json).unwrap();
+    assert_eq!(
+        serde_json::from_value::<IngestRequest>(serde_json::to_value(&req).unwrap()).unwrap(),
+        req
+    );
+    let done = risklake_app::ingest::ingest(&ws, &req, &Silent).await.unwrap();
+    assert_eq!((done.report.rows_written, done.report.snapshot), (3, Some(1)));
+    let run = ws.store().get_run(done.run).unwrap();
+    assert_eq!(run.summary.status, RunStatus::Finished);
+    assert_eq!(run.summary.command, "workflows test");
+    assert_eq!(run.params["table"], "raw.loans");
+    let out = run.datasets.iter().find(|d| d.role == "output").unwrap();
+    assert_eq!(
+        (out.name.as_str(), out.snapshot, out.rows),
+        ("raw.loans", Some(1), Some(3))
+    );
+    // A bad request names the parameter's problem and is recorded as failed.
+    let bad: IngestRequest = serde_json::from_value(serde_json::json!({
+        "path": csv, "table": "raw.loans2", "mode": "merge"
+    }))
+    .unwrap();
+    let e = risklake_app::ingest::ingest(&ws, &bad, &Silent).await.unwrap_err();
+    assert!(e.to_string().contains("merge"), "{e}");
+    // Unknown fields are refused, not ignored.
+    assert!(serde_json::from_value::<IngestRequest>(
+        serde_json::json!({"path": "x.csv", "table": "t", "moed": "append"})
+    )
+    .is_err());
+}
+
+/// A progress sink that cancels after `after` units.
+struct CancelAfter {
+    after: u64,
+    seen: AtomicU64,
+}
+
+impl Progress for CancelAfter {
+    fn stage(&self, _: &str, _: Option<u64>, _: Unit) {}
+    fn advance(&self, n: u64) {
+        self.seen.fetch_add(n, Ordering::Relaxed);
+    }
+    fn cancelled(&self) -> bool {
+        self.seen.load(Ordering::Relaxed) >= self.after
+    }
+}
+
+#[tokio::test]
+async fn a_cancelled_workflow_leaves_the_lake_and_marks_its_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = workspace(dir.path());
+    let gen = |table: &str, mode: Option<WriteMode>| GenRequest {
+        rows: 300_000,
+        features: 4,
+        seed: 1,
+        output: OutputSpec {
+            table: Some(table.into()),
+            mode,
+            ..Default::default()
+        },
+    };
+    // A first, complete write.
+    let first = risklake_app::gen::generate(
+        &ws,
+        &GenRequest {
+            rows: 1000,
+            ..gen("apps", None)
+        },
+        &Silent,
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.snapshot, Some(1));
+    // An overwrite cancelled after its first batches: nothing of it is visible.
+    let cancel = CancelAfter {
+        after: 100_000,
+        seen: AtomicU64::new(0),
+    };
+    let e = risklake_app::gen::generate(&ws, &gen("apps", Some(WriteMode::Overwrite)), &cancel)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Cancelled), "{e}");
+    let lake = ws.lake().await.unwrap();
+    let apps = TableName::parse("apps").unwrap();
+    assert_eq!(lake.latest_snapshot(&apps).await.unwrap(), Some(1));
+    assert_eq!(lake.sql().await.unwrap().count(&apps).await.unwrap(), 1000);
+    let runs = ws.store().list_runs(&Default::default()).unwrap();
+    assert_eq!(runs[0].status, RunStatus::Cancelled);
+    // Cancelled before it began: a file target is not left behind half-written.
+    let stop = Cancel::new();
+    stop.cancel();
+    let file = dir.path().join("apps.parquet");
+    let req = GenRequest {
+        output: OutputSpec {
+            file: Some(file.clone()),
+            ..Default::default()
+        },
+        ..gen("unused", None)
+    };
+    assert!(matches!(
+        risklake_app::gen::generate(&ws, &req, &stop).await,
+        Err(Error::Cancelled)
+    ));
+    assert!(!file.exists());
+    // An ingest cancelled before its commit leaves no table behind.
+    let csv = dir.path().join("x.csv");
+    std::fs::write(&csv, "a,b\n1,2\n").unwrap();
+    let req = IngestRequest {
+        path: Some(csv.display().to_string()),
+        table: "fresh".into(),
+        ..Default::default()
+    };
+    assert!(matches!(
+        risklake_app::ingest::ingest(&ws, &req, &stop).await,
+        Err(Error::Cancelled)
+    ));
+    assert!(!lake.exists(&TableName::parse("fresh").unwrap()).await.unwrap());
+}
+
+#[test]
+fn a_run_whose_workflow_panics_is_marked_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = workspace(dir.path());
+    let id = std::sync::Mutex::new(0);
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let run = ws.start_run("train").unwrap();
+        *id.lock().unwrap() = run.id();
+        panic!("a bug");
+    }));
+    assert!(caught.is_err());
+    let run = ws.store().get_run(*id.lock().unwrap()).unwrap();
+    assert_eq!(run.summary.status, RunStatus::Failed);
+    assert!(run.summary.error.unwrap().contains("panicked"));
+}
