@@ -78,7 +78,7 @@ pub async fn generate(ws: &Workspace, req: &GenRequest, progress: &dyn Progress)
                 }
             })
         };
-        let written = async {
+        let fed: Result<()> = async {
             // Moved in: dropped when this block ends, which stops the producer.
             let rx = rx;
             for b in rx.iter() {
@@ -87,9 +87,16 @@ pub async fn generate(ws: &Workspace, req: &GenRequest, progress: &dyn Progress)
                 sink.write(&b).await?;
                 progress.advance(b.num_rows() as u64);
             }
-            sink.finish().await
+            Ok(())
         }
         .await;
+        let written = match fed {
+            Ok(()) => sink.finish().await,
+            Err(e) => {
+                sink.abandon().await;
+                Err(e)
+            }
+        };
         progress.end_stage();
         let _ = producer.join();
         let written = written?;

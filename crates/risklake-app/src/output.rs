@@ -64,6 +64,9 @@ enum Target {
     Table {
         name: TableName,
         writer: TableWriter,
+        lake: Lake,
+        /// This sink created the table: it goes again when nothing is committed.
+        created: bool,
     },
     File {
         path: std::path::PathBuf,
@@ -93,8 +96,15 @@ impl Sink {
                     partition_by: spec.partition_by.clone(),
                     ..Default::default()
                 };
-                let writer = open_table(ws.lake().await?, &name, &schema, &table_spec, spec.mode).await?;
-                Target::Table { name, writer }
+                let lake = ws.lake().await?;
+                let existed = lake.exists(&name).await?;
+                let writer = open_table(lake, &name, &schema, &table_spec, spec.mode).await?;
+                Target::Table {
+                    name,
+                    writer,
+                    lake: lake.clone(),
+                    created: !existed,
+                }
             }
             (None, Some(path)) => Target::File {
                 path: path.clone(),
@@ -118,8 +128,21 @@ impl Sink {
     /// Commits or closes; returns what was written.
     pub async fn finish(mut self) -> Result<Written> {
         match std::mem::replace(&mut self.target, Target::Done) {
-            Target::Table { name, writer } => {
-                let s = writer.commit().await?;
+            Target::Table {
+                name,
+                writer,
+                lake,
+                created,
+            } => {
+                let s = match writer.commit().await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        if created {
+                            let _ = lake.drop_if_unwritten(&name).await;
+                        }
+                        return Err(e);
+                    }
+                };
                 Ok(Written {
                     target: name.to_string(),
                     rows: s.rows,
@@ -138,6 +161,31 @@ impl Sink {
                 })
             }
             Target::Done => Err(Error::invalid("finished twice")),
+        }
+    }
+}
+
+impl Sink {
+    /// Gives up: nothing is committed, a table this sink created is dropped again (unless
+    /// another writer has committed to it meanwhile), a file is removed.
+    pub async fn abandon(mut self) {
+        match std::mem::replace(&mut self.target, Target::Done) {
+            Target::Table {
+                name,
+                writer,
+                lake,
+                created,
+            } => {
+                drop(writer);
+                if created {
+                    let _ = lake.drop_if_unwritten(&name).await;
+                }
+            }
+            Target::File { path, writer } => {
+                drop(writer);
+                let _ = std::fs::remove_file(path);
+            }
+            Target::Done => {}
         }
     }
 }

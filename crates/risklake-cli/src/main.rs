@@ -52,7 +52,7 @@ fn main() -> ExitCode {
                 eprintln!("error: {message}");
             }
             match e.kind() {
-                risklake_core::ErrorKind::Cancelled => ExitCode::from(130),
+                risklake_core::ErrorKind::Cancelled => ExitCode::from(signals::cancelled_exit_code()),
                 _ => ExitCode::FAILURE,
             }
         }

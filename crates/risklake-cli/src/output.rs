@@ -201,4 +201,8 @@ impl risklake_app::Progress for Bars {
     fn note(&self, message: &str) {
         self.out.note(message);
     }
+
+    fn cancelled(&self) -> bool {
+        crate::signals::stop_requested()
+    }
 }

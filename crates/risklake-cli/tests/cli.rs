@@ -434,8 +434,12 @@ fn closed_pipes_and_signals_leave_no_panic_and_no_running_run() {
     assert!(!stderr.contains("status=101"), "{stderr}");
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
 
-    // A long job, stopped by SIGTERM: its run is marked at once, with the signal named.
-    for (signal, expect) in [("TERM", "stopped by SIGTERM"), ("KILL", "ended without finishing")] {
+    // A long job stopped by SIGTERM stops at its next batch, rolls back and marks its run
+    // cancelled (exit 143); one killed outright is marked interrupted by the next command.
+    for (signal, status_word, expect) in [
+        ("TERM", "cancelled", "cancelled"),
+        ("KILL", "interrupted", "ended without finishing"),
+    ] {
         let mut child = Command::new(bin)
             .arg("--home")
             .arg(&home)
@@ -469,13 +473,20 @@ fn closed_pipes_and_signals_leave_no_panic_and_no_running_run() {
             .unwrap();
         let status = child.wait().unwrap();
         assert!(!status.success());
+        if signal == "TERM" {
+            assert_eq!(status.code(), Some(143));
+            assert!(
+                fails(&home, &["describe", "big_TERM"]).contains("not found"),
+                "the table is rolled back"
+            );
+        }
         // The next command that opens the store sees no running run.
-        let runs = json(&home, &["runs", "list", "--status", "interrupted"]);
+        let runs = json(&home, &["runs", "list", "--status", status_word]);
         let runs = runs["runs"].as_array().unwrap();
         let run = runs
             .iter()
             .find(|r| r["command"].as_str().unwrap().contains(&format!("big_{signal}")))
-            .unwrap_or_else(|| panic!("no interrupted run for SIG{signal}: {runs:?}"));
+            .unwrap_or_else(|| panic!("no {status_word} run for SIG{signal}: {runs:?}"));
         assert!(run["error"].as_str().unwrap().contains(expect), "{run}");
         assert!(json(&home, &["runs", "list", "--status", "running"])["runs"]
             .as_array()
