@@ -23,11 +23,14 @@
 //! # Ok(()) }
 //! ```
 
+pub mod artifacts;
+pub mod features;
 pub mod gen;
 pub mod ingest;
 pub mod output;
 pub mod progress;
 pub mod run;
+pub mod scan;
 mod workspace;
 
 pub use progress::{Cancel, Progress, Silent, Unit};

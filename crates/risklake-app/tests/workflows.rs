@@ -162,3 +162,55 @@ fn a_run_whose_workflow_panics_is_marked_failed() {
     assert_eq!(run.summary.status, RunStatus::Failed);
     assert!(run.summary.error.unwrap().contains("panicked"));
 }
+
+#[tokio::test]
+async fn binning_from_a_partial_json_request_uses_the_library_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = workspace(dir.path());
+    let gen = GenRequest {
+        rows: 5000,
+        features: 6,
+        seed: 3,
+        output: OutputSpec {
+            table: Some("apps".into()),
+            ..Default::default()
+        },
+    };
+    risklake_app::gen::generate(&ws, &gen, &Silent).await.unwrap();
+    let req: risklake_app::features::BinRequest = serde_json::from_value(serde_json::json!({
+        "table": "apps", "target": { "label": "bad" },
+        "fine": { "exclude": ["id", "month"] }, "binning": { "max_bins": 6 }
+    }))
+    .unwrap();
+    assert_eq!(
+        req.binning.min_bin_size,
+        risklake_features::BinningOptions::default().min_bin_size
+    );
+    let done = risklake_app::features::bin(&ws, &req, &Silent).await.unwrap();
+    assert_eq!(done.plan.rows, 5000);
+    assert_eq!(done.plan.features.len(), 6);
+    assert!(
+        done.plan.features.iter().all(|f| f.metrics.bins <= 6 + 2),
+        "regular bins within max_bins"
+    );
+    // The plan is read back through the store by run id.
+    let again = risklake_app::features::load_plan(&ws, &done.run.to_string()).unwrap();
+    assert_eq!(again.to_json(), done.plan.to_json());
+    let run = ws.store().get_run(done.run).unwrap();
+    let input = run.datasets.iter().find(|d| d.role == "input").unwrap();
+    assert_eq!((input.name.as_str(), input.snapshot), ("default.apps", Some(1)));
+    // A bad option is an error naming the parameter, before anything runs.
+    let mut bad = req.clone();
+    bad.binning.max_bins = 0;
+    match risklake_app::features::bin(&ws, &bad, &Silent).await {
+        Err(Error::Param { param, .. }) => assert_eq!(param, "max_bins"),
+        other => panic!("{other:?}"),
+    }
+    // Unknown option names are refused.
+    assert!(
+        serde_json::from_value::<risklake_app::features::BinRequest>(serde_json::json!({
+            "table": "apps", "target": { "label": "bad" }, "binning": { "maxbins": 6 }
+        }))
+        .is_err()
+    );
+}

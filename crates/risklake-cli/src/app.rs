@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use risklake_features::{BinningOptions, FineOptions};
 
 /// risklake: credit-risk data and ML platform (lake, SQL, ingest, features, models, tuning).
 #[derive(Parser, Debug)]
@@ -247,10 +248,10 @@ pub struct BinArgs {
     #[arg(long, default_value = "optimal")]
     pub method: String,
     /// Most regular bins per feature (quantile/uniform: the number of bins).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = BinningOptions::default().max_bins)]
     pub max_bins: usize,
     /// Smallest bin, as a share of the rows with a value (tree, chimerge, optimal).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = BinningOptions::default().min_bin_size)]
     pub min_bin_size: f64,
     /// Event-rate trend for optimal binning: auto, ascending, descending, peak, valley, none.
     #[arg(long, default_value = "auto")]
@@ -259,30 +260,30 @@ pub struct BinArgs {
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub special_values: Vec<f64>,
     /// Optimal binning: CART pre-bins the exact search runs on.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = BinningOptions::default().prebins)]
     pub prebins: usize,
     /// Optimal binning: least bad (and good) rows per bin.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = BinningOptions::default().min_bad)]
     pub min_bad: f64,
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = BinningOptions::default().min_good)]
     pub min_good: f64,
     /// Tree: least impurity decrease of a split (share of the root).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = BinningOptions::default().min_gain)]
     pub min_gain: f64,
     /// ChiMerge: merge neighbours whose chi-square is not significant at this level (0 = only --max-bins).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = BinningOptions::default().chi_significance.unwrap_or(0.0))]
     pub chi_significance: f64,
     /// Categories below this share of rows are pooled (the pool also takes unseen categories).
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = BinningOptions::default().min_category_share)]
     pub min_category_share: f64,
     /// Split points for a column: COL=v1,v2,... (repeatable; used by --method edges or to override).
     #[arg(long = "edges", value_name = "COL=V1,V2")]
     pub edges: Vec<String>,
     /// Rows binned exactly before switching to the streaming sketch.
-    #[arg(long, default_value_t = 200_000)]
+    #[arg(long, default_value_t = FineOptions::default().exact_rows)]
     pub exact_rows: usize,
     /// A categorical column with more distinct values is refused (likely an id).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = FineOptions::default().max_categories)]
     pub max_categories: usize,
     /// Also write the plan to this file.
     #[arg(long)]

@@ -66,6 +66,7 @@ impl Method {
 
 /// Options of coarse binning.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BinningOptions {
     pub method: Method,
     /// Most regular bins per feature (quantile/uniform: the number of bins).
@@ -114,40 +115,47 @@ impl BinningOptions {
     /// Checks the options, naming the first one out of range.
     pub fn validate(&self) -> Result<()> {
         if self.max_bins < 1 {
-            return Err(Error::invalid("--max-bins must be at least 1"));
+            return Err(Error::param("max_bins", "must be at least 1"));
         }
         if !(0.0..0.5).contains(&self.min_bin_size) {
-            return Err(Error::invalid(format!(
-                "--min-bin-size must be a share in [0, 0.5), got {}",
-                self.min_bin_size
-            )));
+            return Err(Error::param(
+                "min_bin_size",
+                format!("must be a share in [0, 0.5), got {}", self.min_bin_size),
+            ));
         }
         if self.prebins < 2 {
-            return Err(Error::invalid("--prebins must be at least 2"));
+            return Err(Error::param("prebins", "must be at least 2"));
         }
         if let Some(s) = self.chi_significance {
             if !(s > 0.0 && s < 1.0) {
-                return Err(Error::invalid(format!("--chi-significance must be in (0, 1), got {s}")));
+                return Err(Error::param("chi_significance", format!("must be in (0, 1), got {s}")));
             }
         }
         if !(0.0..1.0).contains(&self.min_category_share) {
-            return Err(Error::invalid(format!(
-                "--min-category-share must be in [0, 1), got {}",
-                self.min_category_share
-            )));
+            return Err(Error::param(
+                "min_category_share",
+                format!("must be in [0, 1), got {}", self.min_category_share),
+            ));
         }
-        if self.min_bad < 0.0 || self.min_good < 0.0 || self.min_gain < 0.0 {
-            return Err(Error::invalid("--min-bad, --min-good and --min-gain must be >= 0"));
+        for (param, v) in [
+            ("min_bad", self.min_bad),
+            ("min_good", self.min_good),
+            ("min_gain", self.min_gain),
+        ] {
+            if !(v >= 0.0) {
+                return Err(Error::param(param, format!("must be >= 0, got {v}")));
+            }
         }
         for (name, edges) in &self.edges {
             if edges.iter().any(|e| !e.is_finite()) {
-                return Err(Error::invalid(format!("edges of '{name}' must be finite numbers")));
+                return Err(Error::param(
+                    "edges",
+                    format!("the split points of '{name}' must be finite numbers"),
+                ));
             }
         }
         if self.method == Method::Edges && self.edges.is_empty() {
-            return Err(Error::invalid(
-                "method 'edges' needs split points: --edges COLUMN=v1,v2,...",
-            ));
+            return Err(Error::param("edges", "method 'edges' needs split points per column"));
         }
         Ok(())
     }

@@ -30,6 +30,7 @@ use crate::values::{column, is_categorical, is_numeric, to_f64, to_text};
 
 /// How the fine pass treats the data.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct FineOptions {
     /// Columns to bin; empty means every column but the label, the weight and `exclude`.
     pub columns: Vec<String>,
@@ -43,6 +44,22 @@ pub struct FineOptions {
     pub exact_rows: usize,
     /// A categorical column with more distinct values than this is skipped (likely an id).
     pub max_categories: usize,
+}
+
+impl FineOptions {
+    /// Checks the options, naming the first one out of range.
+    pub fn validate(&self) -> Result<()> {
+        if self.exact_rows == 0 {
+            return Err(Error::param("exact_rows", "must be at least 1"));
+        }
+        if self.special_values.iter().any(|v| v.is_nan()) {
+            return Err(Error::param(
+                "special_values",
+                "cannot hold NaN (missing values always have their own bin)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for FineOptions {

@@ -21,8 +21,10 @@ pub struct Target {
     pub label: String,
     /// The label value that marks a bad (event) row, as text; `None` means `1` (numeric) or
     /// `true` (boolean); string labels must name it.
+    #[serde(default)]
     pub bad_value: Option<String>,
     /// An optional column of non-negative sample weights.
+    #[serde(default)]
     pub weight: Option<String>,
 }
 

@@ -3,29 +3,24 @@
 //! records runs and prints results.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use futures::StreamExt;
 use serde_json::{json, Value};
 
+use risklake_app::features::BinRequest;
 use risklake_core::{Error, Result};
 use risklake_features::psi::{plan_counts, psi_by_period, psi_report, BinCounter, FeaturePsi};
 use risklake_features::select::{select, CorrAccumulator, Decision, SelectionRules};
-use risklake_features::values::field_index;
-use risklake_features::{
-    build_plan, BinningOptions, BinningPlan, FineOptions, FineProfiler, Method, Output, Target, Transformer, Trend,
-};
+use risklake_features::{BinningOptions, BinningPlan, FineOptions, Method, Output, Target, Transformer, Trend};
 use risklake_lake::sql::{stream_schema, BatchStream};
-use risklake_lake::{SqlSession, TableRef};
-use risklake_track::{DatasetRef, RunId};
+use risklake_lake::SqlSession;
+use risklake_track::RunId;
 
 use super::Ctx;
 use crate::app::{BinArgs, EvaluateArgs, FeaturesCommand, ReportArgs, SelectArgs, TransformArgs};
-use crate::output::{grid, kv_table, Unit};
-
-/// The name of the plan artifact in a run.
-pub const PLAN_ARTIFACT: &str = "binning_plan.json";
+use crate::output::{grid, kv_table, Bars, Unit};
 
 pub async fn run(ctx: &Ctx, cmd: FeaturesCommand) -> Result<()> {
     match cmd {
@@ -37,10 +32,10 @@ pub async fn run(ctx: &Ctx, cmd: FeaturesCommand) -> Result<()> {
     }
 }
 
-/// The options of `features bin`, checked.
-pub fn options(args: &BinArgs) -> Result<(Target, FineOptions, BinningOptions)> {
-    let method: Method = args.method.parse().map_err(Error::invalid)?;
-    let monotonic: Trend = args.monotonic.parse().map_err(Error::invalid)?;
+/// The flags of `features bin` as the workflow's request (validated by the workflow).
+pub fn bin_request(args: &BinArgs) -> Result<BinRequest> {
+    let method: Method = args.method.parse().map_err(|e| Error::param("method", e))?;
+    let monotonic: Trend = args.monotonic.parse().map_err(|e| Error::param("monotonic", e))?;
     let mut edges = HashMap::new();
     for spec in &args.edges {
         let (col, values) = spec
@@ -57,11 +52,6 @@ pub fn options(args: &BinArgs) -> Result<(Target, FineOptions, BinningOptions)> 
             .collect::<Result<_>>()?;
         edges.insert(col.trim().to_string(), values);
     }
-    if args.special_values.iter().any(|v| v.is_nan()) {
-        return Err(Error::invalid(
-            "--special-values cannot hold NaN (missing values always have their own bin)",
-        ));
-    }
     let binning = BinningOptions {
         method,
         max_bins: args.max_bins,
@@ -75,10 +65,6 @@ pub fn options(args: &BinArgs) -> Result<(Target, FineOptions, BinningOptions)> 
         min_category_share: args.min_category_share,
         edges,
     };
-    binning.validate()?;
-    if args.exact_rows == 0 {
-        return Err(Error::invalid("--exact-rows must be at least 1"));
-    }
     let fine = FineOptions {
         columns: args.columns.clone(),
         exclude: args.exclude.clone(),
@@ -96,30 +82,25 @@ pub fn options(args: &BinArgs) -> Result<(Target, FineOptions, BinningOptions)> 
         bad_value: args.target.bad_value.clone(),
         weight: args.target.weight.clone(),
     };
-    Ok((target, fine, binning))
+    let req = BinRequest {
+        table: args.target.table.clone(),
+        target,
+        fine,
+        binning,
+        out: args.out.clone(),
+    };
+    req.validate()?;
+    Ok(req)
 }
 
-/// Rows per batch of the scans feature mining streams: larger than DataFusion's 8192, so
-/// the per-batch work (label decoding, one parallel task per column) is amortized; 12%
-/// less CPU binning 1M x 88 features, for ~170 MB more memory.
-const SCAN_BATCH_ROWS: usize = 65_536;
-
-/// A SQL session whose scans produce batches of [`SCAN_BATCH_ROWS`].
+/// A SQL session for the scans of feature mining (see [`risklake_app::scan`]).
 pub(super) async fn scan_session(ctx: &Ctx) -> Result<SqlSession> {
-    let session = ctx.lake().await?.sql().await?;
-    session
-        .query(&format!("SET datafusion.execution.batch_size = {SCAN_BATCH_ROWS}"))
-        .await?;
-    Ok(session)
+    risklake_app::scan::session(ctx.ws.lake().await?).await
 }
 
-/// A scan session that yields rows in the table's order on every run (one partition), for
-/// work whose result depends on row order: model training samples its bins from the
-/// first rows and sums gradients in row order.
+/// A scan session that yields rows in the table's order on every run.
 pub(super) async fn ordered_scan_session(ctx: &Ctx) -> Result<SqlSession> {
-    let session = scan_session(ctx).await?;
-    session.query("SET datafusion.execution.target_partitions = 1").await?;
-    Ok(session)
+    risklake_app::scan::ordered_session(ctx.ws.lake().await?).await
 }
 
 /// Opens `--table` (lake name or file) as a stream, and records it as an input.
@@ -130,154 +111,17 @@ pub(super) async fn open(
     columns: Option<&[String]>,
     run: RunId,
 ) -> Result<BatchStream> {
-    let tref = TableRef::parse(table)?;
-    if let TableRef::File(p) = &tref {
-        if !p.exists() {
-            return Err(Error::not_found("file", p.display().to_string()));
-        }
-    }
-    let snapshot = match &tref {
-        TableRef::Lake(name) => ctx.lake().await?.latest_snapshot(name).await.ok().flatten(),
-        TableRef::File(_) => None,
-    };
-    ctx.ws.store().log_dataset(
-        run,
-        &DatasetRef {
-            role: "input".into(),
-            name: match &tref {
-                TableRef::Lake(n) => n.to_string(),
-                TableRef::File(p) => p.display().to_string(),
-            },
-            snapshot,
-            rows: None,
-        },
-    )?;
-    session.scan(&tref, columns).await
+    risklake_app::scan::open_input(&ctx.ws, session, table, columns, run).await
 }
 
 /// The fine pass and the plan, streaming `--table` once.
 pub async fn bin_table(ctx: &Ctx, args: &BinArgs, run: RunId) -> Result<(BinningPlan, f64)> {
-    let (target, fine, binning) = options(args)?;
-    let started = Instant::now();
-    let session = scan_session(ctx).await?;
-    let columns: Option<Vec<String>> = (!args.columns.is_empty()).then(|| {
-        let mut c = args.columns.clone();
-        c.push(target.label.clone());
-        if let Some(w) = &target.weight {
-            c.push(w.clone());
-        }
-        c
-    });
-    if let Some(cols) = &columns {
-        // Name a missing column plainly, before the scan's SQL does.
-        let probe = session.scan(&TableRef::parse(&args.target.table)?, None).await?;
-        let schema = stream_schema(&probe);
-        for c in cols {
-            field_index(&schema, c, "column")?;
-        }
-    }
-    let mut stream = open(ctx, &session, &args.target.table, columns.as_deref(), run).await?;
-    let mut profiler = FineProfiler::new(target.clone(), fine);
-    let bar = ctx.out.bar(None, Unit::Rows, "binning");
-    while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(|e| Error::external(format!("reading {}", args.target.table), e))?;
-        tokio::task::block_in_place(|| profiler.update(&batch))?;
-        bar.inc(batch.num_rows() as u64);
-    }
-    bar.finish_and_clear();
-    let fine = tokio::task::block_in_place(|| profiler.finish())?;
-    let plan = build_plan(&fine, &target, &binning)?;
-    Ok((plan, started.elapsed().as_secs_f64()))
-}
-
-fn log_params(ctx: &Ctx, run: RunId, args: &BinArgs) -> Result<()> {
-    let t = &args.target;
-    let mut params = vec![
-        ("table", t.table.clone()),
-        ("label", t.label.clone().unwrap_or_default()),
-        ("method", args.method.clone()),
-        ("max_bins", args.max_bins.to_string()),
-        ("min_bin_size", args.min_bin_size.to_string()),
-        ("monotonic", args.monotonic.clone()),
-    ];
-    if let Some(b) = &t.bad_value {
-        params.push(("bad_value", b.clone()));
-    }
-    if let Some(w) = &t.weight {
-        params.push(("weight", w.clone()));
-    }
-    if !args.special_values.is_empty() {
-        params.push((
-            "special_values",
-            args.special_values
-                .iter()
-                .map(|v| v.to_string())
-                .collect::<Vec<_>>()
-                .join(","),
-        ));
-    }
-    for (k, v) in params {
-        ctx.ws.store().log_param(run, k, &v)?;
-    }
-    Ok(())
+    risklake_app::features::bin_table(&ctx.ws, &bin_request(args)?, run, &Bars::new(ctx.out)).await
 }
 
 /// Stores the plan, its bins as CSV and its report as artifacts of `run`, with metrics.
 pub fn record_plan(ctx: &Ctx, run: RunId, plan: &BinningPlan, psi: &[FeaturePsi]) -> Result<PathBuf> {
-    let a = ctx
-        .ws
-        .store()
-        .log_artifact_bytes(run, PLAN_ARTIFACT, plan.to_json().as_bytes())?;
-    ctx.ws
-        .store()
-        .log_artifact_bytes(run, "bins.csv", bins_csv(plan).as_bytes())?;
-    let html = risklake_report::binning_report(plan, &format!("Binning report, run {run}"), psi);
-    ctx.ws.store().log_artifact_bytes(run, "report.html", html.as_bytes())?;
-    ctx.ws.store().log_metric(run, "rows", None, plan.rows as f64)?;
-    ctx.ws
-        .store()
-        .log_metric(run, "features", None, plan.features.len() as f64)?;
-    for f in &plan.features {
-        ctx.ws
-            .store()
-            .log_metric(run, &format!("iv.{}", f.name), None, f.metrics.iv)?;
-    }
-    Ok(PathBuf::from(a.path))
-}
-
-fn bins_csv(plan: &BinningPlan) -> String {
-    let mut s = String::from("feature,bin,label,kind,count,share,good,bad,event_rate,woe,iv\n");
-    for f in &plan.features {
-        for b in &f.bins {
-            s.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{},{}\n",
-                csv_field(&f.name),
-                b.index,
-                csv_field(&b.label),
-                format!("{:?}", b.kind).to_lowercase(),
-                b.count,
-                b.share,
-                b.good,
-                b.bad,
-                b.event_rate,
-                b.woe,
-                b.iv
-            ));
-        }
-    }
-    s
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-fn write_out(path: &Path, plan: &BinningPlan) -> Result<()> {
-    std::fs::write(path, plan.to_json()).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    risklake_app::features::record_plan(&ctx.ws, run, plan, psi)
 }
 
 /// The summary of a plan, features by IV.
@@ -358,19 +202,9 @@ fn skipped_note(plan: &BinningPlan) -> String {
 
 /// `features bin` as a recorded run: the plan, its artifacts, and where the plan is.
 pub async fn bin_recorded(ctx: &Ctx, args: &BinArgs) -> Result<(RunId, BinningPlan, f64, PathBuf)> {
-    let run = ctx.start("features.bin")?;
-    let result = async {
-        log_params(ctx, run, args)?;
-        let (plan, seconds) = bin_table(ctx, args, run).await?;
-        let path = record_plan(ctx, run, &plan, &[])?;
-        if let Some(out) = &args.out {
-            write_out(out, &plan)?;
-        }
-        Ok((plan, seconds, path))
-    }
-    .await;
-    let (plan, seconds, path) = ctx.finish(run, result)?;
-    Ok((run, plan, seconds, path))
+    let req = bin_request(args)?;
+    let r = risklake_app::features::bin(&ctx.ws, &req, &Bars::new(ctx.out)).await?;
+    Ok((r.run, r.plan, r.seconds, r.plan_path))
 }
 
 async fn bin(ctx: &Ctx, args: &BinArgs) -> Result<()> {
@@ -400,8 +234,7 @@ async fn bin(ctx: &Ctx, args: &BinArgs) -> Result<()> {
 
 /// Reads a plan given as a file path or a run id.
 pub fn load_plan(ctx: &Ctx, spec: &str) -> Result<BinningPlan> {
-    let text = super::read_file_or_artifact(ctx, spec, PLAN_ARTIFACT, "binning plan")?;
-    BinningPlan::from_json(&text).map_err(|e| Error::invalid(format!("plan {spec}: {e}")))
+    risklake_app::features::load_plan(&ctx.ws, spec)
 }
 
 /// PSI by period (over `table`) or against another table.
@@ -479,10 +312,16 @@ fn psi_grid(psi: &[FeaturePsi]) -> String {
 async fn evaluate(ctx: &Ctx, args: &EvaluateArgs) -> Result<()> {
     let run = ctx.start("features.evaluate")?;
     let result = async {
-        log_params(ctx, run, &args.bin)?;
         let (mut plan, seconds) = match &args.plan {
-            Some(p) => (load_plan(ctx, p)?, 0.0),
-            None => bin_table(ctx, &args.bin, run).await?,
+            Some(p) => {
+                ctx.ws.store().log_param(run, "table", &args.bin.target.table)?;
+                ctx.ws.store().log_param(run, "plan", p)?;
+                (load_plan(ctx, p)?, 0.0)
+            }
+            None => {
+                risklake_app::features::log_params(&ctx.ws, run, &bin_request(&args.bin)?)?;
+                bin_table(ctx, &args.bin, run).await?
+            }
         };
         let psi = compute_psi(
             ctx,
@@ -507,7 +346,7 @@ async fn evaluate(ctx: &Ctx, args: &EvaluateArgs) -> Result<()> {
             serde_json::to_string_pretty(&psi).unwrap_or_default().as_bytes(),
         )?;
         if let Some(out) = &args.bin.out {
-            write_out(out, &plan)?;
+            risklake_app::features::write_plan(out, &plan)?;
         }
         Ok((plan, psi, seconds, path))
     }
@@ -629,7 +468,7 @@ async fn select_cmd(ctx: &Ctx, args: &SelectArgs) -> Result<()> {
             .store()
             .log_metric(run, "dropped", None, (decisions.len() - kept.len()) as f64)?;
         if let Some(out) = &args.out {
-            write_out(out, &selected)?;
+            risklake_app::features::write_plan(out, &selected)?;
         }
         Ok((decisions, path))
     }

@@ -8,8 +8,8 @@ use risklake_core::Result;
 
 use super::Ctx;
 use crate::app::{
-    BinArgs, GenCreditArgs, QuickstartArgs, ScorecardBuildArgs, ScorecardEvaluateArgs, TargetArgs, TrainGbdtArgs,
-    TrainLrArgs, TransformArgs, TuneArgs,
+    GenCreditArgs, QuickstartArgs, ScorecardBuildArgs, ScorecardEvaluateArgs, TrainGbdtArgs, TrainLrArgs,
+    TransformArgs, TuneArgs,
 };
 use crate::output::batches_table;
 
@@ -100,33 +100,11 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     );
 
     out.note("[5/10] features: optimal monotonic binning of every feature, WoE / IV / KS / AUC (default.credit_apps)");
-    let bin_args = BinArgs {
-        target: TargetArgs {
-            table: "default.credit_apps".into(),
-            label: Some("bad".into()),
-            bad_value: None,
-            weight: None,
-        },
-        columns: vec![],
-        exclude: vec!["id".into(), "month".into()],
-        categorical: vec![],
-        method: "optimal".into(),
-        max_bins: 10,
-        min_bin_size: 0.05,
-        monotonic: "auto".into(),
-        special_values: vec![],
-        prebins: 20,
-        min_bad: 1.0,
-        min_good: 1.0,
-        min_gain: 0.0,
-        chi_significance: 0.05,
-        min_category_share: 0.01,
-        edges: vec![],
-        exact_rows: 200_000,
-        max_categories: 10_000,
-        out: None,
-    };
-    let (bin_run, plan, bin_seconds, plan_path) = super::features::bin_recorded(ctx, &bin_args).await?;
+    // The library's defaults (optimal monotonic binning), only the id and period left out.
+    let mut bin_req = risklake_app::features::BinRequest::new("default.credit_apps", "bad");
+    bin_req.fine.exclude = vec!["id".into(), "month".into()];
+    let binned = risklake_app::features::bin(&ctx.ws, &bin_req, &crate::output::Bars::new(ctx.out)).await?;
+    let (bin_run, plan, bin_seconds, plan_path) = (binned.run, binned.plan, binned.seconds, binned.plan_path);
     let mut ranked: Vec<_> = plan.features.iter().collect();
     ranked.sort_by(|a, b| b.metrics.iv.total_cmp(&a.metrics.iv));
     if !out.json {

@@ -1,0 +1,232 @@
+//! Feature mining workflows: binning a table into a stored plan.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use risklake_core::{Error, Result};
+use risklake_features::values::field_index;
+use risklake_features::{build_plan, BinningOptions, BinningPlan, FineOptions, FineProfiler, Target};
+use risklake_lake::sql::stream_schema;
+use risklake_lake::TableRef;
+use risklake_track::RunId;
+
+use crate::progress::{check, Progress, Unit};
+use crate::{artifacts, scan, Workspace};
+
+/// Bin every feature of a table (or the `fine.columns` given) against a binary target.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BinRequest {
+    /// A lake table (`db.table`) or a data file.
+    pub table: String,
+    pub target: Target,
+    #[serde(default)]
+    pub fine: FineOptions,
+    #[serde(default)]
+    pub binning: BinningOptions,
+    /// Also write the plan (JSON) to this file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out: Option<PathBuf>,
+}
+
+impl BinRequest {
+    /// A request with every option at its default.
+    pub fn new(table: impl Into<String>, label: impl Into<String>) -> Self {
+        BinRequest {
+            table: table.into(),
+            target: Target::new(label),
+            fine: FineOptions::default(),
+            binning: BinningOptions::default(),
+            out: None,
+        }
+    }
+
+    /// Checks every option before any data is read.
+    pub fn validate(&self) -> Result<()> {
+        if self.target.label.trim().is_empty() {
+            return Err(Error::param(
+                "label",
+                "is required: the column holding the binary target",
+            ));
+        }
+        self.fine.validate()?;
+        self.binning.validate()
+    }
+}
+
+/// A stored binning plan and the run that made it.
+#[derive(Clone, Debug)]
+pub struct BinReport {
+    pub run: RunId,
+    pub plan: BinningPlan,
+    pub seconds: f64,
+    /// Where the store keeps the plan artifact.
+    pub plan_path: PathBuf,
+}
+
+/// Bins the table as a recorded run (`features.bin`): the plan, its bins as CSV and its
+/// HTML report become artifacts; IV per feature a metric.
+pub async fn bin(ws: &Workspace, req: &BinRequest, progress: &dyn Progress) -> Result<BinReport> {
+    req.validate()?;
+    let run = ws.start_run("features.bin")?;
+    let result = async {
+        log_params(ws, run.id(), req)?;
+        let (plan, seconds) = bin_table(ws, req, run.id(), progress).await?;
+        let plan_path = record_plan(ws, run.id(), &plan, &[])?;
+        if let Some(out) = &req.out {
+            write_plan(out, &plan)?;
+        }
+        Ok((plan, seconds, plan_path))
+    }
+    .await;
+    let id = run.id();
+    let (plan, seconds, plan_path) = run.finish(result)?;
+    Ok(BinReport {
+        run: id,
+        plan,
+        seconds,
+        plan_path,
+    })
+}
+
+/// The fine pass and the plan, streaming the table once; the table is recorded as an
+/// input of `run`.
+pub async fn bin_table(
+    ws: &Workspace,
+    req: &BinRequest,
+    run: RunId,
+    progress: &dyn Progress,
+) -> Result<(BinningPlan, f64)> {
+    req.validate()?;
+    let target = &req.target;
+    let started = Instant::now();
+    let session = scan::session(ws.lake().await?).await?;
+    let columns: Option<Vec<String>> = (!req.fine.columns.is_empty()).then(|| {
+        let mut c = req.fine.columns.clone();
+        c.push(target.label.clone());
+        if let Some(w) = &target.weight {
+            c.push(w.clone());
+        }
+        c
+    });
+    if let Some(cols) = &columns {
+        // Name a missing column plainly, before the scan's SQL does.
+        let probe = session.scan(&TableRef::parse(&req.table)?, None).await?;
+        let schema = stream_schema(&probe);
+        for c in cols {
+            field_index(&schema, c, "column")?;
+        }
+    }
+    let mut stream = scan::open_input(ws, &session, &req.table, columns.as_deref(), run).await?;
+    let mut profiler = FineProfiler::new(target.clone(), req.fine.clone());
+    progress.stage("binning", None, Unit::Rows);
+    let fed: Result<()> = async {
+        while let Some(batch) = stream.next().await {
+            check(progress)?;
+            let batch = batch.map_err(|e| Error::external(format!("reading {}", req.table), e))?;
+            profiler.update(&batch)?;
+            progress.advance(batch.num_rows() as u64);
+        }
+        Ok(())
+    }
+    .await;
+    progress.end_stage();
+    fed?;
+    let fine = profiler.finish()?;
+    let plan = build_plan(&fine, target, &req.binning)?;
+    Ok((plan, started.elapsed().as_secs_f64()))
+}
+
+/// Records the binning request's parameters with `run`.
+pub fn log_params(ws: &Workspace, run: RunId, req: &BinRequest) -> Result<()> {
+    let t = &req.target;
+    let b = &req.binning;
+    let mut params = vec![
+        ("table", req.table.clone()),
+        ("label", t.label.clone()),
+        ("method", b.method.as_str().to_string()),
+        ("max_bins", b.max_bins.to_string()),
+        ("min_bin_size", b.min_bin_size.to_string()),
+        ("monotonic", format!("{:?}", b.monotonic).to_lowercase()),
+    ];
+    if let Some(v) = &t.bad_value {
+        params.push(("bad_value", v.clone()));
+    }
+    if let Some(w) = &t.weight {
+        params.push(("weight", w.clone()));
+    }
+    if !req.fine.special_values.is_empty() {
+        let values: Vec<String> = req.fine.special_values.iter().map(|v| v.to_string()).collect();
+        params.push(("special_values", values.join(",")));
+    }
+    for (k, v) in params {
+        ws.store().log_param(run, k, &v)?;
+    }
+    Ok(())
+}
+
+/// Writes a plan as JSON to `path`.
+pub fn write_plan(path: &std::path::Path, plan: &BinningPlan) -> Result<()> {
+    std::fs::write(path, plan.to_json()).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+/// Stores the plan, its bins as CSV and its report as artifacts of `run`, with metrics;
+/// returns where the store keeps the plan.
+pub fn record_plan(
+    ws: &Workspace,
+    run: RunId,
+    plan: &BinningPlan,
+    psi: &[risklake_features::psi::FeaturePsi],
+) -> Result<PathBuf> {
+    let store = ws.store();
+    let a = store.log_artifact_bytes(run, artifacts::BINNING_PLAN, plan.to_json().as_bytes())?;
+    store.log_artifact_bytes(run, artifacts::BINS_CSV, bins_csv(plan).as_bytes())?;
+    let html = risklake_report::binning_report(plan, &format!("Binning report, run {run}"), psi);
+    store.log_artifact_bytes(run, artifacts::REPORT_HTML, html.as_bytes())?;
+    store.log_metric(run, "rows", None, plan.rows as f64)?;
+    store.log_metric(run, "features", None, plan.features.len() as f64)?;
+    for f in &plan.features {
+        store.log_metric(run, &format!("iv.{}", f.name), None, f.metrics.iv)?;
+    }
+    Ok(PathBuf::from(a.path))
+}
+
+/// Reads a plan given as a file path or a run id.
+pub fn load_plan(ws: &Workspace, spec: &str) -> Result<BinningPlan> {
+    let text = artifacts::read_text(ws, spec, artifacts::BINNING_PLAN, "binning plan")?;
+    BinningPlan::from_json(&text).map_err(|e| Error::invalid(format!("plan {spec}: {e}")))
+}
+
+fn bins_csv(plan: &BinningPlan) -> String {
+    let mut s = String::from("feature,bin,label,kind,count,share,good,bad,event_rate,woe,iv\n");
+    for f in &plan.features {
+        for b in &f.bins {
+            s.push_str(&format!(
+                "{},{},{},{},{},{},{},{},{},{},{}\n",
+                csv_field(&f.name),
+                b.index,
+                csv_field(&b.label),
+                format!("{:?}", b.kind).to_lowercase(),
+                b.count,
+                b.share,
+                b.good,
+                b.bad,
+                b.event_rate,
+                b.woe,
+                b.iv
+            ));
+        }
+    }
+    s
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
