@@ -167,27 +167,9 @@ pub async fn write_mapped(
     Ok((name, rows))
 }
 
-/// The text of `spec`: a file path, or a run id (optionally `run:ID`) whose artifact
-/// `artifact` is read; `what` names the thing in errors ("binning plan", "model").
+/// The text of `spec`: a file path, or a run id whose artifact `artifact` is read.
 pub fn read_file_or_artifact(ctx: &Ctx, spec: &str, artifact: &str, what: &str) -> Result<String> {
-    let path = Path::new(spec);
-    if path.exists() {
-        return std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {what} {spec}"), e));
-    }
-    let Ok(id) = spec.trim_start_matches("run:").parse::<i64>() else {
-        return Err(Error::NotFound {
-            kind: "file or run id",
-            name: format!("{spec} (a {what})"),
-        });
-    };
-    let detail = ctx.ws.store().get_run(id)?;
-    let a = detail.artifacts.iter().find(|a| a.name == artifact).ok_or_else(|| {
-        Error::invalid(format!(
-            "run {id} has no {what} (it is a '{}' run)",
-            detail.summary.kind
-        ))
-    })?;
-    std::fs::read_to_string(&a.path).map_err(|e| Error::io(format!("reading {}", a.path), e))
+    risklake_app::artifacts::read_text(&ctx.ws, spec, artifact, what)
 }
 
 /// The command line as typed, with passwords in URLs masked.
