@@ -148,7 +148,12 @@ def test_concurrent_risklake_writers_lose_no_commit(tmp_path):
     for p in procs:
         out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
-        reported += [json.loads(line)["snapshot"] for line in out.splitlines() if line.strip()]
+        # Three JSON documents (pretty-printed) one after another.
+        decoder, text = json.JSONDecoder(), out.strip()
+        while text:
+            doc, end = decoder.raw_decode(text)
+            reported.append(doc["snapshot"])
+            text = text[end:].lstrip()
     assert sorted(reported) == list(range(1, 13))
     theirs = pypaimon_read(home, "default.race")
     assert theirs.num_rows == 4 * 3 * 50

@@ -31,6 +31,7 @@ pub mod output;
 pub mod progress;
 pub mod run;
 pub mod scan;
+pub mod sql;
 mod workspace;
 
 pub use progress::{Cancel, Progress, Silent, Unit};

@@ -73,20 +73,26 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     ));
     steps.push(json!({ "step": "ingest", "table": r.table, "rows": r.rows_written, "snapshot": r.snapshot }));
 
-    let sql = lake.sql().await?;
     let q1 = "SELECT month, COUNT(*) AS applications, ROUND(AVG(bad), 4) AS bad_rate, \
               ROUND(AVG(x00_amount), 1) AS avg_amount, \
               ROUND(AVG(CASE WHEN x02_utilization IS NULL THEN 1.0 ELSE 0.0 END), 4) AS utilization_missing \
               FROM credit_apps GROUP BY month ORDER BY month";
     out.note("[3/10] SQL: bad rate and drift by month (default.credit_apps)");
-    let r1 = sql.query(q1).await?;
     let q2 = "SELECT purpose, COUNT(*) AS loans, ROUND(AVG(CASE WHEN creditability = 'bad' THEN 1.0 ELSE 0.0 END), 3) AS bad_rate \
               FROM german_credit GROUP BY purpose ORDER BY bad_rate DESC LIMIT 5";
-    let r2 = sql.query(q2).await?;
-    let run = ctx.start("sql")?;
-    let recorded = super::sql::log_statement(ctx, run, q1)
-        .and_then(|()| ctx.ws.store().log_metric(run, "rows", None, r1.num_rows() as f64));
-    ctx.finish(run, recorded)?;
+    let req = risklake_app::sql::SqlRequest {
+        sql: format!("{q1};\n{q2}"),
+        ..Default::default()
+    };
+    let mut results = risklake_app::sql::run(&ctx.ws, &req, &crate::output::Bars::new(ctx.out))
+        .await?
+        .results
+        .into_iter();
+    let (Some(r1), Some(r2)) = (results.next(), results.next()) else {
+        return Err(risklake_core::Error::invalid(
+            "the quickstart queries returned no result",
+        ));
+    };
     if !out.json {
         println!("{}", batches_table(&r1.batches)?);
         out.note("[4/10] SQL: riskiest loan purposes (default.german_credit)");

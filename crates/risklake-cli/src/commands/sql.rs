@@ -1,51 +1,40 @@
 //! `sql`: statements over the lake, or an interactive shell.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_json::json;
 
+use risklake_app::sql::SqlRequest;
 use risklake_core::{Error, Result};
 use risklake_lake::sql::{is_complete, split_statements};
 use risklake_lake::{SqlResult, SqlSession, TableName};
 
 use super::Ctx;
 use crate::app::SqlArgs;
-use crate::output::{batches_csv, batches_json, batches_table, write_file};
+use crate::output::{batches_csv, batches_json, batches_table, write_file, Bars};
 
 pub async fn run(ctx: &Ctx, args: SqlArgs) -> Result<()> {
-    let lake = ctx.lake().await?;
-    let session = lake.sql().await?;
+    let mut files = BTreeMap::new();
     for f in &args.files {
         let (name, path) = f
             .split_once('=')
             .ok_or_else(|| Error::invalid(format!("--file {f:?} should be NAME=PATH")))?;
-        session.register_file(name.trim(), &PathBuf::from(path.trim())).await?;
+        files.insert(name.trim().to_string(), PathBuf::from(path.trim()));
     }
     let text = match (&args.query, &args.script) {
         (Some(q), _) => q.clone(),
         (None, Some(path)) => {
             std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?
         }
-        (None, None) => return shell(ctx, &session).await,
+        (None, None) => {
+            let session = risklake_app::sql::session(&ctx.ws, &files).await?;
+            return shell(ctx, &session).await;
+        }
     };
-    let statements = split_statements(&text);
-    if statements.is_empty() {
-        return Err(Error::invalid("no SQL statement given"));
-    }
-    let run = ctx.start("sql")?;
-    let result = async {
-        log_statement(ctx, run, &text)?;
-        let mut results = Vec::new();
-        for s in &statements {
-            results.push(session.query(s).await?);
-        }
-        if let Some(last) = results.last() {
-            ctx.ws.store().log_metric(run, "rows", None, last.num_rows() as f64)?;
-        }
-        Ok(results)
-    }
-    .await;
-    let results = ctx.finish(run, result)?;
+    let req = SqlRequest { sql: text, files };
+    let done = risklake_app::sql::run(&ctx.ws, &req, &Bars::new(ctx.out)).await?;
+    let (results, run) = (done.results, done.run);
     if let Some(out) = &args.out {
         let last = results.last().ok_or_else(|| Error::invalid("no result to write"))?;
         write_result(out, &args.format, last)?;
@@ -64,13 +53,6 @@ pub async fn run(ctx: &Ctx, args: SqlArgs) -> Result<()> {
         print_result(r, &args.format)?;
     }
     Ok(())
-}
-
-/// Records the SQL a run executes (its first 4 000 characters), before it runs, so that a
-/// failed run shows what failed.
-pub(super) fn log_statement(ctx: &Ctx, run: i64, sql: &str) -> Result<()> {
-    let short: String = sql.chars().take(4000).collect();
-    ctx.ws.store().log_param(run, "sql", &short)
 }
 
 fn result_json(r: &SqlResult) -> Result<serde_json::Value> {

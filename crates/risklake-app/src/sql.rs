@@ -1,0 +1,70 @@
+//! SQL over the lake as a recorded run: a script of statements, data files as tables.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use risklake_core::{Error, Result};
+use risklake_lake::sql::split_statements;
+use risklake_lake::{SqlResult, SqlSession};
+
+use crate::progress::{check, Progress};
+use crate::Workspace;
+
+/// Statements to run, in order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SqlRequest {
+    /// One or more statements separated by `;`.
+    pub sql: String,
+    /// Data files made queryable as tables for these statements: name -> path.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, PathBuf>,
+}
+
+/// Every statement's result, and the run.
+#[derive(Debug)]
+pub struct SqlReport {
+    pub results: Vec<SqlResult>,
+    pub run: i64,
+}
+
+/// The most of a script recorded as the run's `sql` parameter.
+const RECORDED_CHARS: usize = 4000;
+
+/// A session over the workspace's lake with the request's files registered.
+pub async fn session(ws: &Workspace, files: &BTreeMap<String, PathBuf>) -> Result<SqlSession> {
+    let session = ws.lake().await?.sql().await?;
+    for (name, path) in files {
+        session.register_file(name.trim(), path).await?;
+    }
+    Ok(session)
+}
+
+/// Runs the statements as one recorded run (`sql`), stopping at the first error; the
+/// script is recorded before it runs, so a failed run shows what failed.
+pub async fn run(ws: &Workspace, req: &SqlRequest, progress: &dyn Progress) -> Result<SqlReport> {
+    let statements = split_statements(&req.sql);
+    if statements.is_empty() {
+        return Err(Error::param("sql", "no SQL statement given"));
+    }
+    let session = session(ws, &req.files).await?;
+    let run = ws.start_run("sql")?;
+    let result = async {
+        run.param("sql", req.sql.chars().take(RECORDED_CHARS).collect::<String>())?;
+        let mut results = Vec::new();
+        for s in &statements {
+            check(progress)?;
+            results.push(session.query(s).await?);
+        }
+        if let Some(last) = results.last() {
+            run.metric("rows", last.num_rows() as f64)?;
+        }
+        Ok(results)
+    }
+    .await;
+    let id = run.id();
+    let results = run.finish(result)?;
+    Ok(SqlReport { results, run: id })
+}
