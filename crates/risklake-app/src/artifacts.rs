@@ -11,6 +11,10 @@ use crate::Workspace;
 pub const BINNING_PLAN: &str = "binning_plan.json";
 /// The plan's bins as CSV.
 pub const BINS_CSV: &str = "bins.csv";
+/// A trained model (JSON; any kind: trees, LR, scorecard).
+pub const MODEL: &str = "model.json";
+/// Split/gain importance per feature (CSV).
+pub const IMPORTANCE_CSV: &str = "importance.csv";
 /// A self-contained HTML report.
 pub const REPORT_HTML: &str = "report.html";
 

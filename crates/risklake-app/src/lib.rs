@@ -32,6 +32,7 @@ pub mod progress;
 pub mod run;
 pub mod scan;
 pub mod sql;
+pub mod train;
 mod workspace;
 
 pub use progress::{Cancel, Progress, Silent, Unit};

@@ -214,3 +214,79 @@ async fn binning_from_a_partial_json_request_uses_the_library_defaults() {
         .is_err()
     );
 }
+
+/// Cancels once a stage of `unit` has advanced `after` times.
+struct CancelIn {
+    unit: Unit,
+    after: u64,
+    current: std::sync::Mutex<Option<Unit>>,
+    seen: AtomicU64,
+}
+
+impl Progress for CancelIn {
+    fn stage(&self, _: &str, _: Option<u64>, unit: Unit) {
+        *self.current.lock().unwrap() = Some(unit);
+    }
+    fn advance(&self, n: u64) {
+        if *self.current.lock().unwrap() == Some(self.unit) {
+            self.seen.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+    fn cancelled(&self) -> bool {
+        self.seen.load(Ordering::Relaxed) >= self.after
+    }
+}
+
+#[tokio::test]
+async fn gbdt_training_from_json_with_lightgbm_parameter_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = workspace(dir.path());
+    let gen = GenRequest {
+        rows: 4000,
+        features: 6,
+        seed: 5,
+        output: OutputSpec {
+            table: Some("apps".into()),
+            ..Default::default()
+        },
+    };
+    risklake_app::gen::generate(&ws, &gen, &Silent).await.unwrap();
+    let req: risklake_app::train::TrainGbdtRequest = serde_json::from_value(serde_json::json!({
+        "table": "apps", "label": "bad", "exclude": ["id", "month"], "valid_fraction": 0.25,
+        "params": { "num_iterations": 30, "num_leaves": 7, "learning_rate": "0.1", "max_bin": 63 }
+    }))
+    .unwrap();
+    let done = risklake_app::train::train_gbdt(&ws, &req, &Silent).await.unwrap();
+    assert_eq!(done.rows + done.valid_rows, 4000);
+    assert!((900..1100).contains(&done.valid_rows), "{}", done.valid_rows);
+    assert_eq!(done.trees, 30);
+    assert!(done.valid_metric.unwrap() > 0.6);
+    let model = risklake_app::train::load_model(&ws, &done.run.to_string()).unwrap();
+    assert!(matches!(model, risklake_learn::Model::Trees(_)));
+    let run = ws.store().get_run(done.run).unwrap();
+    assert_eq!(run.params["max_bin"], "63");
+    assert_eq!(run.metric_history.iter().filter(|m| m.key == "train_loss").count(), 30);
+    // An unknown parameter is refused by name; a bad split share names valid_fraction.
+    let mut bad = req.clone();
+    bad.params.insert("num_leafs".into(), serde_json::json!(3));
+    let e = risklake_app::train::train_gbdt(&ws, &bad, &Silent).await.unwrap_err();
+    assert!(e.to_string().contains("num_leafs"), "{e}");
+    let mut bad = req.clone();
+    bad.split.valid_fraction = Some(1.5);
+    match risklake_app::train::train_gbdt(&ws, &bad, &Silent).await {
+        Err(Error::Param { param, .. }) => assert_eq!(param, "valid_fraction"),
+        other => panic!("{other:?}"),
+    }
+    // Cancelled after 5 iterations: no model stored, the run says cancelled.
+    let cancel = CancelIn {
+        unit: Unit::Iterations,
+        after: 5,
+        current: Default::default(),
+        seen: AtomicU64::new(0),
+    };
+    let e = risklake_app::train::train_gbdt(&ws, &req, &cancel).await.unwrap_err();
+    assert!(matches!(e, Error::Cancelled), "{e}");
+    let last = &ws.store().list_runs(&Default::default()).unwrap()[0];
+    assert_eq!((last.kind.as_str(), last.status), ("train.gbdt", RunStatus::Cancelled));
+    assert!(ws.store().get_run(last.id).unwrap().artifacts.is_empty());
+}

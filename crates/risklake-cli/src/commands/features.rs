@@ -98,11 +98,6 @@ pub(super) async fn scan_session(ctx: &Ctx) -> Result<SqlSession> {
     risklake_app::scan::session(ctx.ws.lake().await?).await
 }
 
-/// A scan session that yields rows in the table's order on every run.
-pub(super) async fn ordered_scan_session(ctx: &Ctx) -> Result<SqlSession> {
-    risklake_app::scan::ordered_session(ctx.ws.lake().await?).await
-}
-
 /// Opens `--table` (lake name or file) as a stream, and records it as an input.
 pub(super) async fn open(
     ctx: &Ctx,

@@ -1,30 +1,27 @@
 //! `train gbdt` and `predict`: models from lake tables or files, recorded as runs.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{ArrayRef, Float64Array, Int32Array};
-use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
-use futures::StreamExt;
 use serde_json::json;
 
+use risklake_app::train::{Split, TrainGbdtRequest};
 use risklake_core::{Error, Result};
 use risklake_lake::sql::stream_schema;
-use risklake_learn::gbdt::IterationInfo;
-use risklake_learn::gbdt::Metric;
-use risklake_learn::{train, DatasetBuilder, DatasetOptions, GbdtParams, Model};
+use risklake_learn::{DatasetOptions, Model};
 use risklake_track::RunId;
 
-use super::features::{open, ordered_scan_session, scan_session};
+use super::features::{open, scan_session};
 use super::Ctx;
 use crate::app::{ModelCommand, PredictArgs, TrainCommand, TrainGbdtArgs};
-use crate::output::{grid, kv_table, Unit};
+use crate::output::{grid, kv_table, Bars};
 
 /// The model artifact's name in a training run.
-pub const MODEL_ARTIFACT: &str = "model.json";
+pub const MODEL_ARTIFACT: &str = risklake_app::artifacts::MODEL;
 
 pub async fn run(ctx: &Ctx, cmd: TrainCommand) -> Result<()> {
     match cmd {
@@ -88,25 +85,19 @@ pub fn importance_grid(importance: &[(String, usize, f64)]) -> String {
     grid(&["feature", "splits", "gain"], rows)
 }
 
-/// What a training run produced.
-pub struct TrainReport {
-    pub run: RunId,
-    pub model_path: PathBuf,
-    pub rows: usize,
-    pub valid_rows: usize,
-    pub features: usize,
-    pub trees: usize,
-    pub best_iteration: Option<usize>,
-    pub train_loss: f64,
-    pub valid_metric: Option<f64>,
-    pub metric_name: &'static str,
-    pub seconds: f64,
-    pub importance: Vec<(String, usize, f64)>,
+pub use risklake_app::train::TrainReport;
+
+/// The split the flags describe.
+fn split(table: &str, valid_fraction: Option<f64>, valid_table: Option<&str>) -> Split {
+    Split {
+        table: table.to_string(),
+        valid_fraction,
+        valid_table: valid_table.map(str::to_string),
+    }
 }
 
-/// Streams `table` into `push`, holding out the rows that `valid_fraction` picks (by a
-/// hash of the row number) and then every row of `valid_table`: returns the held-out
-/// batches.
+/// Streams `table` into `push`, holding out validation rows (see
+/// [`risklake_app::train::read_split`]).
 pub async fn read_split(
     ctx: &Ctx,
     run: RunId,
@@ -115,41 +106,8 @@ pub async fn read_split(
     valid_table: Option<&str>,
     push: &mut (dyn FnMut(RecordBatch) -> Result<()> + Send),
 ) -> Result<Vec<RecordBatch>> {
-    if let Some(f) = valid_fraction {
-        if !(f > 0.0 && f < 1.0) {
-            return Err(Error::invalid(format!("--valid-fraction must be in (0, 1), got {f}")));
-        }
-    }
-    let session = ordered_scan_session(ctx).await?;
-    let mut held_out: Vec<RecordBatch> = Vec::new();
-    let mut stream = open(ctx, &session, table, None, run).await?;
-    let bar = ctx.out.bar(None, Unit::Rows, "reading");
-    let mut row = 0u64;
-    while let Some(b) = stream.next().await {
-        let b = b.map_err(|e| Error::external(format!("reading {table}"), e))?;
-        bar.inc(b.num_rows() as u64);
-        match valid_fraction {
-            Some(f) => {
-                let mask: arrow::array::BooleanArray =
-                    (0..b.num_rows()).map(|i| Some(row_hash(row + i as u64) < f)).collect();
-                row += b.num_rows() as u64;
-                let valid = filter_record_batch(&b, &mask).map_err(|e| Error::arrow("splitting rows", e))?;
-                let keep = arrow::compute::not(&mask).map_err(|e| Error::arrow("splitting rows", e))?;
-                let train_part = filter_record_batch(&b, &keep).map_err(|e| Error::arrow("splitting rows", e))?;
-                held_out.push(valid);
-                tokio::task::block_in_place(|| push(train_part))?;
-            }
-            None => tokio::task::block_in_place(|| push(b))?,
-        }
-    }
-    bar.finish_and_clear();
-    if let Some(v) = valid_table {
-        let mut s = open(ctx, &session, v, None, run).await?;
-        while let Some(b) = s.next().await {
-            held_out.push(b.map_err(|e| Error::external(format!("reading {v}"), e))?);
-        }
-    }
-    Ok(held_out)
+    let split = split(table, valid_fraction, valid_table);
+    risklake_app::train::read_split(&ctx.ws, run, &split, push, &Bars::new(ctx.out)).await
 }
 
 /// The binned training set of `args` and its validation set (binned alike), if any.
@@ -159,143 +117,49 @@ pub async fn read_binned(
     args: &TrainGbdtArgs,
     options: DatasetOptions,
 ) -> Result<(risklake_learn::Dataset, Option<risklake_learn::Dataset>)> {
-    let mut builder = DatasetBuilder::new(args.label.clone(), args.weight.clone(), options)?;
-    let held_out = read_split(
-        ctx,
+    let split = split(&args.table, args.valid_fraction, args.valid_table.as_deref());
+    let bars = Bars::new(ctx.out);
+    risklake_app::train::read_binned(
+        &ctx.ws,
         run,
-        &args.table,
-        args.valid_fraction,
-        args.valid_table.as_deref(),
-        &mut |b| builder.push(b),
+        &split,
+        &args.label,
+        args.weight.as_deref(),
+        options,
+        &bars,
     )
-    .await?;
-    let train_set = tokio::task::block_in_place(|| builder.finish())?;
-    let valid = if args.valid_table.is_some() || args.valid_fraction.is_some() {
-        let v = tokio::task::block_in_place(|| train_set.with_mappers(&held_out, &args.label, args.weight.as_deref()))?;
-        (v.rows() > 0).then_some(v)
-    } else {
-        None
-    };
-    Ok((train_set, valid))
+    .await
 }
 
-/// A row's share of [0, 1) from its number: the deterministic hold-out split.
-fn row_hash(row: u64) -> f64 {
-    let mut z = row.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
+/// `--param KEY=VALUE` flags as the request's parameter map.
+pub fn param_map(params: &[String]) -> Result<BTreeMap<String, serde_json::Value>> {
+    Ok(super::models::key_values(params)?
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect())
+}
+
+/// The flags of `train gbdt` as the workflow's request.
+pub fn gbdt_request(args: &TrainGbdtArgs) -> Result<TrainGbdtRequest> {
+    Ok(TrainGbdtRequest {
+        split: split(&args.table, args.valid_fraction, args.valid_table.as_deref()),
+        label: args.label.clone(),
+        bad_value: args.bad_value.clone(),
+        weight: args.weight.clone(),
+        columns: args.columns.clone(),
+        exclude: args.exclude.clone(),
+        params: param_map(&args.params)?,
+        out: args.out.clone(),
+    })
 }
 
 pub async fn train_gbdt_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<TrainReport> {
-    let mut params = GbdtParams::default();
-    let mut options = DatasetOptions {
-        features: args.columns.clone(),
-        exclude: args.exclude.clone(),
-        bad_value: args.bad_value.clone(),
-        ..Default::default()
-    };
-    for (k, v) in super::models::key_values(&args.params)? {
-        if !options.set(&k, &v)? {
-            params.set(&k, &v)?;
-        }
-    }
-    let run = ctx.start("train.gbdt")?;
-    let result = async {
-        ctx.ws.store().log_param(run, "table", &args.table)?;
-        ctx.ws.store().log_param(run, "label", &args.label)?;
-        ctx.ws
-            .store()
-            .log_param(run, "params", &serde_json::to_string(&params).unwrap_or_default())?;
-        ctx.ws.store().log_param(run, "max_bin", &options.max_bin.to_string())?;
-        ctx.ws
-            .store()
-            .log_param(run, "dataset", &serde_json::to_string(&options).unwrap_or_default())?;
-        let (train_set, valid) = read_binned(ctx, run, args, options).await?;
-        let metric_name = match params.metric() {
-            Metric::Auc => "valid auc",
-            Metric::Ks => "valid ks",
-            Metric::BinaryLogloss => "valid binary_logloss",
-            Metric::Rmse => "valid rmse",
-        };
-        let started = Instant::now();
-        let bar = ctx
-            .out
-            .bar(Some(params.num_iterations as u64), Unit::Iterations, "training");
-        let mut history: Vec<IterationInfo> = Vec::new();
-        let mut record_error = None;
-        let model = tokio::task::block_in_place(|| {
-            train(&train_set, valid.as_ref(), &params, &mut |it| {
-                bar.inc(1);
-                let step = Some(it.iteration as i64);
-                let log = || -> Result<()> {
-                    ctx.ws.store().log_metric(run, "train_loss", step, it.train_loss)?;
-                    if let Some(m) = it.valid_metric {
-                        ctx.ws
-                            .store()
-                            .log_metric(run, &metric_name.replace(' ', "_"), step, m)?;
-                    }
-                    Ok(())
-                };
-                if let Err(e) = log() {
-                    record_error.get_or_insert(e);
-                }
-                history.push(it.clone());
-            })
-        })?;
-        bar.finish_and_clear();
-        if let Some(e) = record_error {
-            return Err(e);
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        let artifact = ctx
-            .ws
-            .store()
-            .log_artifact_bytes(run, MODEL_ARTIFACT, model.to_json().as_bytes())?;
-        let importance = model.importance();
-        let mut csv = String::from("feature,splits,gain\n");
-        for (f, s, g) in &importance {
-            csv.push_str(&format!("{f},{s},{g}\n"));
-        }
-        ctx.ws
-            .store()
-            .log_artifact_bytes(run, "importance.csv", csv.as_bytes())?;
-        if let Some(out) = &args.out {
-            std::fs::write(out, model.to_json()).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
-        }
-        // The model keeps the trees up to its best iteration (early stopping): report that one.
-        let last = &history[model.trees.len().clamp(1, history.len()) - 1];
-        let valid_metric = model.best_iteration.and_then(|b| history[b - 1].valid_metric);
-        ctx.ws.store().log_metric(run, "train_seconds", None, seconds)?;
-        if let Some(m) = valid_metric {
-            ctx.ws
-                .store()
-                .log_metric(run, &metric_name.replace(' ', "_"), None, m)?;
-        }
-        Ok(TrainReport {
-            run,
-            model_path: PathBuf::from(artifact.path),
-            rows: train_set.rows(),
-            valid_rows: valid.as_ref().map_or(0, |v| v.rows()),
-            features: train_set.num_features(),
-            trees: model.trees.len(),
-            best_iteration: model.best_iteration,
-            train_loss: last.train_loss,
-            valid_metric,
-            metric_name,
-            seconds,
-            importance,
-        })
-    }
-    .await;
-    ctx.finish(run, result)
+    risklake_app::train::train_gbdt(&ctx.ws, &gbdt_request(args)?, &Bars::new(ctx.out)).await
 }
 
 /// Reads a model of any kind given as a file or a run id.
 pub fn load_model(ctx: &Ctx, spec: &str) -> Result<Model> {
-    let text = super::read_file_or_artifact(ctx, spec, MODEL_ARTIFACT, "model")?;
-    Model::from_json(&text).map_err(|e| Error::invalid(format!("model {spec}: {e}")))
+    risklake_app::train::load_model(&ctx.ws, spec)
 }
 
 pub async fn predict(ctx: &Ctx, args: &PredictArgs) -> Result<()> {

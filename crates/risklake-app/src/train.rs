@@ -1,0 +1,303 @@
+//! Training workflows: reading a table into a binned dataset (with a hold-out split or a
+//! validation table), fitting, and storing the model as a run artifact.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use arrow::compute::filter_record_batch;
+use arrow::record_batch::RecordBatch;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use risklake_core::{Error, Result};
+use risklake_learn::gbdt::{IterationInfo, Metric};
+use risklake_learn::{DatasetBuilder, DatasetOptions, GbdtParams, Model};
+use risklake_track::RunId;
+
+use crate::progress::{check, Progress, Unit};
+use crate::{artifacts, scan, Workspace};
+
+/// Which rows train and which validate.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Split {
+    /// The training table (lake name or file).
+    pub table: String,
+    /// Hold out this share of `table`'s rows for validation. A row is held out when
+    /// [`row_share`] of its position (0-based, in the table's order) is below it: the
+    /// same rows on every run and in every tool that applies the formula.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_fraction: Option<f64>,
+    /// Validate on every row of this table (as well).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_table: Option<String>,
+}
+
+impl Split {
+    pub fn validate(&self) -> Result<()> {
+        if let Some(f) = self.valid_fraction {
+            if !(f > 0.0 && f < 1.0) {
+                return Err(Error::param("valid_fraction", format!("must be in (0, 1), got {f}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether any rows validate.
+    pub fn has_validation(&self) -> bool {
+        self.valid_fraction.is_some() || self.valid_table.is_some()
+    }
+}
+
+/// A row's share of [0, 1) from its position: a SplitMix64 finalizer of the position,
+/// top 53 bits as a fraction. The hold-out split (`share < valid_fraction`).
+pub fn row_share(row: u64) -> f64 {
+    let mut z = row.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Streams the split's table into `push` in the table's order, holding out the rows the
+/// split picks and then every row of its validation table; returns the held-out batches.
+/// Both tables are recorded as inputs of `run`.
+pub async fn read_split(
+    ws: &Workspace,
+    run: RunId,
+    split: &Split,
+    push: &mut (dyn FnMut(RecordBatch) -> Result<()> + Send),
+    progress: &dyn Progress,
+) -> Result<Vec<RecordBatch>> {
+    split.validate()?;
+    let session = scan::ordered_session(ws.lake().await?).await?;
+    let mut held_out: Vec<RecordBatch> = Vec::new();
+    let mut stream = scan::open_input(ws, &session, &split.table, None, run).await?;
+    progress.stage("reading", None, Unit::Rows);
+    let mut row = 0u64;
+    let read: Result<()> = async {
+        while let Some(b) = stream.next().await {
+            check(progress)?;
+            let b = b.map_err(|e| Error::external(format!("reading {}", split.table), e))?;
+            progress.advance(b.num_rows() as u64);
+            match split.valid_fraction {
+                Some(f) => {
+                    let mask: arrow::array::BooleanArray =
+                        (0..b.num_rows()).map(|i| Some(row_share(row + i as u64) < f)).collect();
+                    row += b.num_rows() as u64;
+                    let err = |e| Error::arrow("splitting rows", e);
+                    let valid = filter_record_batch(&b, &mask).map_err(err)?;
+                    let keep = arrow::compute::not(&mask).map_err(err)?;
+                    let train_part = filter_record_batch(&b, &keep).map_err(err)?;
+                    held_out.push(valid);
+                    push(train_part)?;
+                }
+                None => push(b)?,
+            }
+        }
+        Ok(())
+    }
+    .await;
+    progress.end_stage();
+    read?;
+    if let Some(v) = &split.valid_table {
+        let mut s = scan::open_input(ws, &session, v, None, run).await?;
+        while let Some(b) = s.next().await {
+            held_out.push(b.map_err(|e| Error::external(format!("reading {v}"), e))?);
+        }
+    }
+    Ok(held_out)
+}
+
+/// The binned training set of a split and its validation set (binned with the training
+/// set's bin mappers), if the split has one with rows.
+pub async fn read_binned(
+    ws: &Workspace,
+    run: RunId,
+    split: &Split,
+    label: &str,
+    weight: Option<&str>,
+    options: DatasetOptions,
+    progress: &dyn Progress,
+) -> Result<(risklake_learn::Dataset, Option<risklake_learn::Dataset>)> {
+    let mut builder = DatasetBuilder::new(label.to_string(), weight.map(str::to_string), options)?;
+    let held_out = read_split(ws, run, split, &mut |b| builder.push(b), progress).await?;
+    let train_set = builder.finish()?;
+    let valid = if split.has_validation() {
+        let v = train_set.with_mappers(&held_out, label, weight)?;
+        (v.rows() > 0).then_some(v)
+    } else {
+        None
+    };
+    Ok((train_set, valid))
+}
+
+/// Parameters as LightGBM names them (`num_leaves`, `learning_rate`, `max_bin`, ...):
+/// dataset parameters go to `dataset`, the rest to `params`; an unknown name or a value
+/// out of range is an error naming it.
+pub fn apply_params(
+    given: &BTreeMap<String, serde_json::Value>,
+    dataset: &mut DatasetOptions,
+    params: &mut GbdtParams,
+) -> Result<()> {
+    for (k, v) in given {
+        let text = match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if !dataset.set(k, &text)? {
+            params.set(k, &text)?;
+        }
+    }
+    Ok(())
+}
+
+/// Train a gradient-boosted tree model.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainGbdtRequest {
+    #[serde(flatten)]
+    pub split: Split,
+    /// The label column (0/1, or text with `bad_value`).
+    pub label: String,
+    /// The label value that marks a bad row, for text labels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bad_value: Option<String>,
+    /// A column of sample weights.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<String>,
+    /// Feature columns (default: all but the label, the weight and `exclude`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// Boosting and dataset parameters by LightGBM's names; the rest keep their defaults.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// Also write the model (JSON) to this file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out: Option<PathBuf>,
+}
+
+/// What a training run produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainReport {
+    pub run: RunId,
+    /// Where the store keeps the model.
+    pub model_path: PathBuf,
+    pub rows: usize,
+    pub valid_rows: usize,
+    pub features: usize,
+    pub trees: usize,
+    pub best_iteration: Option<usize>,
+    pub train_loss: f64,
+    pub valid_metric: Option<f64>,
+    /// `valid auc`, `valid ks`, ...
+    pub metric_name: &'static str,
+    pub seconds: f64,
+    /// (feature, splits, gain)
+    pub importance: Vec<(String, usize, f64)>,
+}
+
+/// Trains a GBDT as a recorded run (`train.gbdt`): the model and its importance are
+/// artifacts, the loss and validation metric per iteration metrics. Cancellation stops
+/// after the current iteration and stores nothing.
+pub async fn train_gbdt(ws: &Workspace, req: &TrainGbdtRequest, progress: &dyn Progress) -> Result<TrainReport> {
+    let mut params = GbdtParams::default();
+    let mut options = DatasetOptions {
+        features: req.columns.clone(),
+        exclude: req.exclude.clone(),
+        bad_value: req.bad_value.clone(),
+        ..Default::default()
+    };
+    apply_params(&req.params, &mut options, &mut params)?;
+    req.split.validate()?;
+    if req.label.trim().is_empty() {
+        return Err(Error::param("label", "is required: the column holding the target"));
+    }
+    let run = ws.start_run("train.gbdt")?;
+    let result = async {
+        let id = run.id();
+        run.param("table", &req.split.table)?;
+        run.param("label", &req.label)?;
+        run.param("params", serde_json::to_string(&params).unwrap_or_default())?;
+        run.param("max_bin", options.max_bin)?;
+        run.param("dataset", serde_json::to_string(&options).unwrap_or_default())?;
+        let (train_set, valid) =
+            read_binned(ws, id, &req.split, &req.label, req.weight.as_deref(), options, progress).await?;
+        let metric_name = match params.metric() {
+            Metric::Auc => "valid auc",
+            Metric::Ks => "valid ks",
+            Metric::BinaryLogloss => "valid binary_logloss",
+            Metric::Rmse => "valid rmse",
+        };
+        let metric_key = metric_name.replace(' ', "_");
+        let started = Instant::now();
+        progress.stage("training", Some(params.num_iterations as u64), Unit::Iterations);
+        let mut history: Vec<IterationInfo> = Vec::new();
+        let mut record_error = None;
+        let trained = risklake_learn::gbdt::train_until(&train_set, valid.as_ref(), &params, &mut |it| {
+            progress.advance(1);
+            let step = it.iteration as i64;
+            let log = || -> Result<()> {
+                run.metric_at("train_loss", step, it.train_loss)?;
+                if let Some(m) = it.valid_metric {
+                    run.metric_at(&metric_key, step, m)?;
+                }
+                Ok(())
+            };
+            if let Err(e) = log() {
+                record_error.get_or_insert(e);
+            }
+            history.push(it.clone());
+            !progress.cancelled() && record_error.is_none()
+        });
+        progress.end_stage();
+        let model = trained?;
+        if let Some(e) = record_error {
+            return Err(e);
+        }
+        check(progress)?;
+        let seconds = started.elapsed().as_secs_f64();
+        let artifact = run.artifact(artifacts::MODEL, model.to_json().as_bytes())?;
+        let importance = model.importance();
+        let mut csv = String::from("feature,splits,gain\n");
+        for (f, s, g) in &importance {
+            csv.push_str(&format!("{f},{s},{g}\n"));
+        }
+        run.artifact(artifacts::IMPORTANCE_CSV, csv.as_bytes())?;
+        if let Some(out) = &req.out {
+            std::fs::write(out, model.to_json()).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
+        }
+        // The model keeps the trees up to its best iteration (early stopping): report that one.
+        let last = &history[model.trees.len().clamp(1, history.len()) - 1];
+        let valid_metric = model.best_iteration.and_then(|b| history[b - 1].valid_metric);
+        run.metric("train_seconds", seconds)?;
+        if let Some(m) = valid_metric {
+            run.metric(&metric_key, m)?;
+        }
+        Ok(TrainReport {
+            run: id,
+            model_path: PathBuf::from(artifact.path),
+            rows: train_set.rows(),
+            valid_rows: valid.as_ref().map_or(0, |v| v.rows()),
+            features: train_set.num_features(),
+            trees: model.trees.len(),
+            best_iteration: model.best_iteration,
+            train_loss: last.train_loss,
+            valid_metric,
+            metric_name,
+            seconds,
+            importance,
+        })
+    }
+    .await;
+    run.finish(result)
+}
+
+/// Reads a model of any kind given as a file or a run id.
+pub fn load_model(ws: &Workspace, spec: &str) -> Result<Model> {
+    let text = artifacts::read_text(ws, spec, artifacts::MODEL, "model")?;
+    Model::from_json(&text).map_err(|e| Error::invalid(format!("model {spec}: {e}")))
+}
