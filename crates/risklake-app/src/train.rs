@@ -11,6 +11,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use risklake_core::{Error, Result};
+use risklake_learn::forest::RfParams;
 use risklake_learn::gbdt::{IterationInfo, Metric};
 use risklake_learn::{DatasetBuilder, DatasetOptions, GbdtParams, Model};
 use risklake_track::RunId;
@@ -133,30 +134,48 @@ pub async fn read_binned(
     Ok((train_set, valid))
 }
 
-/// Parameters as LightGBM names them (`num_leaves`, `learning_rate`, `max_bin`, ...):
-/// dataset parameters go to `dataset`, the rest to `params`; an unknown name or a value
-/// out of range is an error naming it.
-pub fn apply_params(
-    given: &BTreeMap<String, serde_json::Value>,
-    dataset: &mut DatasetOptions,
-    params: &mut GbdtParams,
-) -> Result<()> {
-    for (k, v) in given {
-        let text = match v {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        if !dataset.set(k, &text)? {
-            params.set(k, &text)?;
-        }
-    }
-    Ok(())
+/// Parameters as LightGBM / scikit-learn name them (`num_leaves`, `learning_rate`,
+/// `max_bin`, `n_estimators`, ...) as `(name, text)` pairs, in name order.
+pub fn param_texts(given: &BTreeMap<String, serde_json::Value>) -> Vec<(String, String)> {
+    given
+        .iter()
+        .map(|(k, v)| {
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), text)
+        })
+        .collect()
 }
 
-/// Train a gradient-boosted tree model.
+impl TrainRequest {
+    /// The dataset options of this request with its dataset parameters applied; the other
+    /// parameters go to `set` (the model's own), which names an unknown one.
+    fn dataset_options(&self, mut set: impl FnMut(&str, &str) -> Result<()>) -> Result<DatasetOptions> {
+        let mut options = DatasetOptions {
+            features: self.columns.clone(),
+            exclude: self.exclude.clone(),
+            bad_value: self.bad_value.clone(),
+            ..Default::default()
+        };
+        for (k, v) in param_texts(&self.params) {
+            if !options.set(&k, &v)? {
+                set(&k, &v)?;
+            }
+        }
+        self.split.validate()?;
+        if self.label.trim().is_empty() {
+            return Err(Error::param("label", "is required: the column holding the target"));
+        }
+        Ok(options)
+    }
+}
+
+/// Train a tree model (gradient-boosted trees or a random forest) on a split.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct TrainGbdtRequest {
+pub struct TrainRequest {
     #[serde(flatten)]
     pub split: Split,
     /// The label column (0/1, or text with `bad_value`).
@@ -203,19 +222,9 @@ pub struct TrainReport {
 /// Trains a GBDT as a recorded run (`train.gbdt`): the model and its importance are
 /// artifacts, the loss and validation metric per iteration metrics. Cancellation stops
 /// after the current iteration and stores nothing.
-pub async fn train_gbdt(ws: &Workspace, req: &TrainGbdtRequest, progress: &dyn Progress) -> Result<TrainReport> {
+pub async fn train_gbdt(ws: &Workspace, req: &TrainRequest, progress: &dyn Progress) -> Result<TrainReport> {
     let mut params = GbdtParams::default();
-    let mut options = DatasetOptions {
-        features: req.columns.clone(),
-        exclude: req.exclude.clone(),
-        bad_value: req.bad_value.clone(),
-        ..Default::default()
-    };
-    apply_params(&req.params, &mut options, &mut params)?;
-    req.split.validate()?;
-    if req.label.trim().is_empty() {
-        return Err(Error::param("label", "is required: the column holding the target"));
-    }
+    let options = req.dataset_options(|k, v| params.set(k, v))?;
     let run = ws.start_run("train.gbdt")?;
     let result = async {
         let id = run.id();
@@ -290,6 +299,84 @@ pub async fn train_gbdt(ws: &Workspace, req: &TrainGbdtRequest, progress: &dyn P
             metric_name,
             seconds,
             importance,
+        })
+    }
+    .await;
+    run.finish(result)
+}
+
+/// What a random-forest run produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct RfReport {
+    pub run: RunId,
+    pub model_path: PathBuf,
+    pub rows: usize,
+    pub valid_rows: usize,
+    pub trees: usize,
+    /// Out-of-bag (AUC, KS) for classification, (R2, RMSE) for regression.
+    pub oob: Option<(f64, f64)>,
+    pub valid_auc: Option<f64>,
+    pub seconds: f64,
+    pub importance: Vec<(String, usize, f64)>,
+}
+
+/// Grows a random forest as a recorded run (`train.rf`). Cancellation is honoured
+/// before the trees are grown and before anything is stored.
+pub async fn train_rf(ws: &Workspace, req: &TrainRequest, progress: &dyn Progress) -> Result<RfReport> {
+    let mut params = RfParams::default();
+    let options = req.dataset_options(|k, v| params.set(k, v))?;
+    let run = ws.start_run("train.rf")?;
+    let result = async {
+        let id = run.id();
+        run.param("table", &req.split.table)?;
+        run.param("label", &req.label)?;
+        run.param("params", serde_json::to_string(&params).unwrap_or_default())?;
+        run.param("dataset", serde_json::to_string(&options).unwrap_or_default())?;
+        let (train_set, valid) =
+            read_binned(ws, id, &req.split, &req.label, req.weight.as_deref(), options, progress).await?;
+        check(progress)?;
+        let started = Instant::now();
+        progress.stage("growing trees", Some(params.n_estimators as u64), Unit::Iterations);
+        let model = risklake_learn::forest::train_forest(&train_set, &params, &|| progress.advance(1));
+        progress.end_stage();
+        let model = model?;
+        check(progress)?;
+        let seconds = started.elapsed().as_secs_f64();
+        let valid_auc = match &valid {
+            Some(v) if params.objective == risklake_learn::Objective::Binary => {
+                let p = model.predict_raw_binned(v);
+                let labels: Vec<bool> = v.label.iter().map(|&y| y == 1.0).collect();
+                risklake_core::metrics::auc(&p, &labels)
+            }
+            _ => None,
+        };
+        let artifact = run.artifact(artifacts::MODEL, model.to_json().as_bytes())?;
+        if let Some(out) = &req.out {
+            std::fs::write(out, model.to_json()).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
+        }
+        let oob = model
+            .forest
+            .as_ref()
+            .and_then(|f| f.oob.as_ref())
+            .map(|o| (o.score, o.secondary));
+        run.metric("train_seconds", seconds)?;
+        if let Some((s, k)) = oob {
+            run.metric("oob_score", s)?;
+            run.metric("oob_secondary", k)?;
+        }
+        if let Some(a) = valid_auc {
+            run.metric("valid_auc", a)?;
+        }
+        Ok(RfReport {
+            run: id,
+            model_path: PathBuf::from(artifact.path),
+            rows: train_set.rows(),
+            valid_rows: valid.as_ref().map_or(0, |v| v.rows()),
+            trees: model.trees.len(),
+            oob,
+            valid_auc,
+            seconds,
+            importance: model.importance(),
         })
     }
     .await;

@@ -251,7 +251,7 @@ async fn gbdt_training_from_json_with_lightgbm_parameter_names() {
         },
     };
     risklake_app::gen::generate(&ws, &gen, &Silent).await.unwrap();
-    let req: risklake_app::train::TrainGbdtRequest = serde_json::from_value(serde_json::json!({
+    let req: risklake_app::train::TrainRequest = serde_json::from_value(serde_json::json!({
         "table": "apps", "label": "bad", "exclude": ["id", "month"], "valid_fraction": 0.25,
         "params": { "num_iterations": 30, "num_leaves": 7, "learning_rate": "0.1", "max_bin": 63 }
     }))

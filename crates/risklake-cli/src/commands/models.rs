@@ -13,14 +13,13 @@ use serde_json::json;
 
 use risklake_core::metrics::{auc, ks};
 use risklake_core::{Error, Result};
-use risklake_learn::forest::{train_forest, RfParams};
 use risklake_learn::lr::{self, Criterion, Direction, LrModel};
 use risklake_learn::scorecard::{evaluate_scores, score_psi, Scaling, ScoreEvaluation};
-use risklake_learn::{DatasetOptions, DesignBuilder, LrParams, Model, Scorecard};
+use risklake_learn::{DesignBuilder, LrParams, Model, Scorecard};
 use risklake_track::RunId;
 
 use super::features::{load_plan, open, scan_session};
-use super::train::{load_model, read_binned, read_split, MODEL_ARTIFACT};
+use super::train::{load_model, read_split, MODEL_ARTIFACT};
 use super::Ctx;
 use crate::app::{ScoreArgs, ScorecardBuildArgs, ScorecardCommand, ScorecardEvaluateArgs, TrainGbdtArgs, TrainLrArgs};
 use crate::output::{grid, kv_table, Unit};
@@ -57,91 +56,11 @@ pub fn labels_of(batches: &[RecordBatch], label: &str, bad_value: Option<&str>) 
     Ok(out)
 }
 
-pub struct RfReport {
-    run: RunId,
-    model_path: PathBuf,
-    rows: usize,
-    valid_rows: usize,
-    trees: usize,
-    oob: Option<(f64, f64)>,
-    valid_auc: Option<f64>,
-    seconds: f64,
-    importance: Vec<(String, usize, f64)>,
-}
+pub use risklake_app::train::RfReport;
 
 pub async fn train_rf_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<RfReport> {
-    let mut params = RfParams::default();
-    let mut options = DatasetOptions {
-        features: args.columns.clone(),
-        exclude: args.exclude.clone(),
-        bad_value: args.bad_value.clone(),
-        ..Default::default()
-    };
-    for (k, v) in key_values(&args.params)? {
-        if !options.set(&k, &v)? {
-            params.set(&k, &v)?;
-        }
-    }
-    let run = ctx.start("train.rf")?;
-    let result = async {
-        ctx.ws.store().log_param(run, "table", &args.table)?;
-        ctx.ws.store().log_param(run, "label", &args.label)?;
-        ctx.ws
-            .store()
-            .log_param(run, "params", &serde_json::to_string(&params).unwrap_or_default())?;
-        ctx.ws
-            .store()
-            .log_param(run, "dataset", &serde_json::to_string(&options).unwrap_or_default())?;
-        let (train_set, valid) = read_binned(ctx, run, args, options).await?;
-        let started = Instant::now();
-        let bar = ctx
-            .out
-            .bar(Some(params.n_estimators as u64), Unit::Iterations, "growing trees");
-        let model = tokio::task::block_in_place(|| train_forest(&train_set, &params, &|| bar.inc(1)))?;
-        bar.finish_and_clear();
-        let seconds = started.elapsed().as_secs_f64();
-        let valid_auc = match &valid {
-            Some(v) if params.objective == risklake_learn::Objective::Binary => {
-                let p = model.predict_raw_binned(v);
-                let labels: Vec<bool> = v.label.iter().map(|&y| y == 1.0).collect();
-                auc(&p, &labels)
-            }
-            _ => None,
-        };
-        let artifact = ctx
-            .ws
-            .store()
-            .log_artifact_bytes(run, MODEL_ARTIFACT, model.to_json().as_bytes())?;
-        if let Some(out) = &args.out {
-            std::fs::write(out, model.to_json()).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
-        }
-        let oob = model
-            .forest
-            .as_ref()
-            .and_then(|f| f.oob.as_ref())
-            .map(|o| (o.score, o.secondary));
-        ctx.ws.store().log_metric(run, "train_seconds", None, seconds)?;
-        if let Some((s, k)) = oob {
-            ctx.ws.store().log_metric(run, "oob_score", None, s)?;
-            ctx.ws.store().log_metric(run, "oob_secondary", None, k)?;
-        }
-        if let Some(a) = valid_auc {
-            ctx.ws.store().log_metric(run, "valid_auc", None, a)?;
-        }
-        Ok(RfReport {
-            run,
-            model_path: PathBuf::from(artifact.path),
-            rows: train_set.rows(),
-            valid_rows: valid.as_ref().map_or(0, |v| v.rows()),
-            trees: model.trees.len(),
-            oob,
-            valid_auc,
-            seconds,
-            importance: model.importance(),
-        })
-    }
-    .await;
-    ctx.finish(run, result)
+    let req = super::train::tree_request(args)?;
+    risklake_app::train::train_rf(&ctx.ws, &req, &crate::output::Bars::new(ctx.out)).await
 }
 
 pub fn print_rf(ctx: &Ctx, r: &RfReport) {

@@ -9,7 +9,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use serde_json::json;
 
-use risklake_app::train::{Split, TrainGbdtRequest};
+use risklake_app::train::{Split, TrainRequest};
 use risklake_core::{Error, Result};
 use risklake_lake::sql::stream_schema;
 use risklake_learn::{DatasetOptions, Model};
@@ -139,9 +139,9 @@ pub fn param_map(params: &[String]) -> Result<BTreeMap<String, serde_json::Value
         .collect())
 }
 
-/// The flags of `train gbdt` as the workflow's request.
-pub fn gbdt_request(args: &TrainGbdtArgs) -> Result<TrainGbdtRequest> {
-    Ok(TrainGbdtRequest {
+/// The flags of `train gbdt` / `train rf` as the workflow's request.
+pub fn tree_request(args: &TrainGbdtArgs) -> Result<TrainRequest> {
+    Ok(TrainRequest {
         split: split(&args.table, args.valid_fraction, args.valid_table.as_deref()),
         label: args.label.clone(),
         bad_value: args.bad_value.clone(),
@@ -154,7 +154,7 @@ pub fn gbdt_request(args: &TrainGbdtArgs) -> Result<TrainGbdtRequest> {
 }
 
 pub async fn train_gbdt_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<TrainReport> {
-    risklake_app::train::train_gbdt(&ctx.ws, &gbdt_request(args)?, &Bars::new(ctx.out)).await
+    risklake_app::train::train_gbdt(&ctx.ws, &tree_request(args)?, &Bars::new(ctx.out)).await
 }
 
 /// Reads a model of any kind given as a file or a run id.
