@@ -15,6 +15,8 @@ pub const BINS_CSV: &str = "bins.csv";
 pub const MODEL: &str = "model.json";
 /// Split/gain importance per feature (CSV).
 pub const IMPORTANCE_CSV: &str = "importance.csv";
+/// A logistic regression's statsmodels-style summary (text).
+pub const LR_SUMMARY: &str = "summary.txt";
 /// A self-contained HTML report.
 pub const REPORT_HTML: &str = "report.html";
 

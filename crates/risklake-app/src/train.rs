@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use risklake_core::{Error, Result};
 use risklake_learn::forest::RfParams;
 use risklake_learn::gbdt::{IterationInfo, Metric};
-use risklake_learn::{DatasetBuilder, DatasetOptions, GbdtParams, Model};
+use risklake_learn::lr::{self, Criterion, Direction, LrModel};
+use risklake_learn::{DatasetBuilder, DatasetOptions, DesignBuilder, GbdtParams, LrParams, Model};
 use risklake_track::RunId;
 
 use crate::progress::{check, Progress, Unit};
@@ -387,4 +388,221 @@ pub async fn train_rf(ws: &Workspace, req: &TrainRequest, progress: &dyn Progres
 pub fn load_model(ws: &Workspace, spec: &str) -> Result<Model> {
     let text = artifacts::read_text(ws, spec, artifacts::MODEL, "model")?;
     Model::from_json(&text).map_err(|e| Error::invalid(format!("model {spec}: {e}")))
+}
+
+/// Stepwise selection of a logistic regression's features.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Stepwise {
+    /// `forward`, `backward` or `both`.
+    pub direction: String,
+    /// `aic`, `bic` or `pvalue`.
+    pub criterion: String,
+    /// `pvalue`: enter below this p-value.
+    pub p_enter: f64,
+    /// `pvalue`: leave above this p-value.
+    pub p_remove: f64,
+}
+
+impl Default for Stepwise {
+    fn default() -> Self {
+        Stepwise {
+            direction: "both".into(),
+            criterion: "aic".into(),
+            p_enter: 0.05,
+            p_remove: 0.10,
+        }
+    }
+}
+
+impl Stepwise {
+    fn parse(&self) -> Result<(Direction, Criterion)> {
+        let direction: Direction = self
+            .direction
+            .parse()
+            .map_err(|e: Error| Error::param("stepwise.direction", e))?;
+        let criterion = match self.criterion.as_str() {
+            "aic" => Criterion::Aic,
+            "bic" => Criterion::Bic,
+            "pvalue" => Criterion::PValue {
+                enter: self.p_enter,
+                remove: self.p_remove,
+            },
+            other => {
+                return Err(Error::param(
+                    "stepwise.criterion",
+                    format!("unknown criterion '{other}' (expected aic, bic or pvalue)"),
+                ))
+            }
+        };
+        Ok((direction, criterion))
+    }
+}
+
+/// Train a logistic regression (on raw columns, or on a binning plan's WoE values).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainLrRequest {
+    #[serde(flatten)]
+    pub split: Split,
+    pub label: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bad_value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// A binning plan (file or run id): the model is fitted on its WoE values and keeps
+    /// the plan, so it scores raw tables.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    /// `penalty`, `C`, `l1_ratio`, `max_iter`, `tol`, ... (scikit-learn's names).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stepwise: Option<Stepwise>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out: Option<PathBuf>,
+}
+
+/// What a logistic-regression run produced.
+#[derive(Clone, Debug)]
+pub struct LrReport {
+    pub run: RunId,
+    pub model_path: PathBuf,
+    pub model: LrModel,
+    /// Held-out (rows, AUC, KS).
+    pub valid: Option<(usize, f64, f64)>,
+    pub seconds: f64,
+}
+
+impl LrReport {
+    pub fn valid_auc(&self) -> Option<f64> {
+        self.valid.map(|v| v.1)
+    }
+}
+
+/// Hard 0/1 labels of batches, read the way a model's training read them: `label ==
+/// bad_value` for text labels, the numeric value otherwise.
+pub fn labels_of(batches: &[RecordBatch], label: &str, bad_value: Option<&str>) -> Result<Vec<f64>> {
+    let mut out = Vec::new();
+    for b in batches {
+        match bad_value {
+            Some(bad) => out.extend(
+                risklake_learn::dataset::category_values(b, label)?
+                    .into_iter()
+                    .map(|v| (v.as_deref() == Some(bad)) as u8 as f64),
+            ),
+            None => out.extend(risklake_learn::dataset::feature_values(b, label)?),
+        }
+    }
+    Ok(out)
+}
+
+/// Fits the regression (or runs stepwise selection) as a recorded run (`train.lr`): the
+/// model and its statsmodels-style summary are artifacts; likelihood, AIC, BIC and the
+/// held-out AUC / KS metrics.
+pub async fn train_lr(ws: &Workspace, req: &TrainLrRequest, progress: &dyn Progress) -> Result<LrReport> {
+    let mut params = LrParams::default();
+    for (k, v) in param_texts(&req.params) {
+        params.set(&k, &v)?;
+    }
+    let stepwise = req.stepwise.as_ref().map(Stepwise::parse).transpose()?;
+    req.split.validate()?;
+    let run = ws.start_run("train.lr")?;
+    let result = async {
+        let id = run.id();
+        run.param("table", &req.split.table)?;
+        run.param("label", &req.label)?;
+        run.param("params", serde_json::to_string(&params).unwrap_or_default())?;
+        if let Some(s) = &req.stepwise {
+            run.param("stepwise", format!("{} by {}", s.direction, s.criterion))?;
+        }
+        let plan = match &req.plan {
+            Some(p) => {
+                run.param("plan", p)?;
+                Some(crate::features::load_plan(ws, p)?)
+            }
+            None => None,
+        };
+        let mut builder = DesignBuilder::new(
+            &req.label,
+            req.weight.as_deref(),
+            req.bad_value.as_deref(),
+            &req.columns,
+            &req.exclude,
+            plan.as_ref(),
+        )?;
+        let held_out = read_split(ws, id, &req.split, &mut |b| builder.push(b), progress).await?;
+        let inputs = builder.inputs();
+        let design = builder.finish()?;
+        check(progress)?;
+        let started = Instant::now();
+        let model = match stepwise {
+            None => {
+                progress.stage("fitting", None, Unit::Iterations);
+                let m = lr::fit(&design, &params, inputs, &req.label);
+                progress.end_stage();
+                m?
+            }
+            Some((direction, criterion)) => {
+                progress.stage("stepwise steps", None, Unit::Iterations);
+                let m = lr::stepwise(&design, &params, direction, criterion, inputs, &req.label, &mut |s| {
+                    progress.advance(1);
+                    progress.note(&format!("{} {}", s.action, s.feature));
+                });
+                progress.end_stage();
+                m?
+            }
+        };
+        check(progress)?;
+        let seconds = started.elapsed().as_secs_f64();
+        drop(design);
+        // Ranking quality on held-out rows.
+        let valid = if held_out.is_empty() {
+            None
+        } else {
+            let mut p = Vec::new();
+            for b in &held_out {
+                p.extend(model.predict_raw(b)?);
+            }
+            let y: Vec<bool> = labels_of(&held_out, &req.label, req.bad_value.as_deref())?
+                .into_iter()
+                .map(|v| v == 1.0)
+                .collect();
+            risklake_core::metrics::auc(&p, &y)
+                .map(|a| (p.len(), a, risklake_core::metrics::ks(&p, &y).unwrap_or(f64::NAN)))
+        };
+        let s = &model.summary;
+        for (name, v) in [
+            ("log_likelihood", s.log_likelihood),
+            ("aic", s.aic),
+            ("bic", s.bic),
+            ("pseudo_r2", s.pseudo_r2),
+            ("iterations", s.iterations as f64),
+            ("train_seconds", seconds),
+        ] {
+            run.metric(name, v)?;
+        }
+        if let Some((_, a, k)) = valid {
+            run.metric("valid_auc", a)?;
+            run.metric("valid_ks", k)?;
+        }
+        let artifact = run.artifact(artifacts::MODEL, model.to_json().as_bytes())?;
+        run.artifact(artifacts::LR_SUMMARY, model.summary_text().as_bytes())?;
+        if let Some(out) = &req.out {
+            std::fs::write(out, model.to_json()).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
+        }
+        Ok(LrReport {
+            run: id,
+            model_path: PathBuf::from(artifact.path),
+            model,
+            valid,
+            seconds,
+        })
+    }
+    .await;
+    run.finish(result)
 }

@@ -290,3 +290,39 @@ async fn gbdt_training_from_json_with_lightgbm_parameter_names() {
     assert_eq!((last.kind.as_str(), last.status), ("train.gbdt", RunStatus::Cancelled));
     assert!(ws.store().get_run(last.id).unwrap().artifacts.is_empty());
 }
+
+#[tokio::test]
+async fn stepwise_lr_on_a_stored_plan_from_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = workspace(dir.path());
+    let gen = GenRequest {
+        rows: 4000,
+        features: 6,
+        seed: 9,
+        output: OutputSpec {
+            table: Some("apps".into()),
+            ..Default::default()
+        },
+    };
+    risklake_app::gen::generate(&ws, &gen, &Silent).await.unwrap();
+    let mut bin = risklake_app::features::BinRequest::new("apps", "bad");
+    bin.fine.exclude = vec!["id".into(), "month".into()];
+    let plan = risklake_app::features::bin(&ws, &bin, &Silent).await.unwrap();
+    let req: risklake_app::train::TrainLrRequest = serde_json::from_value(serde_json::json!({
+        "table": "apps", "label": "bad", "exclude": ["id", "month"], "valid_fraction": 0.3,
+        "plan": plan.run.to_string(), "stepwise": { "direction": "forward", "criterion": "bic" }
+    }))
+    .unwrap();
+    let done = risklake_app::train::train_lr(&ws, &req, &Silent).await.unwrap();
+    assert!(done.valid_auc().unwrap() > 0.6, "{:?}", done.valid);
+    assert!(!done.model.coefficients.is_empty());
+    let run = ws.store().get_run(done.run).unwrap();
+    assert_eq!(run.params["stepwise"], "forward by bic");
+    assert!(run.artifacts.iter().any(|a| a.name == "summary.txt"));
+    let mut bad = req.clone();
+    bad.stepwise.as_mut().unwrap().direction = "sideways".into();
+    match risklake_app::train::train_lr(&ws, &bad, &Silent).await {
+        Err(Error::Param { param, .. }) => assert_eq!(param, "stepwise.direction"),
+        other => panic!("{other:?}"),
+    }
+}

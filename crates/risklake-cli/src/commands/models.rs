@@ -1,9 +1,7 @@
 //! `train rf`, `train lr`, `model show`, `scorecard build|export|evaluate` and `score`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 
 use arrow::array::{ArrayRef, Float64Array};
 use arrow::datatypes::DataType;
@@ -11,15 +9,14 @@ use arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use serde_json::json;
 
-use risklake_core::metrics::{auc, ks};
+use risklake_app::train::{Split, Stepwise, TrainLrRequest};
 use risklake_core::{Error, Result};
-use risklake_learn::lr::{self, Criterion, Direction, LrModel};
 use risklake_learn::scorecard::{evaluate_scores, score_psi, Scaling, ScoreEvaluation};
-use risklake_learn::{DesignBuilder, LrParams, Model, Scorecard};
+use risklake_learn::{Model, Scorecard};
 use risklake_track::RunId;
 
 use super::features::{load_plan, open, scan_session};
-use super::train::{load_model, read_split, MODEL_ARTIFACT};
+use super::train::load_model;
 use super::Ctx;
 use crate::app::{ScoreArgs, ScorecardBuildArgs, ScorecardCommand, ScorecardEvaluateArgs, TrainGbdtArgs, TrainLrArgs};
 use crate::output::{grid, kv_table, Unit};
@@ -40,21 +37,7 @@ pub fn key_values(params: &[String]) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-/// Hard 0/1 labels of held-out batches, read the way the model's training read them.
-pub fn labels_of(batches: &[RecordBatch], label: &str, bad_value: Option<&str>) -> Result<Vec<f64>> {
-    let mut out = Vec::new();
-    for b in batches {
-        match bad_value {
-            Some(bad) => out.extend(
-                risklake_learn::dataset::category_values(b, label)?
-                    .into_iter()
-                    .map(|v| (v.as_deref() == Some(bad)) as u8 as f64),
-            ),
-            None => out.extend(risklake_learn::dataset::feature_values(b, label)?),
-        }
-    }
-    Ok(out)
-}
+pub use risklake_app::train::labels_of;
 
 pub use risklake_app::train::RfReport;
 
@@ -92,154 +75,35 @@ pub fn print_rf(ctx: &Ctx, r: &RfReport) {
     );
 }
 
-pub struct LrReport {
-    run: RunId,
-    model_path: PathBuf,
-    model: LrModel,
-    valid: Option<(usize, f64, f64)>,
-    seconds: f64,
+pub use risklake_app::train::LrReport;
+
+/// The flags of `train lr` as the workflow's request.
+pub fn lr_request(args: &TrainLrArgs) -> Result<TrainLrRequest> {
+    Ok(TrainLrRequest {
+        split: Split {
+            table: args.table.clone(),
+            valid_fraction: args.valid_fraction,
+            valid_table: args.valid_table.clone(),
+        },
+        label: args.label.clone(),
+        bad_value: args.bad_value.clone(),
+        weight: args.weight.clone(),
+        columns: args.columns.clone(),
+        exclude: args.exclude.clone(),
+        plan: args.plan.clone(),
+        params: super::train::param_map(&args.params)?,
+        stepwise: args.stepwise.as_ref().map(|d| Stepwise {
+            direction: d.clone(),
+            criterion: args.criterion.clone(),
+            p_enter: args.p_enter,
+            p_remove: args.p_remove,
+        }),
+        out: args.out.clone(),
+    })
 }
 
 pub async fn train_lr_recorded(ctx: &Ctx, args: &TrainLrArgs) -> Result<LrReport> {
-    let mut params = LrParams::default();
-    for (k, v) in key_values(&args.params)? {
-        params.set(&k, &v)?;
-    }
-    let direction: Option<Direction> = args.stepwise.as_deref().map(str::parse).transpose()?;
-    let criterion = match args.criterion.as_str() {
-        "bic" => Criterion::Bic,
-        "pvalue" => Criterion::PValue {
-            enter: args.p_enter,
-            remove: args.p_remove,
-        },
-        _ => Criterion::Aic,
-    };
-    let run = ctx.start("train.lr")?;
-    let result = async {
-        ctx.ws.store().log_param(run, "table", &args.table)?;
-        ctx.ws.store().log_param(run, "label", &args.label)?;
-        ctx.ws
-            .store()
-            .log_param(run, "params", &serde_json::to_string(&params).unwrap_or_default())?;
-        if let Some(s) = &args.stepwise {
-            ctx.ws
-                .store()
-                .log_param(run, "stepwise", &format!("{s} by {}", args.criterion))?;
-        }
-        let plan = match &args.plan {
-            Some(p) => {
-                ctx.ws.store().log_param(run, "plan", p)?;
-                Some(load_plan(ctx, p)?)
-            }
-            None => None,
-        };
-        let mut builder = DesignBuilder::new(
-            &args.label,
-            args.weight.as_deref(),
-            args.bad_value.as_deref(),
-            &args.columns,
-            &args.exclude,
-            plan.as_ref(),
-        )?;
-        let held_out = read_split(
-            ctx,
-            run,
-            &args.table,
-            args.valid_fraction,
-            args.valid_table.as_deref(),
-            &mut |b| builder.push(b),
-        )
-        .await?;
-        let inputs = builder.inputs();
-        let design = tokio::task::block_in_place(|| builder.finish())?;
-        let started = Instant::now();
-        let model = match direction {
-            None => {
-                let spinner = ctx.out.bar(None, Unit::Iterations, "fitting");
-                let m = tokio::task::block_in_place(|| lr::fit(&design, &params, inputs, &args.label));
-                spinner.finish_and_clear();
-                m?
-            }
-            Some(d) => {
-                let bar = ctx.out.bar(None, Unit::Iterations, "stepwise steps");
-                let mut steps = Vec::new();
-                let m = tokio::task::block_in_place(|| {
-                    lr::stepwise(&design, &params, d, criterion, inputs, &args.label, &mut |s| {
-                        bar.inc(1);
-                        bar.set_message(format!("{} {}", s.action, s.feature));
-                        steps.push(s.clone());
-                    })
-                });
-                bar.finish_and_clear();
-                m?
-            }
-        };
-        let seconds = started.elapsed().as_secs_f64();
-        drop(design);
-        // Ranking quality on the training rows and on held-out rows.
-        let score = |batches: &[RecordBatch]| -> Result<Option<(usize, f64, f64)>> {
-            let mut p = Vec::new();
-            for b in batches {
-                p.extend(model.predict_raw(b)?);
-            }
-            let y: Vec<bool> = labels_of(batches, &args.label, args.bad_value.as_deref())?
-                .into_iter()
-                .map(|v| v == 1.0)
-                .collect();
-            Ok(auc(&p, &y).map(|a| (p.len(), a, ks(&p, &y).unwrap_or(f64::NAN))))
-        };
-        let valid = if held_out.is_empty() {
-            None
-        } else {
-            tokio::task::block_in_place(|| score(&held_out))?
-        };
-        let s = &model.summary;
-        for (name, v) in [
-            ("log_likelihood", s.log_likelihood),
-            ("aic", s.aic),
-            ("bic", s.bic),
-            ("pseudo_r2", s.pseudo_r2),
-            ("iterations", s.iterations as f64),
-            ("train_seconds", seconds),
-        ] {
-            ctx.ws.store().log_metric(run, name, None, v)?;
-        }
-        if let Some((_, a, k)) = valid {
-            ctx.ws.store().log_metric(run, "valid_auc", None, a)?;
-            ctx.ws.store().log_metric(run, "valid_ks", None, k)?;
-        }
-        let artifact = ctx
-            .ws
-            .store()
-            .log_artifact_bytes(run, MODEL_ARTIFACT, model.to_json().as_bytes())?;
-        ctx.ws
-            .store()
-            .log_artifact_bytes(run, "summary.txt", model.summary_text().as_bytes())?;
-        if let Some(out) = &args.out {
-            std::fs::write(out, model.to_json()).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
-        }
-        Ok(LrReport {
-            run,
-            model_path: PathBuf::from(artifact.path),
-            model,
-            valid,
-            seconds,
-        })
-    }
-    .await;
-    ctx.finish(run, result)
-}
-
-impl LrReport {
-    pub fn run(&self) -> RunId {
-        self.run
-    }
-    pub fn model(&self) -> &LrModel {
-        &self.model
-    }
-    pub fn valid_auc(&self) -> Option<f64> {
-        self.valid.map(|v| v.1)
-    }
+    risklake_app::train::train_lr(&ctx.ws, &lr_request(args)?, &crate::output::Bars::new(ctx.out)).await
 }
 
 pub fn print_lr(ctx: &Ctx, r: &LrReport) {

@@ -225,7 +225,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         },
     )
     .await?;
-    let (lr_run, lr_model) = (lr.run(), lr.model());
+    let (lr_run, lr_model) = (lr.run, &lr.model);
     if !out.json {
         println!("{}", lr_model.summary_text());
     }
