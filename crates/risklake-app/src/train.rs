@@ -154,10 +154,11 @@ impl TrainRequest {
     /// The dataset options of this request with its dataset parameters applied; the other
     /// parameters go to `set` (the model's own), which names an unknown one.
     fn dataset_options(&self, mut set: impl FnMut(&str, &str) -> Result<()>) -> Result<DatasetOptions> {
+        let d = &self.data;
         let mut options = DatasetOptions {
-            features: self.columns.clone(),
-            exclude: self.exclude.clone(),
-            bad_value: self.bad_value.clone(),
+            features: d.columns.clone(),
+            exclude: d.exclude.clone(),
+            bad_value: d.bad_value.clone(),
             ..Default::default()
         };
         for (k, v) in param_texts(&self.params) {
@@ -165,20 +166,23 @@ impl TrainRequest {
                 set(&k, &v)?;
             }
         }
-        self.split.validate()?;
-        if self.label.trim().is_empty() {
-            return Err(Error::param("label", "is required: the column holding the target"));
-        }
+        d.validate()?;
         Ok(options)
     }
 }
 
-/// Train a tree model (gradient-boosted trees or a random forest) on a split.
+/// The rows and columns a model trains on: a split, the label and the features.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TrainRequest {
-    #[serde(flatten)]
-    pub split: Split,
+#[serde(default)]
+pub struct TrainData {
+    /// The training table (lake name or file).
+    pub table: String,
+    /// Hold out this share of `table`'s rows for validation (see [`Split`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_fraction: Option<f64>,
+    /// Validate on every row of this table (as well).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_table: Option<String>,
     /// The label column (0/1, or text with `bad_value`).
     pub label: String,
     /// The label value that marks a bad row, for text labels.
@@ -192,7 +196,35 @@ pub struct TrainRequest {
     pub columns: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
-    /// Boosting and dataset parameters by LightGBM's names; the rest keep their defaults.
+}
+
+impl TrainData {
+    /// Which rows train and which validate.
+    pub fn split(&self) -> Split {
+        Split {
+            table: self.table.clone(),
+            valid_fraction: self.valid_fraction,
+            valid_table: self.valid_table.clone(),
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.split().validate()?;
+        if self.label.trim().is_empty() {
+            return Err(Error::param("label", "is required: the column holding the target"));
+        }
+        Ok(())
+    }
+}
+
+/// Train a tree model (gradient-boosted trees or a random forest) on a split.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainRequest {
+    #[serde(flatten)]
+    pub data: TrainData,
+    /// Boosting / forest and dataset parameters by LightGBM's (scikit-learn's) names; the
+    /// rest keep the library's defaults.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, serde_json::Value>,
     /// Also write the model (JSON) to this file.
@@ -229,13 +261,21 @@ pub async fn train_gbdt(ws: &Workspace, req: &TrainRequest, progress: &dyn Progr
     let run = ws.start_run("train.gbdt")?;
     let result = async {
         let id = run.id();
-        run.param("table", &req.split.table)?;
-        run.param("label", &req.label)?;
+        run.param("table", &req.data.table)?;
+        run.param("label", &req.data.label)?;
         run.param("params", serde_json::to_string(&params).unwrap_or_default())?;
         run.param("max_bin", options.max_bin)?;
         run.param("dataset", serde_json::to_string(&options).unwrap_or_default())?;
-        let (train_set, valid) =
-            read_binned(ws, id, &req.split, &req.label, req.weight.as_deref(), options, progress).await?;
+        let (train_set, valid) = read_binned(
+            ws,
+            id,
+            &req.data.split(),
+            &req.data.label,
+            req.data.weight.as_deref(),
+            options,
+            progress,
+        )
+        .await?;
         let metric_name = match params.metric() {
             Metric::Auc => "valid auc",
             Metric::Ks => "valid ks",
@@ -329,12 +369,20 @@ pub async fn train_rf(ws: &Workspace, req: &TrainRequest, progress: &dyn Progres
     let run = ws.start_run("train.rf")?;
     let result = async {
         let id = run.id();
-        run.param("table", &req.split.table)?;
-        run.param("label", &req.label)?;
+        run.param("table", &req.data.table)?;
+        run.param("label", &req.data.label)?;
         run.param("params", serde_json::to_string(&params).unwrap_or_default())?;
         run.param("dataset", serde_json::to_string(&options).unwrap_or_default())?;
-        let (train_set, valid) =
-            read_binned(ws, id, &req.split, &req.label, req.weight.as_deref(), options, progress).await?;
+        let (train_set, valid) = read_binned(
+            ws,
+            id,
+            &req.data.split(),
+            &req.data.label,
+            req.data.weight.as_deref(),
+            options,
+            progress,
+        )
+        .await?;
         check(progress)?;
         let started = Instant::now();
         progress.stage("growing trees", Some(params.n_estimators as u64), Unit::Iterations);
@@ -444,16 +492,7 @@ impl Stepwise {
 #[serde(default, deny_unknown_fields)]
 pub struct TrainLrRequest {
     #[serde(flatten)]
-    pub split: Split,
-    pub label: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bad_value: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub weight: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub columns: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub exclude: Vec<String>,
+    pub data: TrainData,
     /// A binning plan (file or run id): the model is fitted on its WoE values and keeps
     /// the plan, so it scores raw tables.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -510,12 +549,12 @@ pub async fn train_lr(ws: &Workspace, req: &TrainLrRequest, progress: &dyn Progr
         params.set(&k, &v)?;
     }
     let stepwise = req.stepwise.as_ref().map(Stepwise::parse).transpose()?;
-    req.split.validate()?;
+    req.data.validate()?;
     let run = ws.start_run("train.lr")?;
     let result = async {
         let id = run.id();
-        run.param("table", &req.split.table)?;
-        run.param("label", &req.label)?;
+        run.param("table", &req.data.table)?;
+        run.param("label", &req.data.label)?;
         run.param("params", serde_json::to_string(&params).unwrap_or_default())?;
         if let Some(s) = &req.stepwise {
             run.param("stepwise", format!("{} by {}", s.direction, s.criterion))?;
@@ -528,14 +567,14 @@ pub async fn train_lr(ws: &Workspace, req: &TrainLrRequest, progress: &dyn Progr
             None => None,
         };
         let mut builder = DesignBuilder::new(
-            &req.label,
-            req.weight.as_deref(),
-            req.bad_value.as_deref(),
-            &req.columns,
-            &req.exclude,
+            &req.data.label,
+            req.data.weight.as_deref(),
+            req.data.bad_value.as_deref(),
+            &req.data.columns,
+            &req.data.exclude,
             plan.as_ref(),
         )?;
-        let held_out = read_split(ws, id, &req.split, &mut |b| builder.push(b), progress).await?;
+        let held_out = read_split(ws, id, &req.data.split(), &mut |b| builder.push(b), progress).await?;
         let inputs = builder.inputs();
         let design = builder.finish()?;
         check(progress)?;
@@ -543,16 +582,24 @@ pub async fn train_lr(ws: &Workspace, req: &TrainLrRequest, progress: &dyn Progr
         let model = match stepwise {
             None => {
                 progress.stage("fitting", None, Unit::Iterations);
-                let m = lr::fit(&design, &params, inputs, &req.label);
+                let m = lr::fit(&design, &params, inputs, &req.data.label);
                 progress.end_stage();
                 m?
             }
             Some((direction, criterion)) => {
                 progress.stage("stepwise steps", None, Unit::Iterations);
-                let m = lr::stepwise(&design, &params, direction, criterion, inputs, &req.label, &mut |s| {
-                    progress.advance(1);
-                    progress.note(&format!("{} {}", s.action, s.feature));
-                });
+                let m = lr::stepwise(
+                    &design,
+                    &params,
+                    direction,
+                    criterion,
+                    inputs,
+                    &req.data.label,
+                    &mut |s| {
+                        progress.advance(1);
+                        progress.note(&format!("{} {}", s.action, s.feature));
+                    },
+                );
                 progress.end_stage();
                 m?
             }
@@ -568,7 +615,7 @@ pub async fn train_lr(ws: &Workspace, req: &TrainLrRequest, progress: &dyn Progr
             for b in &held_out {
                 p.extend(model.predict_raw(b)?);
             }
-            let y: Vec<bool> = labels_of(&held_out, &req.label, req.bad_value.as_deref())?
+            let y: Vec<bool> = labels_of(&held_out, &req.data.label, req.data.bad_value.as_deref())?
                 .into_iter()
                 .map(|v| v == 1.0)
                 .collect();

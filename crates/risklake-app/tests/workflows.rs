@@ -256,6 +256,13 @@ async fn gbdt_training_from_json_with_lightgbm_parameter_names() {
         "params": { "num_iterations": 30, "num_leaves": 7, "learning_rate": "0.1", "max_bin": 63 }
     }))
     .unwrap();
+    // A misspelt field is refused, not ignored.
+    assert!(
+        serde_json::from_value::<risklake_app::train::TrainRequest>(serde_json::json!({
+            "table": "apps", "label": "bad", "valid_fration": 0.25
+        }))
+        .is_err()
+    );
     let done = risklake_app::train::train_gbdt(&ws, &req, &Silent).await.unwrap();
     assert_eq!(done.rows + done.valid_rows, 4000);
     assert!((900..1100).contains(&done.valid_rows), "{}", done.valid_rows);
@@ -272,7 +279,7 @@ async fn gbdt_training_from_json_with_lightgbm_parameter_names() {
     let e = risklake_app::train::train_gbdt(&ws, &bad, &Silent).await.unwrap_err();
     assert!(e.to_string().contains("num_leafs"), "{e}");
     let mut bad = req.clone();
-    bad.split.valid_fraction = Some(1.5);
+    bad.data.valid_fraction = Some(1.5);
     match risklake_app::train::train_gbdt(&ws, &bad, &Silent).await {
         Err(Error::Param { param, .. }) => assert_eq!(param, "valid_fraction"),
         other => panic!("{other:?}"),

@@ -9,7 +9,7 @@ use arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use serde_json::json;
 
-use risklake_app::train::{Split, Stepwise, TrainLrRequest};
+use risklake_app::train::{Stepwise, TrainData, TrainLrRequest};
 use risklake_core::{Error, Result};
 use risklake_learn::scorecard::{evaluate_scores, score_psi, Scaling, ScoreEvaluation};
 use risklake_learn::{Model, Scorecard};
@@ -80,16 +80,16 @@ pub use risklake_app::train::LrReport;
 /// The flags of `train lr` as the workflow's request.
 pub fn lr_request(args: &TrainLrArgs) -> Result<TrainLrRequest> {
     Ok(TrainLrRequest {
-        split: Split {
+        data: TrainData {
             table: args.table.clone(),
             valid_fraction: args.valid_fraction,
             valid_table: args.valid_table.clone(),
+            label: args.label.clone(),
+            bad_value: args.bad_value.clone(),
+            weight: args.weight.clone(),
+            columns: args.columns.clone(),
+            exclude: args.exclude.clone(),
         },
-        label: args.label.clone(),
-        bad_value: args.bad_value.clone(),
-        weight: args.weight.clone(),
-        columns: args.columns.clone(),
-        exclude: args.exclude.clone(),
         plan: args.plan.clone(),
         params: super::train::param_map(&args.params)?,
         stepwise: args.stepwise.as_ref().map(|d| Stepwise {

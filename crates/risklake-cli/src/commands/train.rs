@@ -9,7 +9,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use serde_json::json;
 
-use risklake_app::train::{Split, TrainRequest};
+use risklake_app::train::{Split, TrainData, TrainRequest};
 use risklake_core::{Error, Result};
 use risklake_lake::sql::stream_schema;
 use risklake_learn::{DatasetOptions, Model};
@@ -142,12 +142,16 @@ pub fn param_map(params: &[String]) -> Result<BTreeMap<String, serde_json::Value
 /// The flags of `train gbdt` / `train rf` as the workflow's request.
 pub fn tree_request(args: &TrainGbdtArgs) -> Result<TrainRequest> {
     Ok(TrainRequest {
-        split: split(&args.table, args.valid_fraction, args.valid_table.as_deref()),
-        label: args.label.clone(),
-        bad_value: args.bad_value.clone(),
-        weight: args.weight.clone(),
-        columns: args.columns.clone(),
-        exclude: args.exclude.clone(),
+        data: TrainData {
+            table: args.table.clone(),
+            valid_fraction: args.valid_fraction,
+            valid_table: args.valid_table.clone(),
+            label: args.label.clone(),
+            bad_value: args.bad_value.clone(),
+            weight: args.weight.clone(),
+            columns: args.columns.clone(),
+            exclude: args.exclude.clone(),
+        },
         params: param_map(&args.params)?,
         out: args.out.clone(),
     })
