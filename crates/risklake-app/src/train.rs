@@ -169,6 +169,33 @@ impl TrainRequest {
         d.validate()?;
         Ok(options)
     }
+
+    /// Records the request's table, label, model parameters and dataset options with
+    /// `run`, then reads the binned training and validation sets.
+    async fn read_recorded(
+        &self,
+        ws: &Workspace,
+        run: &crate::RunScope<'_>,
+        params: &impl Serialize,
+        options: DatasetOptions,
+        progress: &dyn Progress,
+    ) -> Result<(risklake_learn::Dataset, Option<risklake_learn::Dataset>)> {
+        let d = &self.data;
+        run.param("table", &d.table)?;
+        run.param("label", &d.label)?;
+        run.param("params", serde_json::to_string(params).unwrap_or_default())?;
+        run.param("dataset", serde_json::to_string(&options).unwrap_or_default())?;
+        read_binned(
+            ws,
+            run.id(),
+            &d.split(),
+            &d.label,
+            d.weight.as_deref(),
+            options,
+            progress,
+        )
+        .await
+    }
 }
 
 /// The rows and columns a model trains on: a split, the label and the features.
@@ -261,21 +288,8 @@ pub async fn train_gbdt(ws: &Workspace, req: &TrainRequest, progress: &dyn Progr
     let run = ws.start_run("train.gbdt")?;
     let result = async {
         let id = run.id();
-        run.param("table", &req.data.table)?;
-        run.param("label", &req.data.label)?;
-        run.param("params", serde_json::to_string(&params).unwrap_or_default())?;
         run.param("max_bin", options.max_bin)?;
-        run.param("dataset", serde_json::to_string(&options).unwrap_or_default())?;
-        let (train_set, valid) = read_binned(
-            ws,
-            id,
-            &req.data.split(),
-            &req.data.label,
-            req.data.weight.as_deref(),
-            options,
-            progress,
-        )
-        .await?;
+        let (train_set, valid) = req.read_recorded(ws, &run, &params, options, progress).await?;
         let metric_name = match params.metric() {
             Metric::Auc => "valid auc",
             Metric::Ks => "valid ks",
@@ -369,20 +383,7 @@ pub async fn train_rf(ws: &Workspace, req: &TrainRequest, progress: &dyn Progres
     let run = ws.start_run("train.rf")?;
     let result = async {
         let id = run.id();
-        run.param("table", &req.data.table)?;
-        run.param("label", &req.data.label)?;
-        run.param("params", serde_json::to_string(&params).unwrap_or_default())?;
-        run.param("dataset", serde_json::to_string(&options).unwrap_or_default())?;
-        let (train_set, valid) = read_binned(
-            ws,
-            id,
-            &req.data.split(),
-            &req.data.label,
-            req.data.weight.as_deref(),
-            options,
-            progress,
-        )
-        .await?;
+        let (train_set, valid) = req.read_recorded(ws, &run, &params, options, progress).await?;
         check(progress)?;
         let started = Instant::now();
         progress.stage("growing trees", Some(params.n_estimators as u64), Unit::Iterations);
