@@ -28,6 +28,7 @@ pub mod features;
 pub mod gen;
 pub mod ingest;
 pub mod output;
+pub mod predict;
 pub mod progress;
 pub mod run;
 pub mod scan;

@@ -197,3 +197,53 @@ impl Drop for Sink {
         }
     }
 }
+
+/// Streams `input` through `map` into `spec` (one commit for a table), recording the
+/// output dataset and the `rows` metric of `run`. `source` names the input in errors;
+/// `label` names the progress stage. A cancellation or an error abandons the output.
+#[allow(clippy::too_many_arguments)]
+pub async fn write_mapped(
+    ws: &crate::Workspace,
+    run: risklake_track::RunId,
+    mut input: risklake_lake::sql::BatchStream,
+    source: &str,
+    schema: SchemaRef,
+    spec: &OutputSpec,
+    label: &str,
+    map: impl Fn(&RecordBatch) -> Result<RecordBatch>,
+    progress: &dyn crate::Progress,
+) -> Result<Written> {
+    use futures::StreamExt;
+    let mut sink = Sink::open(ws, spec, schema).await?;
+    progress.stage(label, None, crate::Unit::Rows);
+    let fed: Result<()> = async {
+        while let Some(b) = input.next().await {
+            crate::progress::check(progress)?;
+            let b = b.map_err(|e| Error::external(format!("reading {source}"), e))?;
+            let out = map(&b)?;
+            sink.write(&out).await?;
+            progress.advance(out.num_rows() as u64);
+        }
+        Ok(())
+    }
+    .await;
+    progress.end_stage();
+    let written = match fed {
+        Ok(()) => sink.finish().await?,
+        Err(e) => {
+            sink.abandon().await;
+            return Err(e);
+        }
+    };
+    ws.store().log_dataset(
+        run,
+        &risklake_track::DatasetRef {
+            role: "output".into(),
+            name: written.target.clone(),
+            snapshot: written.snapshot,
+            rows: Some(written.rows as i64),
+        },
+    )?;
+    ws.store().log_metric(run, "rows", None, written.rows as f64)?;
+    Ok(written)
+}

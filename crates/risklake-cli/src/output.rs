@@ -130,7 +130,7 @@ pub fn batches_csv(batches: &[RecordBatch], out: &mut dyn std::io::Write) -> Res
     Ok(())
 }
 
-pub use risklake_lake::files::{write_file, FileWriter};
+pub use risklake_lake::files::write_file;
 
 /// The CLI's [`risklake_app::Progress`]: one indicatif bar per stage on a terminal,
 /// notes on stderr; a cancelled run is stopped by SIGINT / SIGTERM (see `signals`).

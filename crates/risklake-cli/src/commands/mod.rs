@@ -69,33 +69,6 @@ impl Ctx {
     }
 }
 
-/// Opens a writer on the lake table `name` for a command's output: a new table is created
-/// with `schema` and `spec`; an existing one needs `--mode append|overwrite`.
-pub async fn output_writer(
-    lake: &Lake,
-    name: &risklake_lake::TableName,
-    schema: &arrow::datatypes::Schema,
-    spec: &risklake_lake::TableSpec,
-    mode: Option<&str>,
-) -> Result<risklake_lake::TableWriter> {
-    if lake.exists(name).await? {
-        if mode.is_none() {
-            return Err(Error::invalid(format!(
-                "table {name} already exists; give --mode append or --mode overwrite"
-            )));
-        }
-    } else if !lake.create_table_if_absent(name, schema, spec).await? && mode.is_none() {
-        return Err(Error::invalid(format!(
-            "table {name} was created by another writer meanwhile; give --mode append or --mode overwrite"
-        )));
-    }
-    let mode = match mode {
-        Some(m) => risklake_lake::WriteMode::parse(m)?,
-        None => risklake_lake::WriteMode::Append,
-    };
-    lake.writer(name, mode).await
-}
-
 /// Where a command writes the batches it produces: a lake table (created, or with
 /// `--mode`) or a file.
 pub struct OutputTarget<'a> {
@@ -104,67 +77,38 @@ pub struct OutputTarget<'a> {
     pub mode: Option<&'a str>,
 }
 
-/// Streams `input` through `map` into `target`, with a progress bar, recording the output
-/// dataset of `run`. Returns the target's name and the rows written. A lake table gets one
-/// atomic commit at the end.
+impl OutputTarget<'_> {
+    /// The flags as the workflow layer's output spec.
+    pub fn spec(&self) -> Result<risklake_app::output::OutputSpec> {
+        if self.table.is_none() && self.file.is_none() {
+            return Err(Error::invalid("give --out-table or --out"));
+        }
+        Ok(risklake_app::output::OutputSpec {
+            table: self.table.map(str::to_string),
+            file: self.file.map(std::path::Path::to_path_buf),
+            mode: self.mode.map(risklake_lake::WriteMode::parse).transpose()?,
+            partition_by: Vec::new(),
+        })
+    }
+}
+
+/// Streams `input` through `map` into `target` (see [`risklake_app::output::write_mapped`]);
+/// returns the target's name and the rows written.
+#[allow(clippy::too_many_arguments)]
 pub async fn write_mapped(
     ctx: &Ctx,
     run: RunId,
-    mut input: risklake_lake::sql::BatchStream,
+    input: risklake_lake::sql::BatchStream,
     source: &str,
     schema: arrow::datatypes::SchemaRef,
     target: OutputTarget<'_>,
     label: &str,
     map: impl Fn(&arrow::record_batch::RecordBatch) -> Result<arrow::record_batch::RecordBatch>,
 ) -> Result<(String, u64)> {
-    use futures::StreamExt;
-    let bar = ctx.out.bar(None, crate::output::Unit::Rows, label);
-    let mut rows = 0u64;
-    let mut next = async || -> Result<Option<arrow::record_batch::RecordBatch>> {
-        match input.next().await {
-            Some(b) => {
-                let b = b.map_err(|e| Error::external(format!("reading {source}"), e))?;
-                let out = tokio::task::block_in_place(|| map(&b))?;
-                bar.inc(out.num_rows() as u64);
-                Ok(Some(out))
-            }
-            None => Ok(None),
-        }
-    };
-    let (name, snapshot) = match (target.table, target.file) {
-        (Some(t), _) => {
-            let name = risklake_lake::TableName::parse(t)?;
-            let lake = ctx.lake().await?;
-            let mut w = output_writer(&lake, &name, &schema, &risklake_lake::TableSpec::default(), target.mode).await?;
-            while let Some(b) = next().await? {
-                rows += b.num_rows() as u64;
-                w.write(&b).await?;
-            }
-            (name.to_string(), w.commit().await?.snapshot)
-        }
-        (None, Some(path)) => {
-            let mut w = crate::output::FileWriter::create(path, schema.clone())?;
-            while let Some(b) = next().await? {
-                rows += b.num_rows() as u64;
-                w.write(&b)?;
-            }
-            w.finish()?;
-            (path.display().to_string(), None)
-        }
-        (None, None) => return Err(Error::invalid("give --out-table or --out")),
-    };
-    bar.finish_and_clear();
-    ctx.ws.store().log_dataset(
-        run,
-        &risklake_track::DatasetRef {
-            role: "output".into(),
-            name: name.clone(),
-            snapshot,
-            rows: Some(rows as i64),
-        },
-    )?;
-    ctx.ws.store().log_metric(run, "rows", None, rows as f64)?;
-    Ok((name, rows))
+    let spec = target.spec()?;
+    let bars = crate::output::Bars::new(ctx.out);
+    let w = risklake_app::output::write_mapped(&ctx.ws, run, input, source, schema, &spec, label, map, &bars).await?;
+    Ok((w.target, w.rows))
 }
 
 /// The text of `spec`: a file path, or a run id whose artifact `artifact` is read.

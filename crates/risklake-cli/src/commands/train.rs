@@ -4,18 +4,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::array::{ArrayRef, Float64Array, Int32Array};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::Schema;
 use arrow::record_batch::RecordBatch;
 use serde_json::json;
 
+use risklake_app::predict::{PredictOutput, PredictRequest};
 use risklake_app::train::{Split, TrainData, TrainRequest};
 use risklake_core::{Error, Result};
-use risklake_lake::sql::stream_schema;
 use risklake_learn::{DatasetOptions, Model};
 use risklake_track::RunId;
 
-use super::features::{open, scan_session};
 use super::Ctx;
 use crate::app::{ModelCommand, PredictArgs, TrainCommand, TrainGbdtArgs};
 use crate::output::{grid, kv_table, Bars};
@@ -167,94 +165,25 @@ pub fn load_model(ctx: &Ctx, spec: &str) -> Result<Model> {
 }
 
 pub async fn predict(ctx: &Ctx, args: &PredictArgs) -> Result<()> {
-    let run = ctx.start("predict")?;
-    let result = async {
-        let any = load_model(ctx, &args.model)?;
-        let trees = match args.output.as_str() {
-            "leaf" | "shap" => Some(any.trees(&format!("--output {}", args.output))?),
-            _ => None,
-        };
-        ctx.ws.store().log_param(run, "model", &args.model)?;
-        ctx.ws.store().log_param(run, "model_kind", any.kind())?;
-        ctx.ws.store().log_param(run, "output", &args.output)?;
-        let session = scan_session(ctx).await?;
-        let stream = open(ctx, &session, &args.table, None, run).await?;
-        let in_schema = stream_schema(&stream);
-        for f in &any.input_columns() {
-            if in_schema.index_of(f).is_err() {
-                return Err(Error::invalid(format!(
-                    "{} lacks the model's feature column '{f}'",
-                    args.table
-                )));
-            }
-        }
-        let added: Vec<String> = match args.output.as_str() {
-            "leaf" => (0..trees.map_or(0, |m| m.trees.len()))
-                .map(|t| format!("leaf_{t}"))
-                .collect(),
-            "shap" => trees
-                .map_or(&[][..], |m| &m.feature_names[..])
-                .iter()
-                .map(|f| format!("shap_{f}"))
-                .chain(["shap_expected".to_string()])
-                .collect(),
-            _ => vec!["prediction".to_string()],
-        };
-        let dt = if args.output == "leaf" {
-            DataType::Int32
-        } else {
-            DataType::Float64
-        };
-        let typed: Vec<(String, DataType)> = added.iter().map(|n| (n.clone(), dt.clone())).collect();
-        let schema = with_added_columns(&in_schema, &args.table, &typed)?;
-        let width = added.len();
-        let score = |b: &RecordBatch| -> Result<RecordBatch> {
-            let mut cols: Vec<ArrayRef> = b.columns().to_vec();
-            match args.output.as_str() {
-                "leaf" => {
-                    let leaves = trees.expect("checked").predict_leaf(b)?;
-                    for t in 0..width {
-                        let col: Int32Array = leaves.iter().skip(t).step_by(width).map(|&l| l as i32).collect();
-                        cols.push(Arc::new(col));
-                    }
-                }
-                "shap" => {
-                    let shap = trees.expect("checked").predict_shap(b)?;
-                    for f in 0..width {
-                        let col: Float64Array = shap.iter().skip(f).step_by(width).copied().collect();
-                        cols.push(Arc::new(col));
-                    }
-                }
-                "raw" => cols.push(Arc::new(Float64Array::from(any.predict_raw(b)?))),
-                _ => cols.push(Arc::new(Float64Array::from(any.predict(b)?))),
-            }
-            RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::arrow("adding predictions", e))
-        };
-        let target = super::OutputTarget {
-            table: args.out_table.as_deref(),
-            file: args.out.as_deref(),
-            mode: args.mode.as_deref(),
-        };
-        write_scored(ctx, run, stream, &args.table, schema.clone(), target, score).await
-    }
-    .await;
-    let (target, rows, seconds) = ctx.finish(run, result)?;
-    emit_written(ctx, run, &target, rows, seconds);
+    let output: PredictOutput = serde_json::from_value(serde_json::Value::String(args.output.clone()))
+        .map_err(|_| Error::invalid(format!("unknown --output {}", args.output)))?;
+    let target = super::OutputTarget {
+        table: args.out_table.as_deref(),
+        file: args.out.as_deref(),
+        mode: args.mode.as_deref(),
+    };
+    let req = PredictRequest {
+        model: args.model.clone(),
+        table: args.table.clone(),
+        output,
+        destination: target.spec()?,
+    };
+    let r = risklake_app::predict::predict(&ctx.ws, &req, &Bars::new(ctx.out)).await?;
+    emit_written(ctx, r.run, &r.target, r.rows, r.seconds);
     Ok(())
 }
 
-pub fn with_added_columns(input: &Schema, table: &str, added: &[(String, DataType)]) -> Result<Arc<Schema>> {
-    let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
-    for (name, dt) in added {
-        if input.index_of(name).is_ok() {
-            return Err(Error::invalid(format!(
-                "{table} already has a column '{name}'; the output would repeat it"
-            )));
-        }
-        fields.push(Field::new(name, dt.clone(), false));
-    }
-    Ok(Arc::new(Schema::new(fields)))
-}
+pub use risklake_app::predict::with_added_columns;
 
 /// Streams `stream` through `map` into the command's output (`--out-table` or `--out`,
 /// `--mode`); returns the target, the rows and the seconds.

@@ -1,0 +1,160 @@
+//! Scoring a table with a stored model: probabilities, raw scores, leaf indices or exact
+//! SHAP contributions as added columns, into a lake table or a file.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{ArrayRef, Float64Array, Int32Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use serde::{Deserialize, Serialize};
+
+use risklake_core::{Error, Result};
+use risklake_lake::sql::stream_schema;
+
+use crate::output::{write_mapped, OutputSpec};
+use crate::progress::Progress;
+use crate::{scan, train, Workspace};
+
+/// What the added columns hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PredictOutput {
+    /// `prediction`: the probability of bad (the value, for regression).
+    #[default]
+    Proba,
+    /// `prediction`: the raw score (log-odds for classification).
+    Raw,
+    /// `leaf_<t>`: the leaf each row reaches in tree t (tree models).
+    Leaf,
+    /// `shap_<feature>` and `shap_expected`: exact TreeSHAP contributions to the raw
+    /// score (tree models).
+    Shap,
+}
+
+/// Score `table` with `model` into `destination`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PredictRequest {
+    /// A model file, or the id of the run that stored it.
+    pub model: String,
+    /// The table to score (lake name or file).
+    pub table: String,
+    pub output: PredictOutput,
+    pub destination: OutputSpec,
+}
+
+/// What a scoring run wrote.
+#[derive(Clone, Debug, Serialize)]
+pub struct PredictReport {
+    pub run: i64,
+    pub target: String,
+    pub rows: u64,
+    pub seconds: f64,
+}
+
+/// The input schema with `added` columns after it; a name the input already has is an
+/// error (the output would repeat it).
+pub fn with_added_columns(input: &Schema, table: &str, added: &[(String, DataType)]) -> Result<Arc<Schema>> {
+    let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+    for (name, dt) in added {
+        if input.index_of(name).is_ok() {
+            return Err(Error::invalid(format!(
+                "{table} already has a column '{name}'; the output would repeat it"
+            )));
+        }
+        fields.push(Field::new(name, dt.clone(), false));
+    }
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// Scores the table as a recorded run (`predict`).
+pub async fn predict(ws: &Workspace, req: &PredictRequest, progress: &dyn Progress) -> Result<PredictReport> {
+    let run = ws.start_run("predict")?;
+    let result = async {
+        let id = run.id();
+        let started = Instant::now();
+        let any = train::load_model(ws, &req.model)?;
+        let output = req.output;
+        let trees = match output {
+            PredictOutput::Leaf | PredictOutput::Shap => Some(any.trees(&format!("output {output:?}"))?),
+            _ => None,
+        };
+        run.param("model", &req.model)?;
+        run.param("model_kind", any.kind())?;
+        run.param("output", format!("{output:?}").to_lowercase())?;
+        let session = scan::session(ws.lake().await?).await?;
+        let stream = scan::open_input(ws, &session, &req.table, None, id).await?;
+        let in_schema = stream_schema(&stream);
+        for f in &any.input_columns() {
+            if in_schema.index_of(f).is_err() {
+                return Err(Error::invalid(format!(
+                    "{} lacks the model's feature column '{f}'",
+                    req.table
+                )));
+            }
+        }
+        let added: Vec<String> = match output {
+            PredictOutput::Leaf => (0..trees.map_or(0, |m| m.trees.len()))
+                .map(|t| format!("leaf_{t}"))
+                .collect(),
+            PredictOutput::Shap => trees
+                .map_or(&[][..], |m| &m.feature_names[..])
+                .iter()
+                .map(|f| format!("shap_{f}"))
+                .chain(["shap_expected".to_string()])
+                .collect(),
+            _ => vec!["prediction".to_string()],
+        };
+        let dt = if output == PredictOutput::Leaf {
+            DataType::Int32
+        } else {
+            DataType::Float64
+        };
+        let typed: Vec<(String, DataType)> = added.iter().map(|n| (n.clone(), dt.clone())).collect();
+        let schema = with_added_columns(&in_schema, &req.table, &typed)?;
+        let width = added.len();
+        let score = |b: &RecordBatch| -> Result<RecordBatch> {
+            let mut cols: Vec<ArrayRef> = b.columns().to_vec();
+            match output {
+                PredictOutput::Leaf => {
+                    let leaves = trees.expect("checked").predict_leaf(b)?;
+                    for t in 0..width {
+                        let col: Int32Array = leaves.iter().skip(t).step_by(width).map(|&l| l as i32).collect();
+                        cols.push(Arc::new(col));
+                    }
+                }
+                PredictOutput::Shap => {
+                    let shap = trees.expect("checked").predict_shap(b)?;
+                    for f in 0..width {
+                        let col: Float64Array = shap.iter().skip(f).step_by(width).copied().collect();
+                        cols.push(Arc::new(col));
+                    }
+                }
+                PredictOutput::Raw => cols.push(Arc::new(Float64Array::from(any.predict_raw(b)?))),
+                PredictOutput::Proba => cols.push(Arc::new(Float64Array::from(any.predict(b)?))),
+            }
+            RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::arrow("adding predictions", e))
+        };
+        let written = write_mapped(
+            ws,
+            id,
+            stream,
+            &req.table,
+            schema.clone(),
+            &req.destination,
+            "scoring",
+            score,
+            progress,
+        )
+        .await?;
+        Ok(PredictReport {
+            run: id,
+            target: written.target,
+            rows: written.rows,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+    .await;
+    run.finish(result)
+}
