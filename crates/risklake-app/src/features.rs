@@ -230,3 +230,69 @@ fn csv_field(s: &str) -> String {
         s.to_string()
     }
 }
+
+/// Replace a table's planned features by their WoE values (or bin indices).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TransformRequest {
+    /// A binning plan (file or run id).
+    pub plan: String,
+    /// The table to transform (lake name or file).
+    pub table: String,
+    /// `woe` (default) or `bin`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    pub destination: crate::output::OutputSpec,
+}
+
+/// What a transform wrote.
+#[derive(Clone, Debug, Serialize)]
+pub struct TransformReport {
+    pub run: RunId,
+    pub target: String,
+    pub rows: u64,
+    pub seconds: f64,
+    /// Features transformed.
+    pub features: usize,
+}
+
+/// Transforms the table as a recorded run (`features.transform`).
+pub async fn transform(ws: &Workspace, req: &TransformRequest, progress: &dyn Progress) -> Result<TransformReport> {
+    let output_name = req.output.as_deref().unwrap_or("woe");
+    let output: risklake_features::Output = output_name.parse().map_err(|e| Error::param("output", e))?;
+    let run = ws.start_run("features.transform")?;
+    let result = async {
+        let id = run.id();
+        let plan = load_plan(ws, &req.plan)?;
+        run.param("plan", &req.plan)?;
+        run.param("output", output_name)?;
+        let transformer = risklake_features::Transformer::new(&plan, output);
+        let session = ws.lake().await?.sql().await?;
+        let stream = scan::open_input(ws, &session, &req.table, None, id).await?;
+        let in_schema = stream_schema(&stream);
+        transformer.check_schema(&in_schema, &req.table)?;
+        let schema = transformer.output_schema(&in_schema);
+        let started = Instant::now();
+        let written = crate::output::write_mapped(
+            ws,
+            id,
+            stream,
+            &req.table,
+            schema,
+            &req.destination,
+            "transforming",
+            |b| transformer.transform(b),
+            progress,
+        )
+        .await?;
+        Ok(TransformReport {
+            run: id,
+            target: written.target,
+            rows: written.rows,
+            seconds: started.elapsed().as_secs_f64(),
+            features: plan.features.len(),
+        })
+    }
+    .await;
+    run.finish(result)
+}

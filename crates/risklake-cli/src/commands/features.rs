@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -14,7 +13,7 @@ use risklake_core::{Error, Result};
 use risklake_features::psi::{plan_counts, psi_by_period, psi_report, BinCounter, FeaturePsi};
 use risklake_features::select::{select, CorrAccumulator, Decision, SelectionRules};
 use risklake_features::{BinningOptions, BinningPlan, FineOptions, Method, Output, Target, Transformer, Trend};
-use risklake_lake::sql::{stream_schema, BatchStream};
+use risklake_lake::sql::BatchStream;
 use risklake_lake::SqlSession;
 use risklake_track::RunId;
 
@@ -527,49 +526,22 @@ async fn correlation(ctx: &Ctx, plan: &BinningPlan, table: &str, run: RunId) -> 
 }
 
 /// What a transform wrote.
-pub struct TransformReport {
-    pub run: RunId,
-    pub target: String,
-    pub rows: u64,
-    pub seconds: f64,
-    pub features: usize,
-}
+pub use risklake_app::features::TransformReport;
 
 /// `features transform` as a recorded run.
 pub async fn transform_recorded(ctx: &Ctx, args: &TransformArgs) -> Result<TransformReport> {
-    let output: Output = args.output.parse().map_err(Error::invalid)?;
-    let run = ctx.start("features.transform")?;
-    let result = async {
-        let plan = load_plan(ctx, &args.plan)?;
-        ctx.ws.store().log_param(run, "plan", &args.plan)?;
-        ctx.ws.store().log_param(run, "output", &args.output)?;
-        let transformer = Transformer::new(&plan, output);
-        let session = ctx.lake().await?.sql().await?;
-        let stream = open(ctx, &session, &args.table, None, run).await?;
-        let in_schema = stream_schema(&stream);
-        transformer.check_schema(&in_schema, &args.table)?;
-        let schema = transformer.output_schema(&in_schema);
-        let started = Instant::now();
-        let target = super::OutputTarget {
-            table: args.out_table.as_deref(),
-            file: args.out.as_deref(),
-            mode: args.mode.as_deref(),
-        };
-        let (target, rows) = super::write_mapped(ctx, run, stream, &args.table, schema, target, "transforming", |b| {
-            transformer.transform(b)
-        })
-        .await?;
-        Ok((target, rows, started.elapsed().as_secs_f64(), plan.features.len()))
-    }
-    .await;
-    let (target, rows, seconds, features) = ctx.finish(run, result)?;
-    Ok(TransformReport {
-        run,
-        target,
-        rows,
-        seconds,
-        features,
-    })
+    let target = super::OutputTarget {
+        table: args.out_table.as_deref(),
+        file: args.out.as_deref(),
+        mode: args.mode.as_deref(),
+    };
+    let req = risklake_app::features::TransformRequest {
+        plan: args.plan.clone(),
+        table: args.table.clone(),
+        output: Some(args.output.clone()),
+        destination: target.spec()?,
+    };
+    risklake_app::features::transform(&ctx.ws, &req, &Bars::new(ctx.out)).await
 }
 
 async fn transform(ctx: &Ctx, args: &TransformArgs) -> Result<()> {

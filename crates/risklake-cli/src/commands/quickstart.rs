@@ -8,8 +8,7 @@ use risklake_core::Result;
 
 use super::Ctx;
 use crate::app::{
-    GenCreditArgs, QuickstartArgs, ScorecardBuildArgs, ScorecardEvaluateArgs, TrainGbdtArgs, TrainLrArgs,
-    TransformArgs, TuneArgs,
+    GenCreditArgs, QuickstartArgs, ScorecardBuildArgs, ScorecardEvaluateArgs, TrainGbdtArgs, TrainLrArgs, TuneArgs,
 };
 use crate::output::batches_table;
 
@@ -144,18 +143,17 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     }));
 
     out.note("[6/10] features: WoE transform into default.credit_apps_woe, and the binning report");
-    let t = super::features::transform_recorded(
-        ctx,
-        &TransformArgs {
-            plan: plan_path.display().to_string(),
-            table: "default.credit_apps".into(),
-            out_table: Some("default.credit_apps_woe".into()),
-            out: None,
-            output: "woe".into(),
-            mode: Some("overwrite".into()),
+    let transform = risklake_app::features::TransformRequest {
+        plan: plan_path.display().to_string(),
+        table: "default.credit_apps".into(),
+        output: None,
+        destination: risklake_app::output::OutputSpec {
+            table: Some("default.credit_apps_woe".into()),
+            mode: Some(risklake_lake::WriteMode::Overwrite),
+            ..Default::default()
         },
-    )
-    .await?;
+    };
+    let t = risklake_app::features::transform(&ctx.ws, &transform, &crate::output::Bars::new(ctx.out)).await?;
     let report = plan_path.with_file_name("report.html");
     out.note(format!(
         "      {} rows written (run {}); report: {}",
