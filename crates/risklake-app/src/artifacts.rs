@@ -17,6 +17,10 @@ pub const MODEL: &str = "model.json";
 pub const IMPORTANCE_CSV: &str = "importance.csv";
 /// A logistic regression's statsmodels-style summary (text).
 pub const LR_SUMMARY: &str = "summary.txt";
+/// A scorecard (JSON), from `scorecard build`.
+pub const SCORECARD: &str = "scorecard.json";
+/// A scorecard's points per bin (CSV).
+pub const POINTS_CSV: &str = "points.csv";
 /// A self-contained HTML report.
 pub const REPORT_HTML: &str = "report.html";
 

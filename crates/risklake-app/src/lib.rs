@@ -32,6 +32,7 @@ pub mod predict;
 pub mod progress;
 pub mod run;
 pub mod scan;
+pub mod scorecard;
 pub mod sql;
 pub mod train;
 mod workspace;

@@ -18,7 +18,8 @@ use risklake_features::plan::{BinKind, BinningPlan, FeatureKind, FeaturePlan, Ou
 use crate::lr::{Inputs, LrModel};
 
 /// The scaling of a scorecard.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Scaling {
     /// The score at `base_odds`.
     pub base_points: f64,

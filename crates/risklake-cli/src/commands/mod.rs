@@ -111,11 +111,6 @@ pub async fn write_mapped(
     Ok((w.target, w.rows))
 }
 
-/// The text of `spec`: a file path, or a run id whose artifact `artifact` is read.
-pub fn read_file_or_artifact(ctx: &Ctx, spec: &str, artifact: &str, what: &str) -> Result<String> {
-    risklake_app::artifacts::read_text(&ctx.ws, spec, artifact, what)
-}
-
 /// The command line as typed, with passwords in URLs masked.
 fn command_line() -> String {
     std::env::args()

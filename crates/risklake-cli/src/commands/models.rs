@@ -15,14 +15,11 @@ use risklake_learn::scorecard::{evaluate_scores, score_psi, Scaling, ScoreEvalua
 use risklake_learn::{Model, Scorecard};
 use risklake_track::RunId;
 
-use super::features::{load_plan, open, scan_session};
+use super::features::{open, scan_session};
 use super::train::load_model;
 use super::Ctx;
 use crate::app::{ScoreArgs, ScorecardBuildArgs, ScorecardCommand, ScorecardEvaluateArgs, TrainGbdtArgs, TrainLrArgs};
 use crate::output::{grid, kv_table, Unit};
-
-/// The scorecard artifact's name in a `scorecard build` run.
-pub const SCORECARD_ARTIFACT: &str = "scorecard.json";
 
 /// `key=value` pairs of `--param`.
 pub fn key_values(params: &[String]) -> Result<Vec<(String, String)>> {
@@ -194,8 +191,7 @@ fn card_text(c: &Scorecard) -> String {
 
 /// Reads a scorecard given as a file or a run id.
 pub fn load_scorecard(ctx: &Ctx, spec: &str) -> Result<Scorecard> {
-    let text = super::read_file_or_artifact(ctx, spec, SCORECARD_ARTIFACT, "scorecard")?;
-    Scorecard::from_json(&text).map_err(|e| Error::invalid(format!("scorecard {spec}: {e}")))
+    risklake_app::scorecard::load(&ctx.ws, spec)
 }
 
 pub async fn scorecard(ctx: &Ctx, cmd: ScorecardCommand) -> Result<()> {
@@ -226,46 +222,19 @@ pub async fn scorecard(ctx: &Ctx, cmd: ScorecardCommand) -> Result<()> {
 
 /// Builds and records a scorecard (printing it when `print`); returns its run.
 pub fn build(ctx: &Ctx, args: &ScorecardBuildArgs, print: bool) -> Result<RunId> {
-    let run = ctx.start("scorecard.build")?;
-    let result = (|| {
-        let model = match load_model(ctx, &args.model)? {
-            Model::Lr(m) => m,
-            other => {
-                return Err(Error::invalid(format!(
-                    "a scorecard needs a logistic regression (train lr); {} is a {} model",
-                    args.model,
-                    other.kind()
-                )))
-            }
-        };
-        let plan = args.plan.as_deref().map(|p| load_plan(ctx, p)).transpose()?;
-        let scaling = Scaling {
+    let req = risklake_app::scorecard::ScorecardBuildRequest {
+        model: args.model.clone(),
+        plan: args.plan.clone(),
+        scaling: Scaling {
             base_points: args.base_points,
             base_odds: args.base_odds,
             pdo: args.pdo,
             digits: args.digits,
-        };
-        ctx.ws.store().log_param(run, "model", &args.model)?;
-        if let Some(p) = &args.plan {
-            ctx.ws.store().log_param(run, "plan", p)?;
-        }
-        ctx.ws
-            .store()
-            .log_param(run, "scaling", &serde_json::to_string(&scaling).unwrap_or_default())?;
-        let card = Scorecard::build(plan.as_ref(), &model, scaling)?;
-        let artifact = ctx
-            .ws
-            .store()
-            .log_artifact_bytes(run, SCORECARD_ARTIFACT, card.to_json().as_bytes())?;
-        ctx.ws
-            .store()
-            .log_artifact_bytes(run, "points.csv", card.to_csv().as_bytes())?;
-        if let Some(out) = &args.out {
-            std::fs::write(out, card.to_json()).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
-        }
-        Ok((card, artifact.path))
-    })();
-    let (card, path) = ctx.finish(run, result)?;
+        },
+        out: args.out.clone(),
+    };
+    let r = risklake_app::scorecard::build(&ctx.ws, &req)?;
+    let (run, card, path) = (r.run, r.scorecard, r.path.display().to_string());
     if !print {
         return Ok(run);
     }
