@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use risklake_features::{BinningOptions, FineOptions};
+use risklake_learn::scorecard::Scaling;
 
 /// risklake: credit-risk data and ML platform (lake, SQL, ingest, features, models, tuning).
 #[derive(Parser, Debug)]
@@ -467,16 +468,16 @@ pub struct ScorecardBuildArgs {
     #[arg(long)]
     pub model: String,
     /// Score at the base odds.
-    #[arg(long, default_value_t = 600.0)]
+    #[arg(long, default_value_t = Scaling::default().base_points)]
     pub base_points: f64,
     /// Good:bad odds at the base points (50 = 50 goods per bad).
-    #[arg(long, default_value_t = 50.0)]
+    #[arg(long, default_value_t = Scaling::default().base_odds)]
     pub base_odds: f64,
     /// Points that double the good:bad odds.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = Scaling::default().pdo)]
     pub pdo: f64,
     /// Decimals kept in each bin's points.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = Scaling::default().digits)]
     pub digits: u32,
     /// Also write the scorecard to this file.
     #[arg(long)]
