@@ -21,6 +21,8 @@ pub const LR_SUMMARY: &str = "summary.txt";
 pub const SCORECARD: &str = "scorecard.json";
 /// A scorecard's points per bin (CSV).
 pub const POINTS_CSV: &str = "points.csv";
+/// A scorecard's gains table and metrics (JSON), from `scorecard evaluate`.
+pub const GAINS_JSON: &str = "gains.json";
 /// A self-contained HTML report.
 pub const REPORT_HTML: &str = "report.html";
 

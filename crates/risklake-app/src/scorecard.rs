@@ -81,3 +81,235 @@ pub fn load(ws: &Workspace, spec: &str) -> Result<Scorecard> {
     let text = artifacts::read_text(ws, spec, artifacts::SCORECARD, "scorecard")?;
     Scorecard::from_json(&text).map_err(|e| Error::invalid(format!("scorecard {spec}: {e}")))
 }
+
+/// Score a table with a scorecard into `destination`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScoreRequest {
+    /// The scorecard (file or run id).
+    pub scorecard: String,
+    /// The table to score (lake name or file).
+    pub table: String,
+    /// Also add each feature's points (`points_<feature>`).
+    pub points: bool,
+    pub destination: crate::output::OutputSpec,
+}
+
+/// Scores the table as a recorded run (`score`): the `score` column (and the points per
+/// feature when asked) added to every row.
+pub async fn score(
+    ws: &Workspace,
+    req: &ScoreRequest,
+    progress: &dyn crate::Progress,
+) -> Result<crate::predict::PredictReport> {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Float64Array};
+    use arrow::datatypes::DataType;
+    use arrow::record_batch::RecordBatch;
+
+    let run = ws.start_run("score")?;
+    let result = async {
+        let id = run.id();
+        let started = std::time::Instant::now();
+        let card = load(ws, &req.scorecard)?;
+        run.param("scorecard", &req.scorecard)?;
+        let session = crate::scan::session(ws.lake().await?).await?;
+        let stream = crate::scan::open_input(ws, &session, &req.table, None, id).await?;
+        let in_schema = risklake_lake::sql::stream_schema(&stream);
+        let missing: Vec<&str> = card
+            .features
+            .iter()
+            .filter(|f| in_schema.index_of(&f.name).is_err())
+            .map(|f| f.name.as_str())
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::invalid(format!(
+                "{} lacks the scorecard's feature column(s): {}",
+                req.table,
+                missing.join(", ")
+            )));
+        }
+        let mut added: Vec<(String, DataType)> = Vec::new();
+        if req.points {
+            added.extend(
+                card.features
+                    .iter()
+                    .map(|f| (format!("points_{}", f.name), DataType::Float64)),
+            );
+        }
+        added.push(("score".into(), DataType::Float64));
+        let schema = crate::predict::with_added_columns(&in_schema, &req.table, &added)?;
+        let points = req.points;
+        let map = |b: &RecordBatch| -> Result<RecordBatch> {
+            let (total, parts) = card.score(b)?;
+            let mut cols: Vec<ArrayRef> = b.columns().to_vec();
+            if points {
+                cols.extend(parts.into_iter().map(|p| Arc::new(Float64Array::from(p)) as ArrayRef));
+            }
+            cols.push(Arc::new(Float64Array::from(total)));
+            RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::arrow("adding scores", e))
+        };
+        let w = crate::output::write_mapped(
+            ws,
+            id,
+            stream,
+            &req.table,
+            schema.clone(),
+            &req.destination,
+            "scoring",
+            map,
+            progress,
+        )
+        .await?;
+        Ok(crate::predict::PredictReport {
+            run: id,
+            target: w.target,
+            rows: w.rows,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+    .await;
+    run.finish(result)
+}
+
+/// Evaluate a scorecard on a labelled table: gains table, AUC / KS / Gini, and PSI of the
+/// score against another table or between periods.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvaluateRequest {
+    /// The scorecard (file or run id).
+    pub scorecard: String,
+    pub table: String,
+    pub label: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bad_value: Option<String>,
+    /// Score bands of the gains table (equal frequency).
+    pub bands: usize,
+    /// PSI of the score on this table against `table`'s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub psi_against: Option<String>,
+    /// PSI of the score between the values of this column (each against the first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub psi_by: Option<String>,
+}
+
+impl Default for EvaluateRequest {
+    fn default() -> Self {
+        EvaluateRequest {
+            scorecard: String::new(),
+            table: String::new(),
+            label: String::new(),
+            bad_value: None,
+            bands: 10,
+            psi_against: None,
+            psi_by: None,
+        }
+    }
+}
+
+/// What an evaluation found, and its run.
+#[derive(Clone, Debug)]
+pub struct EvaluateReport {
+    pub run: RunId,
+    pub evaluation: risklake_learn::scorecard::ScoreEvaluation,
+    /// (what, PSI of the score)
+    pub psi: Vec<(String, f64)>,
+}
+
+/// Scores of every row of `table` and, when `label` is given, its 0/1 labels; with
+/// `by`, each row's value of that column as text.
+async fn read_scores(
+    ws: &Workspace,
+    run: RunId,
+    card: &Scorecard,
+    table: &str,
+    label: Option<(&str, Option<&str>)>,
+    by: Option<&str>,
+    progress: &dyn crate::Progress,
+) -> Result<(Vec<f64>, Vec<f64>, Vec<String>)> {
+    use futures::StreamExt;
+    let session = crate::scan::session(ws.lake().await?).await?;
+    let mut stream = crate::scan::open_input(ws, &session, table, None, run).await?;
+    let (mut scores, mut labels, mut groups) = (Vec::new(), Vec::new(), Vec::new());
+    progress.stage("scoring", None, crate::Unit::Rows);
+    let read: Result<()> = async {
+        while let Some(b) = stream.next().await {
+            crate::progress::check(progress)?;
+            let b = b.map_err(|e| Error::external(format!("reading {table}"), e))?;
+            progress.advance(b.num_rows() as u64);
+            let (s, _) = card.score(&b)?;
+            scores.extend(s);
+            if let Some((l, bad)) = label {
+                labels.extend(train::labels_of(std::slice::from_ref(&b), l, bad)?);
+            }
+            if let Some(col) = by {
+                groups.extend(
+                    risklake_learn::dataset::category_values(&b, col)?
+                        .into_iter()
+                        .map(|v| v.unwrap_or_else(|| "(null)".into())),
+                );
+            }
+        }
+        Ok(())
+    }
+    .await;
+    progress.end_stage();
+    read?;
+    Ok((scores, labels, groups))
+}
+
+/// Evaluates the scorecard as a recorded run (`scorecard.evaluate`).
+pub async fn evaluate(ws: &Workspace, req: &EvaluateRequest, progress: &dyn crate::Progress) -> Result<EvaluateReport> {
+    use risklake_learn::scorecard::{evaluate_scores, score_psi};
+    let run = ws.start_run("scorecard.evaluate")?;
+    let result = async {
+        let id = run.id();
+        let card = load(ws, &req.scorecard)?;
+        run.param("scorecard", &req.scorecard)?;
+        let label = Some((req.label.as_str(), req.bad_value.as_deref()));
+        let (scores, labels, groups) =
+            read_scores(ws, id, &card, &req.table, label, req.psi_by.as_deref(), progress).await?;
+        let eval = evaluate_scores(&scores, &labels, req.bands)?;
+        let mut psi: Vec<(String, f64)> = Vec::new();
+        if let Some(other) = &req.psi_against {
+            let (theirs, _, _) = read_scores(ws, id, &card, other, None, None, progress).await?;
+            psi.push((other.clone(), score_psi(&scores, &theirs, req.bands).0));
+        }
+        if req.psi_by.is_some() {
+            let mut by: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
+            for (g, &s) in groups.iter().zip(&scores) {
+                by.entry(g.as_str()).or_default().push(s);
+            }
+            if let Some((first, base)) = by.iter().next() {
+                for (g, s) in by.iter().skip(1) {
+                    psi.push((format!("{g} vs {first}"), score_psi(base, s, req.bands).0));
+                }
+            }
+        }
+        for (k, v) in [
+            ("auc", eval.auc),
+            ("ks", eval.ks),
+            ("gini", eval.gini),
+            ("bad_rate", eval.bad_rate),
+        ] {
+            run.metric(k, v)?;
+        }
+        if let Some(max) = psi.iter().map(|p| p.1).reduce(f64::max) {
+            run.metric("max_psi", max)?;
+        }
+        run.artifact(
+            artifacts::GAINS_JSON,
+            serde_json::to_string_pretty(&eval).unwrap_or_default().as_bytes(),
+        )?;
+        Ok((eval, psi))
+    }
+    .await;
+    let id = run.id();
+    let (evaluation, psi) = run.finish(result)?;
+    Ok(EvaluateReport {
+        run: id,
+        evaluation,
+        psi,
+    })
+}

@@ -92,25 +92,6 @@ impl OutputTarget<'_> {
     }
 }
 
-/// Streams `input` through `map` into `target` (see [`risklake_app::output::write_mapped`]);
-/// returns the target's name and the rows written.
-#[allow(clippy::too_many_arguments)]
-pub async fn write_mapped(
-    ctx: &Ctx,
-    run: RunId,
-    input: risklake_lake::sql::BatchStream,
-    source: &str,
-    schema: arrow::datatypes::SchemaRef,
-    target: OutputTarget<'_>,
-    label: &str,
-    map: impl Fn(&arrow::record_batch::RecordBatch) -> Result<arrow::record_batch::RecordBatch>,
-) -> Result<(String, u64)> {
-    let spec = target.spec()?;
-    let bars = crate::output::Bars::new(ctx.out);
-    let w = risklake_app::output::write_mapped(&ctx.ws, run, input, source, schema, &spec, label, map, &bars).await?;
-    Ok((w.target, w.rows))
-}
-
 /// The command line as typed, with passwords in URLs masked.
 fn command_line() -> String {
     std::env::args()

@@ -1,25 +1,17 @@
 //! `train rf`, `train lr`, `model show`, `scorecard build|export|evaluate` and `score`.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use arrow::array::{ArrayRef, Float64Array};
-use arrow::datatypes::DataType;
-use arrow::record_batch::RecordBatch;
-use futures::StreamExt;
 use serde_json::json;
 
 use risklake_app::train::{Stepwise, TrainData, TrainLrRequest};
 use risklake_core::{Error, Result};
-use risklake_learn::scorecard::{evaluate_scores, score_psi, Scaling, ScoreEvaluation};
+use risklake_learn::scorecard::{Scaling, ScoreEvaluation};
 use risklake_learn::{Model, Scorecard};
 use risklake_track::RunId;
 
-use super::features::{open, scan_session};
 use super::train::load_model;
 use super::Ctx;
 use crate::app::{ScoreArgs, ScorecardBuildArgs, ScorecardCommand, ScorecardEvaluateArgs, TrainGbdtArgs, TrainLrArgs};
-use crate::output::{grid, kv_table, Unit};
+use crate::output::{grid, kv_table};
 
 /// `key=value` pairs of `--param`.
 pub fn key_values(params: &[String]) -> Result<Vec<(String, String)>> {
@@ -246,100 +238,26 @@ pub fn build(ctx: &Ctx, args: &ScorecardBuildArgs, print: bool) -> Result<RunId>
     Ok(run)
 }
 
-/// Scores of every row of `table` and, when `label` is given, its 0/1 labels; with
-/// `by`, each row's value of that column as text.
-async fn read_scores(
-    ctx: &Ctx,
-    run: RunId,
-    card: &Scorecard,
-    table: &str,
-    label: Option<(&str, Option<&str>)>,
-    by: Option<&str>,
-) -> Result<(Vec<f64>, Vec<f64>, Vec<String>)> {
-    let session = scan_session(ctx).await?;
-    let mut stream = open(ctx, &session, table, None, run).await?;
-    let (mut scores, mut labels, mut groups) = (Vec::new(), Vec::new(), Vec::new());
-    let bar = ctx.out.bar(None, Unit::Rows, "scoring");
-    while let Some(b) = stream.next().await {
-        let b = b.map_err(|e| Error::external(format!("reading {table}"), e))?;
-        bar.inc(b.num_rows() as u64);
-        let (s, _) = tokio::task::block_in_place(|| card.score(&b))?;
-        scores.extend(s);
-        if let Some((l, bad)) = label {
-            labels.extend(labels_of(std::slice::from_ref(&b), l, bad)?);
-        }
-        if let Some(col) = by {
-            groups.extend(
-                risklake_learn::dataset::category_values(&b, col)?
-                    .into_iter()
-                    .map(|v| v.unwrap_or_else(|| "(null)".into())),
-            );
-        }
-    }
-    bar.finish_and_clear();
-    Ok((scores, labels, groups))
-}
-
 async fn evaluate(ctx: &Ctx, args: &ScorecardEvaluateArgs) -> Result<()> {
     evaluate_recorded(ctx, args, true).await.map(|_| ())
 }
 
 /// Evaluates and records a scorecard on a table (printing the gains table when `print`).
 pub async fn evaluate_recorded(ctx: &Ctx, args: &ScorecardEvaluateArgs, print: bool) -> Result<ScoreEvaluation> {
-    let run = ctx.start("scorecard.evaluate")?;
-    let result = async {
-        let card = load_scorecard(ctx, &args.scorecard)?;
-        ctx.ws.store().log_param(run, "scorecard", &args.scorecard)?;
-        let (scores, labels, groups) = read_scores(
-            ctx,
-            run,
-            &card,
-            &args.table,
-            Some((&args.label, args.bad_value.as_deref())),
-            args.psi_by.as_deref(),
-        )
-        .await?;
-        let eval = evaluate_scores(&scores, &labels, args.bands)?;
-        let mut psi: Vec<(String, f64)> = Vec::new();
-        if let Some(other) = &args.psi_against {
-            let (theirs, _, _) = read_scores(ctx, run, &card, other, None, None).await?;
-            psi.push((other.clone(), score_psi(&scores, &theirs, args.bands).0));
-        }
-        if args.psi_by.is_some() {
-            let mut by: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-            for (g, &s) in groups.iter().zip(&scores) {
-                by.entry(g.as_str()).or_default().push(s);
-            }
-            if let Some((first, base)) = by.iter().next() {
-                for (g, s) in by.iter().skip(1) {
-                    psi.push((format!("{g} vs {first}"), score_psi(base, s, args.bands).0));
-                }
-            }
-        }
-        for (k, v) in [
-            ("auc", eval.auc),
-            ("ks", eval.ks),
-            ("gini", eval.gini),
-            ("bad_rate", eval.bad_rate),
-        ] {
-            ctx.ws.store().log_metric(run, k, None, v)?;
-        }
-        if let Some(max) = psi.iter().map(|p| p.1).reduce(f64::max) {
-            ctx.ws.store().log_metric(run, "max_psi", None, max)?;
-        }
-        ctx.ws.store().log_artifact_bytes(
-            run,
-            "gains.json",
-            serde_json::to_string_pretty(&eval).unwrap_or_default().as_bytes(),
-        )?;
-        Ok((eval, psi))
-    }
-    .await;
-    let (eval, psi) = ctx.finish(run, result)?;
+    let req = risklake_app::scorecard::EvaluateRequest {
+        scorecard: args.scorecard.clone(),
+        table: args.table.clone(),
+        label: args.label.clone(),
+        bad_value: args.bad_value.clone(),
+        bands: args.bands,
+        psi_against: args.psi_against.clone(),
+        psi_by: args.psi_by.clone(),
+    };
+    let r = risklake_app::scorecard::evaluate(&ctx.ws, &req, &crate::output::Bars::new(ctx.out)).await?;
     if print {
-        print_evaluation(ctx, run, &eval, &psi);
+        print_evaluation(ctx, r.run, &r.evaluation, &r.psi);
     }
-    Ok(eval)
+    Ok(r.evaluation)
 }
 
 fn print_evaluation(ctx: &Ctx, run: RunId, eval: &ScoreEvaluation, psi: &[(String, f64)]) {
@@ -388,55 +306,18 @@ fn print_evaluation(ctx: &Ctx, run: RunId, eval: &ScoreEvaluation, psi: &[(Strin
 }
 
 pub async fn score(ctx: &Ctx, args: &ScoreArgs) -> Result<()> {
-    let run = ctx.start("score")?;
-    let result = async {
-        let card = load_scorecard(ctx, &args.scorecard)?;
-        ctx.ws.store().log_param(run, "scorecard", &args.scorecard)?;
-        let session = scan_session(ctx).await?;
-        let stream = open(ctx, &session, &args.table, None, run).await?;
-        let in_schema = risklake_lake::sql::stream_schema(&stream);
-        let missing: Vec<&str> = card
-            .features
-            .iter()
-            .filter(|f| in_schema.index_of(&f.name).is_err())
-            .map(|f| f.name.as_str())
-            .collect();
-        if !missing.is_empty() {
-            return Err(Error::invalid(format!(
-                "{} lacks the scorecard's feature column(s): {}",
-                args.table,
-                missing.join(", ")
-            )));
-        }
-        let mut added: Vec<(String, DataType)> = Vec::new();
-        if args.points {
-            added.extend(
-                card.features
-                    .iter()
-                    .map(|f| (format!("points_{}", f.name), DataType::Float64)),
-            );
-        }
-        added.push(("score".into(), DataType::Float64));
-        let schema = super::train::with_added_columns(&in_schema, &args.table, &added)?;
-        let points = args.points;
-        let map = |b: &RecordBatch| -> Result<RecordBatch> {
-            let (total, parts) = card.score(b)?;
-            let mut cols: Vec<ArrayRef> = b.columns().to_vec();
-            if points {
-                cols.extend(parts.into_iter().map(|p| Arc::new(Float64Array::from(p)) as ArrayRef));
-            }
-            cols.push(Arc::new(Float64Array::from(total)));
-            RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::arrow("adding scores", e))
-        };
-        let target = super::OutputTarget {
-            table: args.out_table.as_deref(),
-            file: args.out.as_deref(),
-            mode: args.mode.as_deref(),
-        };
-        super::train::write_scored(ctx, run, stream, &args.table, schema.clone(), target, map).await
-    }
-    .await;
-    let (target, rows, seconds) = ctx.finish(run, result)?;
-    super::train::emit_written(ctx, run, &target, rows, seconds);
+    let target = super::OutputTarget {
+        table: args.out_table.as_deref(),
+        file: args.out.as_deref(),
+        mode: args.mode.as_deref(),
+    };
+    let req = risklake_app::scorecard::ScoreRequest {
+        scorecard: args.scorecard.clone(),
+        table: args.table.clone(),
+        points: args.points,
+        destination: target.spec()?,
+    };
+    let r = risklake_app::scorecard::score(&ctx.ws, &req, &crate::output::Bars::new(ctx.out)).await?;
+    super::train::emit_written(ctx, r.run, &r.target, r.rows, r.seconds);
     Ok(())
 }

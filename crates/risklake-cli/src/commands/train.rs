@@ -1,10 +1,7 @@
 //! `train gbdt` and `predict`: models from lake tables or files, recorded as runs.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Instant;
 
-use arrow::datatypes::Schema;
 use arrow::record_batch::RecordBatch;
 use serde_json::json;
 
@@ -181,24 +178,6 @@ pub async fn predict(ctx: &Ctx, args: &PredictArgs) -> Result<()> {
     let r = risklake_app::predict::predict(&ctx.ws, &req, &Bars::new(ctx.out)).await?;
     emit_written(ctx, r.run, &r.target, r.rows, r.seconds);
     Ok(())
-}
-
-pub use risklake_app::predict::with_added_columns;
-
-/// Streams `stream` through `map` into the command's output (`--out-table` or `--out`,
-/// `--mode`); returns the target, the rows and the seconds.
-pub async fn write_scored(
-    ctx: &Ctx,
-    run: RunId,
-    stream: risklake_lake::sql::BatchStream,
-    table: &str,
-    schema: Arc<Schema>,
-    target: super::OutputTarget<'_>,
-    map: impl Fn(&RecordBatch) -> Result<RecordBatch>,
-) -> Result<(String, u64, f64)> {
-    let started = Instant::now();
-    let (target, rows) = super::write_mapped(ctx, run, stream, table, schema, target, "scoring", map).await?;
-    Ok((target, rows, started.elapsed().as_secs_f64()))
 }
 
 /// Prints what a scoring command wrote.
