@@ -136,25 +136,42 @@ pub async fn predict(ws: &Workspace, req: &PredictRequest, progress: &dyn Progre
             }
             RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::arrow("adding predictions", e))
         };
-        let written = write_mapped(
+        score_into(
             ws,
             id,
             stream,
             &req.table,
             schema.clone(),
             &req.destination,
-            "scoring",
             score,
             progress,
+            started,
         )
-        .await?;
-        Ok(PredictReport {
-            run: id,
-            target: written.target,
-            rows: written.rows,
-            seconds: started.elapsed().as_secs_f64(),
-        })
+        .await
     }
     .await;
     run.finish(result)
+}
+
+/// Streams `stream` through `map` into `destination` as a scoring step of `run`, and
+/// reports what was written since `started`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn score_into(
+    ws: &Workspace,
+    run: i64,
+    stream: risklake_lake::sql::BatchStream,
+    table: &str,
+    schema: Arc<Schema>,
+    destination: &OutputSpec,
+    map: impl Fn(&RecordBatch) -> Result<RecordBatch>,
+    progress: &dyn Progress,
+    started: Instant,
+) -> Result<PredictReport> {
+    let written = write_mapped(ws, run, stream, table, schema, destination, "scoring", map, progress).await?;
+    Ok(PredictReport {
+        run,
+        target: written.target,
+        rows: written.rows,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }

@@ -150,24 +150,18 @@ pub async fn score(
             cols.push(Arc::new(Float64Array::from(total)));
             RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::arrow("adding scores", e))
         };
-        let w = crate::output::write_mapped(
+        crate::predict::score_into(
             ws,
             id,
             stream,
             &req.table,
             schema.clone(),
             &req.destination,
-            "scoring",
             map,
             progress,
+            started,
         )
-        .await?;
-        Ok(crate::predict::PredictReport {
-            run: id,
-            target: w.target,
-            rows: w.rows,
-            seconds: started.elapsed().as_secs_f64(),
-        })
+        .await
     }
     .await;
     run.finish(result)
