@@ -23,6 +23,8 @@ pub const SCORECARD: &str = "scorecard.json";
 pub const POINTS_CSV: &str = "points.csv";
 /// A scorecard's gains table and metrics (JSON), from `scorecard evaluate`.
 pub const GAINS_JSON: &str = "gains.json";
+/// PSI per feature and group (JSON), from `features evaluate`.
+pub const PSI_JSON: &str = "psi.json";
 /// A self-contained HTML report.
 pub const REPORT_HTML: &str = "report.html";
 

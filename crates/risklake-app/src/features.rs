@@ -1,5 +1,6 @@
 //! Feature mining workflows: binning a table into a stored plan.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -7,6 +8,8 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use risklake_core::{Error, Result};
+use risklake_features::psi::{plan_counts, psi_by_period, psi_report, BinCounter, FeaturePsi};
+use risklake_features::select::{CorrAccumulator, Decision, SelectionRules};
 use risklake_features::values::field_index;
 use risklake_features::{build_plan, BinningOptions, BinningPlan, FineOptions, FineProfiler, Target};
 use risklake_lake::sql::stream_schema;
@@ -175,12 +178,7 @@ pub fn write_plan(path: &std::path::Path, plan: &BinningPlan) -> Result<()> {
 
 /// Stores the plan, its bins as CSV and its report as artifacts of `run`, with metrics;
 /// returns where the store keeps the plan.
-pub fn record_plan(
-    ws: &Workspace,
-    run: RunId,
-    plan: &BinningPlan,
-    psi: &[risklake_features::psi::FeaturePsi],
-) -> Result<PathBuf> {
+pub fn record_plan(ws: &Workspace, run: RunId, plan: &BinningPlan, psi: &[FeaturePsi]) -> Result<PathBuf> {
     let store = ws.store();
     let a = store.log_artifact_bytes(run, artifacts::BINNING_PLAN, plan.to_json().as_bytes())?;
     store.log_artifact_bytes(run, artifacts::BINS_CSV, bins_csv(plan).as_bytes())?;
@@ -295,4 +293,272 @@ pub async fn transform(ws: &Workspace, req: &TransformRequest, progress: &dyn Pr
     }
     .await;
     run.finish(result)
+}
+
+/// PSI of every planned feature between the periods of `psi_by` (over `table`, each
+/// against the first), or of `psi_against` against the plan's own baseline; empty when
+/// neither is given. The tables read are recorded as inputs of `run`.
+pub async fn compute_psi(
+    ws: &Workspace,
+    plan: &BinningPlan,
+    table: &str,
+    psi_by: Option<&str>,
+    psi_against: Option<&str>,
+    run: RunId,
+    progress: &dyn Progress,
+) -> Result<Vec<FeaturePsi>> {
+    let session = scan::session(ws.lake().await?).await?;
+    let mut columns: Vec<String> = plan.features.iter().map(|f| f.name.clone()).collect();
+    let (source, by) = match (psi_by, psi_against) {
+        (Some(by), _) => {
+            columns.push(by.to_string());
+            (table, Some(by))
+        }
+        (None, Some(other)) => (other, None),
+        (None, None) => return Ok(Vec::new()),
+    };
+    let mut counter = BinCounter::new(plan);
+    let mut stream = scan::open_input(ws, &session, source, Some(&columns), run).await?;
+    progress.stage(if by.is_some() { "PSI by period" } else { "PSI" }, None, Unit::Rows);
+    let read: Result<()> = async {
+        while let Some(b) = stream.next().await {
+            check(progress)?;
+            let b = b.map_err(|e| Error::external(format!("reading {source}"), e))?;
+            match by {
+                Some(by) => counter.update_by(&b, by)?,
+                None => counter.update(&b, source)?,
+            }
+            progress.advance(b.num_rows() as u64);
+        }
+        Ok(())
+    }
+    .await;
+    progress.end_stage();
+    read?;
+    if by.is_some() {
+        return psi_by_period(plan, &counter);
+    }
+    let counts = counter
+        .counts(source)
+        .cloned()
+        .ok_or_else(|| Error::invalid(format!("{source} is empty: PSI needs rows")))?;
+    Ok(psi_report(plan, &plan_counts(plan), &[(source.to_string(), counts)]))
+}
+
+/// Correlations of the planned features' WoE values over `table` (row-major matrix).
+pub async fn correlation(
+    ws: &Workspace,
+    plan: &BinningPlan,
+    table: &str,
+    run: RunId,
+    progress: &dyn Progress,
+) -> Result<Vec<f64>> {
+    let session = scan::session(ws.lake().await?).await?;
+    let columns: Vec<String> = plan.features.iter().map(|f| f.name.clone()).collect();
+    let transformer = risklake_features::Transformer::new(plan, risklake_features::Output::Bin);
+    let woe: Vec<Vec<f64>> = plan
+        .features
+        .iter()
+        .map(|f| f.bins.iter().map(|b| b.woe).collect())
+        .collect();
+    let mut acc = CorrAccumulator::new(plan.features.len());
+    let mut stream = scan::open_input(ws, &session, table, Some(&columns), run).await?;
+    progress.stage("correlation", None, Unit::Rows);
+    let read: Result<()> = async {
+        while let Some(b) = stream.next().await {
+            check(progress)?;
+            let b = b.map_err(|e| Error::external(format!("reading {table}"), e))?;
+            let bins = transformer.bin_indices(&b)?;
+            let cols: Vec<Vec<f64>> = bins
+                .iter()
+                .zip(&woe)
+                .map(|(idx, w)| idx.iter().map(|&i| w[i as usize]).collect())
+                .collect();
+            acc.update(&cols);
+            progress.advance(b.num_rows() as u64);
+        }
+        Ok(())
+    }
+    .await;
+    progress.end_stage();
+    read?;
+    Ok(acc.correlation())
+}
+
+/// Keep the features of a plan that pass the selection rules.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SelectRequest {
+    /// The binning plan (file or run id).
+    pub plan: String,
+    /// The table the data rules (correlation, VIF, PSI by period) read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    pub rules: SelectionRules,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub psi_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub psi_against: Option<String>,
+    /// Also write the selected plan (JSON) to this file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out: Option<PathBuf>,
+}
+
+/// The verdicts, and where the selected plan is stored.
+#[derive(Clone, Debug)]
+pub struct SelectReport {
+    pub run: RunId,
+    pub decisions: Vec<Decision>,
+    pub plan_path: PathBuf,
+}
+
+/// Selects features as a recorded run (`features.select`); the selected plan is its
+/// artifact.
+pub async fn select(ws: &Workspace, req: &SelectRequest, progress: &dyn Progress) -> Result<SelectReport> {
+    let rules = &req.rules;
+    if rules.max_psi.is_some() && req.psi_by.is_none() && req.psi_against.is_none() {
+        return Err(Error::param(
+            "max_psi",
+            "needs psi_by (a column) or psi_against (a table)",
+        ));
+    }
+    let needs_table = rules.needs_data() || req.psi_by.is_some();
+    if needs_table && req.table.is_none() {
+        return Err(Error::param(
+            "table",
+            "max_corr, max_vif and psi_by read the data: give a table",
+        ));
+    }
+    let run = ws.start_run("features.select")?;
+    let result = async {
+        let id = run.id();
+        let plan = load_plan(ws, &req.plan)?;
+        run.param("plan", &req.plan)?;
+        for (k, v) in [
+            ("min_iv", rules.min_iv),
+            ("max_missing", rules.max_missing),
+            ("max_psi", rules.max_psi),
+            ("max_corr", rules.max_corr),
+            ("max_vif", rules.max_vif),
+        ] {
+            if let Some(v) = v {
+                run.param(k, v)?;
+            }
+        }
+        let table = req.table.as_deref().unwrap_or("");
+        let psi_by = req.table.as_ref().and(req.psi_by.as_deref());
+        let psi = compute_psi(ws, &plan, table, psi_by, req.psi_against.as_deref(), id, progress).await?;
+        let mut max_psi = HashMap::new();
+        for p in &psi {
+            let e = max_psi.entry(p.feature.clone()).or_insert(p.psi);
+            *e = e.max(p.psi);
+        }
+        let corr = match (&req.table, rules.needs_data()) {
+            (Some(t), true) => Some(correlation(ws, &plan, t, id, progress).await?),
+            _ => None,
+        };
+        let decisions = risklake_features::select::select(&plan, rules, &max_psi, corr.as_deref());
+        let kept: Vec<String> = decisions.iter().filter(|d| d.kept).map(|d| d.feature.clone()).collect();
+        let selected = plan.only(&kept);
+        let plan_path = record_plan(ws, id, &selected, &psi)?;
+        run.metric("kept", kept.len() as f64)?;
+        run.metric("dropped", (decisions.len() - kept.len()) as f64)?;
+        if let Some(out) = &req.out {
+            write_plan(out, &selected)?;
+        }
+        Ok((decisions, plan_path))
+    }
+    .await;
+    let id = run.id();
+    let (decisions, plan_path) = run.finish(result)?;
+    Ok(SelectReport {
+        run: id,
+        decisions,
+        plan_path,
+    })
+}
+
+/// Evaluate features on a table: a stored plan (or one binned from the table now) with
+/// the PSI of every feature by period or against another table.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluateRequest {
+    /// The table and, without `plan`, how to bin it.
+    pub bin: BinRequest,
+    /// A stored plan (file or run id) to evaluate instead of binning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub psi_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub psi_against: Option<String>,
+}
+
+/// The plan with its PSI figures, and the run.
+#[derive(Clone, Debug)]
+pub struct EvaluateReport {
+    pub run: RunId,
+    pub plan: BinningPlan,
+    pub psi: Vec<FeaturePsi>,
+    pub seconds: f64,
+    pub plan_path: PathBuf,
+}
+
+/// Evaluates as a recorded run (`features.evaluate`): the plan with each feature's
+/// largest PSI, and the PSI table (`psi.json`), as artifacts.
+pub async fn evaluate(ws: &Workspace, req: &EvaluateRequest, progress: &dyn Progress) -> Result<EvaluateReport> {
+    if req.plan.is_none() {
+        req.bin.validate()?;
+    }
+    let run = ws.start_run("features.evaluate")?;
+    let result = async {
+        let id = run.id();
+        let (mut plan, seconds) = match &req.plan {
+            Some(p) => {
+                run.param("table", &req.bin.table)?;
+                run.param("plan", p)?;
+                (load_plan(ws, p)?, 0.0)
+            }
+            None => {
+                log_params(ws, id, &req.bin)?;
+                bin_table(ws, &req.bin, id, progress).await?
+            }
+        };
+        let psi = compute_psi(
+            ws,
+            &plan,
+            &req.bin.table,
+            req.psi_by.as_deref(),
+            req.psi_against.as_deref(),
+            id,
+            progress,
+        )
+        .await?;
+        for f in plan.features.iter_mut() {
+            f.metrics.psi = psi
+                .iter()
+                .filter(|p| p.feature == f.name)
+                .map(|p| p.psi)
+                .reduce(f64::max);
+        }
+        let plan_path = record_plan(ws, id, &plan, &psi)?;
+        run.artifact(
+            artifacts::PSI_JSON,
+            serde_json::to_string_pretty(&psi).unwrap_or_default().as_bytes(),
+        )?;
+        if let Some(out) = &req.bin.out {
+            write_plan(out, &plan)?;
+        }
+        Ok((plan, psi, seconds, plan_path))
+    }
+    .await;
+    let id = run.id();
+    let (plan, psi, seconds, plan_path) = run.finish(result)?;
+    Ok(EvaluateReport {
+        run: id,
+        plan,
+        psi,
+        seconds,
+        plan_path,
+    })
 }

@@ -11,6 +11,7 @@ use crate::plan::BinningPlan;
 
 /// The rules; `None` disables a rule.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SelectionRules {
     pub min_iv: Option<f64>,
     pub max_missing: Option<f64>,

@@ -5,21 +5,18 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use futures::StreamExt;
 use serde_json::{json, Value};
 
 use risklake_app::features::BinRequest;
 use risklake_core::{Error, Result};
-use risklake_features::psi::{plan_counts, psi_by_period, psi_report, BinCounter, FeaturePsi};
-use risklake_features::select::{select, CorrAccumulator, Decision, SelectionRules};
-use risklake_features::{BinningOptions, BinningPlan, FineOptions, Method, Output, Target, Transformer, Trend};
-use risklake_lake::sql::BatchStream;
-use risklake_lake::SqlSession;
+use risklake_features::psi::FeaturePsi;
+use risklake_features::select::{Decision, SelectionRules};
+use risklake_features::{BinningOptions, BinningPlan, FineOptions, Method, Target, Trend};
 use risklake_track::RunId;
 
 use super::Ctx;
 use crate::app::{BinArgs, EvaluateArgs, FeaturesCommand, ReportArgs, SelectArgs, TransformArgs};
-use crate::output::{grid, kv_table, Bars, Unit};
+use crate::output::{grid, kv_table, Bars};
 
 pub async fn run(ctx: &Ctx, cmd: FeaturesCommand) -> Result<()> {
     match cmd {
@@ -90,32 +87,6 @@ pub fn bin_request(args: &BinArgs) -> Result<BinRequest> {
     };
     req.validate()?;
     Ok(req)
-}
-
-/// A SQL session for the scans of feature mining (see [`risklake_app::scan`]).
-pub(super) async fn scan_session(ctx: &Ctx) -> Result<SqlSession> {
-    risklake_app::scan::session(ctx.ws.lake().await?).await
-}
-
-/// Opens `--table` (lake name or file) as a stream, and records it as an input.
-pub(super) async fn open(
-    ctx: &Ctx,
-    session: &SqlSession,
-    table: &str,
-    columns: Option<&[String]>,
-    run: RunId,
-) -> Result<BatchStream> {
-    risklake_app::scan::open_input(&ctx.ws, session, table, columns, run).await
-}
-
-/// The fine pass and the plan, streaming `--table` once.
-pub async fn bin_table(ctx: &Ctx, args: &BinArgs, run: RunId) -> Result<(BinningPlan, f64)> {
-    risklake_app::features::bin_table(&ctx.ws, &bin_request(args)?, run, &Bars::new(ctx.out)).await
-}
-
-/// Stores the plan, its bins as CSV and its report as artifacts of `run`, with metrics.
-pub fn record_plan(ctx: &Ctx, run: RunId, plan: &BinningPlan, psi: &[FeaturePsi]) -> Result<PathBuf> {
-    risklake_app::features::record_plan(&ctx.ws, run, plan, psi)
 }
 
 /// The summary of a plan, features by IV.
@@ -231,49 +202,6 @@ pub fn load_plan(ctx: &Ctx, spec: &str) -> Result<BinningPlan> {
     risklake_app::features::load_plan(&ctx.ws, spec)
 }
 
-/// PSI by period (over `table`) or against another table.
-async fn compute_psi(
-    ctx: &Ctx,
-    plan: &BinningPlan,
-    table: &str,
-    psi_by: Option<&str>,
-    psi_against: Option<&str>,
-    run: RunId,
-) -> Result<Vec<FeaturePsi>> {
-    let session = scan_session(ctx).await?;
-    let mut columns: Vec<String> = plan.features.iter().map(|f| f.name.clone()).collect();
-    if let Some(by) = psi_by {
-        columns.push(by.to_string());
-        let mut counter = BinCounter::new(plan);
-        let mut stream = open(ctx, &session, table, Some(&columns), run).await?;
-        let bar = ctx.out.bar(None, Unit::Rows, "PSI by period");
-        while let Some(b) = stream.next().await {
-            let b = b.map_err(|e| Error::external(format!("reading {table}"), e))?;
-            tokio::task::block_in_place(|| counter.update_by(&b, by))?;
-            bar.inc(b.num_rows() as u64);
-        }
-        bar.finish_and_clear();
-        return psi_by_period(plan, &counter);
-    }
-    if let Some(other) = psi_against {
-        let mut counter = BinCounter::new(plan);
-        let mut stream = open(ctx, &session, other, Some(&columns), run).await?;
-        let bar = ctx.out.bar(None, Unit::Rows, "PSI");
-        while let Some(b) = stream.next().await {
-            let b = b.map_err(|e| Error::external(format!("reading {other}"), e))?;
-            tokio::task::block_in_place(|| counter.update(&b, other))?;
-            bar.inc(b.num_rows() as u64);
-        }
-        bar.finish_and_clear();
-        let counts = counter
-            .counts(other)
-            .cloned()
-            .ok_or_else(|| Error::invalid(format!("{other} is empty: PSI needs rows")))?;
-        return Ok(psi_report(plan, &plan_counts(plan), &[(other.to_string(), counts)]));
-    }
-    Ok(Vec::new())
-}
-
 fn psi_grid(psi: &[FeaturePsi]) -> String {
     let mut groups: Vec<&str> = Vec::new();
     for p in psi {
@@ -304,48 +232,26 @@ fn psi_grid(psi: &[FeaturePsi]) -> String {
 }
 
 async fn evaluate(ctx: &Ctx, args: &EvaluateArgs) -> Result<()> {
-    let run = ctx.start("features.evaluate")?;
-    let result = async {
-        let (mut plan, seconds) = match &args.plan {
-            Some(p) => {
-                ctx.ws.store().log_param(run, "table", &args.bin.target.table)?;
-                ctx.ws.store().log_param(run, "plan", p)?;
-                (load_plan(ctx, p)?, 0.0)
-            }
-            None => {
-                risklake_app::features::log_params(&ctx.ws, run, &bin_request(&args.bin)?)?;
-                bin_table(ctx, &args.bin, run).await?
-            }
-        };
-        let psi = compute_psi(
-            ctx,
-            &plan,
-            &args.bin.target.table,
-            args.psi_by.as_deref(),
-            args.psi_against.as_deref(),
-            run,
-        )
-        .await?;
-        for f in plan.features.iter_mut() {
-            f.metrics.psi = psi
-                .iter()
-                .filter(|p| p.feature == f.name)
-                .map(|p| p.psi)
-                .reduce(f64::max);
+    // The binning flags matter only without --plan (then --label is required).
+    let bin = match &args.plan {
+        Some(_) => {
+            let mut b = BinRequest::new(
+                args.bin.target.table.clone(),
+                args.bin.target.label.clone().unwrap_or_default(),
+            );
+            b.out = args.bin.out.clone();
+            b
         }
-        let path = record_plan(ctx, run, &plan, &psi)?;
-        ctx.ws.store().log_artifact_bytes(
-            run,
-            "psi.json",
-            serde_json::to_string_pretty(&psi).unwrap_or_default().as_bytes(),
-        )?;
-        if let Some(out) = &args.bin.out {
-            risklake_app::features::write_plan(out, &plan)?;
-        }
-        Ok((plan, psi, seconds, path))
-    }
-    .await;
-    let (plan, psi, seconds, path) = ctx.finish(run, result)?;
+        None => bin_request(&args.bin)?,
+    };
+    let req = risklake_app::features::EvaluateRequest {
+        bin,
+        plan: args.plan.clone(),
+        psi_by: args.psi_by.clone(),
+        psi_against: args.psi_against.clone(),
+    };
+    let r = risklake_app::features::evaluate(&ctx.ws, &req, &Bars::new(ctx.out)).await?;
+    let (run, plan, psi, seconds, path) = (r.run, r.plan, r.psi, r.seconds, r.plan_path);
     ctx.out.emit(
         json!({
             "run": run, "rows": plan.rows, "seconds": seconds, "plan": path,
@@ -405,69 +311,22 @@ async fn evaluate(ctx: &Ctx, args: &EvaluateArgs) -> Result<()> {
 }
 
 async fn select_cmd(ctx: &Ctx, args: &SelectArgs) -> Result<()> {
-    let run = ctx.start("features.select")?;
-    let result = async {
-        let plan = load_plan(ctx, &args.plan)?;
-        ctx.ws.store().log_param(run, "plan", &args.plan)?;
-        let rules = SelectionRules {
+    let req = risklake_app::features::SelectRequest {
+        plan: args.plan.clone(),
+        table: args.table.clone(),
+        rules: SelectionRules {
             min_iv: args.min_iv,
             max_missing: args.max_missing,
             max_psi: args.max_psi,
             max_corr: args.max_corr,
             max_vif: args.max_vif,
-        };
-        for (k, v) in [
-            ("min_iv", rules.min_iv),
-            ("max_missing", rules.max_missing),
-            ("max_psi", rules.max_psi),
-            ("max_corr", rules.max_corr),
-            ("max_vif", rules.max_vif),
-        ] {
-            if let Some(v) = v {
-                ctx.ws.store().log_param(run, k, &v.to_string())?;
-            }
-        }
-        if rules.max_psi.is_some() && args.psi_by.is_none() && args.psi_against.is_none() {
-            return Err(Error::invalid("--max-psi needs --psi-by COLUMN or --psi-against TABLE"));
-        }
-        let needs_table = rules.needs_data() || args.psi_by.is_some();
-        let table = match (&args.table, needs_table) {
-            (Some(t), _) => Some(t.clone()),
-            (None, true) => {
-                return Err(Error::invalid(
-                    "--max-corr, --max-vif and --psi-by read the data: give --table",
-                ))
-            }
-            (None, false) => None,
-        };
-        let psi = match &table {
-            Some(t) => compute_psi(ctx, &plan, t, args.psi_by.as_deref(), args.psi_against.as_deref(), run).await?,
-            None => compute_psi(ctx, &plan, "", None, args.psi_against.as_deref(), run).await?,
-        };
-        let mut max_psi = HashMap::new();
-        for p in &psi {
-            let e = max_psi.entry(p.feature.clone()).or_insert(p.psi);
-            *e = e.max(p.psi);
-        }
-        let corr = match (&table, rules.needs_data()) {
-            (Some(t), true) => Some(correlation(ctx, &plan, t, run).await?),
-            _ => None,
-        };
-        let decisions = select(&plan, &rules, &max_psi, corr.as_deref());
-        let kept: Vec<String> = decisions.iter().filter(|d| d.kept).map(|d| d.feature.clone()).collect();
-        let selected = plan.only(&kept);
-        let path = record_plan(ctx, run, &selected, &psi)?;
-        ctx.ws.store().log_metric(run, "kept", None, kept.len() as f64)?;
-        ctx.ws
-            .store()
-            .log_metric(run, "dropped", None, (decisions.len() - kept.len()) as f64)?;
-        if let Some(out) = &args.out {
-            risklake_app::features::write_plan(out, &selected)?;
-        }
-        Ok((decisions, path))
-    }
-    .await;
-    let (decisions, path) = ctx.finish(run, result)?;
+        },
+        psi_by: args.psi_by.clone(),
+        psi_against: args.psi_against.clone(),
+        out: args.out.clone(),
+    };
+    let r = risklake_app::features::select(&ctx.ws, &req, &Bars::new(ctx.out)).await?;
+    let (run, decisions, path) = (r.run, r.decisions, r.plan_path);
     ctx.out
         .emit(json!({ "run": run, "plan": path, "decisions": decisions }), || {
             let rows = decisions.iter().map(decision_row).collect();
@@ -495,36 +354,6 @@ fn decision_row(d: &Decision) -> Vec<String> {
 }
 
 /// The correlation matrix of the plan's WoE features over `table`.
-async fn correlation(ctx: &Ctx, plan: &BinningPlan, table: &str, run: RunId) -> Result<Vec<f64>> {
-    let session = scan_session(ctx).await?;
-    let columns: Vec<String> = plan.features.iter().map(|f| f.name.clone()).collect();
-    let transformer = Transformer::new(plan, Output::Bin);
-    let woe: Vec<Vec<f64>> = plan
-        .features
-        .iter()
-        .map(|f| f.bins.iter().map(|b| b.woe).collect())
-        .collect();
-    let mut acc = CorrAccumulator::new(plan.features.len());
-    let mut stream = open(ctx, &session, table, Some(&columns), run).await?;
-    let bar = ctx.out.bar(None, Unit::Rows, "correlation");
-    while let Some(b) = stream.next().await {
-        let b = b.map_err(|e| Error::external(format!("reading {table}"), e))?;
-        tokio::task::block_in_place(|| -> Result<()> {
-            let bins = transformer.bin_indices(&b)?;
-            let cols: Vec<Vec<f64>> = bins
-                .iter()
-                .zip(&woe)
-                .map(|(idx, w)| idx.iter().map(|&i| w[i as usize]).collect())
-                .collect();
-            acc.update(&cols);
-            Ok(())
-        })?;
-        bar.inc(b.num_rows() as u64);
-    }
-    bar.finish_and_clear();
-    Ok(acc.correlation())
-}
-
 /// What a transform wrote.
 pub use risklake_app::features::TransformReport;
 
