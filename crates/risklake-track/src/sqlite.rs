@@ -93,6 +93,26 @@ fn db_err(e: rusqlite::Error) -> Error {
     Error::external("project store", e)
 }
 
+/// Runs `f` again while SQLite says the database is locked or busy, for up to 30 s.
+fn retry_locked<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> Result<T> {
+    let started = std::time::Instant::now();
+    let mut wait = Duration::from_millis(2);
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && started.elapsed() < Duration::from_secs(30) =>
+            {
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_millis(50));
+            }
+            other => return other.map_err(db_err),
+        }
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the store in the folder `home`.
     pub fn open(home: &Path) -> Result<Self> {
@@ -102,37 +122,51 @@ impl SqliteStore {
         // WAL lets readers (the server, `runs list`) work while a job writes; the busy
         // timeout makes concurrent writers from several processes wait instead of fail.
         conn.busy_timeout(Duration::from_secs(30)).map_err(db_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
+        // Switching a new file to WAL needs it to itself; SQLite answers "locked" at once
+        // (no busy wait) when another process is doing the same: retry for a while.
+        retry_locked(|| conn.pragma_update(None, "journal_mode", "WAL"))?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db_err)?;
-        conn.execute_batch(SCHEMA).map_err(db_err)?;
-        let version: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
-            .optional()
-            .map_err(db_err)?;
-        match version {
-            None => {
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
-                    [SCHEMA_VERSION.to_string()],
-                )
+        // Creating and migrating happen in one write transaction, so processes opening a
+        // new (or old) store at the same moment do it once: the others wait on the busy
+        // timeout and then find it done.
+        retry_locked(|| conn.execute_batch("BEGIN IMMEDIATE"))?;
+        let migrated = (|| -> Result<()> {
+            conn.execute_batch(SCHEMA).map_err(db_err)?;
+            let version: Option<String> = conn
+                .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+                .optional()
                 .map_err(db_err)?;
+            match version {
+                None => {
+                    conn.execute(
+                        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+                        [SCHEMA_VERSION.to_string()],
+                    )
+                    .map_err(db_err)?;
+                }
+                Some(v) if v.parse::<i64>().ok() == Some(SCHEMA_VERSION) => {}
+                Some(v) if v == "1" => {
+                    // Version 1 had no owner column; its running runs stay unjudged.
+                    conn.execute_batch(&format!(
+                        "ALTER TABLE runs ADD COLUMN owner TEXT;
+                         UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version';"
+                    ))
+                    .map_err(db_err)?;
+                }
+                Some(v) => {
+                    return Err(Error::invalid(format!(
+                        "the project store {} has schema version {v}, this risklake reads version {SCHEMA_VERSION}",
+                        path.display()
+                    )))
+                }
             }
-            Some(v) if v.parse::<i64>().ok() == Some(SCHEMA_VERSION) => {}
-            Some(v) if v == "1" => {
-                // Version 1 had no owner column; its running runs stay unjudged.
-                conn.execute_batch(&format!(
-                    "BEGIN IMMEDIATE;
-                     ALTER TABLE runs ADD COLUMN owner TEXT;
-                     UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version';
-                     COMMIT;"
-                ))
-                .map_err(db_err)?;
-            }
-            Some(v) => {
-                return Err(Error::invalid(format!(
-                    "the project store {} has schema version {v}, this risklake reads version {SCHEMA_VERSION}",
-                    path.display()
-                )))
+            Ok(())
+        })();
+        match migrated {
+            Ok(()) => conn.execute_batch("COMMIT").map_err(db_err)?,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
             }
         }
         let store = SqliteStore {
@@ -560,6 +594,26 @@ mod tests {
         assert_eq!(store.interrupt_own_runs("stopped by SIGTERM").unwrap(), vec![mine]);
         assert_eq!(status(mine), RunStatus::Interrupted);
         assert!(store.get_run(mine).unwrap().summary.error.unwrap().contains("SIGTERM"));
+    }
+
+    #[test]
+    fn processes_opening_a_new_store_at_once_all_succeed() {
+        // Eight connections (as eight processes would) create one new store together.
+        for round in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let barrier = std::sync::Barrier::new(8);
+            std::thread::scope(|s| {
+                for _ in 0..8 {
+                    s.spawn(|| {
+                        barrier.wait();
+                        let store = SqliteStore::open(dir.path()).unwrap_or_else(|e| panic!("round {round}: {e}"));
+                        store.start_run("p", "ingest", "x").unwrap();
+                    });
+                }
+            });
+            let store = SqliteStore::open(dir.path()).unwrap();
+            assert_eq!(store.list_runs(&Default::default()).unwrap().len(), 8);
+        }
     }
 
     #[test]
