@@ -18,6 +18,20 @@ fn workspace(dir: &std::path::Path) -> Workspace {
         .with_origin("workflows test")
 }
 
+/// `rows` synthetic applications with 6 features into the lake table `apps`.
+async fn synthetic_apps(ws: &Workspace, rows: u64, seed: u64) {
+    let gen = GenRequest {
+        rows,
+        features: 6,
+        seed,
+        output: OutputSpec {
+            table: Some("apps".into()),
+            ..Default::default()
+        },
+    };
+    risklake_app::gen::generate(ws, &gen, &Silent).await.unwrap();
+}
+
 #[tokio::test]
 async fn ingest_from_a_json_request_records_its_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -167,16 +181,7 @@ fn a_run_whose_workflow_panics_is_marked_failed() {
 async fn binning_from_a_partial_json_request_uses_the_library_defaults() {
     let dir = tempfile::tempdir().unwrap();
     let ws = workspace(dir.path());
-    let gen = GenRequest {
-        rows: 5000,
-        features: 6,
-        seed: 3,
-        output: OutputSpec {
-            table: Some("apps".into()),
-            ..Default::default()
-        },
-    };
-    risklake_app::gen::generate(&ws, &gen, &Silent).await.unwrap();
+    synthetic_apps(&ws, 5000, 3).await;
     let req: risklake_app::features::BinRequest = serde_json::from_value(serde_json::json!({
         "table": "apps", "target": { "label": "bad" },
         "fine": { "exclude": ["id", "month"] }, "binning": { "max_bins": 6 }
@@ -241,16 +246,7 @@ impl Progress for CancelIn {
 async fn gbdt_training_from_json_with_lightgbm_parameter_names() {
     let dir = tempfile::tempdir().unwrap();
     let ws = workspace(dir.path());
-    let gen = GenRequest {
-        rows: 4000,
-        features: 6,
-        seed: 5,
-        output: OutputSpec {
-            table: Some("apps".into()),
-            ..Default::default()
-        },
-    };
-    risklake_app::gen::generate(&ws, &gen, &Silent).await.unwrap();
+    synthetic_apps(&ws, 4000, 5).await;
     let req: risklake_app::train::TrainRequest = serde_json::from_value(serde_json::json!({
         "table": "apps", "label": "bad", "exclude": ["id", "month"], "valid_fraction": 0.25,
         "params": { "num_iterations": 30, "num_leaves": 7, "learning_rate": "0.1", "max_bin": 63 }
@@ -302,16 +298,7 @@ async fn gbdt_training_from_json_with_lightgbm_parameter_names() {
 async fn stepwise_lr_on_a_stored_plan_from_json() {
     let dir = tempfile::tempdir().unwrap();
     let ws = workspace(dir.path());
-    let gen = GenRequest {
-        rows: 4000,
-        features: 6,
-        seed: 9,
-        output: OutputSpec {
-            table: Some("apps".into()),
-            ..Default::default()
-        },
-    };
-    risklake_app::gen::generate(&ws, &gen, &Silent).await.unwrap();
+    synthetic_apps(&ws, 4000, 9).await;
     let mut bin = risklake_app::features::BinRequest::new("apps", "bad");
     bin.fine.exclude = vec!["id".into(), "month".into()];
     let plan = risklake_app::features::bin(&ws, &bin, &Silent).await.unwrap();

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use risklake_app::train::{Stepwise, TrainData, TrainLrRequest};
+use risklake_app::train::{Stepwise, TrainLrRequest};
 use risklake_core::{Error, Result};
 use risklake_learn::scorecard::{Scaling, ScoreEvaluation};
 use risklake_learn::{Model, Scorecard};
@@ -69,16 +69,16 @@ pub use risklake_app::train::LrReport;
 /// The flags of `train lr` as the workflow's request.
 pub fn lr_request(args: &TrainLrArgs) -> Result<TrainLrRequest> {
     Ok(TrainLrRequest {
-        data: TrainData {
-            table: args.table.clone(),
-            valid_fraction: args.valid_fraction,
-            valid_table: args.valid_table.clone(),
-            label: args.label.clone(),
-            bad_value: args.bad_value.clone(),
-            weight: args.weight.clone(),
-            columns: args.columns.clone(),
-            exclude: args.exclude.clone(),
-        },
+        data: super::train::train_data(
+            &args.table,
+            args.valid_fraction,
+            args.valid_table.as_ref(),
+            &args.label,
+            args.bad_value.as_ref(),
+            args.weight.as_ref(),
+            &args.columns,
+            &args.exclude,
+        ),
         plan: args.plan.clone(),
         params: super::train::param_map(&args.params)?,
         stepwise: args.stepwise.as_ref().map(|d| Stepwise {

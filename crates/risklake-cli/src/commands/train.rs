@@ -134,19 +134,43 @@ pub fn param_map(params: &[String]) -> Result<BTreeMap<String, serde_json::Value
         .collect())
 }
 
+/// The rows and columns the `train` flags name.
+#[allow(clippy::too_many_arguments)]
+pub fn train_data(
+    table: &str,
+    valid_fraction: Option<f64>,
+    valid_table: Option<&String>,
+    label: &str,
+    bad_value: Option<&String>,
+    weight: Option<&String>,
+    columns: &[String],
+    exclude: &[String],
+) -> TrainData {
+    TrainData {
+        table: table.to_string(),
+        valid_fraction,
+        valid_table: valid_table.cloned(),
+        label: label.to_string(),
+        bad_value: bad_value.cloned(),
+        weight: weight.cloned(),
+        columns: columns.to_vec(),
+        exclude: exclude.to_vec(),
+    }
+}
+
 /// The flags of `train gbdt` / `train rf` as the workflow's request.
 pub fn tree_request(args: &TrainGbdtArgs) -> Result<TrainRequest> {
     Ok(TrainRequest {
-        data: TrainData {
-            table: args.table.clone(),
-            valid_fraction: args.valid_fraction,
-            valid_table: args.valid_table.clone(),
-            label: args.label.clone(),
-            bad_value: args.bad_value.clone(),
-            weight: args.weight.clone(),
-            columns: args.columns.clone(),
-            exclude: args.exclude.clone(),
-        },
+        data: train_data(
+            &args.table,
+            args.valid_fraction,
+            args.valid_table.as_ref(),
+            &args.label,
+            args.bad_value.as_ref(),
+            args.weight.as_ref(),
+            &args.columns,
+            &args.exclude,
+        ),
         params: param_map(&args.params)?,
         out: args.out.clone(),
     })
