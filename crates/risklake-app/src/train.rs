@@ -269,9 +269,14 @@ pub struct TrainReport {
     pub valid_rows: usize,
     pub features: usize,
     pub trees: usize,
+    /// The iteration with the best validation metric (the model ends there only when
+    /// early stopping cut it: compare with `trees`).
     pub best_iteration: Option<usize>,
     pub train_loss: f64,
+    /// The stored model's validation metric.
     pub valid_metric: Option<f64>,
+    /// The best iteration's validation metric.
+    pub best_valid_metric: Option<f64>,
     /// `valid auc`, `valid ks`, ...
     pub metric_name: &'static str,
     pub seconds: f64,
@@ -334,12 +339,21 @@ pub async fn train_gbdt(ws: &Workspace, req: &TrainRequest, progress: &dyn Progr
         if let Some(out) = &req.out {
             std::fs::write(out, model.to_json()).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
         }
-        // The model keeps the trees up to its best iteration (early stopping): report that one.
+        // Report the stored model's figures: the iteration its last tree comes from (the
+        // best one when early stopping cut the model there, the last one otherwise). The
+        // best iteration's metric is reported beside it, not in its place.
         let last = &history[model.trees.len().clamp(1, history.len()) - 1];
-        let valid_metric = model.best_iteration.and_then(|b| history[b - 1].valid_metric);
+        let valid_metric = last.valid_metric;
+        let best_valid_metric = model
+            .best_iteration
+            .and_then(|b| history.get(b.checked_sub(1)?))
+            .and_then(|h| h.valid_metric);
         run.metric("train_seconds", seconds)?;
         if let Some(m) = valid_metric {
             run.metric(&metric_key, m)?;
+        }
+        if let Some(m) = best_valid_metric {
+            run.metric(&format!("best_{metric_key}"), m)?;
         }
         Ok(TrainReport {
             run: id,
@@ -351,6 +365,7 @@ pub async fn train_gbdt(ws: &Workspace, req: &TrainRequest, progress: &dyn Progr
             best_iteration: model.best_iteration,
             train_loss: last.train_loss,
             valid_metric,
+            best_valid_metric,
             metric_name,
             seconds,
             importance,

@@ -320,3 +320,47 @@ async fn stepwise_lr_on_a_stored_plan_from_json() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Without early stopping the model keeps every tree, so its reported validation metric
+/// is the last iteration's, not the best one's (which is reported beside it).
+#[tokio::test]
+async fn gbdt_reports_the_stored_models_validation_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = workspace(dir.path());
+    synthetic_apps(&ws, 1500, 11).await;
+    let req: risklake_app::train::TrainRequest = serde_json::from_value(serde_json::json!({
+        "table": "apps", "label": "bad", "exclude": ["id", "month"], "valid_fraction": 0.3,
+        "params": { "num_iterations": 80, "learning_rate": 0.8, "num_leaves": 63, "min_data_in_leaf": 2 }
+    }))
+    .unwrap();
+    let done = risklake_app::train::train_gbdt(&ws, &req, &Silent).await.unwrap();
+    // (Training ends early when a tree finds no split; it kept every tree it grew.)
+    let n = done.trees as i64;
+    let run = ws.store().get_run(done.run).unwrap();
+    let at = |step: i64| {
+        run.metric_history
+            .iter()
+            .find(|m| m.key == "valid_auc" && m.step == Some(step))
+            .map(|m| m.value)
+    };
+    assert_eq!(
+        done.valid_metric,
+        at(n),
+        "the stored model's metric is the last iteration's"
+    );
+    let best = done.best_iteration.unwrap();
+    assert!(
+        (best as i64) < n,
+        "this overfitting setup peaks early (best {best} of {n})"
+    );
+    assert_eq!(done.best_valid_metric, at(best as i64));
+    assert!(done.best_valid_metric.unwrap() > done.valid_metric.unwrap());
+    // With early stopping the model ends at the best iteration, and both figures agree.
+    let mut stopping = req.clone();
+    stopping
+        .params
+        .insert("early_stopping_rounds".into(), serde_json::json!(10));
+    let cut = risklake_app::train::train_gbdt(&ws, &stopping, &Silent).await.unwrap();
+    assert_eq!(Some(cut.trees), cut.best_iteration);
+    assert_eq!(cut.valid_metric, cut.best_valid_metric);
+}

@@ -36,7 +36,8 @@ pub async fn run(ctx: &Ctx, cmd: TrainCommand) -> Result<()> {
                 json!({
                     "run": r.run, "model": r.model_path, "rows": r.rows, "valid_rows": r.valid_rows,
                     "features": r.features, "trees": r.trees, "best_iteration": r.best_iteration,
-                    "train_loss": r.train_loss, "valid_metric": r.valid_metric, "seconds": r.seconds,
+                    "train_loss": r.train_loss, "valid_metric": r.valid_metric,
+                    "best_valid_metric": r.best_valid_metric, "seconds": r.seconds,
                     "importance": importance_json(&r.importance),
                 }),
                 || {
@@ -48,6 +49,7 @@ pub async fn run(ctx: &Ctx, cmd: TrainCommand) -> Result<()> {
                             ("trees", r.trees.to_string()),
                             ("train loss", format!("{:.5}", r.train_loss)),
                             (r.metric_name, r.valid_metric.map_or("-".into(), |m| format!("{m:.5}")),),
+                            ("best iteration", best_iteration_text(&r)),
                             ("time", format!("{:.2} s", r.seconds)),
                             ("model", r.model_path.display().to_string()),
                             ("run", r.run.to_string()),
@@ -57,6 +59,15 @@ pub async fn run(ctx: &Ctx, cmd: TrainCommand) -> Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+/// The best iteration and its metric, and whether the model ends there.
+fn best_iteration_text(r: &TrainReport) -> String {
+    match (r.best_iteration, r.best_valid_metric) {
+        (Some(b), Some(m)) if b == r.trees => format!("{b} ({m:.5}; the model ends there)"),
+        (Some(b), Some(m)) => format!("{b} ({m:.5}; not used: the model keeps all {} trees)", r.trees),
+        _ => "-".into(),
     }
 }
 
