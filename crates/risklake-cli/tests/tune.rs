@@ -188,3 +188,45 @@ fn tune_records_trials_continues_and_refuses_bad_input() {
     assert!(e.contains("unknown operation code 99"), "{e}");
     assert_eq!(std::fs::read_to_string(&journal).unwrap(), text);
 }
+
+/// The default study names the model, the whole table and the label: tuning two tables of
+/// one database gives two studies, not one continued with the other table's history.
+#[test]
+fn default_studies_are_per_table_and_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    for t in ["raw.first", "raw.second"] {
+        json(
+            &home,
+            &["gen", "credit", "--rows", "1500", "--features", "5", "--table", t],
+        );
+    }
+    let tune = |table: &str| {
+        json(
+            &home,
+            &[
+                "tune",
+                "--model",
+                "gbdt",
+                "--table",
+                table,
+                "--label",
+                "bad",
+                "--exclude",
+                "id,month",
+                "--param",
+                "num_iterations=10",
+                "--trials",
+                "2",
+                "--sampler",
+                "random",
+            ],
+        )
+    };
+    let a = tune("raw.first");
+    let b = tune("raw.second");
+    assert_eq!(a["study"], "gbdt-raw.first-bad");
+    assert_eq!(b["study"], "gbdt-raw.second-bad");
+    assert_eq!((a["trials"].as_i64(), b["trials"].as_i64()), (Some(2), Some(2)), "{b}");
+    assert_ne!(a["storage"], b["storage"]);
+}

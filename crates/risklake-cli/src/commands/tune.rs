@@ -184,16 +184,20 @@ pub async fn tune_recorded(ctx: &Ctx, args: &TuneArgs) -> Result<TuneReport> {
     if args.trials == 0 {
         return Err(Error::invalid("--trials must be at least 1"));
     }
-    let slug: String = args
-        .table
-        .rsplit('/')
-        .next()
-        .unwrap_or(&args.table)
-        .split('.')
-        .next()
-        .unwrap_or("table")
-        .to_string();
-    let name = args.study.clone().unwrap_or_else(|| format!("{}-{slug}", args.model));
+    // The default study names the model, the whole table (`db.table`, or a file's stem)
+    // and the label, so tuning another table of the same database starts a study of its
+    // own instead of continuing this one's history.
+    let table_slug = match risklake_lake::TableRef::parse(&args.table)? {
+        risklake_lake::TableRef::Lake(name) => name.to_string(),
+        risklake_lake::TableRef::File(path) => path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "table".into()),
+    };
+    let name = args
+        .study
+        .clone()
+        .unwrap_or_else(|| format!("{}-{table_slug}-{}", args.model, args.label));
     let storage = Arc::new(storage_of(ctx, args.storage.as_deref(), &name)?);
     let sampler: Box<dyn Sampler> = match args.sampler.as_str() {
         "random" => Box::new(RandomSampler { seed: args.seed }),
