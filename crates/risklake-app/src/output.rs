@@ -137,9 +137,7 @@ impl Sink {
                 let s = match writer.commit().await {
                     Ok(s) => s,
                     Err(e) => {
-                        if created {
-                            let _ = lake.drop_if_unwritten(&name).await;
-                        }
+                        drop_created(&lake, &name, created).await;
                         return Err(e);
                     }
                 };
@@ -163,9 +161,7 @@ impl Sink {
             Target::Done => Err(Error::invalid("finished twice")),
         }
     }
-}
 
-impl Sink {
     /// Gives up: nothing is committed, a table this sink created is dropped again (unless
     /// another writer has committed to it meanwhile), a file is removed.
     pub async fn abandon(mut self) {
@@ -177,9 +173,7 @@ impl Sink {
                 created,
             } => {
                 drop(writer);
-                if created {
-                    let _ = lake.drop_if_unwritten(&name).await;
-                }
+                drop_created(&lake, &name, created).await;
             }
             Target::File { path, writer } => {
                 drop(writer);
@@ -187,6 +181,13 @@ impl Sink {
             }
             Target::Done => {}
         }
+    }
+}
+
+/// Drops a table the sink created, unless another writer has committed to it meanwhile.
+async fn drop_created(lake: &Lake, name: &TableName, created: bool) {
+    if created {
+        let _ = lake.drop_if_unwritten(name).await;
     }
 }
 

@@ -87,17 +87,22 @@ impl<'w> RunScope<'w> {
     /// end never hides the workflow's own error.
     pub fn finish<T>(mut self, result: Result<T>) -> Result<T> {
         self.open = false;
-        let (status, error) = match &result {
-            Ok(_) => (RunStatus::Finished, None),
-            Err(Error::Cancelled) => (RunStatus::Cancelled, Some("cancelled".to_string())),
-            Err(e) => (RunStatus::Failed, Some(e.to_string())),
-        };
+        let (status, error) = outcome(&result);
         let recorded = self.ws.store().finish_run(self.id, status, error.as_deref());
         match (result, recorded) {
             (Ok(v), Ok(())) => Ok(v),
             (Ok(_), Err(e)) => Err(e),
             (Err(e), _) => Err(e),
         }
+    }
+}
+
+/// How a run ends for a workflow's result: finished, cancelled, or failed with the error.
+pub fn outcome<T>(result: &Result<T>) -> (RunStatus, Option<String>) {
+    match result {
+        Ok(_) => (RunStatus::Finished, None),
+        Err(Error::Cancelled) => (RunStatus::Cancelled, Some("cancelled".to_string())),
+        Err(e) => (RunStatus::Failed, Some(e.to_string())),
     }
 }
 

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use risklake_core::{Error, Result};
 use risklake_lake::Lake;
-use risklake_track::{RunId, RunStatus};
+use risklake_track::RunId;
 
 use crate::app::{Cli, Command};
 use crate::output::Out;
@@ -40,13 +40,9 @@ impl Ctx {
         })
     }
 
-    /// The lake in this home.
+    /// The lake in this home (the workspace's, opened once).
     pub async fn lake(&self) -> Result<Lake> {
-        Lake::open(&self.warehouse()).await
-    }
-
-    pub fn warehouse(&self) -> PathBuf {
-        self.home.join("warehouse")
+        Ok(self.ws.lake().await?.clone())
     }
 
     /// Starts a run of `kind` for this command line.
@@ -56,10 +52,7 @@ impl Ctx {
 
     /// Ends a run as the result says; the result passes through.
     pub fn finish<T>(&self, run: RunId, result: Result<T>) -> Result<T> {
-        let (status, error) = match &result {
-            Ok(_) => (RunStatus::Finished, None),
-            Err(e) => (RunStatus::Failed, Some(e.to_string())),
-        };
+        let (status, error) = risklake_app::run::outcome(&result);
         // Failing to record must not hide the command's own error.
         if let Err(e) = self.ws.store().finish_run(run, status, error.as_deref()) {
             self.out
