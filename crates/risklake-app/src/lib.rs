@@ -27,6 +27,7 @@ pub mod artifacts;
 pub mod features;
 pub mod gen;
 pub mod ingest;
+pub mod learner;
 pub mod output;
 pub mod predict;
 pub mod progress;
@@ -35,6 +36,7 @@ pub mod scan;
 pub mod scorecard;
 pub mod sql;
 pub mod train;
+pub mod tune;
 mod workspace;
 
 pub use progress::{Cancel, Progress, Silent, Unit};

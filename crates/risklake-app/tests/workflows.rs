@@ -20,12 +20,17 @@ fn workspace(dir: &std::path::Path) -> Workspace {
 
 /// `rows` synthetic applications with 6 features into the lake table `apps`.
 async fn synthetic_apps(ws: &Workspace, rows: u64, seed: u64) {
+    synthetic_apps_as(ws, "apps", rows, seed).await
+}
+
+/// `rows` synthetic applications with 6 features into the lake table `table`.
+async fn synthetic_apps_as(ws: &Workspace, table: &str, rows: u64, seed: u64) {
     let gen = GenRequest {
         rows,
         features: 6,
         seed,
         output: OutputSpec {
-            table: Some("apps".into()),
+            table: Some(table.into()),
             ..Default::default()
         },
     };
@@ -363,4 +368,96 @@ async fn gbdt_reports_the_stored_models_validation_metric() {
     let cut = risklake_app::train::train_gbdt(&ws, &stopping, &Silent).await.unwrap();
     assert_eq!(Some(cut.trees), cut.best_iteration);
     assert_eq!(cut.valid_metric, cut.best_valid_metric);
+}
+
+#[tokio::test]
+async fn tuning_from_json_refuses_another_tables_study_and_stops_when_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = workspace(dir.path());
+    synthetic_apps(&ws, 3000, 8).await;
+    let journal = dir.path().join("study.journal");
+    let req: risklake_app::tune::TuneRequest = serde_json::from_value(serde_json::json!({
+        "model": "gbdt", "table": "apps", "label": "bad", "exclude": ["id", "month"],
+        "trials": 3, "params": { "num_iterations": 15 }, "sampler": "random", "seed": 3,
+        "study": "pd", "storage": format!("journal:{}", journal.display())
+    }))
+    .unwrap();
+    let done = risklake_app::tune::tune(&ws, &req, &Silent).await.unwrap();
+    assert_eq!(done.ran.len(), 3);
+    let run = ws.store().get_run(done.run).unwrap();
+    let names: Vec<&str> = run.artifacts.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["trials.csv", "model.json"]);
+    assert_eq!(run.params["model"], "gbdt");
+    let trials = ws
+        .store()
+        .list_runs(&risklake_track::RunFilter {
+            kind: Some("tune.trial".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(trials.len(), 3);
+    // The best trial's model is the stored one, and it loads as a model.
+    risklake_app::train::load_model(&ws, &done.run.to_string()).unwrap();
+    // The same study on another table is refused (its history is another data's) ...
+    synthetic_apps_as(&ws, "apps_2024", 1000, 9).await;
+    let other = risklake_app::tune::TuneRequest {
+        data: risklake_app::train::TrainData {
+            table: "apps_2024".into(),
+            ..req.data.clone()
+        },
+        ..req.clone()
+    };
+    let e = risklake_app::tune::tune(&ws, &other, &Silent).await.unwrap_err();
+    assert!(matches!(e, Error::Conflict(_)), "{e}");
+    assert!(e.to_string().contains("table \"default.apps\""), "{e}");
+    // ... unless asked for; the same subject continues without asking.
+    let reused = risklake_app::tune::TuneRequest {
+        reuse_study: true,
+        trials: 1,
+        ..other
+    };
+    risklake_app::tune::tune(&ws, &reused, &Silent).await.unwrap();
+    // Cancelled after its first trial: no more trials, no model, the run cancelled.
+    let cancel = CancelIn {
+        unit: Unit::Trials,
+        after: 1,
+        current: Default::default(),
+        seen: AtomicU64::new(0),
+    };
+    let e = risklake_app::tune::tune(&ws, &req, &cancel).await.unwrap_err();
+    assert!(matches!(e, Error::Cancelled), "{e}");
+    let last = ws
+        .store()
+        .list_runs(&risklake_track::RunFilter {
+            kind: Some("tune".into()),
+            ..Default::default()
+        })
+        .unwrap()[0]
+        .clone();
+    assert_eq!(last.status, RunStatus::Cancelled);
+    assert!(ws.store().get_run(last.id).unwrap().artifacts.is_empty());
+    assert_eq!(
+        ws.store()
+            .list_runs(&risklake_track::RunFilter {
+                kind: Some("tune.trial".into()),
+                ..Default::default()
+            })
+            .unwrap()
+            .len(),
+        3 + 1 + 1
+    );
+    // Bad requests name their parameter.
+    for (field, value) in [
+        ("model", serde_json::json!("xgboost")),
+        ("trials", serde_json::json!(0)),
+        ("sampler", serde_json::json!("cmaes")),
+    ] {
+        let mut json = serde_json::to_value(&req).unwrap();
+        json[field] = value;
+        let e = match serde_json::from_value::<risklake_app::tune::TuneRequest>(json) {
+            Err(e) => e.to_string(),
+            Ok(r) => risklake_app::tune::tune(&ws, &r, &Silent).await.unwrap_err().to_string(),
+        };
+        assert!(e.contains(field) || e.contains("xgboost"), "{field}: {e}");
+    }
 }

@@ -669,7 +669,7 @@ pub struct TuneArgs {
     /// validation AUC as it trains.
     #[arg(long, default_value = "none", value_parser = ["none", "median", "successive_halving", "hyperband"])]
     pub pruner: String,
-    /// Study name (default: <model>-<table>).
+    /// Study name (default: <model>-<db.table or file stem>-<label>).
     #[arg(long)]
     pub study: Option<String>,
     /// journal:PATH (Optuna's journal file, shared with Optuna workers), sqlite:PATH
@@ -684,4 +684,8 @@ pub struct TuneArgs {
     pub timeout: Option<f64>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Continue the study even though it recorded another model, table, label or search
+    /// space (its trials then steer the sampler and compete for "best").
+    #[arg(long)]
+    pub reuse_study: bool,
 }

@@ -127,7 +127,7 @@ fn tune_records_trials_continues_and_refuses_bad_input() {
             "tune", "--model", "lr", "--table", "apps", "--label", "bad", "--folds", "3",
         ],
     );
-    assert!(e.contains("--folds is for gbdt and rf"), "{e}");
+    assert!(e.contains("--folds: is for gbdt and rf"), "{e}");
 
     // Bad input.
     let bad = dir.path().join("bad.toml");

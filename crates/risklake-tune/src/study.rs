@@ -204,11 +204,29 @@ impl Study {
         objective: &(dyn Fn(&mut Trial) -> std::result::Result<f64, TrialError> + Sync),
         on_trial: &(dyn Fn(&FrozenTrial) + Sync),
     ) -> Result<()> {
+        self.optimize_until(n_trials, timeout, jobs, objective, on_trial, &|| false)
+    }
+
+    /// [`Study::optimize`] that starts no new trial once `stop` says so (a caller's
+    /// cancellation); trials already running finish (the objective may watch `stop`
+    /// itself and fail early).
+    pub fn optimize_until(
+        &self,
+        n_trials: usize,
+        timeout: Option<Duration>,
+        jobs: usize,
+        objective: &(dyn Fn(&mut Trial) -> std::result::Result<f64, TrialError> + Sync),
+        on_trial: &(dyn Fn(&FrozenTrial) + Sync),
+        stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<()> {
         let started = Instant::now();
         let next = AtomicUsize::new(0);
         let first_error: std::sync::Mutex<Option<Error>> = Default::default();
         let work = || loop {
-            if next.fetch_add(1, Ordering::SeqCst) >= n_trials || timeout.is_some_and(|t| started.elapsed() >= t) {
+            if stop()
+                || next.fetch_add(1, Ordering::SeqCst) >= n_trials
+                || timeout.is_some_and(|t| started.elapsed() >= t)
+            {
                 return;
             }
             let run = || -> Result<()> {

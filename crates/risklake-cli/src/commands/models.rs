@@ -26,8 +26,6 @@ pub fn key_values(params: &[String]) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-pub use risklake_app::train::labels_of;
-
 pub use risklake_app::train::RfReport;
 
 pub async fn train_rf_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<RfReport> {
@@ -69,16 +67,7 @@ pub use risklake_app::train::LrReport;
 /// The flags of `train lr` as the workflow's request.
 pub fn lr_request(args: &TrainLrArgs) -> Result<TrainLrRequest> {
     Ok(TrainLrRequest {
-        data: super::train::train_data(
-            &args.table,
-            args.valid_fraction,
-            args.valid_table.as_ref(),
-            &args.label,
-            args.bad_value.as_ref(),
-            args.weight.as_ref(),
-            &args.columns,
-            &args.exclude,
-        ),
+        data: super::train::train_data_of!(args),
         plan: args.plan.clone(),
         params: super::train::param_map(&args.params)?,
         stepwise: args.stepwise.as_ref().map(|d| Stepwise {

@@ -294,6 +294,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
             jobs: 1,
             timeout: None,
             seed: 42,
+            reuse_study: false,
         },
     )
     .await?;

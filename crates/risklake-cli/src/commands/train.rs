@@ -2,21 +2,17 @@
 
 use std::collections::BTreeMap;
 
-use arrow::record_batch::RecordBatch;
 use serde_json::json;
 
 use risklake_app::predict::{PredictOutput, PredictRequest};
-use risklake_app::train::{Split, TrainData, TrainRequest};
+use risklake_app::train::TrainRequest;
 use risklake_core::{Error, Result};
-use risklake_learn::{DatasetOptions, Model};
+use risklake_learn::Model;
 use risklake_track::RunId;
 
 use super::Ctx;
 use crate::app::{ModelCommand, PredictArgs, TrainCommand, TrainGbdtArgs};
 use crate::output::{grid, kv_table, Bars};
-
-/// The model artifact's name in a training run.
-pub const MODEL_ARTIFACT: &str = risklake_app::artifacts::MODEL;
 
 pub async fn run(ctx: &Ctx, cmd: TrainCommand) -> Result<()> {
     match cmd {
@@ -93,50 +89,6 @@ pub fn importance_grid(importance: &[(String, usize, f64)]) -> String {
 
 pub use risklake_app::train::TrainReport;
 
-/// The split the flags describe.
-fn split(table: &str, valid_fraction: Option<f64>, valid_table: Option<&str>) -> Split {
-    Split {
-        table: table.to_string(),
-        valid_fraction,
-        valid_table: valid_table.map(str::to_string),
-    }
-}
-
-/// Streams `table` into `push`, holding out validation rows (see
-/// [`risklake_app::train::read_split`]).
-pub async fn read_split(
-    ctx: &Ctx,
-    run: RunId,
-    table: &str,
-    valid_fraction: Option<f64>,
-    valid_table: Option<&str>,
-    push: &mut (dyn FnMut(RecordBatch) -> Result<()> + Send),
-) -> Result<Vec<RecordBatch>> {
-    let split = split(table, valid_fraction, valid_table);
-    risklake_app::train::read_split(&ctx.ws, run, &split, push, &Bars::new(ctx.out)).await
-}
-
-/// The binned training set of `args` and its validation set (binned alike), if any.
-pub async fn read_binned(
-    ctx: &Ctx,
-    run: RunId,
-    args: &TrainGbdtArgs,
-    options: DatasetOptions,
-) -> Result<(risklake_learn::Dataset, Option<risklake_learn::Dataset>)> {
-    let split = split(&args.table, args.valid_fraction, args.valid_table.as_deref());
-    let bars = Bars::new(ctx.out);
-    risklake_app::train::read_binned(
-        &ctx.ws,
-        run,
-        &split,
-        &args.label,
-        args.weight.as_deref(),
-        options,
-        &bars,
-    )
-    .await
-}
-
 /// `--param KEY=VALUE` flags as the request's parameter map.
 pub fn param_map(params: &[String]) -> Result<BTreeMap<String, serde_json::Value>> {
     Ok(super::models::key_values(params)?
@@ -145,43 +97,29 @@ pub fn param_map(params: &[String]) -> Result<BTreeMap<String, serde_json::Value
         .collect())
 }
 
-/// The rows and columns the `train` flags name.
-#[allow(clippy::too_many_arguments)]
-pub fn train_data(
-    table: &str,
-    valid_fraction: Option<f64>,
-    valid_table: Option<&String>,
-    label: &str,
-    bad_value: Option<&String>,
-    weight: Option<&String>,
-    columns: &[String],
-    exclude: &[String],
-) -> TrainData {
-    TrainData {
-        table: table.to_string(),
-        valid_fraction,
-        valid_table: valid_table.cloned(),
-        label: label.to_string(),
-        bad_value: bad_value.cloned(),
-        weight: weight.cloned(),
-        columns: columns.to_vec(),
-        exclude: exclude.to_vec(),
-    }
+/// The rows and columns the `train` / `tune` flags name (`table`, `valid_fraction`,
+/// `valid_table`, `label`, `bad_value`, `weight`, `columns`, `exclude`), as the
+/// request's [`TrainData`](risklake_app::train::TrainData).
+macro_rules! train_data_of {
+    ($args:expr) => {
+        risklake_app::train::TrainData {
+            table: $args.table.clone(),
+            valid_fraction: $args.valid_fraction,
+            valid_table: $args.valid_table.clone(),
+            label: $args.label.clone(),
+            bad_value: $args.bad_value.clone(),
+            weight: $args.weight.clone(),
+            columns: $args.columns.clone(),
+            exclude: $args.exclude.clone(),
+        }
+    };
 }
+pub(crate) use train_data_of;
 
 /// The flags of `train gbdt` / `train rf` as the workflow's request.
 pub fn tree_request(args: &TrainGbdtArgs) -> Result<TrainRequest> {
     Ok(TrainRequest {
-        data: train_data(
-            &args.table,
-            args.valid_fraction,
-            args.valid_table.as_ref(),
-            &args.label,
-            args.bad_value.as_ref(),
-            args.weight.as_ref(),
-            &args.columns,
-            &args.exclude,
-        ),
+        data: train_data_of!(args),
         params: param_map(&args.params)?,
         out: args.out.clone(),
     })
