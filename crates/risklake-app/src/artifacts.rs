@@ -1,9 +1,7 @@
 //! The names of the artifacts runs store, in one place, and reading them back through
 //! the store (fronts never build artifact paths themselves).
 
-use std::path::Path;
-
-use risklake_core::{Error, Result};
+use risklake_core::Result;
 
 use crate::Workspace;
 
@@ -28,25 +26,9 @@ pub const PSI_JSON: &str = "psi.json";
 /// A self-contained HTML report.
 pub const REPORT_HTML: &str = "report.html";
 
-/// The text of `spec`: a file path, or a run id (`17` or `run:17`) whose artifact
-/// `artifact` is read; `what` names the thing in errors ("binning plan", "model").
+/// The text of `spec`: a file path, a run id (`17` or `run:17`) whose artifact
+/// `artifact` is read, or a registered model (`name@alias`, `name/version`); `what` names
+/// the thing in errors ("binning plan", "model").
 pub fn read_text(ws: &Workspace, spec: &str, artifact: &str, what: &str) -> Result<String> {
-    let path = Path::new(spec);
-    if path.exists() {
-        return std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {what} {spec}"), e));
-    }
-    let Ok(id) = spec.trim_start_matches("run:").parse::<i64>() else {
-        return Err(Error::NotFound {
-            kind: "file or run id",
-            name: format!("{spec} (a {what})"),
-        });
-    };
-    let detail = ws.store().get_run(id)?;
-    let a = detail.artifacts.iter().find(|a| a.name == artifact).ok_or_else(|| {
-        Error::invalid(format!(
-            "run {id} has no {what} (it is a '{}' run)",
-            detail.summary.kind
-        ))
-    })?;
-    std::fs::read_to_string(&a.path).map_err(|e| Error::io(format!("reading {}", a.path), e))
+    crate::registry::read_artifact(ws, spec, artifact, what)
 }

@@ -31,6 +31,7 @@ pub mod learner;
 pub mod output;
 pub mod predict;
 pub mod progress;
+pub mod registry;
 pub mod run;
 pub mod scan;
 pub mod scorecard;

@@ -16,6 +16,7 @@ pub struct Workspace {
     project: String,
     store: Box<dyn Store>,
     origin: String,
+    user: String,
     lake: tokio::sync::OnceCell<Lake>,
 }
 
@@ -35,6 +36,10 @@ impl Workspace {
             project: project.to_string(),
             store,
             origin: String::new(),
+            user: ["RISKLAKE_USER", "USER", "LOGNAME"]
+                .iter()
+                .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+                .unwrap_or_else(|| "unknown".into()),
             lake: tokio::sync::OnceCell::new(),
         })
     }
@@ -44,6 +49,18 @@ impl Workspace {
     pub fn with_origin(mut self, origin: impl Into<String>) -> Self {
         self.origin = origin.into();
         self
+    }
+
+    /// Sets who acts (recorded with registry changes); default `$RISKLAKE_USER`,
+    /// `$USER` or `$LOGNAME`.
+    pub fn with_user(mut self, user: impl Into<String>) -> Self {
+        self.user = user.into();
+        self
+    }
+
+    /// Who acts.
+    pub fn user(&self) -> &str {
+        &self.user
     }
 
     pub fn home(&self) -> &Path {

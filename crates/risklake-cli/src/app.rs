@@ -596,7 +596,7 @@ pub struct PredictArgs {
 pub enum ModelCommand {
     /// Write a model in another format (lightgbm: LightGBM's text model; json: ours).
     Export {
-        /// The model: a run id or a model file.
+        /// The model: a run id, a model file, NAME@ALIAS or NAME/VERSION.
         #[arg(long)]
         model: String,
         #[arg(long, default_value = "lightgbm", value_parser = ["lightgbm", "json"])]
@@ -605,10 +605,56 @@ pub enum ModelCommand {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Show a model: kind, inputs, and its summary (an LR's coefficient table).
+    /// Show a model: kind, inputs, and its summary (an LR's coefficient table); for a
+    /// registered model also its version, aliases and tags.
     Show {
-        /// The model: a run id or a model file.
+        /// The model: a run id, a model file, NAME@ALIAS or NAME/VERSION.
         model: String,
+    },
+    /// Register a run's model (or scorecard) as the next version of NAME.
+    Register {
+        /// The run (train, tune or scorecard build).
+        #[arg(long)]
+        run: i64,
+        /// The registered model's name (letters, digits, _ - .).
+        #[arg(long)]
+        name: String,
+        /// Point this alias at the new version (repeatable), e.g. champion.
+        #[arg(long = "alias")]
+        aliases: Vec<String>,
+        /// KEY=VALUE (repeatable).
+        #[arg(long = "tag", value_name = "KEY=VALUE")]
+        tags: Vec<String>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Registered models, or one model's versions and history.
+    List {
+        /// One model: its versions (newest first) and every alias move, tag and deletion.
+        name: Option<String>,
+    },
+    /// Point an alias at a version (moving it in one step), or remove it.
+    Alias {
+        name: String,
+        alias: String,
+        /// The version; omit with --remove.
+        #[arg(required_unless_present = "remove", value_name = "VERSION")]
+        number: Option<i64>,
+        #[arg(long, conflicts_with = "number")]
+        remove: bool,
+    },
+    /// Set tags of a version: NAME/VERSION KEY=VALUE...
+    Tag {
+        /// NAME/VERSION
+        model: String,
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        tags: Vec<String>,
+    },
+    /// Delete a version (refused while an alias points at it); its number is not reused.
+    DeleteVersion {
+        name: String,
+        #[arg(value_name = "VERSION")]
+        number: i64,
     },
 }
 

@@ -175,3 +175,71 @@ fn train_records_a_model_that_predict_uses() {
     );
     assert!(e.contains("999"), "{e}");
 }
+
+#[test]
+fn registered_models_are_taken_by_alias_and_version_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    json(&home, &["gen", "credit", "--rows", "3000", "--features", "8", "--table", "apps"]);
+    let train = |iterations: &str| {
+        json(
+            &home,
+            &[
+                "train", "gbdt", "--table", "apps", "--label", "bad", "--exclude", "id,month",
+                "--param", &format!("num_iterations={iterations}"),
+            ],
+        )["run"]
+            .as_i64()
+            .unwrap()
+            .to_string()
+    };
+    let (first, second) = (train("5"), train("9"));
+    let v1 = json(
+        &home,
+        &["model", "register", "--run", &first, "--name", "pd", "--alias", "champion", "--tag", "stage=dev"],
+    );
+    assert_eq!((v1["version"].as_i64(), v1["tags"]["stage"].as_str()), (Some(1), Some("dev")));
+    let v2 = json(&home, &["model", "register", "--run", &second, "--name", "pd", "--alias", "challenger"]);
+    assert_eq!(v2["version"], 2);
+    // Each spec reaches its own model: the tree counts tell them apart.
+    let trees = |spec: &str| json(&home, &["model", "show", spec])["detail"]["trees"].as_i64().unwrap();
+    assert_eq!((trees("pd@champion"), trees("pd/2"), trees("pd@latest"), trees(&first)), (5, 9, 9, 5));
+    json(&home, &["model", "alias", "pd", "champion", "2"]);
+    assert_eq!(trees("pd@champion"), 9);
+    // predict and export take them too.
+    let out = dir.path().join("scored.csv");
+    let p = json(
+        &home,
+        &["predict", "--model", "pd@champion", "--table", "apps", "--out", out.to_str().unwrap()],
+    );
+    assert_eq!(p["rows"], 3000);
+    let txt = dir.path().join("m.txt");
+    json(&home, &["model", "export", "--model", "pd/1", "--out", txt.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&txt).unwrap();
+    assert!(text.contains("Tree=4") && !text.contains("Tree=5"), "version 1 has 5 trees");
+    // Bad references are clear errors.
+    let e = fails(&home, &["model", "show", "pd@prod"]);
+    assert!(e.contains("model alias not found: pd@prod"), "{e}");
+    let e = fails(&home, &["model", "show", "nope@champion"]);
+    assert!(e.contains("registered model not found: nope"), "{e}");
+    let e = fails(&home, &["model", "show", "pd/7"]);
+    assert!(e.contains("model version not found: pd/7"), "{e}");
+    let e = fails(&home, &["model", "alias", "pd", "prod", "7"]);
+    assert!(e.contains("pd/7"), "{e}");
+    let e = fails(&home, &["model", "delete-version", "pd", "2"]);
+    assert!(e.contains("pd@challenger, pd@champion"), "{e}");
+    let e = fails(&home, &["model", "register", "--run", "1", "--name", "pd"]);
+    assert!(e.contains("--run: run 1 ('gen') stored no model"), "{e}");
+    let e = fails(&home, &["model", "register", "--run", &first, "--name", "pd", "--alias", "latest"]);
+    assert!(e.contains("--alias: 'latest'"), "{e}");
+    // The history keeps every move.
+    let listed = json(&home, &["model", "list", "pd"]);
+    let moves: Vec<&str> = listed["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "alias")
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(moves, ["champion: 1", "challenger: 2", "champion: 1 -> 2"]);
+}

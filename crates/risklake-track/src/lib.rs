@@ -19,6 +19,7 @@
 //! assert_eq!(store.get_run(run).unwrap().params["rows"], "10");
 //! ```
 
+pub mod registry;
 mod sqlite;
 mod types;
 
@@ -63,4 +64,35 @@ pub trait Store: Send + Sync {
     /// Marks this process's running runs `interrupted` with `reason` (a signal handler
     /// calls it before the process exits); returns their ids.
     fn interrupt_own_runs(&self, reason: &str) -> Result<Vec<RunId>>;
+
+    // The model registry of a project: names, versions 1, 2, ... per name, aliases
+    // (`champion`), tags, and the history of every change.
+
+    /// Registers `artifact` of `run` as the next version of `name` in `project`.
+    fn register_model(
+        &self,
+        project: &str,
+        name: &str,
+        run: RunId,
+        artifact: &str,
+        description: Option<&str>,
+        user: &str,
+    ) -> Result<ModelVersion>;
+    /// One version of a registered model.
+    fn model_version(&self, project: &str, name: &str, version: i64) -> Result<ModelVersion>;
+    /// The version `alias` points at.
+    fn model_alias(&self, project: &str, name: &str, alias: &str) -> Result<ModelVersion>;
+    /// Points `alias` at `version` (moving it from where it pointed, in one step), or
+    /// removes it (`None`).
+    fn set_model_alias(&self, project: &str, name: &str, alias: &str, version: Option<i64>, user: &str) -> Result<()>;
+    /// Sets a tag of a version.
+    fn set_model_tag(&self, project: &str, name: &str, version: i64, key: &str, value: &str, user: &str) -> Result<()>;
+    /// Registered models of `project`, by name.
+    fn list_models(&self, project: &str) -> Result<Vec<RegisteredModel>>;
+    /// Every version of `name`, newest first.
+    fn model_versions(&self, project: &str, name: &str) -> Result<Vec<ModelVersion>>;
+    /// Deletes a version; refused while an alias points at it.
+    fn delete_model_version(&self, project: &str, name: &str, version: i64, user: &str) -> Result<()>;
+    /// Every change of `name`, oldest first.
+    fn model_history(&self, project: &str, name: &str) -> Result<Vec<ModelEvent>>;
 }

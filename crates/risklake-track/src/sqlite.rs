@@ -13,11 +13,12 @@ use risklake_core::process::Owner;
 use risklake_core::{Error, Result};
 
 use crate::types::*;
-use crate::Store;
+use crate::{registry, Store};
 
 /// 2: runs record their owner process (`owner` = host:pid:start), so runs whose process
-/// died can be marked interrupted.
-const SCHEMA_VERSION: i64 = 2;
+/// died can be marked interrupted. 3: the model registry (model_versions, model_aliases,
+/// model_tags, model_events).
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -70,6 +71,47 @@ CREATE TABLE IF NOT EXISTS artifacts (
     created_at TEXT NOT NULL,
     UNIQUE (run_id, name)
 );
+CREATE TABLE IF NOT EXISTS model_versions (
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    artifact TEXT NOT NULL,
+    description TEXT,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    deleted_at TEXT,
+    PRIMARY KEY (project_id, name, version)
+);
+CREATE TABLE IF NOT EXISTS model_aliases (
+    project_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    alias TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (project_id, name, alias),
+    FOREIGN KEY (project_id, name, version) REFERENCES model_versions(project_id, name, version)
+);
+CREATE TABLE IF NOT EXISTS model_tags (
+    project_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (project_id, name, version, key),
+    FOREIGN KEY (project_id, name, version) REFERENCES model_versions(project_id, name, version)
+);
+CREATE TABLE IF NOT EXISTS model_events (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    name TEXT NOT NULL,
+    version INTEGER,
+    event TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    at TEXT NOT NULL,
+    user_name TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS model_events_by_name ON model_events(project_id, name, id);
 CREATE TABLE IF NOT EXISTS state (
     scope TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -145,12 +187,16 @@ impl SqliteStore {
                     .map_err(db_err)?;
                 }
                 Some(v) if v.parse::<i64>().ok() == Some(SCHEMA_VERSION) => {}
-                Some(v) if v == "1" => {
-                    // Version 1 had no owner column; its running runs stay unjudged.
-                    conn.execute_batch(&format!(
-                        "ALTER TABLE runs ADD COLUMN owner TEXT;
-                         UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version';"
-                    ))
+                Some(v) if v == "1" || v == "2" => {
+                    // Version 1 had no owner column (its running runs stay unjudged);
+                    // the registry's tables (version 3) were created above.
+                    if v == "1" {
+                        conn.execute_batch("ALTER TABLE runs ADD COLUMN owner TEXT;").map_err(db_err)?;
+                    }
+                    conn.execute(
+                        "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                        [SCHEMA_VERSION.to_string()],
+                    )
                     .map_err(db_err)?;
                 }
                 Some(v) => {
@@ -518,6 +564,51 @@ impl Store for SqliteStore {
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
     }
 
+    fn register_model(
+        &self,
+        project: &str,
+        name: &str,
+        run: RunId,
+        artifact: &str,
+        description: Option<&str>,
+        user: &str,
+    ) -> Result<ModelVersion> {
+        let project = self.ensure_project(project)?;
+        registry::register(&self.conn(), project, name, run, artifact, description, user, &now())
+    }
+
+    fn model_version(&self, project: &str, name: &str, version: i64) -> Result<ModelVersion> {
+        registry::get(&self.conn(), project, name, version)
+    }
+
+    fn model_alias(&self, project: &str, name: &str, alias: &str) -> Result<ModelVersion> {
+        registry::alias(&self.conn(), project, name, alias)
+    }
+
+    fn set_model_alias(&self, project: &str, name: &str, alias: &str, version: Option<i64>, user: &str) -> Result<()> {
+        registry::set_alias(&self.conn(), project, name, alias, version, user, &now())
+    }
+
+    fn set_model_tag(&self, project: &str, name: &str, version: i64, key: &str, value: &str, user: &str) -> Result<()> {
+        registry::set_tag(&self.conn(), project, name, version, key, value, user, &now())
+    }
+
+    fn list_models(&self, project: &str) -> Result<Vec<RegisteredModel>> {
+        registry::list(&self.conn(), project)
+    }
+
+    fn model_versions(&self, project: &str, name: &str) -> Result<Vec<ModelVersion>> {
+        registry::versions(&self.conn(), project, name)
+    }
+
+    fn delete_model_version(&self, project: &str, name: &str, version: i64, user: &str) -> Result<()> {
+        registry::delete_version(&self.conn(), project, name, version, user, &now())
+    }
+
+    fn model_history(&self, project: &str, name: &str) -> Result<Vec<ModelEvent>> {
+        registry::history(&self.conn(), project, name)
+    }
+
     fn get_state(&self, scope: &str, key: &str) -> Result<Option<String>> {
         self.conn()
             .query_row(
@@ -643,7 +734,7 @@ mod tests {
             .conn()
             .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, "2");
+        assert_eq!(version, SCHEMA_VERSION.to_string());
     }
 
     #[test]

@@ -129,3 +129,46 @@ pub struct RunFilter {
     /// At most this many (newest first); `None` for all.
     pub limit: Option<usize>,
 }
+
+/// A version of a registered model: a run's model (or scorecard) artifact under a name.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ModelVersion {
+    pub name: String,
+    /// 1, 2, ... per name, in registration order; never reused.
+    pub version: i64,
+    /// The run whose artifact this version is.
+    pub run: RunId,
+    /// The artifact's name in that run (`model.json`, `scorecard.json`).
+    pub artifact: String,
+    pub description: Option<String>,
+    pub created_at: String,
+    pub created_by: String,
+    /// The aliases pointing at this version.
+    pub aliases: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A registered model name with its versions' count and aliases.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RegisteredModel {
+    pub name: String,
+    pub versions: i64,
+    pub latest: Option<i64>,
+    /// alias -> version
+    pub aliases: BTreeMap<String, i64>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One change in a registered model's life: `registered`, `alias` (set or moved),
+/// `alias_removed`, `tag`, `version_deleted`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ModelEvent {
+    pub name: String,
+    pub version: Option<i64>,
+    pub event: String,
+    /// What changed (`champion: 2 -> 3`, `stage=validated`).
+    pub detail: String,
+    pub at: String,
+    pub user: String,
+}

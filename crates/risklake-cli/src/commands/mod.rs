@@ -7,6 +7,7 @@ mod ingest;
 mod lake;
 mod models;
 mod quickstart;
+mod registry;
 mod runs;
 mod sql;
 mod train;
@@ -139,6 +140,13 @@ pub async fn run(cli: Cli) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        // clap checks names, conflicts and defaults of every subcommand only when that
+        // subcommand is parsed; this checks them all at once.
+        <crate::app::Cli as clap::CommandFactory>::command().debug_assert();
+    }
+
     #[test]
     fn masks_url_passwords() {
         assert_eq!(super::mask_password("postgres://u:pw@h/db"), "postgres://u:***@h/db");

@@ -137,9 +137,15 @@ pub fn show_model(ctx: &Ctx, spec: &str) -> Result<()> {
             card_text(c),
         ),
     };
+    let registered = risklake_app::registry::ModelSpec::parse(spec)?.version(&ctx.ws)?;
     ctx.out.emit(
-        json!({"model": spec, "kind": model.kind(), "inputs": inputs, "detail": detail}),
-        || format!("{} model on {}\n\n{summary}", model.kind(), inputs.join(", ")),
+        json!({"model": spec, "kind": model.kind(), "inputs": inputs, "detail": detail, "registered": registered}),
+        || {
+            let head = registered
+                .as_ref()
+                .map_or(String::new(), |v| format!("{}\n", super::registry::version_table(v)));
+            format!("{head}{} model on {}\n\n{summary}", model.kind(), inputs.join(", "))
+        },
     );
     Ok(())
 }

@@ -171,6 +171,22 @@ pub fn emit_written(ctx: &Ctx, run: RunId, target: &str, rows: u64, seconds: f64
 pub fn model(ctx: &Ctx, cmd: ModelCommand) -> Result<()> {
     match cmd {
         ModelCommand::Show { model } => super::models::show_model(ctx, &model),
+        ModelCommand::Register {
+            run,
+            name,
+            aliases,
+            tags,
+            description,
+        } => super::registry::register(ctx, run, &name, &aliases, &tags, description.as_deref()),
+        ModelCommand::List { name } => super::registry::list(ctx, name.as_deref()),
+        ModelCommand::Alias {
+            name,
+            alias,
+            number,
+            remove: _,
+        } => super::registry::alias(ctx, &name, &alias, number),
+        ModelCommand::Tag { model, tags } => super::registry::tag(ctx, &model, &tags),
+        ModelCommand::DeleteVersion { name, number } => super::registry::delete_version(ctx, &name, number),
         ModelCommand::Export { model, format, out } => {
             let any = load_model(ctx, &model)?;
             let m = any.trees("LightGBM export")?;
