@@ -76,6 +76,7 @@ pub async fn bin(ws: &Workspace, req: &BinRequest, progress: &dyn Progress) -> R
     req.validate()?;
     let run = ws.start_run("features.bin")?;
     let result = async {
+        run.request(req)?;
         log_params(ws, run.id(), req)?;
         let (plan, seconds) = bin_table(ws, req, run.id(), progress).await?;
         let plan_path = record_plan(ws, run.id(), &plan, &[])?;
@@ -263,6 +264,7 @@ pub async fn transform(ws: &Workspace, req: &TransformRequest, progress: &dyn Pr
         let id = run.id();
         let plan = load_plan(ws, &req.plan)?;
         run.param("plan", &req.plan)?;
+        run.uses("plan", &req.plan)?;
         run.param("output", output_name)?;
         let transformer = risklake_features::Transformer::new(&plan, output);
         let session = ws.lake().await?.sql().await?;
@@ -434,6 +436,7 @@ pub async fn select(ws: &Workspace, req: &SelectRequest, progress: &dyn Progress
         let id = run.id();
         let plan = load_plan(ws, &req.plan)?;
         run.param("plan", &req.plan)?;
+        run.uses("plan", &req.plan)?;
         for (k, v) in [
             ("min_iv", rules.min_iv),
             ("max_missing", rules.max_missing),
@@ -517,6 +520,7 @@ pub async fn evaluate(ws: &Workspace, req: &EvaluateRequest, progress: &dyn Prog
             Some(p) => {
                 run.param("table", &req.bin.table)?;
                 run.param("plan", p)?;
+                run.uses("plan", p)?;
                 (load_plan(ws, p)?, 0.0)
             }
             None => {

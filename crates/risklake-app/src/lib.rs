@@ -28,11 +28,13 @@ pub mod features;
 pub mod gen;
 pub mod ingest;
 pub mod learner;
+pub mod lineage;
 pub mod output;
 pub mod predict;
 pub mod progress;
 pub mod registry;
 pub mod run;
+pub mod runs;
 pub mod scan;
 pub mod scorecard;
 pub mod sql;
@@ -41,5 +43,17 @@ pub mod tune;
 mod workspace;
 
 pub use progress::{Cancel, Progress, Silent, Unit};
+
+/// Reads a request from JSON text (what a server job or a Python call passes in).
+///
+/// Fronts read requests with this, not `serde_json::from_str`: paimon turns on
+/// serde_json's `arbitrary_precision`, under which a number inside a flattened field
+/// (`valid_fraction` of a train request) fails to read straight from text; going
+/// through a `serde_json::Value` reads it.
+pub fn request_from_json<T: serde::de::DeserializeOwned>(text: &str) -> risklake_core::Result<T> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| risklake_core::Error::invalid(format!("the request is not JSON: {e}")))?;
+    serde_json::from_value(value).map_err(|e| risklake_core::Error::invalid(format!("the request does not read: {e}")))
+}
 pub use run::RunScope;
 pub use workspace::{Workspace, DEFAULT_PROJECT};

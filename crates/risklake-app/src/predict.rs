@@ -81,6 +81,7 @@ pub async fn predict(ws: &Workspace, req: &PredictRequest, progress: &dyn Progre
             _ => None,
         };
         run.param("model", &req.model)?;
+        run.uses("model", &req.model)?;
         run.param("model_kind", any.kind())?;
         run.param("output", format!("{output:?}").to_lowercase())?;
         let session = scan::session(ws.lake().await?).await?;

@@ -12,6 +12,7 @@ use std::fmt::Display;
 use risklake_core::{Error, Result};
 use risklake_track::{Artifact, DatasetRef, RunId, RunStatus};
 
+
 use crate::Workspace;
 
 /// A run being recorded; see the module docs.
@@ -78,6 +79,20 @@ impl<'w> RunScope<'w> {
         )
     }
 
+    /// Records that the run used what `spec` names (a plan, a model, a scorecard) in
+    /// `role`: as `run:N` for a run's artifact (a registry reference is resolved to its
+    /// run, so a later alias move does not change the record), or the file's path.
+    pub fn uses(&self, role: &str, spec: &str) -> Result<()> {
+        record_use(self.ws, self.id, role, spec)
+    }
+
+    /// Records the workflow's whole request (JSON, parameter `request`): what `runs
+    /// reproduce` replays.
+    pub fn request(&self, req: &impl serde::Serialize) -> Result<()> {
+        let json = serde_json::to_string(req).map_err(|e| Error::invalid(format!("recording the request: {e}")))?;
+        self.param(REQUEST_PARAM, json)
+    }
+
     /// Stores `bytes` as the artifact `name` (see [`crate::artifacts`] for the names).
     pub fn artifact(&self, name: &str, bytes: &[u8]) -> Result<Artifact> {
         self.ws.store().log_artifact_bytes(self.id, name, bytes)
@@ -95,6 +110,34 @@ impl<'w> RunScope<'w> {
             (Err(e), _) => Err(e),
         }
     }
+}
+
+/// The parameter holding a run's request as JSON.
+pub const REQUEST_PARAM: &str = "request";
+
+/// The dataset roles of what a run used besides tables.
+pub const USE_ROLES: [&str; 3] = ["plan", "model", "scorecard"];
+
+/// [`RunScope::uses`] for a run known by id.
+pub fn record_use(ws: &Workspace, run: RunId, role: &str, spec: &str) -> Result<()> {
+    let parsed = crate::registry::ModelSpec::parse(spec)?;
+    let name = match &parsed {
+        crate::registry::ModelSpec::File(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()).display().to_string(),
+        crate::registry::ModelSpec::Run(id) => format!("run:{id}"),
+        _ => {
+            let v = parsed.version(ws)?.expect("a registry spec names a version");
+            format!("run:{}", v.run)
+        }
+    };
+    ws.store().log_dataset(
+        run,
+        &DatasetRef {
+            role: role.into(),
+            name,
+            snapshot: None,
+            rows: None,
+        },
+    )
 }
 
 /// How a run ends for a workflow's result: finished, cancelled, or failed with the error.

@@ -32,7 +32,8 @@ pub async fn ordered_session(lake: &Lake) -> Result<SqlSession> {
 }
 
 /// Opens `table` (lake name or file) as a stream of `columns` (all when `None`), and
-/// records it, with the snapshot read, as an input of `run`.
+/// records it, with the snapshot read, as an input of `run`. A lake table is read at
+/// its latest snapshot, or at the one the workspace pins it to.
 pub async fn open_input(
     ws: &Workspace,
     session: &SqlSession,
@@ -46,8 +47,13 @@ pub async fn open_input(
             return Err(Error::not_found("file", p.display().to_string()));
         }
     }
+    // The snapshot is fixed before the scan and the scan reads it: a commit landing
+    // meanwhile is not read, and the run records exactly what it read.
     let snapshot = match &tref {
-        TableRef::Lake(name) => ws.lake().await?.latest_snapshot(name).await.ok().flatten(),
+        TableRef::Lake(name) => match ws.pinned_snapshot(&name.to_string()) {
+            Some(s) => Some(s),
+            None => ws.lake().await?.latest_snapshot(name).await.ok().flatten(),
+        },
         TableRef::File(_) => None,
     };
     ws.store().log_dataset(
@@ -62,5 +68,5 @@ pub async fn open_input(
             rows: None,
         },
     )?;
-    session.scan(&tref, columns).await
+    session.scan_at(&tref, columns, snapshot).await
 }

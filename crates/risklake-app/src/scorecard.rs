@@ -55,8 +55,10 @@ pub fn build(ws: &Workspace, req: &ScorecardBuildRequest) -> Result<ScorecardBui
         };
         let plan = req.plan.as_deref().map(|p| features::load_plan(ws, p)).transpose()?;
         run.param("model", &req.model)?;
+        run.uses("model", &req.model)?;
         if let Some(p) = &req.plan {
             run.param("plan", p)?;
+            run.uses("plan", p)?;
         }
         run.param("scaling", serde_json::to_string(&req.scaling).unwrap_or_default())?;
         let card = Scorecard::build(plan.as_ref(), &model, req.scaling.clone())?;
@@ -114,6 +116,7 @@ pub async fn score(
         let started = std::time::Instant::now();
         let card = load(ws, &req.scorecard)?;
         run.param("scorecard", &req.scorecard)?;
+        run.uses("scorecard", &req.scorecard)?;
         let session = crate::scan::session(ws.lake().await?).await?;
         let stream = crate::scan::open_input(ws, &session, &req.table, None, id).await?;
         let in_schema = risklake_lake::sql::stream_schema(&stream);
@@ -261,6 +264,7 @@ pub async fn evaluate(ws: &Workspace, req: &EvaluateRequest, progress: &dyn crat
         let id = run.id();
         let card = load(ws, &req.scorecard)?;
         run.param("scorecard", &req.scorecard)?;
+        run.uses("scorecard", &req.scorecard)?;
         let label = Some((req.label.as_str(), req.bad_value.as_deref()));
         let (scores, labels, groups) =
             read_scores(ws, id, &card, &req.table, label, req.psi_by.as_deref(), progress).await?;

@@ -181,6 +181,7 @@ impl TrainRequest {
         progress: &dyn Progress,
     ) -> Result<(risklake_learn::Dataset, Option<risklake_learn::Dataset>)> {
         let d = &self.data;
+        run.request(self)?;
         run.param("table", &d.table)?;
         run.param("label", &d.label)?;
         run.param("params", serde_json::to_string(params).unwrap_or_default())?;
@@ -569,6 +570,7 @@ pub async fn train_lr(ws: &Workspace, req: &TrainLrRequest, progress: &dyn Progr
     let run = ws.start_run("train.lr")?;
     let result = async {
         let id = run.id();
+        run.request(req)?;
         run.param("table", &req.data.table)?;
         run.param("label", &req.data.label)?;
         run.param("params", serde_json::to_string(&params).unwrap_or_default())?;
@@ -578,6 +580,7 @@ pub async fn train_lr(ws: &Workspace, req: &TrainLrRequest, progress: &dyn Progr
         let plan = match &req.plan {
             Some(p) => {
                 run.param("plan", p)?;
+                run.uses("plan", p)?;
                 Some(crate::features::load_plan(ws, p)?)
             }
             None => None,

@@ -448,6 +448,10 @@ pub async fn tune(ws: &Workspace, req: &TuneRequest, progress: &dyn Progress) ->
             ("sampler", req.sampler.as_str()),
             ("pruner", req.pruner.as_str()),
         ])?;
+        run.request(req)?;
+        if let Some(p) = &req.plan {
+            run.uses("plan", p)?;
+        }
         let data = read_data(ws, run.id(), req, &fixed, progress).await?;
         check(progress)?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -17,6 +17,8 @@ pub struct Workspace {
     store: Box<dyn Store>,
     origin: String,
     user: String,
+    /// Lake tables read as of a snapshot (`db.table` -> id), for replaying a run.
+    snapshots: std::collections::BTreeMap<String, i64>,
     lake: tokio::sync::OnceCell<Lake>,
 }
 
@@ -40,6 +42,7 @@ impl Workspace {
                 .iter()
                 .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
                 .unwrap_or_else(|| "unknown".into()),
+            snapshots: Default::default(),
             lake: tokio::sync::OnceCell::new(),
         })
     }
@@ -56,6 +59,18 @@ impl Workspace {
     pub fn with_user(mut self, user: impl Into<String>) -> Self {
         self.user = user.into();
         self
+    }
+
+    /// Makes every workflow of this workspace read these lake tables (`db.table`) as of
+    /// these snapshots (time travel) instead of their latest: how a run is replayed.
+    pub fn with_snapshots(mut self, snapshots: std::collections::BTreeMap<String, i64>) -> Self {
+        self.snapshots = snapshots;
+        self
+    }
+
+    /// The snapshot reads of `table` (`db.table`) are pinned to, if any.
+    pub fn pinned_snapshot(&self, table: &str) -> Option<i64> {
+        self.snapshots.get(table).copied()
     }
 
     /// Who acts.

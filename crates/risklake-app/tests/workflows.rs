@@ -398,6 +398,10 @@ async fn tuning_from_json_refuses_another_tables_study_and_stops_when_cancelled(
     assert_eq!(trials.len(), 3);
     // The best trial's model is the stored one, and it loads as a model.
     risklake_app::train::load_model(&ws, &done.run.to_string()).unwrap();
+    // A run that started its study replays identically in a fresh study.
+    let replay = risklake_app::lineage::reproduce(&ws, done.run, &Silent).await.unwrap();
+    assert!(replay.identical, "{:?}", replay.compared);
+    assert!(replay.compared.iter().any(|c| c.what == "artifact trials.csv"));
     // The same study on another table is refused (its history is another data's) ...
     synthetic_apps_as(&ws, "apps_2024", 1000, 9).await;
     let other = risklake_app::tune::TuneRequest {
@@ -444,7 +448,8 @@ async fn tuning_from_json_refuses_another_tables_study_and_stops_when_cancelled(
             })
             .unwrap()
             .len(),
-        3 + 1 + 1
+        3 + 3 + 1 + 1,
+        "3 trials, 3 replayed, 1 on the other table, 1 before the cancel"
     );
     // Bad requests name their parameter.
     for (field, value) in [
@@ -460,4 +465,83 @@ async fn tuning_from_json_refuses_another_tables_study_and_stops_when_cancelled(
         };
         assert!(e.contains(field) || e.contains("xgboost"), "{field}: {e}");
     }
+}
+
+#[tokio::test]
+async fn lineage_reaches_the_data_and_replays_read_the_snapshots_they_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = workspace(dir.path());
+    synthetic_apps(&ws, 3000, 21).await;
+    let bin = risklake_app::features::BinRequest::new("apps", "bad");
+    let plan = risklake_app::features::bin(&ws, &bin, &Silent).await.unwrap();
+    let lr: risklake_app::train::TrainLrRequest = risklake_app::request_from_json(
+        &serde_json::json!({
+            "table": "apps", "label": "bad", "valid_fraction": 0.2, "plan": plan.run.to_string(),
+            "columns": ["x00_amount", "x01_inquiries", "x02_utilization"]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let model = risklake_app::train::train_lr(&ws, &lr, &Silent).await.unwrap();
+    let gbdt: risklake_app::train::TrainRequest = risklake_app::request_from_json(
+        r#"{"table": "apps", "label": "bad", "exclude": ["id", "month"], "valid_fraction": 0.25,
+            "params": {"num_iterations": 12, "bagging_fraction": 0.8, "bagging_freq": 1}}"#,
+    )
+    .unwrap();
+    let trees = risklake_app::train::train_gbdt(&ws, &gbdt, &Silent).await.unwrap();
+    // The chain: lr <- plan <- apps@1 <- gen; lr reads apps@1 too.
+    let l = risklake_app::lineage::lineage(&ws, model.run).unwrap();
+    assert_eq!(l.kind, "train.lr");
+    assert_eq!((l.reads[0].table.as_str(), l.reads[0].snapshot), ("default.apps", Some(1)));
+    let gen = l.reads[0].written_by.as_ref().expect("the gen run wrote apps@1");
+    assert_eq!(gen.kind, "gen");
+    let used = &l.used[0];
+    assert_eq!((used.role.as_str(), used.name.clone()), ("plan", format!("run:{}", plan.run)));
+    let bin_node = used.run.as_ref().unwrap();
+    assert_eq!(bin_node.kind, "features.bin");
+    let via_plan = bin_node.reads[0].written_by.as_ref().unwrap();
+    assert_eq!(via_plan.run, gen.run);
+    assert!(via_plan.repeated != gen.repeated, "the gen run is followed once, marked repeated the other time");
+    // New rows land in apps; the replays still read snapshot 1 and match bit for bit.
+    let more = GenRequest {
+        rows: 500,
+        features: 6,
+        seed: 22,
+        output: OutputSpec {
+            table: Some("apps".into()),
+            mode: Some(WriteMode::Append),
+            ..Default::default()
+        },
+    };
+    risklake_app::gen::generate(&ws, &more, &Silent).await.unwrap();
+    for run in [plan.run, model.run, trees.run] {
+        let r = risklake_app::lineage::reproduce(&ws, run, &Silent).await.unwrap();
+        assert!(r.identical, "run {run}: {:?}", r.compared);
+        assert_eq!(r.snapshots["default.apps"], 1);
+        assert!(r.compared.iter().any(|c| c.what == "artifact model.json" || c.what == "artifact binning_plan.json"));
+        let replay = ws.store().get_run(r.replay).unwrap();
+        assert!(replay.datasets.iter().any(|d| d.role == "input" && d.snapshot == Some(1)));
+        assert_eq!(replay.summary.command, format!("runs reproduce {run}"));
+    }
+    // A run on the latest data differs, and the comparison says so.
+    let newer = risklake_app::train::train_gbdt(&ws, &gbdt, &Silent).await.unwrap();
+    let a = std::fs::read(&trees.model_path).unwrap();
+    let b = std::fs::read(&newer.model_path).unwrap();
+    assert_ne!(a, b, "snapshot 2 has 500 more rows");
+    // Compared side by side: same parameters, other snapshot, other figures.
+    let c = risklake_app::runs::compare(&ws, &[trees.run, newer.run]).unwrap();
+    assert!(c.differing_params.is_empty(), "{:?}", c.differing_params);
+    assert_eq!(c.params["params.tree.num_leaves"], [Some("31".to_string()), Some("31".to_string())]);
+    assert_eq!(c.inputs, [vec!["default.apps@1".to_string()], vec!["default.apps@2".to_string()]]);
+    assert_ne!(c.metrics["valid_auc"][0], c.metrics["valid_auc"][1]);
+    assert!(risklake_app::runs::compare(&ws, &[trees.run]).is_err());
+    let listed = risklake_app::runs::list(&ws, &Default::default()).unwrap();
+    let headline = listed.iter().find(|l| l.summary.id == newer.run).unwrap().headline.clone();
+    assert_eq!(headline, Some(("valid_auc".to_string(), newer.valid_metric.unwrap())));
+    // What cannot be replayed says why.
+    let e = risklake_app::lineage::reproduce(&ws, 1, &Silent).await.unwrap_err();
+    assert!(e.to_string().contains("'gen' run"), "{e}");
+    ws.lake().await.unwrap().sql().await.unwrap().query("DROP TABLE apps").await.unwrap();
+    let e = risklake_app::lineage::reproduce(&ws, trees.run, &Silent).await.unwrap_err();
+    assert!(e.to_string().contains("the table was dropped"), "{e}");
 }

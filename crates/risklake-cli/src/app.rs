@@ -193,6 +193,17 @@ pub enum RunsCommand {
     },
     /// Show one run: params, metrics, datasets, artifacts.
     Show { id: i64 },
+    /// Runs side by side: parameters (those that differ first), final metrics, inputs.
+    Compare {
+        #[arg(required = true, num_args = 2..)]
+        ids: Vec<i64>,
+    },
+    /// The chain a run came from: the tables and Paimon snapshots it read and the runs
+    /// that wrote them, the plans and models it used and the runs that made them.
+    Lineage { id: i64 },
+    /// Run a recorded train, features bin or tune run again on the snapshots it read,
+    /// with its recorded request and seed, and say whether the result is identical.
+    Reproduce { id: i64 },
 }
 
 #[derive(Args, Debug)]

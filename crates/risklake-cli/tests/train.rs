@@ -242,4 +242,11 @@ fn registered_models_are_taken_by_alias_and_version_everywhere() {
         .map(|e| e["detail"].as_str().unwrap())
         .collect();
     assert_eq!(moves, ["champion: 1", "challenger: 2", "champion: 1 -> 2"]);
+    // Lineage and replay from the command line.
+    let lineage = json(&home, &["runs", "lineage", &first]);
+    assert_eq!(lineage["reads"][0]["written_by"]["kind"], "gen", "{lineage}");
+    let replay = json(&home, &["runs", "reproduce", &first]);
+    assert_eq!(replay["identical"], true, "{replay}");
+    let e = fails(&home, &["runs", "reproduce", "1"]);
+    assert!(e.contains("'gen' run"), "{e}");
 }

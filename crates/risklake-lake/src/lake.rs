@@ -422,6 +422,12 @@ impl Lake {
             .with_context(|| format!("reading snapshots of {name}"))
     }
 
+    /// Whether `snapshot` of the table can still be read (not expired).
+    pub async fn snapshot_exists(&self, name: &TableName, snapshot: i64) -> Result<bool> {
+        let table = self.table(name).await?;
+        Ok(table.snapshot_manager().get_snapshot(snapshot).await.is_ok())
+    }
+
     /// Schema, options, snapshots and tags of a table, and its row count.
     pub async fn describe(&self, name: &TableName) -> Result<TableInfo> {
         let table = self.table(name).await?;

@@ -158,12 +158,34 @@ impl SqlSession {
 
     /// Streams a lake table or a data file, optionally only some columns.
     pub async fn scan(&self, table: &TableRef, columns: Option<&[String]>) -> Result<SendableRecordBatchStream> {
+        self.scan_at(table, columns, None).await
+    }
+
+    /// Streams a lake table as of `snapshot` (time travel; the latest when `None`), or a
+    /// data file, optionally only some columns.
+    pub async fn scan_at(
+        &self,
+        table: &TableRef,
+        columns: Option<&[String]>,
+        snapshot: Option<i64>,
+    ) -> Result<SendableRecordBatchStream> {
         let from = match table {
             TableRef::Lake(name) => {
                 if !self.lake.exists(name).await? {
                     return Err(Error::not_found("table", name.to_string()));
                 }
-                name.sql_ref()
+                match snapshot {
+                    Some(s) => {
+                        if !self.lake.snapshot_exists(name, s).await? {
+                            return Err(Error::not_found(
+                                "snapshot",
+                                format!("{s} of table {name} (expired, or the table was dropped and created again)"),
+                            ));
+                        }
+                        format!("{} VERSION AS OF {s}", name.sql_ref())
+                    }
+                    None => name.sql_ref(),
+                }
             }
             TableRef::File(path) => {
                 let n = self.temp_counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

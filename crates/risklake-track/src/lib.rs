@@ -51,6 +51,9 @@ pub trait Store: Send + Sync {
     fn finish_run(&self, run: RunId, status: RunStatus, error: Option<&str>) -> Result<()>;
     /// One run with everything recorded about it.
     fn get_run(&self, run: RunId) -> Result<RunDetail>;
+    /// The run that wrote `snapshot` of the lake table `name` (`db.table`), if a run of
+    /// this store did.
+    fn dataset_writer(&self, name: &str, snapshot: i64) -> Result<Option<RunId>>;
     /// Runs, newest first, filtered.
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunSummary>>;
     /// Reads a named state value (e.g. an incremental ingest's high-water mark).

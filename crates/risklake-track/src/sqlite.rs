@@ -62,6 +62,8 @@ CREATE TABLE IF NOT EXISTS datasets (
     snapshot INTEGER,
     rows INTEGER
 );
+CREATE INDEX IF NOT EXISTS datasets_by_run ON datasets(run_id);
+CREATE INDEX IF NOT EXISTS datasets_by_table ON datasets(name, snapshot);
 CREATE TABLE IF NOT EXISTS artifacts (
     id INTEGER PRIMARY KEY,
     run_id INTEGER NOT NULL REFERENCES runs(id),
@@ -607,6 +609,17 @@ impl Store for SqliteStore {
 
     fn model_history(&self, project: &str, name: &str) -> Result<Vec<ModelEvent>> {
         registry::history(&self.conn(), project, name)
+    }
+
+    fn dataset_writer(&self, name: &str, snapshot: i64) -> Result<Option<RunId>> {
+        self.conn()
+            .query_row(
+                "SELECT run_id FROM datasets WHERE role = 'output' AND name = ?1 AND snapshot = ?2 ORDER BY id LIMIT 1",
+                params![name, snapshot],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)
     }
 
     fn get_state(&self, scope: &str, key: &str) -> Result<Option<String>> {

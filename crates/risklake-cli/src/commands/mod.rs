@@ -132,7 +132,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Scorecard(c) => models::scorecard(&ctx, c).await,
         Command::Score(s) => models::score(&ctx, &s).await,
         Command::Tune(t) => tune::run(&ctx, &t).await,
-        Command::Runs(r) => runs::run(&ctx, r),
+        Command::Runs(r) => runs::run(&ctx, r).await,
         Command::Projects => runs::projects(&ctx),
         Command::Quickstart(args) => quickstart::run(&ctx, args).await,
     }
