@@ -30,18 +30,37 @@ pub enum PredictOutput {
     /// `shap_<feature>` and `shap_expected`: exact TreeSHAP contributions to the raw
     /// score (tree models).
     Shap,
+    /// `prediction`, then reason codes `reason_<i>` (feature), `reason_<i>_value` (its
+    /// value in the row, as text) and `reason_<i>_effect` for the `top` features that
+    /// raised the row's risk most (see [`risklake_learn::reasons`]); fewer than `top`
+    /// are null.
+    Reasons,
 }
 
 /// Score `table` with `model` into `destination`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PredictRequest {
-    /// A model file, or the id of the run that stored it.
+    /// A model file, a run id, `name@alias` or `name/version`.
     pub model: String,
     /// The table to score (lake name or file).
     pub table: String,
     pub output: PredictOutput,
+    /// `reasons`: how many reason codes per row.
+    pub top: usize,
     pub destination: OutputSpec,
+}
+
+impl Default for PredictRequest {
+    fn default() -> Self {
+        PredictRequest {
+            model: String::new(),
+            table: String::new(),
+            output: PredictOutput::default(),
+            top: 4,
+            destination: OutputSpec::default(),
+        }
+    }
 }
 
 /// What a scoring run wrote.
@@ -95,6 +114,13 @@ pub async fn predict(ws: &Workspace, req: &PredictRequest, progress: &dyn Progre
                 )));
             }
         }
+        if output == PredictOutput::Reasons {
+            if req.top == 0 {
+                return Err(Error::param("top", "must be at least 1"));
+            }
+            run.param("top", req.top)?;
+            return predict_reasons(ws, id, &any, stream, req, progress, started).await;
+        }
         let added: Vec<String> = match output {
             PredictOutput::Leaf => (0..trees.map_or(0, |m| m.trees.len()))
                 .map(|t| format!("leaf_{t}"))
@@ -133,6 +159,7 @@ pub async fn predict(ws: &Workspace, req: &PredictRequest, progress: &dyn Progre
                     }
                 }
                 PredictOutput::Raw => cols.push(Arc::new(Float64Array::from(any.predict_raw(b)?))),
+                PredictOutput::Reasons => unreachable!("scored by predict_reasons"),
                 PredictOutput::Proba => cols.push(Arc::new(Float64Array::from(any.predict(b)?))),
             }
             RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::arrow("adding predictions", e))
@@ -152,6 +179,88 @@ pub async fn predict(ws: &Workspace, req: &PredictRequest, progress: &dyn Progre
     }
     .await;
     run.finish(result)
+}
+
+/// The probability and the `top` reason codes of every row.
+async fn predict_reasons(
+    ws: &Workspace,
+    run: i64,
+    model: &risklake_learn::Model,
+    stream: risklake_lake::sql::BatchStream,
+    req: &PredictRequest,
+    progress: &dyn Progress,
+    started: Instant,
+) -> Result<PredictReport> {
+    use arrow::array::StringArray;
+    use arrow::util::display::{ArrayFormatter, FormatOptions};
+    let in_schema = stream_schema(&stream);
+    let mut fields: Vec<Field> = in_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut added = vec![Field::new("prediction", DataType::Float64, false)];
+    for i in 1..=req.top {
+        added.push(Field::new(format!("reason_{i}"), DataType::Utf8, true));
+        added.push(Field::new(format!("reason_{i}_value"), DataType::Utf8, true));
+        added.push(Field::new(format!("reason_{i}_effect"), DataType::Float64, true));
+    }
+    for f in &added {
+        if in_schema.index_of(f.name()).is_ok() {
+            return Err(Error::invalid(format!(
+                "{} already has a column '{}'; the output would repeat it",
+                req.table,
+                f.name()
+            )));
+        }
+    }
+    fields.extend(added);
+    let schema = Arc::new(Schema::new(fields));
+    let k = req.top;
+    let score = |b: &RecordBatch| -> Result<RecordBatch> {
+        let effects = risklake_learn::reasons::adverse_effects(model, b)?;
+        let sources: Vec<ArrayRef> = effects
+            .names
+            .iter()
+            .map(|n| {
+                b.column_by_name(n)
+                    .cloned()
+                    .ok_or_else(|| Error::invalid(format!("{} lacks the model's feature column '{n}'", req.table)))
+            })
+            .collect::<Result<_>>()?;
+        let options = FormatOptions::default().with_null("null");
+        let formatters: Vec<ArrayFormatter> = sources
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).map_err(|e| Error::arrow("formatting values", e)))
+            .collect::<Result<_>>()?;
+        let rows = b.num_rows();
+        let mut names: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(rows); k];
+        let mut values: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(rows); k];
+        let mut sizes: Vec<Vec<Option<f64>>> = vec![Vec::with_capacity(rows); k];
+        for r in 0..rows {
+            let top = effects.top(r, k);
+            for i in 0..k {
+                match top.get(i) {
+                    Some(&(f, e)) => {
+                        names[i].push(Some(effects.names[f].clone()));
+                        // A missing value stays null (the reason names the feature).
+                        values[i].push(sources[f].is_valid(r).then(|| formatters[f].value(r).to_string()));
+                        sizes[i].push(Some(e));
+                    }
+                    None => {
+                        names[i].push(None);
+                        values[i].push(None);
+                        sizes[i].push(None);
+                    }
+                }
+            }
+        }
+        let mut cols: Vec<ArrayRef> = b.columns().to_vec();
+        cols.push(Arc::new(Float64Array::from(model.predict(b)?)));
+        for i in 0..k {
+            cols.push(Arc::new(StringArray::from(std::mem::take(&mut names[i]))));
+            cols.push(Arc::new(StringArray::from(std::mem::take(&mut values[i]))));
+            cols.push(Arc::new(Float64Array::from(std::mem::take(&mut sizes[i]))));
+        }
+        RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::arrow("adding reason codes", e))
+    };
+    score_into(ws, run, stream, &req.table, schema.clone(), &req.destination, score, progress, started).await
 }
 
 /// Streams `stream` through `map` into `destination` as a scoring step of `run`, and

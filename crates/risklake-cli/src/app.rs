@@ -580,7 +580,7 @@ pub struct TrainGbdtArgs {
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
-    /// The model: a run id or a model file.
+    /// The model: a run id, a model file, NAME@ALIAS or NAME/VERSION.
     #[arg(long)]
     pub model: String,
     /// Table or file to score.
@@ -595,9 +595,14 @@ pub struct PredictArgs {
     /// proba (binary: probability of bad; regression: the value), raw (log-odds; a
     /// forest's average; a scorecard's score), leaf
     /// (`leaf_<tree>` columns: each tree's leaf index) or shap (`shap_<feature>` columns:
-    /// exact TreeSHAP contributions to the raw score, plus `shap_expected`).
-    #[arg(long, default_value = "proba", value_parser = ["proba", "raw", "leaf", "shap"])]
+    /// exact TreeSHAP contributions to the raw score, plus `shap_expected`) or reasons
+    /// (`prediction` and reason codes `reason_<i>`, `reason_<i>_value`,
+    /// `reason_<i>_effect`: the features that raised the row's risk most).
+    #[arg(long, default_value = "proba", value_parser = ["proba", "raw", "leaf", "shap", "reasons"])]
     pub output: String,
+    /// --output reasons: reason codes per row.
+    #[arg(long, default_value_t = 4)]
+    pub top: usize,
     /// If the output table exists: append or overwrite (default: refuse).
     #[arg(long, value_parser = ["append", "overwrite"])]
     pub mode: Option<String>,

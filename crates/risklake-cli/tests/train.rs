@@ -250,3 +250,120 @@ fn registered_models_are_taken_by_alias_and_version_everywhere() {
     let e = fails(&home, &["runs", "reproduce", "1"]);
     assert!(e.contains("'gen' run"), "{e}");
 }
+
+/// A CSV file written by risklake as header -> column of text values.
+fn read_csv(path: &std::path::Path) -> std::collections::BTreeMap<String, Vec<String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<String> = lines.next().unwrap().split(',').map(str::to_string).collect();
+    let mut cols: std::collections::BTreeMap<String, Vec<String>> =
+        header.iter().map(|h| (h.clone(), Vec::new())).collect();
+    for line in lines {
+        for (h, v) in header.iter().zip(line.split(',')) {
+            cols.get_mut(h).unwrap().push(v.to_string());
+        }
+    }
+    cols
+}
+
+#[test]
+fn reason_codes_are_the_largest_shap_values_and_the_points_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    json(&home, &["gen", "credit", "--rows", "2000", "--features", "6", "--table", "apps"]);
+    let gbdt = json(
+        &home,
+        &["train", "gbdt", "--table", "apps", "--label", "bad", "--exclude", "id,month", "--param", "num_iterations=20"],
+    )["run"]
+        .to_string();
+    let out = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    json(&home, &["predict", "--model", &gbdt, "--table", "apps", "--output", "shap", "--out", &out("shap.csv")]);
+    json(
+        &home,
+        &["predict", "--model", &gbdt, "--table", "apps", "--output", "reasons", "--top", "3", "--out", &out("r.csv")],
+    );
+    let shap = read_csv(std::path::Path::new(&out("shap.csv")));
+    let reasons = read_csv(std::path::Path::new(&out("r.csv")));
+    let features: Vec<&str> = shap
+        .keys()
+        .filter_map(|k| k.strip_prefix("shap_"))
+        .filter(|f| *f != "expected")
+        .collect();
+    for row in 0..2000 {
+        let mut positive: Vec<(f64, &str)> = features
+            .iter()
+            .map(|f| (shap[&format!("shap_{f}")][row].parse::<f64>().unwrap(), *f))
+            .filter(|(v, _)| *v > 0.0)
+            .collect();
+        positive.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for i in 0..3 {
+            let name = &reasons[&format!("reason_{}", i + 1)][row];
+            match positive.get(i) {
+                Some((v, f)) => {
+                    assert_eq!(name, f, "row {row} reason {}", i + 1);
+                    let effect: f64 = reasons[&format!("reason_{}_effect", i + 1)][row].parse().unwrap();
+                    assert!((effect - v).abs() < 1e-9 * v.abs().max(1.0), "row {row}: {effect} vs {v}");
+                    assert_eq!(reasons[&format!("reason_{}_value", i + 1)][row], reasons[*f][row]);
+                }
+                None => assert_eq!(name, "", "row {row}: no more features push toward bad"),
+            }
+        }
+    }
+    // A scorecard's reasons: the points each feature's bin loses against its best bin.
+    let plan = json(&home, &["features", "bin", "--table", "apps", "--label", "bad", "--exclude", "id,month"])["run"]
+        .to_string();
+    let lr = json(
+        &home,
+        &["train", "lr", "--table", "apps", "--label", "bad", "--plan", &plan, "--columns", "x00_amount,x01_inquiries,x02_utilization,x03_age"],
+    )["run"]
+        .to_string();
+    let card = json(&home, &["scorecard", "build", "--model", &lr])["run"].to_string();
+    json(&home, &["score", "--scorecard", &card, "--table", "apps", "--points", "--out", &out("points.csv")]);
+    json(
+        &home,
+        &["predict", "--model", &card, "--table", "apps", "--output", "reasons", "--top", "4", "--out", &out("cr.csv")],
+    );
+    let points = read_csv(std::path::Path::new(&out("points.csv")));
+    let reasons = read_csv(std::path::Path::new(&out("cr.csv")));
+    let card_features = ["x00_amount", "x01_inquiries", "x02_utilization", "x03_age"];
+    let best: Vec<f64> = card_features
+        .iter()
+        .map(|f| {
+            points[&format!("points_{f}")]
+                .iter()
+                .map(|p| p.parse::<f64>().unwrap())
+                .fold(f64::NEG_INFINITY, f64::max)
+        })
+        .collect();
+    let mut checked = 0;
+    for row in 0..2000 {
+        for i in 1..=4 {
+            let name = &reasons[&format!("reason_{i}")][row];
+            if name.is_empty() {
+                continue;
+            }
+            let f = card_features.iter().position(|c| c == name).unwrap();
+            let lost: f64 = reasons[&format!("reason_{i}_effect")][row].parse().unwrap();
+            let got: f64 = points[&format!("points_{name}")][row].parse().unwrap();
+            // The best bin seen in 2000 rows is the card's best bin (every bin has rows).
+            assert_eq!(lost, best[f] - got, "row {row} {name}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 1000, "{checked} reasons checked");
+    // An LR on WoE reasons like its scorecard, in log-odds; one on raw columns cannot.
+    json(&home, &["predict", "--model", &lr, "--table", "apps", "--output", "reasons", "--out", &out("lr.csv")]);
+    let lr_reasons = read_csv(std::path::Path::new(&out("lr.csv")));
+    // The card rounds points to whole numbers, which can swap near ties.
+    let same = (0..2000)
+        .filter(|&row| lr_reasons["reason_1"][row] == reasons["reason_1"][row])
+        .count();
+    assert!(same >= 1900, "{same} of 2000 rows give the card's first reason");
+    let raw = json(
+        &home,
+        &["train", "lr", "--table", "apps", "--label", "bad", "--columns", "x00_amount,x01_inquiries"],
+    )["run"]
+        .to_string();
+    let e = fails(&home, &["predict", "--model", &raw, "--table", "apps", "--output", "reasons", "--out", &out("x.csv")]);
+    assert!(e.contains("fitted on raw columns"), "{e}");
+}

@@ -22,6 +22,7 @@ pub mod gbdt;
 pub mod linalg;
 pub mod lr;
 pub mod model;
+pub mod reasons;
 pub mod scorecard;
 pub mod shap;
 pub mod tree;

@@ -146,6 +146,7 @@ pub async fn predict(ctx: &Ctx, args: &PredictArgs) -> Result<()> {
         model: args.model.clone(),
         table: args.table.clone(),
         output,
+        top: args.top,
         destination: target.spec()?,
     };
     let r = risklake_app::predict::predict(&ctx.ws, &req, &Bars::new(ctx.out)).await?;
