@@ -33,6 +33,7 @@ pub mod output;
 pub mod predict;
 pub mod progress;
 pub mod registry;
+pub mod report;
 pub mod run;
 pub mod runs;
 pub mod scan;

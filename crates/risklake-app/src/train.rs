@@ -356,6 +356,10 @@ pub async fn train_gbdt(ws: &Workspace, req: &TrainRequest, progress: &dyn Progr
         if let Some(m) = best_valid_metric {
             run.metric(&format!("best_{metric_key}"), m)?;
         }
+        if let (Some(v), risklake_learn::Objective::Binary) = (&valid, params.objective) {
+            let p = model.predict_raw_binned(v).into_iter().map(|x| 1.0 / (1.0 + (-x).exp())).collect();
+            crate::report::validation_report(&run, &Model::Trees(model.clone()), "validation rows", p, v.label.clone())?;
+        }
         Ok(TrainReport {
             run: id,
             model_path: PathBuf::from(artifact.path),
@@ -419,6 +423,11 @@ pub async fn train_rf(ws: &Workspace, req: &TrainRequest, progress: &dyn Progres
         let artifact = run.artifact(artifacts::MODEL, model.to_json().as_bytes())?;
         if let Some(out) = &req.out {
             std::fs::write(out, model.to_json()).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
+        }
+        if let (Some(v), risklake_learn::Objective::Binary) = (&valid, params.objective) {
+            // A forest's raw score is its trees' mean probability of bad.
+            let p = model.predict_raw_binned(v);
+            crate::report::validation_report(&run, &Model::Trees(model.clone()), "validation rows", p, v.label.clone())?;
         }
         let oob = model
             .forest
@@ -633,19 +642,19 @@ pub async fn train_lr(ws: &Workspace, req: &TrainLrRequest, progress: &dyn Progr
         let seconds = started.elapsed().as_secs_f64();
         drop(design);
         // Ranking quality on held-out rows.
-        let valid = if held_out.is_empty() {
-            None
+        let (valid, valid_rows) = if held_out.is_empty() {
+            (None, None)
         } else {
             let mut p = Vec::new();
             for b in &held_out {
                 p.extend(model.predict_raw(b)?);
             }
-            let y: Vec<bool> = labels_of(&held_out, &req.data.label, req.data.bad_value.as_deref())?
-                .into_iter()
-                .map(|v| v == 1.0)
-                .collect();
-            risklake_core::metrics::auc(&p, &y)
-                .map(|a| (p.len(), a, risklake_core::metrics::ks(&p, &y).unwrap_or(f64::NAN)))
+            let labels = labels_of(&held_out, &req.data.label, req.data.bad_value.as_deref())?;
+            let y: Vec<bool> = labels.iter().map(|v| *v == 1.0).collect();
+            let figures = risklake_core::metrics::auc(&p, &y)
+                .map(|a| (p.len(), a, risklake_core::metrics::ks(&p, &y).unwrap_or(f64::NAN)));
+            let proba: Vec<f64> = p.iter().map(|x| 1.0 / (1.0 + (-x).exp())).collect();
+            (figures, Some((proba, labels)))
         };
         let s = &model.summary;
         for (name, v) in [
@@ -664,6 +673,9 @@ pub async fn train_lr(ws: &Workspace, req: &TrainLrRequest, progress: &dyn Progr
         }
         let artifact = run.artifact(artifacts::MODEL, model.to_json().as_bytes())?;
         run.artifact(artifacts::LR_SUMMARY, model.summary_text().as_bytes())?;
+        if let Some((p, y)) = valid_rows {
+            crate::report::validation_report(&run, &Model::Lr(model.clone()), "held-out rows", p, y)?;
+        }
         if let Some(out) = &req.out {
             std::fs::write(out, model.to_json()).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
         }

@@ -666,6 +666,33 @@ pub enum ModelCommand {
         #[arg(required = true, value_name = "KEY=VALUE")]
         tags: Vec<String>,
     },
+    /// An HTML report of a model (any kind) scored on a labelled table: ROC and KS
+    /// curves, gains by score band, calibration, score distributions, PSI of the score,
+    /// importance and SHAP (trees), coefficients and points (LR, scorecards).
+    Report {
+        /// The model or scorecard: run id, file, NAME@ALIAS or NAME/VERSION.
+        #[arg(long)]
+        model: String,
+        /// The table to score (it needs the model's columns and the label).
+        #[arg(long)]
+        table: String,
+        #[arg(long)]
+        label: String,
+        #[arg(long)]
+        bad_value: Option<String>,
+        /// Score bands of the gains table.
+        #[arg(long, default_value_t = 10)]
+        bands: usize,
+        /// PSI of the score against this table (the development sample).
+        #[arg(long, conflicts_with = "psi_by")]
+        psi_against: Option<String>,
+        /// PSI of the score per value of this column (periods), against its first.
+        #[arg(long)]
+        psi_by: Option<String>,
+        /// Also write the report to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Delete a version (refused while an alias points at it); its number is not reused.
     DeleteVersion {
         name: String,

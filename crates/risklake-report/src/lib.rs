@@ -3,6 +3,7 @@
 //! opens the same on an air-gapped laptop as in the dashboard.
 
 pub mod binning;
+pub mod model;
 pub mod html;
 pub mod svg;
 

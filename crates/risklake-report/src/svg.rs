@@ -99,7 +99,7 @@ fn pct(v: f64) -> String {
 }
 
 /// A round number at or above `v` for an axis top.
-fn nice_max(v: f64) -> f64 {
+pub(crate) fn nice_max(v: f64) -> f64 {
     if v <= 0.0 {
         return 1.0;
     }
@@ -110,4 +110,195 @@ fn nice_max(v: f64) -> f64 {
         }
     }
     10.0 * mag
+}
+
+/// One line of a line chart.
+pub struct Series {
+    pub name: String,
+    pub color: &'static str,
+    /// (x, y) in the chart's units.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Lines over x and y in [0, `x_max`] x [0, `y_max`], with axis names and an optional
+/// diagonal (a random ranking, a perfect calibration).
+pub fn lines(series: &[Series], x_name: &str, y_name: &str, x_max: f64, y_max: f64, diagonal: bool) -> String {
+    let (w, h) = (380.0, 300.0);
+    let (left, right, top, bottom) = (48.0, 16.0, 24.0, 44.0);
+    let pw = w - left - right;
+    let ph = h - top - bottom;
+    let x = |v: f64| left + pw * (v / x_max).clamp(0.0, 1.0);
+    let y = |v: f64| top + ph * (1.0 - (v / y_max).clamp(0.0, 1.0));
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"10\">"
+    );
+    for k in 0..=4 {
+        let f = k as f64 / 4.0;
+        s.push_str(&format!(
+            "<line x1=\"{left}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#e3e6ec\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            left + pw,
+            y(f * y_max),
+            y(f * y_max),
+            left - 4.0,
+            y(f * y_max) + 3.0,
+            axis(f * y_max)
+        ));
+        s.push_str(&format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            x(f * x_max),
+            top + ph + 14.0,
+            axis(f * x_max)
+        ));
+    }
+    if diagonal {
+        s.push_str(&format!(
+            "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#9aa3b2\" stroke-dasharray=\"4 3\"/>",
+            x(0.0),
+            y(0.0),
+            x(x_max.min(y_max)),
+            y(x_max.min(y_max))
+        ));
+    }
+    for (i, line) in series.iter().enumerate() {
+        let pts: Vec<String> = line.points.iter().map(|&(a, b)| format!("{:.1},{:.1}", x(a), y(b))).collect();
+        s.push_str(&format!(
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"><title>{}</title></polyline>",
+            pts.join(" "),
+            line.color,
+            esc(&line.name)
+        ));
+        if line.points.len() <= 30 {
+            for &(a, b) in &line.points {
+                s.push_str(&format!(
+                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.5\" fill=\"{}\"><title>{}: {a:.4}, {b:.4}</title></circle>",
+                    x(a),
+                    y(b),
+                    line.color,
+                    esc(&line.name)
+                ));
+            }
+        }
+        s.push_str(&format!(
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"10\" height=\"3\" fill=\"{}\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+            left + 8.0,
+            top + 8.0 + 13.0 * i as f64,
+            line.color,
+            left + 22.0,
+            top + 12.0 + 13.0 * i as f64,
+            esc(&line.name)
+        ));
+    }
+    s.push_str(&format!(
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#5b6475\">{}</text><text transform=\"translate(11,{:.1}) rotate(-90)\" text-anchor=\"middle\" fill=\"#5b6475\">{}</text></svg>",
+        left + pw / 2.0,
+        h - 8.0,
+        esc(x_name),
+        top + ph / 2.0,
+        esc(y_name)
+    ));
+    s
+}
+
+/// Grouped vertical bars: one group per label, one bar per series (values in [0, 1]
+/// shares, shown as percentages).
+pub fn grouped_bars(labels: &[String], series: &[(&str, &'static str, Vec<f64>)]) -> String {
+    let (w, h) = (560.0, 260.0);
+    let (left, right, top, bottom) = (48.0, 16.0, 24.0, 64.0);
+    let pw = w - left - right;
+    let ph = h - top - bottom;
+    let n = labels.len().max(1) as f64;
+    let max = nice_max(series.iter().flat_map(|s| s.2.iter().copied()).fold(0.0, f64::max));
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"10\">"
+    );
+    for k in 0..=4 {
+        let yv = top + ph * (1.0 - k as f64 / 4.0);
+        s.push_str(&format!(
+            "<line x1=\"{left}\" x2=\"{:.1}\" y1=\"{yv:.1}\" y2=\"{yv:.1}\" stroke=\"#e3e6ec\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            left + pw,
+            left - 4.0,
+            yv + 3.0,
+            pct(max * k as f64 / 4.0)
+        ));
+    }
+    let group = pw / n;
+    let bw = (group * 0.8 / series.len().max(1) as f64).min(24.0);
+    for (j, (name, color, values)) in series.iter().enumerate() {
+        for (i, &v) in values.iter().enumerate() {
+            let bh = ph * v / max;
+            let x0 = left + group * i as f64 + group * 0.1 + bw * j as f64;
+            s.push_str(&format!(
+                "<rect x=\"{x0:.1}\" y=\"{:.1}\" width=\"{bw:.1}\" height=\"{bh:.1}\" fill=\"{color}\" opacity=\"0.8\"><title>{} {}: {}</title></rect>",
+                top + ph - bh,
+                esc(name),
+                esc(&labels[i]),
+                pct(v)
+            ));
+        }
+        s.push_str(&format!(
+            "<rect x=\"{:.1}\" y=\"8\" width=\"10\" height=\"8\" fill=\"{color}\"/><text x=\"{:.1}\" y=\"15\">{}</text>",
+            left + 90.0 * j as f64,
+            left + 14.0 + 90.0 * j as f64,
+            esc(name)
+        ));
+    }
+    let every = (labels.len() / 12).max(1);
+    for (i, l) in labels.iter().enumerate().filter(|(i, _)| i % every == 0) {
+        s.push_str(&format!(
+            "<text transform=\"translate({:.1},{:.1}) rotate(-35)\" text-anchor=\"end\">{}</text>",
+            left + group * (i as f64 + 0.5),
+            top + ph + 12.0,
+            esc(l)
+        ));
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// Horizontal bars, largest first as given (feature importance).
+pub fn hbars(labels: &[String], values: &[f64], value_name: &str) -> String {
+    let row = 16.0;
+    let (left, right, top) = (170.0, 60.0, 20.0);
+    let w = 560.0;
+    let h = top + row * labels.len() as f64 + 8.0;
+    let pw = w - left - right;
+    let max = values.iter().copied().fold(0.0, f64::max).max(1e-300);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"10\"><text x=\"{left}\" y=\"12\" fill=\"#5b6475\">{}</text>",
+        esc(value_name)
+    );
+    for (i, (l, &v)) in labels.iter().zip(values).enumerate() {
+        let y0 = top + row * i as f64;
+        let bw = pw * v / max;
+        let short: String = if l.chars().count() > 28 {
+            l.chars().take(27).collect::<String>() + "…"
+        } else {
+            l.clone()
+        };
+        s.push_str(&format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text><rect x=\"{left}\" y=\"{:.1}\" width=\"{bw:.1}\" height=\"{:.1}\" fill=\"#4c72b0\" opacity=\"0.8\"><title>{}: {v}</title></rect><text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+            left - 6.0,
+            y0 + 11.0,
+            esc(&short),
+            y0 + 2.0,
+            row - 4.0,
+            esc(l),
+            left + bw + 4.0,
+            y0 + 11.0,
+            axis(v)
+        ));
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// An axis or value label: 2 significant decimals below 10, whole numbers above.
+fn axis(v: f64) -> String {
+    if v.abs() >= 10.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
 }

@@ -128,7 +128,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Features(f) => features::run(&ctx, f).await,
         Command::Train(t) => train::run(&ctx, t).await,
         Command::Predict(p) => train::predict(&ctx, &p).await,
-        Command::Model(m) => train::model(&ctx, m),
+        Command::Model(m) => train::model(&ctx, m).await,
         Command::Scorecard(c) => models::scorecard(&ctx, c).await,
         Command::Score(s) => models::score(&ctx, &s).await,
         Command::Tune(t) => tune::run(&ctx, &t).await,

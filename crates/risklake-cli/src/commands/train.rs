@@ -169,8 +169,41 @@ pub fn emit_written(ctx: &Ctx, run: RunId, target: &str, rows: u64, seconds: f64
     );
 }
 
-pub fn model(ctx: &Ctx, cmd: ModelCommand) -> Result<()> {
+pub async fn model(ctx: &Ctx, cmd: ModelCommand) -> Result<()> {
     match cmd {
+        ModelCommand::Report {
+            model,
+            table,
+            label,
+            bad_value,
+            bands,
+            psi_against,
+            psi_by,
+            out,
+        } => {
+            let req = risklake_app::report::ModelReportRequest {
+                model,
+                table,
+                label,
+                bad_value,
+                bands,
+                psi_against,
+                psi_by,
+                out,
+            };
+            let r = risklake_app::report::model_report(&ctx.ws, &req, &Bars::new(ctx.out)).await?;
+            ctx.out.emit(serde_json::to_value(&r).unwrap_or_default(), || {
+                kv_table([
+                    ("rows", r.rows.to_string()),
+                    ("AUC", format!("{:.5}", r.auc)),
+                    ("KS", format!("{:.5}", r.ks)),
+                    ("largest PSI", r.max_psi.map_or("-".into(), |p| format!("{p:.4}"))),
+                    ("report", r.path.display().to_string()),
+                    ("run", r.run.to_string()),
+                ])
+            });
+            Ok(())
+        }
         ModelCommand::Show { model } => super::models::show_model(ctx, &model),
         ModelCommand::Register {
             run,
