@@ -122,7 +122,20 @@ pub const USE_ROLES: [&str; 3] = ["plan", "model", "scorecard"];
 pub fn record_use(ws: &Workspace, run: RunId, role: &str, spec: &str) -> Result<()> {
     let parsed = crate::registry::ModelSpec::parse(spec)?;
     let name = match &parsed {
-        crate::registry::ModelSpec::File(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()).display().to_string(),
+        crate::registry::ModelSpec::File(p) => {
+            let path = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+            // A run's artifact named by its path in the home (`artifacts/<run>/...`) is
+            // that run's.
+            let stored = path
+                .strip_prefix(ws.home().join("artifacts"))
+                .ok()
+                .and_then(|rest| rest.components().next())
+                .and_then(|c| c.as_os_str().to_str()?.parse::<RunId>().ok());
+            match stored {
+                Some(id) => format!("run:{id}"),
+                None => path.display().to_string(),
+            }
+        }
         crate::registry::ModelSpec::Run(id) => format!("run:{id}"),
         _ => {
             let v = parsed.version(ws)?.expect("a registry spec names a version");

@@ -31,6 +31,7 @@ fn quickstart_on_an_empty_home_records_everything() {
         names,
         vec![
             "default.credit_apps",
+            "default.credit_apps_reasons",
             "default.credit_apps_woe",
             "default.german_credit"
         ]
@@ -58,6 +59,13 @@ fn quickstart_on_an_empty_home_records_everything() {
     assert_eq!(tune["trials"], 12, "{tune}");
     assert!(tune["best_value"].as_f64().unwrap() > 0.7, "{tune}");
     assert!(std::path::Path::new(tune["storage"].as_str().unwrap()).exists());
+    // The registry, reason codes, a model report, lineage and a bit-identical replay.
+    let registry = &q["steps"][10]["models"];
+    assert_eq!((registry[0]["name"].as_str(), registry[0]["aliases"][0].as_str()), (Some("pd_gbdt"), Some("champion")));
+    assert_eq!(q["steps"][11]["rows"], 3000);
+    assert!(q["steps"][12]["auc"].as_f64().unwrap() > 0.7);
+    assert!(std::path::Path::new(q["steps"][12]["report"].as_str().unwrap()).exists());
+    assert_eq!(q["steps"][13]["identical"], true, "{}", q["steps"][13]);
     let d = json(&home, &["describe", "german_credit"]);
     assert_eq!(d["rows"], 1000);
     assert_eq!(d["columns"].as_array().unwrap().len(), 21);
@@ -78,6 +86,9 @@ fn quickstart_on_an_empty_home_records_everything() {
     assert_eq!(
         kinds,
         vec![
+            "train.gbdt",
+            "model.report",
+            "predict",
             "tune",
             "scorecard.evaluate",
             "scorecard.build",

@@ -23,7 +23,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
 
     out.note(format!("risklake quickstart in {}\n", ctx.home.display()));
     out.note(format!(
-        "[1/10] generating {} synthetic credit applications into default.credit_apps",
+        "[1/14] generating {} synthetic credit applications into default.credit_apps",
         args.rows
     ));
     let gen_args = GenCreditArgs {
@@ -45,7 +45,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     ));
     steps.push(json!({ "step": "gen", "table": g.target, "rows": g.rows, "snapshot": g.snapshot, "run": g.run }));
 
-    out.note("[2/10] ingesting the German credit data (CSV) into default.german_credit");
+    out.note("[2/14] ingesting the German credit data (CSV) into default.german_credit");
     let examples = ctx.home.join("examples");
     std::fs::create_dir_all(&examples)
         .map_err(|e| risklake_core::Error::io(format!("creating {}", examples.display()), e))?;
@@ -76,7 +76,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
               ROUND(AVG(x00_amount), 1) AS avg_amount, \
               ROUND(AVG(CASE WHEN x02_utilization IS NULL THEN 1.0 ELSE 0.0 END), 4) AS utilization_missing \
               FROM credit_apps GROUP BY month ORDER BY month";
-    out.note("[3/10] SQL: bad rate and drift by month (default.credit_apps)");
+    out.note("[3/14] SQL: bad rate and drift by month (default.credit_apps)");
     let q2 = "SELECT purpose, COUNT(*) AS loans, ROUND(AVG(CASE WHEN creditability = 'bad' THEN 1.0 ELSE 0.0 END), 3) AS bad_rate \
               FROM german_credit GROUP BY purpose ORDER BY bad_rate DESC LIMIT 5";
     let req = risklake_app::sql::SqlRequest {
@@ -94,7 +94,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     };
     if !out.json {
         println!("{}", batches_table(&r1.batches)?);
-        out.note("[4/10] SQL: riskiest loan purposes (default.german_credit)");
+        out.note("[4/14] SQL: riskiest loan purposes (default.german_credit)");
         println!("{}", batches_table(&r2.batches)?);
     }
     steps.push(
@@ -104,7 +104,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         json!({ "step": "sql", "query": q2, "rows": r2.num_rows(), "data": crate::output::batches_json(&r2.batches)? }),
     );
 
-    out.note("[5/10] features: optimal monotonic binning of every feature, WoE / IV / KS / AUC (default.credit_apps)");
+    out.note("[5/14] features: optimal monotonic binning of every feature, WoE / IV / KS / AUC (default.credit_apps)");
     // The library's defaults (optimal monotonic binning), only the id and period left out.
     let mut bin_req = risklake_app::features::BinRequest::new("default.credit_apps", "bad");
     bin_req.fine.exclude = vec!["id".into(), "month".into()];
@@ -142,7 +142,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         "features": ranked.iter().map(|f| json!({"feature": f.name, "iv": f.metrics.iv, "ks": f.metrics.ks, "bins": f.metrics.bins})).collect::<Vec<_>>(),
     }));
 
-    out.note("[6/10] features: WoE transform into default.credit_apps_woe, and the binning report");
+    out.note("[6/14] features: WoE transform into default.credit_apps_woe, and the binning report");
     let transform = risklake_app::features::TransformRequest {
         plan: plan_path.display().to_string(),
         table: "default.credit_apps".into(),
@@ -165,7 +165,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         json!({ "step": "features.transform", "run": t.run, "table": t.target, "rows": t.rows, "report": report }),
     );
 
-    out.note("[7/10] train: gradient-boosted trees on default.credit_apps, 20% held out for validation");
+    out.note("[7/14] train: gradient-boosted trees on default.credit_apps, 20% held out for validation");
     let tr = super::train::train_gbdt_recorded(
         ctx,
         &TrainGbdtArgs {
@@ -201,7 +201,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         "valid_rows": tr.valid_rows, "trees": tr.trees, "valid_auc": tr.valid_metric,
     }));
 
-    out.note("[8/10] train: logistic regression on the plan's WoE values, stepwise by AIC (statistics as statsmodels)");
+    out.note("[8/14] train: logistic regression on the plan's WoE values, stepwise by AIC (statistics as statsmodels)");
     let lr = super::models::train_lr_recorded(
         ctx,
         &TrainLrArgs {
@@ -238,7 +238,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         "aic": lr_model.summary.aic, "valid_auc": lr.valid_auc(),
     }));
 
-    out.note("[9/10] scorecard: 600 points at 50:1 good:bad odds, 20 points to double them; gains table by score band");
+    out.note("[9/14] scorecard: 600 points at 50:1 good:bad odds, 20 points to double them; gains table by score band");
     let card_run = super::models::build(
         ctx,
         &ScorecardBuildArgs {
@@ -268,7 +268,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     .await?;
     steps.push(json!({ "step": "scorecard", "run": card_run, "auc": ev.auc, "ks": ev.ks }));
 
-    out.note("[10/10] tune: 12 GBDT trials, TPE with a median pruner, in an Optuna journal study (optuna and optuna-dashboard open it)");
+    out.note("[10/14] tune: 12 GBDT trials, TPE with a median pruner, in an Optuna journal study (optuna and optuna-dashboard open it)");
     let tuned = super::tune::tune_recorded(
         ctx,
         &TuneArgs {
@@ -307,6 +307,100 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         "trials": tuned.trials.len(), "best_value": best.and_then(|b| b.value()), "best_trial": best.map(|b| b.number),
     }));
 
+    out.note("[11/14] registry: the GBDT as pd_gbdt@champion, the scorecard as pd_card@champion");
+    let registered_gbdt = risklake_app::registry::register(
+        &ctx.ws,
+        &risklake_app::registry::RegisterRequest {
+            run: tr.run,
+            name: "pd_gbdt".into(),
+            aliases: vec!["champion".into()],
+            tags: [("stage".to_string(), "quickstart".to_string())].into(),
+            description: Some("quickstart GBDT on default.credit_apps".into()),
+        },
+    )?;
+    let registered_card = risklake_app::registry::register(
+        &ctx.ws,
+        &risklake_app::registry::RegisterRequest {
+            run: card_run,
+            name: "pd_card".into(),
+            aliases: vec!["champion".into()],
+            ..Default::default()
+        },
+    )?;
+    out.note(format!(
+        "      pd_gbdt/{} <- run {}, pd_card/{} <- run {}; both take the alias champion",
+        registered_gbdt.version, tr.run, registered_card.version, card_run
+    ));
+    steps.push(json!({ "step": "registry", "models": [&registered_gbdt, &registered_card] }));
+
+    out.note("[12/14] reason codes: the 3 features that raised each applicant's risk most (TreeSHAP), into default.credit_apps_reasons");
+    let bars = crate::output::Bars::new(out);
+    let reasons = risklake_app::predict::predict(
+        &ctx.ws,
+        &risklake_app::predict::PredictRequest {
+            model: "pd_gbdt@champion".into(),
+            table: "default.credit_apps".into(),
+            output: risklake_app::predict::PredictOutput::Reasons,
+            top: 3,
+            destination: risklake_app::output::OutputSpec {
+                table: Some("default.credit_apps_reasons".into()),
+                mode: Some(risklake_lake::WriteMode::Overwrite),
+                ..Default::default()
+            },
+        },
+        &bars,
+    )
+    .await?;
+    let sample = lake
+        .sql()
+        .await?
+        .query(
+            "SELECT id, ROUND(prediction, 4) AS p_bad, reason_1, reason_1_value, reason_2, reason_3 \
+             FROM default.credit_apps_reasons ORDER BY prediction DESC LIMIT 3",
+        )
+        .await?;
+    if !out.json {
+        println!("{}", batches_table(&sample.batches)?);
+    }
+    steps.push(json!({ "step": "reasons", "run": reasons.run, "table": reasons.target, "rows": reasons.rows }));
+
+    out.note("[13/14] model report: pd_gbdt@champion on default.credit_apps, PSI of the score by month");
+    let report = risklake_app::report::model_report(
+        &ctx.ws,
+        &risklake_app::report::ModelReportRequest {
+            model: "pd_gbdt@champion".into(),
+            table: "default.credit_apps".into(),
+            label: "bad".into(),
+            psi_by: Some("month".into()),
+            ..Default::default()
+        },
+        &bars,
+    )
+    .await?;
+    out.note(format!(
+        "      AUC {:.4}, KS {:.4}, largest monthly PSI {:.4}; report: {}",
+        report.auc,
+        report.ks,
+        report.max_psi.unwrap_or(f64::NAN),
+        report.path.display()
+    ));
+    steps.push(json!({ "step": "model.report", "run": report.run, "auc": report.auc, "report": report.path }));
+
+    out.note("[14/14] lineage of the scorecard back to the data, and the GBDT replayed on the snapshot it read");
+    let lineage = risklake_app::lineage::lineage(&ctx.ws, card_run)?;
+    if !out.json {
+        print!("{}", super::runs::lineage_tree(&lineage));
+    }
+    let replay = risklake_app::lineage::reproduce(&ctx.ws, tr.run, &bars).await?;
+    out.note(format!(
+        "      run {} replayed run {} on {}: {}",
+        replay.replay,
+        replay.original,
+        replay.snapshots.iter().map(|(t, s)| format!("{t}@{s}")).collect::<Vec<_>>().join(", "),
+        if replay.identical { "identical, model byte for byte" } else { "NOT identical" }
+    ));
+    steps.push(json!({ "step": "reproduce", "run": replay.replay, "of": replay.original, "identical": replay.identical }));
+
     let warehouse = lake.warehouse().to_path_buf();
     let store = ctx.home.join("store.db");
     out.emit(
@@ -325,6 +419,9 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
                  risklake --home {h} train rf --table credit_apps --label bad --exclude id,month --param n_estimators=100\n  \
                  risklake --home {h} tune --model gbdt --table credit_apps --label bad --exclude id,month --trials 50 --pruner median --jobs 2\n  \
                  python -c \"import optuna; s = optuna.load_study(study_name='quickstart-gbdt', storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend('{journal}'))); print(s.best_params)\"\n  \
+                 risklake --home {h} model list pd_gbdt   (versions, aliases, history)\n  \
+                 risklake --home {h} model report --model pd_card@champion --table credit_apps --label bad --psi-by month --out card.html\n  \
+                 risklake --home {h} runs compare {run} {replay}\n  \
                  risklake --home {h} runs list",
                 ctx.home.display(),
                 warehouse.display(),
@@ -333,6 +430,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
                 run = tr.run,
                 card = card_run,
                 journal = tuned.location,
+                replay = replay.replay,
             )
         },
     );

@@ -59,11 +59,7 @@ pub async fn run(ctx: &Ctx, cmd: RunsCommand) -> Result<()> {
         }
         RunsCommand::Lineage { id } => {
             let l = risklake_app::lineage::lineage(&ctx.ws, id)?;
-            ctx.out.emit(serde_json::to_value(&l).unwrap_or_default(), || {
-                let mut out = String::new();
-                lineage_text(&l, "", &mut out);
-                out
-            });
+            ctx.out.emit(serde_json::to_value(&l).unwrap_or_default(), || lineage_tree(&l));
             Ok(())
         }
         RunsCommand::Reproduce { id } => {
@@ -234,6 +230,13 @@ fn short(v: f64) -> String {
 }
 
 /// A lineage as an indented tree.
+pub fn lineage_tree(l: &risklake_app::lineage::Lineage) -> String {
+    let mut out = String::new();
+    lineage_text(l, "", &mut out);
+    out
+}
+
+/// One node of [`lineage_tree`] and its sources, below `indent`.
 fn lineage_text(l: &risklake_app::lineage::Lineage, indent: &str, out: &mut String) {
     out.push_str(&format!("run {} {} ({}, {})", l.run, l.kind, l.status, l.started_at));
     if l.repeated {
