@@ -571,6 +571,10 @@ pub struct TrainGbdtArgs {
     /// A parameter as key=value (repeatable): num_iterations, learning_rate, num_leaves, max_depth,
     /// min_data_in_leaf, min_sum_hessian_in_leaf, lambda_l1, lambda_l2, min_gain_to_split,
     /// early_stopping_rounds, objective, max_bin.
+    /// Integer-coded columns to treat as categories, comma-separated (text and boolean
+    /// columns always are); same as --param categorical_feature=a,b.
+    #[arg(long, value_delimiter = ',')]
+    pub categorical: Vec<String>,
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
     /// Also write the model to this file.
@@ -736,6 +740,9 @@ pub struct TuneArgs {
     /// lr: fit on this binning plan's WoE values.
     #[arg(long)]
     pub plan: Option<String>,
+    /// gbdt, rf: integer-coded columns to treat as categories, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub categorical: Vec<String>,
     /// Trials to run.
     #[arg(long, default_value_t = 20)]
     pub trials: usize,

@@ -37,6 +37,12 @@ fn lr_scorecard_and_forest_flow() {
         &["train", "lr", "--table", "apps", "--label", "bad", "--exclude", "id"],
     );
     assert!(err.contains("null or NaN") && err.contains("--plan"), "{err}");
+    // A text column is named as text, not as "null at row 1" (issue 14).
+    let err = fails(
+        &home,
+        &["train", "lr", "--table", "apps", "--label", "bad", "--columns", "x00_amount,x06_grade"],
+    );
+    assert!(err.contains("'x06_grade' is Utf8") && err.contains("--plan") && !err.contains("null"), "{err}");
     let lr = json(
         &home,
         &[

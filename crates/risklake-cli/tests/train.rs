@@ -367,3 +367,33 @@ fn reason_codes_are_the_largest_shap_values_and_the_points_lost() {
     let e = fails(&home, &["predict", "--model", &raw, "--table", "apps", "--output", "reasons", "--out", &out("x.csv")]);
     assert!(e.contains("fitted on raw columns"), "{e}");
 }
+
+#[test]
+fn integer_coded_columns_can_be_declared_categorical_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    json(&home, &["gen", "credit", "--rows", "2000", "--features", "8", "--table", "apps"]);
+    let mapper = |extra: &[&str]| {
+        let mut args = vec!["train", "gbdt", "--table", "apps", "--label", "bad", "--exclude", "id,month"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--param", "num_iterations=5"]);
+        let t = json(&home, &args);
+        let model: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(t["model"].as_str().unwrap()).unwrap()).unwrap();
+        let i = model["feature_names"].as_array().unwrap().iter().position(|f| f == "x05_region_code").unwrap();
+        model["mappers"][i]["categories"].as_array().map_or(0, Vec::len)
+    };
+    assert_eq!(mapper(&[]), 0, "numeric by default");
+    assert!(mapper(&["--categorical", "x05_region_code"]) > 5, "one bin per region");
+    assert!(mapper(&["--param", "categorical_feature=name:x05_region_code"]) > 5, "LightGBM's spelling");
+    let e = fails(
+        &home,
+        &["train", "gbdt", "--table", "apps", "--label", "bad", "--categorical", "region"],
+    );
+    assert!(e.contains("categorical column 'region' is not in the table"), "{e}");
+    let e = fails(
+        &home,
+        &["tune", "--model", "rf", "--table", "apps", "--label", "bad", "--exclude", "x05_region_code", "--categorical", "x05_region_code", "--trials", "1", "--storage", "memory"],
+    );
+    assert!(e.contains("is not one of the features"), "{e}");
+}

@@ -71,6 +71,16 @@ impl DatasetOptions {
             "max_categories" => self.max_categories = int(value)?,
             "min_data_in_bin" => self.min_data_in_bin = int(value)?,
             "bin_construct_sample_cnt" | "sample_rows" => self.sample_rows = int(value)?,
+            // LightGBM's `categorical_feature` (also `name:a,b`), by column name.
+            "categorical_feature" | "categorical_column" | "cat_feature" | "categorical" => {
+                let names = value.strip_prefix("name:").unwrap_or(value);
+                self.categorical = names
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_string)
+                    .collect();
+            }
             _ => return Ok(false),
         }
         self.validate()?;
@@ -406,6 +416,17 @@ impl DatasetBuilder {
         };
         if names.is_empty() {
             return Err(Error::invalid("no numeric feature columns to train on"));
+        }
+        for c in &self.options.categorical {
+            if !names.contains(c) {
+                return Err(if schema.index_of(c).is_err() {
+                    missing_column(&schema, c, "categorical column")
+                } else {
+                    Error::invalid(format!(
+                        "categorical column '{c}' is not one of the features (it is the label, the weight or excluded)"
+                    ))
+                });
+            }
         }
         let mut mappers = Vec::with_capacity(names.len());
         for name in &names {

@@ -371,6 +371,17 @@ impl DesignBuilder {
             .names
             .par_iter()
             .map(|name| {
+                // A text column would cast to nulls and fail as "null at row 1": say what it is.
+                if let Ok(f) = batch.schema().field_with_name(name) {
+                    if !f.data_type().is_numeric() && f.data_type() != &arrow::datatypes::DataType::Boolean {
+                        return Err(Error::invalid(format!(
+                            "feature column '{name}' is {} (text or another non-numeric type): logistic regression \
+                             needs numbers; bin it with a plan (--plan) to use each category's WoE, or leave it out \
+                             (--exclude {name})",
+                            f.data_type()
+                        )));
+                    }
+                }
                 let v = feature_values(&batch, name).map_err(|e| match batch.schema().index_of(name) {
                     Ok(_) => Error::invalid(format!(
                         "feature column '{name}' is not numeric ({e}); bin it with a plan (--plan) to use its WoE"

@@ -69,7 +69,7 @@ pub fn lr_request(args: &TrainLrArgs) -> Result<TrainLrRequest> {
     Ok(TrainLrRequest {
         data: super::train::train_data_of!(args),
         plan: args.plan.clone(),
-        params: super::train::param_map(&args.params)?,
+        params: super::train::param_map(&args.params, &[])?,
         stepwise: args.stepwise.as_ref().map(|d| Stepwise {
             direction: d.clone(),
             criterion: args.criterion.clone(),

@@ -177,6 +177,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
             valid_fraction: Some(0.2),
             columns: vec![],
             exclude: vec!["id".into(), "month".into()],
+            categorical: vec![],
             params: vec![
                 "num_iterations=100".into(),
                 "learning_rate=0.1".into(),
@@ -281,6 +282,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
             valid_fraction: Some(0.2),
             columns: vec![],
             exclude: vec!["id".into(), "month".into()],
+            categorical: vec![],
             plan: None,
             folds: None,
             trials: 12,

@@ -89,12 +89,16 @@ pub fn importance_grid(importance: &[(String, usize, f64)]) -> String {
 
 pub use risklake_app::train::TrainReport;
 
-/// `--param KEY=VALUE` flags as the request's parameter map.
-pub fn param_map(params: &[String]) -> Result<BTreeMap<String, serde_json::Value>> {
-    Ok(super::models::key_values(params)?
+/// `--param KEY=VALUE` flags (and `--categorical`) as the request's parameter map.
+pub fn param_map(params: &[String], categorical: &[String]) -> Result<BTreeMap<String, serde_json::Value>> {
+    let mut map: BTreeMap<String, serde_json::Value> = super::models::key_values(params)?
         .into_iter()
         .map(|(k, v)| (k, serde_json::Value::String(v)))
-        .collect())
+        .collect();
+    if !categorical.is_empty() {
+        map.insert("categorical_feature".into(), serde_json::Value::String(categorical.join(",")));
+    }
+    Ok(map)
 }
 
 /// The rows and columns the `train` / `tune` flags name (`table`, `valid_fraction`,
@@ -120,7 +124,7 @@ pub(crate) use train_data_of;
 pub fn tree_request(args: &TrainGbdtArgs) -> Result<TrainRequest> {
     Ok(TrainRequest {
         data: train_data_of!(args),
-        params: param_map(&args.params)?,
+        params: param_map(&args.params, &args.categorical)?,
         out: args.out.clone(),
     })
 }

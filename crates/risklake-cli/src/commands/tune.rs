@@ -41,7 +41,7 @@ pub fn request(args: &TuneArgs) -> Result<TuneRequest> {
         plan: args.plan.clone(),
         trials: args.trials,
         space,
-        params: super::train::param_map(&args.params)?,
+        params: super::train::param_map(&args.params, &args.categorical)?,
         sampler: args.sampler.clone(),
         grid,
         pruner: args.pruner.clone(),
