@@ -397,3 +397,46 @@ fn integer_coded_columns_can_be_declared_categorical_by_name() {
     );
     assert!(e.contains("is not one of the features"), "{e}");
 }
+
+#[test]
+fn monotone_constraints_by_name_equal_the_positional_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    json(&home, &["gen", "credit", "--rows", "3000", "--features", "6", "--table", "apps"]);
+    let trees = |constraint: &str| {
+        let t = json(
+            &home,
+            &[
+                "train", "gbdt", "--table", "apps", "--label", "bad", "--exclude", "id,month,x05_region_code",
+                "--param", "num_iterations=10", "--param", &format!("monotone_constraints={constraint}"),
+            ],
+        );
+        let model: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(t["model"].as_str().unwrap()).unwrap()).unwrap();
+        (model["feature_names"].clone(), model["trees"].clone())
+    };
+    let (names, by_name) = trees("x03_age:-1,x02_utilization:1");
+    let names: Vec<&str> = names.as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    let positional: Vec<&str> = names
+        .iter()
+        .map(|n| match *n {
+            "x03_age" => "-1",
+            "x02_utilization" => "1",
+            _ => "0",
+        })
+        .collect();
+    let (_, by_position) = trees(&positional.join(","));
+    assert_eq!(by_name, by_position, "the same constraints give the same trees");
+    let (_, free) = trees(&vec!["0"; names.len()].join(","));
+    assert_ne!(by_name, free, "the constraints bind on this data");
+    let e = fails(
+        &home,
+        &["train", "gbdt", "--table", "apps", "--label", "bad", "--param", "monotone_constraints=agee:-1"],
+    );
+    assert!(e.contains("names 'agee', which is not a feature"), "{e}");
+    let e = fails(
+        &home,
+        &["train", "gbdt", "--table", "apps", "--label", "bad", "--param", "monotone_constraints=1,0"],
+    );
+    assert!(e.contains("name the constrained ones"), "{e}");
+}

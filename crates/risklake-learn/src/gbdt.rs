@@ -86,6 +86,11 @@ pub struct GbdtParams {
     /// on it: histograms are summed in the same order whatever the thread count.
     #[serde(default)]
     pub num_threads: usize,
+    /// Monotone constraints by feature name (`monotone_constraints=age:-1,income:1`),
+    /// turned into the positional `tree.monotone` when training starts; unnamed features
+    /// are unconstrained.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub monotone_by_name: Vec<(String, i8)>,
 }
 
 fn one() -> f64 {
@@ -131,6 +136,7 @@ impl Default for GbdtParams {
             seed: 0,
             metric: None,
             num_threads: 0,
+            monotone_by_name: Vec::new(),
         }
     }
 }
@@ -311,17 +317,33 @@ impl GbdtParams {
                     .map_err(|_| Error::invalid(format!("parameter seed: '{value}' is not a non-negative integer")))?
             }
             "monotone_constraints" | "monotone_constraint" | "mc" => {
-                self.tree.monotone = value
-                    .split(',')
-                    .map(|v| match v.trim() {
-                        "1" | "+1" => Ok(1),
-                        "0" => Ok(0),
-                        "-1" => Ok(-1),
-                        other => Err(Error::invalid(format!(
-                            "parameter monotone_constraints: '{other}' is not -1, 0 or 1"
-                        ))),
-                    })
-                    .collect::<Result<_>>()?
+                let direction = |v: &str| match v.trim() {
+                    "1" | "+1" => Ok(1),
+                    "0" => Ok(0),
+                    "-1" => Ok(-1),
+                    other => Err(Error::invalid(format!(
+                        "parameter monotone_constraints: '{other}' is not -1, 0 or 1 (give one value per feature \
+                         in order, e.g. 1,0,-1, or name the features, e.g. age:-1,utilization:1)"
+                    ))),
+                };
+                if value.contains(':') {
+                    self.tree.monotone = Vec::new();
+                    self.monotone_by_name = value
+                        .split(',')
+                        .map(|pair| {
+                            let (name, d) = pair.rsplit_once(':').ok_or_else(|| {
+                                Error::invalid(format!(
+                                    "parameter monotone_constraints: '{pair}' should be NAME:DIRECTION \
+                                     (e.g. age:-1); do not mix named and positional values"
+                                ))
+                            })?;
+                            Ok((name.trim().to_string(), direction(d)?))
+                        })
+                        .collect::<Result<_>>()?;
+                } else {
+                    self.monotone_by_name = Vec::new();
+                    self.tree.monotone = value.split(',').map(direction).collect::<Result<_>>()?;
+                }
             }
             other => {
                 return Err(Error::invalid(format!(
@@ -402,10 +424,29 @@ fn train_here(
     on_iteration: &mut (dyn FnMut(&IterationInfo) -> bool + Send),
 ) -> Result<GbdtModel> {
     params.validate()?;
+    let named;
+    let params = if params.monotone_by_name.is_empty() {
+        params
+    } else {
+        let mut p = params.clone();
+        p.tree.monotone = vec![0; ds.num_features()];
+        for (name, d) in &params.monotone_by_name {
+            let f = ds.feature_names.iter().position(|n| n == name).ok_or_else(|| {
+                Error::invalid(format!(
+                    "parameter monotone_constraints names '{name}', which is not a feature ({})",
+                    ds.feature_names.join(", ")
+                ))
+            })?;
+            p.tree.monotone[f] = *d;
+        }
+        named = p;
+        &named
+    };
     let m = &params.tree.monotone;
     if !m.is_empty() && m.len() != ds.num_features() {
         return Err(Error::invalid(format!(
-            "parameter monotone_constraints has {} values for {} features ({})",
+            "parameter monotone_constraints has {} values for {} features ({}); give one per feature, or name \
+             the constrained ones (age:-1,utilization:1)",
             m.len(),
             ds.num_features(),
             ds.feature_names.join(", ")
