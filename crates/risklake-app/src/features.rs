@@ -337,14 +337,26 @@ pub async fn compute_psi(
     .await;
     progress.end_stage();
     read?;
-    if by.is_some() {
-        return psi_by_period(plan, &counter);
+    let psi = match by {
+        Some(_) => psi_by_period(plan, &counter)?,
+        None => {
+            let counts = counter
+                .counts(source)
+                .cloned()
+                .ok_or_else(|| Error::invalid(format!("{source} is empty: PSI needs rows")))?;
+            psi_report(
+                plan,
+                &plan_counts(plan),
+                "the plan's own rows (the table it was binned on)",
+                &[(source.to_string(), counts)],
+            )
+        }
+    };
+    // The baseline, recorded with the run whichever workflow asked.
+    if let Some(p) = psi.first() {
+        ws.store().log_param(run, "psi_baseline", &p.baseline)?;
     }
-    let counts = counter
-        .counts(source)
-        .cloned()
-        .ok_or_else(|| Error::invalid(format!("{source} is empty: PSI needs rows")))?;
-    Ok(psi_report(plan, &plan_counts(plan), &[(source.to_string(), counts)]))
+    Ok(psi)
 }
 
 /// Correlations of the planned features' WoE values over `table` (row-major matrix).

@@ -248,17 +248,6 @@ fn distribution(scored: &Scored) -> (Vec<String>, Vec<f64>, Vec<f64>) {
     (labels, g.iter().map(|v| v / tg).collect(), b.iter().map(|v| v / tb).collect())
 }
 
-/// Periods in a sensible order: as numbers or dates when every value reads as one
-/// (ISO dates and `YYYY-MM` sort as text), else as text.
-fn ordered_periods(groups: &[String]) -> (Vec<String>, &'static str) {
-    let mut distinct: Vec<String> = groups.iter().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-    if distinct.iter().all(|g| g.parse::<f64>().is_ok()) {
-        distinct.sort_by(|a, b| a.parse::<f64>().unwrap().total_cmp(&b.parse::<f64>().unwrap()));
-        return (distinct, "numeric");
-    }
-    (distinct, "text")
-}
-
 /// Builds the report's figures from scored rows.
 #[allow(clippy::too_many_arguments)]
 pub fn build(
@@ -463,15 +452,16 @@ pub async fn model_report(ws: &Workspace, req: &ModelReportRequest, progress: &d
                 })
             }
             (None, Some(col), Some(groups)) => {
-                let (periods, order) = ordered_periods(groups);
+                let distinct: Vec<String> = groups.iter().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+                let (periods, order) = risklake_features::psi::order_periods(&distinct);
                 let mut by: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
                 for (g, s) in groups.iter().zip(&ranking) {
                     by.entry(g.as_str()).or_default().push(*s);
                 }
                 let base = &periods[0];
-                notes.push(format!("Periods of {col} in {order} order; the baseline is the first, {base}."));
+                notes.push(format!("Periods of {col} ordered {order}; the baseline is the first, {base}."));
                 Some(ScorePsi {
-                    baseline: format!("{col} = {base}"),
+                    baseline: format!("{col} = {base} (first period, ordered {order})"),
                     groups: periods[1..]
                         .iter()
                         .map(|p| (format!("{col} = {p}"), score_psi(&by[base.as_str()], &by[p.as_str()], req.bands).0))

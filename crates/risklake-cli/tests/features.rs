@@ -384,3 +384,31 @@ fn bad_input_gets_clear_errors() {
     );
     assert!(e.contains("empty"), "{e}");
 }
+
+#[test]
+fn psi_by_period_orders_month_names_in_time_and_names_the_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    // Three months written as text that sorts wrongly ("Dec-2017" < "Feb-2018" < "Jan-2018").
+    let mut csv = String::from("period,x,bad\n");
+    for (i, period) in ["Jan-2018", "Feb-2018", "Dec-2017"].iter().enumerate() {
+        for r in 0..300 {
+            let x = (r * 7 + i * 50) % 100;
+            csv.push_str(&format!("{period},{x},{}\n", (r % 5 == 0) as u8));
+        }
+    }
+    let file = dir.path().join("periods.csv");
+    std::fs::write(&file, csv).unwrap();
+    let out = json(
+        &home,
+        &["features", "evaluate", "--table", file.to_str().unwrap(), "--label", "bad", "--columns", "x", "--psi-by", "period"],
+    );
+    let psi = out["psi"].as_array().unwrap();
+    let groups: Vec<&str> = psi.iter().map(|p| p["group"].as_str().unwrap()).collect();
+    assert_eq!(groups, ["Jan-2018", "Feb-2018"], "compared in time order");
+    assert_eq!(psi[0]["baseline"], "Dec-2017 (first period, ordered as dates)");
+    let runs = json(&home, &["runs", "list", "--kind", "features.evaluate"]);
+    let run = runs["runs"][0]["id"].to_string();
+    let shown = json(&home, &["runs", "show", &run]);
+    assert_eq!(shown["params"]["psi_baseline"], "Dec-2017 (first period, ordered as dates)");
+}

@@ -137,10 +137,18 @@ pub struct FeaturePsi {
     pub psi: f64,
     /// Per-bin contributions (CSI), in bin order.
     pub bins: Vec<f64>,
+    /// What `group` is compared against: the first period (and how periods were
+    /// ordered), or the plan's own rows.
+    pub baseline: String,
 }
 
 /// PSI of every feature for every group against the baseline group.
-pub fn psi_report(plan: &BinningPlan, baseline: &[Vec<u64>], groups: &[(String, Vec<Vec<u64>>)]) -> Vec<FeaturePsi> {
+pub fn psi_report(
+    plan: &BinningPlan,
+    baseline: &[Vec<u64>],
+    baseline_name: &str,
+    groups: &[(String, Vec<Vec<u64>>)],
+) -> Vec<FeaturePsi> {
     let mut out = Vec::new();
     for (group, counts) in groups {
         for (f, feature) in plan.features.iter().enumerate() {
@@ -151,6 +159,7 @@ pub fn psi_report(plan: &BinningPlan, baseline: &[Vec<u64>], groups: &[(String, 
                 rows: counts[f].iter().sum(),
                 psi: total,
                 bins: parts,
+                baseline: baseline_name.to_string(),
             });
         }
     }
@@ -165,22 +174,132 @@ pub fn plan_counts(plan: &BinningPlan) -> Vec<Vec<u64>> {
         .collect()
 }
 
-/// Across periods: the first period (in sorted order) is the baseline.
+/// Across periods: the first period in time order (see [`order_periods`]) is the
+/// baseline; every `FeaturePsi` names it and the order used.
 pub fn psi_by_period(plan: &BinningPlan, counter: &BinCounter) -> Result<Vec<FeaturePsi>> {
-    let mut groups: Vec<(String, Vec<Vec<u64>>)> = counter.groups().map(|(k, v)| (k.clone(), v.clone())).collect();
-    if groups.len() < 2 {
+    let names: Vec<String> = counter.groups().map(|(k, _)| k.clone()).collect();
+    if names.len() < 2 {
         return Err(Error::invalid(format!(
             "PSI by period needs at least two periods; found {}",
-            groups.len()
+            names.len()
         )));
     }
-    let (_, base) = groups.remove(0);
-    Ok(psi_report(plan, &base, &groups))
+    let (ordered, rule) = order_periods(&names);
+    let mut groups: Vec<(String, Vec<Vec<u64>>)> = ordered
+        .into_iter()
+        .map(|k| {
+            let counts = counter.counts(&k).expect("a counted group").clone();
+            (k, counts)
+        })
+        .collect();
+    let (base_name, base) = groups.remove(0);
+    Ok(psi_report(plan, &base, &format!("{base_name} (first period, ordered {rule})"), &groups))
+}
+
+/// A period's place in time: (year, month, day) or a number.
+#[derive(PartialEq, PartialOrd)]
+enum PeriodKey {
+    Number(f64),
+    Date(i32, u32, u32),
+}
+
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+
+/// A month name or its first three letters (`Jan`, `january`, `Sept`).
+fn month_number(word: &str) -> Option<u32> {
+    let w = word.trim().to_ascii_lowercase();
+    if w.len() < 3 {
+        return None;
+    }
+    let i = MONTHS.iter().position(|m| w.starts_with(m))?;
+    let full = [
+        "january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+        "november", "december",
+    ][i];
+    (full.starts_with(&w) || w == "sept").then_some(i as u32 + 1)
+}
+
+/// Reads a period: numbers, ISO dates and months (`2024-03-31`, `2024-03`, `2024/03`),
+/// and month names with years (`Mar-2024`, `Mar 2024`, `March2024`, `2024-Mar`).
+fn period_key(text: &str) -> Option<PeriodKey> {
+    let t = text.trim();
+    if let Ok(x) = t.parse::<f64>() {
+        return x.is_finite().then_some(PeriodKey::Number(x));
+    }
+    let parts: Vec<&str> = t.split(['-', '/', ' ', '.', '_']).filter(|p| !p.is_empty()).collect();
+    let year = |p: &str| p.parse::<i32>().ok().filter(|y| (1000..=9999).contains(y) && p.len() == 4);
+    match parts.as_slice() {
+        [y, m] | [y, m, _] if year(y).is_some() && m.parse::<u32>().is_ok_and(|m| (1..=12).contains(&m)) => {
+            let day = parts.get(2).map_or(Some(1), |d| d.get(..2.min(d.len()))?.parse::<u32>().ok())?;
+            Some(PeriodKey::Date(year(y)?, m.parse().ok()?, day))
+        }
+        [m, y] if year(y).is_some() => Some(PeriodKey::Date(year(y)?, month_number(m)?, 1)),
+        [y, m] if year(y).is_some() => Some(PeriodKey::Date(year(y)?, month_number(m)?, 1)),
+        [one] => {
+            // `March2024`
+            let split = one.find(|c: char| c.is_ascii_digit())?;
+            let (m, y) = one.split_at(split);
+            Some(PeriodKey::Date(year(y)?, month_number(m)?, 1))
+        }
+        _ => None,
+    }
+}
+
+/// Periods in time order when every one reads as a number or as a date / month (`null`
+/// last), else in text order; with the rule used (`as numbers`, `as dates`, `as text`).
+pub fn order_periods(periods: &[String]) -> (Vec<String>, &'static str) {
+    let (mut nulls, values): (Vec<String>, Vec<String>) = periods.iter().cloned().partition(|p| p == "null");
+    let keys: Option<Vec<PeriodKey>> = values.iter().map(|v| period_key(v)).collect();
+    let mut ordered = values;
+    let rule = match keys {
+        Some(keys)
+            if keys.iter().all(|k| matches!(k, PeriodKey::Number(_)))
+                || keys.iter().all(|k| matches!(k, PeriodKey::Date(..))) =>
+        {
+            let mut pairs: Vec<(PeriodKey, String)> = keys.into_iter().zip(ordered).collect();
+            pairs.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.cmp(&b.1)));
+            let numbers = matches!(pairs.first(), Some((PeriodKey::Number(_), _)));
+            ordered = pairs.into_iter().map(|p| p.1).collect();
+            if numbers {
+                "as numbers"
+            } else {
+                "as dates"
+            }
+        }
+        _ => {
+            ordered.sort();
+            "as text"
+        }
+    };
+    ordered.append(&mut nulls);
+    (ordered, rule)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn periods_are_ordered_in_time_when_they_read_as_dates_or_numbers() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let (o, rule) = order_periods(&s(&["Feb-2018", "Jan-2018", "Dec-2017", "Mar-2018"]));
+        assert_eq!((o, rule), (s(&["Dec-2017", "Jan-2018", "Feb-2018", "Mar-2018"]), "as dates"));
+        let (o, _) = order_periods(&s(&["March 2024", "sept 2023", "January2024"]));
+        assert_eq!(o, s(&["sept 2023", "January2024", "March 2024"]));
+        let (o, _) = order_periods(&s(&["2024-10", "2024-9", "2023-12", "null"]));
+        assert_eq!(o, s(&["2023-12", "2024-9", "2024-10", "null"]));
+        let (o, rule) = order_periods(&s(&["10", "9", "100", "-1"]));
+        assert_eq!((o, rule), (s(&["-1", "9", "10", "100"]), "as numbers"));
+        let (o, _) = order_periods(&s(&["2024-03-31", "2024-01-31", "2023-12-31"]));
+        assert_eq!(o, s(&["2023-12-31", "2024-01-31", "2024-03-31"]));
+        // Mixed or unreadable: text order, and it says so.
+        let (o, rule) = order_periods(&s(&["b", "a", "2024-01"]));
+        assert_eq!((o, rule), (s(&["2024-01", "a", "b"]), "as text"));
+        let (_, rule) = order_periods(&s(&["Q1-2024", "Q2-2024"]));
+        assert_eq!(rule, "as text");
+    }
 
     #[test]
     fn psi_matches_the_formula() {

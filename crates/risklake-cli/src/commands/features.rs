@@ -228,7 +228,8 @@ fn psi_grid(psi: &[FeaturePsi]) -> String {
             r
         })
         .collect();
-    grid(&header, rows)
+    let baseline = psi.first().map_or(String::new(), |p| format!("PSI against {}\n", p.baseline));
+    format!("{baseline}{}", grid(&header, rows))
 }
 
 async fn evaluate(ctx: &Ctx, args: &EvaluateArgs) -> Result<()> {
@@ -299,7 +300,7 @@ async fn evaluate(ctx: &Ctx, args: &EvaluateArgs) -> Result<()> {
                 }
             }
             if !psi.is_empty() {
-                s.push_str("\n\nPSI against the baseline (first period, or --table):\n");
+                s.push_str("\n\n");
                 s.push_str(&psi_grid(&psi));
             }
             s.push_str(&skipped_note(&plan));
