@@ -33,6 +33,8 @@ pub struct ScorecardBuildReport {
     pub scorecard: Scorecard,
     /// Where the store keeps it.
     pub path: PathBuf,
+    /// Coefficients that give riskier bins more points.
+    pub warnings: Vec<String>,
 }
 
 /// Builds the scorecard as a recorded run (`scorecard.build`): the card (JSON) and its
@@ -62,19 +64,26 @@ pub fn build(ws: &Workspace, req: &ScorecardBuildRequest) -> Result<ScorecardBui
         }
         run.param("scaling", serde_json::to_string(&req.scaling).unwrap_or_default())?;
         let card = Scorecard::build(plan.as_ref(), &model, req.scaling.clone())?;
+        // A scorecard's points always come from WoE values.
+        let warnings = model.sign_warnings(true);
+        run.metric("negative_woe_coefficients", warnings.len() as f64)?;
+        if !warnings.is_empty() {
+            run.param("warnings", warnings.join("\n"))?;
+        }
         let artifact = run.artifact(artifacts::SCORECARD, card.to_json().as_bytes())?;
         run.artifact(artifacts::POINTS_CSV, card.to_csv().as_bytes())?;
         if let Some(out) = &req.out {
             std::fs::write(out, card.to_json()).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
         }
-        Ok((card, PathBuf::from(artifact.path)))
+        Ok((card, PathBuf::from(artifact.path), warnings))
     })();
     let id = run.id();
-    let (scorecard, path) = run.finish(result)?;
+    let (scorecard, path, warnings) = run.finish(result)?;
     Ok(ScorecardBuildReport {
         run: id,
         scorecard,
         path,
+        warnings,
     })
 }
 

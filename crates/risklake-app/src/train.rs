@@ -547,6 +547,8 @@ pub struct LrReport {
     /// Held-out (rows, AUC, KS).
     pub valid: Option<(usize, f64, f64)>,
     pub seconds: f64,
+    /// Coefficients that work against their WoE (see [`LrModel::sign_warnings`]).
+    pub warnings: Vec<String>,
 }
 
 impl LrReport {
@@ -671,6 +673,14 @@ pub async fn train_lr(ws: &Workspace, req: &TrainLrRequest, progress: &dyn Progr
             run.metric("valid_auc", a)?;
             run.metric("valid_ks", k)?;
         }
+        let warnings = model.sign_warnings(matches!(model.inputs, lr::Inputs::Woe { .. }));
+        run.metric("negative_woe_coefficients", warnings.len() as f64)?;
+        for w in &warnings {
+            progress.note(&format!("warning: {w}"));
+        }
+        if !warnings.is_empty() {
+            run.param("warnings", warnings.join("\n"))?;
+        }
         let artifact = run.artifact(artifacts::MODEL, model.to_json().as_bytes())?;
         run.artifact(artifacts::LR_SUMMARY, model.summary_text().as_bytes())?;
         if let Some((p, y)) = valid_rows {
@@ -685,6 +695,7 @@ pub async fn train_lr(ws: &Workspace, req: &TrainLrRequest, progress: &dyn Progr
             model,
             valid,
             seconds,
+            warnings,
         })
     }
     .await;

@@ -608,3 +608,50 @@ async fn model_reports_agree_with_training_and_name_what_a_table_lacks() {
     .unwrap_err();
     assert!(matches!(e, Error::NotFound { .. }), "{e}");
 }
+
+#[tokio::test]
+async fn a_negative_coefficient_on_woe_values_is_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = workspace(dir.path());
+    synthetic_apps(&ws, 3000, 41).await;
+    let plan = risklake_app::features::bin(&ws, &risklake_app::features::BinRequest::new("apps", "bad"), &Silent)
+        .await
+        .unwrap();
+    let lr: risklake_app::train::TrainLrRequest = risklake_app::request_from_json(
+        &serde_json::json!({
+            "table": "apps", "label": "bad", "plan": plan.run.to_string(),
+            "columns": ["x00_amount", "x02_utilization", "x04_tenure_months"]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let fitted = risklake_app::train::train_lr(&ws, &lr, &Silent).await.unwrap();
+    assert!(fitted.warnings.is_empty(), "strong features take positive coefficients: {:?}", fitted.warnings);
+    let card = risklake_app::scorecard::ScorecardBuildRequest {
+        model: fitted.run.to_string(),
+        plan: None,
+        scaling: Default::default(),
+        out: None,
+    };
+    assert!(risklake_app::scorecard::build(&ws, &card).unwrap().warnings.is_empty());
+    // The same model with one coefficient's sign turned: the card says which feature.
+    let mut model: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&fitted.model_path).unwrap()).unwrap();
+    let coefs = model["coefficients"].as_array_mut().unwrap();
+    let c = coefs.iter_mut().find(|c| c["name"] == "x02_utilization").unwrap();
+    c["coef"] = serde_json::json!(-c["coef"].as_f64().unwrap());
+    let turned = dir.path().join("turned.json");
+    std::fs::write(&turned, model.to_string()).unwrap();
+    let built = risklake_app::scorecard::build(
+        &ws,
+        &risklake_app::scorecard::ScorecardBuildRequest {
+            model: turned.display().to_string(),
+            ..card
+        },
+    )
+    .unwrap();
+    assert_eq!(built.warnings.len(), 1, "{:?}", built.warnings);
+    assert!(built.warnings[0].contains("'x02_utilization' is negative"), "{}", built.warnings[0]);
+    let run = ws.store().get_run(built.run).unwrap();
+    assert_eq!(run.metrics["negative_woe_coefficients"], 1.0);
+    assert!(run.params["warnings"].contains("x02_utilization"));
+}

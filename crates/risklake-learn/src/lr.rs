@@ -1534,6 +1534,27 @@ impl LrModel {
         Ok(out)
     }
 
+    /// Warnings about coefficients on WoE values (`on_woe`: the model was fitted on a
+    /// plan's WoE, or a scorecard is made from it): a negative coefficient makes riskier
+    /// bins (positive WoE, `ln(bad share / good share)`) score as safer, so the feature
+    /// works against its own binning (collinearity with other features, or a binning
+    /// that does not hold).
+    pub fn sign_warnings(&self, on_woe: bool) -> Vec<String> {
+        if !on_woe {
+            return Vec::new();
+        }
+        self.features()
+            .filter(|c| c.coef < 0.0)
+            .map(|c| {
+                format!(
+                    "the coefficient of '{}' is negative ({:.4}) on WoE values: its riskier bins get more points; \
+                     check its binning and its correlation with the other features, or leave it out",
+                    c.name, c.coef
+                )
+            })
+            .collect()
+    }
+
     /// Probability of bad for each row.
     pub fn predict(&self, batch: &RecordBatch) -> Result<Vec<f64>> {
         Ok(self.predict_raw(batch)?.into_iter().map(sigmoid).collect())

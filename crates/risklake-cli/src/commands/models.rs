@@ -91,7 +91,7 @@ pub fn print_lr(ctx: &Ctx, r: &LrReport) {
             "run": r.run, "model": r.model_path, "summary": m.summary, "coefficients": m.coefficients,
             "dropped": m.dropped, "stepwise": m.stepwise,
             "valid_rows": r.valid.map(|v| v.0), "valid_auc": r.valid.map(|v| v.1), "valid_ks": r.valid.map(|v| v.2),
-            "seconds": r.seconds,
+            "seconds": r.seconds, "warnings": r.warnings,
         }),
         || {
             let mut text = m.summary_text();
@@ -222,12 +222,15 @@ pub fn build(ctx: &Ctx, args: &ScorecardBuildArgs, print: bool) -> Result<RunId>
     };
     let r = risklake_app::scorecard::build(&ctx.ws, &req)?;
     let (run, card, path) = (r.run, r.scorecard, r.path.display().to_string());
+    for w in &r.warnings {
+        ctx.out.note(format!("warning: {w}"));
+    }
     if !print {
         return Ok(run);
     }
     ctx.out.emit(
         json!({"run": run, "scorecard": path, "base_points": card.base_points, "factor": card.factor,
-               "offset": card.offset, "features": card.features}),
+               "offset": card.offset, "features": card.features, "warnings": r.warnings}),
         || format!("{}\nscorecard: {path}\nrun: {run}", card_text(&card)),
     );
     Ok(run)
