@@ -412,3 +412,40 @@ fn psi_by_period_orders_month_names_in_time_and_names_the_baseline() {
     let shown = json(&home, &["runs", "show", &run]);
     assert_eq!(shown["params"]["psi_baseline"], "Dec-2017 (first period, ordered as dates)");
 }
+
+#[test]
+fn leaks_and_thin_bins_are_flagged_and_kept_in_selection_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    // `leak` is the label itself; `score` is a fair feature; `rare` puts 2 bads in a bin.
+    let mut csv = String::from("leak,score,rare,bad\n");
+    for r in 0..2000u32 {
+        let bad = (r % 7 == 0) as u8;
+        let score = (r * 37) % 100 + if bad == 1 { 20 } else { 0 };
+        let rare = if r < 40 { 1000 + r } else { r % 50 };
+        csv.push_str(&format!("{bad},{score},{rare},{bad}\n"));
+    }
+    let file = dir.path().join("leaky.csv");
+    std::fs::write(&file, csv).unwrap();
+    let out = json(&home, &["features", "bin", "--table", file.to_str().unwrap(), "--label", "bad"]);
+    let flags = |name: &str| -> Vec<String> {
+        out["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["feature"] == name)
+            .unwrap()["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(flags("leak")[0].contains("separates the classes perfectly"), "{:?}", flags("leak"));
+    assert!(!flags("score").iter().any(|f| f.contains("probable leakage")), "{:?}", flags("score"));
+    // Selection that drops the leak for another reason keeps the flag in the reason.
+    let plan = out["run"].to_string();
+    let sel = json(&home, &["features", "select", "--plan", &plan, "--min-iv", "100"]);
+    let text = sel.to_string();
+    assert!(text.contains("flagged: separates the classes perfectly"), "{text}");
+}

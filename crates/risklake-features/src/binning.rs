@@ -550,7 +550,76 @@ fn feature_metrics(
         bins: regular.len(),
         infinite,
         psi: None,
+        flags: {
+            let mut flags = review_flags(iv_total, ks, bins, tb, tg);
+            if let Some(f) = fine_separation(fine, matches!(f.bins, FineBins::Numeric(_)), tb, tg) {
+                if !flags.iter().any(|x| x.starts_with("separates")) {
+                    flags.insert(0, f);
+                }
+            }
+            flags
+        },
     }
+}
+
+/// Perfect separation seen in the fine counts (before bins are merged, which a
+/// constraint such as a minimum of bads per bin can do down to one bin and IV 0): the
+/// classes split at one threshold of a numeric feature, or every value holding one class
+/// only (with values shared by several rows, so not an identifier).
+fn fine_separation(fine: &[Counts], numeric: bool, total_bad: f64, total_good: f64) -> Option<String> {
+    if total_bad <= 0.0 || total_good <= 0.0 {
+        return None;
+    }
+    if numeric {
+        let (mut cb, mut cg) = (0.0, 0.0);
+        for c in fine {
+            cb += c.bad;
+            cg += c.w - c.bad;
+            if ((cb / total_bad) - (cg / total_good)).abs() >= 1.0 - 1e-9 {
+                return Some("separates the classes perfectly at one threshold: probable leakage (the outcome, or a value recorded after it)".into());
+            }
+        }
+    }
+    let used: Vec<&Counts> = fine.iter().filter(|c| c.n > 0).collect();
+    let rows: u64 = used.iter().map(|c| c.n).sum();
+    let pure = used.iter().all(|c| c.bad <= 0.0 || c.w - c.bad <= 1e-12);
+    (pure && (used.len() as u64) * 2 <= rows)
+        .then(|| "every value holds one class only: probable leakage (the outcome encoded)".to_string())
+}
+
+/// Bads a bin needs before its WoE is more than noise.
+pub const MIN_BIN_BADS: f64 = 5.0;
+
+/// Review flags of a binned feature: an implausibly high IV (> 0.5 suspicious, > 1
+/// probable leakage), classes separated perfectly, and bins whose WoE rests on fewer
+/// than [`MIN_BIN_BADS`] bads.
+pub fn review_flags(iv: f64, ks: f64, bins: &[Bin], total_bad: f64, total_good: f64) -> Vec<String> {
+    let mut flags = Vec::new();
+    let both = total_bad > 0.0 && total_good > 0.0;
+    let pure = bins.iter().filter(|b| b.count > 0).all(|b| b.bad == 0.0 || b.good == 0.0);
+    if both && (pure || ks >= 0.999) {
+        flags.push("separates the classes perfectly: probable leakage (the outcome, or a value recorded after it)".into());
+    } else if iv > 1.0 {
+        flags.push(format!("IV {iv:.2} > 1: probable leakage"));
+    } else if iv > 0.5 {
+        flags.push(format!("IV {iv:.2} > 0.5: suspiciously strong, check for leakage"));
+    }
+    if total_bad > 0.0 {
+        let thin: Vec<&str> = bins
+            .iter()
+            .filter(|b| b.count > 0 && b.bad < MIN_BIN_BADS)
+            .map(|b| b.label.as_str())
+            .collect();
+        if !thin.is_empty() {
+            flags.push(format!(
+                "{} bin{} with fewer than {MIN_BIN_BADS} bads, whose WoE is mostly noise: {}",
+                thin.len(),
+                if thin.len() == 1 { "" } else { "s" },
+                thin.join(", ")
+            ));
+        }
+    }
+    flags
 }
 
 /// A bin label like `[12.5, 20)`.
@@ -623,5 +692,38 @@ impl Bin {
         self.share = if total_w > 0.0 { self.weight / total_w } else { 0.0 };
         self.woe = woe(&c, total_bad, total_good);
         self.iv = iv(&c, total_bad, total_good);
+    }
+}
+
+#[cfg(test)]
+mod review_tests {
+    use super::*;
+
+    fn bin(label: &str, bad: f64, n: u64) -> Bin {
+        Bin::new(
+            0,
+            label.into(),
+            BinKind::Regular,
+            Counts {
+                n,
+                w: n as f64,
+                bad,
+            },
+            None,
+        )
+    }
+
+    #[test]
+    fn review_flags_name_leaks_and_thin_bins() {
+        let fair = [bin("[-inf, 1)", 40.0, 500), bin("[1, inf)", 60.0, 500)];
+        assert!(review_flags(0.05, 0.1, &fair, 100.0, 900.0).is_empty());
+        let strong = review_flags(0.7, 0.5, &fair, 100.0, 900.0);
+        assert_eq!(strong, ["IV 0.70 > 0.5: suspiciously strong, check for leakage"]);
+        assert!(review_flags(1.3, 0.6, &fair, 100.0, 900.0)[0].contains("probable leakage"));
+        let pure = [bin("0", 0.0, 900), bin("1", 100.0, 100)];
+        assert!(review_flags(5.0, 1.0, &pure, 100.0, 900.0)[0].contains("separates the classes perfectly"));
+        let thin = [bin("[-inf, 1)", 97.0, 900), bin("[1, inf)", 3.0, 100)];
+        let f = review_flags(0.1, 0.2, &thin, 100.0, 900.0);
+        assert_eq!(f, ["1 bin with fewer than 5 bads, whose WoE is mostly noise: [1, inf)"]);
     }
 }

@@ -127,6 +127,9 @@ pub struct FeatureMetrics {
     /// Largest PSI found by an evaluation, when one ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub psi: Option<f64>,
+    /// What a model reviewer should look at (see [`crate::binning::review_flags`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
 }
 
 impl BinningPlan {

@@ -35,6 +35,7 @@ pub fn binning_report(plan: &BinningPlan, title: &str, psi: &[FeaturePsi]) -> St
     if !psi.is_empty() {
         header.push("max PSI");
     }
+    header.push("review flags");
     let mut order: Vec<_> = plan.features.iter().collect();
     order.sort_by(|a, b| b.metrics.iv.total_cmp(&a.metrics.iv));
     let rows: Vec<Vec<Cell>> = order
@@ -58,6 +59,7 @@ pub fn binning_report(plan: &BinningPlan, title: &str, psi: &[FeaturePsi]) -> St
                     None => Cell::Text("-".into()),
                 });
             }
+            r.push(Cell::Text(m.flags.join("; ")));
             r
         })
         .collect();

@@ -105,6 +105,7 @@ fn summary_json(plan: &BinningPlan, psi: &[FeaturePsi]) -> Vec<Value> {
                 "feature": f.name, "type": format!("{:?}", f.kind).to_lowercase(), "bins": m.bins,
                 "iv": m.iv, "ks": m.ks, "auc": m.auc, "gini": m.gini, "missing_rate": m.missing_rate,
                 "distinct": m.distinct, "top_share": m.top_share, "trend": m.trend, "max_psi": max_psi,
+                "flags": m.flags,
             })
         })
         .collect()
@@ -155,10 +156,21 @@ fn summary_grid(plan: &BinningPlan, psi: &[FeaturePsi], limit: usize) -> String 
 }
 
 fn skipped_note(plan: &BinningPlan) -> String {
-    if plan.skipped.is_empty() {
-        return String::new();
+    let mut s = String::new();
+    let mut flagged: Vec<_> = plan.features.iter().filter(|f| !f.metrics.flags.is_empty()).collect();
+    flagged.sort_by(|a, b| b.metrics.iv.total_cmp(&a.metrics.iv));
+    if !flagged.is_empty() {
+        s.push_str("\nreview flags:\n");
+        for f in flagged {
+            for flag in &f.metrics.flags {
+                s.push_str(&format!("  {}: {flag}\n", f.name));
+            }
+        }
     }
-    let mut s = String::from("\nnot binned:\n");
+    if plan.skipped.is_empty() {
+        return s;
+    }
+    s.push_str("\nnot binned:\n");
     for k in &plan.skipped {
         s.push_str(&format!("  {}: {}\n", k.name, k.reason));
     }
