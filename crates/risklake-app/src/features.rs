@@ -241,6 +241,10 @@ pub struct TransformRequest {
     /// `woe` (default) or `bin`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// Keep the raw columns and write the values as `<feature><suffix>` columns (e.g.
+    /// `_woe`); without it the values replace the raw columns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suffix: Option<String>,
     pub destination: crate::output::OutputSpec,
 }
 
@@ -266,11 +270,16 @@ pub async fn transform(ws: &Workspace, req: &TransformRequest, progress: &dyn Pr
         run.param("plan", &req.plan)?;
         run.uses("plan", &req.plan)?;
         run.param("output", output_name)?;
-        let transformer = risklake_features::Transformer::new(&plan, output);
+        let mut transformer = risklake_features::Transformer::new(&plan, output);
+        if let Some(s) = &req.suffix {
+            run.param("suffix", s)?;
+            transformer = transformer.with_suffix(s.clone());
+        }
         let session = ws.lake().await?.sql().await?;
         let stream = scan::open_input(ws, &session, &req.table, None, id).await?;
         let in_schema = stream_schema(&stream);
         transformer.check_schema(&in_schema, &req.table)?;
+        transformer.added_columns(&in_schema)?;
         let schema = transformer.output_schema(&in_schema);
         let started = Instant::now();
         let written = crate::output::write_mapped(

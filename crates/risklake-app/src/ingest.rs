@@ -38,7 +38,7 @@ pub async fn ingest(ws: &Workspace, req: &IngestRequest, progress: &dyn Progress
         base_dir: Default::default(),
     };
     let lake_req = job.request(req)?;
-    ingest_one(ws, lake_req, progress).await
+    ingest_one(ws, lake_req, job.allows_duplicate_source(req), progress).await
 }
 
 /// Runs every source of the job file at `path`, each as a run; stops at the first that
@@ -50,7 +50,7 @@ pub async fn ingest_job(ws: &Workspace, path: &Path, progress: &dyn Progress) ->
         let req = job.request(s)?;
         let name = IngestJob::source_name(s);
         progress.note(&format!("ingest {name}: {} -> {}", req.source.describe(), req.table));
-        let outcome = ingest_one(ws, req, progress).await.map_err(|e| match e {
+        let outcome = ingest_one(ws, req, job.allows_duplicate_source(s), progress).await.map_err(|e| match e {
             Error::Cancelled => Error::Cancelled,
             e => Error::invalid(format!("job source {name}: {e}")),
         })?;
@@ -72,11 +72,74 @@ fn state_key(req: &risklake_lake::ingest::IngestRequest) -> Option<String> {
     }
 }
 
+/// The state scope of the files appended to a table.
+fn appended_scope(table: &str) -> String {
+    format!("ingest.appended:{table}")
+}
+
+/// A file's identity for the duplicate check: size, modification time and an FNV-1a
+/// hash of its first and last MiB (reading it whole would cost as much as the ingest).
+fn file_fingerprint(path: &Path) -> Result<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let err = |e| Error::io(format!("reading {}", path.display()), e);
+    let meta = std::fs::metadata(path).map_err(err)?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let mut f = std::fs::File::open(path).map_err(err)?;
+    const PART: u64 = 1 << 20;
+    let mut bytes = Vec::new();
+    f.by_ref().take(PART).read_to_end(&mut bytes).map_err(err)?;
+    if meta.len() > 2 * PART {
+        f.seek(SeekFrom::End(-(PART as i64))).map_err(err)?;
+    }
+    f.read_to_end(&mut bytes).map_err(err)?;
+    let hash = bytes
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3));
+    Ok(format!("{}:{mtime}:{hash:016x}", meta.len()))
+}
+
+/// For an append of a file into a table without a primary key: the state key that
+/// remembers it, after refusing a file already appended there (unless allowed).
+fn check_duplicate(
+    ws: &Workspace,
+    req: &risklake_lake::ingest::IngestRequest,
+    allow: bool,
+) -> Result<Option<(String, String)>> {
+    let Source::File(path) = &req.source else { return Ok(None) };
+    if req.mode == risklake_lake::WriteMode::Upsert || !req.spec.primary_key.is_empty() || !path.is_file() {
+        return Ok(None);
+    }
+    let scope = appended_scope(&req.table.to_string());
+    let key = file_fingerprint(path)?;
+    if req.mode == risklake_lake::WriteMode::Overwrite {
+        // An overwrite starts the table afresh: remembered after its commit, alone.
+        return Ok(Some((scope, key)));
+    }
+    if let Some(before) = ws.store().get_state(&scope, &key)? {
+        if !allow {
+            return Err(Error::Conflict(format!(
+                "{} was already appended to {} ({before}); appending it again would duplicate its rows. \
+                 Give allow_duplicate_source (--allow-duplicate-source) to append it anyway, or use mode overwrite \
+                 or upsert",
+                path.display(),
+                req.table
+            )));
+        }
+    }
+    Ok(Some((scope, key)))
+}
+
 async fn ingest_one(
     ws: &Workspace,
     mut req: risklake_lake::ingest::IngestRequest,
+    allow_duplicate: bool,
     progress: &dyn Progress,
 ) -> Result<IngestOutcome> {
+    let appended = check_duplicate(ws, &req, allow_duplicate)?;
     let key = state_key(&req);
     if let (Some(k), Source::Postgres(pg)) = (&key, &mut req.source) {
         pg.since = ws.store().get_state("ingest", k)?;
@@ -117,6 +180,14 @@ async fn ingest_one(
         run.output(&report.table, report.snapshot, Some(report.rows_written))?;
         if let Some(r) = &report.rejected_table {
             run.dataset("rejected", r, None, Some(report.rows_rejected))?;
+        }
+        // Remembered only after the commit: a failed append may be retried.
+        if let (Some((scope, fingerprint)), Some(snapshot)) = (&appended, report.snapshot) {
+            if req.mode == risklake_lake::WriteMode::Overwrite {
+                ws.store().clear_state(scope)?;
+            }
+            let what = format!("by run {}, snapshot {snapshot}, {} rows", run.id(), report.rows_written);
+            ws.store().set_state(scope, fingerprint, &what)?;
         }
         // The mark moves only after the lake commit succeeded.
         if let (Some(k), Some(h)) = (&key, &report.high_water_mark) {

@@ -47,6 +47,23 @@ impl Workspace {
         })
     }
 
+    /// Opens a home that exists; never creates one. For what only reads a home: a
+    /// mistyped or missing `--home` is then an error naming the folder, not a new empty
+    /// home in which every table is "not found".
+    pub fn open_existing(home: &Path, project: &str) -> Result<Self> {
+        if !home.join("store.db").is_file() && !home.join("warehouse").is_dir() {
+            let shown = std::path::absolute(home).unwrap_or_else(|_| home.to_path_buf());
+            return Err(Error::NotFound {
+                kind: "risklake home",
+                name: format!(
+                    "{} (no store.db or warehouse/ there; give --home or RISKLAKE_HOME, or create it with `risklake init`)",
+                    shown.display()
+                ),
+            });
+        }
+        Self::open(home, project)
+    }
+
     /// Sets what started the runs of this workspace (a command line, a job id, a
     /// notebook), recorded with each run.
     pub fn with_origin(mut self, origin: impl Into<String>) -> Self {

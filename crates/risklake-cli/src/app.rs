@@ -108,6 +108,10 @@ pub struct IngestArgs {
     /// append, overwrite (replace all rows) or upsert (by primary key).
     #[arg(long, default_value = "append", value_parser = ["append", "overwrite", "upsert"])]
     pub mode: String,
+    /// Append a file that was already appended to the table (refused by default: its
+    /// rows would be there twice).
+    #[arg(long)]
+    pub allow_duplicate_source: bool,
     /// Primary-key columns, comma-separated (new tables).
     #[arg(long, value_delimiter = ',')]
     pub primary_key: Vec<String>,
@@ -367,6 +371,10 @@ pub struct TransformArgs {
     /// woe (Float64) or bin (Int32 index: regular bins, then missing, then specials).
     #[arg(long, default_value = "woe")]
     pub output: String,
+    /// Keep the raw columns and add the values as <feature><SUFFIX> columns (e.g. _woe),
+    /// so a scored table can be audited; by default the values replace the raw columns.
+    #[arg(long)]
+    pub suffix: Option<String>,
     /// If the output table exists: append or overwrite (default: refuse).
     #[arg(long, value_parser = ["append", "overwrite"])]
     pub mode: Option<String>,

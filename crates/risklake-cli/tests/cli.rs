@@ -126,12 +126,19 @@ fn quickstart_on_an_empty_home_records_everything() {
 fn json_errors_go_to_stderr_with_a_nonzero_exit() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("h");
+    // Commands that only read a home do not create one; they name the folder they missed.
+    for args in [&["tables"][..], &["runs", "list"], &["describe", "apps"], &["model", "list"]] {
+        let e = fails(&home, args);
+        assert!(e.contains("risklake home not found") && e.contains(home.to_str().unwrap()), "{args:?}: {e}");
+        assert!(!home.exists(), "{args:?} created the home");
+    }
     let init = json(&home, &["init"]);
     assert!(init["warehouse"].as_str().unwrap().ends_with("warehouse"));
     assert_eq!(json(&home, &["tables"])["tables"], Value::Array(vec![]));
     let e = fails(&home, &["--json", "describe", "nope"]);
     let v: Value = serde_json::from_str(e.trim()).expect("JSON error on stderr");
     assert!(v["error"].as_str().unwrap().contains("default.nope"), "{e}");
+    assert!(v["error"].as_str().unwrap().contains("in the home"), "a missing table names the home: {e}");
     let e = fails(&home, &["sql", "SELEC 1"]);
     assert!(e.contains("SQL error"), "{e}");
     let e = fails(&home, &["ingest", "x.csv", "--table", "t", "--mode", "merge"]);
@@ -504,4 +511,29 @@ fn closed_pipes_and_signals_leave_no_panic_and_no_running_run() {
             .unwrap()
             .is_empty());
     }
+}
+
+#[test]
+fn appending_the_same_file_twice_is_refused_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("h");
+    let csv = dir.path().join("batch.csv");
+    std::fs::write(&csv, "id,v\n1,a\n2,b\n").unwrap();
+    let file = csv.to_str().unwrap();
+    let count = || json(&home, &["sql", "SELECT COUNT(*) AS n FROM dup"])["results"][0]["data"][0]["n"].clone();
+    json(&home, &["ingest", file, "--table", "dup"]);
+    let e = fails(&home, &["ingest", file, "--table", "dup"]);
+    assert!(e.contains("was already appended to default.dup") && e.contains("--allow-duplicate-source"), "{e}");
+    assert_eq!(count(), 2, "nothing appended");
+    json(&home, &["ingest", file, "--table", "dup", "--allow-duplicate-source"]);
+    assert_eq!(count(), 4);
+    // An overwrite starts afresh: then the file is the one appended.
+    json(&home, &["ingest", file, "--table", "dup", "--mode", "overwrite"]);
+    assert_eq!(count(), 2);
+    assert!(fails(&home, &["ingest", file, "--table", "dup"]).contains("already appended"));
+    // Another file, or the same file into another table, is new.
+    std::fs::write(dir.path().join("next.csv"), "id,v\n3,c\n").unwrap();
+    json(&home, &["ingest", dir.path().join("next.csv").to_str().unwrap(), "--table", "dup"]);
+    assert_eq!(count(), 3);
+    json(&home, &["ingest", file, "--table", "dup2"]);
 }

@@ -449,3 +449,33 @@ fn leaks_and_thin_bins_are_flagged_and_kept_in_selection_reasons() {
     let text = sel.to_string();
     assert!(text.contains("flagged: separates the classes perfectly"), "{text}");
 }
+
+#[test]
+fn transform_can_keep_the_raw_columns_beside_their_woe() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let plan = json(&home, &["features", "bin", "--table", &german_str(), "--label", "creditability", "--bad-value", "bad", "--columns", "duration_in_month,purpose"])["run"].to_string();
+    let out = dir.path().join("woe.csv");
+    let r = json(
+        &home,
+        &["features", "transform", "--plan", &plan, "--table", &german_str(), "--out", out.to_str().unwrap(), "--suffix", "_woe"],
+    );
+    assert_eq!(r["rows"], 1000);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let raw = std::fs::read_to_string(german()).unwrap();
+    let raw_header: Vec<&str> = raw.lines().next().unwrap().split(',').collect();
+    assert_eq!(&header[..raw_header.len()], &raw_header[..], "the raw columns first, unchanged");
+    assert_eq!(&header[raw_header.len()..], ["duration_in_month_woe", "purpose_woe"]);
+    let first: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
+    let raw_first: Vec<&str> = raw.lines().nth(1).unwrap().split(',').collect();
+    let d = raw_header.iter().position(|h| *h == "duration_in_month").unwrap();
+    assert_eq!(first[d], raw_first[d], "raw duration kept");
+    // (A quoted text field holds a comma: count the new columns from the end.)
+    assert!(first[first.len() - 2].parse::<f64>().is_ok(), "a WoE value: {first:?}");
+    let e = fails(
+        &home,
+        &["features", "transform", "--plan", &plan, "--table", out.to_str().unwrap(), "--out", dir.path().join("x.csv").to_str().unwrap(), "--suffix", "_woe"],
+    );
+    assert!(e.contains("already has a column 'duration_in_month_woe'"), "{e}");
+}

@@ -34,6 +34,9 @@ fn train_records_a_model_that_predict_uses() {
     let (rows, valid) = (t["rows"].as_i64().unwrap(), t["valid_rows"].as_i64().unwrap());
     assert_eq!(rows + valid, 8000);
     assert!((1500..2500).contains(&valid), "about a quarter held out: {valid}");
+    // The README's Python version of the split rule holds out exactly these rows:
+    // sum(share(i) < 0.25 for i in range(8000)) == 1991.
+    assert_eq!(valid, 1991, "the documented split rule");
     assert!(t["valid_metric"].as_f64().unwrap() > 0.75, "{t}");
     let run = t["run"].as_i64().unwrap().to_string();
     let shown = json(&home, &["runs", "show", &run]);

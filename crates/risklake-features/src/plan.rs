@@ -256,6 +256,9 @@ pub struct Transformer {
     plan: BinningPlan,
     lookups: Vec<Option<HashMap<String, usize>>>,
     output: Output,
+    /// Write the values as `<feature><suffix>` columns after the input's, keeping the
+    /// raw columns; `None` replaces the raw columns in place.
+    suffix: Option<String>,
 }
 
 impl Transformer {
@@ -280,7 +283,27 @@ impl Transformer {
             plan: plan.clone(),
             lookups,
             output,
+            suffix: None,
         }
+    }
+
+    /// Keeps the raw columns and adds the values as `<feature><suffix>` columns.
+    pub fn with_suffix(mut self, suffix: impl Into<String>) -> Self {
+        self.suffix = Some(suffix.into()).filter(|s| !s.is_empty());
+        self
+    }
+
+    /// The columns a transform adds next to the raw ones (with a suffix), checked
+    /// against `input`'s names.
+    pub fn added_columns(&self, input: &Schema) -> Result<Vec<String>> {
+        let Some(suffix) = &self.suffix else { return Ok(Vec::new()) };
+        let names: Vec<String> = self.plan.features.iter().map(|f| format!("{}{suffix}", f.name)).collect();
+        if let Some(n) = names.iter().find(|n| input.fields().iter().any(|f| f.name().eq_ignore_ascii_case(n))) {
+            return Err(Error::invalid(format!(
+                "the table already has a column '{n}'; choose another suffix than '{suffix}'"
+            )));
+        }
+        Ok(names)
     }
 
     pub fn plan(&self) -> &BinningPlan {
@@ -315,6 +338,16 @@ impl Transformer {
             Output::Woe => DataType::Float64,
             Output::Bin => DataType::Int32,
         };
+        if let Some(suffix) = &self.suffix {
+            let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+            fields.extend(
+                self.plan
+                    .features
+                    .iter()
+                    .map(|f| Field::new(format!("{}{suffix}", f.name), dt.clone(), false)),
+            );
+            return Arc::new(Schema::new(fields));
+        }
         let fields: Vec<Field> = input
             .fields()
             .iter()
@@ -350,14 +383,18 @@ impl Transformer {
         let bins = self.bin_indices(batch)?;
         let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
         for (f, idx) in self.plan.features.iter().zip(bins) {
-            let at = Self::index_of(&schema, &f.name).unwrap();
-            columns[at] = match self.output {
+            let values: ArrayRef = match self.output {
                 Output::Woe => {
                     let woe: Vec<f64> = f.bins.iter().map(|b| b.woe).collect();
                     Arc::new(Float64Array::from_iter_values(idx.iter().map(|&i| woe[i as usize])))
                 }
                 Output::Bin => Arc::new(Int32Array::from_iter_values(idx.iter().map(|&i| i as i32))),
             };
+            if self.suffix.is_some() {
+                columns.push(values);
+            } else {
+                columns[Self::index_of(&schema, &f.name).unwrap()] = values;
+            }
         }
         RecordBatch::try_new(self.output_schema(&schema), columns)
             .map_err(|e| Error::arrow("building the transformed batch", e))

@@ -735,7 +735,10 @@ fn metric(metric: Metric, ds: &Dataset, raw: &[f64]) -> f64 {
 impl GbdtModel {
     /// Raw scores of a binned dataset (built with this model's mappers).
     pub fn predict_raw_binned(&self, ds: &Dataset) -> Vec<f64> {
+        // Rows in parallel; each row's trees summed in order, so the result does not
+        // depend on the thread count.
         (0..ds.rows())
+            .into_par_iter()
             .map(|r| {
                 self.init_score
                     + self

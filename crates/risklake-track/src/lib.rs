@@ -60,6 +60,8 @@ pub trait Store: Send + Sync {
     fn get_state(&self, scope: &str, key: &str) -> Result<Option<String>>;
     /// Writes a named state value.
     fn set_state(&self, scope: &str, key: &str, value: &str) -> Result<()>;
+    /// Forgets every state value of `scope`.
+    fn clear_state(&self, scope: &str) -> Result<()>;
     /// Marks `interrupted` every running run whose process has ended (see
     /// [`risklake_core::process::Owner`]); returns their ids. Stores call it when opened
     /// for writing.

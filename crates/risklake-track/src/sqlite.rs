@@ -622,6 +622,13 @@ impl Store for SqliteStore {
             .map_err(db_err)
     }
 
+    fn clear_state(&self, scope: &str) -> Result<()> {
+        self.conn()
+            .execute("DELETE FROM state WHERE scope = ?1", [scope])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     fn get_state(&self, scope: &str, key: &str) -> Result<Option<String>> {
         self.conn()
             .query_row(

@@ -381,6 +381,7 @@ pub async fn transform_recorded(ctx: &Ctx, args: &TransformArgs) -> Result<Trans
         plan: args.plan.clone(),
         table: args.table.clone(),
         output: Some(args.output.clone()),
+        suffix: args.suffix.clone(),
         destination: target.spec()?,
     };
     risklake_app::features::transform(&ctx.ws, &req, &Bars::new(ctx.out)).await

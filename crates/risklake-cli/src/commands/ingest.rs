@@ -61,6 +61,7 @@ pub fn request_from_args(args: &IngestArgs) -> Result<IngestRequest> {
             null_markers: list(&args.null_markers),
             schema,
             infer_rows: Some(args.infer_rows.max(1)),
+            allow_duplicate_source: args.allow_duplicate_source.then_some(true),
             ..Default::default()
         },
         ..Default::default()

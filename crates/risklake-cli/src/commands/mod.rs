@@ -31,8 +31,15 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    fn open(home: &Path, out: Out, project: &str) -> Result<Ctx> {
-        let ws = risklake_app::Workspace::open(home, project)?.with_origin(command_line());
+    /// Opens the home; `create` when the command may be the first to use it (it writes
+    /// tables or runs), otherwise a missing home is an error naming the folder.
+    fn open(home: &Path, out: Out, project: &str, create: bool) -> Result<Ctx> {
+        let ws = if create {
+            risklake_app::Workspace::open(home, project)?
+        } else {
+            risklake_app::Workspace::open_existing(home, project)?
+        }
+        .with_origin(command_line());
         Ok(Ctx {
             home: ws.home().to_path_buf(),
             out,
@@ -116,8 +123,42 @@ pub async fn run(cli: Cli) -> Result<()> {
         json: cli.json,
         quiet: cli.quiet,
     };
-    let ctx = Ctx::open(&cli.home, out, &cli.project)?;
-    match cli.command {
+    // Commands about what a home already holds never create one (those that may take
+    // files instead, such as `model show FILE`, still may).
+    use crate::app::ModelCommand as M;
+    let creates = !matches!(
+        cli.command,
+        Command::Tables
+            | Command::Describe { .. }
+            | Command::Tag { .. }
+            | Command::Runs(_)
+            | Command::Projects
+            | Command::Model(
+                M::List { .. } | M::Register { .. } | M::Alias { .. } | M::Tag { .. } | M::DeleteVersion { .. }
+            )
+    );
+    let home = cli.home.clone();
+    let ctx = Ctx::open(&cli.home, out, &cli.project, creates)?;
+    dispatch(ctx, cli.command).await.map_err(|e| with_home(e, &home))
+}
+
+/// A table that is not found is not found *in a home*: say which, since a wrong or
+/// missing `--home` is the usual cause.
+fn with_home(e: Error, home: &Path) -> Error {
+    match e {
+        Error::NotFound { kind: "table", name } => Error::NotFound {
+            kind: "table",
+            name: format!(
+                "{name} (in the home {}; see `risklake tables`)",
+                std::path::absolute(home).unwrap_or_else(|_| home.to_path_buf()).display()
+            ),
+        },
+        other => other,
+    }
+}
+
+async fn dispatch(ctx: Ctx, command: Command) -> Result<()> {
+    match command {
         Command::Init => lake::init(&ctx).await,
         Command::Tables => lake::tables(&ctx).await,
         Command::Describe { table } => lake::describe(&ctx, &table).await,

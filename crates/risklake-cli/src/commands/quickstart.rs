@@ -147,6 +147,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         plan: plan_path.display().to_string(),
         table: "default.credit_apps".into(),
         output: None,
+        suffix: None,
         destination: risklake_app::output::OutputSpec {
             table: Some("default.credit_apps_woe".into()),
             mode: Some(risklake_lake::WriteMode::Overwrite),

@@ -46,6 +46,9 @@ pub struct JobOptions {
     /// Rows sampled to infer column types.
     pub infer_rows: Option<usize>,
     pub options: Option<BTreeMap<String, String>>,
+    /// Append a file that was already appended to the same table (refused by default:
+    /// it would duplicate its rows).
+    pub allow_duplicate_source: Option<bool>,
 }
 
 /// One source of a job; also the serialized request of one ingest (what a front, a
@@ -117,6 +120,15 @@ impl IngestJob {
     /// The display name of a source.
     pub fn source_name(s: &JobSource) -> String {
         s.name.clone().unwrap_or_else(|| s.table.clone())
+    }
+
+    /// Whether the source may append a file already appended (its option, else the
+    /// job's default, else no).
+    pub fn allows_duplicate_source(&self, s: &JobSource) -> bool {
+        s.options
+            .allow_duplicate_source
+            .or(self.defaults.allow_duplicate_source)
+            .unwrap_or(false)
     }
 
     /// The ingest request of one source, with the defaults applied.
