@@ -23,6 +23,8 @@ pub const POINTS_CSV: &str = "points.csv";
 pub const GAINS_JSON: &str = "gains.json";
 /// PSI per feature and group (JSON), from `features evaluate`.
 pub const PSI_JSON: &str = "psi.json";
+/// Every feature's selection decision and reason (CSV), from `features select`.
+pub const SELECTION_CSV: &str = "selection.csv";
 /// A self-contained HTML report.
 pub const REPORT_HTML: &str = "report.html";
 

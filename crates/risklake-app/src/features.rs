@@ -180,10 +180,21 @@ pub fn write_plan(path: &std::path::Path, plan: &BinningPlan) -> Result<()> {
 /// Stores the plan, its bins as CSV and its report as artifacts of `run`, with metrics;
 /// returns where the store keeps the plan.
 pub fn record_plan(ws: &Workspace, run: RunId, plan: &BinningPlan, psi: &[FeaturePsi]) -> Result<PathBuf> {
+    record_plan_with(ws, run, plan, psi, &[])
+}
+
+/// [`record_plan`] for a selection: the report lists the dropped features with reasons.
+fn record_plan_with(
+    ws: &Workspace,
+    run: RunId,
+    plan: &BinningPlan,
+    psi: &[FeaturePsi],
+    dropped: &[(String, String)],
+) -> Result<PathBuf> {
     let store = ws.store();
     let a = store.log_artifact_bytes(run, artifacts::BINNING_PLAN, plan.to_json().as_bytes())?;
     store.log_artifact_bytes(run, artifacts::BINS_CSV, bins_csv(plan).as_bytes())?;
-    let html = risklake_report::binning_report(plan, &format!("Binning report, run {run}"), psi);
+    let html = risklake_report::binning_report_with(plan, &format!("Binning report, run {run}"), psi, dropped);
     store.log_artifact_bytes(run, artifacts::REPORT_HTML, html.as_bytes())?;
     store.log_metric(run, "rows", None, plan.rows as f64)?;
     store.log_metric(run, "features", None, plan.features.len() as f64)?;
@@ -191,6 +202,26 @@ pub fn record_plan(ws: &Workspace, run: RunId, plan: &BinningPlan, psi: &[Featur
         store.log_metric(run, &format!("iv.{}", f.name), None, f.metrics.iv)?;
     }
     Ok(PathBuf::from(a.path))
+}
+
+/// Every feature's selection decision as CSV (feature, kept, reason, iv, missing_rate,
+/// psi, vif), reasons quoted.
+fn selection_csv(decisions: &[risklake_features::select::Decision]) -> String {
+    let opt = |v: Option<f64>| v.map_or(String::new(), |x| x.to_string());
+    let mut csv = String::from("feature,kept,reason,iv,missing_rate,psi,vif\n");
+    for d in decisions {
+        csv.push_str(&format!(
+            "{},{},\"{}\",{},{},{},{}\n",
+            d.feature,
+            d.kept,
+            d.reason.as_deref().unwrap_or("").replace('"', "\"\""),
+            d.iv,
+            d.missing_rate,
+            opt(d.psi),
+            opt(d.vif)
+        ));
+    }
+    csv
 }
 
 /// Reads a plan given as a file path or a run id.
@@ -484,7 +515,13 @@ pub async fn select(ws: &Workspace, req: &SelectRequest, progress: &dyn Progress
         let decisions = risklake_features::select::select(&plan, rules, &max_psi, corr.as_deref());
         let kept: Vec<String> = decisions.iter().filter(|d| d.kept).map(|d| d.feature.clone()).collect();
         let selected = plan.only(&kept);
-        let plan_path = record_plan(ws, id, &selected, &psi)?;
+        let dropped: Vec<(String, String)> = decisions
+            .iter()
+            .filter(|d| !d.kept)
+            .map(|d| (d.feature.clone(), d.reason.clone().unwrap_or_default()))
+            .collect();
+        let plan_path = record_plan_with(ws, id, &selected, &psi, &dropped)?;
+        run.artifact(artifacts::SELECTION_CSV, selection_csv(&decisions).as_bytes())?;
         run.metric("kept", kept.len() as f64)?;
         run.metric("dropped", (decisions.len() - kept.len()) as f64)?;
         if let Some(out) = &req.out {

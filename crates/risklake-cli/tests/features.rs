@@ -448,6 +448,17 @@ fn leaks_and_thin_bins_are_flagged_and_kept_in_selection_reasons() {
     let sel = json(&home, &["features", "select", "--plan", &plan, "--min-iv", "100"]);
     let text = sel.to_string();
     assert!(text.contains("flagged: separates the classes perfectly"), "{text}");
+    // The decisions are kept with the run, and the report lists the dropped features.
+    let shown = json(&home, &["runs", "show", &sel["run"].to_string()]);
+    let artifact = |name: &str| {
+        let a = shown["artifacts"].as_array().unwrap().iter().find(|a| a["name"] == name).unwrap();
+        std::fs::read_to_string(a["path"].as_str().unwrap()).unwrap()
+    };
+    let csv = artifact("selection.csv");
+    assert_eq!(csv.lines().count(), 4, "a header and the 3 features: {csv}");
+    assert!(csv.lines().any(|l| l.starts_with("leak,false,\"IV ") && l.contains("flagged")), "{csv}");
+    let html = artifact("report.html");
+    assert!(html.contains("Dropped by the selection (3)") && html.contains("separates the classes perfectly"));
 }
 
 #[test]

@@ -14,6 +14,11 @@ fn num(v: f64, digits: usize) -> Cell {
 
 /// The whole report as one HTML page. `psi` adds a PSI column (the largest per feature).
 pub fn binning_report(plan: &BinningPlan, title: &str, psi: &[FeaturePsi]) -> String {
+    binning_report_with(plan, title, psi, &[])
+}
+
+/// [`binning_report`] with the features a selection dropped, as (feature, reason).
+pub fn binning_report_with(plan: &BinningPlan, title: &str, psi: &[FeaturePsi], dropped: &[(String, String)]) -> String {
     let mut body = format!("<h1>{}</h1>", esc(title));
     body.push_str(&format!(
         "<div class=\"meta\">{} rows, {:.0} bad / {:.0} good (bad rate {:.2}%), label <b>{}</b>, method <b>{}</b>; WoE = {}; intervals [a, b).</div>",
@@ -73,6 +78,17 @@ pub fn binning_report(plan: &BinningPlan, title: &str, psi: &[FeaturePsi]) -> St
             .map(|s| vec![Cell::Text(s.name.clone()), Cell::Text(s.reason.clone())])
             .collect();
         body.push_str(&table(&["column", "reason"], &rows));
+    }
+    if !dropped.is_empty() {
+        body.push_str(&format!(
+            "<h2>Dropped by the selection ({})</h2><div class=\"note\">The first rule each failed; their bins are in the plan the selection read.</div>",
+            dropped.len()
+        ));
+        let rows: Vec<Vec<Cell>> = dropped
+            .iter()
+            .map(|(f, r)| vec![Cell::Text(f.clone()), Cell::Text(r.clone())])
+            .collect();
+        body.push_str(&table(&["feature", "reason"], &rows));
     }
     for f in order {
         body.push_str(&format!(

@@ -7,4 +7,4 @@ pub mod model;
 pub mod html;
 pub mod svg;
 
-pub use binning::binning_report;
+pub use binning::{binning_report, binning_report_with};
