@@ -276,6 +276,10 @@ pub struct TransformRequest {
     /// `_woe`); without it the values replace the raw columns.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suffix: Option<String>,
+    /// What a category the plan never saw gets: `neutral` (WoE 0, bin -1; the default),
+    /// `missing`, `other` or `error`.
+    #[serde(default)]
+    pub unseen: risklake_features::Unseen,
     pub destination: crate::output::OutputSpec,
 }
 
@@ -301,7 +305,8 @@ pub async fn transform(ws: &Workspace, req: &TransformRequest, progress: &dyn Pr
         run.param("plan", &req.plan)?;
         run.uses("plan", &req.plan)?;
         run.param("output", output_name)?;
-        let mut transformer = risklake_features::Transformer::new(&plan, output);
+        let mut transformer = risklake_features::Transformer::new(&plan, output).with_unseen(req.unseen);
+        run.param("unseen", format!("{:?}", req.unseen).to_lowercase())?;
         if let Some(s) = &req.suffix {
             run.param("suffix", s)?;
             transformer = transformer.with_suffix(s.clone());
@@ -410,11 +415,6 @@ pub async fn correlation(
     let session = scan::session(ws.lake().await?).await?;
     let columns: Vec<String> = plan.features.iter().map(|f| f.name.clone()).collect();
     let transformer = risklake_features::Transformer::new(plan, risklake_features::Output::Bin);
-    let woe: Vec<Vec<f64>> = plan
-        .features
-        .iter()
-        .map(|f| f.bins.iter().map(|b| b.woe).collect())
-        .collect();
     let mut acc = CorrAccumulator::new(plan.features.len());
     let mut stream = scan::open_input(ws, &session, table, Some(&columns), run).await?;
     progress.stage("correlation", None, Unit::Rows);
@@ -425,8 +425,8 @@ pub async fn correlation(
             let bins = transformer.bin_indices(&b)?;
             let cols: Vec<Vec<f64>> = bins
                 .iter()
-                .zip(&woe)
-                .map(|(idx, w)| idx.iter().map(|&i| w[i as usize]).collect())
+                .zip(&plan.features)
+                .map(|(idx, f)| idx.iter().map(|&i| risklake_features::woe_at(f, i)).collect())
                 .collect();
             acc.update(&cols);
             progress.advance(b.num_rows() as u64);

@@ -70,6 +70,9 @@ pub struct PredictReport {
     pub target: String,
     pub rows: u64,
     pub seconds: f64,
+    /// Scorecards: rows per feature holding a category the plan never saw.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unseen: Vec<(String, u64)>,
 }
 
 /// The input schema with `added` columns after it; a name the input already has is an
@@ -283,5 +286,6 @@ pub(crate) async fn score_into(
         target: written.target,
         rows: written.rows,
         seconds: started.elapsed().as_secs_f64(),
+        unseen: Vec::new(),
     })
 }

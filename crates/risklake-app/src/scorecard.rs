@@ -103,6 +103,11 @@ pub struct ScoreRequest {
     pub table: String,
     /// Also add each feature's points (`points_<feature>`).
     pub points: bool,
+    /// What a category the card's plan never saw earns: `neutral` (0 points, the
+    /// default), `missing` (the missing bin's points), `other` (the pool of rare
+    /// categories, else missing) or `error`.
+    #[serde(default)]
+    pub unseen: risklake_features::Unseen,
     pub destination: crate::output::OutputSpec,
 }
 
@@ -153,8 +158,14 @@ pub async fn score(
         added.push(("score".into(), DataType::Float64));
         let schema = crate::predict::with_added_columns(&in_schema, &req.table, &added)?;
         let points = req.points;
+        run.param("unseen", format!("{:?}", req.unseen).to_lowercase())?;
+        let unseen: Vec<std::sync::atomic::AtomicU64> =
+            card.features.iter().map(|_| std::sync::atomic::AtomicU64::new(0)).collect();
         let map = |b: &RecordBatch| -> Result<RecordBatch> {
-            let (total, parts) = card.score(b)?;
+            let (total, parts, counts) = card.score_counted(b, req.unseen)?;
+            for (u, c) in unseen.iter().zip(counts) {
+                u.fetch_add(c, std::sync::atomic::Ordering::Relaxed);
+            }
             let mut cols: Vec<ArrayRef> = b.columns().to_vec();
             if points {
                 cols.extend(parts.into_iter().map(|p| Arc::new(Float64Array::from(p)) as ArrayRef));
@@ -162,7 +173,7 @@ pub async fn score(
             cols.push(Arc::new(Float64Array::from(total)));
             RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::arrow("adding scores", e))
         };
-        crate::predict::score_into(
+        let mut report = crate::predict::score_into(
             ws,
             id,
             stream,
@@ -173,7 +184,16 @@ pub async fn score(
             progress,
             started,
         )
-        .await
+        .await?;
+        // Rows whose category the plan never saw, per feature: counted and recorded.
+        for (f, u) in card.features.iter().zip(&unseen) {
+            let n = u.load(std::sync::atomic::Ordering::Relaxed);
+            if n > 0 {
+                run.metric(&format!("unseen.{}", f.name), n as f64)?;
+                report.unseen.push((f.name.clone(), n));
+            }
+        }
+        Ok(report)
     }
     .await;
     run.finish(result)

@@ -375,6 +375,10 @@ pub struct TransformArgs {
     /// so a scored table can be audited; by default the values replace the raw columns.
     #[arg(long)]
     pub suffix: Option<String>,
+    /// A category the plan never saw gets: neutral (WoE 0, bin -1), missing (the
+    /// missing bin), other (the pool of rare categories, else missing) or error.
+    #[arg(long, default_value = "neutral", value_parser = ["neutral", "missing", "other", "error"])]
+    pub unseen: String,
     /// If the output table exists: append or overwrite (default: refuse).
     #[arg(long, value_parser = ["append", "overwrite"])]
     pub mode: Option<String>,
@@ -545,6 +549,10 @@ pub struct ScoreArgs {
     /// Also write each feature's points (`points_<feature>` columns).
     #[arg(long)]
     pub points: bool,
+    /// A category the card's plan never saw earns: neutral (0 points), missing (the
+    /// missing bin's points), other (the pool of rare categories, else missing) or error.
+    #[arg(long, default_value = "neutral", value_parser = ["neutral", "missing", "other", "error"])]
+    pub unseen: String,
     /// If the output table exists: append or overwrite (default: refuse).
     #[arg(long, value_parser = ["append", "overwrite"])]
     pub mode: Option<String>,

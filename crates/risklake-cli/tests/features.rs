@@ -490,3 +490,52 @@ fn transform_can_keep_the_raw_columns_beside_their_woe() {
     );
     assert!(e.contains("already has a column 'duration_in_month_woe'"), "{e}");
 }
+
+#[test]
+fn unseen_categories_score_neutral_by_default_and_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let cols = "duration_in_month,purpose,credit_amount";
+    let plan = json(&home, &["features", "bin", "--table", &german_str(), "--label", "creditability", "--bad-value", "bad", "--columns", cols])["run"].to_string();
+    let lr = json(&home, &["train", "lr", "--table", &german_str(), "--label", "creditability", "--bad-value", "bad", "--plan", &plan])["run"].to_string();
+    let card = json(&home, &["scorecard", "build", "--model", &lr])["run"].to_string();
+    // Two applications with a purpose the data never had.
+    let raw = std::fs::read_to_string(german()).unwrap();
+    let mut lines: Vec<String> = raw.lines().map(str::to_string).collect();
+    for l in lines.iter_mut().skip(1).take(2) {
+        *l = l.replacen(",radio/television,", ",spaceship,", 1);
+    }
+    assert!(lines[1].contains("spaceship") && lines[2].contains("spaceship"));
+    let new = dir.path().join("new.csv");
+    std::fs::write(&new, lines.join("\n") + "\n").unwrap();
+    let scored = |unseen: &str| {
+        let out = dir.path().join(format!("s_{unseen}.csv"));
+        let r = common::risklake(
+            &home,
+            &["score", "--scorecard", &card, "--table", new.to_str().unwrap(), "--points", "--unseen", unseen, "--out", out.to_str().unwrap()],
+        );
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        let text = std::fs::read_to_string(&out).unwrap();
+        let header: Vec<String> = text.lines().next().unwrap().split(',').map(str::to_string).collect();
+        let p = header.iter().position(|h| h == "points_purpose").unwrap();
+        // Count from the end: a quoted text field holds a comma.
+        let from_end = header.len() - p;
+        let row: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
+        (row[row.len() - from_end].parse::<f64>().unwrap(), String::from_utf8_lossy(&r.stderr).to_string())
+    };
+    let (neutral, note) = scored("neutral");
+    assert_eq!(neutral, 0.0, "an unseen category earns 0 points");
+    assert!(note.contains("2 rows of purpose hold a category"), "{note}");
+    let card_json: Value = serde_json::from_str(
+        &std::fs::read_to_string(json(&home, &["runs", "show", &card])["artifacts"][0]["path"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let purpose = card_json["features"].as_array().unwrap().iter().find(|f| f["name"] == "purpose").unwrap();
+    let missing_points = purpose["bins"].as_array().unwrap().iter().find(|b| b["kind"] == "missing").unwrap()["points"].as_f64().unwrap();
+    assert_eq!(scored("missing").0, missing_points);
+    let runs = json(&home, &["runs", "list", "--kind", "score", "--limit", "1"]);
+    let shown = json(&home, &["runs", "show", &runs["runs"][0]["id"].to_string()]);
+    assert_eq!(shown["metrics"]["unseen.purpose"], 2.0);
+    let e = fails(&home, &["score", "--scorecard", &card, "--table", new.to_str().unwrap(), "--unseen", "error", "--out", dir.path().join("e.csv").to_str().unwrap()]);
+    assert!(e.contains("'spaceship'"), "{e}");
+}

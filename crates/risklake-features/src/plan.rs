@@ -231,6 +231,53 @@ impl FeaturePlan {
     }
 }
 
+/// The bin index a transform gives a category the plan never saw (under
+/// [`Unseen::Neutral`]): WoE 0, bin output -1, 0 points in a scorecard.
+pub const UNSEEN: u32 = u32::MAX;
+
+/// What a category the plan never saw gets at transform and scoring time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unseen {
+    /// WoE 0, neither safer nor riskier than average (bin output -1, 0 points).
+    #[default]
+    Neutral,
+    /// The missing-value bin's WoE (what risklake did before; a missing bin fitted on a
+    /// few rows can carry extreme WoE).
+    Missing,
+    /// The pool of rare categories when the plan has one, else the missing bin.
+    Other,
+    /// An error naming the feature, the value and the row.
+    Error,
+}
+
+impl std::str::FromStr for Unseen {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "neutral" => Ok(Unseen::Neutral),
+            "missing" => Ok(Unseen::Missing),
+            "other" => Ok(Unseen::Other),
+            "error" => Ok(Unseen::Error),
+            other => Err(format!("unknown treatment of unseen categories '{other}' (neutral, missing, other or error)")),
+        }
+    }
+}
+
+/// The WoE of bin `i` of `f` (0 for [`UNSEEN`]).
+pub fn woe_at(f: &FeaturePlan, i: u32) -> f64 {
+    if i == UNSEEN {
+        0.0
+    } else {
+        f.bins[i as usize].woe
+    }
+}
+
+/// Rows of `bins` (one feature's bin indices) that hold an unseen category.
+pub fn unseen_count(bins: &[u32]) -> u64 {
+    bins.iter().filter(|&&i| i == UNSEEN).count() as u64
+}
+
 /// What a transform writes for each planned feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
@@ -259,6 +306,7 @@ pub struct Transformer {
     /// Write the values as `<feature><suffix>` columns after the input's, keeping the
     /// raw columns; `None` replaces the raw columns in place.
     suffix: Option<String>,
+    unseen: Unseen,
 }
 
 impl Transformer {
@@ -284,7 +332,14 @@ impl Transformer {
             lookups,
             output,
             suffix: None,
+            unseen: Unseen::default(),
         }
+    }
+
+    /// How categories the plan never saw are treated (default [`Unseen::Neutral`]).
+    pub fn with_unseen(mut self, unseen: Unseen) -> Self {
+        self.unseen = unseen;
+        self
     }
 
     /// Keeps the raw columns and adds the values as `<feature><suffix>` columns.
@@ -364,17 +419,25 @@ impl Transformer {
 
     /// The bin index of every row for each planned feature, in plan order.
     pub fn bin_indices(&self, batch: &RecordBatch) -> Result<Vec<Vec<u32>>> {
+        Ok(self.bin_indices_counted(batch)?.0)
+    }
+
+    /// [`Transformer::bin_indices`] and, per planned feature, the rows holding a
+    /// category the plan never saw (whatever the treatment of unseen categories).
+    pub fn bin_indices_counted(&self, batch: &RecordBatch) -> Result<(Vec<Vec<u32>>, Vec<u64>)> {
         let schema = batch.schema();
         self.check_schema(&schema, "the table")?;
-        self.plan
+        let both: Vec<(Vec<u32>, u64)> = self
+            .plan
             .features
             .par_iter()
             .zip(self.lookups.par_iter())
             .map(|(f, lookup)| {
                 let col = batch.column(Self::index_of(&schema, &f.name).unwrap());
-                feature_bins(f, lookup.as_ref(), col)
+                feature_bins(f, lookup.as_ref(), col, self.unseen)
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        Ok(both.into_iter().unzip())
     }
 
     /// The transformed batch (see [`Transformer::output_schema`]).
@@ -384,11 +447,10 @@ impl Transformer {
         let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
         for (f, idx) in self.plan.features.iter().zip(bins) {
             let values: ArrayRef = match self.output {
-                Output::Woe => {
-                    let woe: Vec<f64> = f.bins.iter().map(|b| b.woe).collect();
-                    Arc::new(Float64Array::from_iter_values(idx.iter().map(|&i| woe[i as usize])))
-                }
-                Output::Bin => Arc::new(Int32Array::from_iter_values(idx.iter().map(|&i| i as i32))),
+                Output::Woe => Arc::new(Float64Array::from_iter_values(idx.iter().map(|&i| woe_at(f, i)))),
+                Output::Bin => Arc::new(Int32Array::from_iter_values(
+                    idx.iter().map(|&i| if i == UNSEEN { -1 } else { i as i32 }),
+                )),
             };
             if self.suffix.is_some() {
                 columns.push(values);
@@ -401,7 +463,12 @@ impl Transformer {
     }
 }
 
-fn feature_bins(f: &FeaturePlan, lookup: Option<&HashMap<String, usize>>, col: &ArrayRef) -> Result<Vec<u32>> {
+fn feature_bins(
+    f: &FeaturePlan,
+    lookup: Option<&HashMap<String, usize>>,
+    col: &ArrayRef,
+    policy: Unseen,
+) -> Result<(Vec<u32>, u64)> {
     let missing = f.missing_bin() as u32;
     match f.kind {
         FeatureKind::Numeric => {
@@ -409,7 +476,7 @@ fn feature_bins(f: &FeaturePlan, lookup: Option<&HashMap<String, usize>>, col: &
                 .map_err(|e| Error::invalid(format!("column '{}' is planned as numeric but {e}", f.name)))?;
             let values = values.as_primitive::<Float64Type>();
             let nulls = values.nulls();
-            Ok(values
+            let bins = values
                 .values()
                 .iter()
                 .enumerate()
@@ -420,22 +487,47 @@ fn feature_bins(f: &FeaturePlan, lookup: Option<&HashMap<String, usize>>, col: &
                         f.numeric_bin(v) as u32
                     }
                 })
-                .collect())
+                .collect();
+            // Every number has a bin: nothing is unseen.
+            Ok((bins, 0))
         }
         FeatureKind::Categorical => {
             let lookup = lookup.expect("categorical features have a lookup");
-            let unseen = f.other_group.map_or(missing, |g| g as u32);
+            let unseen = match policy {
+                Unseen::Neutral | Unseen::Error => UNSEEN,
+                Unseen::Missing => missing,
+                Unseen::Other => f.other_group.map_or(missing, |g| g as u32),
+            };
             let text = to_text(col).map_err(|e| Error::invalid(format!("column '{}': {e}", f.name)))?;
             let text = text.as_string_view();
-            Ok((0..text.len())
+            let mut count = 0u64;
+            let bins: Vec<u32> = (0..text.len())
                 .map(|i| {
                     if text.is_null(i) {
                         missing
                     } else {
-                        lookup.get(text.value(i)).map_or(unseen, |&g| g as u32)
+                        lookup.get(text.value(i)).map_or_else(
+                            || {
+                                count += 1;
+                                unseen
+                            },
+                            |&g| g as u32,
+                        )
                     }
                 })
-                .collect())
+                .collect();
+            if policy == Unseen::Error {
+                if let Some(r) = bins.iter().position(|&b| b == UNSEEN) {
+                    return Err(Error::invalid(format!(
+                        "column '{}' holds '{}' at row {} of the batch, a category the plan never saw \
+                         (choose a treatment: unseen = neutral, missing or other)",
+                        f.name,
+                        text.value(r),
+                        r + 1
+                    )));
+                }
+            }
+            Ok((bins, count))
         }
     }
 }

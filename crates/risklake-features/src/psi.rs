@@ -18,6 +18,16 @@ use crate::values::{column, to_text};
 /// The share used in place of an empty bin's zero share.
 pub const PSI_FLOOR: f64 = 1e-4;
 
+/// The bin a row counts in for PSI: its own, or the missing bin for a category the plan
+/// never saw (new categories are a shift of the same kind as new missing values).
+fn slot(f: &crate::FeaturePlan, i: u32) -> usize {
+    if i == crate::UNSEEN {
+        f.missing_bin()
+    } else {
+        i as usize
+    }
+}
+
 /// Row counts per bin of every planned feature, per group (period or table).
 pub struct BinCounter {
     transformer: Transformer,
@@ -50,10 +60,11 @@ impl BinCounter {
             self.groups.insert(group.to_string(), e);
         }
         let counts = self.groups.get_mut(group).unwrap();
+        let plan = self.transformer.plan();
         for (f, idx) in bins.iter().enumerate() {
             let c = &mut counts[f];
             for &i in idx {
-                c[i as usize] += 1;
+                c[slot(&plan.features[f], i)] += 1;
             }
         }
         Ok(())
@@ -83,10 +94,11 @@ impl BinCounter {
                 self.groups.insert(key.clone(), e);
             }
             let counts = self.groups.get_mut(&key).unwrap();
+            let plan = self.transformer.plan();
             for (f, idx) in bins.iter().enumerate() {
                 let c = &mut counts[f];
                 for &r in &rows {
-                    c[idx[r] as usize] += 1;
+                    c[slot(&plan.features[f], idx[r])] += 1;
                 }
             }
         }

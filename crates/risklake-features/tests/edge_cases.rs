@@ -292,7 +292,7 @@ fn weights_count_as_row_multiplicity() {
 }
 
 #[test]
-fn categories_are_grouped_rare_ones_pooled_and_unseen_ones_go_to_the_pool() {
+fn categories_are_grouped_rare_ones_pooled_and_unseen_ones_treated_as_asked() {
     let n = 5000;
     let cats = ["a", "b", "c", "d", "e"];
     let mut names: Vec<String> = (0..n).map(|i| cats[i % 5].to_string()).collect();
@@ -316,9 +316,23 @@ fn categories_are_grouped_rare_ones_pooled_and_unseen_ones_go_to_the_pool() {
     assert!(rates.windows(2).all(|w| w[1] >= w[0]), "{rates:?}");
     let unseen: ArrayRef = Arc::new(StringArray::from(vec![Some("never-seen"), Some("a"), None]));
     let t = batch(vec![("cat", unseen)]);
+    // By default an unseen category is neutral: WoE 0, bin -1 (not the missing bin's WoE).
     let idx = Transformer::new(&plan, Output::Bin).bin_indices(&t).unwrap();
-    assert_eq!(idx[0][0] as usize, pool);
-    assert_eq!(idx[0][2] as usize, f.missing_bin());
+    assert_eq!((idx[0][0], risklake_features::unseen_count(&idx[0])), (risklake_features::UNSEEN, 1));
+    assert_eq!(idx[0][2] as usize, f.missing_bin(), "null is missing, not unseen");
+    let woe = Transformer::new(&plan, Output::Woe).transform(&t).unwrap();
+    let woe = woe.column(0).as_any().downcast_ref::<arrow::array::Float64Array>().unwrap();
+    assert_eq!(woe.value(0), 0.0);
+    let bins = Transformer::new(&plan, Output::Bin).transform(&t).unwrap();
+    let bins = bins.column(0).as_any().downcast_ref::<arrow::array::Int32Array>().unwrap();
+    assert_eq!(bins.value(0), -1);
+    // Or the pool, the missing bin, or an error naming the value.
+    use risklake_features::Unseen;
+    let with = |u| Transformer::new(&plan, Output::Bin).with_unseen(u).bin_indices(&t);
+    assert_eq!(with(Unseen::Other).unwrap()[0][0] as usize, pool);
+    assert_eq!(with(Unseen::Missing).unwrap()[0][0] as usize, f.missing_bin());
+    let e = with(Unseen::Error).unwrap_err().to_string();
+    assert!(e.contains("'never-seen'") && e.contains("column 'cat'"), "{e}");
 }
 
 #[test]

@@ -13,7 +13,7 @@
 
 use arrow::record_batch::RecordBatch;
 use risklake_core::{Error, Result};
-use risklake_features::plan::{BinKind, BinningPlan, FeatureKind, FeaturePlan, Output, Transformer};
+use risklake_features::plan::{BinKind, BinningPlan, FeatureKind, FeaturePlan, Output, Transformer, Unseen, UNSEEN};
 
 use crate::lr::{Inputs, LrModel};
 
@@ -171,33 +171,49 @@ impl Scorecard {
         })
     }
 
-    /// Every row's score, and each feature's points (one vector per feature).
+    /// Every row's score, and each feature's points (one vector per feature). A category
+    /// the plan never saw earns 0 points (WoE 0, see [`Unseen`]).
     pub fn score(&self, batch: &RecordBatch) -> Result<(Vec<f64>, Vec<Vec<f64>>)> {
-        let t = Transformer::new(&self.plan, Output::Bin);
+        let (total, parts, _) = self.score_counted(batch, Unseen::Neutral)?;
+        Ok((total, parts))
+    }
+
+    /// [`Scorecard::score`] with a treatment of unseen categories, and how many rows of
+    /// each card feature (card order) held one.
+    pub fn score_counted(&self, batch: &RecordBatch, unseen: Unseen) -> Result<(Vec<f64>, Vec<Vec<f64>>, Vec<u64>)> {
+        let t = Transformer::new(&self.plan, Output::Bin).with_unseen(unseen);
         t.check_schema(&batch.schema(), "the table")?;
-        let bins = t.bin_indices(batch)?;
+        let (bins, unseen_rows) = t.bin_indices_counted(batch)?;
         let mut total = vec![self.base_points; batch.num_rows()];
         let mut parts = Vec::with_capacity(self.features.len());
         // The plan keeps its features' order; the card may list them in the model's.
-        for (pf, idx) in self.plan.features.iter().zip(&bins) {
+        for ((pf, idx), unseen) in self.plan.features.iter().zip(&bins).zip(unseen_rows) {
             let card = self
                 .features
                 .iter()
                 .find(|f| f.name == pf.name)
                 .expect("card features are planned");
             let points: Vec<f64> = card.bins.iter().map(|b| b.points).collect();
-            let p: Vec<f64> = idx.iter().map(|&i| points[i as usize]).collect();
+            let p: Vec<f64> = idx
+                .iter()
+                .map(|&i| if i == UNSEEN { 0.0 } else { points[i as usize] })
+                .collect();
             for (t, v) in total.iter_mut().zip(&p) {
                 *t += v;
             }
-            parts.push((pf.name.clone(), p));
+            parts.push((pf.name.clone(), p, unseen));
         }
+        let mut counts = Vec::with_capacity(self.features.len());
         let parts = self
             .features
             .iter()
-            .map(|f| parts.iter().find(|(n, _)| n == &f.name).unwrap().1.clone())
+            .map(|f| {
+                let part = parts.iter().find(|(n, _, _)| n == &f.name).unwrap();
+                counts.push(part.2);
+                part.1.clone()
+            })
             .collect();
-        Ok((total, parts))
+        Ok((total, parts, counts))
     }
 
     pub fn to_json(&self) -> String {
@@ -336,8 +352,8 @@ fn case_expression(pf: &FeaturePlan, card: &CardFeature) -> String {
                 let list: Vec<String> = names.iter().map(|n| quote(n)).collect();
                 arms.push(format!("WHEN {text} IN ({}) THEN {}", list.join(", "), points(g)));
             }
-            // Unseen categories: the pooled group, else the missing bin (as the plan).
-            arms.push(format!("ELSE {}", points(pf.other_group.unwrap_or(missing))));
+            // Categories the plan never saw: neutral, 0 points (as `score`).
+            arms.push("ELSE 0".to_string());
         }
     }
     format!("(CASE {} END)", arms.join(" "))

@@ -382,6 +382,7 @@ pub async fn transform_recorded(ctx: &Ctx, args: &TransformArgs) -> Result<Trans
         table: args.table.clone(),
         output: Some(args.output.clone()),
         suffix: args.suffix.clone(),
+        unseen: args.unseen.parse().map_err(|e: String| Error::param("unseen", e))?,
         destination: target.spec()?,
     };
     risklake_app::features::transform(&ctx.ws, &req, &Bars::new(ctx.out)).await

@@ -313,9 +313,17 @@ pub async fn score(ctx: &Ctx, args: &ScoreArgs) -> Result<()> {
         scorecard: args.scorecard.clone(),
         table: args.table.clone(),
         points: args.points,
+        unseen: args.unseen.parse().map_err(|e: String| Error::param("unseen", e))?,
         destination: target.spec()?,
     };
     let r = risklake_app::scorecard::score(&ctx.ws, &req, &crate::output::Bars::new(ctx.out)).await?;
+    for (f, n) in &r.unseen {
+        ctx.out.note(format!(
+            "{n} rows of {f} hold a category the scorecard's plan never saw ({} points, --unseen {})",
+            if args.unseen == "neutral" { "0" } else { "treated as" },
+            args.unseen
+        ));
+    }
     super::train::emit_written(ctx, r.run, &r.target, r.rows, r.seconds);
     Ok(())
 }

@@ -148,6 +148,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         table: "default.credit_apps".into(),
         output: None,
         suffix: None,
+        unseen: Default::default(),
         destination: risklake_app::output::OutputSpec {
             table: Some("default.credit_apps_woe".into()),
             mode: Some(risklake_lake::WriteMode::Overwrite),
