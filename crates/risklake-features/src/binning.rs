@@ -557,9 +557,34 @@ fn feature_metrics(
                     flags.insert(0, f);
                 }
             }
+            if let FineBins::Categorical(c) = &f.bins {
+                flags.extend(space_twins(&c.categories));
+            }
             flags
         },
     }
+}
+
+/// Categories that differ only by surrounding spaces or letter case (`"OWN "` and
+/// `"own"`): kept apart, each with its own WoE, which is rarely what the data means.
+fn space_twins(categories: &[String]) -> Option<String> {
+    let mut seen: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    let mut twins = Vec::new();
+    for c in categories {
+        let key = c.trim().to_lowercase();
+        match seen.get(&key) {
+            Some(other) => twins.push(format!("{other:?} and {c:?}")),
+            None => {
+                seen.insert(key, c);
+            }
+        }
+    }
+    (!twins.is_empty()).then(|| {
+        format!(
+            "categories that differ only by surrounding spaces or case are binned apart: {} (clean them, e.g. TRIM/LOWER in SQL)",
+            twins.join(", ")
+        )
+    })
 }
 
 /// Perfect separation seen in the fine counts (before bins are merged, which a
@@ -711,6 +736,14 @@ mod review_tests {
             },
             None,
         )
+    }
+
+    #[test]
+    fn categories_differing_by_spaces_or_case_are_named() {
+        let c = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(space_twins(&c(&["own", "rent", "free"])), None);
+        let f = space_twins(&c(&["own", "rent", "OWN ", " rent"])).unwrap();
+        assert!(f.contains("\"own\" and \"OWN \"") && f.contains("\"rent\" and \" rent\""), "{f}");
     }
 
     #[test]
