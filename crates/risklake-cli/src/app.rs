@@ -112,6 +112,11 @@ pub struct IngestArgs {
     /// rows would be there twice).
     #[arg(long)]
     pub allow_duplicate_source: bool,
+    /// Store column names in lower snake case (`Loan Amount` -> `loan_amount`,
+    /// `LoanAmount` -> `loan_amount`), so SQL needs no quotes; --primary-key and
+    /// --partition-by then name the new names.
+    #[arg(long)]
+    pub normalize_names: bool,
     /// Primary-key columns, comma-separated (new tables).
     #[arg(long, value_delimiter = ',')]
     pub primary_key: Vec<String>,

@@ -537,3 +537,25 @@ fn appending_the_same_file_twice_is_refused_unless_asked() {
     assert_eq!(count(), 3);
     json(&home, &["ingest", file, "--table", "dup2"]);
 }
+
+#[test]
+fn normalize_names_gives_lower_snake_case_columns_and_sql_says_why_a_name_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("h");
+    let csv = dir.path().join("mixed.csv");
+    std::fs::write(&csv, "Loan ID,LoanAmount,Home Ownership,2nd-Score\n1,100.5,OWN,3\n2,50,RENT,4\n").unwrap();
+    json(&home, &["ingest", csv.to_str().unwrap(), "--table", "mixed"]);
+    let e = fails(&home, &["sql", "SELECT LoanAmount FROM mixed"]);
+    assert!(e.contains("need double quotes") && e.contains("--normalize-names"), "{e}");
+    json(
+        &home,
+        &["ingest", csv.to_str().unwrap(), "--table", "snake", "--normalize-names", "--primary-key", "loan_id"],
+    );
+    let d = json(&home, &["describe", "snake"]);
+    let names: Vec<&str> = d["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["loan_id", "loan_amount", "home_ownership", "c_2nd_score"]);
+    let std_csv = dir.path().join("clash.csv");
+    std::fs::write(&std_csv, "a b,A-B\n1,2\n").unwrap();
+    let e = fails(&home, &["ingest", std_csv.to_str().unwrap(), "--table", "clash", "--normalize-names"]);
+    assert!(e.contains("'a b' and 'A-B' would both be named 'a_b'"), "{e}");
+}

@@ -370,9 +370,17 @@ fn sql_error(sql: &str, e: datafusion::error::DataFusionError) -> Error {
     } else {
         short
     };
+    let mut message = e.strip_backtrace();
+    // SQL folds unquoted names to lower case: a column `Amount` is `"Amount"`.
+    if message.contains("No field named") && message.chars().any(|c| c.is_ascii_uppercase()) {
+        message.push_str(
+            " (names with capitals, spaces or symbols need double quotes in SQL, e.g. \"Amount\"; \
+             `risklake ingest --normalize-names` stores them in lower snake case instead)",
+        );
+    }
     Error::External {
         context: format!("SQL error in `{short}`"),
-        message: e.strip_backtrace(),
+        message,
     }
 }
 

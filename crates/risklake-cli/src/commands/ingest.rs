@@ -62,6 +62,7 @@ pub fn request_from_args(args: &IngestArgs) -> Result<IngestRequest> {
             schema,
             infer_rows: Some(args.infer_rows.max(1)),
             allow_duplicate_source: args.allow_duplicate_source.then_some(true),
+            normalize_names: args.normalize_names.then_some(true),
             ..Default::default()
         },
         ..Default::default()

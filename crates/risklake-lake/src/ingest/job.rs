@@ -49,6 +49,9 @@ pub struct JobOptions {
     /// Append a file that was already appended to the same table (refused by default:
     /// it would duplicate its rows).
     pub allow_duplicate_source: Option<bool>,
+    /// Store column names in lower snake case (`Loan Amount` -> `loan_amount`); the
+    /// primary key and partition columns are then given by those names.
+    pub normalize_names: Option<bool>,
 }
 
 /// One source of a job; also the serialized request of one ingest (what a front, a
@@ -181,6 +184,7 @@ impl IngestJob {
                 .collect::<Result<Vec<_>>>()?;
         }
         read.on_error = OnError::parse(pick!(on_error).as_deref().unwrap_or("fail"))?;
+        read.normalize_names = pick!(normalize_names).unwrap_or(false);
         Ok(IngestRequest {
             source,
             table: TableName::parse(&s.table)?,

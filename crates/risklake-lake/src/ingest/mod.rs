@@ -67,6 +67,8 @@ pub struct ReadOptions {
     /// Rows per batch.
     pub batch_rows: usize,
     pub on_error: OnError,
+    /// Store column names in lower snake case (`Loan Amount` -> `loan_amount`).
+    pub normalize_names: bool,
 }
 
 impl Default for ReadOptions {
@@ -83,6 +85,7 @@ impl Default for ReadOptions {
             schema_overrides: Vec::new(),
             batch_rows: 65_536,
             on_error: OnError::Fail,
+            normalize_names: false,
         }
     }
 }
@@ -320,6 +323,52 @@ pub struct IngestReport {
 /// commit: the table stays as it was.
 pub type Progress<'a> = &'a (dyn Fn(u64, u64, Option<u64>) -> Result<()> + Sync);
 
+/// A column name in lower snake case: letters and digits kept (lower-cased), every run
+/// of other characters one `_`, no `_` at the ends, `c_` before a leading digit.
+pub fn normalize_name(name: &str) -> String {
+    let mut out = String::new();
+    let mut gap = false;
+    // camelCase boundaries become gaps too: `LoanAmount` -> `loan_amount`.
+    let chars: Vec<char> = name.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_alphanumeric() {
+            let boundary = c.is_uppercase() && i > 0 && chars[i - 1].is_lowercase();
+            if (gap || boundary) && !out.is_empty() {
+                out.push('_');
+            }
+            gap = false;
+            out.extend(c.to_lowercase());
+        } else {
+            gap = true;
+        }
+    }
+    if out.is_empty() {
+        out.push_str("column");
+    }
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert_str(0, "c_");
+    }
+    out
+}
+
+/// The schema with every name normalized; two columns that would share a name are an
+/// error naming both.
+fn normalized_schema(schema: &SchemaRef) -> Result<SchemaRef> {
+    let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    for f in schema.fields() {
+        let n = normalize_name(f.name());
+        if let Some(other) = seen.insert(n.clone(), f.name().clone()) {
+            return Err(Error::invalid(format!(
+                "columns '{other}' and '{}' would both be named '{n}' by --normalize-names; rename one in the source",
+                f.name()
+            )));
+        }
+        fields.push(f.as_ref().clone().with_name(n));
+    }
+    Ok(std::sync::Arc::new(arrow::datatypes::Schema::new(fields)))
+}
+
 /// Runs one ingest as one atomic commit (plus one for rejected rows, if any).
 pub async fn ingest(lake: &Lake, req: &IngestRequest, progress: Progress<'_>) -> Result<IngestReport> {
     let started = Instant::now();
@@ -338,7 +387,12 @@ pub async fn ingest(lake: &Lake, req: &IngestRequest, progress: Progress<'_>) ->
         }
         Source::Postgres(pg) => Reader::Pg(pg.open(&req.read).await?),
     };
-    let schema = source.schema();
+    let source_schema = source.schema();
+    let schema = if req.read.normalize_names {
+        normalized_schema(&source_schema)?
+    } else {
+        source_schema
+    };
     let mut created = false;
     if lake.exists(&req.table).await? {
         let table = lake.table(&req.table).await?;
@@ -382,7 +436,7 @@ pub async fn ingest(lake: &Lake, req: &IngestRequest, progress: Progress<'_>) ->
         // columns match this source's.
         created = lake.create_table_if_absent(&req.table, &schema, &req.spec).await?;
     }
-    let result = write_all(lake, req, &mut source, progress).await;
+    let result = write_all(lake, req, &mut source, &schema, progress).await;
     let (summary, rejected) = match result {
         Ok(r) => r,
         Err(e) => {
@@ -425,11 +479,18 @@ async fn write_all(
     lake: &Lake,
     req: &IngestRequest,
     source: &mut Reader,
+    schema: &SchemaRef,
     progress: Progress<'_>,
 ) -> Result<(crate::lake::WriteSummary, Vec<Rejected>)> {
     let mut writer = lake.writer(&req.table, req.mode).await?;
     let mut rejected = Vec::new();
     while let Some(batch) = source.next_batch().await? {
+        let batch = if req.read.normalize_names {
+            RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
+                .map_err(|e| Error::arrow("renaming columns", e))?
+        } else {
+            batch
+        };
         writer.write(&batch).await?;
         rejected.extend(source.take_rejected());
         let (bytes, total) = source.progress();
