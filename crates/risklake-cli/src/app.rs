@@ -280,6 +280,10 @@ pub struct BinArgs {
     /// Values with bins of their own, comma-separated (e.g. -999,-1).
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub special_values: Vec<f64>,
+    /// Special values of one column, in place of --special-values for it:
+    /// COL=V1,V2 (repeatable; COL= for none).
+    #[arg(long = "column-special-values", value_name = "COL=V1,V2", allow_hyphen_values = true)]
+    pub column_special_values: Vec<String>,
     /// Optimal binning: CART pre-bins the exact search runs on.
     #[arg(long, default_value_t = BinningOptions::default().prebins)]
     pub prebins: usize,

@@ -539,3 +539,46 @@ fn unseen_categories_score_neutral_by_default_and_are_counted() {
     let e = fails(&home, &["score", "--scorecard", &card, "--table", new.to_str().unwrap(), "--unseen", "error", "--out", dir.path().join("e.csv").to_str().unwrap()]);
     assert!(e.contains("'spaceship'"), "{e}");
 }
+
+#[test]
+fn special_values_can_be_set_per_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let mut csv = String::from("a,b,bad\n");
+    for r in 0..1000 {
+        let a = if r % 10 == 0 { -999 } else { r % 97 };
+        let b = if r % 10 == 0 { -999 } else if r % 10 == 1 { -1 } else { r % 89 };
+        csv.push_str(&format!("{a},{b},{}\n", (r % 6 == 0) as u8));
+    }
+    let file = dir.path().join("specials.csv");
+    std::fs::write(&file, csv).unwrap();
+    let out = json(
+        &home,
+        &[
+            "features", "bin", "--table", file.to_str().unwrap(), "--label", "bad",
+            "--special-values", "-999", "--column-special-values", "b=-1",
+        ],
+    );
+    let plan: Value = serde_json::from_str(&std::fs::read_to_string(out["plan"].as_str().unwrap()).unwrap()).unwrap();
+    let specials = |name: &str| -> Vec<f64> {
+        plan["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap()["bins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["kind"] == "special")
+            .map(|b| b["special_value"].as_f64().unwrap())
+            .collect()
+    };
+    assert_eq!(specials("a"), [-999.0], "the global list");
+    assert_eq!(specials("b"), [-1.0], "b's own list replaces it");
+    let e = fails(
+        &home,
+        &["features", "bin", "--table", file.to_str().unwrap(), "--label", "bad", "--column-special-values", "c=-1"],
+    );
+    assert!(e.contains("names 'c'"), "{e}");
+}

@@ -40,6 +40,10 @@ pub struct FineOptions {
     pub categorical: Vec<String>,
     /// Numeric values that get bins of their own (e.g. -999 for "not applicable").
     pub special_values: Vec<f64>,
+    /// Special values of one column, in place of `special_values` for it (an empty list:
+    /// none for that column).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub special_values_by_column: std::collections::BTreeMap<String, Vec<f64>>,
     /// Rows buffered for exact binning; beyond this the columns switch to sketches.
     pub exact_rows: usize,
     /// A categorical column with more distinct values than this is skipped (likely an id).
@@ -52,7 +56,12 @@ impl FineOptions {
         if self.exact_rows == 0 {
             return Err(Error::param("exact_rows", "must be at least 1"));
         }
-        if self.special_values.iter().any(|v| v.is_nan()) {
+        if self
+            .special_values
+            .iter()
+            .chain(self.special_values_by_column.values().flatten())
+            .any(|v| v.is_nan())
+        {
             return Err(Error::param(
                 "special_values",
                 "cannot hold NaN (missing values always have their own bin)",
@@ -69,6 +78,7 @@ impl Default for FineOptions {
             exclude: Vec::new(),
             categorical: Vec::new(),
             special_values: Vec::new(),
+            special_values_by_column: Default::default(),
             exact_rows: 200_000,
             max_categories: 10_000,
         }
@@ -258,7 +268,10 @@ impl FineProfiler {
             let specials = match state {
                 ColumnState::Buffer(_) => self
                     .options
-                    .special_values
+                    .special_values_by_column
+                    .iter()
+                    .find(|(c, _)| c.eq_ignore_ascii_case(&name))
+                    .map_or(&self.options.special_values, |(_, v)| v)
                     .iter()
                     .map(|&v| (v, Counts::default()))
                     .collect(),
@@ -275,6 +288,14 @@ impl FineProfiler {
         }
         if self.columns.is_empty() {
             return Err(Error::invalid("no column to bin (check --columns / --exclude)"));
+        }
+        for c in self.options.special_values_by_column.keys() {
+            if !self.columns.iter().any(|a| a.name.eq_ignore_ascii_case(c)) {
+                return Err(Error::param(
+                    "special_values_by_column",
+                    format!("names '{c}', which is not a numeric column being binned"),
+                ));
+            }
         }
         self.initialized = true;
         Ok(())

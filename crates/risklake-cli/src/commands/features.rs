@@ -66,6 +66,7 @@ pub fn bin_request(args: &BinArgs) -> Result<BinRequest> {
         exclude: args.exclude.clone(),
         categorical: args.categorical.clone(),
         special_values: args.special_values.clone(),
+        special_values_by_column: column_specials(&args.column_special_values)?,
         exact_rows: args.exact_rows,
         max_categories: args.max_categories,
     };
@@ -90,6 +91,28 @@ pub fn bin_request(args: &BinArgs) -> Result<BinRequest> {
 }
 
 /// The summary of a plan, features by IV.
+/// `--column-special-values COL=V1,V2` flags as a map.
+fn column_specials(flags: &[String]) -> Result<std::collections::BTreeMap<String, Vec<f64>>> {
+    flags
+        .iter()
+        .map(|f| {
+            let (col, values) = f.split_once('=').ok_or_else(|| {
+                Error::param("column_special_values", format!("'{f}' should be COL=V1,V2"))
+            })?;
+            let values = values
+                .split(',')
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| {
+                    v.trim()
+                        .parse::<f64>()
+                        .map_err(|_| Error::param("column_special_values", format!("'{v}' of {col} is not a number")))
+                })
+                .collect::<Result<Vec<f64>>>()?;
+            Ok((col.trim().to_string(), values))
+        })
+        .collect()
+}
+
 fn summary_json(plan: &BinningPlan, psi: &[FeaturePsi]) -> Vec<Value> {
     let mut fs: Vec<_> = plan.features.iter().collect();
     fs.sort_by(|a, b| b.metrics.iv.total_cmp(&a.metrics.iv));
