@@ -559,3 +559,21 @@ fn normalize_names_gives_lower_snake_case_columns_and_sql_says_why_a_name_is_mis
     let e = fails(&home, &["ingest", std_csv.to_str().unwrap(), "--table", "clash", "--normalize-names"]);
     assert!(e.contains("'a b' and 'A-B' would both be named 'a_b'"), "{e}");
 }
+
+#[test]
+fn appends_read_text_as_the_tables_types_and_name_the_bad_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("h");
+    let first = dir.path().join("first.csv");
+    std::fs::write(&first, "id,amount,grade\n1,10.5,A\n2,20,B\n").unwrap();
+    json(&home, &["ingest", first.to_str().unwrap(), "--table", "t"]);
+    // "notanumber" made the whole column text, and the append failed as a cast of the batch.
+    let more = dir.path().join("more.csv");
+    std::fs::write(&more, "id,amount,grade\n3,30,C\n4,notanumber,D\n5,50,E\n").unwrap();
+    let e = fails(&home, &["ingest", more.to_str().unwrap(), "--table", "t"]);
+    assert!(e.contains("more.csv, line 3, column amount") && e.contains("\"notanumber\""), "{e}");
+    let r = json(&home, &["ingest", more.to_str().unwrap(), "--table", "t", "--on-error", "quarantine"]);
+    assert_eq!((r["rows_written"].as_u64(), r["rows_rejected"].as_u64()), (Some(2), Some(1)));
+    let c = json(&home, &["sql", "SELECT SUM(amount) AS s FROM t"]);
+    assert_eq!(c["results"][0]["data"][0]["s"], 110.5);
+}

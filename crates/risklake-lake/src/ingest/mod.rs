@@ -69,6 +69,11 @@ pub struct ReadOptions {
     pub on_error: OnError,
     /// Store column names in lower snake case (`Loan Amount` -> `loan_amount`).
     pub normalize_names: bool,
+    /// The column types of the table being appended to: a text source's column of the
+    /// same name is read as that type (unless overridden), so a value that does not fit
+    /// is an error naming file, line, column and value (or a quarantined row), not a
+    /// failed cast of the whole batch. Names the source lacks are ignored.
+    pub table_types: Vec<(String, DataType)>,
 }
 
 impl Default for ReadOptions {
@@ -86,6 +91,7 @@ impl Default for ReadOptions {
             batch_rows: 65_536,
             on_error: OnError::Fail,
             normalize_names: false,
+            table_types: Vec::new(),
         }
     }
 }
@@ -351,6 +357,19 @@ pub fn normalize_name(name: &str) -> String {
     out
 }
 
+/// The type a text source can be read as for a table column of type `dt` (the types
+/// `--schema` offers), if any.
+fn text_readable(dt: &DataType) -> Option<DataType> {
+    use arrow::datatypes::TimeUnit;
+    Some(match dt {
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => dt.clone(),
+        DataType::Float32 | DataType::Float64 | DataType::Boolean | DataType::Date32 => dt.clone(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => DataType::Utf8,
+        DataType::Timestamp(_, None) => DataType::Timestamp(TimeUnit::Microsecond, None),
+        _ => return None,
+    })
+}
+
 /// The schema with every name normalized; two columns that would share a name are an
 /// error naming both.
 fn normalized_schema(schema: &SchemaRef) -> Result<SchemaRef> {
@@ -383,7 +402,18 @@ pub async fn ingest(lake: &Lake, req: &IngestRequest, progress: Progress<'_>) ->
             if !path.exists() {
                 return Err(Error::not_found("file", path.display().to_string()));
             }
-            Reader::Sync(open_file(path, format, &req.read)?)
+            let mut read = req.read.clone();
+            if format != FileFormat::Parquet && lake.exists(&req.table).await? {
+                // Appending text: read it as the table's types.
+                read.table_types = lake
+                    .arrow_schema(&req.table)
+                    .await?
+                    .fields()
+                    .iter()
+                    .filter_map(|f| text_readable(f.data_type()).map(|t| (f.name().clone(), t)))
+                    .collect();
+            }
+            Reader::Sync(open_file(path, format, &read)?)
         }
         Source::Postgres(pg) => Reader::Pg(pg.open(&req.read).await?),
     };
@@ -565,8 +595,10 @@ pub(crate) fn inferred_schema(names: &[String], inferrers: &[Inferrer], opts: &R
         if !seen.insert(name.to_ascii_lowercase()) {
             return Err(Error::invalid(format!("column name {name:?} appears twice")));
         }
+        let stored = if opts.normalize_names { normalize_name(name) } else { name.clone() };
         let dt = opts
             .override_for(name)
+            .or_else(|| opts.table_types.iter().find(|(c, _)| *c == stored).map(|(_, t)| t))
             .cloned()
             .unwrap_or_else(|| inf.kind().data_type());
         fields.push(Field::new(name, dt, true));
