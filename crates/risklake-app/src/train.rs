@@ -482,6 +482,10 @@ pub struct Stepwise {
     pub p_enter: f64,
     /// `pvalue`: leave above this p-value.
     pub p_remove: f64,
+    /// Keep every coefficient >= 0: a feature enters only if it leaves them all
+    /// positive, and a negative one is removed first (on WoE values a negative
+    /// coefficient gives riskier bins more points).
+    pub positive_coefficients: bool,
 }
 
 impl Default for Stepwise {
@@ -491,6 +495,7 @@ impl Default for Stepwise {
             criterion: "aic".into(),
             p_enter: 0.05,
             p_remove: 0.10,
+            positive_coefficients: false,
         }
     }
 }
@@ -631,6 +636,7 @@ pub async fn train_lr(ws: &Workspace, req: &TrainLrRequest, progress: &dyn Progr
                     criterion,
                     inputs,
                     &req.data.label,
+                    req.stepwise.as_ref().is_some_and(|s| s.positive_coefficients),
                     &mut |s| {
                         progress.advance(1);
                         progress.note(&format!("{} {}", s.action, s.feature));

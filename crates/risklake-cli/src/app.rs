@@ -463,6 +463,10 @@ pub struct TrainLrArgs {
     /// pvalue stepwise: a feature leaves above this p-value.
     #[arg(long, default_value_t = 0.10)]
     pub p_remove: f64,
+    /// Stepwise: keep every coefficient positive (a feature whose WoE coefficient would
+    /// be negative does not enter; a negative one leaves first).
+    #[arg(long, requires = "stepwise")]
+    pub positive_coefficients: bool,
     /// Also write the model to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,

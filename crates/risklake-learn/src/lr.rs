@@ -1291,6 +1291,7 @@ impl std::str::FromStr for Direction {
 }
 
 /// Stepwise selection (unpenalized fits), then the fit of the selected features.
+#[allow(clippy::too_many_arguments)]
 pub fn stepwise(
     d: &Design,
     params: &LrParams,
@@ -1298,6 +1299,7 @@ pub fn stepwise(
     criterion: Criterion,
     inputs: Inputs,
     label: &str,
+    positive: bool,
     on_step: &mut (dyn FnMut(&Step) + Send),
 ) -> Result<LrModel> {
     if params.penalty != Penalty::None {
@@ -1360,6 +1362,11 @@ pub fn stepwise(
                     let Ok((v, s)) = score(&cols, Some(start)) else {
                         continue;
                     };
+                    // `positive`: a feature enters only if every coefficient stays >= 0
+                    // (on WoE values a negative one gives riskier bins more points).
+                    if positive && s.beta[1..].iter().any(|b| *b < 0.0) {
+                        continue;
+                    }
                     let key = match criterion {
                         Criterion::PValue { .. } => *p_values(&cols, &s).last().unwrap(),
                         _ => v,
@@ -1393,6 +1400,33 @@ pub fn stepwise(
                         steps.push(step);
                         changed = true;
                     }
+                }
+            }
+            if positive && direction != Direction::Forward {
+                // A negative coefficient leaves first, whatever the criterion says.
+                let worst = sol.beta[1..]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| **b < 0.0)
+                    .min_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(i, b)| (i, *b));
+                if let Some((i, coef)) = worst {
+                    let name = d.names[model[i]].clone();
+                    model.remove(i);
+                    seen.push(sorted(&model));
+                    let (v, s) = score(&model, None)?;
+                    if !matches!(criterion, Criterion::PValue { .. }) {
+                        current = v;
+                    }
+                    sol = s;
+                    let step = Step {
+                        action: "remove (negative coefficient)".into(),
+                        feature: name,
+                        value: coef,
+                    };
+                    on_step(&step);
+                    steps.push(step);
+                    continue;
                 }
             }
             if direction != Direction::Forward && !model.is_empty() {

@@ -250,6 +250,7 @@ fn stepwise_selects_the_informative_features() {
             criterion,
             Inputs::Raw,
             "bad",
+            false,
             &mut |s| seen.push(s.clone()),
         )
         .unwrap();
@@ -360,4 +361,48 @@ fn design_all(b: &RecordBatch) -> risklake_learn::Design {
     let mut builder = DesignBuilder::new("bad", None, None, &[], &[], None).unwrap();
     builder.push(b.clone()).unwrap();
     builder.finish().unwrap()
+}
+
+#[test]
+fn stepwise_can_keep_every_coefficient_positive() {
+    // x2 follows x1 closely but, given x1, lowers the risk: its coefficient is negative.
+    let mut rng = risklake_core::rng::Rng::new(11);
+    let n = 4000;
+    let x1: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+    let x2: Vec<f64> = x1.iter().map(|a| a + 0.5 * rng.normal()).collect();
+    let x3: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+    let bad: Vec<f64> = (0..n)
+        .map(|i| {
+            let logit = 2.0 * x1[i] - 1.2 * x2[i] + 0.8 * x3[i] - 1.0;
+            (rng.uniform() < 1.0 / (1.0 + (-logit).exp())) as u8 as f64
+        })
+        .collect();
+    let b = batch_of(&["x1", "x2", "x3", "bad"], vec![x1, x2, x3, bad]);
+    let d = design(&b, &["x1", "x2", "x3"]);
+    for direction in [Direction::Forward, Direction::Backward, Direction::Both] {
+        let run = |positive: bool| {
+            let mut steps = Vec::new();
+            let m = stepwise(
+                &d,
+                &LrParams::default(),
+                direction,
+                Criterion::Aic,
+                Inputs::Raw,
+                "bad",
+                positive,
+                &mut |s| steps.push(s.action.clone()),
+            )
+            .unwrap();
+            let coefs: Vec<(String, f64)> = m.features().map(|c| (c.name.clone(), c.coef)).collect();
+            (coefs, steps)
+        };
+        let (free, _) = run(false);
+        assert!(free.iter().any(|(n, c)| n == "x2" && *c < 0.0), "{direction:?}: {free:?}");
+        let (kept, steps) = run(true);
+        assert!(kept.iter().all(|(_, c)| *c >= 0.0), "{direction:?}: {kept:?}");
+        assert!(kept.iter().any(|(n, _)| n == "x1") && kept.iter().any(|(n, _)| n == "x3"), "{kept:?}");
+        if direction == Direction::Backward {
+            assert!(steps.iter().any(|a| a == "remove (negative coefficient)"), "{steps:?}");
+        }
+    }
 }

@@ -75,6 +75,7 @@ pub fn lr_request(args: &TrainLrArgs) -> Result<TrainLrRequest> {
             criterion: args.criterion.clone(),
             p_enter: args.p_enter,
             p_remove: args.p_remove,
+            positive_coefficients: args.positive_coefficients,
         }),
         out: args.out.clone(),
     })

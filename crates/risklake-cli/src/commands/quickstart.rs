@@ -222,6 +222,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
             criterion: "aic".into(),
             p_enter: 0.05,
             p_remove: 0.10,
+            positive_coefficients: false,
             out: None,
         },
     )
