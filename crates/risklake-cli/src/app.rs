@@ -284,6 +284,11 @@ pub struct BinArgs {
     /// COL=V1,V2 (repeatable; COL= for none).
     #[arg(long = "column-special-values", value_name = "COL=V1,V2", allow_hyphen_values = true)]
     pub column_special_values: Vec<String>,
+    /// One feature's own settings: COL:KEY=VALUE,... with method, max_bins,
+    /// min_bin_size, monotonic, min_bad, min_good (repeatable), e.g.
+    /// --feature age:max_bins=4,monotonic=descending.
+    #[arg(long = "feature", value_name = "COL:KEY=VALUE,...")]
+    pub feature_settings: Vec<String>,
     /// Optimal binning: CART pre-bins the exact search runs on.
     #[arg(long, default_value_t = BinningOptions::default().prebins)]
     pub prebins: usize,

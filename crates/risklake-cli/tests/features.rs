@@ -582,3 +582,28 @@ fn special_values_can_be_set_per_column() {
     );
     assert!(e.contains("names 'c'"), "{e}");
 }
+
+#[test]
+fn one_feature_can_have_its_own_binning_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let table = german_str();
+    let bins = |extra: &[&str]| {
+        let mut args = vec![
+            "features", "bin", "--table", &table, "--label", "creditability", "--bad-value", "bad",
+            "--columns", "duration_in_month,credit_amount,age_in_years", "--method", "quantile", "--max-bins", "6",
+        ];
+        args.extend_from_slice(extra);
+        let out = json(&home, &args);
+        let count = |name: &str| feature(&out, name)["bins"].as_u64().unwrap();
+        (count("duration_in_month"), count("credit_amount"), count("age_in_years"))
+    };
+    let (d, c, a) = bins(&[]);
+    assert!(d > 3 && c > 3 && a > 3, "{d} {c} {a}");
+    let (d2, c2, a2) = bins(&["--feature", "credit_amount:max_bins=3", "--feature", "age_in_years:method=uniform,max_bins=2"]);
+    assert_eq!((d2, c2, a2), (d, 3, 2), "only the named features change");
+    let e = fails(&home, &["features", "bin", "--table", &german_str(), "--label", "creditability", "--bad-value", "bad", "--feature", "agee:max_bins=3"]);
+    assert!(e.contains("names 'agee'"), "{e}");
+    let e = fails(&home, &["features", "bin", "--table", &german_str(), "--label", "creditability", "--bad-value", "bad", "--feature", "age_in_years:bins=3"]);
+    assert!(e.contains("unknown setting 'bins'"), "{e}");
+}

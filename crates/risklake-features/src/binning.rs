@@ -91,6 +91,60 @@ pub struct BinningOptions {
     pub min_category_share: f64,
     /// Split points per feature for the `edges` method (and to override any method).
     pub edges: HashMap<String, Vec<f64>>,
+    /// Settings of one feature in place of the ones above (method, max bins, trend,
+    /// min bin size, min bad / good).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub per_feature: std::collections::BTreeMap<String, FeatureSettings>,
+}
+
+/// One feature's binning settings; those given replace the plan-wide ones.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeatureSettings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<Method>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_bins: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_bin_size: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monotonic: Option<Trend>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_bad: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_good: Option<f64>,
+}
+
+impl FeatureSettings {
+    /// Sets one setting from `key=value` text (`method`, `max_bins`, `min_bin_size`,
+    /// `monotonic`, `min_bad`, `min_good`).
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        let num = |v: &str| {
+            v.parse::<f64>()
+                .map_err(|_| Error::param(key, format!("'{v}' is not a number")))
+        };
+        match key {
+            "method" => self.method = Some(value.parse().map_err(|e| Error::param("method", e))?),
+            "max_bins" => {
+                self.max_bins = Some(
+                    value
+                        .parse()
+                        .map_err(|_| Error::param("max_bins", format!("'{value}' is not a whole number")))?,
+                )
+            }
+            "min_bin_size" => self.min_bin_size = Some(num(value)?),
+            "monotonic" => self.monotonic = Some(value.parse().map_err(|e| Error::param("monotonic", e))?),
+            "min_bad" => self.min_bad = Some(num(value)?),
+            "min_good" => self.min_good = Some(num(value)?),
+            other => {
+                return Err(Error::param(
+                    "per_feature",
+                    format!("unknown setting '{other}' (method, max_bins, min_bin_size, monotonic, min_bad, min_good)"),
+                ))
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for BinningOptions {
@@ -107,6 +161,7 @@ impl Default for BinningOptions {
             chi_significance: Some(0.05),
             min_category_share: 0.01,
             edges: HashMap::new(),
+            per_feature: Default::default(),
         }
     }
 }
@@ -164,12 +219,33 @@ impl BinningOptions {
 /// Bins every feature of a fine pass into a plan.
 pub fn build_plan(fine: &FineResult, target: &Target, options: &BinningOptions) -> Result<BinningPlan> {
     options.validate()?;
+    for name in options.per_feature.keys() {
+        if !fine.features.iter().any(|f| f.name.eq_ignore_ascii_case(name)) {
+            return Err(Error::param(
+                "per_feature",
+                format!("names '{name}', which is not a binned feature"),
+            ));
+        }
+    }
     let total = fine.total;
     let features: Vec<FeaturePlan> = {
         use rayon::prelude::*;
         fine.features
             .par_iter()
-            .map(|f| bin_feature(f, total, options))
+            .map(|f| match options.per_feature.iter().find(|(n, _)| n.eq_ignore_ascii_case(&f.name)) {
+                None => bin_feature(f, total, options),
+                Some((_, s)) => {
+                    let mut o = options.clone();
+                    o.method = s.method.unwrap_or(o.method);
+                    o.max_bins = s.max_bins.unwrap_or(o.max_bins);
+                    o.min_bin_size = s.min_bin_size.unwrap_or(o.min_bin_size);
+                    o.monotonic = s.monotonic.unwrap_or(o.monotonic);
+                    o.min_bad = s.min_bad.unwrap_or(o.min_bad);
+                    o.min_good = s.min_good.unwrap_or(o.min_good);
+                    o.validate().map_err(|e| Error::param("per_feature", format!("{}: {e}", f.name)))?;
+                    bin_feature(f, total, &o)
+                }
+            })
             .collect::<Result<Vec<_>>>()?
     };
     Ok(BinningPlan {

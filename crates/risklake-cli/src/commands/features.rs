@@ -60,6 +60,7 @@ pub fn bin_request(args: &BinArgs) -> Result<BinRequest> {
         chi_significance: (args.chi_significance > 0.0).then_some(args.chi_significance),
         min_category_share: args.min_category_share,
         edges,
+        per_feature: feature_settings(&args.feature_settings)?,
     };
     let fine = FineOptions {
         columns: args.columns.clone(),
@@ -91,6 +92,26 @@ pub fn bin_request(args: &BinArgs) -> Result<BinRequest> {
 }
 
 /// The summary of a plan, features by IV.
+/// `--feature COL:KEY=VALUE,...` flags as per-feature settings.
+fn feature_settings(
+    flags: &[String],
+) -> Result<std::collections::BTreeMap<String, risklake_features::binning::FeatureSettings>> {
+    let mut out = std::collections::BTreeMap::new();
+    for f in flags {
+        let (col, settings) = f
+            .split_once(':')
+            .ok_or_else(|| Error::param("feature", format!("'{f}' should be COL:KEY=VALUE,...")))?;
+        let entry: &mut risklake_features::binning::FeatureSettings = out.entry(col.trim().to_string()).or_default();
+        for kv in settings.split(',').filter(|s| !s.trim().is_empty()) {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| Error::param("feature", format!("'{kv}' of {col} should be KEY=VALUE")))?;
+            entry.set(k.trim(), v.trim())?;
+        }
+    }
+    Ok(out)
+}
+
 /// `--column-special-values COL=V1,V2` flags as a map.
 fn column_specials(flags: &[String]) -> Result<std::collections::BTreeMap<String, Vec<f64>>> {
     flags
