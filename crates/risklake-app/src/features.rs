@@ -624,3 +624,50 @@ pub async fn evaluate(ws: &Workspace, req: &EvaluateRequest, progress: &dyn Prog
         plan_path,
     })
 }
+
+/// Write the HTML report of a stored plan.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportRequest {
+    /// The plan (file, run id).
+    pub plan: String,
+    /// The report's title (default: `Binning report: <plan>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The file to write.
+    pub out: PathBuf,
+}
+
+/// What a report run wrote.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReportOutcome {
+    pub run: RunId,
+    pub out: PathBuf,
+    pub bytes: usize,
+}
+
+/// Writes a plan's binning report as a recorded run (`features.report`), kept as its
+/// `report.html` too.
+pub fn report(ws: &Workspace, req: &ReportRequest) -> Result<ReportOutcome> {
+    let run = ws.start_run("features.report")?;
+    let result = (|| {
+        let plan = load_plan(ws, &req.plan)?;
+        run.param("plan", &req.plan)?;
+        run.uses("plan", &req.plan)?;
+        let title = req
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("Binning report: {}", req.plan));
+        let html = risklake_report::binning_report(&plan, &title, &[]);
+        std::fs::write(&req.out, &html).map_err(|e| Error::io(format!("writing {}", req.out.display()), e))?;
+        run.artifact(artifacts::REPORT_HTML, html.as_bytes())?;
+        Ok(html.len())
+    })();
+    let id = run.id();
+    let bytes = run.finish(result)?;
+    Ok(ReportOutcome {
+        run: id,
+        out: req.out.clone(),
+        bytes,
+    })
+}

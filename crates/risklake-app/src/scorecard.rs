@@ -340,3 +340,34 @@ pub async fn evaluate(ws: &Workspace, req: &EvaluateRequest, progress: &dyn crat
         psi,
     })
 }
+
+/// Write a stored scorecard in another form.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportRequest {
+    /// The scorecard (file, run id, `name@alias`, `name/version`).
+    pub scorecard: String,
+    /// `csv` (points table), `json` or `sql` (a SELECT that scores `sql_table`).
+    pub format: String,
+    /// `sql`: the table the SELECT reads.
+    pub sql_table: String,
+    pub out: PathBuf,
+}
+
+/// Writes the scorecard as asked; returns the bytes written.
+pub fn export(ws: &Workspace, req: &ExportRequest) -> Result<usize> {
+    let card = load(ws, &req.scorecard)?;
+    let text = match req.format.as_str() {
+        "json" => card.to_json(),
+        "sql" => card.to_sql(&req.sql_table),
+        "csv" | "" => card.to_csv(),
+        other => {
+            return Err(Error::param(
+                "format",
+                format!("unknown scorecard format '{other}' (csv, json or sql)"),
+            ))
+        }
+    };
+    std::fs::write(&req.out, &text).map_err(|e| Error::io(format!("writing {}", req.out.display()), e))?;
+    Ok(text.len())
+}

@@ -707,3 +707,42 @@ pub async fn train_lr(ws: &Workspace, req: &TrainLrRequest, progress: &dyn Progr
     .await;
     run.finish(result)
 }
+
+/// Write a stored tree model in another format.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelExportRequest {
+    /// The model (file, run id, `name@alias`, `name/version`).
+    pub model: String,
+    /// `lightgbm` (LightGBM's text model; the default) or `json`.
+    pub format: String,
+    pub out: PathBuf,
+}
+
+/// What an export wrote.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelExport {
+    pub trees: usize,
+    pub bytes: usize,
+}
+
+/// Writes the tree model as asked.
+pub fn export_model(ws: &Workspace, req: &ModelExportRequest) -> Result<ModelExport> {
+    let any = load_model(ws, &req.model)?;
+    let m = any.trees("LightGBM export")?;
+    let text = match req.format.as_str() {
+        "lightgbm" | "" => m.to_lightgbm_text()?,
+        "json" => m.to_json(),
+        other => {
+            return Err(Error::param(
+                "format",
+                format!("unknown model format '{other}' (lightgbm or json)"),
+            ))
+        }
+    };
+    std::fs::write(&req.out, &text).map_err(|e| Error::io(format!("writing {}", req.out.display()), e))?;
+    Ok(ModelExport {
+        trees: m.trees.len(),
+        bytes: text.len(),
+    })
+}

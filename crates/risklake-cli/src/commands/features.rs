@@ -253,11 +253,6 @@ async fn bin(ctx: &Ctx, args: &BinArgs) -> Result<()> {
     Ok(())
 }
 
-/// Reads a plan given as a file path or a run id.
-pub fn load_plan(ctx: &Ctx, spec: &str) -> Result<BinningPlan> {
-    risklake_app::features::load_plan(&ctx.ws, spec)
-}
-
 fn psi_grid(psi: &[FeaturePsi]) -> String {
     let mut groups: Vec<&str> = Vec::new();
     for p in psi {
@@ -456,23 +451,15 @@ async fn transform(ctx: &Ctx, args: &TransformArgs) -> Result<()> {
 }
 
 fn report(ctx: &Ctx, args: &ReportArgs) -> Result<()> {
-    let run = ctx.start("features.report")?;
-    let result = (|| {
-        let plan = load_plan(ctx, &args.plan)?;
-        ctx.ws.store().log_param(run, "plan", &args.plan)?;
-        let title = args
-            .title
-            .clone()
-            .unwrap_or_else(|| format!("Binning report: {}", args.plan));
-        let html = risklake_report::binning_report(&plan, &title, &[]);
-        std::fs::write(&args.out, &html).map_err(|e| Error::io(format!("writing {}", args.out.display()), e))?;
-        ctx.ws.store().log_artifact(run, "report.html", &args.out)?;
-        Ok(html.len())
-    })();
-    let bytes = ctx.finish(run, result)?;
+    let req = risklake_app::features::ReportRequest {
+        plan: args.plan.clone(),
+        title: args.title.clone(),
+        out: args.out.clone(),
+    };
+    let r = risklake_app::features::report(&ctx.ws, &req)?;
     ctx.out
-        .emit(json!({ "run": run, "out": args.out, "bytes": bytes }), || {
-            format!("wrote {} ({} KB), run {run}", args.out.display(), bytes / 1024)
+        .emit(json!({ "run": r.run, "out": r.out, "bytes": r.bytes }), || {
+            format!("wrote {} ({} KB), run {}", r.out.display(), r.bytes / 1024, r.run)
         });
     Ok(())
 }

@@ -177,11 +177,6 @@ fn card_text(c: &Scorecard) -> String {
     )
 }
 
-/// Reads a scorecard given as a file or a run id.
-pub fn load_scorecard(ctx: &Ctx, spec: &str) -> Result<Scorecard> {
-    risklake_app::scorecard::load(&ctx.ws, spec)
-}
-
 pub async fn scorecard(ctx: &Ctx, cmd: ScorecardCommand) -> Result<()> {
     match cmd {
         ScorecardCommand::Build(args) => build(ctx, &args, true).map(|_| ()),
@@ -191,16 +186,16 @@ pub async fn scorecard(ctx: &Ctx, cmd: ScorecardCommand) -> Result<()> {
             sql_table,
             out,
         } => {
-            let card = load_scorecard(ctx, &scorecard)?;
-            let text = match format.as_str() {
-                "json" => card.to_json(),
-                "sql" => card.to_sql(&sql_table),
-                _ => card.to_csv(),
+            let req = risklake_app::scorecard::ExportRequest {
+                scorecard: scorecard.clone(),
+                format: format.clone(),
+                sql_table,
+                out: out.clone(),
             };
-            std::fs::write(&out, &text).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
+            let bytes = risklake_app::scorecard::export(&ctx.ws, &req)?;
             ctx.out.emit(
-                json!({"scorecard": scorecard, "format": format, "out": out, "bytes": text.len()}),
-                || format!("wrote {} ({format}, {} bytes)", out.display(), text.len()),
+                json!({"scorecard": scorecard, "format": format, "out": out, "bytes": bytes}),
+                || format!("wrote {} ({format}, {bytes} bytes)", out.display()),
             );
             Ok(())
         }

@@ -226,23 +226,15 @@ pub async fn model(ctx: &Ctx, cmd: ModelCommand) -> Result<()> {
         ModelCommand::Tag { model, tags } => super::registry::tag(ctx, &model, &tags),
         ModelCommand::DeleteVersion { name, number } => super::registry::delete_version(ctx, &name, number),
         ModelCommand::Export { model, format, out } => {
-            let any = load_model(ctx, &model)?;
-            let m = any.trees("LightGBM export")?;
-            let text = match format.as_str() {
-                "lightgbm" => m.to_lightgbm_text()?,
-                _ => m.to_json(),
+            let req = risklake_app::train::ModelExportRequest {
+                model: model.clone(),
+                format: format.clone(),
+                out: out.clone(),
             };
-            std::fs::write(&out, &text).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
+            let m = risklake_app::train::export_model(&ctx.ws, &req)?;
             ctx.out.emit(
-                json!({ "model": model, "format": format, "out": out, "trees": m.trees.len(), "bytes": text.len() }),
-                || {
-                    format!(
-                        "wrote {} ({format}, {} trees, {} bytes)",
-                        out.display(),
-                        m.trees.len(),
-                        text.len()
-                    )
-                },
+                json!({ "model": model, "format": format, "out": out, "trees": m.trees, "bytes": m.bytes }),
+                || format!("wrote {} ({format}, {} trees, {} bytes)", out.display(), m.trees, m.bytes),
             );
             Ok(())
         }
