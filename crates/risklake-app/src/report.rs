@@ -442,6 +442,16 @@ pub async fn model_report(ws: &Workspace, req: &ModelReportRequest, progress: &d
         .await?;
         let ranking = scored.ranking();
         let mut notes = Vec::new();
+        // Scored on the very rows the model was fitted on? Then say the figures are
+        // in-sample (they flatter the model).
+        let in_sample = trained_on_same_snapshot(ws, &req.model, run.id());
+        if in_sample {
+            notes.push(
+                "This table, at this snapshot, is the one the model was trained on: the figures are in-sample \
+                 and flatter the model (its training run's report.html has the held-out figures)."
+                    .to_string(),
+            );
+        }
         let psi = match (&req.psi_against, &req.psi_by, &scored.groups) {
             (Some(base), _, _) => {
                 let baseline = score_table(ws, run.id(), &model, base, None, None, None, progress).await?;
@@ -477,13 +487,14 @@ pub async fn model_report(ws: &Workspace, req: &ModelReportRequest, progress: &d
         };
         let title = format!("Model report: {named} on {}", req.table);
         let meta = format!(
-            "{} model {} scored on {} ({} rows), label {}{}",
+            "{} model {} scored on {} ({} rows), label {}{}{}",
             model.kind(),
             req.model,
             req.table,
             scored.p.len(),
             req.label,
             req.bad_value.as_ref().map_or(String::new(), |b| format!(" = {b}")),
+            if in_sample { " — in-sample: the model was trained on these rows" } else { "" },
         );
         let (report, auc, ks) = build(&model, &title, meta, &scored, req.bands, psi, &shap_rows, notes)?;
         let max_psi = report
@@ -497,6 +508,7 @@ pub async fn model_report(ws: &Workspace, req: &ModelReportRequest, progress: &d
         }
         run.metric("auc", auc)?;
         run.metric("ks", ks)?;
+        run.param("in_sample", in_sample)?;
         run.metric("rows", scored.p.len() as f64)?;
         if let Some(p) = max_psi {
             run.metric("max_psi", p)?;
@@ -512,6 +524,33 @@ pub async fn model_report(ws: &Workspace, req: &ModelReportRequest, progress: &d
     }
     .await;
     run.finish(result)
+}
+
+/// Whether the report run `report_run` read a lake table at the snapshot the run that
+/// made `model` trained on.
+fn trained_on_same_snapshot(ws: &Workspace, model: &str, report_run: RunId) -> bool {
+    let Ok(spec) = crate::registry::ModelSpec::parse(model) else { return false };
+    let trained = match &spec {
+        crate::registry::ModelSpec::Run(id) => Some(*id),
+        crate::registry::ModelSpec::File(_) => None,
+        _ => spec.version(ws).ok().flatten().map(|v| v.run),
+    };
+    let (Some(trained), Ok(report)) = (trained, ws.store().get_run(report_run)) else { return false };
+    let Ok(train) = ws.store().get_run(trained) else { return false };
+    // The training table (not a validation table, which the run also read).
+    let Some(Ok(risklake_lake::TableRef::Lake(table))) =
+        train.params.get("table").map(|t| risklake_lake::TableRef::parse(t))
+    else {
+        return false;
+    };
+    let table = table.to_string();
+    let snapshot_in = |d: &risklake_track::RunDetail| {
+        d.datasets
+            .iter()
+            .find(|x| x.role == "input" && x.name == table)
+            .and_then(|x| x.snapshot)
+    };
+    matches!((snapshot_in(&train), snapshot_in(&report)), (Some(a), Some(b)) if a == b)
 }
 
 /// The report of a freshly trained model on its validation rows, stored with the

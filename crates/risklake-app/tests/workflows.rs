@@ -575,6 +575,21 @@ async fn model_reports_agree_with_training_and_name_what_a_table_lacks() {
     };
     let r = risklake_app::report::model_report(&ws, &report_req, &Silent).await.unwrap();
     assert!((r.auc - trained.valid_metric.unwrap()).abs() < 1e-12, "{} vs {:?}", r.auc, trained.valid_metric);
+    assert_eq!(ws.store().get_run(r.run).unwrap().params["in_sample"], "false", "holdout only validated");
+    // On the training table itself the report says its figures are in-sample.
+    let own = risklake_app::report::model_report(
+        &ws,
+        &risklake_app::report::ModelReportRequest {
+            table: "apps".into(),
+            psi_by: None,
+            ..report_req.clone()
+        },
+        &Silent,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ws.store().get_run(own.run).unwrap().params["in_sample"], "true");
+    assert!(std::fs::read_to_string(&own.path).unwrap().contains("in-sample"));
     assert_eq!(r.rows, 1500);
     assert!(r.max_psi.unwrap() >= 0.0);
     let page = std::fs::read_to_string(&r.path).unwrap();

@@ -369,7 +369,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     }
     steps.push(json!({ "step": "reasons", "run": reasons.run, "table": reasons.target, "rows": reasons.rows }));
 
-    out.note("[13/14] model report: pd_gbdt@champion on default.credit_apps, PSI of the score by month");
+    out.note("[13/14] model report: pd_gbdt@champion on all of default.credit_apps, PSI of the score by month");
     let report = risklake_app::report::model_report(
         &ctx.ws,
         &risklake_app::report::ModelReportRequest {
@@ -383,9 +383,10 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     )
     .await?;
     out.note(format!(
-        "      AUC {:.4}, KS {:.4}, largest monthly PSI {:.4}; report: {}",
+        "      AUC {:.4}, KS {:.4} (in-sample: 80% of these rows trained the model; its held-out figures are in run {}'s report.html), largest monthly PSI {:.4}; report: {}",
         report.auc,
         report.ks,
+        tr.run,
         report.max_psi.unwrap_or(f64::NAN),
         report.path.display()
     ));
