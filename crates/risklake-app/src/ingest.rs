@@ -50,10 +50,12 @@ pub async fn ingest_job(ws: &Workspace, path: &Path, progress: &dyn Progress) ->
         let req = job.request(s)?;
         let name = IngestJob::source_name(s);
         progress.note(&format!("ingest {name}: {} -> {}", req.source.describe(), req.table));
-        let outcome = ingest_one(ws, req, job.allows_duplicate_source(s), progress).await.map_err(|e| match e {
-            Error::Cancelled => Error::Cancelled,
-            e => Error::invalid(format!("job source {name}: {e}")),
-        })?;
+        let outcome = ingest_one(ws, req, job.allows_duplicate_source(s), progress)
+            .await
+            .map_err(|e| match e {
+                Error::Cancelled => Error::Cancelled,
+                e => Error::invalid(format!("job source {name}: {e}")),
+            })?;
         sources.push(outcome);
     }
     Ok(JobOutcome {
@@ -96,9 +98,9 @@ fn file_fingerprint(path: &Path) -> Result<String> {
         f.seek(SeekFrom::End(-(PART as i64))).map_err(err)?;
     }
     f.read_to_end(&mut bytes).map_err(err)?;
-    let hash = bytes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3));
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
+    });
     Ok(format!("{}:{mtime}:{hash:016x}", meta.len()))
 }
 
@@ -109,7 +111,9 @@ fn check_duplicate(
     req: &risklake_lake::ingest::IngestRequest,
     allow: bool,
 ) -> Result<Option<(String, String)>> {
-    let Source::File(path) = &req.source else { return Ok(None) };
+    let Source::File(path) = &req.source else {
+        return Ok(None);
+    };
     if req.mode == risklake_lake::WriteMode::Upsert || !req.spec.primary_key.is_empty() || !path.is_file() {
         return Ok(None);
     }

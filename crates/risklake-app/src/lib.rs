@@ -52,8 +52,8 @@ pub use progress::{Cancel, Progress, Silent, Unit};
 /// (`valid_fraction` of a train request) fails to read straight from text; going
 /// through a `serde_json::Value` reads it.
 pub fn request_from_json<T: serde::de::DeserializeOwned>(text: &str) -> risklake_core::Result<T> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| risklake_core::Error::invalid(format!("the request is not JSON: {e}")))?;
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| risklake_core::Error::invalid(format!("the request is not JSON: {e}")))?;
     serde_json::from_value(value).map_err(|e| risklake_core::Error::invalid(format!("the request does not read: {e}")))
 }
 pub use run::RunScope;

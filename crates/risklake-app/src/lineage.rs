@@ -84,7 +84,11 @@ fn node(ws: &Workspace, run: RunId, seen: &mut BTreeSet<RunId>, depth: usize) ->
                     _ => None,
                 };
                 // A table read twice (train and validation) is one source.
-                if !out.reads.iter().any(|r| r.table == ds.name && r.snapshot == ds.snapshot) {
+                if !out
+                    .reads
+                    .iter()
+                    .any(|r| r.table == ds.name && r.snapshot == ds.snapshot)
+                {
                     out.reads.push(Read {
                         table: ds.name.clone(),
                         snapshot: ds.snapshot,
@@ -190,7 +194,10 @@ pub async fn reproduce(ws: &Workspace, run: RunId, progress: &dyn Progress) -> R
     if d.summary.status != RunStatus::Finished {
         return Err(Error::param(
             "run",
-            format!("run {run} is {}: only a finished run has a result to reproduce", d.summary.status),
+            format!(
+                "run {run} is {}: only a finished run has a result to reproduce",
+                d.summary.status
+            ),
         ));
     }
     let mut snapshots = BTreeMap::new();
@@ -265,8 +272,9 @@ pub async fn reproduce(ws: &Workspace, run: RunId, progress: &dyn Progress) -> R
             continue;
         }
         let show = |x: &Option<Vec<u8>>| {
-            x.as_ref()
-                .map_or("(none)".to_string(), |v| format!("{} bytes, fnv {:016x}", v.len(), fnv(v)))
+            x.as_ref().map_or("(none)".to_string(), |v| {
+                format!("{} bytes, fnv {:016x}", v.len(), fnv(v))
+            })
         };
         compared.push(Comparison {
             what: format!("artifact {name}"),
@@ -318,7 +326,7 @@ async fn check_snapshot(lake: &risklake_lake::Lake, name: &TableName, snapshot: 
 
 /// FNV-1a of bytes: a short fingerprint to show next to sizes.
 fn fnv(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }

@@ -263,7 +263,18 @@ async fn predict_reasons(
         }
         RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::arrow("adding reason codes", e))
     };
-    score_into(ws, run, stream, &req.table, schema.clone(), &req.destination, score, progress, started).await
+    score_into(
+        ws,
+        run,
+        stream,
+        &req.table,
+        schema.clone(),
+        &req.destination,
+        score,
+        progress,
+        started,
+    )
+    .await
 }
 
 /// Streams `stream` through `map` into `destination` as a scoring step of `run`, and

@@ -59,9 +59,7 @@ impl ModelSpec {
         }
         Err(Error::NotFound {
             kind: "model",
-            name: format!(
-                "{spec} (not a file, a run id, NAME@ALIAS or NAME/VERSION of the registry)"
-            ),
+            name: format!("{spec} (not a file, a run id, NAME@ALIAS or NAME/VERSION of the registry)"),
         })
     }
 
@@ -76,7 +74,9 @@ impl ModelSpec {
                     .model_versions(ws.project(), name)?
                     .into_iter()
                     .next()
-                    .ok_or_else(|| Error::not_found("model version", format!("{name}@latest (every version was deleted)")))?;
+                    .ok_or_else(|| {
+                        Error::not_found("model version", format!("{name}@latest (every version was deleted)"))
+                    })?;
                 Some(latest)
             }
             ModelSpec::Alias { name, alias } => Some(store.model_alias(ws.project(), name, alias)?),
@@ -145,7 +145,10 @@ pub fn register(ws: &Workspace, req: &RegisterRequest) -> Result<ModelVersion> {
     if run.summary.status != RunStatus::Finished {
         return Err(Error::param(
             "run",
-            format!("run {} is {}, not finished: only a finished run's model can be registered", req.run, run.summary.status),
+            format!(
+                "run {} is {}, not finished: only a finished run's model can be registered",
+                req.run, run.summary.status
+            ),
         ));
     }
     let artifact = [artifacts::MODEL, artifacts::SCORECARD]
@@ -191,7 +194,8 @@ fn check_settable(alias: &str) -> Result<()> {
 /// Points `alias` of `name` at `version`, or removes it (`None`).
 pub fn set_alias(ws: &Workspace, name: &str, alias: &str, version: Option<i64>) -> Result<()> {
     check_settable(alias)?;
-    ws.store().set_model_alias(ws.project(), name, alias, version, ws.user())
+    ws.store()
+        .set_model_alias(ws.project(), name, alias, version, ws.user())
 }
 
 /// Sets tags of a version.

@@ -245,7 +245,11 @@ fn distribution(scored: &Scored) -> (Vec<String>, Vec<f64>, Vec<f64>) {
             }
         })
         .collect();
-    (labels, g.iter().map(|v| v / tg).collect(), b.iter().map(|v| v / tb).collect())
+    (
+        labels,
+        g.iter().map(|v| v / tg).collect(),
+        b.iter().map(|v| v / tb).collect(),
+    )
 }
 
 /// Builds the report's figures from scored rows.
@@ -270,7 +274,12 @@ pub fn build(
         sum_p[b] += p;
         cnt[b] += 1.0;
     }
-    let predicted: Vec<f64> = sum_p.iter().zip(&cnt).filter(|(_, c)| **c > 0.0).map(|(s, c)| s / c).collect();
+    let predicted: Vec<f64> = sum_p
+        .iter()
+        .zip(&cnt)
+        .filter(|(_, c)| **c > 0.0)
+        .map(|(s, c)| s / c)
+        .collect();
     let gains = ev
         .bands
         .iter()
@@ -377,7 +386,11 @@ pub fn build(
     }
     notes.push(format!(
         "Bands hold about equal numbers of rows, riskiest first; ranking by {}.",
-        if scored.points.is_some() { "points (lower = riskier)" } else { "the predicted probability of bad" }
+        if scored.points.is_some() {
+            "points (lower = riskier)"
+        } else {
+            "the predicted probability of bad"
+        }
     ));
     if !shap.is_empty() {
         notes.push(format!(
@@ -411,7 +424,11 @@ pub fn build(
 
 /// Writes the report of `model` on `table` as a recorded run (`model.report`): the
 /// HTML page is the run's `report.html`; AUC, KS and the largest PSI metrics.
-pub async fn model_report(ws: &Workspace, req: &ModelReportRequest, progress: &dyn Progress) -> Result<ModelReportOutcome> {
+pub async fn model_report(
+    ws: &Workspace,
+    req: &ModelReportRequest,
+    progress: &dyn Progress,
+) -> Result<ModelReportOutcome> {
     if req.label.trim().is_empty() {
         return Err(Error::param("label", "is required: the column holding the target"));
     }
@@ -424,9 +441,20 @@ pub async fn model_report(ws: &Workspace, req: &ModelReportRequest, progress: &d
     let run = ws.start_run("model.report")?;
     let result = async {
         run.request(req)?;
-        run.params([("model", req.model.as_str()), ("table", req.table.as_str()), ("label", req.label.as_str())])?;
+        run.params([
+            ("model", req.model.as_str()),
+            ("table", req.table.as_str()),
+            ("label", req.label.as_str()),
+        ])?;
         let model = train::load_model(ws, &req.model)?;
-        run.uses(if matches!(model, Model::Scorecard(_)) { "scorecard" } else { "model" }, &req.model)?;
+        run.uses(
+            if matches!(model, Model::Scorecard(_)) {
+                "scorecard"
+            } else {
+                "model"
+            },
+            &req.model,
+        )?;
         let mut shap_rows = Vec::new();
         let wants_shap = matches!(model, Model::Trees(_));
         let scored = score_table(
@@ -462,19 +490,31 @@ pub async fn model_report(ws: &Workspace, req: &ModelReportRequest, progress: &d
                 })
             }
             (None, Some(col), Some(groups)) => {
-                let distinct: Vec<String> = groups.iter().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+                let distinct: Vec<String> = groups
+                    .iter()
+                    .cloned()
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
                 let (periods, order) = risklake_features::psi::order_periods(&distinct);
                 let mut by: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
                 for (g, s) in groups.iter().zip(&ranking) {
                     by.entry(g.as_str()).or_default().push(*s);
                 }
                 let base = &periods[0];
-                notes.push(format!("Periods of {col} ordered {order}; the baseline is the first, {base}."));
+                notes.push(format!(
+                    "Periods of {col} ordered {order}; the baseline is the first, {base}."
+                ));
                 Some(ScorePsi {
                     baseline: format!("{col} = {base} (first period, ordered {order})"),
                     groups: periods[1..]
                         .iter()
-                        .map(|p| (format!("{col} = {p}"), score_psi(&by[base.as_str()], &by[p.as_str()], req.bands).0))
+                        .map(|p| {
+                            (
+                                format!("{col} = {p}"),
+                                score_psi(&by[base.as_str()], &by[p.as_str()], req.bands).0,
+                            )
+                        })
                         .collect(),
                 })
             }
@@ -494,7 +534,11 @@ pub async fn model_report(ws: &Workspace, req: &ModelReportRequest, progress: &d
             scored.p.len(),
             req.label,
             req.bad_value.as_ref().map_or(String::new(), |b| format!(" = {b}")),
-            if in_sample { " — in-sample: the model was trained on these rows" } else { "" },
+            if in_sample {
+                " — in-sample: the model was trained on these rows"
+            } else {
+                ""
+            },
         );
         let (report, auc, ks) = build(&model, &title, meta, &scored, req.bands, psi, &shap_rows, notes)?;
         let max_psi = report
@@ -529,14 +573,20 @@ pub async fn model_report(ws: &Workspace, req: &ModelReportRequest, progress: &d
 /// Whether the report run `report_run` read a lake table at the snapshot the run that
 /// made `model` trained on.
 fn trained_on_same_snapshot(ws: &Workspace, model: &str, report_run: RunId) -> bool {
-    let Ok(spec) = crate::registry::ModelSpec::parse(model) else { return false };
+    let Ok(spec) = crate::registry::ModelSpec::parse(model) else {
+        return false;
+    };
     let trained = match &spec {
         crate::registry::ModelSpec::Run(id) => Some(*id),
         crate::registry::ModelSpec::File(_) => None,
         _ => spec.version(ws).ok().flatten().map(|v| v.run),
     };
-    let (Some(trained), Ok(report)) = (trained, ws.store().get_run(report_run)) else { return false };
-    let Ok(train) = ws.store().get_run(trained) else { return false };
+    let (Some(trained), Ok(report)) = (trained, ws.store().get_run(report_run)) else {
+        return false;
+    };
+    let Ok(train) = ws.store().get_run(trained) else {
+        return false;
+    };
     // The training table (not a validation table, which the run also read).
     let Some(Ok(risklake_lake::TableRef::Lake(table))) =
         train.params.get("table").map(|t| risklake_lake::TableRef::parse(t))
@@ -569,6 +619,9 @@ pub fn validation_report(run: &RunScope<'_>, model: &Model, what: &str, p: Vec<f
     let title = format!("Model report: run {} on its validation rows", run.id());
     let meta = format!("{} model of run {}, {what} ({rows} rows)", model.kind(), run.id());
     let (report, _, _) = build(model, &title, meta, &scored, 10, None, &[], Vec::new())?;
-    run.artifact(artifacts::REPORT_HTML, risklake_report::model::model_report(&report).as_bytes())?;
+    run.artifact(
+        artifacts::REPORT_HTML,
+        risklake_report::model::model_report(&report).as_bytes(),
+    )?;
     Ok(())
 }

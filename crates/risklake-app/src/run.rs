@@ -12,7 +12,6 @@ use std::fmt::Display;
 use risklake_core::{Error, Result};
 use risklake_track::{Artifact, DatasetRef, RunId, RunStatus};
 
-
 use crate::Workspace;
 
 /// A run being recorded; see the module docs.

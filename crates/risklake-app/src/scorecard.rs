@@ -159,8 +159,11 @@ pub async fn score(
         let schema = crate::predict::with_added_columns(&in_schema, &req.table, &added)?;
         let points = req.points;
         run.param("unseen", format!("{:?}", req.unseen).to_lowercase())?;
-        let unseen: Vec<std::sync::atomic::AtomicU64> =
-            card.features.iter().map(|_| std::sync::atomic::AtomicU64::new(0)).collect();
+        let unseen: Vec<std::sync::atomic::AtomicU64> = card
+            .features
+            .iter()
+            .map(|_| std::sync::atomic::AtomicU64::new(0))
+            .collect();
         let map = |b: &RecordBatch| -> Result<RecordBatch> {
             let (total, parts, counts) = card.score_counted(b, req.unseen)?;
             for (u, c) in unseen.iter().zip(counts) {

@@ -357,8 +357,18 @@ pub async fn train_gbdt(ws: &Workspace, req: &TrainRequest, progress: &dyn Progr
             run.metric(&format!("best_{metric_key}"), m)?;
         }
         if let (Some(v), risklake_learn::Objective::Binary) = (&valid, params.objective) {
-            let p = model.predict_raw_binned(v).into_iter().map(|x| 1.0 / (1.0 + (-x).exp())).collect();
-            crate::report::validation_report(&run, &Model::Trees(model.clone()), "validation rows", p, v.label.clone())?;
+            let p = model
+                .predict_raw_binned(v)
+                .into_iter()
+                .map(|x| 1.0 / (1.0 + (-x).exp()))
+                .collect();
+            crate::report::validation_report(
+                &run,
+                &Model::Trees(model.clone()),
+                "validation rows",
+                p,
+                v.label.clone(),
+            )?;
         }
         Ok(TrainReport {
             run: id,
@@ -427,7 +437,13 @@ pub async fn train_rf(ws: &Workspace, req: &TrainRequest, progress: &dyn Progres
         if let (Some(v), risklake_learn::Objective::Binary) = (&valid, params.objective) {
             // A forest's raw score is its trees' mean probability of bad.
             let p = model.predict_raw_binned(v);
-            crate::report::validation_report(&run, &Model::Trees(model.clone()), "validation rows", p, v.label.clone())?;
+            crate::report::validation_report(
+                &run,
+                &Model::Trees(model.clone()),
+                "validation rows",
+                p,
+                v.label.clone(),
+            )?;
         }
         let oob = model
             .forest

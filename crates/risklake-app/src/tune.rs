@@ -17,9 +17,7 @@ use risklake_learn::{Dataset, DatasetOptions, Design, DesignBuilder, LrParams};
 use risklake_track::{RunId, RunStatus};
 use risklake_tune::pruners::{HyperbandPruner, NopPruner, PercentilePruner, Pruner, SuccessiveHalvingPruner};
 use risklake_tune::samplers::{GridSampler, RandomSampler, Sampler, TpeSampler};
-use risklake_tune::{
-    Choice, Direction, Distribution, FrozenTrial, SearchSpace, Storage, Study, Trial, TrialError,
-};
+use risklake_tune::{Choice, Direction, Distribution, FrozenTrial, SearchSpace, Storage, Study, Trial, TrialError};
 
 use crate::learner::{fit_trees, tree_params, ModelKind, TreeParams};
 use crate::progress::{check, Progress, Unit};
@@ -123,10 +121,7 @@ impl TuneRequest {
     fn table_id(&self) -> Result<String> {
         Ok(match risklake_lake::TableRef::parse(&self.data.table)? {
             risklake_lake::TableRef::Lake(name) => name.to_string(),
-            risklake_lake::TableRef::File(path) => std::path::absolute(&path)
-                .unwrap_or(path)
-                .display()
-                .to_string(),
+            risklake_lake::TableRef::File(path) => std::path::absolute(&path).unwrap_or(path).display().to_string(),
         })
     }
 
@@ -158,7 +153,10 @@ impl TuneRequest {
         }
         if let Some(t) = self.timeout {
             if !(t > 0.0) {
-                return Err(Error::param("timeout", format!("must be a positive number of seconds, got {t}")));
+                return Err(Error::param(
+                    "timeout",
+                    format!("must be a positive number of seconds, got {t}"),
+                ));
             }
         }
         if let Some(k) = self.folds {
@@ -600,9 +598,8 @@ async fn read_data(
             Data::Folds(folds, train)
         }
         None => {
-            let valid = valid.ok_or_else(|| {
-                Error::invalid("the validation set is empty; trials need held-out rows to score")
-            })?;
+            let valid = valid
+                .ok_or_else(|| Error::invalid("the validation set is empty; trials need held-out rows to score"))?;
             Data::Trees(train, valid)
         }
     })

@@ -461,7 +461,10 @@ async fn tuning_from_json_refuses_another_tables_study_and_stops_when_cancelled(
         json[field] = value;
         let e = match serde_json::from_value::<risklake_app::tune::TuneRequest>(json) {
             Err(e) => e.to_string(),
-            Ok(r) => risklake_app::tune::tune(&ws, &r, &Silent).await.unwrap_err().to_string(),
+            Ok(r) => risklake_app::tune::tune(&ws, &r, &Silent)
+                .await
+                .unwrap_err()
+                .to_string(),
         };
         assert!(e.contains(field) || e.contains("xgboost"), "{field}: {e}");
     }
@@ -492,16 +495,25 @@ async fn lineage_reaches_the_data_and_replays_read_the_snapshots_they_read() {
     // The chain: lr <- plan <- apps@1 <- gen; lr reads apps@1 too.
     let l = risklake_app::lineage::lineage(&ws, model.run).unwrap();
     assert_eq!(l.kind, "train.lr");
-    assert_eq!((l.reads[0].table.as_str(), l.reads[0].snapshot), ("default.apps", Some(1)));
+    assert_eq!(
+        (l.reads[0].table.as_str(), l.reads[0].snapshot),
+        ("default.apps", Some(1))
+    );
     let gen = l.reads[0].written_by.as_ref().expect("the gen run wrote apps@1");
     assert_eq!(gen.kind, "gen");
     let used = &l.used[0];
-    assert_eq!((used.role.as_str(), used.name.clone()), ("plan", format!("run:{}", plan.run)));
+    assert_eq!(
+        (used.role.as_str(), used.name.clone()),
+        ("plan", format!("run:{}", plan.run))
+    );
     let bin_node = used.run.as_ref().unwrap();
     assert_eq!(bin_node.kind, "features.bin");
     let via_plan = bin_node.reads[0].written_by.as_ref().unwrap();
     assert_eq!(via_plan.run, gen.run);
-    assert!(via_plan.repeated != gen.repeated, "the gen run is followed once, marked repeated the other time");
+    assert!(
+        via_plan.repeated != gen.repeated,
+        "the gen run is followed once, marked repeated the other time"
+    );
     // New rows land in apps; the replays still read snapshot 1 and match bit for bit.
     let more = GenRequest {
         rows: 500,
@@ -518,9 +530,15 @@ async fn lineage_reaches_the_data_and_replays_read_the_snapshots_they_read() {
         let r = risklake_app::lineage::reproduce(&ws, run, &Silent).await.unwrap();
         assert!(r.identical, "run {run}: {:?}", r.compared);
         assert_eq!(r.snapshots["default.apps"], 1);
-        assert!(r.compared.iter().any(|c| c.what == "artifact model.json" || c.what == "artifact binning_plan.json"));
+        assert!(r
+            .compared
+            .iter()
+            .any(|c| c.what == "artifact model.json" || c.what == "artifact binning_plan.json"));
         let replay = ws.store().get_run(r.replay).unwrap();
-        assert!(replay.datasets.iter().any(|d| d.role == "input" && d.snapshot == Some(1)));
+        assert!(replay
+            .datasets
+            .iter()
+            .any(|d| d.role == "input" && d.snapshot == Some(1)));
         assert_eq!(replay.summary.command, format!("runs reproduce {run}"));
     }
     // A run on the latest data differs, and the comparison says so.
@@ -531,18 +549,39 @@ async fn lineage_reaches_the_data_and_replays_read_the_snapshots_they_read() {
     // Compared side by side: same parameters, other snapshot, other figures.
     let c = risklake_app::runs::compare(&ws, &[trees.run, newer.run]).unwrap();
     assert!(c.differing_params.is_empty(), "{:?}", c.differing_params);
-    assert_eq!(c.params["params.tree.num_leaves"], [Some("31".to_string()), Some("31".to_string())]);
-    assert_eq!(c.inputs, [vec!["default.apps@1".to_string()], vec!["default.apps@2".to_string()]]);
+    assert_eq!(
+        c.params["params.tree.num_leaves"],
+        [Some("31".to_string()), Some("31".to_string())]
+    );
+    assert_eq!(
+        c.inputs,
+        [vec!["default.apps@1".to_string()], vec!["default.apps@2".to_string()]]
+    );
     assert_ne!(c.metrics["valid_auc"][0], c.metrics["valid_auc"][1]);
     assert!(risklake_app::runs::compare(&ws, &[trees.run]).is_err());
     let listed = risklake_app::runs::list(&ws, &Default::default()).unwrap();
-    let headline = listed.iter().find(|l| l.summary.id == newer.run).unwrap().headline.clone();
+    let headline = listed
+        .iter()
+        .find(|l| l.summary.id == newer.run)
+        .unwrap()
+        .headline
+        .clone();
     assert_eq!(headline, Some(("valid_auc".to_string(), newer.valid_metric.unwrap())));
     // What cannot be replayed says why.
     let e = risklake_app::lineage::reproduce(&ws, 1, &Silent).await.unwrap_err();
     assert!(e.to_string().contains("'gen' run"), "{e}");
-    ws.lake().await.unwrap().sql().await.unwrap().query("DROP TABLE apps").await.unwrap();
-    let e = risklake_app::lineage::reproduce(&ws, trees.run, &Silent).await.unwrap_err();
+    ws.lake()
+        .await
+        .unwrap()
+        .sql()
+        .await
+        .unwrap()
+        .query("DROP TABLE apps")
+        .await
+        .unwrap();
+    let e = risklake_app::lineage::reproduce(&ws, trees.run, &Silent)
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("the table was dropped"), "{e}");
 }
 
@@ -560,10 +599,17 @@ async fn model_reports_agree_with_training_and_name_what_a_table_lacks() {
     let trained = risklake_app::train::train_gbdt(&ws, &req, &Silent).await.unwrap();
     // Training with a validation set stores a report on those rows.
     let run = ws.store().get_run(trained.run).unwrap();
-    let html = run.artifacts.iter().find(|a| a.name == "report.html").expect("a validation report");
+    let html = run
+        .artifacts
+        .iter()
+        .find(|a| a.name == "report.html")
+        .expect("a validation report");
     let text = std::fs::read_to_string(&html.path).unwrap();
     assert!(text.contains("<svg") && text.contains("Gains by score band") && text.contains("split gain"));
-    assert!(!text.contains("src=\"http") && !text.contains("href=\"http") && !text.contains("url(http"), "self-contained");
+    assert!(
+        !text.contains("src=\"http") && !text.contains("href=\"http") && !text.contains("url(http"),
+        "self-contained"
+    );
     // The report on the validation table finds the AUC training measured (another code
     // path: raw rows through the stored model, not binned rows).
     let report_req = risklake_app::report::ModelReportRequest {
@@ -573,9 +619,20 @@ async fn model_reports_agree_with_training_and_name_what_a_table_lacks() {
         psi_by: Some("month".into()),
         ..Default::default()
     };
-    let r = risklake_app::report::model_report(&ws, &report_req, &Silent).await.unwrap();
-    assert!((r.auc - trained.valid_metric.unwrap()).abs() < 1e-12, "{} vs {:?}", r.auc, trained.valid_metric);
-    assert_eq!(ws.store().get_run(r.run).unwrap().params["in_sample"], "false", "holdout only validated");
+    let r = risklake_app::report::model_report(&ws, &report_req, &Silent)
+        .await
+        .unwrap();
+    assert!(
+        (r.auc - trained.valid_metric.unwrap()).abs() < 1e-12,
+        "{} vs {:?}",
+        r.auc,
+        trained.valid_metric
+    );
+    assert_eq!(
+        ws.store().get_run(r.run).unwrap().params["in_sample"],
+        "false",
+        "holdout only validated"
+    );
     // On the training table itself the report says its figures are in-sample.
     let own = risklake_app::report::model_report(
         &ws,
@@ -593,14 +650,19 @@ async fn model_reports_agree_with_training_and_name_what_a_table_lacks() {
     assert_eq!(r.rows, 1500);
     assert!(r.max_psi.unwrap() >= 0.0);
     let page = std::fs::read_to_string(&r.path).unwrap();
-    assert!(page.contains("month = 2024-01") && page.contains("mean |SHAP|"), "baseline period and SHAP shown");
+    assert!(
+        page.contains("month = 2024-01") && page.contains("mean |SHAP|"),
+        "baseline period and SHAP shown"
+    );
     // Bad input names the problem.
     let bad = risklake_app::report::ModelReportRequest {
         table: "holdout".into(),
         label: "nope".into(),
         ..report_req.clone()
     };
-    let e = risklake_app::report::model_report(&ws, &bad, &Silent).await.unwrap_err();
+    let e = risklake_app::report::model_report(&ws, &bad, &Silent)
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("lacks column 'nope'"), "{e}");
     let csv = dir.path().join("few.csv");
     std::fs::write(&csv, "x00_amount,bad\n1,0\n2,1\n").unwrap();
@@ -609,8 +671,13 @@ async fn model_reports_agree_with_training_and_name_what_a_table_lacks() {
         psi_by: None,
         ..report_req.clone()
     };
-    let e = risklake_app::report::model_report(&ws, &bad, &Silent).await.unwrap_err();
-    assert!(e.to_string().contains("lacks columns") && e.to_string().contains("'x01_inquiries'"), "{e}");
+    let e = risklake_app::report::model_report(&ws, &bad, &Silent)
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("lacks columns") && e.to_string().contains("'x01_inquiries'"),
+        "{e}"
+    );
     let e = risklake_app::report::model_report(
         &ws,
         &risklake_app::report::ModelReportRequest {
@@ -641,7 +708,11 @@ async fn a_negative_coefficient_on_woe_values_is_flagged() {
     )
     .unwrap();
     let fitted = risklake_app::train::train_lr(&ws, &lr, &Silent).await.unwrap();
-    assert!(fitted.warnings.is_empty(), "strong features take positive coefficients: {:?}", fitted.warnings);
+    assert!(
+        fitted.warnings.is_empty(),
+        "strong features take positive coefficients: {:?}",
+        fitted.warnings
+    );
     let card = risklake_app::scorecard::ScorecardBuildRequest {
         model: fitted.run.to_string(),
         plan: None,
@@ -650,7 +721,8 @@ async fn a_negative_coefficient_on_woe_values_is_flagged() {
     };
     assert!(risklake_app::scorecard::build(&ws, &card).unwrap().warnings.is_empty());
     // The same model with one coefficient's sign turned: the card says which feature.
-    let mut model: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&fitted.model_path).unwrap()).unwrap();
+    let mut model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&fitted.model_path).unwrap()).unwrap();
     let coefs = model["coefficients"].as_array_mut().unwrap();
     let c = coefs.iter_mut().find(|c| c["name"] == "x02_utilization").unwrap();
     c["coef"] = serde_json::json!(-c["coef"].as_f64().unwrap());
@@ -665,7 +737,11 @@ async fn a_negative_coefficient_on_woe_values_is_flagged() {
     )
     .unwrap();
     assert_eq!(built.warnings.len(), 1, "{:?}", built.warnings);
-    assert!(built.warnings[0].contains("'x02_utilization' is negative"), "{}", built.warnings[0]);
+    assert!(
+        built.warnings[0].contains("'x02_utilization' is negative"),
+        "{}",
+        built.warnings[0]
+    );
     let run = ws.store().get_run(built.run).unwrap();
     assert_eq!(run.metrics["negative_woe_coefficients"], 1.0);
     assert!(run.params["warnings"].contains("x02_utilization"));

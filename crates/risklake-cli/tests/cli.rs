@@ -61,7 +61,10 @@ fn quickstart_on_an_empty_home_records_everything() {
     assert!(std::path::Path::new(tune["storage"].as_str().unwrap()).exists());
     // The registry, reason codes, a model report, lineage and a bit-identical replay.
     let registry = &q["steps"][10]["models"];
-    assert_eq!((registry[0]["name"].as_str(), registry[0]["aliases"][0].as_str()), (Some("pd_gbdt"), Some("champion")));
+    assert_eq!(
+        (registry[0]["name"].as_str(), registry[0]["aliases"][0].as_str()),
+        (Some("pd_gbdt"), Some("champion"))
+    );
     assert_eq!(q["steps"][11]["rows"], 3000);
     assert!(q["steps"][12]["auc"].as_f64().unwrap() > 0.7);
     assert!(std::path::Path::new(q["steps"][12]["report"].as_str().unwrap()).exists());
@@ -127,9 +130,17 @@ fn json_errors_go_to_stderr_with_a_nonzero_exit() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("h");
     // Commands that only read a home do not create one; they name the folder they missed.
-    for args in [&["tables"][..], &["runs", "list"], &["describe", "apps"], &["model", "list"]] {
+    for args in [
+        &["tables"][..],
+        &["runs", "list"],
+        &["describe", "apps"],
+        &["model", "list"],
+    ] {
         let e = fails(&home, args);
-        assert!(e.contains("risklake home not found") && e.contains(home.to_str().unwrap()), "{args:?}: {e}");
+        assert!(
+            e.contains("risklake home not found") && e.contains(home.to_str().unwrap()),
+            "{args:?}: {e}"
+        );
         assert!(!home.exists(), "{args:?} created the home");
     }
     let init = json(&home, &["init"]);
@@ -138,7 +149,10 @@ fn json_errors_go_to_stderr_with_a_nonzero_exit() {
     let e = fails(&home, &["--json", "describe", "nope"]);
     let v: Value = serde_json::from_str(e.trim()).expect("JSON error on stderr");
     assert!(v["error"].as_str().unwrap().contains("default.nope"), "{e}");
-    assert!(v["error"].as_str().unwrap().contains("in the home"), "a missing table names the home: {e}");
+    assert!(
+        v["error"].as_str().unwrap().contains("in the home"),
+        "a missing table names the home: {e}"
+    );
     let e = fails(&home, &["sql", "SELEC 1"]);
     assert!(e.contains("SQL error"), "{e}");
     let e = fails(&home, &["ingest", "x.csv", "--table", "t", "--mode", "merge"]);
@@ -523,7 +537,10 @@ fn appending_the_same_file_twice_is_refused_unless_asked() {
     let count = || json(&home, &["sql", "SELECT COUNT(*) AS n FROM dup"])["results"][0]["data"][0]["n"].clone();
     json(&home, &["ingest", file, "--table", "dup"]);
     let e = fails(&home, &["ingest", file, "--table", "dup"]);
-    assert!(e.contains("was already appended to default.dup") && e.contains("--allow-duplicate-source"), "{e}");
+    assert!(
+        e.contains("was already appended to default.dup") && e.contains("--allow-duplicate-source"),
+        "{e}"
+    );
     assert_eq!(count(), 2, "nothing appended");
     json(&home, &["ingest", file, "--table", "dup", "--allow-duplicate-source"]);
     assert_eq!(count(), 4);
@@ -533,7 +550,15 @@ fn appending_the_same_file_twice_is_refused_unless_asked() {
     assert!(fails(&home, &["ingest", file, "--table", "dup"]).contains("already appended"));
     // Another file, or the same file into another table, is new.
     std::fs::write(dir.path().join("next.csv"), "id,v\n3,c\n").unwrap();
-    json(&home, &["ingest", dir.path().join("next.csv").to_str().unwrap(), "--table", "dup"]);
+    json(
+        &home,
+        &[
+            "ingest",
+            dir.path().join("next.csv").to_str().unwrap(),
+            "--table",
+            "dup",
+        ],
+    );
     assert_eq!(count(), 3);
     json(&home, &["ingest", file, "--table", "dup2"]);
 }
@@ -543,20 +568,49 @@ fn normalize_names_gives_lower_snake_case_columns_and_sql_says_why_a_name_is_mis
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("h");
     let csv = dir.path().join("mixed.csv");
-    std::fs::write(&csv, "Loan ID,LoanAmount,Home Ownership,2nd-Score\n1,100.5,OWN,3\n2,50,RENT,4\n").unwrap();
+    std::fs::write(
+        &csv,
+        "Loan ID,LoanAmount,Home Ownership,2nd-Score\n1,100.5,OWN,3\n2,50,RENT,4\n",
+    )
+    .unwrap();
     json(&home, &["ingest", csv.to_str().unwrap(), "--table", "mixed"]);
     let e = fails(&home, &["sql", "SELECT LoanAmount FROM mixed"]);
-    assert!(e.contains("need double quotes") && e.contains("--normalize-names"), "{e}");
+    assert!(
+        e.contains("need double quotes") && e.contains("--normalize-names"),
+        "{e}"
+    );
     json(
         &home,
-        &["ingest", csv.to_str().unwrap(), "--table", "snake", "--normalize-names", "--primary-key", "loan_id"],
+        &[
+            "ingest",
+            csv.to_str().unwrap(),
+            "--table",
+            "snake",
+            "--normalize-names",
+            "--primary-key",
+            "loan_id",
+        ],
     );
     let d = json(&home, &["describe", "snake"]);
-    let names: Vec<&str> = d["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = d["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["loan_id", "loan_amount", "home_ownership", "c_2nd_score"]);
     let std_csv = dir.path().join("clash.csv");
     std::fs::write(&std_csv, "a b,A-B\n1,2\n").unwrap();
-    let e = fails(&home, &["ingest", std_csv.to_str().unwrap(), "--table", "clash", "--normalize-names"]);
+    let e = fails(
+        &home,
+        &[
+            "ingest",
+            std_csv.to_str().unwrap(),
+            "--table",
+            "clash",
+            "--normalize-names",
+        ],
+    );
     assert!(e.contains("'a b' and 'A-B' would both be named 'a_b'"), "{e}");
 }
 
@@ -571,9 +625,25 @@ fn appends_read_text_as_the_tables_types_and_name_the_bad_cell() {
     let more = dir.path().join("more.csv");
     std::fs::write(&more, "id,amount,grade\n3,30,C\n4,notanumber,D\n5,50,E\n").unwrap();
     let e = fails(&home, &["ingest", more.to_str().unwrap(), "--table", "t"]);
-    assert!(e.contains("more.csv, line 3, column amount") && e.contains("\"notanumber\""), "{e}");
-    let r = json(&home, &["ingest", more.to_str().unwrap(), "--table", "t", "--on-error", "quarantine"]);
-    assert_eq!((r["rows_written"].as_u64(), r["rows_rejected"].as_u64()), (Some(2), Some(1)));
+    assert!(
+        e.contains("more.csv, line 3, column amount") && e.contains("\"notanumber\""),
+        "{e}"
+    );
+    let r = json(
+        &home,
+        &[
+            "ingest",
+            more.to_str().unwrap(),
+            "--table",
+            "t",
+            "--on-error",
+            "quarantine",
+        ],
+    );
+    assert_eq!(
+        (r["rows_written"].as_u64(), r["rows_rejected"].as_u64()),
+        (Some(2), Some(1))
+    );
     let c = json(&home, &["sql", "SELECT SUM(amount) AS s FROM t"]);
     assert_eq!(c["results"][0]["data"][0]["s"], 110.5);
 }

@@ -401,7 +401,18 @@ fn psi_by_period_orders_month_names_in_time_and_names_the_baseline() {
     std::fs::write(&file, csv).unwrap();
     let out = json(
         &home,
-        &["features", "evaluate", "--table", file.to_str().unwrap(), "--label", "bad", "--columns", "x", "--psi-by", "period"],
+        &[
+            "features",
+            "evaluate",
+            "--table",
+            file.to_str().unwrap(),
+            "--label",
+            "bad",
+            "--columns",
+            "x",
+            "--psi-by",
+            "period",
+        ],
     );
     let psi = out["psi"].as_array().unwrap();
     let groups: Vec<&str> = psi.iter().map(|p| p["group"].as_str().unwrap()).collect();
@@ -410,7 +421,10 @@ fn psi_by_period_orders_month_names_in_time_and_names_the_baseline() {
     let runs = json(&home, &["runs", "list", "--kind", "features.evaluate"]);
     let run = runs["runs"][0]["id"].to_string();
     let shown = json(&home, &["runs", "show", &run]);
-    assert_eq!(shown["params"]["psi_baseline"], "Dec-2017 (first period, ordered as dates)");
+    assert_eq!(
+        shown["params"]["psi_baseline"],
+        "Dec-2017 (first period, ordered as dates)"
+    );
 }
 
 #[test]
@@ -427,7 +441,10 @@ fn leaks_and_thin_bins_are_flagged_and_kept_in_selection_reasons() {
     }
     let file = dir.path().join("leaky.csv");
     std::fs::write(&file, csv).unwrap();
-    let out = json(&home, &["features", "bin", "--table", file.to_str().unwrap(), "--label", "bad"]);
+    let out = json(
+        &home,
+        &["features", "bin", "--table", file.to_str().unwrap(), "--label", "bad"],
+    );
     let flags = |name: &str| -> Vec<String> {
         out["features"]
             .as_array()
@@ -441,8 +458,16 @@ fn leaks_and_thin_bins_are_flagged_and_kept_in_selection_reasons() {
             .map(|f| f.as_str().unwrap().to_string())
             .collect()
     };
-    assert!(flags("leak")[0].contains("separates the classes perfectly"), "{:?}", flags("leak"));
-    assert!(!flags("score").iter().any(|f| f.contains("probable leakage")), "{:?}", flags("score"));
+    assert!(
+        flags("leak")[0].contains("separates the classes perfectly"),
+        "{:?}",
+        flags("leak")
+    );
+    assert!(
+        !flags("score").iter().any(|f| f.contains("probable leakage")),
+        "{:?}",
+        flags("score")
+    );
     // Selection that drops the leak for another reason keeps the flag in the reason.
     let plan = out["run"].to_string();
     let sel = json(&home, &["features", "select", "--plan", &plan, "--min-iv", "100"]);
@@ -451,12 +476,21 @@ fn leaks_and_thin_bins_are_flagged_and_kept_in_selection_reasons() {
     // The decisions are kept with the run, and the report lists the dropped features.
     let shown = json(&home, &["runs", "show", &sel["run"].to_string()]);
     let artifact = |name: &str| {
-        let a = shown["artifacts"].as_array().unwrap().iter().find(|a| a["name"] == name).unwrap();
+        let a = shown["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .unwrap();
         std::fs::read_to_string(a["path"].as_str().unwrap()).unwrap()
     };
     let csv = artifact("selection.csv");
     assert_eq!(csv.lines().count(), 4, "a header and the 3 features: {csv}");
-    assert!(csv.lines().any(|l| l.starts_with("leak,false,\"IV ") && l.contains("flagged")), "{csv}");
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("leak,false,\"IV ") && l.contains("flagged")),
+        "{csv}"
+    );
     let html = artifact("report.html");
     assert!(html.contains("Dropped by the selection (3)") && html.contains("separates the classes perfectly"));
 }
@@ -465,18 +499,48 @@ fn leaks_and_thin_bins_are_flagged_and_kept_in_selection_reasons() {
 fn transform_can_keep_the_raw_columns_beside_their_woe() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    let plan = json(&home, &["features", "bin", "--table", &german_str(), "--label", "creditability", "--bad-value", "bad", "--columns", "duration_in_month,purpose"])["run"].to_string();
+    let plan = json(
+        &home,
+        &[
+            "features",
+            "bin",
+            "--table",
+            &german_str(),
+            "--label",
+            "creditability",
+            "--bad-value",
+            "bad",
+            "--columns",
+            "duration_in_month,purpose",
+        ],
+    )["run"]
+        .to_string();
     let out = dir.path().join("woe.csv");
     let r = json(
         &home,
-        &["features", "transform", "--plan", &plan, "--table", &german_str(), "--out", out.to_str().unwrap(), "--suffix", "_woe"],
+        &[
+            "features",
+            "transform",
+            "--plan",
+            &plan,
+            "--table",
+            &german_str(),
+            "--out",
+            out.to_str().unwrap(),
+            "--suffix",
+            "_woe",
+        ],
     );
     assert_eq!(r["rows"], 1000);
     let text = std::fs::read_to_string(&out).unwrap();
     let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
     let raw = std::fs::read_to_string(german()).unwrap();
     let raw_header: Vec<&str> = raw.lines().next().unwrap().split(',').collect();
-    assert_eq!(&header[..raw_header.len()], &raw_header[..], "the raw columns first, unchanged");
+    assert_eq!(
+        &header[..raw_header.len()],
+        &raw_header[..],
+        "the raw columns first, unchanged"
+    );
     assert_eq!(&header[raw_header.len()..], ["duration_in_month_woe", "purpose_woe"]);
     let first: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
     let raw_first: Vec<&str> = raw.lines().nth(1).unwrap().split(',').collect();
@@ -486,7 +550,18 @@ fn transform_can_keep_the_raw_columns_beside_their_woe() {
     assert!(first[first.len() - 2].parse::<f64>().is_ok(), "a WoE value: {first:?}");
     let e = fails(
         &home,
-        &["features", "transform", "--plan", &plan, "--table", out.to_str().unwrap(), "--out", dir.path().join("x.csv").to_str().unwrap(), "--suffix", "_woe"],
+        &[
+            "features",
+            "transform",
+            "--plan",
+            &plan,
+            "--table",
+            out.to_str().unwrap(),
+            "--out",
+            dir.path().join("x.csv").to_str().unwrap(),
+            "--suffix",
+            "_woe",
+        ],
     );
     assert!(e.contains("already has a column 'duration_in_month_woe'"), "{e}");
 }
@@ -496,8 +571,38 @@ fn unseen_categories_score_neutral_by_default_and_are_counted() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     let cols = "duration_in_month,purpose,credit_amount";
-    let plan = json(&home, &["features", "bin", "--table", &german_str(), "--label", "creditability", "--bad-value", "bad", "--columns", cols])["run"].to_string();
-    let lr = json(&home, &["train", "lr", "--table", &german_str(), "--label", "creditability", "--bad-value", "bad", "--plan", &plan])["run"].to_string();
+    let plan = json(
+        &home,
+        &[
+            "features",
+            "bin",
+            "--table",
+            &german_str(),
+            "--label",
+            "creditability",
+            "--bad-value",
+            "bad",
+            "--columns",
+            cols,
+        ],
+    )["run"]
+        .to_string();
+    let lr = json(
+        &home,
+        &[
+            "train",
+            "lr",
+            "--table",
+            &german_str(),
+            "--label",
+            "creditability",
+            "--bad-value",
+            "bad",
+            "--plan",
+            &plan,
+        ],
+    )["run"]
+        .to_string();
     let card = json(&home, &["scorecard", "build", "--model", &lr])["run"].to_string();
     // Two applications with a purpose the data never had.
     let raw = std::fs::read_to_string(german()).unwrap();
@@ -512,7 +617,18 @@ fn unseen_categories_score_neutral_by_default_and_are_counted() {
         let out = dir.path().join(format!("s_{unseen}.csv"));
         let r = common::risklake(
             &home,
-            &["score", "--scorecard", &card, "--table", new.to_str().unwrap(), "--points", "--unseen", unseen, "--out", out.to_str().unwrap()],
+            &[
+                "score",
+                "--scorecard",
+                &card,
+                "--table",
+                new.to_str().unwrap(),
+                "--points",
+                "--unseen",
+                unseen,
+                "--out",
+                out.to_str().unwrap(),
+            ],
         );
         assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
         let text = std::fs::read_to_string(&out).unwrap();
@@ -521,22 +637,55 @@ fn unseen_categories_score_neutral_by_default_and_are_counted() {
         // Count from the end: a quoted text field holds a comma.
         let from_end = header.len() - p;
         let row: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
-        (row[row.len() - from_end].parse::<f64>().unwrap(), String::from_utf8_lossy(&r.stderr).to_string())
+        (
+            row[row.len() - from_end].parse::<f64>().unwrap(),
+            String::from_utf8_lossy(&r.stderr).to_string(),
+        )
     };
     let (neutral, note) = scored("neutral");
     assert_eq!(neutral, 0.0, "an unseen category earns 0 points");
     assert!(note.contains("2 rows of purpose hold a category"), "{note}");
     let card_json: Value = serde_json::from_str(
-        &std::fs::read_to_string(json(&home, &["runs", "show", &card])["artifacts"][0]["path"].as_str().unwrap()).unwrap(),
+        &std::fs::read_to_string(
+            json(&home, &["runs", "show", &card])["artifacts"][0]["path"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap(),
     )
     .unwrap();
-    let purpose = card_json["features"].as_array().unwrap().iter().find(|f| f["name"] == "purpose").unwrap();
-    let missing_points = purpose["bins"].as_array().unwrap().iter().find(|b| b["kind"] == "missing").unwrap()["points"].as_f64().unwrap();
+    let purpose = card_json["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "purpose")
+        .unwrap();
+    let missing_points = purpose["bins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["kind"] == "missing")
+        .unwrap()["points"]
+        .as_f64()
+        .unwrap();
     assert_eq!(scored("missing").0, missing_points);
     let runs = json(&home, &["runs", "list", "--kind", "score", "--limit", "1"]);
     let shown = json(&home, &["runs", "show", &runs["runs"][0]["id"].to_string()]);
     assert_eq!(shown["metrics"]["unseen.purpose"], 2.0);
-    let e = fails(&home, &["score", "--scorecard", &card, "--table", new.to_str().unwrap(), "--unseen", "error", "--out", dir.path().join("e.csv").to_str().unwrap()]);
+    let e = fails(
+        &home,
+        &[
+            "score",
+            "--scorecard",
+            &card,
+            "--table",
+            new.to_str().unwrap(),
+            "--unseen",
+            "error",
+            "--out",
+            dir.path().join("e.csv").to_str().unwrap(),
+        ],
+    );
     assert!(e.contains("'spaceship'"), "{e}");
 }
 
@@ -547,7 +696,13 @@ fn special_values_can_be_set_per_column() {
     let mut csv = String::from("a,b,bad\n");
     for r in 0..1000 {
         let a = if r % 10 == 0 { -999 } else { r % 97 };
-        let b = if r % 10 == 0 { -999 } else if r % 10 == 1 { -1 } else { r % 89 };
+        let b = if r % 10 == 0 {
+            -999
+        } else if r % 10 == 1 {
+            -1
+        } else {
+            r % 89
+        };
         csv.push_str(&format!("{a},{b},{}\n", (r % 6 == 0) as u8));
     }
     let file = dir.path().join("specials.csv");
@@ -555,8 +710,16 @@ fn special_values_can_be_set_per_column() {
     let out = json(
         &home,
         &[
-            "features", "bin", "--table", file.to_str().unwrap(), "--label", "bad",
-            "--special-values", "-999", "--column-special-values", "b=-1",
+            "features",
+            "bin",
+            "--table",
+            file.to_str().unwrap(),
+            "--label",
+            "bad",
+            "--special-values",
+            "-999",
+            "--column-special-values",
+            "b=-1",
         ],
     );
     let plan: Value = serde_json::from_str(&std::fs::read_to_string(out["plan"].as_str().unwrap()).unwrap()).unwrap();
@@ -578,7 +741,16 @@ fn special_values_can_be_set_per_column() {
     assert_eq!(specials("b"), [-1.0], "b's own list replaces it");
     let e = fails(
         &home,
-        &["features", "bin", "--table", file.to_str().unwrap(), "--label", "bad", "--column-special-values", "c=-1"],
+        &[
+            "features",
+            "bin",
+            "--table",
+            file.to_str().unwrap(),
+            "--label",
+            "bad",
+            "--column-special-values",
+            "c=-1",
+        ],
     );
     assert!(e.contains("names 'c'"), "{e}");
 }
@@ -590,20 +762,69 @@ fn one_feature_can_have_its_own_binning_settings() {
     let table = german_str();
     let bins = |extra: &[&str]| {
         let mut args = vec![
-            "features", "bin", "--table", &table, "--label", "creditability", "--bad-value", "bad",
-            "--columns", "duration_in_month,credit_amount,age_in_years", "--method", "quantile", "--max-bins", "6",
+            "features",
+            "bin",
+            "--table",
+            &table,
+            "--label",
+            "creditability",
+            "--bad-value",
+            "bad",
+            "--columns",
+            "duration_in_month,credit_amount,age_in_years",
+            "--method",
+            "quantile",
+            "--max-bins",
+            "6",
         ];
         args.extend_from_slice(extra);
         let out = json(&home, &args);
         let count = |name: &str| feature(&out, name)["bins"].as_u64().unwrap();
-        (count("duration_in_month"), count("credit_amount"), count("age_in_years"))
+        (
+            count("duration_in_month"),
+            count("credit_amount"),
+            count("age_in_years"),
+        )
     };
     let (d, c, a) = bins(&[]);
     assert!(d > 3 && c > 3 && a > 3, "{d} {c} {a}");
-    let (d2, c2, a2) = bins(&["--feature", "credit_amount:max_bins=3", "--feature", "age_in_years:method=uniform,max_bins=2"]);
+    let (d2, c2, a2) = bins(&[
+        "--feature",
+        "credit_amount:max_bins=3",
+        "--feature",
+        "age_in_years:method=uniform,max_bins=2",
+    ]);
     assert_eq!((d2, c2, a2), (d, 3, 2), "only the named features change");
-    let e = fails(&home, &["features", "bin", "--table", &german_str(), "--label", "creditability", "--bad-value", "bad", "--feature", "agee:max_bins=3"]);
+    let e = fails(
+        &home,
+        &[
+            "features",
+            "bin",
+            "--table",
+            &german_str(),
+            "--label",
+            "creditability",
+            "--bad-value",
+            "bad",
+            "--feature",
+            "agee:max_bins=3",
+        ],
+    );
     assert!(e.contains("names 'agee'"), "{e}");
-    let e = fails(&home, &["features", "bin", "--table", &german_str(), "--label", "creditability", "--bad-value", "bad", "--feature", "age_in_years:bins=3"]);
+    let e = fails(
+        &home,
+        &[
+            "features",
+            "bin",
+            "--table",
+            &german_str(),
+            "--label",
+            "creditability",
+            "--bad-value",
+            "bad",
+            "--feature",
+            "age_in_years:bins=3",
+        ],
+    );
     assert!(e.contains("unknown setting 'bins'"), "{e}");
 }

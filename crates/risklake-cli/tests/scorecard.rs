@@ -40,9 +40,21 @@ fn lr_scorecard_and_forest_flow() {
     // A text column is named as text, not as "null at row 1" (issue 14).
     let err = fails(
         &home,
-        &["train", "lr", "--table", "apps", "--label", "bad", "--columns", "x00_amount,x06_grade"],
+        &[
+            "train",
+            "lr",
+            "--table",
+            "apps",
+            "--label",
+            "bad",
+            "--columns",
+            "x00_amount,x06_grade",
+        ],
     );
-    assert!(err.contains("'x06_grade' is Utf8") && err.contains("--plan") && !err.contains("null"), "{err}");
+    assert!(
+        err.contains("'x06_grade' is Utf8") && err.contains("--plan") && !err.contains("null"),
+        "{err}"
+    );
     let lr = json(
         &home,
         &[

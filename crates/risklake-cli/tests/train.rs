@@ -183,13 +183,24 @@ fn train_records_a_model_that_predict_uses() {
 fn registered_models_are_taken_by_alias_and_version_everywhere() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    json(&home, &["gen", "credit", "--rows", "3000", "--features", "8", "--table", "apps"]);
+    json(
+        &home,
+        &["gen", "credit", "--rows", "3000", "--features", "8", "--table", "apps"],
+    );
     let train = |iterations: &str| {
         json(
             &home,
             &[
-                "train", "gbdt", "--table", "apps", "--label", "bad", "--exclude", "id,month",
-                "--param", &format!("num_iterations={iterations}"),
+                "train",
+                "gbdt",
+                "--table",
+                "apps",
+                "--label",
+                "bad",
+                "--exclude",
+                "id,month",
+                "--param",
+                &format!("num_iterations={iterations}"),
             ],
         )["run"]
             .as_i64()
@@ -199,27 +210,74 @@ fn registered_models_are_taken_by_alias_and_version_everywhere() {
     let (first, second) = (train("5"), train("9"));
     let v1 = json(
         &home,
-        &["model", "register", "--run", &first, "--name", "pd", "--alias", "champion", "--tag", "stage=dev"],
+        &[
+            "model",
+            "register",
+            "--run",
+            &first,
+            "--name",
+            "pd",
+            "--alias",
+            "champion",
+            "--tag",
+            "stage=dev",
+        ],
     );
-    assert_eq!((v1["version"].as_i64(), v1["tags"]["stage"].as_str()), (Some(1), Some("dev")));
-    let v2 = json(&home, &["model", "register", "--run", &second, "--name", "pd", "--alias", "challenger"]);
+    assert_eq!(
+        (v1["version"].as_i64(), v1["tags"]["stage"].as_str()),
+        (Some(1), Some("dev"))
+    );
+    let v2 = json(
+        &home,
+        &[
+            "model",
+            "register",
+            "--run",
+            &second,
+            "--name",
+            "pd",
+            "--alias",
+            "challenger",
+        ],
+    );
     assert_eq!(v2["version"], 2);
     // Each spec reaches its own model: the tree counts tell them apart.
-    let trees = |spec: &str| json(&home, &["model", "show", spec])["detail"]["trees"].as_i64().unwrap();
-    assert_eq!((trees("pd@champion"), trees("pd/2"), trees("pd@latest"), trees(&first)), (5, 9, 9, 5));
+    let trees = |spec: &str| {
+        json(&home, &["model", "show", spec])["detail"]["trees"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(
+        (trees("pd@champion"), trees("pd/2"), trees("pd@latest"), trees(&first)),
+        (5, 9, 9, 5)
+    );
     json(&home, &["model", "alias", "pd", "champion", "2"]);
     assert_eq!(trees("pd@champion"), 9);
     // predict and export take them too.
     let out = dir.path().join("scored.csv");
     let p = json(
         &home,
-        &["predict", "--model", "pd@champion", "--table", "apps", "--out", out.to_str().unwrap()],
+        &[
+            "predict",
+            "--model",
+            "pd@champion",
+            "--table",
+            "apps",
+            "--out",
+            out.to_str().unwrap(),
+        ],
     );
     assert_eq!(p["rows"], 3000);
     let txt = dir.path().join("m.txt");
-    json(&home, &["model", "export", "--model", "pd/1", "--out", txt.to_str().unwrap()]);
+    json(
+        &home,
+        &["model", "export", "--model", "pd/1", "--out", txt.to_str().unwrap()],
+    );
     let text = std::fs::read_to_string(&txt).unwrap();
-    assert!(text.contains("Tree=4") && !text.contains("Tree=5"), "version 1 has 5 trees");
+    assert!(
+        text.contains("Tree=4") && !text.contains("Tree=5"),
+        "version 1 has 5 trees"
+    );
     // Bad references are clear errors.
     let e = fails(&home, &["model", "show", "pd@prod"]);
     assert!(e.contains("model alias not found: pd@prod"), "{e}");
@@ -233,7 +291,12 @@ fn registered_models_are_taken_by_alias_and_version_everywhere() {
     assert!(e.contains("pd@challenger, pd@champion"), "{e}");
     let e = fails(&home, &["model", "register", "--run", "1", "--name", "pd"]);
     assert!(e.contains("--run: run 1 ('gen') stored no model"), "{e}");
-    let e = fails(&home, &["model", "register", "--run", &first, "--name", "pd", "--alias", "latest"]);
+    let e = fails(
+        &home,
+        &[
+            "model", "register", "--run", &first, "--name", "pd", "--alias", "latest",
+        ],
+    );
     assert!(e.contains("--alias: 'latest'"), "{e}");
     // The history keeps every move.
     let listed = json(&home, &["model", "list", "pd"]);
@@ -273,17 +336,56 @@ fn read_csv(path: &std::path::Path) -> std::collections::BTreeMap<String, Vec<St
 fn reason_codes_are_the_largest_shap_values_and_the_points_lost() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    json(&home, &["gen", "credit", "--rows", "2000", "--features", "6", "--table", "apps"]);
+    json(
+        &home,
+        &["gen", "credit", "--rows", "2000", "--features", "6", "--table", "apps"],
+    );
     let gbdt = json(
         &home,
-        &["train", "gbdt", "--table", "apps", "--label", "bad", "--exclude", "id,month", "--param", "num_iterations=20"],
+        &[
+            "train",
+            "gbdt",
+            "--table",
+            "apps",
+            "--label",
+            "bad",
+            "--exclude",
+            "id,month",
+            "--param",
+            "num_iterations=20",
+        ],
     )["run"]
         .to_string();
     let out = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
-    json(&home, &["predict", "--model", &gbdt, "--table", "apps", "--output", "shap", "--out", &out("shap.csv")]);
     json(
         &home,
-        &["predict", "--model", &gbdt, "--table", "apps", "--output", "reasons", "--top", "3", "--out", &out("r.csv")],
+        &[
+            "predict",
+            "--model",
+            &gbdt,
+            "--table",
+            "apps",
+            "--output",
+            "shap",
+            "--out",
+            &out("shap.csv"),
+        ],
+    );
+    json(
+        &home,
+        &[
+            "predict",
+            "--model",
+            &gbdt,
+            "--table",
+            "apps",
+            "--output",
+            "reasons",
+            "--top",
+            "3",
+            "--out",
+            &out("r.csv"),
+        ],
     );
     let shap = read_csv(std::path::Path::new(&out("shap.csv")));
     let reasons = read_csv(std::path::Path::new(&out("r.csv")));
@@ -305,7 +407,10 @@ fn reason_codes_are_the_largest_shap_values_and_the_points_lost() {
                 Some((v, f)) => {
                     assert_eq!(name, f, "row {row} reason {}", i + 1);
                     let effect: f64 = reasons[&format!("reason_{}_effect", i + 1)][row].parse().unwrap();
-                    assert!((effect - v).abs() < 1e-9 * v.abs().max(1.0), "row {row}: {effect} vs {v}");
+                    assert!(
+                        (effect - v).abs() < 1e-9 * v.abs().max(1.0),
+                        "row {row}: {effect} vs {v}"
+                    );
                     assert_eq!(reasons[&format!("reason_{}_value", i + 1)][row], reasons[*f][row]);
                 }
                 None => assert_eq!(name, "", "row {row}: no more features push toward bad"),
@@ -313,18 +418,65 @@ fn reason_codes_are_the_largest_shap_values_and_the_points_lost() {
         }
     }
     // A scorecard's reasons: the points each feature's bin loses against its best bin.
-    let plan = json(&home, &["features", "bin", "--table", "apps", "--label", "bad", "--exclude", "id,month"])["run"]
+    let plan = json(
+        &home,
+        &[
+            "features",
+            "bin",
+            "--table",
+            "apps",
+            "--label",
+            "bad",
+            "--exclude",
+            "id,month",
+        ],
+    )["run"]
         .to_string();
     let lr = json(
         &home,
-        &["train", "lr", "--table", "apps", "--label", "bad", "--plan", &plan, "--columns", "x00_amount,x01_inquiries,x02_utilization,x03_age"],
+        &[
+            "train",
+            "lr",
+            "--table",
+            "apps",
+            "--label",
+            "bad",
+            "--plan",
+            &plan,
+            "--columns",
+            "x00_amount,x01_inquiries,x02_utilization,x03_age",
+        ],
     )["run"]
         .to_string();
     let card = json(&home, &["scorecard", "build", "--model", &lr])["run"].to_string();
-    json(&home, &["score", "--scorecard", &card, "--table", "apps", "--points", "--out", &out("points.csv")]);
     json(
         &home,
-        &["predict", "--model", &card, "--table", "apps", "--output", "reasons", "--top", "4", "--out", &out("cr.csv")],
+        &[
+            "score",
+            "--scorecard",
+            &card,
+            "--table",
+            "apps",
+            "--points",
+            "--out",
+            &out("points.csv"),
+        ],
+    );
+    json(
+        &home,
+        &[
+            "predict",
+            "--model",
+            &card,
+            "--table",
+            "apps",
+            "--output",
+            "reasons",
+            "--top",
+            "4",
+            "--out",
+            &out("cr.csv"),
+        ],
     );
     let points = read_csv(std::path::Path::new(&out("points.csv")));
     let reasons = read_csv(std::path::Path::new(&out("cr.csv")));
@@ -355,7 +507,20 @@ fn reason_codes_are_the_largest_shap_values_and_the_points_lost() {
     }
     assert!(checked > 1000, "{checked} reasons checked");
     // An LR on WoE reasons like its scorecard, in log-odds; one on raw columns cannot.
-    json(&home, &["predict", "--model", &lr, "--table", "apps", "--output", "reasons", "--out", &out("lr.csv")]);
+    json(
+        &home,
+        &[
+            "predict",
+            "--model",
+            &lr,
+            "--table",
+            "apps",
+            "--output",
+            "reasons",
+            "--out",
+            &out("lr.csv"),
+        ],
+    );
     let lr_reasons = read_csv(std::path::Path::new(&out("lr.csv")));
     // The card rounds points to whole numbers, which can swap near ties.
     let same = (0..2000)
@@ -364,10 +529,32 @@ fn reason_codes_are_the_largest_shap_values_and_the_points_lost() {
     assert!(same >= 1900, "{same} of 2000 rows give the card's first reason");
     let raw = json(
         &home,
-        &["train", "lr", "--table", "apps", "--label", "bad", "--columns", "x00_amount,x01_inquiries"],
+        &[
+            "train",
+            "lr",
+            "--table",
+            "apps",
+            "--label",
+            "bad",
+            "--columns",
+            "x00_amount,x01_inquiries",
+        ],
     )["run"]
         .to_string();
-    let e = fails(&home, &["predict", "--model", &raw, "--table", "apps", "--output", "reasons", "--out", &out("x.csv")]);
+    let e = fails(
+        &home,
+        &[
+            "predict",
+            "--model",
+            &raw,
+            "--table",
+            "apps",
+            "--output",
+            "reasons",
+            "--out",
+            &out("x.csv"),
+        ],
+    );
     assert!(e.contains("fitted on raw columns"), "{e}");
 }
 
@@ -375,28 +562,73 @@ fn reason_codes_are_the_largest_shap_values_and_the_points_lost() {
 fn integer_coded_columns_can_be_declared_categorical_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    json(&home, &["gen", "credit", "--rows", "2000", "--features", "8", "--table", "apps"]);
+    json(
+        &home,
+        &["gen", "credit", "--rows", "2000", "--features", "8", "--table", "apps"],
+    );
     let mapper = |extra: &[&str]| {
-        let mut args = vec!["train", "gbdt", "--table", "apps", "--label", "bad", "--exclude", "id,month"];
+        let mut args = vec![
+            "train",
+            "gbdt",
+            "--table",
+            "apps",
+            "--label",
+            "bad",
+            "--exclude",
+            "id,month",
+        ];
         args.extend_from_slice(extra);
         args.extend_from_slice(&["--param", "num_iterations=5"]);
         let t = json(&home, &args);
         let model: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(t["model"].as_str().unwrap()).unwrap()).unwrap();
-        let i = model["feature_names"].as_array().unwrap().iter().position(|f| f == "x05_region_code").unwrap();
+        let i = model["feature_names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|f| f == "x05_region_code")
+            .unwrap();
         model["mappers"][i]["categories"].as_array().map_or(0, Vec::len)
     };
     assert_eq!(mapper(&[]), 0, "numeric by default");
     assert!(mapper(&["--categorical", "x05_region_code"]) > 5, "one bin per region");
-    assert!(mapper(&["--param", "categorical_feature=name:x05_region_code"]) > 5, "LightGBM's spelling");
+    assert!(
+        mapper(&["--param", "categorical_feature=name:x05_region_code"]) > 5,
+        "LightGBM's spelling"
+    );
     let e = fails(
         &home,
-        &["train", "gbdt", "--table", "apps", "--label", "bad", "--categorical", "region"],
+        &[
+            "train",
+            "gbdt",
+            "--table",
+            "apps",
+            "--label",
+            "bad",
+            "--categorical",
+            "region",
+        ],
     );
     assert!(e.contains("categorical column 'region' is not in the table"), "{e}");
     let e = fails(
         &home,
-        &["tune", "--model", "rf", "--table", "apps", "--label", "bad", "--exclude", "x05_region_code", "--categorical", "x05_region_code", "--trials", "1", "--storage", "memory"],
+        &[
+            "tune",
+            "--model",
+            "rf",
+            "--table",
+            "apps",
+            "--label",
+            "bad",
+            "--exclude",
+            "x05_region_code",
+            "--categorical",
+            "x05_region_code",
+            "--trials",
+            "1",
+            "--storage",
+            "memory",
+        ],
     );
     assert!(e.contains("is not one of the features"), "{e}");
 }
@@ -405,13 +637,26 @@ fn integer_coded_columns_can_be_declared_categorical_by_name() {
 fn monotone_constraints_by_name_equal_the_positional_list() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    json(&home, &["gen", "credit", "--rows", "3000", "--features", "6", "--table", "apps"]);
+    json(
+        &home,
+        &["gen", "credit", "--rows", "3000", "--features", "6", "--table", "apps"],
+    );
     let trees = |constraint: &str| {
         let t = json(
             &home,
             &[
-                "train", "gbdt", "--table", "apps", "--label", "bad", "--exclude", "id,month,x05_region_code",
-                "--param", "num_iterations=10", "--param", &format!("monotone_constraints={constraint}"),
+                "train",
+                "gbdt",
+                "--table",
+                "apps",
+                "--label",
+                "bad",
+                "--exclude",
+                "id,month,x05_region_code",
+                "--param",
+                "num_iterations=10",
+                "--param",
+                &format!("monotone_constraints={constraint}"),
             ],
         );
         let model: serde_json::Value =
@@ -434,12 +679,30 @@ fn monotone_constraints_by_name_equal_the_positional_list() {
     assert_ne!(by_name, free, "the constraints bind on this data");
     let e = fails(
         &home,
-        &["train", "gbdt", "--table", "apps", "--label", "bad", "--param", "monotone_constraints=agee:-1"],
+        &[
+            "train",
+            "gbdt",
+            "--table",
+            "apps",
+            "--label",
+            "bad",
+            "--param",
+            "monotone_constraints=agee:-1",
+        ],
     );
     assert!(e.contains("names 'agee', which is not a feature"), "{e}");
     let e = fails(
         &home,
-        &["train", "gbdt", "--table", "apps", "--label", "bad", "--param", "monotone_constraints=1,0"],
+        &[
+            "train",
+            "gbdt",
+            "--table",
+            "apps",
+            "--label",
+            "bad",
+            "--param",
+            "monotone_constraints=1,0",
+        ],
     );
     assert!(e.contains("name the constrained ones"), "{e}");
 }

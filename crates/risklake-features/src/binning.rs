@@ -232,18 +232,25 @@ pub fn build_plan(fine: &FineResult, target: &Target, options: &BinningOptions) 
         use rayon::prelude::*;
         fine.features
             .par_iter()
-            .map(|f| match options.per_feature.iter().find(|(n, _)| n.eq_ignore_ascii_case(&f.name)) {
-                None => bin_feature(f, total, options),
-                Some((_, s)) => {
-                    let mut o = options.clone();
-                    o.method = s.method.unwrap_or(o.method);
-                    o.max_bins = s.max_bins.unwrap_or(o.max_bins);
-                    o.min_bin_size = s.min_bin_size.unwrap_or(o.min_bin_size);
-                    o.monotonic = s.monotonic.unwrap_or(o.monotonic);
-                    o.min_bad = s.min_bad.unwrap_or(o.min_bad);
-                    o.min_good = s.min_good.unwrap_or(o.min_good);
-                    o.validate().map_err(|e| Error::param("per_feature", format!("{}: {e}", f.name)))?;
-                    bin_feature(f, total, &o)
+            .map(|f| {
+                match options
+                    .per_feature
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(&f.name))
+                {
+                    None => bin_feature(f, total, options),
+                    Some((_, s)) => {
+                        let mut o = options.clone();
+                        o.method = s.method.unwrap_or(o.method);
+                        o.max_bins = s.max_bins.unwrap_or(o.max_bins);
+                        o.min_bin_size = s.min_bin_size.unwrap_or(o.min_bin_size);
+                        o.monotonic = s.monotonic.unwrap_or(o.monotonic);
+                        o.min_bad = s.min_bad.unwrap_or(o.min_bad);
+                        o.min_good = s.min_good.unwrap_or(o.min_good);
+                        o.validate()
+                            .map_err(|e| Error::param("per_feature", format!("{}: {e}", f.name)))?;
+                        bin_feature(f, total, &o)
+                    }
                 }
             })
             .collect::<Result<Vec<_>>>()?
@@ -697,9 +704,14 @@ pub const MIN_BIN_BADS: f64 = 5.0;
 pub fn review_flags(iv: f64, ks: f64, bins: &[Bin], total_bad: f64, total_good: f64) -> Vec<String> {
     let mut flags = Vec::new();
     let both = total_bad > 0.0 && total_good > 0.0;
-    let pure = bins.iter().filter(|b| b.count > 0).all(|b| b.bad == 0.0 || b.good == 0.0);
+    let pure = bins
+        .iter()
+        .filter(|b| b.count > 0)
+        .all(|b| b.bad == 0.0 || b.good == 0.0);
     if both && (pure || ks >= 0.999) {
-        flags.push("separates the classes perfectly: probable leakage (the outcome, or a value recorded after it)".into());
+        flags.push(
+            "separates the classes perfectly: probable leakage (the outcome, or a value recorded after it)".into(),
+        );
     } else if iv > 1.0 {
         flags.push(format!("IV {iv:.2} > 1: probable leakage"));
     } else if iv > 0.5 {
@@ -801,17 +813,7 @@ mod review_tests {
     use super::*;
 
     fn bin(label: &str, bad: f64, n: u64) -> Bin {
-        Bin::new(
-            0,
-            label.into(),
-            BinKind::Regular,
-            Counts {
-                n,
-                w: n as f64,
-                bad,
-            },
-            None,
-        )
+        Bin::new(0, label.into(), BinKind::Regular, Counts { n, w: n as f64, bad }, None)
     }
 
     #[test]
@@ -819,7 +821,10 @@ mod review_tests {
         let c = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(space_twins(&c(&["own", "rent", "free"])), None);
         let f = space_twins(&c(&["own", "rent", "OWN ", " rent"])).unwrap();
-        assert!(f.contains("\"own\" and \"OWN \"") && f.contains("\"rent\" and \" rent\""), "{f}");
+        assert!(
+            f.contains("\"own\" and \"OWN \"") && f.contains("\"rent\" and \" rent\""),
+            "{f}"
+        );
     }
 
     #[test]

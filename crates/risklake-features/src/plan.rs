@@ -259,7 +259,9 @@ impl std::str::FromStr for Unseen {
             "missing" => Ok(Unseen::Missing),
             "other" => Ok(Unseen::Other),
             "error" => Ok(Unseen::Error),
-            other => Err(format!("unknown treatment of unseen categories '{other}' (neutral, missing, other or error)")),
+            other => Err(format!(
+                "unknown treatment of unseen categories '{other}' (neutral, missing, other or error)"
+            )),
         }
     }
 }
@@ -351,9 +353,19 @@ impl Transformer {
     /// The columns a transform adds next to the raw ones (with a suffix), checked
     /// against `input`'s names.
     pub fn added_columns(&self, input: &Schema) -> Result<Vec<String>> {
-        let Some(suffix) = &self.suffix else { return Ok(Vec::new()) };
-        let names: Vec<String> = self.plan.features.iter().map(|f| format!("{}{suffix}", f.name)).collect();
-        if let Some(n) = names.iter().find(|n| input.fields().iter().any(|f| f.name().eq_ignore_ascii_case(n))) {
+        let Some(suffix) = &self.suffix else {
+            return Ok(Vec::new());
+        };
+        let names: Vec<String> = self
+            .plan
+            .features
+            .iter()
+            .map(|f| format!("{}{suffix}", f.name))
+            .collect();
+        if let Some(n) = names
+            .iter()
+            .find(|n| input.fields().iter().any(|f| f.name().eq_ignore_ascii_case(n)))
+        {
             return Err(Error::invalid(format!(
                 "the table already has a column '{n}'; choose another suffix than '{suffix}'"
             )));
@@ -448,9 +460,13 @@ impl Transformer {
         for (f, idx) in self.plan.features.iter().zip(bins) {
             let values: ArrayRef = match self.output {
                 Output::Woe => Arc::new(Float64Array::from_iter_values(idx.iter().map(|&i| woe_at(f, i)))),
-                Output::Bin => Arc::new(Int32Array::from_iter_values(
-                    idx.iter().map(|&i| if i == UNSEEN { -1 } else { i as i32 }),
-                )),
+                Output::Bin => Arc::new(Int32Array::from_iter_values(idx.iter().map(|&i| {
+                    if i == UNSEEN {
+                        -1
+                    } else {
+                        i as i32
+                    }
+                }))),
             };
             if self.suffix.is_some() {
                 columns.push(values);

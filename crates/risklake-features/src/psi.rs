@@ -205,7 +205,12 @@ pub fn psi_by_period(plan: &BinningPlan, counter: &BinCounter) -> Result<Vec<Fea
         })
         .collect();
     let (base_name, base) = groups.remove(0);
-    Ok(psi_report(plan, &base, &format!("{base_name} (first period, ordered {rule})"), &groups))
+    Ok(psi_report(
+        plan,
+        &base,
+        &format!("{base_name} (first period, ordered {rule})"),
+        &groups,
+    ))
 }
 
 /// A period's place in time: (year, month, day) or a number.
@@ -227,8 +232,18 @@ fn month_number(word: &str) -> Option<u32> {
     }
     let i = MONTHS.iter().position(|m| w.starts_with(m))?;
     let full = [
-        "january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-        "november", "december",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
     ][i];
     (full.starts_with(&w) || w == "sept").then_some(i as u32 + 1)
 }
@@ -241,10 +256,16 @@ fn period_key(text: &str) -> Option<PeriodKey> {
         return x.is_finite().then_some(PeriodKey::Number(x));
     }
     let parts: Vec<&str> = t.split(['-', '/', ' ', '.', '_']).filter(|p| !p.is_empty()).collect();
-    let year = |p: &str| p.parse::<i32>().ok().filter(|y| (1000..=9999).contains(y) && p.len() == 4);
+    let year = |p: &str| {
+        p.parse::<i32>()
+            .ok()
+            .filter(|y| (1000..=9999).contains(y) && p.len() == 4)
+    };
     match parts.as_slice() {
         [y, m] | [y, m, _] if year(y).is_some() && m.parse::<u32>().is_ok_and(|m| (1..=12).contains(&m)) => {
-            let day = parts.get(2).map_or(Some(1), |d| d.get(..2.min(d.len()))?.parse::<u32>().ok())?;
+            let day = parts
+                .get(2)
+                .map_or(Some(1), |d| d.get(..2.min(d.len()))?.parse::<u32>().ok())?;
             Some(PeriodKey::Date(year(y)?, m.parse().ok()?, day))
         }
         [m, y] if year(y).is_some() => Some(PeriodKey::Date(year(y)?, month_number(m)?, 1)),
@@ -271,7 +292,11 @@ pub fn order_periods(periods: &[String]) -> (Vec<String>, &'static str) {
                 || keys.iter().all(|k| matches!(k, PeriodKey::Date(..))) =>
         {
             let mut pairs: Vec<(PeriodKey, String)> = keys.into_iter().zip(ordered).collect();
-            pairs.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.cmp(&b.1)));
+            pairs.sort_by(|a, b| {
+                a.0.partial_cmp(&b.0)
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then(a.1.cmp(&b.1))
+            });
             let numbers = matches!(pairs.first(), Some((PeriodKey::Number(_), _)));
             ordered = pairs.into_iter().map(|p| p.1).collect();
             if numbers {
@@ -297,7 +322,10 @@ mod tests {
     fn periods_are_ordered_in_time_when_they_read_as_dates_or_numbers() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         let (o, rule) = order_periods(&s(&["Feb-2018", "Jan-2018", "Dec-2017", "Mar-2018"]));
-        assert_eq!((o, rule), (s(&["Dec-2017", "Jan-2018", "Feb-2018", "Mar-2018"]), "as dates"));
+        assert_eq!(
+            (o, rule),
+            (s(&["Dec-2017", "Jan-2018", "Feb-2018", "Mar-2018"]), "as dates")
+        );
         let (o, _) = order_periods(&s(&["March 2024", "sept 2023", "January2024"]));
         assert_eq!(o, s(&["sept 2023", "January2024", "March 2024"]));
         let (o, _) = order_periods(&s(&["2024-10", "2024-9", "2023-12", "null"]));

@@ -190,13 +190,21 @@ pub fn select(
             vif: None,
         })
         .collect();
-    let flags: HashMap<&str, &Vec<String>> = plan.features.iter().map(|f| (f.name.as_str(), &f.metrics.flags)).collect();
+    let flags: HashMap<&str, &Vec<String>> = plan
+        .features
+        .iter()
+        .map(|f| (f.name.as_str(), &f.metrics.flags))
+        .collect();
     // A dropped feature keeps its review flags in the reason: a leak must not vanish
     // as "IV too low" or "correlated".
     let drop = |d: &mut Decision, why: String| {
         d.kept = false;
         let f = flags.get(d.feature.as_str()).map_or(&[][..], |v| &v[..]);
-        d.reason = Some(if f.is_empty() { why } else { format!("{why} (flagged: {})", f.join("; ")) });
+        d.reason = Some(if f.is_empty() {
+            why
+        } else {
+            format!("{why} (flagged: {})", f.join("; "))
+        });
     };
     for d in decisions.iter_mut() {
         if let Some(max) = rules.max_missing {

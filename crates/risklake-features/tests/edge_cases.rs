@@ -318,13 +318,24 @@ fn categories_are_grouped_rare_ones_pooled_and_unseen_ones_treated_as_asked() {
     let t = batch(vec![("cat", unseen)]);
     // By default an unseen category is neutral: WoE 0, bin -1 (not the missing bin's WoE).
     let idx = Transformer::new(&plan, Output::Bin).bin_indices(&t).unwrap();
-    assert_eq!((idx[0][0], risklake_features::unseen_count(&idx[0])), (risklake_features::UNSEEN, 1));
+    assert_eq!(
+        (idx[0][0], risklake_features::unseen_count(&idx[0])),
+        (risklake_features::UNSEEN, 1)
+    );
     assert_eq!(idx[0][2] as usize, f.missing_bin(), "null is missing, not unseen");
     let woe = Transformer::new(&plan, Output::Woe).transform(&t).unwrap();
-    let woe = woe.column(0).as_any().downcast_ref::<arrow::array::Float64Array>().unwrap();
+    let woe = woe
+        .column(0)
+        .as_any()
+        .downcast_ref::<arrow::array::Float64Array>()
+        .unwrap();
     assert_eq!(woe.value(0), 0.0);
     let bins = Transformer::new(&plan, Output::Bin).transform(&t).unwrap();
-    let bins = bins.column(0).as_any().downcast_ref::<arrow::array::Int32Array>().unwrap();
+    let bins = bins
+        .column(0)
+        .as_any()
+        .downcast_ref::<arrow::array::Int32Array>()
+        .unwrap();
     assert_eq!(bins.value(0), -1);
     // Or the pool, the missing bin, or an error naming the value.
     use risklake_features::Unseen;

@@ -397,10 +397,16 @@ fn stepwise_can_keep_every_coefficient_positive() {
             (coefs, steps)
         };
         let (free, _) = run(false);
-        assert!(free.iter().any(|(n, c)| n == "x2" && *c < 0.0), "{direction:?}: {free:?}");
+        assert!(
+            free.iter().any(|(n, c)| n == "x2" && *c < 0.0),
+            "{direction:?}: {free:?}"
+        );
         let (kept, steps) = run(true);
         assert!(kept.iter().all(|(_, c)| *c >= 0.0), "{direction:?}: {kept:?}");
-        assert!(kept.iter().any(|(n, _)| n == "x1") && kept.iter().any(|(n, _)| n == "x3"), "{kept:?}");
+        assert!(
+            kept.iter().any(|(n, _)| n == "x1") && kept.iter().any(|(n, _)| n == "x3"),
+            "{kept:?}"
+        );
         if direction == Direction::Backward {
             assert!(steps.iter().any(|a| a == "remove (negative coefficient)"), "{steps:?}");
         }

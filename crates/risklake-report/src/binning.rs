@@ -18,7 +18,12 @@ pub fn binning_report(plan: &BinningPlan, title: &str, psi: &[FeaturePsi]) -> St
 }
 
 /// [`binning_report`] with the features a selection dropped, as (feature, reason).
-pub fn binning_report_with(plan: &BinningPlan, title: &str, psi: &[FeaturePsi], dropped: &[(String, String)]) -> String {
+pub fn binning_report_with(
+    plan: &BinningPlan,
+    title: &str,
+    psi: &[FeaturePsi],
+    dropped: &[(String, String)],
+) -> String {
     let mut body = format!("<h1>{}</h1>", esc(title));
     body.push_str(&format!(
         "<div class=\"meta\">{} rows, {:.0} bad / {:.0} good (bad rate {:.2}%), label <b>{}</b>, method <b>{}</b>; WoE = {}; intervals [a, b).</div>",

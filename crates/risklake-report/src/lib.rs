@@ -3,8 +3,8 @@
 //! opens the same on an air-gapped laptop as in the dashboard.
 
 pub mod binning;
-pub mod model;
 pub mod html;
+pub mod model;
 pub mod svg;
 
 pub use binning::{binning_report, binning_report_with};

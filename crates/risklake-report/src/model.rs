@@ -163,7 +163,16 @@ pub fn model_report(r: &ModelReport) -> String {
         .collect();
     b.push_str(&table(
         &[
-            "band", "range", "rows", "bads", "bad rate", "predicted", "cum. bads", "cum. goods", "KS", "lift",
+            "band",
+            "range",
+            "rows",
+            "bads",
+            "bad rate",
+            "predicted",
+            "cum. bads",
+            "cum. goods",
+            "KS",
+            "lift",
         ],
         &rows,
     ));
@@ -230,7 +239,10 @@ pub fn model_report(r: &ModelReport) -> String {
                 ]
             })
             .collect();
-        b.push_str(&table(&["feature", "coefficient", "std. err.", "p-value", "VIF"], &rows));
+        b.push_str(&table(
+            &["feature", "coefficient", "std. err.", "p-value", "VIF"],
+            &rows,
+        ));
     }
     if !r.points.is_empty() {
         b.push_str("<h2>Points</h2>");

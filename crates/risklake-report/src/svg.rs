@@ -160,7 +160,11 @@ pub fn lines(series: &[Series], x_name: &str, y_name: &str, x_max: f64, y_max: f
         ));
     }
     for (i, line) in series.iter().enumerate() {
-        let pts: Vec<String> = line.points.iter().map(|&(a, b)| format!("{:.1},{:.1}", x(a), y(b))).collect();
+        let pts: Vec<String> = line
+            .points
+            .iter()
+            .map(|&(a, b)| format!("{:.1},{:.1}", x(a), y(b)))
+            .collect();
         s.push_str(&format!(
             "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"><title>{}</title></polyline>",
             pts.join(" "),

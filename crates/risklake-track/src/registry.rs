@@ -21,7 +21,9 @@ fn db_err(e: rusqlite::Error) -> Error {
 /// (`@` and `/` separate aliases and versions in `name@alias`, `name/3`).
 pub fn check_name(name: &str) -> Result<()> {
     let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     if ok && name.len() <= 128 {
         Ok(())
     } else {
@@ -38,7 +40,9 @@ pub fn check_name(name: &str) -> Result<()> {
 /// An alias: a word starting with a letter (`champion`, `challenger`, `prod-2026`).
 pub fn check_alias(alias: &str) -> Result<()> {
     let ok = alias.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && alias.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+        && alias
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
     if ok && alias.len() <= 64 {
         Ok(())
     } else {
@@ -116,7 +120,10 @@ fn version_row(conn: &Connection, project: i64, name: &str, version: i64) -> Res
         });
     };
     if let Some(at) = deleted {
-        return Err(Error::not_found("model version", format!("{name}/{version} (deleted {at})")));
+        return Err(Error::not_found(
+            "model version",
+            format!("{name}/{version} (deleted {at})"),
+        ));
     }
     let aliases = conn
         .prepare("SELECT alias FROM model_aliases WHERE project_id = ?1 AND name = ?2 AND version = ?3 ORDER BY alias")
@@ -264,7 +271,16 @@ pub fn set_alias(
                 params![project, name, alias],
             )
             .map_err(db_err)?;
-            event(&tx, project, name, Some(b), "alias_removed", &format!("{alias} (was {b})"), user, at)?;
+            event(
+                &tx,
+                project,
+                name,
+                Some(b),
+                "alias_removed",
+                &format!("{alias} (was {b})"),
+                user,
+                at,
+            )?;
         }
     }
     tx.commit().map_err(db_err)
@@ -293,7 +309,16 @@ pub fn set_tag(
         params![project, name, version, key, value],
     )
     .map_err(db_err)?;
-    event(&tx, project, name, Some(version), "tag", &format!("{key}={value}"), user, at)?;
+    event(
+        &tx,
+        project,
+        name,
+        Some(version),
+        "tag",
+        &format!("{key}={value}"),
+        user,
+        at,
+    )?;
     tx.commit().map_err(db_err)
 }
 
@@ -358,7 +383,10 @@ pub fn versions(conn: &Connection, project: &str, name: &str) -> Result<Vec<Mode
     if numbers.is_empty() && versions_of(conn, project, name)? == 0 {
         return Err(not_found(name, None));
     }
-    numbers.into_iter().map(|v| version_row(conn, project, name, v)).collect()
+    numbers
+        .into_iter()
+        .map(|v| version_row(conn, project, name, v))
+        .collect()
 }
 
 pub fn delete_version(conn: &Connection, project: &str, name: &str, version: i64, user: &str, at: &str) -> Result<()> {
@@ -368,7 +396,11 @@ pub fn delete_version(conn: &Connection, project: &str, name: &str, version: i64
     if !v.aliases.is_empty() {
         return Err(Error::Conflict(format!(
             "{name}/{version} is what {} point{} at: move or remove {} first (model alias)",
-            v.aliases.iter().map(|a| format!("{name}@{a}")).collect::<Vec<_>>().join(", "),
+            v.aliases
+                .iter()
+                .map(|a| format!("{name}@{a}"))
+                .collect::<Vec<_>>()
+                .join(", "),
             if v.aliases.len() == 1 { "s" } else { "" },
             if v.aliases.len() == 1 { "it" } else { "them" },
         )));
@@ -378,7 +410,16 @@ pub fn delete_version(conn: &Connection, project: &str, name: &str, version: i64
         params![project, name, version, at],
     )
     .map_err(db_err)?;
-    event(&tx, project, name, Some(version), "version_deleted", &format!("run {}", v.run), user, at)?;
+    event(
+        &tx,
+        project,
+        name,
+        Some(version),
+        "version_deleted",
+        &format!("run {}", v.run),
+        user,
+        at,
+    )?;
     tx.commit().map_err(db_err)
 }
 
@@ -428,37 +469,65 @@ mod tests {
         let v1 = store
             .register_model("credit", "pd", runs[0], "model.json", Some("first"), "ana")
             .unwrap();
-        let v2 = store.register_model("credit", "pd", runs[1], "model.json", None, "ben").unwrap();
+        let v2 = store
+            .register_model("credit", "pd", runs[1], "model.json", None, "ben")
+            .unwrap();
         assert_eq!((v1.version, v2.version), (1, 2));
-        store.set_model_alias("credit", "pd", "champion", Some(1), "ana").unwrap();
-        store.set_model_alias("credit", "pd", "champion", Some(2), "ben").unwrap();
+        store
+            .set_model_alias("credit", "pd", "champion", Some(1), "ana")
+            .unwrap();
+        store
+            .set_model_alias("credit", "pd", "champion", Some(2), "ben")
+            .unwrap();
         assert_eq!(store.model_alias("credit", "pd", "champion").unwrap().run, runs[1]);
-        store.set_model_tag("credit", "pd", 2, "stage", "validated", "ana").unwrap();
+        store
+            .set_model_tag("credit", "pd", 2, "stage", "validated", "ana")
+            .unwrap();
         let v = store.model_version("credit", "pd", 2).unwrap();
-        assert_eq!((v.aliases.clone(), v.tags["stage"].as_str()), (vec!["champion".to_string()], "validated"));
+        assert_eq!(
+            (v.aliases.clone(), v.tags["stage"].as_str()),
+            (vec!["champion".to_string()], "validated")
+        );
         // Deleting what an alias points at is refused; the other version goes, and its
         // number is not given again.
         let e = store.delete_model_version("credit", "pd", 2, "ana").unwrap_err();
-        assert!(matches!(e, Error::Conflict(_)) && e.to_string().contains("pd@champion"), "{e}");
+        assert!(
+            matches!(e, Error::Conflict(_)) && e.to_string().contains("pd@champion"),
+            "{e}"
+        );
         store.delete_model_version("credit", "pd", 1, "ana").unwrap();
-        assert!(matches!(store.model_version("credit", "pd", 1), Err(Error::NotFound { .. })));
-        let v3 = store.register_model("credit", "pd", runs[2], "model.json", None, "ana").unwrap();
+        assert!(matches!(
+            store.model_version("credit", "pd", 1),
+            Err(Error::NotFound { .. })
+        ));
+        let v3 = store
+            .register_model("credit", "pd", runs[2], "model.json", None, "ana")
+            .unwrap();
         assert_eq!(v3.version, 3);
         // Errors name what is missing.
         let e = store.model_alias("credit", "pd", "challenger").unwrap_err();
         assert!(e.to_string().contains("pd@challenger"), "{e}");
         let e = store.model_version("credit", "nope", 1).unwrap_err();
         assert!(e.to_string().contains("registered model not found: nope"), "{e}");
-        let e = store.set_model_alias("credit", "pd", "champion", Some(7), "ana").unwrap_err();
+        let e = store
+            .set_model_alias("credit", "pd", "champion", Some(7), "ana")
+            .unwrap_err();
         assert!(e.to_string().contains("pd/7"), "{e}");
-        assert!(store.register_model("credit", "pd@x", runs[0], "model.json", None, "a").is_err());
+        assert!(store
+            .register_model("credit", "pd@x", runs[0], "model.json", None, "a")
+            .is_err());
         assert!(store.set_model_alias("credit", "pd", "2nd", Some(3), "a").is_err());
-        let e = store.register_model("credit", "pd", 999, "model.json", None, "a").unwrap_err();
+        let e = store
+            .register_model("credit", "pd", 999, "model.json", None, "a")
+            .unwrap_err();
         assert!(e.to_string().contains("FOREIGN KEY"), "{e}");
         // The list and the history.
         let models = store.list_models("credit").unwrap();
         assert_eq!(models.len(), 1);
-        assert_eq!((models[0].versions, models[0].latest, models[0].aliases["champion"]), (2, Some(3), 2));
+        assert_eq!(
+            (models[0].versions, models[0].latest, models[0].aliases["champion"]),
+            (2, Some(3), 2)
+        );
         let events: Vec<(String, String)> = store
             .model_history("credit", "pd")
             .unwrap()
@@ -480,7 +549,12 @@ mod tests {
         store.set_model_alias("credit", "pd", "champion", None, "ana").unwrap();
         store.delete_model_version("credit", "pd", 2, "ana").unwrap();
         assert_eq!(
-            store.model_versions("credit", "pd").unwrap().iter().map(|v| v.version).collect::<Vec<_>>(),
+            store
+                .model_versions("credit", "pd")
+                .unwrap()
+                .iter()
+                .map(|v| v.version)
+                .collect::<Vec<_>>(),
             [3]
         );
     }
@@ -488,7 +562,10 @@ mod tests {
     #[test]
     fn concurrent_registrations_get_distinct_versions() {
         let dir = tempfile::tempdir().unwrap();
-        let run = SqliteStore::open(dir.path()).unwrap().start_run("p", "train", "x").unwrap();
+        let run = SqliteStore::open(dir.path())
+            .unwrap()
+            .start_run("p", "train", "x")
+            .unwrap();
         let versions = std::sync::Mutex::new(Vec::new());
         std::thread::scope(|s| {
             for _ in 0..4 {

@@ -193,7 +193,8 @@ impl SqliteStore {
                     // Version 1 had no owner column (its running runs stay unjudged);
                     // the registry's tables (version 3) were created above.
                     if v == "1" {
-                        conn.execute_batch("ALTER TABLE runs ADD COLUMN owner TEXT;").map_err(db_err)?;
+                        conn.execute_batch("ALTER TABLE runs ADD COLUMN owner TEXT;")
+                            .map_err(db_err)?;
                     }
                     conn.execute(
                         "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",

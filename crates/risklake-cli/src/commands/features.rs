@@ -117,9 +117,9 @@ fn column_specials(flags: &[String]) -> Result<std::collections::BTreeMap<String
     flags
         .iter()
         .map(|f| {
-            let (col, values) = f.split_once('=').ok_or_else(|| {
-                Error::param("column_special_values", format!("'{f}' should be COL=V1,V2"))
-            })?;
+            let (col, values) = f
+                .split_once('=')
+                .ok_or_else(|| Error::param("column_special_values", format!("'{f}' should be COL=V1,V2")))?;
             let values = values
                 .split(',')
                 .filter(|v| !v.trim().is_empty())
@@ -279,7 +279,9 @@ fn psi_grid(psi: &[FeaturePsi]) -> String {
             r
         })
         .collect();
-    let baseline = psi.first().map_or(String::new(), |p| format!("PSI against {}\n", p.baseline));
+    let baseline = psi
+        .first()
+        .map_or(String::new(), |p| format!("PSI against {}\n", p.baseline));
     format!("{baseline}{}", grid(&header, rows))
 }
 

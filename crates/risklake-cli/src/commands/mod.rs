@@ -150,7 +150,9 @@ fn with_home(e: Error, home: &Path) -> Error {
             kind: "table",
             name: format!(
                 "{name} (in the home {}; see `risklake tables`)",
-                std::path::absolute(home).unwrap_or_else(|_| home.to_path_buf()).display()
+                std::path::absolute(home)
+                    .unwrap_or_else(|_| home.to_path_buf())
+                    .display()
             ),
         },
         other => other,

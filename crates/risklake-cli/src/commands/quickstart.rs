@@ -402,10 +402,21 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         "      run {} replayed run {} on {}: {}",
         replay.replay,
         replay.original,
-        replay.snapshots.iter().map(|(t, s)| format!("{t}@{s}")).collect::<Vec<_>>().join(", "),
-        if replay.identical { "identical, model byte for byte" } else { "NOT identical" }
+        replay
+            .snapshots
+            .iter()
+            .map(|(t, s)| format!("{t}@{s}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if replay.identical {
+            "identical, model byte for byte"
+        } else {
+            "NOT identical"
+        }
     ));
-    steps.push(json!({ "step": "reproduce", "run": replay.replay, "of": replay.original, "identical": replay.identical }));
+    steps.push(
+        json!({ "step": "reproduce", "run": replay.replay, "of": replay.original, "identical": replay.identical }),
+    );
 
     let warehouse = lake.warehouse().to_path_buf();
     let store = ctx.home.join("store.db");

@@ -23,14 +23,25 @@ fn tag_map(tags: &[String]) -> Result<BTreeMap<String, String>> {
 pub fn version_table(v: &ModelVersion) -> String {
     kv_table([
         ("model", format!("{}/{}", v.name, v.version)),
-        ("aliases", if v.aliases.is_empty() { "-".into() } else { v.aliases.join(", ") }),
+        (
+            "aliases",
+            if v.aliases.is_empty() {
+                "-".into()
+            } else {
+                v.aliases.join(", ")
+            },
+        ),
         ("run", format!("{} ({})", v.run, v.artifact)),
         (
             "tags",
             if v.tags.is_empty() {
                 "-".into()
             } else {
-                v.tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+                v.tags
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             },
         ),
         ("description", v.description.clone().unwrap_or_else(|| "-".into())),
@@ -38,7 +49,14 @@ pub fn version_table(v: &ModelVersion) -> String {
     ])
 }
 
-pub fn register(ctx: &Ctx, run: i64, name: &str, aliases: &[String], tags: &[String], description: Option<&str>) -> Result<()> {
+pub fn register(
+    ctx: &Ctx,
+    run: i64,
+    name: &str,
+    aliases: &[String],
+    tags: &[String],
+    description: Option<&str>,
+) -> Result<()> {
     let req = RegisterRequest {
         run,
         name: name.to_string(),
@@ -47,7 +65,8 @@ pub fn register(ctx: &Ctx, run: i64, name: &str, aliases: &[String], tags: &[Str
         description: description.map(str::to_string),
     };
     let v = registry::register(&ctx.ws, &req)?;
-    ctx.out.emit(serde_json::to_value(&v).unwrap_or_default(), || version_table(&v));
+    ctx.out
+        .emit(serde_json::to_value(&v).unwrap_or_default(), || version_table(&v));
     Ok(())
 }
 
@@ -66,7 +85,11 @@ pub fn list(ctx: &Ctx, name: Option<&str>) -> Result<()> {
                             m.name.clone(),
                             m.versions.to_string(),
                             m.latest.map_or("-".into(), |v| v.to_string()),
-                            m.aliases.iter().map(|(a, v)| format!("{a}: {v}")).collect::<Vec<_>>().join(", "),
+                            m.aliases
+                                .iter()
+                                .map(|(a, v)| format!("{a}: {v}"))
+                                .collect::<Vec<_>>()
+                                .join(", "),
                             m.updated_at.clone(),
                         ]
                     })
@@ -85,7 +108,11 @@ pub fn list(ctx: &Ctx, name: Option<&str>) -> Result<()> {
                             v.version.to_string(),
                             v.run.to_string(),
                             v.aliases.join(", "),
-                            v.tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "),
+                            v.tags
+                                .iter()
+                                .map(|(k, v)| format!("{k}={v}"))
+                                .collect::<Vec<_>>()
+                                .join(", "),
                             v.created_at.clone(),
                             v.created_by.clone(),
                         ]
@@ -117,10 +144,13 @@ pub fn list(ctx: &Ctx, name: Option<&str>) -> Result<()> {
 
 pub fn alias(ctx: &Ctx, name: &str, alias: &str, version: Option<i64>) -> Result<()> {
     registry::set_alias(&ctx.ws, name, alias, version)?;
-    ctx.out.emit(json!({ "name": name, "alias": alias, "version": version }), || match version {
-        Some(v) => format!("{name}@{alias} -> {name}/{v}"),
-        None => format!("removed {name}@{alias}"),
-    });
+    ctx.out.emit(
+        json!({ "name": name, "alias": alias, "version": version }),
+        || match version {
+            Some(v) => format!("{name}@{alias} -> {name}/{v}"),
+            None => format!("removed {name}@{alias}"),
+        },
+    );
     Ok(())
 }
 
@@ -131,7 +161,8 @@ pub fn tag(ctx: &Ctx, model: &str, tags: &[String]) -> Result<()> {
     };
     registry::set_tags(&ctx.ws, &name, version, &tag_map(tags)?)?;
     let v = ctx.ws.store().model_version(ctx.ws.project(), &name, version)?;
-    ctx.out.emit(serde_json::to_value(&v).unwrap_or_default(), || version_table(&v));
+    ctx.out
+        .emit(serde_json::to_value(&v).unwrap_or_default(), || version_table(&v));
     Ok(())
 }
 

@@ -59,7 +59,8 @@ pub async fn run(ctx: &Ctx, cmd: RunsCommand) -> Result<()> {
         }
         RunsCommand::Lineage { id } => {
             let l = risklake_app::lineage::lineage(&ctx.ws, id)?;
-            ctx.out.emit(serde_json::to_value(&l).unwrap_or_default(), || lineage_tree(&l));
+            ctx.out
+                .emit(serde_json::to_value(&l).unwrap_or_default(), || lineage_tree(&l));
             Ok(())
         }
         RunsCommand::Reproduce { id } => {
@@ -83,8 +84,20 @@ pub async fn run(ctx: &Ctx, cmd: RunsCommand) -> Result<()> {
                     r.original,
                     r.kind,
                     r.replay,
-                    if pins.is_empty() { "no lake table".to_string() } else { pins.join(", ") },
-                    grid(&["compared", &format!("run {}", r.original), &format!("run {}", r.replay), ""], rows)
+                    if pins.is_empty() {
+                        "no lake table".to_string()
+                    } else {
+                        pins.join(", ")
+                    },
+                    grid(
+                        &[
+                            "compared",
+                            &format!("run {}", r.original),
+                            &format!("run {}", r.replay),
+                            ""
+                        ],
+                        rows
+                    )
                 );
                 if !r.files.is_empty() {
                     out.push_str(&format!(

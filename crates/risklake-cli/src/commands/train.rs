@@ -96,7 +96,10 @@ pub fn param_map(params: &[String], categorical: &[String]) -> Result<BTreeMap<S
         .map(|(k, v)| (k, serde_json::Value::String(v)))
         .collect();
     if !categorical.is_empty() {
-        map.insert("categorical_feature".into(), serde_json::Value::String(categorical.join(",")));
+        map.insert(
+            "categorical_feature".into(),
+            serde_json::Value::String(categorical.join(",")),
+        );
     }
     Ok(map)
 }
@@ -234,7 +237,14 @@ pub async fn model(ctx: &Ctx, cmd: ModelCommand) -> Result<()> {
             let m = risklake_app::train::export_model(&ctx.ws, &req)?;
             ctx.out.emit(
                 json!({ "model": model, "format": format, "out": out, "trees": m.trees, "bytes": m.bytes }),
-                || format!("wrote {} ({format}, {} trees, {} bytes)", out.display(), m.trees, m.bytes),
+                || {
+                    format!(
+                        "wrote {} ({format}, {} trees, {} bytes)",
+                        out.display(),
+                        m.trees,
+                        m.bytes
+                    )
+                },
             );
             Ok(())
         }

@@ -595,7 +595,11 @@ pub(crate) fn inferred_schema(names: &[String], inferrers: &[Inferrer], opts: &R
         if !seen.insert(name.to_ascii_lowercase()) {
             return Err(Error::invalid(format!("column name {name:?} appears twice")));
         }
-        let stored = if opts.normalize_names { normalize_name(name) } else { name.clone() };
+        let stored = if opts.normalize_names {
+            normalize_name(name)
+        } else {
+            name.clone()
+        };
         let dt = opts
             .override_for(name)
             .or_else(|| opts.table_types.iter().find(|(c, _)| *c == stored).map(|(_, t)| t))
