@@ -98,9 +98,7 @@ fn file_fingerprint(path: &Path) -> Result<String> {
         f.seek(SeekFrom::End(-(PART as i64))).map_err(err)?;
     }
     f.read_to_end(&mut bytes).map_err(err)?;
-    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
-    });
+    let hash = risklake_core::rng::fnv1a(&bytes);
     Ok(format!("{}:{mtime}:{hash:016x}", meta.len()))
 }
 

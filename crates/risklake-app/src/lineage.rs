@@ -273,7 +273,7 @@ pub async fn reproduce(ws: &Workspace, run: RunId, progress: &dyn Progress) -> R
         }
         let show = |x: &Option<Vec<u8>>| {
             x.as_ref().map_or("(none)".to_string(), |v| {
-                format!("{} bytes, fnv {:016x}", v.len(), fnv(v))
+                format!("{} bytes, fnv {:016x}", v.len(), risklake_core::rng::fnv1a(v))
             })
         };
         compared.push(Comparison {
@@ -322,11 +322,4 @@ async fn check_snapshot(lake: &risklake_lake::Lake, name: &TableName, snapshot: 
         ));
     }
     Ok(())
-}
-
-/// FNV-1a of bytes: a short fingerprint to show next to sizes.
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
 }

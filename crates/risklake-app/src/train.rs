@@ -55,10 +55,7 @@ impl Split {
 /// A row's share of [0, 1) from its position: a SplitMix64 finalizer of the position,
 /// top 53 bits as a fraction. The hold-out split (`share < valid_fraction`).
 pub fn row_share(row: u64) -> f64 {
-    let mut z = row.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
+    let z = risklake_core::rng::splitmix64(&mut { row });
     (z >> 11) as f64 / (1u64 << 53) as f64
 }
 

@@ -608,10 +608,7 @@ async fn read_data(
 /// The fold of a row: a hash of its number (SplitMix64's finalizer), so folds do not
 /// follow the table's order.
 fn fold_of(row: u32, k: usize) -> usize {
-    let mut z = (row as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    ((z ^ (z >> 31)) % k as u64) as usize
+    (risklake_core::rng::splitmix64(&mut (row as u64)) % k as u64) as usize
 }
 
 /// The trials as CSV: number, state, value and one column per parameter.

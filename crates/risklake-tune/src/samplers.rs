@@ -51,11 +51,7 @@ pub trait Sampler: Send + Sync {
 /// A stream for (seed, trial, parameter): the same trial draws the same values however
 /// many workers run.
 fn stream(seed: u64, number: usize, name: &str) -> Rng {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes() {
-        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-    }
-    Rng::for_stream(seed ^ h, number as u64)
+    Rng::for_stream(seed ^ risklake_core::rng::fnv1a(name.as_bytes()), number as u64)
 }
 
 /// The space a parameter is sampled in: log for log scales; bounds widened by half a
