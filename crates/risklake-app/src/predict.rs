@@ -78,14 +78,21 @@ pub struct PredictReport {
 /// The input schema with `added` columns after it; a name the input already has is an
 /// error (the output would repeat it).
 pub fn with_added_columns(input: &Schema, table: &str, added: &[(String, DataType)]) -> Result<Arc<Schema>> {
+    let fields = added.iter().map(|(name, dt)| Field::new(name, dt.clone(), false));
+    with_added_fields(input, table, fields)
+}
+
+/// [`with_added_columns`] for fields of any nullability.
+pub fn with_added_fields(input: &Schema, table: &str, added: impl IntoIterator<Item = Field>) -> Result<Arc<Schema>> {
     let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
-    for (name, dt) in added {
-        if input.index_of(name).is_ok() {
+    for field in added {
+        if input.index_of(field.name()).is_ok() {
             return Err(Error::invalid(format!(
-                "{table} already has a column '{name}'; the output would repeat it"
+                "{table} already has a column '{}'; the output would repeat it",
+                field.name()
             )));
         }
-        fields.push(Field::new(name, dt.clone(), false));
+        fields.push(field);
     }
     Ok(Arc::new(Schema::new(fields)))
 }
@@ -197,24 +204,13 @@ async fn predict_reasons(
     use arrow::array::StringArray;
     use arrow::util::display::{ArrayFormatter, FormatOptions};
     let in_schema = stream_schema(&stream);
-    let mut fields: Vec<Field> = in_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     let mut added = vec![Field::new("prediction", DataType::Float64, false)];
     for i in 1..=req.top {
         added.push(Field::new(format!("reason_{i}"), DataType::Utf8, true));
         added.push(Field::new(format!("reason_{i}_value"), DataType::Utf8, true));
         added.push(Field::new(format!("reason_{i}_effect"), DataType::Float64, true));
     }
-    for f in &added {
-        if in_schema.index_of(f.name()).is_ok() {
-            return Err(Error::invalid(format!(
-                "{} already has a column '{}'; the output would repeat it",
-                req.table,
-                f.name()
-            )));
-        }
-    }
-    fields.extend(added);
-    let schema = Arc::new(Schema::new(fields));
+    let schema = with_added_fields(&in_schema, &req.table, added)?;
     let k = req.top;
     let score = |b: &RecordBatch| -> Result<RecordBatch> {
         let effects = risklake_learn::reasons::adverse_effects(model, b)?;
