@@ -106,35 +106,40 @@ fn score_batch(
     group: Option<&str>,
     scored: &mut Scored,
 ) -> Result<()> {
-    scored.p.extend(model.predict(batch)?);
-    if let Model::Scorecard(card) = model {
-        scored.points.get_or_insert_with(Vec::new).extend(card.score(batch)?.0);
+    match model {
+        // Scored once: the probability follows from the points.
+        Model::Scorecard(card) => {
+            let (points, _) = card.score(batch)?;
+            scored.p.extend(points.iter().map(|s| card.probability(*s)));
+            scored.points.get_or_insert_with(Vec::new).extend(points);
+        }
+        _ => scored.p.extend(model.predict(batch)?),
     }
     if let Some((label, bad_value)) = label {
         let y = train::labels_of(std::slice::from_ref(batch), label, bad_value)?;
         if let Some(v) = y.iter().find(|v| **v != 0.0 && **v != 1.0) {
             return Err(Error::param(
                 "label",
-                format!("'{label}' holds {v}; a report needs 0/1 labels (or a text label with bad_value)"),
+                format!("'{label}' holds {v}; ranking figures need 0/1 labels (or a text label with bad_value)"),
             ));
         }
         scored.y.extend(y);
     }
     if let Some(col) = group {
-        let array = batch
-            .column_by_name(col)
-            .ok_or_else(|| Error::param("psi_by", format!("the table has no column '{col}'")))?;
-        let f = arrow::util::display::ArrayFormatter::try_new(array.as_ref(), &Default::default())
-            .map_err(|e| Error::arrow("reading psi_by", e))?;
+        // Nulls are the period "null", as in the features' PSI (and ordered last).
         let groups = scored.groups.get_or_insert_with(Vec::new);
-        groups.extend((0..batch.num_rows()).map(|r| f.value(r).to_string()));
+        groups.extend(
+            risklake_learn::dataset::category_values(batch, col)?
+                .into_iter()
+                .map(|v| v.unwrap_or_else(|| "null".into())),
+        );
     }
     Ok(())
 }
 
 /// Streams `table` through the model; `shap` collects the first rows for SHAP.
 #[allow(clippy::too_many_arguments)]
-async fn score_table(
+pub(crate) async fn score_table(
     ws: &Workspace,
     run: RunId,
     model: &Model,
@@ -155,7 +160,7 @@ async fn score_table(
     let missing: Vec<&String> = needed.iter().filter(|c| schema.index_of(c).is_err()).collect();
     if !missing.is_empty() {
         return Err(Error::invalid(format!(
-            "{table} lacks column{} {} that the report needs (the model's inputs, the label{})",
+            "{table} lacks column{} {} that scoring needs (the model's inputs, the label{})",
             if missing.len() == 1 { "" } else { "s" },
             missing.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", "),
             if group.is_some() { ", psi_by" } else { "" }
@@ -184,9 +189,42 @@ async fn score_table(
     progress.end_stage();
     result?;
     if scored.p.is_empty() {
-        return Err(Error::invalid(format!("{table} has no rows to report on")));
+        return Err(Error::invalid(format!("{table} has no rows to score")));
     }
     Ok(scored)
+}
+
+/// The score's PSI of every period against the first one in time.
+pub(crate) struct PeriodPsi {
+    /// The first period.
+    pub baseline: String,
+    /// How the periods were ordered (`as dates`, `as numbers`, `as text`).
+    pub order: &'static str,
+    /// (period, PSI against the baseline) for the other periods, in order.
+    pub psi: Vec<(String, f64)>,
+}
+
+/// PSI of `scores` grouped by `groups` (one period per row), each period against the
+/// first in time (see [`risklake_features::psi::order_periods`]), over `bands` bands.
+pub(crate) fn psi_by_period(groups: &[String], scores: &[f64], bands: usize) -> PeriodPsi {
+    let mut by: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for (g, s) in groups.iter().zip(scores) {
+        by.entry(g.as_str()).or_default().push(*s);
+    }
+    let distinct: Vec<String> = by.keys().map(|k| k.to_string()).collect();
+    let (periods, order) = risklake_features::psi::order_periods(&distinct);
+    let Some(baseline) = periods.first().cloned() else {
+        return PeriodPsi {
+            baseline: String::new(),
+            order,
+            psi: Vec::new(),
+        };
+    };
+    let psi = periods[1..]
+        .iter()
+        .map(|p| (p.clone(), score_psi(&by[baseline.as_str()], &by[p.as_str()], bands).0))
+        .collect();
+    PeriodPsi { baseline, order, psi }
 }
 
 /// ROC points (fpr, tpr) and KS curves (population share, cumulative bad / good share),
@@ -490,32 +528,14 @@ pub async fn model_report(
                 })
             }
             (None, Some(col), Some(groups)) => {
-                let distinct: Vec<String> = groups
-                    .iter()
-                    .cloned()
-                    .collect::<std::collections::BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
-                let (periods, order) = risklake_features::psi::order_periods(&distinct);
-                let mut by: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-                for (g, s) in groups.iter().zip(&ranking) {
-                    by.entry(g.as_str()).or_default().push(*s);
-                }
-                let base = &periods[0];
+                let by = psi_by_period(groups, &ranking, req.bands);
                 notes.push(format!(
-                    "Periods of {col} ordered {order}; the baseline is the first, {base}."
+                    "Periods of {col} ordered {}; the baseline is the first, {}.",
+                    by.order, by.baseline
                 ));
                 Some(ScorePsi {
-                    baseline: format!("{col} = {base} (first period, ordered {order})"),
-                    groups: periods[1..]
-                        .iter()
-                        .map(|p| {
-                            (
-                                format!("{col} = {p}"),
-                                score_psi(&by[base.as_str()], &by[p.as_str()], req.bands).0,
-                            )
-                        })
-                        .collect(),
+                    baseline: format!("{col} = {} (first period, ordered {})", by.baseline, by.order),
+                    groups: by.psi.into_iter().map(|(p, v)| (format!("{col} = {p}"), v)).collect(),
                 })
             }
             _ => None,
@@ -624,4 +644,21 @@ pub fn validation_report(run: &RunScope<'_>, model: &Model, what: &str, p: Vec<f
         risklake_report::model::model_report(&report).as_bytes(),
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn score_psi_by_period_takes_the_first_period_in_time_as_baseline() {
+        let groups: Vec<String> = ["Jan-2018", "Feb-2018", "Dec-2017", "Jan-2018", "Feb-2018", "Dec-2017"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let scores = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let by = super::psi_by_period(&groups, &scores, 2);
+        assert_eq!((by.baseline.as_str(), by.order), ("Dec-2017", "as dates"));
+        let periods: Vec<&str> = by.psi.iter().map(|p| p.0.as_str()).collect();
+        assert_eq!(periods, ["Jan-2018", "Feb-2018"]);
+        assert!(super::psi_by_period(&[], &[], 2).psi.is_empty());
+    }
 }

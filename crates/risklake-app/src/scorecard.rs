@@ -246,76 +246,32 @@ pub struct EvaluateReport {
     pub psi: Vec<(String, f64)>,
 }
 
-/// Scores of every row of `table` and, when `label` is given, its 0/1 labels; with
-/// `by`, each row's value of that column as text.
-async fn read_scores(
-    ws: &Workspace,
-    run: RunId,
-    card: &Scorecard,
-    table: &str,
-    label: Option<(&str, Option<&str>)>,
-    by: Option<&str>,
-    progress: &dyn crate::Progress,
-) -> Result<(Vec<f64>, Vec<f64>, Vec<String>)> {
-    use futures::StreamExt;
-    let session = crate::scan::session(ws.lake().await?).await?;
-    let mut stream = crate::scan::open_input(ws, &session, table, None, run).await?;
-    let (mut scores, mut labels, mut groups) = (Vec::new(), Vec::new(), Vec::new());
-    progress.stage("scoring", None, crate::Unit::Rows);
-    let read: Result<()> = async {
-        while let Some(b) = stream.next().await {
-            crate::progress::check(progress)?;
-            let b = b.map_err(|e| Error::external(format!("reading {table}"), e))?;
-            progress.advance(b.num_rows() as u64);
-            let (s, _) = card.score(&b)?;
-            scores.extend(s);
-            if let Some((l, bad)) = label {
-                labels.extend(train::labels_of(std::slice::from_ref(&b), l, bad)?);
-            }
-            if let Some(col) = by {
-                groups.extend(
-                    risklake_learn::dataset::category_values(&b, col)?
-                        .into_iter()
-                        .map(|v| v.unwrap_or_else(|| "(null)".into())),
-                );
-            }
-        }
-        Ok(())
-    }
-    .await;
-    progress.end_stage();
-    read?;
-    Ok((scores, labels, groups))
-}
-
 /// Evaluates the scorecard as a recorded run (`scorecard.evaluate`).
 pub async fn evaluate(ws: &Workspace, req: &EvaluateRequest, progress: &dyn crate::Progress) -> Result<EvaluateReport> {
     use risklake_learn::scorecard::{evaluate_scores, score_psi};
     let run = ws.start_run("scorecard.evaluate")?;
     let result = async {
         let id = run.id();
-        let card = load(ws, &req.scorecard)?;
+        let card = Model::Scorecard(load(ws, &req.scorecard)?);
         run.param("scorecard", &req.scorecard)?;
         run.uses("scorecard", &req.scorecard)?;
         let label = Some((req.label.as_str(), req.bad_value.as_deref()));
-        let (scores, labels, groups) =
-            read_scores(ws, id, &card, &req.table, label, req.psi_by.as_deref(), progress).await?;
-        let eval = evaluate_scores(&scores, &labels, req.bands)?;
+        let scored =
+            crate::report::score_table(ws, id, &card, &req.table, label, req.psi_by.as_deref(), None, progress).await?;
+        let scores = scored.points.unwrap_or_default();
+        let eval = evaluate_scores(&scores, &scored.y, req.bands)?;
         let mut psi: Vec<(String, f64)> = Vec::new();
         if let Some(other) = &req.psi_against {
-            let (theirs, _, _) = read_scores(ws, id, &card, other, None, None, progress).await?;
-            psi.push((other.clone(), score_psi(&scores, &theirs, req.bands).0));
+            let theirs = crate::report::score_table(ws, id, &card, other, None, None, None, progress).await?;
+            psi.push((
+                other.clone(),
+                score_psi(&scores, &theirs.points.unwrap_or_default(), req.bands).0,
+            ));
         }
-        if req.psi_by.is_some() {
-            let mut by: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
-            for (g, &s) in groups.iter().zip(&scores) {
-                by.entry(g.as_str()).or_default().push(s);
-            }
-            if let Some((first, base)) = by.iter().next() {
-                for (g, s) in by.iter().skip(1) {
-                    psi.push((format!("{g} vs {first}"), score_psi(base, s, req.bands).0));
-                }
-            }
+        if let Some(groups) = &scored.groups {
+            // Periods in time order, each against the first (as the model report).
+            let by = crate::report::psi_by_period(groups, &scores, req.bands);
+            psi.extend(by.psi.into_iter().map(|(g, v)| (format!("{g} vs {}", by.baseline), v)));
         }
         for (k, v) in [
             ("auc", eval.auc),

@@ -55,14 +55,7 @@ impl Model {
         match self {
             Model::Trees(m) => m.predict(batch),
             Model::Lr(m) => m.predict(batch),
-            Model::Scorecard(c) => {
-                // score = offset + factor * ln(good:bad odds)
-                let (score, _) = c.score(batch)?;
-                Ok(score
-                    .into_iter()
-                    .map(|s| 1.0 / (1.0 + ((s - c.offset) / c.factor).exp()))
-                    .collect())
-            }
+            Model::Scorecard(c) => Ok(c.score(batch)?.0.into_iter().map(|s| c.probability(s)).collect()),
         }
     }
 

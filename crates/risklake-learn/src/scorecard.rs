@@ -171,6 +171,12 @@ impl Scorecard {
         })
     }
 
+    /// The probability of bad a score stands for: `score = offset + factor * ln(good:bad
+    /// odds)` solved for the odds.
+    pub fn probability(&self, score: f64) -> f64 {
+        1.0 / (1.0 + ((score - self.offset) / self.factor).exp())
+    }
+
     /// Every row's score, and each feature's points (one vector per feature). A category
     /// the plan never saw earns 0 points (WoE 0, see [`Unseen`]).
     pub fn score(&self, batch: &RecordBatch) -> Result<(Vec<f64>, Vec<Vec<f64>>)> {
