@@ -32,5 +32,5 @@ pub const REPORT_HTML: &str = "report.html";
 /// `artifact` is read, or a registered model (`name@alias`, `name/version`); `what` names
 /// the thing in errors ("binning plan", "model").
 pub fn read_text(ws: &Workspace, spec: &str, artifact: &str, what: &str) -> Result<String> {
-    crate::registry::read_artifact(ws, spec, artifact, what)
+    crate::registry::read_artifact(ws, spec, &[artifact], what)
 }

@@ -84,11 +84,12 @@ impl ModelSpec {
     }
 }
 
-/// The text of the artifact `artifact` (or, for a registered version whose run lacks
-/// it, the artifact registered) of `spec`; `what` names it in errors.
-pub fn read_artifact(ws: &Workspace, spec: &str, artifact: &str, what: &str) -> Result<String> {
+/// The text of the first of `artifacts` that `spec`'s run has (or, for a registered
+/// version whose run has none of them, the artifact registered); a file is read as it
+/// is. `what` names it in errors.
+pub fn read_artifact(ws: &Workspace, spec: &str, artifacts: &[&str], what: &str) -> Result<String> {
     let parsed = ModelSpec::parse(spec)?;
-    let (run, fallback) = match &parsed {
+    let (run, registered) = match &parsed {
         ModelSpec::File(path) => {
             return std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {what} {spec}"), e))
         }
@@ -99,13 +100,12 @@ pub fn read_artifact(ws: &Workspace, spec: &str, artifact: &str, what: &str) -> 
         }
     };
     let detail = ws.store().get_run(run)?;
-    let found = detail
-        .artifacts
+    let found = artifacts
         .iter()
-        .find(|a| a.name == artifact)
-        .or_else(|| detail.artifacts.iter().find(|a| Some(&a.name) == fallback.as_ref()))
+        .chain(registered.as_deref().as_slice())
+        .find_map(|name| detail.artifacts.iter().find(|a| a.name == *name))
         .ok_or_else(|| {
-            let from = if fallback.is_some() {
+            let from = if registered.is_some() {
                 format!("{spec} (run {run})")
             } else {
                 format!("run {run}")

@@ -474,12 +474,12 @@ pub async fn train_rf(ws: &Workspace, req: &TrainRequest, progress: &dyn Progres
 /// Reads a model of any kind given as a file, a run id (its model, or its scorecard) or
 /// a registered version.
 pub fn load_model(ws: &Workspace, spec: &str) -> Result<Model> {
-    let text = match artifacts::read_text(ws, spec, artifacts::MODEL, "model") {
-        Err(Error::Invalid(m)) if m.contains("has no model") => {
-            artifacts::read_text(ws, spec, artifacts::SCORECARD, "model or scorecard")?
-        }
-        other => other?,
-    };
+    let text = crate::registry::read_artifact(
+        ws,
+        spec,
+        &[artifacts::MODEL, artifacts::SCORECARD],
+        "model or scorecard",
+    )?;
     Model::from_json(&text).map_err(|e| Error::invalid(format!("model {spec}: {e}")))
 }
 
