@@ -34,11 +34,6 @@ impl ModelKind {
         }
     }
 
-    /// Whether the model is made of trees (binned datasets, SHAP, LightGBM export).
-    pub fn is_trees(self) -> bool {
-        matches!(self, ModelKind::Gbdt | ModelKind::Rf)
-    }
-
     /// Checks that every `(name, value)` is a parameter of this kind of model or of its
     /// dataset, naming the first that is not.
     pub fn check_params(self, params: &[(String, String)]) -> Result<()> {

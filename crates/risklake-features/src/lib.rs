@@ -44,7 +44,7 @@ pub mod values;
 pub use binning::{build_plan, BinningOptions, Method};
 pub use fine::{FineOptions, FineProfiler, FineResult};
 pub use methods::Trend;
-pub use plan::{unseen_count, woe_at, BinningPlan, FeaturePlan, Output, Transformer, Unseen, UNSEEN};
+pub use plan::{woe_at, BinningPlan, FeaturePlan, Output, Transformer, Unseen, UNSEEN};
 pub use target::Target;
 
 use arrow::record_batch::RecordBatch;

@@ -275,11 +275,6 @@ pub fn woe_at(f: &FeaturePlan, i: u32) -> f64 {
     }
 }
 
-/// Rows of `bins` (one feature's bin indices) that hold an unseen category.
-pub fn unseen_count(bins: &[u32]) -> u64 {
-    bins.iter().filter(|&&i| i == UNSEEN).count() as u64
-}
-
 /// What a transform writes for each planned feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {

@@ -317,11 +317,8 @@ fn categories_are_grouped_rare_ones_pooled_and_unseen_ones_treated_as_asked() {
     let unseen: ArrayRef = Arc::new(StringArray::from(vec![Some("never-seen"), Some("a"), None]));
     let t = batch(vec![("cat", unseen)]);
     // By default an unseen category is neutral: WoE 0, bin -1 (not the missing bin's WoE).
-    let idx = Transformer::new(&plan, Output::Bin).bin_indices(&t).unwrap();
-    assert_eq!(
-        (idx[0][0], risklake_features::unseen_count(&idx[0])),
-        (risklake_features::UNSEEN, 1)
-    );
+    let (idx, unseen) = Transformer::new(&plan, Output::Bin).bin_indices_counted(&t).unwrap();
+    assert_eq!((idx[0][0], unseen[0]), (risklake_features::UNSEEN, 1));
     assert_eq!(idx[0][2] as usize, f.missing_bin(), "null is missing, not unseen");
     let woe = Transformer::new(&plan, Output::Woe).transform(&t).unwrap();
     let woe = woe
