@@ -85,6 +85,11 @@ fn event(
     Ok(())
 }
 
+/// The id of `project`, which must exist for `name` to be registered in it.
+fn registered_project(conn: &Connection, project: &str, name: &str) -> Result<i64> {
+    project_id(conn, project)?.ok_or_else(|| not_found(name, None))
+}
+
 fn not_found(name: &str, version: Option<i64>) -> Error {
     match version {
         Some(v) => Error::not_found("model version", format!("{name}/{v}")),
@@ -203,7 +208,7 @@ pub fn register(
 }
 
 pub fn get(conn: &Connection, project: &str, name: &str, version: i64) -> Result<ModelVersion> {
-    let project = project_id(conn, project)?.ok_or_else(|| not_found(name, None))?;
+    let project = registered_project(conn, project, name)?;
     version_row(conn, project, name, version)
 }
 
@@ -219,7 +224,7 @@ fn alias_version(conn: &Connection, project: i64, name: &str, alias: &str) -> Re
 }
 
 pub fn alias(conn: &Connection, project: &str, name: &str, alias: &str) -> Result<ModelVersion> {
-    let project = project_id(conn, project)?.ok_or_else(|| not_found(name, None))?;
+    let project = registered_project(conn, project, name)?;
     let version = alias_version(conn, project, name, alias)?;
     match version {
         Some(v) => version_row(conn, project, name, v),
@@ -238,7 +243,7 @@ pub fn set_alias(
     at: &str,
 ) -> Result<()> {
     check_alias(alias)?;
-    let project = project_id(conn, project)?.ok_or_else(|| not_found(name, None))?;
+    let project = registered_project(conn, project, name)?;
     let tx = immediate(conn)?;
     let before = alias_version(&tx, project, name, alias)?;
     match version {
@@ -300,7 +305,7 @@ pub fn set_tag(
     if key.trim().is_empty() {
         return Err(Error::param("tag", "a tag needs a key (KEY=VALUE)"));
     }
-    let project = project_id(conn, project)?.ok_or_else(|| not_found(name, None))?;
+    let project = registered_project(conn, project, name)?;
     let tx = immediate(conn)?;
     version_row(&tx, project, name, version)?;
     tx.execute(
@@ -369,7 +374,7 @@ pub fn list(conn: &Connection, project: &str) -> Result<Vec<RegisteredModel>> {
 }
 
 pub fn versions(conn: &Connection, project: &str, name: &str) -> Result<Vec<ModelVersion>> {
-    let project = project_id(conn, project)?.ok_or_else(|| not_found(name, None))?;
+    let project = registered_project(conn, project, name)?;
     let numbers: Vec<i64> = conn
         .prepare(
             "SELECT version FROM model_versions WHERE project_id = ?1 AND name = ?2 AND deleted_at IS NULL
@@ -390,7 +395,7 @@ pub fn versions(conn: &Connection, project: &str, name: &str) -> Result<Vec<Mode
 }
 
 pub fn delete_version(conn: &Connection, project: &str, name: &str, version: i64, user: &str, at: &str) -> Result<()> {
-    let project = project_id(conn, project)?.ok_or_else(|| not_found(name, None))?;
+    let project = registered_project(conn, project, name)?;
     let tx = immediate(conn)?;
     let v = version_row(&tx, project, name, version)?;
     if !v.aliases.is_empty() {
@@ -424,7 +429,7 @@ pub fn delete_version(conn: &Connection, project: &str, name: &str, version: i64
 }
 
 pub fn history(conn: &Connection, project: &str, name: &str) -> Result<Vec<ModelEvent>> {
-    let project = project_id(conn, project)?.ok_or_else(|| not_found(name, None))?;
+    let project = registered_project(conn, project, name)?;
     let events = conn
         .prepare(
             "SELECT version, event, detail, at, user_name FROM model_events
