@@ -292,11 +292,12 @@ pub struct BinArgs {
     /// Optimal binning: CART pre-bins the exact search runs on.
     #[arg(long, default_value_t = BinningOptions::default().prebins)]
     pub prebins: usize,
-    /// Optimal binning: least bad (and good) rows per bin.
-    #[arg(long, default_value_t = BinningOptions::default().min_bad)]
-    pub min_bad: f64,
-    #[arg(long, default_value_t = BinningOptions::default().min_good)]
-    pub min_good: f64,
+    /// Optimal binning: least bad weight per bin; `auto` = max(5, sqrt(the feature's bads)).
+    #[arg(long, default_value = "auto", value_parser = parse_event_floor, allow_hyphen_values = true)]
+    pub min_bad: EventFloor,
+    /// Optimal binning: least good weight per bin; `auto` = max(5, sqrt(the feature's goods)).
+    #[arg(long, default_value = "auto", value_parser = parse_event_floor, allow_hyphen_values = true)]
+    pub min_good: EventFloor,
     /// Tree: least impurity decrease of a split (share of the root).
     #[arg(long, default_value_t = BinningOptions::default().min_gain)]
     pub min_gain: f64,
@@ -818,4 +819,17 @@ pub struct TuneArgs {
     /// space (its trials then steer the sampler and compete for "best").
     #[arg(long)]
     pub reuse_study: bool,
+}
+
+/// `--min-bad` / `--min-good`: `auto` (`None`) or a weight.
+#[derive(Debug, Clone, Copy)]
+pub struct EventFloor(pub Option<f64>);
+
+fn parse_event_floor(s: &str) -> std::result::Result<EventFloor, String> {
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(EventFloor(None));
+    }
+    s.parse::<f64>()
+        .map(|v| EventFloor(Some(v)))
+        .map_err(|_| format!("'{s}' is neither 'auto' nor a number"))
 }

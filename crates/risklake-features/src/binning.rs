@@ -74,9 +74,13 @@ pub struct BinningOptions {
     /// Smallest regular bin, as a share of the rows with a regular value (tree, chimerge,
     /// optimal and its pre-bins).
     pub min_bin_size: f64,
-    /// Optimal: least bad and good weight in each regular bin.
-    pub min_bad: f64,
-    pub min_good: f64,
+    /// Optimal: least bad and good weight in each regular bin. `None` (the default, `null`
+    /// in JSON, `auto` on the command line) scales with the data: the larger of
+    /// [`AUTO_MIN_EVENTS`] and the square root of the feature's total bad (good) weight, so a
+    /// bin's WoE never rests on one or two events on a small or low-default sample, while on
+    /// large data the floor stays far below what `min_bin_size` already asks.
+    pub min_bad: Option<f64>,
+    pub min_good: Option<f64>,
     /// Optimal: the event-rate trend across bins.
     pub monotonic: Trend,
     /// Optimal: the number of CART pre-bins the exact search runs on.
@@ -153,8 +157,8 @@ impl Default for BinningOptions {
             method: Method::Optimal,
             max_bins: 10,
             min_bin_size: 0.05,
-            min_bad: 1.0,
-            min_good: 1.0,
+            min_bad: None,
+            min_good: None,
             monotonic: Trend::Auto,
             prebins: 20,
             min_gain: 0.0,
@@ -166,7 +170,26 @@ impl Default for BinningOptions {
     }
 }
 
+/// The least events an automatic `min_bad` / `min_good` asks of a bin.
+pub const AUTO_MIN_EVENTS: f64 = 5.0;
+
+/// The automatic least event weight of a bin for a feature whose regular values hold
+/// `total` bad (or good) weight: `max(AUTO_MIN_EVENTS, sqrt(total))`.
+pub fn auto_min_events(total: f64) -> f64 {
+    total.max(0.0).sqrt().max(AUTO_MIN_EVENTS)
+}
+
 impl BinningOptions {
+    /// The least bad and good weight of an optimal bin over `counts` (a feature's regular
+    /// values), resolving automatic floors from their totals.
+    fn event_floors(&self, counts: &[Counts]) -> (f64, f64) {
+        let (bad, w) = counts.iter().fold((0.0, 0.0), |(b, w), c| (b + c.bad, w + c.w));
+        (
+            self.min_bad.unwrap_or_else(|| auto_min_events(bad)),
+            self.min_good.unwrap_or_else(|| auto_min_events(w - bad)),
+        )
+    }
+
     /// Checks the options, naming the first one out of range.
     pub fn validate(&self) -> Result<()> {
         if self.max_bins < 1 {
@@ -193,8 +216,8 @@ impl BinningOptions {
             ));
         }
         for (param, v) in [
-            ("min_bad", self.min_bad),
-            ("min_good", self.min_good),
+            ("min_bad", self.min_bad.unwrap_or(0.0)),
+            ("min_good", self.min_good.unwrap_or(0.0)),
             ("min_gain", self.min_gain),
         ] {
             if !(v >= 0.0) {
@@ -245,8 +268,8 @@ pub fn build_plan(fine: &FineResult, target: &Target, options: &BinningOptions) 
                         o.max_bins = s.max_bins.unwrap_or(o.max_bins);
                         o.min_bin_size = s.min_bin_size.unwrap_or(o.min_bin_size);
                         o.monotonic = s.monotonic.unwrap_or(o.monotonic);
-                        o.min_bad = s.min_bad.unwrap_or(o.min_bad);
-                        o.min_good = s.min_good.unwrap_or(o.min_good);
+                        o.min_bad = s.min_bad.or(o.min_bad);
+                        o.min_good = s.min_good.or(o.min_good);
                         o.validate()
                             .map_err(|e| Error::param("per_feature", format!("{}: {e}", f.name)))?;
                         bin_feature(f, total, &o)
@@ -372,13 +395,14 @@ fn numeric_edges(f: &FineFeature, num: &NumericFine, o: &BinningOptions, min_n: 
         Method::Optimal => {
             let pre = tree_cuts(counts, o.prebins, min_n, 0.0);
             let prebins = apply_cuts(counts, &pre);
+            let (min_bad, min_good) = o.event_floors(counts);
             let (cuts, trend) = optimal_cuts(
                 &prebins,
                 &OptimalConstraints {
                     max_bins: Some(o.max_bins),
                     min_n,
-                    min_bad: o.min_bad,
-                    min_good: o.min_good,
+                    min_bad,
+                    min_good,
                     trend: o.monotonic,
                 },
             );
@@ -539,11 +563,12 @@ fn categorical_groups(
             (chimerge_cuts(&counts, Some(o.max_bins), threshold, min_n), "none")
         }
         Method::Optimal => {
+            let (min_bad, min_good) = o.event_floors(&counts);
             let c = OptimalConstraints {
                 max_bins: Some(o.max_bins),
                 min_n,
-                min_bad: o.min_bad,
-                min_good: o.min_good,
+                min_bad,
+                min_good,
                 trend: Trend::Ascending,
             };
             // Few categories: every one is a pre-bin; many: CART pre-bins on the rate order.

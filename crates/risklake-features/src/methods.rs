@@ -473,9 +473,41 @@ pub struct OptimalConstraints {
 }
 
 /// `auto` takes a peak or valley trend only when its IV beats the best monotone trend by
-/// this share and by [`AUTO_TURN_MIN_IV`].
+/// this share and by [`AUTO_TURN_MIN_IV`], and when the turning grouping fits the events
+/// significantly better (a likelihood-ratio test at [`AUTO_TURN_SIGNIFICANCE`]).
 pub const AUTO_TURN_GAIN: f64 = 0.10;
 pub const AUTO_TURN_MIN_IV: f64 = 0.02;
+/// Significance level of the likelihood-ratio test a turning trend must pass under `auto`.
+/// It is strict because the turn's position and cut points were searched for: on noise,
+/// the best of many groupings fits better than a fixed one would.
+pub const AUTO_TURN_SIGNIFICANCE: f64 = 1e-4;
+
+/// Bernoulli log-likelihood of the events when each bin of `cuts` has its own event rate
+/// (weights stand for counts).
+fn grouped_log_likelihood(counts: &[Counts], cuts: &[usize]) -> f64 {
+    let xlx = |x: f64, n: f64| if x > 0.0 { x * (x / n).ln() } else { 0.0 };
+    apply_cuts(counts, cuts)
+        .iter()
+        .map(|b| xlx(b.bad, b.w) + xlx(b.good(), b.w))
+        .sum()
+}
+
+/// Upper `significance` quantile of the chi-square distribution with `df` degrees of freedom
+/// (Wilson-Hilferty; within a few percent for df >= 1 at the levels used here).
+pub fn chi_square_quantile(significance: f64, df: f64) -> f64 {
+    let z = normal_quantile(1.0 - significance);
+    let a = 2.0 / (9.0 * df);
+    (df * (1.0 - a + z * a.sqrt()).powi(3)).max(0.0)
+}
+
+/// Whether a turning grouping (`turn`, `k_turn` bins) fits the events significantly better
+/// than the monotone one: G = 2 (LL_turn - LL_mono) against chi-square with one degree of
+/// freedom for the turn's position plus one per extra bin.
+fn turn_is_significant(counts: &[Counts], turn: &[usize], mono: &[usize]) -> bool {
+    let g = 2.0 * (grouped_log_likelihood(counts, turn) - grouped_log_likelihood(counts, mono));
+    let df = 1.0 + turn.len().saturating_sub(mono.len()) as f64;
+    g > chi_square_quantile(AUTO_TURN_SIGNIFICANCE, df)
+}
 
 /// Optimal binning: the grouping of `counts` (pre-bins, at most a few hundred) into
 /// contiguous bins that maximizes total IV subject to the constraints, solved exactly by
@@ -501,7 +533,10 @@ pub fn optimal_cuts(counts: &[Counts], c: &OptimalConstraints) -> (Vec<usize>, T
             } else {
                 (p, iv_p, Trend::Peak)
             };
-            if iv_turn > iv_mono * (1.0 + AUTO_TURN_GAIN) && iv_turn - iv_mono > AUTO_TURN_MIN_IV {
+            if iv_turn > iv_mono * (1.0 + AUTO_TURN_GAIN)
+                && iv_turn - iv_mono > AUTO_TURN_MIN_IV
+                && turn_is_significant(counts, &turn, &mono)
+            {
                 (turn, turn_trend)
             } else {
                 (mono, mono_trend)

@@ -157,8 +157,8 @@ fn optimal_binning_reaches_optbinning_iv_under_the_same_constraints() {
             min_bin_size: case["min_bin_size"].as_f64().unwrap(),
             prebins: case["prebins"].as_u64().unwrap() as usize,
             monotonic: trend,
-            min_bad: 0.0,
-            min_good: 0.0,
+            min_bad: Some(0.0),
+            min_good: Some(0.0),
             ..BinningOptions::default()
         };
         let f = bin_one(&data, feature, &options);
