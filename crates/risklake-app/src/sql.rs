@@ -27,7 +27,8 @@ pub struct SqlRequest {
 #[derive(Debug)]
 pub struct SqlReport {
     pub results: Vec<SqlResult>,
-    pub run: i64,
+    /// The recorded run (`None` for queries of a read-only home).
+    pub run: Option<i64>,
 }
 
 /// The most of a script recorded as the run's `sql` parameter.
@@ -50,6 +51,15 @@ pub async fn run(ws: &Workspace, req: &SqlRequest, progress: &dyn Progress) -> R
         return Err(Error::param("sql", "no SQL statement given"));
     }
     let session = session(ws, &req.files).await?;
+    if ws.is_read_only() && statements.iter().all(|s| risklake_lake::sql::is_read_only(s)) {
+        // Queries of a read-only home run unrecorded: there is nowhere to record them.
+        let mut results = Vec::new();
+        for s in &statements {
+            check(progress)?;
+            results.push(session.query(s).await?);
+        }
+        return Ok(SqlReport { results, run: None });
+    }
     let run = ws.start_run("sql")?;
     let result = async {
         run.param("sql", req.sql.chars().take(RECORDED_CHARS).collect::<String>())?;
@@ -66,5 +76,5 @@ pub async fn run(ws: &Workspace, req: &SqlRequest, progress: &dyn Progress) -> R
     .await;
     let id = run.id();
     let results = run.finish(result)?;
-    Ok(SqlReport { results, run: id })
+    Ok(SqlReport { results, run: Some(id) })
 }

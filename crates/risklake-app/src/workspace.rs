@@ -20,6 +20,8 @@ pub struct Workspace {
     /// Lake tables read as of a snapshot (`db.table` -> id), for replaying a run.
     snapshots: std::collections::BTreeMap<String, i64>,
     lake: tokio::sync::OnceCell<Lake>,
+    /// This process may not write the home: workflows that record a run are refused.
+    read_only: bool,
 }
 
 /// The project runs go to when none is named.
@@ -27,12 +29,28 @@ pub const DEFAULT_PROJECT: &str = "default";
 
 impl Workspace {
     /// Opens the home at `home` (created if needed) for `project`.
+    ///
+    /// A home this process may not write (another user's, a read-only mount) opens
+    /// read-only: what only reads (tables, SELECT, runs, models) works, and a workflow that
+    /// would record a run is refused with an error that says so.
     pub fn open(home: &Path, project: &str) -> Result<Self> {
         std::fs::create_dir_all(home).map_err(|e| Error::io(format!("creating home {}", home.display()), e))?;
         let home = home
             .canonicalize()
             .map_err(|e| Error::io(format!("resolving home {}", home.display()), e))?;
-        let store: Box<dyn Store> = Box::new(SqliteStore::open(&home)?);
+        let db = home.join("store.db");
+        let read_only = !risklake_track::writable(&home) || (db.exists() && !risklake_track::writable(&db));
+        let store: Box<dyn Store> = if read_only {
+            Box::new(SqliteStore::open_read_only(&home).map_err(|e| match e {
+                Error::NotFound { .. } => Error::invalid(format!(
+                    "the home {} cannot be written by this user and has no project store yet",
+                    home.display()
+                )),
+                e => e,
+            })?)
+        } else {
+            Box::new(SqliteStore::open(&home)?)
+        };
         Ok(Workspace {
             home,
             project: project.to_string(),
@@ -44,6 +62,7 @@ impl Workspace {
                 .unwrap_or_else(|| "unknown".into()),
             snapshots: Default::default(),
             lake: tokio::sync::OnceCell::new(),
+            read_only,
         })
     }
 
@@ -124,8 +143,28 @@ impl Workspace {
             .await
     }
 
-    /// Starts recording a run of `kind` (`ingest`, `train`, ...).
+    /// Whether the home was opened read-only (this process may not write it).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Starts recording a run of `kind` (`ingest`, `train`, ...); refused on a read-only
+    /// home.
     pub fn start_run(&self, kind: &str) -> Result<RunScope<'_>> {
+        self.writable(kind)?;
         RunScope::start(self, kind)
+    }
+
+    /// Refuses `what` (a workflow that writes) on a read-only home.
+    pub fn writable(&self, what: &str) -> Result<()> {
+        if self.read_only {
+            return Err(Error::invalid(format!(
+                "the home {} is read-only for this user (another user's, or a read-only mount): \
+                 `{what}` writes to it and cannot run here; what only reads works (tables, describe, \
+                 SQL queries, runs, model list, show and export)",
+                self.home.display()
+            )));
+        }
+        Ok(())
     }
 }

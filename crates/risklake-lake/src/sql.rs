@@ -363,6 +363,27 @@ fn written_tables(sql: &str) -> Vec<TableName> {
     out
 }
 
+/// Whether a statement only reads: a query, `EXPLAIN`, `SHOW` or `DESCRIBE`. A statement
+/// that does not parse counts as writing.
+pub fn is_read_only(sql: &str) -> bool {
+    let Ok(statements) = Parser::parse_sql(&GenericDialect {}, sql) else {
+        return false;
+    };
+    !statements.is_empty()
+        && statements.iter().all(|s| {
+            matches!(
+                s,
+                Statement::Query(_)
+                    | Statement::Explain { .. }
+                    | Statement::ExplainTable { .. }
+                    | Statement::ShowTables { .. }
+                    | Statement::ShowColumns { .. }
+                    | Statement::ShowVariable { .. }
+                    | Statement::ShowFunctions { .. }
+            )
+        })
+}
+
 fn sql_error(sql: &str, e: datafusion::error::DataFusionError) -> Error {
     let short: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
     let short = if short.len() > 120 {

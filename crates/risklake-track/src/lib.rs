@@ -23,7 +23,7 @@ pub mod registry;
 mod sqlite;
 mod types;
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{writable, SqliteStore};
 pub use types::*;
 
 use risklake_core::Result;

@@ -127,6 +127,30 @@ CREATE TABLE IF NOT EXISTS state (
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     artifact_dir: PathBuf,
+    read_only: bool,
+}
+
+/// Whether this process may write `path` (a folder or a file): access(2) with `W_OK`,
+/// which answers no on a read-only mount even to root, and for another user's folder.
+pub fn writable(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+}
+
+/// A path as the path part of an SQLite `file:` URI (`%`, `?` and `#` escaped).
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' | '?' | '#' => out.push_str(&format!("%{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn now() -> String {
@@ -221,9 +245,66 @@ impl SqliteStore {
         let store = SqliteStore {
             conn: Mutex::new(conn),
             artifact_dir: home.join("artifacts"),
+            read_only: false,
         };
         store.reap_interrupted()?;
         Ok(store)
+    }
+
+    /// Opens the store of `home` for reading only, writing nothing (not even WAL index
+    /// files): for a home this user may not write (another user's, a read-only mount).
+    /// Runs of dead processes are not marked interrupted from here, and the store must
+    /// already have the current schema (a writable open migrates it).
+    pub fn open_read_only(home: &Path) -> Result<Self> {
+        use rusqlite::OpenFlags;
+        let path = home.join("store.db");
+        if !path.is_file() {
+            return Err(Error::NotFound {
+                kind: "project store",
+                name: path.display().to_string(),
+            });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let version = |conn: &Connection| -> rusqlite::Result<Option<String>> {
+            conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+                .optional()
+        };
+        let context = || format!("opening the project store {} read-only", path.display());
+        let plain = Connection::open_with_flags(&path, flags).with_context(context)?;
+        plain.busy_timeout(Duration::from_secs(30)).map_err(db_err)?;
+        // A WAL database needs its shared-memory index, which a reader creates when it is
+        // missing; where that cannot be written, read the file as immutable (nobody may
+        // write it there either).
+        let (conn, v) = match version(&plain) {
+            Ok(v) => (plain, v),
+            Err(_) => {
+                let uri = format!("file:{}?immutable=1", uri_path(&path));
+                let conn = Connection::open_with_flags(&uri, flags).with_context(context)?;
+                let v = version(&conn).map_err(db_err)?;
+                (conn, v)
+            }
+        };
+        match v {
+            Some(v) if v.parse::<i64>().ok() == Some(SCHEMA_VERSION) => {}
+            v => {
+                return Err(Error::invalid(format!(
+                    "the project store {} has schema version {}, this risklake reads version {SCHEMA_VERSION}; \
+                     it cannot be migrated read-only (open it once where it can be written)",
+                    path.display(),
+                    v.as_deref().unwrap_or("(none)")
+                )))
+            }
+        }
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            artifact_dir: home.join("artifacts"),
+            read_only: true,
+        })
+    }
+
+    /// Whether this store was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
