@@ -36,11 +36,19 @@ if [ ! -f "$PGDATA_DIR/PG_VERSION" ]; then
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$PGDATA_DIR"
   run_pg "$PGBIN/initdb -D $PGDATA_DIR -U postgres --auth=trust >/dev/null"
 fi
+# One role must prove its password (SCRAM) so the tests can check that a password from
+# PGPASSWORD or a file reaches the server; every other connection is trusted. pg_hba.conf
+# takes the first matching line, so the rule goes on top.
+if ! grep -q risklake_pw "$PGDATA_DIR/pg_hba.conf"; then
+  run_pg "sed -i '1i host all risklake_pw 127.0.0.1/32 scram-sha-256' $PGDATA_DIR/pg_hba.conf"
+  RELOAD_PG=1
+fi
 if ! run_pg "$PGBIN/pg_ctl -D $PGDATA_DIR status" >/dev/null 2>&1; then
   log "starting PostgreSQL on 127.0.0.1:$PGPORT"
   run_pg "$PGBIN/pg_ctl -D $PGDATA_DIR -l $PGDATA_DIR/server.log -w -o '-p $PGPORT -c listen_addresses=127.0.0.1 -k /tmp' start" >/dev/null
   STARTED_PG=1
 fi
+if [ "${RELOAD_PG:-0}" = 1 ] && [ "${STARTED_PG:-0}" != 1 ]; then run_pg "$PGBIN/pg_ctl -D $PGDATA_DIR reload" >/dev/null; fi
 stop_pg() { if [ "${STARTED_PG:-0}" = 1 ]; then run_pg "$PGBIN/pg_ctl -D $PGDATA_DIR -m fast stop" >/dev/null 2>&1 || true; fi; }
 trap stop_pg EXIT
 export RISKLAKE_TEST_PG_URL="postgres://postgres@127.0.0.1:$PGPORT/postgres"

@@ -150,6 +150,11 @@ pub struct IngestArgs {
     /// PostgreSQL: read only rows with this column above the last run's high-water mark.
     #[arg(long)]
     pub incremental_column: Option<String>,
+    /// PostgreSQL: a file whose first line is the password, for a URL without one (else
+    /// PGPASSWORD is used when set). Passwords are masked wherever risklake prints or
+    /// records a URL.
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
     /// Run a declarative job file listing many sources.
     #[arg(long, conflicts_with_all = ["source", "table"])]
     pub job: Option<PathBuf>,

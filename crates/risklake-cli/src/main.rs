@@ -59,12 +59,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// The library's error in the CLI's words: a request parameter is named by its flag.
+/// The library's error in the CLI's words: a request parameter is named by its flag, and
+/// no password is printed.
 fn cli_message(e: &risklake_core::Error) -> String {
-    match e {
+    let text = match e {
         risklake_core::Error::Param { param, message } => format!("--{}: {message}", param.replace('_', "-")),
         e => e.to_string(),
-    }
+    };
+    risklake_core::secret::mask(&text).into_owned()
 }
 
 fn kind_name(kind: risklake_core::ErrorKind) -> &'static str {

@@ -125,3 +125,138 @@ fn a_home_this_user_cannot_write_still_answers_read_only_commands() {
     assert_eq!(tree(&home), before, "a read-only home was written");
     set_writable(&home, true);
 }
+
+/// Runs risklake with `env` set (and `PGPASSWORD` unset unless given).
+fn with_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_risklake"));
+    c.arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("RISKLAKE_HOME")
+        .env_remove("PGPASSWORD");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("the risklake binary runs")
+}
+
+/// `&str`s of owned arguments.
+fn a(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn postgres_passwords_come_from_env_or_file_and_are_never_printed_or_recorded() {
+    let Some(admin) = common::test_pg_url() else {
+        return;
+    };
+    const SECRET: &str = "S3cr3t-pw";
+    const WRONG: &str = "Wr0ng-pw";
+    let psql = |sql: &str| common::psql(&admin, sql);
+    // scripts/test.sh makes the role risklake_pw prove its password (SCRAM).
+    let t = format!("pw_src_{}", std::process::id());
+    psql(&format!(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'risklake_pw') THEN CREATE ROLE risklake_pw LOGIN; END IF; END $$;
+         ALTER ROLE risklake_pw PASSWORD '{SECRET}';
+         DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (id int, v text); INSERT INTO {t} VALUES (1, 'a'), (2, 'b');
+         GRANT SELECT ON {t} TO risklake_pw;"
+    ));
+    let url = admin.replacen("postgres@", "risklake_pw@", 1);
+    assert_ne!(url, admin, "the test URL names the user postgres");
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("h");
+    let pwfile = dir.path().join("pg.pass");
+    std::fs::write(&pwfile, format!("{SECRET}\n")).unwrap();
+    let mut printed = String::new();
+    let mut run = |args: &[&str], env: &[(&str, &str)], ok: bool| -> String {
+        let out = with_env(&home, args, env);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.success(), ok, "{args:?}: {stdout}{stderr}");
+        printed.push_str(&stdout);
+        printed.push_str(&stderr);
+        stderr.to_string()
+    };
+    let ingest = |url: &str, table: &str| {
+        vec![
+            "--json".to_string(),
+            "ingest".into(),
+            url.to_string(),
+            "--source-table".into(),
+            t.clone(),
+            "--table".into(),
+            table.to_string(),
+        ]
+    };
+
+    // No password anywhere: the server's refusal is shown.
+    let err = run(&a(&ingest(&url, "raw.none")), &[], false);
+    assert!(err.to_lowercase().contains("password"), "{err}");
+    // From the environment, from a file, in the URL's query, in its user info.
+    run(&a(&ingest(&url, "raw.env")), &[("PGPASSWORD", SECRET)], true);
+    let mut args = ingest(&url, "raw.file");
+    args.extend(["--password-file".into(), pwfile.display().to_string()]);
+    run(&a(&args), &[], true);
+    let sep = if url.contains('?') { '&' } else { '?' };
+    run(
+        &a(&ingest(&format!("{url}{sep}password={SECRET}"), "raw.query")),
+        &[],
+        true,
+    );
+    let userinfo = url.replacen("risklake_pw@", &format!("risklake_pw:{SECRET}@"), 1);
+    run(&a(&ingest(&userinfo, "raw.userinfo")), &[], true);
+    // Failing with a password in the URL: neither the right nor a wrong one is printed.
+    let mut bad = ingest(&userinfo, "raw.bad");
+    bad[3] = format!("{t}_missing");
+    let err = run(&a(&bad), &[], false);
+    assert!(err.contains("_missing"), "{err}");
+    let wrong = url.replacen("risklake_pw@", &format!("risklake_pw:{WRONG}@"), 1);
+    let err = run(&a(&ingest(&wrong, "raw.wrong")), &[], false);
+    assert!(err.contains("authentication failed"), "the server says why: {err}");
+    // A password file and a password in the URL at once is ambiguous.
+    let mut both = ingest(&userinfo, "raw.both");
+    both.extend(["--password-file".into(), pwfile.display().to_string()]);
+    let err = run(&a(&both), &[], false);
+    assert!(err.contains("password file"), "{err}");
+
+    for table in ["raw.env", "raw.file", "raw.query", "raw.userinfo"] {
+        let out = with_env(
+            &home,
+            &["--json", "sql", &format!("SELECT COUNT(*) AS n FROM {table}")],
+            &[],
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["results"][0]["data"][0]["n"], 2, "{table}: {v}");
+    }
+    // Everything printed and everything recorded (runs with their command lines, params
+    // and errors; the store's files byte for byte) is free of both passwords.
+    let runs = with_env(&home, &["--json", "runs", "list"], &[]);
+    printed.push_str(&String::from_utf8_lossy(&runs.stdout));
+    let listed: Value = serde_json::from_slice(&runs.stdout).unwrap();
+    let ids: Vec<i64> = listed["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert!(ids.len() >= 8, "{listed}");
+    for id in ids {
+        let shown = with_env(&home, &["--json", "runs", "show", &id.to_string()], &[]);
+        printed.push_str(&String::from_utf8_lossy(&shown.stdout));
+    }
+    assert!(printed.contains("***"), "masked URLs are shown");
+    for (what, text) in [("output".to_string(), printed.clone())]
+        .into_iter()
+        .chain(tree(&home).into_iter().map(|(p, _, _)| {
+            (
+                p.display().to_string(),
+                String::from_utf8_lossy(&std::fs::read(&p).unwrap()).to_string(),
+            )
+        }))
+    {
+        assert!(!text.contains(SECRET) && !text.contains(WRONG), "a password in {what}");
+    }
+    psql(&format!("DROP TABLE {t}"));
+}

@@ -351,22 +351,10 @@ fn ingest_job_runs_every_source_as_a_run() {
 /// PostgreSQL incremental ingest from the CLI: the high-water mark survives between runs.
 #[test]
 fn postgres_incremental_from_the_cli() {
-    let Ok(url) = std::env::var("RISKLAKE_TEST_PG_URL") else {
-        assert!(std::env::var("CI").is_err(), "CI must provide RISKLAKE_TEST_PG_URL");
-        eprintln!("skipping: RISKLAKE_TEST_PG_URL is not set");
+    let Some(url) = common::test_pg_url() else {
         return;
     };
-    let psql = |sql: &str| {
-        let out = Command::new("psql")
-            .arg(&url)
-            .arg("-v")
-            .arg("ON_ERROR_STOP=1")
-            .arg("-qc")
-            .arg(sql)
-            .output()
-            .expect("psql runs");
-        assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
-    };
+    let psql = |sql: &str| common::psql(&url, sql);
     let t = format!("cli_inc_{}", std::process::id());
     psql(&format!("DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (id int primary key, v text, seq bigint); INSERT INTO {t} VALUES (1,'a',10),(2,'b',20);"));
     let dir = tempfile::tempdir().unwrap();

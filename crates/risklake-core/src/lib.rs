@@ -18,6 +18,7 @@ pub mod error;
 pub mod metrics;
 pub mod process;
 pub mod rng;
+pub mod secret;
 pub mod synth;
 
 pub use error::{Error, ErrorKind, Result};

@@ -10,6 +10,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use risklake_core::error::ResultExt;
 use risklake_core::process::Owner;
+// Nothing a store records carries a password, whoever calls it (CLI, server, notebook).
+use risklake_core::secret::mask;
 use risklake_core::{Error, Result};
 
 use crate::types::*;
@@ -416,7 +418,7 @@ impl Store for SqliteStore {
         conn.execute(
             "INSERT INTO runs (project_id, kind, command, status, started_at, owner)
              VALUES (?1, ?2, ?3, 'running', ?4, ?5)",
-            params![project_id, kind, command, now(), Owner::current().to_string()],
+            params![project_id, kind, mask(command), now(), Owner::current().to_string()],
         )
         .map_err(db_err)?;
         Ok(conn.last_insert_rowid())
@@ -427,7 +429,7 @@ impl Store for SqliteStore {
             .execute(
                 "INSERT INTO params (run_id, key, value) VALUES (?1, ?2, ?3)
                  ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
-                params![run, key, value],
+                params![run, key, mask(value)],
             )
             .map_err(db_err)?;
         Ok(())
@@ -451,7 +453,7 @@ impl Store for SqliteStore {
         self.conn()
             .execute(
                 "INSERT INTO datasets (run_id, role, name, snapshot, rows) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![run, d.role, d.name, d.snapshot, d.rows],
+                params![run, d.role, mask(&d.name), d.snapshot, d.rows],
             )
             .map_err(db_err)?;
         Ok(())
@@ -525,7 +527,7 @@ impl Store for SqliteStore {
             .conn()
             .execute(
                 "UPDATE runs SET status = ?2, ended_at = ?3, error = ?4 WHERE id = ?1",
-                params![run, status.as_str(), now(), error],
+                params![run, status.as_str(), now(), error.map(mask)],
             )
             .map_err(db_err)?;
         if n == 0 {

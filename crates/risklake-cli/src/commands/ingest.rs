@@ -34,9 +34,14 @@ pub fn request_from_args(args: &IngestArgs) -> Result<IngestRequest> {
         .clone()
         .ok_or_else(|| Error::invalid("--table is required"))?;
     let is_pg = source_arg.starts_with("postgres://") || source_arg.starts_with("postgresql://");
-    if !is_pg && (args.query.is_some() || args.source_table.is_some() || args.incremental_column.is_some()) {
+    if !is_pg
+        && (args.query.is_some()
+            || args.source_table.is_some()
+            || args.incremental_column.is_some()
+            || args.password_file.is_some())
+    {
         return Err(Error::invalid(
-            "--query, --source-table and --incremental-column apply to postgres:// sources only",
+            "--query, --source-table, --incremental-column and --password-file apply to postgres:// sources only",
         ));
     }
     let schema = match &args.schema {
@@ -50,6 +55,7 @@ pub fn request_from_args(args: &IngestArgs) -> Result<IngestRequest> {
         query: args.query.clone(),
         source_table: args.source_table.clone(),
         incremental_column: args.incremental_column.clone(),
+        password_file: args.password_file.as_ref().map(|p| p.display().to_string()),
         table,
         options: JobOptions {
             mode: Some(args.mode.clone()),

@@ -93,11 +93,11 @@ impl OutputTarget<'_> {
     }
 }
 
-/// The command line as typed, with passwords in URLs masked.
+/// The command line as typed, with passwords masked.
 fn command_line() -> String {
     std::env::args()
         .map(|a| {
-            let a = mask_password(&a);
+            let a = risklake_core::secret::mask(&a).into_owned();
             if a.contains(char::is_whitespace) || a.is_empty() {
                 format!("'{}'", a.replace('\'', "'\\''"))
             } else {
@@ -106,16 +106,6 @@ fn command_line() -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn mask_password(s: &str) -> String {
-    if let (Some(scheme), Some(at)) = (s.find("://"), s.rfind('@')) {
-        let creds = &s[scheme + 3..at];
-        if let Some(colon) = creds.find(':') {
-            return format!("{}{}:***{}", &s[..scheme + 3], &creds[..colon], &s[at..]);
-        }
-    }
-    s.to_string()
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -188,12 +178,5 @@ mod tests {
         // clap checks names, conflicts and defaults of every subcommand only when that
         // subcommand is parsed; this checks them all at once.
         <crate::app::Cli as clap::CommandFactory>::command().debug_assert();
-    }
-
-    #[test]
-    fn masks_url_passwords() {
-        assert_eq!(super::mask_password("postgres://u:pw@h/db"), "postgres://u:***@h/db");
-        assert_eq!(super::mask_password("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(super::mask_password("plain"), "plain");
     }
 }

@@ -45,3 +45,25 @@ pub fn fails(home: &Path, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stderr).to_string()
 }
+
+/// The test PostgreSQL server's URL (`RISKLAKE_TEST_PG_URL`, set by scripts/test.sh);
+/// `None` skips a test outside CI, and CI must have it.
+pub fn test_pg_url() -> Option<String> {
+    match std::env::var("RISKLAKE_TEST_PG_URL") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(std::env::var("CI").is_err(), "CI must provide RISKLAKE_TEST_PG_URL");
+            eprintln!("skipping: RISKLAKE_TEST_PG_URL is not set");
+            None
+        }
+    }
+}
+
+/// Runs SQL on the test server with psql, asserting success.
+pub fn psql(url: &str, sql: &str) {
+    let out = Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-qc", sql])
+        .output()
+        .expect("psql runs");
+    assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+}

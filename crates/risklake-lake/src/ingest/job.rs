@@ -74,6 +74,10 @@ pub struct JobSource {
     pub source_table: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incremental_column: Option<String>,
+    /// A file holding the PostgreSQL password (its first line), relative to the job file,
+    /// for a URL without one; else `PGPASSWORD` is used when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
     /// The lake table to write.
     pub table: String,
     #[serde(flatten)]
@@ -148,17 +152,33 @@ impl IngestJob {
                 let p = PathBuf::from(p);
                 Source::File(if p.is_absolute() { p } else { self.base_dir.join(p) })
             }
-            (None, Some(url)) => Source::Postgres(PostgresSource::new(
-                url,
-                s.query.clone(),
-                s.source_table.clone(),
-                s.incremental_column.clone(),
-            )?),
+            (None, Some(url)) => {
+                let mut pg = PostgresSource::new(
+                    url,
+                    s.query.clone(),
+                    s.source_table.clone(),
+                    s.incremental_column.clone(),
+                )?;
+                pg.password_file = s.password_file.as_ref().map(|f| {
+                    let f = PathBuf::from(f);
+                    if f.is_absolute() {
+                        f
+                    } else {
+                        self.base_dir.join(f)
+                    }
+                });
+                Source::Postgres(pg)
+            }
             _ => return Err(Error::invalid("a source needs exactly one of path or url")),
         };
-        if s.path.is_some() && (s.query.is_some() || s.source_table.is_some() || s.incremental_column.is_some()) {
+        if s.path.is_some()
+            && (s.query.is_some()
+                || s.source_table.is_some()
+                || s.incremental_column.is_some()
+                || s.password_file.is_some())
+        {
             return Err(Error::invalid(
-                "query, source_table and incremental_column apply to PostgreSQL sources (url) only",
+                "query, source_table, incremental_column and password_file apply to PostgreSQL sources (url) only",
             ));
         }
         let mut read = ReadOptions::default();

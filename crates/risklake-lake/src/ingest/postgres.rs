@@ -30,6 +30,8 @@ pub struct PostgresSource {
     pub incremental_column: Option<String>,
     /// The high-water mark of the previous run, as text.
     pub since: Option<String>,
+    /// A file whose first line is the password, for a URL without one.
+    pub password_file: Option<std::path::PathBuf>,
     new_hwm: Arc<Mutex<Option<String>>>,
 }
 
@@ -64,12 +66,17 @@ impl PostgresSource {
             source_table,
             incremental_column,
             since: None,
+            password_file: None,
             new_hwm: Default::default(),
         })
     }
 
-    /// The URL without its password, and what is read.
+    /// The URL without its password (nor any other secret), and what is read.
     pub fn describe(&self) -> String {
+        risklake_core::secret::mask(&self.describe_unmasked()).into_owned()
+    }
+
+    fn describe_unmasked(&self) -> String {
         let url = match (self.url.find("://"), self.url.rfind('@')) {
             (Some(s), Some(at)) if at > s => {
                 let creds = &self.url[s + 3..at];
@@ -83,6 +90,39 @@ impl PostgresSource {
             (Some(q), _) => format!("{url} query {q:?}"),
             _ => url,
         }
+    }
+
+    /// The connection settings: the URL's, with the password taken, when the URL has none,
+    /// from `password_file` or else the `PGPASSWORD` environment variable (as libpq does),
+    /// so that it need not be typed on a command line.
+    pub fn config(&self) -> Result<tokio_postgres::Config> {
+        let mut config: tokio_postgres::Config = self.url.parse().map_err(|e: tokio_postgres::Error| {
+            Error::invalid(format!("{}: not a valid PostgreSQL URL: {e}", self.describe()))
+        })?;
+        if config.get_password().is_none() {
+            if let Some(file) = &self.password_file {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| Error::io(format!("reading the password file {}", file.display()), e))?;
+                let pw = text.lines().next().unwrap_or("");
+                if pw.is_empty() {
+                    return Err(Error::invalid(format!(
+                        "the password file {} is empty (its first line is the password)",
+                        file.display()
+                    )));
+                }
+                config.password(pw);
+            } else if let Some(pw) = std::env::var_os("PGPASSWORD").filter(|p| !p.is_empty()) {
+                use std::os::unix::ffi::OsStrExt;
+                config.password(pw.as_bytes());
+            }
+        } else if let Some(file) = &self.password_file {
+            return Err(Error::invalid(format!(
+                "{}: the URL carries a password and a password file ({}) is given too; keep one",
+                self.describe(),
+                file.display()
+            )));
+        }
+        Ok(config)
     }
 
     /// The high-water mark reached by the last [`PostgresSource::open`]'s read.
@@ -104,7 +144,9 @@ impl PostgresSource {
     /// Connects, fixes the snapshot and the row range, and starts streaming.
     pub async fn open(&self, opts: &ReadOptions) -> Result<PgReader> {
         let what = self.describe();
-        let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
+        let config = self.config()?;
+        let (client, connection) = config
+            .connect(NoTls)
             .await
             .map_err(|e| Error::external(format!("connecting to {what}"), pg_message(&e)))?;
         tokio::spawn(async move {
