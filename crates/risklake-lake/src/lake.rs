@@ -563,7 +563,17 @@ impl TableWriter {
     }
 
     /// Commits everything written as one snapshot.
-    pub async fn commit(mut self) -> Result<WriteSummary> {
+    pub async fn commit(self) -> Result<WriteSummary> {
+        self.commit_inner(None).await
+    }
+
+    /// Commits while the caller already holds the table's commit lock (taken before it
+    /// read what it rewrites, so no other risklake commit lands in between).
+    pub async fn commit_holding(self, lock: &crate::lock::CommitLock) -> Result<WriteSummary> {
+        self.commit_inner(Some(lock)).await
+    }
+
+    async fn commit_inner(mut self, held: Option<&crate::lock::CommitLock>) -> Result<WriteSummary> {
         let name = self.name.to_string();
         let messages = self
             .write
@@ -581,7 +591,10 @@ impl TableWriter {
         // Under the table's commit lock, paimon's "snapshot N+1 does not exist yet" check
         // and its rename onto that name are one step for every risklake writer; its retry
         // loop re-reads the latest snapshot and re-applies the conflict rules.
-        let _lock = self.lake.lock(&self.name).await?;
+        let _lock = match held {
+            Some(_) => None,
+            None => Some(self.lake.lock(&self.name).await?),
+        };
         if !self.lake.exists(&self.name).await? {
             return Err(Error::invalid(format!(
                 "table {name} was dropped while this write ran; nothing was committed"

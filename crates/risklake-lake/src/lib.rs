@@ -26,6 +26,7 @@ pub mod files;
 pub mod ingest;
 mod lake;
 pub mod lock;
+pub mod maintain;
 mod names;
 pub mod sql;
 
