@@ -29,6 +29,7 @@ pub mod gen;
 pub mod ingest;
 pub mod learner;
 pub mod lineage;
+pub mod maintain;
 pub mod output;
 pub mod predict;
 pub mod progress;

@@ -19,6 +19,8 @@ pub enum Unit {
     Rows,
     Iterations,
     Trials,
+    /// Tables, files or other things counted one by one.
+    Items,
 }
 
 /// The channel from a workflow to its front. Every method has a do-nothing default.

@@ -45,6 +45,9 @@ pub enum Command {
         #[arg(long)]
         snapshot: Option<i64>,
     },
+    /// Upkeep of lake tables: compact primary-key tables, expire old snapshots (tags and
+    /// recent ones kept), remove files nothing references (after a grace period).
+    Maintain(MaintainArgs),
     /// Run SQL over the lake; with no query, open an interactive shell.
     Sql(SqlArgs),
     /// Load files or PostgreSQL data into a lake table.
@@ -837,4 +840,42 @@ fn parse_event_floor(s: &str) -> std::result::Result<EventFloor, String> {
     s.parse::<f64>()
         .map(|v| EventFloor(Some(v)))
         .map_err(|_| format!("'{s}' is neither 'auto' nor a number"))
+}
+
+#[derive(Args, Debug)]
+pub struct MaintainArgs {
+    /// Tables to maintain (`db.table`); none means every table.
+    pub tables: Vec<String>,
+    /// Always keep this many newest snapshots.
+    #[arg(long, default_value_t = risklake_lake::maintain::MaintainOptions::default().retain_last)]
+    pub retain_last: usize,
+    /// Keep snapshots younger than this (e.g. 30m, 1h, 7d; plain numbers are seconds).
+    #[arg(long, default_value = "1h", value_parser = parse_duration_s)]
+    pub retain_age: f64,
+    /// Remove files nothing references only when older than this (a running write owns
+    /// its files until it commits).
+    #[arg(long, default_value = "1d", value_parser = parse_duration_s)]
+    pub orphan_grace: f64,
+    /// Do not compact primary-key tables.
+    #[arg(long)]
+    pub no_compact: bool,
+    /// Report what would be done; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `90`, `90s`, `30m`, `1h`, `7d` -> seconds.
+fn parse_duration_s(s: &str) -> std::result::Result<f64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 's')) => (&t[..i], 1.0),
+        Some((i, 'm')) => (&t[..i], 60.0),
+        Some((i, 'h')) => (&t[..i], 3600.0),
+        Some((i, 'd')) => (&t[..i], 86_400.0),
+        _ => (t, 1.0),
+    };
+    match num.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v * mult),
+        _ => Err(format!("'{s}' is not a duration (e.g. 90s, 30m, 1h, 7d)")),
+    }
 }

@@ -158,7 +158,7 @@ fn bar_unit(u: risklake_app::Unit) -> Unit {
     match u {
         risklake_app::Unit::Bytes => Unit::Bytes,
         risklake_app::Unit::Rows => Unit::Rows,
-        risklake_app::Unit::Iterations | risklake_app::Unit::Trials => Unit::Iterations,
+        risklake_app::Unit::Iterations | risklake_app::Unit::Trials | risklake_app::Unit::Items => Unit::Iterations,
     }
 }
 

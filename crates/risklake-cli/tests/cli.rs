@@ -69,6 +69,15 @@ fn quickstart_on_an_empty_home_records_everything() {
     assert!(q["steps"][12]["auc"].as_f64().unwrap() > 0.7);
     assert!(std::path::Path::new(q["steps"][12]["report"].as_str().unwrap()).exists());
     assert_eq!(q["steps"][13]["identical"], true, "{}", q["steps"][13]);
+    // Upkeep with the defaults on a fresh lake: every table seen, nothing young removed.
+    let upkeep = q["steps"][14]["tables"].as_array().unwrap();
+    assert!(upkeep.len() >= 4, "{upkeep:?}");
+    assert!(
+        upkeep
+            .iter()
+            .all(|t| t["expired"] == serde_json::json!([]) && t["orphans"] == 0),
+        "{upkeep:?}"
+    );
     let d = json(&home, &["describe", "german_credit"]);
     assert_eq!(d["rows"], 1000);
     assert_eq!(d["columns"].as_array().unwrap().len(), 21);
@@ -89,6 +98,7 @@ fn quickstart_on_an_empty_home_records_everything() {
     assert_eq!(
         kinds,
         vec![
+            "maintain",
             "train.gbdt",
             "model.report",
             "predict",

@@ -18,7 +18,7 @@ const NOISE: usize = 20;
 /// `NOISE` noise columns, `weak` (a monotone signal) and `u` (risk rising on both sides).
 fn sample(seed: u64) -> RecordBatch {
     let mut rng = Rng::new(seed);
-    let mut cols: Vec<Vec<f64>> = vec![Vec::with_capacity(ROWS); NOISE + 2];
+    let mut cols: Vec<Vec<f64>> = (0..NOISE + 2).map(|_| Vec::with_capacity(ROWS)).collect();
     let mut bad = Vec::with_capacity(ROWS);
     for _ in 0..ROWS {
         for c in cols.iter_mut().take(NOISE) {

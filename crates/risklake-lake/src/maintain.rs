@@ -62,9 +62,15 @@ impl Default for MaintainOptions {
 impl MaintainOptions {
     pub fn validate(&self) -> Result<()> {
         if self.retain_last < 1 {
-            return Err(Error::param("retain_last", "must be at least 1 (the latest snapshot is always kept)"));
+            return Err(Error::param(
+                "retain_last",
+                "must be at least 1 (the latest snapshot is always kept)",
+            ));
         }
-        for (p, v) in [("retain_age_s", self.retain_age_s), ("orphan_grace_s", self.orphan_grace_s)] {
+        for (p, v) in [
+            ("retain_age_s", self.retain_age_s),
+            ("orphan_grace_s", self.orphan_grace_s),
+        ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(Error::param(p, format!("must be a number of seconds >= 0, got {v}")));
             }
@@ -78,7 +84,8 @@ impl MaintainOptions {
 pub struct Compaction {
     /// Data files of the latest snapshot before and after.
     pub files_before: usize,
-    pub files_after: usize,
+    /// `None` in a dry run (one per bucket).
+    pub files_after: Option<usize>,
     pub rows: u64,
     /// The snapshot the compaction committed (`None` in a dry run).
     pub snapshot: Option<i64>,
@@ -109,13 +116,19 @@ pub struct MaintainReport {
 }
 
 /// Folders of a table that hold metadata `maintain` never removes files from.
-const KEPT_DIRS: [&str; 7] = ["snapshot", "schema", "tag", "branch", "consumer", "service", "changelog"];
+const KEPT_DIRS: [&str; 7] = [
+    "snapshot",
+    "schema",
+    "tag",
+    "branch",
+    "consumer",
+    "service",
+    "changelog",
+];
 
 /// The local folder of a table.
 fn table_dir(lake: &Lake, name: &TableName) -> PathBuf {
-    lake.warehouse()
-        .join(format!("{}.db", name.database))
-        .join(&name.table)
+    lake.warehouse().join(format!("{}.db", name.database)).join(&name.table)
 }
 
 /// The last path component: data files, manifests and index files have names unique
@@ -177,7 +190,9 @@ async fn needs(table: &Table, snapshot: &Snapshot, manifests: &mut Manifests) ->
         snapshot.changelog_manifest_list(),
     ];
     for (i, list) in lists.into_iter().enumerate() {
-        let Some(list) = list.filter(|l| !l.is_empty()) else { continue };
+        let Some(list) = list.filter(|l| !l.is_empty()) else {
+            continue;
+        };
         files.insert(base_name(list).to_string());
         let metas = ManifestList::read(io, &sm.manifest_path(list))
             .await
@@ -255,7 +270,8 @@ fn candidate_files(dir: &Path) -> Result<Vec<(PathBuf, u64, Duration)>> {
                 .metadata()
                 .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
             if meta.is_dir() {
-                if !(d == dir && KEPT_DIRS.contains(&name.as_str())) && !name.starts_with('.') {
+                let kept = d == dir && KEPT_DIRS.contains(&name.as_str());
+                if !kept && !name.starts_with('.') {
                     stack.push(path);
                 }
             } else if meta.is_file() && d != dir {
@@ -276,9 +292,13 @@ fn max_files_per_folder(dir: &Path, data: &[String]) -> Result<usize> {
     let wanted: HashSet<&str> = data.iter().map(String::as_str).collect();
     let mut per: HashMap<PathBuf, usize> = HashMap::new();
     for (path, _, _) in candidate_files(dir)? {
-        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         if wanted.contains(name.as_str()) {
-            *per.entry(path.parent().map(Path::to_path_buf).unwrap_or_default()).or_default() += 1;
+            *per.entry(path.parent().map(Path::to_path_buf).unwrap_or_default())
+                .or_default() += 1;
         }
     }
     Ok(per.values().copied().max().unwrap_or(0))
@@ -314,7 +334,7 @@ pub async fn maintain(lake: &Lake, name: &TableName, o: &MaintainOptions) -> Res
             let n = needs(&table, &latest, &mut manifests).await?;
             if max_files_per_folder(&table_dir(lake, name), &n.data)? > 1 {
                 let (rows, snapshot, files_after) = if o.dry_run {
-                    (latest.total_record_count().unwrap_or(0).max(0) as u64, None, 0)
+                    (latest.total_record_count().unwrap_or(0).max(0) as u64, None, None)
                 } else {
                     let session = lake.sql().await?;
                     let mut stream = session
@@ -331,7 +351,7 @@ pub async fn maintain(lake: &Lake, name: &TableName, o: &MaintainOptions) -> Res
                         Some(s) => needs(&now, &s, &mut manifests).await?.data.len(),
                         None => 0,
                     };
-                    (summary.rows, summary.snapshot, after)
+                    (summary.rows, summary.snapshot, Some(after))
                 };
                 compaction = Some(Compaction {
                     files_before: n.data.len(),
@@ -372,13 +392,20 @@ pub async fn maintain(lake: &Lake, name: &TableName, o: &MaintainOptions) -> Res
     let (expired, kept) = snapshots.split_at(cut);
 
     let tags = table.tag_manager();
-    let tag_names = tags.list_all_names().await.with_context(|| format!("listing tags of {name}"))?;
+    let tag_names = tags
+        .list_all_names()
+        .await
+        .with_context(|| format!("listing tags of {name}"))?;
     let mut live: HashSet<String> = HashSet::new();
     for s in kept {
         live.extend(needs(&table, s, &mut manifests).await?.files);
     }
     for t in &tag_names {
-        if let Some(s) = tags.get(t).await.with_context(|| format!("reading tag {t} of {name}"))? {
+        if let Some(s) = tags
+            .get(t)
+            .await
+            .with_context(|| format!("reading tag {t} of {name}"))?
+        {
             live.extend(needs(&table, &s, &mut manifests).await?.files);
         }
     }
@@ -403,7 +430,10 @@ pub async fn maintain(lake: &Lake, name: &TableName, o: &MaintainOptions) -> Res
     let grace = Duration::from_secs_f64(o.orphan_grace_s);
     let (mut expired_files, mut orphans, mut young_orphans, mut bytes_freed) = (0, 0, 0, 0u64);
     for (path, size, age) in candidate_files(&table_dir(lake, name))? {
-        let file = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let file = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         if live.contains(&file) {
             continue;
         }

@@ -72,7 +72,9 @@ fn maintain_compacts_expires_and_removes_orphans_keeping_what_is_read() {
         for i in 0..30i64 {
             let ids: Vec<i64> = (0..20).map(|k| (i * 7 + k * 3) % 50).collect();
             let v: Vec<f64> = ids.iter().map(|id| (i * 100 + id) as f64).collect();
-            lake.write_batches(&t, WriteMode::Upsert, &spec, &[batch(ids, v)]).await.unwrap();
+            lake.write_batches(&t, WriteMode::Upsert, &spec, &[batch(ids, v)])
+                .await
+                .unwrap();
         }
         lake.create_tag(&t, "month_end", Some(12)).await.unwrap();
         let table_dir = dir.path().join("warehouse/default.db/pk");
@@ -96,12 +98,31 @@ fn maintain_compacts_expires_and_removes_orphans_keeping_what_is_read() {
             ..Default::default()
         };
         let dry = maintain(&lake, &t, &o).await.unwrap();
-        assert!(dry.compaction.is_some() && !dry.expired.is_empty() && dry.orphans == 1, "{dry:?}");
+        assert!(
+            dry.compaction.is_some() && !dry.expired.is_empty() && dry.orphans == 1,
+            "{dry:?}"
+        );
         assert_eq!(files_under(&table_dir, "bucket-").len(), data_before + 2);
 
-        let r = maintain(&lake, &t, &MaintainOptions { dry_run: false, ..o.clone() }).await.unwrap();
-        let c = r.compaction.as_ref().expect("a primary-key table with many files is compacted");
-        assert_eq!((c.files_before, c.files_after, c.snapshot), (data_before, 2, Some(31)), "{r:?}");
+        let r = maintain(
+            &lake,
+            &t,
+            &MaintainOptions {
+                dry_run: false,
+                ..o.clone()
+            },
+        )
+        .await
+        .unwrap();
+        let c = r
+            .compaction
+            .as_ref()
+            .expect("a primary-key table with many files is compacted");
+        assert_eq!(
+            (c.files_before, c.files_after, c.snapshot),
+            (data_before, Some(2), Some(31)),
+            "{r:?}"
+        );
         // Kept: the compaction's snapshot 31 (and the tag's 12, as a tag); expired: 1..=30.
         assert_eq!(r.expired, (1..=30).collect::<Vec<i64>>(), "{r:?}");
         assert_eq!((r.earliest, r.latest, r.snapshots_kept), (Some(31), Some(31), 1));
@@ -112,7 +133,10 @@ fn maintain_compacts_expires_and_removes_orphans_keeping_what_is_read() {
         // The same rows, now and as of the tag (snapshot 12 expired, its files kept).
         assert_eq!(rows(&lake, all).await, before);
         assert_eq!(rows(&lake, at_tag).await, tagged);
-        assert_eq!(rows(&lake, "SELECT id, v FROM pk VERSION AS OF 31 ORDER BY id").await, before);
+        assert_eq!(
+            rows(&lake, "SELECT id, v FROM pk VERSION AS OF 31 ORDER BY id").await,
+            before
+        );
         let e = lake
             .sql()
             .await
@@ -125,22 +149,41 @@ fn maintain_compacts_expires_and_removes_orphans_keeping_what_is_read() {
         // Left: 2 compacted files, at most 2 per commit up to the tag's snapshot 12, and
         // the young orphan.
         let data_after = files_under(&table_dir, "bucket-").len();
-        assert!(data_after <= 2 + 24 + 1, "{data_after} of {data_before} data files left");
+        assert!(
+            data_after <= 2 + 24 + 1,
+            "{data_after} of {data_before} data files left"
+        );
 
         // Writes go on, and a second run finds nothing more to do but the young orphan.
         lake.write_batches(&t, WriteMode::Upsert, &spec, &[batch(vec![1], vec![-1.0])])
             .await
             .unwrap();
-        let again = maintain(&lake, &t, &MaintainOptions { compact: false, ..o.clone() }).await.unwrap();
+        let again = maintain(
+            &lake,
+            &t,
+            &MaintainOptions {
+                compact: false,
+                ..o.clone()
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!((again.orphans, again.young_orphans), (0, 1), "{again:?}");
         assert_eq!(rows(&lake, "SELECT id, v FROM pk WHERE id = 1").await, vec![(1, -1.0)]);
         assert_eq!(rows(&lake, at_tag).await, tagged);
 
         // Options are checked.
-        let e = maintain(&lake, &t, &MaintainOptions { retain_last: 0, ..Default::default() })
-            .await
-            .unwrap_err()
-            .to_string();
+        let e = maintain(
+            &lake,
+            &t,
+            &MaintainOptions {
+                retain_last: 0,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("retain_last"), "{e}");
     });
 }
@@ -152,9 +195,14 @@ fn the_defaults_keep_recent_snapshots_and_young_files() {
         let lake = Lake::open(&dir.path().join("warehouse")).await.unwrap();
         let t = TableName::parse("app").unwrap();
         for i in 0..15i64 {
-            lake.write_batches(&t, WriteMode::Append, &TableSpec::default(), &[batch(vec![i], vec![i as f64])])
-                .await
-                .unwrap();
+            lake.write_batches(
+                &t,
+                WriteMode::Append,
+                &TableSpec::default(),
+                &[batch(vec![i], vec![i as f64])],
+            )
+            .await
+            .unwrap();
         }
         let r = maintain(&lake, &t, &MaintainOptions::default()).await.unwrap();
         // Every snapshot is younger than an hour: none expires; an append table is not

@@ -138,3 +138,75 @@ pub async fn tag(ctx: &Ctx, table: &str, tag: &str, snapshot: Option<i64>) -> Re
     );
     Ok(())
 }
+
+pub async fn maintain(ctx: &Ctx, args: crate::app::MaintainArgs) -> Result<()> {
+    use risklake_app::maintain::MaintainRequest;
+    use risklake_lake::maintain::MaintainOptions;
+    let req = MaintainRequest {
+        tables: args.tables,
+        options: MaintainOptions {
+            compact: !args.no_compact,
+            retain_last: args.retain_last,
+            retain_age_s: args.retain_age,
+            orphan_grace_s: args.orphan_grace,
+            dry_run: args.dry_run,
+        },
+    };
+    let done = risklake_app::maintain::run(&ctx.ws, &req, &crate::output::Bars::new(ctx.out)).await?;
+    ctx.out.emit(
+        json!({ "tables": done.tables, "run": done.run, "dry_run": args.dry_run }),
+        || {
+            let rows = done
+                .tables
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.table.clone(),
+                        match &r.compaction {
+                            Some(c) => match c.files_after {
+                                Some(after) => format!("{} -> {after} files", c.files_before),
+                                None => format!("{} files -> 1 per bucket", c.files_before),
+                            },
+                            None => "-".into(),
+                        },
+                        match (r.expired.first(), r.expired.last()) {
+                            (Some(a), Some(b)) if a == b => format!("{a}"),
+                            (Some(a), Some(b)) => format!("{a}..{b}"),
+                            _ => "-".into(),
+                        },
+                        match (r.earliest, r.latest) {
+                            (Some(a), Some(b)) => format!("{a}..{b} ({})", r.snapshots_kept),
+                            _ => "-".into(),
+                        },
+                        format!(
+                            "{} + {} orphans ({} young kept)",
+                            r.expired_files, r.orphans, r.young_orphans
+                        ),
+                        format!("{:.1} MB", r.bytes_freed as f64 / 1e6),
+                    ]
+                })
+                .collect();
+            let verb = if args.dry_run {
+                "would be (dry run, nothing changed)"
+            } else {
+                "done"
+            };
+            format!(
+                "{}\nmaintenance {verb}; run {}",
+                crate::output::grid(
+                    &[
+                        "table",
+                        "compaction",
+                        "expired",
+                        "snapshots kept",
+                        "files removed",
+                        "freed"
+                    ],
+                    rows
+                ),
+                done.run
+            )
+        },
+    );
+    Ok(())
+}

@@ -155,6 +155,7 @@ async fn dispatch(ctx: Ctx, command: Command) -> Result<()> {
         Command::Tables => lake::tables(&ctx).await,
         Command::Describe { table } => lake::describe(&ctx, &table).await,
         Command::Tag { table, tag, snapshot } => lake::tag(&ctx, &table, &tag, snapshot).await,
+        Command::Maintain(args) => lake::maintain(&ctx, args).await,
         Command::Sql(args) => sql::run(&ctx, args).await,
         Command::Ingest(args) => ingest::run(&ctx, args).await,
         Command::Gen(g) => gen::run(&ctx, g).await,

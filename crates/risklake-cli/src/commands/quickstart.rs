@@ -23,7 +23,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
 
     out.note(format!("risklake quickstart in {}\n", ctx.home.display()));
     out.note(format!(
-        "[1/14] generating {} synthetic credit applications into default.credit_apps",
+        "[1/15] generating {} synthetic credit applications into default.credit_apps",
         args.rows
     ));
     let gen_args = GenCreditArgs {
@@ -45,7 +45,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     ));
     steps.push(json!({ "step": "gen", "table": g.target, "rows": g.rows, "snapshot": g.snapshot, "run": g.run }));
 
-    out.note("[2/14] ingesting the German credit data (CSV) into default.german_credit");
+    out.note("[2/15] ingesting the German credit data (CSV) into default.german_credit");
     let examples = ctx.home.join("examples");
     std::fs::create_dir_all(&examples)
         .map_err(|e| risklake_core::Error::io(format!("creating {}", examples.display()), e))?;
@@ -76,7 +76,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
               ROUND(AVG(x00_amount), 1) AS avg_amount, \
               ROUND(AVG(CASE WHEN x02_utilization IS NULL THEN 1.0 ELSE 0.0 END), 4) AS utilization_missing \
               FROM credit_apps GROUP BY month ORDER BY month";
-    out.note("[3/14] SQL: bad rate and drift by month (default.credit_apps)");
+    out.note("[3/15] SQL: bad rate and drift by month (default.credit_apps)");
     let q2 = "SELECT purpose, COUNT(*) AS loans, ROUND(AVG(CASE WHEN creditability = 'bad' THEN 1.0 ELSE 0.0 END), 3) AS bad_rate \
               FROM german_credit GROUP BY purpose ORDER BY bad_rate DESC LIMIT 5";
     let req = risklake_app::sql::SqlRequest {
@@ -94,7 +94,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     };
     if !out.json {
         println!("{}", batches_table(&r1.batches)?);
-        out.note("[4/14] SQL: riskiest loan purposes (default.german_credit)");
+        out.note("[4/15] SQL: riskiest loan purposes (default.german_credit)");
         println!("{}", batches_table(&r2.batches)?);
     }
     steps.push(
@@ -104,7 +104,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         json!({ "step": "sql", "query": q2, "rows": r2.num_rows(), "data": crate::output::batches_json(&r2.batches)? }),
     );
 
-    out.note("[5/14] features: optimal monotonic binning of every feature, WoE / IV / KS / AUC (default.credit_apps)");
+    out.note("[5/15] features: optimal monotonic binning of every feature, WoE / IV / KS / AUC (default.credit_apps)");
     // The library's defaults (optimal monotonic binning), only the id and period left out.
     let mut bin_req = risklake_app::features::BinRequest::new("default.credit_apps", "bad");
     bin_req.fine.exclude = vec!["id".into(), "month".into()];
@@ -142,7 +142,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         "features": ranked.iter().map(|f| json!({"feature": f.name, "iv": f.metrics.iv, "ks": f.metrics.ks, "bins": f.metrics.bins})).collect::<Vec<_>>(),
     }));
 
-    out.note("[6/14] features: WoE transform into default.credit_apps_woe, and the binning report");
+    out.note("[6/15] features: WoE transform into default.credit_apps_woe, and the binning report");
     let transform = risklake_app::features::TransformRequest {
         plan: plan_path.display().to_string(),
         table: "default.credit_apps".into(),
@@ -167,7 +167,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         json!({ "step": "features.transform", "run": t.run, "table": t.target, "rows": t.rows, "report": report }),
     );
 
-    out.note("[7/14] train: gradient-boosted trees on default.credit_apps, 20% held out for validation");
+    out.note("[7/15] train: gradient-boosted trees on default.credit_apps, 20% held out for validation");
     let tr = super::train::train_gbdt_recorded(
         ctx,
         &TrainGbdtArgs {
@@ -204,7 +204,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         "valid_rows": tr.valid_rows, "trees": tr.trees, "valid_auc": tr.valid_metric,
     }));
 
-    out.note("[8/14] train: logistic regression on the plan's WoE values, stepwise by AIC (statistics as statsmodels)");
+    out.note("[8/15] train: logistic regression on the plan's WoE values, stepwise by AIC (statistics as statsmodels)");
     let lr = super::models::train_lr_recorded(
         ctx,
         &TrainLrArgs {
@@ -242,7 +242,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         "aic": lr_model.summary.aic, "valid_auc": lr.valid_auc(),
     }));
 
-    out.note("[9/14] scorecard: 600 points at 50:1 good:bad odds, 20 points to double them; gains table by score band");
+    out.note("[9/15] scorecard: 600 points at 50:1 good:bad odds, 20 points to double them; gains table by score band");
     let card_run = super::models::build(
         ctx,
         &ScorecardBuildArgs {
@@ -272,7 +272,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     .await?;
     steps.push(json!({ "step": "scorecard", "run": card_run, "auc": ev.auc, "ks": ev.ks }));
 
-    out.note("[10/14] tune: 12 GBDT trials, TPE with a median pruner, in an Optuna journal study (optuna and optuna-dashboard open it)");
+    out.note("[10/15] tune: 12 GBDT trials, TPE with a median pruner, in an Optuna journal study (optuna and optuna-dashboard open it)");
     let tuned = super::tune::tune_recorded(
         ctx,
         &TuneArgs {
@@ -312,7 +312,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         "trials": tuned.trials.len(), "best_value": best.and_then(|b| b.value()), "best_trial": best.map(|b| b.number),
     }));
 
-    out.note("[11/14] registry: the GBDT as pd_gbdt@champion, the scorecard as pd_card@champion");
+    out.note("[11/15] registry: the GBDT as pd_gbdt@champion, the scorecard as pd_card@champion");
     let registered_gbdt = risklake_app::registry::register(
         &ctx.ws,
         &risklake_app::registry::RegisterRequest {
@@ -338,7 +338,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     ));
     steps.push(json!({ "step": "registry", "models": [&registered_gbdt, &registered_card] }));
 
-    out.note("[12/14] reason codes: the 3 features that raised each applicant's risk most (TreeSHAP), into default.credit_apps_reasons");
+    out.note("[12/15] reason codes: the 3 features that raised each applicant's risk most (TreeSHAP), into default.credit_apps_reasons");
     let bars = crate::output::Bars::new(out);
     let reasons = risklake_app::predict::predict(
         &ctx.ws,
@@ -369,7 +369,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     }
     steps.push(json!({ "step": "reasons", "run": reasons.run, "table": reasons.target, "rows": reasons.rows }));
 
-    out.note("[13/14] model report: pd_gbdt@champion on all of default.credit_apps, PSI of the score by month");
+    out.note("[13/15] model report: pd_gbdt@champion on all of default.credit_apps, PSI of the score by month");
     let report = risklake_app::report::model_report(
         &ctx.ws,
         &risklake_app::report::ModelReportRequest {
@@ -392,7 +392,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     ));
     steps.push(json!({ "step": "model.report", "run": report.run, "auc": report.auc, "report": report.path }));
 
-    out.note("[14/14] lineage of the scorecard back to the data, and the GBDT replayed on the snapshot it read");
+    out.note("[14/15] lineage of the scorecard back to the data, and the GBDT replayed on the snapshot it read");
     let lineage = risklake_app::lineage::lineage(&ctx.ws, card_run)?;
     if !out.json {
         print!("{}", super::runs::lineage_tree(&lineage));
@@ -418,6 +418,18 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         json!({ "step": "reproduce", "run": replay.replay, "of": replay.original, "identical": replay.identical }),
     );
 
+    out.note("[15/15] lake upkeep: compaction, snapshot expiry and orphan files, with the defaults");
+    let upkeep = risklake_app::maintain::run(&ctx.ws, &Default::default(), &bars).await?;
+    let kept: usize = upkeep.tables.iter().map(|t| t.snapshots_kept).sum();
+    let freed: u64 = upkeep.tables.iter().map(|t| t.bytes_freed).sum();
+    out.note(format!(
+        "      {} tables, {kept} snapshots kept (the newest 10 and any younger than 1 h, and tagged ones), \
+         {:.1} MB freed; run it from a scheduler",
+        upkeep.tables.len(),
+        freed as f64 / 1e6
+    ));
+    steps.push(json!({ "step": "maintain", "run": upkeep.run, "tables": upkeep.tables }));
+
     let warehouse = lake.warehouse().to_path_buf();
     let store = ctx.home.join("store.db");
     out.emit(
@@ -439,6 +451,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
                  risklake --home {h} model list pd_gbdt   (versions, aliases, history)\n  \
                  risklake --home {h} model report --model pd_card@champion --table credit_apps --label bad --psi-by month --out card.html\n  \
                  risklake --home {h} runs compare {run} {replay}\n  \
+                 risklake --home {h} maintain --dry-run   (compaction, snapshot expiry, orphan files)\n  \
                  risklake --home {h} runs list",
                 ctx.home.display(),
                 warehouse.display(),
