@@ -25,7 +25,8 @@ pub fn stream_schema(stream: &BatchStream) -> SchemaRef {
 }
 use datafusion::prelude::ParquetReadOptions;
 use datafusion::sql::sqlparser::ast::{
-    CreateTableOptions, FromTable, ObjectName, SqlOption, Statement, TableFactor, TableObject,
+    AlterTableOperation, CreateTableOptions, FromTable, ObjectName, RenameTableNameKind, SchemaName, SqlOption,
+    Statement, TableFactor, TableObject,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -111,6 +112,7 @@ impl SqlSession {
     /// Runs one statement and collects its result. A statement that writes lake tables
     /// (INSERT, UPDATE, DELETE, MERGE, TRUNCATE) holds their commit locks while it runs.
     pub async fn query(&self, sql: &str) -> Result<SqlResult> {
+        check_created_names(sql)?;
         if let Some(result) = self.try_ctas(sql).await? {
             return Ok(result);
         }
@@ -361,6 +363,86 @@ fn written_tables(sql: &str) -> Vec<TableName> {
     out.sort();
     out.dedup();
     out
+}
+
+/// Refuses DDL that would create a table, view or database under a name the rest of
+/// risklake cannot address: lake names are lower-case letters, digits and `_`, not starting
+/// with a digit. Paimon keeps a created name as written (`CREATE TABLE MyTable` makes
+/// `MyTable`, which SQL queries fold to `mytable` and do not find), so upper case is
+/// refused quoted or not; `"a.b"` or `"x$snapshots"` made tables that no `--table` could
+/// name and that shadow Paimon's system tables.
+fn check_created_names(sql: &str) -> Result<()> {
+    let head = sql.trim_start().get(..6).unwrap_or("").to_ascii_uppercase();
+    if head != "CREATE" && head != "ALTER " {
+        return Ok(());
+    }
+    let Ok(statements) = Parser::parse_sql(&GenericDialect {}, sql) else {
+        return Ok(());
+    };
+    for s in statements {
+        let (what, name) = match s {
+            Statement::CreateTable(ct) => ("table", ct.name),
+            Statement::CreateView(v) => ("view", v.name),
+            Statement::CreateDatabase { db_name, .. } => ("database", db_name),
+            Statement::CreateSchema {
+                schema_name: SchemaName::Simple(n) | SchemaName::NamedAuthorization(n, _),
+                ..
+            } => ("database", n),
+            Statement::AlterTable(a) => match a.operations.into_iter().find_map(|o| match o {
+                AlterTableOperation::RenameTable {
+                    table_name: RenameTableNameKind::As(n) | RenameTableNameKind::To(n),
+                } => Some(n),
+                _ => None,
+            }) {
+                Some(n) => ("table", n),
+                None => continue,
+            },
+            _ => continue,
+        };
+        let mut parts: Vec<String> = name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident())
+            .map(|i| i.value.clone())
+            .collect();
+        // `paimon.db.table`: the catalog prefix is not a lake name.
+        if parts.len() == 3 && parts[0].eq_ignore_ascii_case("paimon") {
+            parts.remove(0);
+        }
+        let max = if what == "database" { 1 } else { 2 };
+        if parts.len() > max {
+            return Err(Error::invalid(format!(
+                "CREATE {}: {name} has too many parts (a {what} is named {})",
+                what.to_uppercase(),
+                if what == "database" {
+                    "DATABASE"
+                } else {
+                    "TABLE or DATABASE.TABLE"
+                }
+            )));
+        }
+        for stored in parts {
+            let ok = !stored.is_empty()
+                && stored
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                && !stored.starts_with(|c: char| c.is_ascii_digit());
+            if !ok {
+                let hint = if stored.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && !stored.starts_with(|c: char| c.is_ascii_digit())
+                {
+                    format!("; write it in lower case: {}", stored.to_ascii_lowercase())
+                } else {
+                    String::new()
+                };
+                return Err(Error::invalid(format!(
+                    "{what} name {stored:?} in {name}: lake names are lower-case letters, digits and '_', not \
+                     starting with a digit, so that SQL and every command (--table) address them alike{hint}"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether a statement only reads: a query, `EXPLAIN`, `SHOW` or `DESCRIBE`. A statement

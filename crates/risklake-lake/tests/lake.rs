@@ -675,3 +675,45 @@ fn concurrent_sql_inserts_lose_no_commit() {
         assert_eq!(ids(&b), (0..13).collect::<Vec<_>>());
     });
 }
+
+#[test]
+fn sql_cannot_create_names_the_cli_cannot_address() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = lake(dir.path()).await;
+        let session = lake.sql().await.unwrap();
+        for (sql, expect) in [
+            (
+                r#"CREATE TABLE "MixedCase" (a INT)"#,
+                "write it in lower case: mixedcase",
+            ),
+            ("CREATE TABLE MyTable (a INT)", "write it in lower case: mytable"),
+            (r#"CREATE TABLE "a.b" (a INT)"#, "lower-case letters"),
+            (r#"CREATE TABLE "we;ird" (a INT)"#, "lower-case letters"),
+            (r#"CREATE TABLE "x$snapshots" (a INT)"#, "lower-case letters"),
+            (r#"CREATE TABLE "9lives" (a INT)"#, "not starting"),
+            (r#"CREATE TABLE "Bad-DB".t (a INT)"#, "lower-case letters"),
+            (r#"CREATE SCHEMA "Bad-DB""#, "database name"),
+            (r#"CREATE TABLE "x$snapshots" AS SELECT 1 AS a"#, "lower-case letters"),
+            ("CREATE TABLE a.b.c (a INT)", "too many parts"),
+        ] {
+            let e = session.query(sql).await.expect_err(sql).to_string();
+            assert!(e.contains(expect), "{sql}: {e}");
+        }
+        // What the rules allow.
+        session.query("CREATE TABLE mytable (a INT)").await.unwrap();
+        session
+            .query(r#"CREATE TABLE paimon."default"."ok_2" (a INT)"#)
+            .await
+            .unwrap();
+        let names: Vec<String> = lake
+            .list_tables()
+            .await
+            .unwrap()
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        assert_eq!(names, vec!["default.mytable", "default.ok_2"]);
+        assert!(lake.exists(&name("MyTable")).await.unwrap());
+    });
+}
