@@ -122,7 +122,55 @@ impl Lake {
             catalog: Arc::new(catalog),
         };
         lake.ensure_database(DEFAULT_DATABASE).await?;
+        // Best effort: a warehouse this process may not write cannot be cleaned, and
+        // reading it must still work.
+        let _ = lake.drop_abandoned_tables().await;
         Ok(lake)
+    }
+
+    /// Drops the tables that writes created and never committed to because their process
+    /// died (SIGKILL, a crash): an empty table nobody asked for must not stay visible.
+    /// Tables of live writers, of other hosts, and tables created by `CREATE TABLE` (no
+    /// marker) are left alone.
+    async fn drop_abandoned_tables(&self) -> Result<()> {
+        let Ok(entries) = std::fs::read_dir(self.warehouse.join(".locks")) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().to_string();
+            let Some(stem) = file.strip_suffix(".creating") else {
+                continue;
+            };
+            let owner = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let gone = risklake_core::process::Owner::parse(owner.trim()).is_some_and(|o| o.is_gone());
+            let Ok(name) = TableName::parse(stem) else { continue };
+            if !gone {
+                continue;
+            }
+            let _lock = self.lock(&name).await?;
+            // Re-read under the lock: another process may have handled it meanwhile.
+            if !entry.path().exists() {
+                continue;
+            }
+            if self.exists(&name).await? && self.latest_snapshot(&name).await?.is_none() {
+                self.drop_table_locked(&name, true).await?;
+            }
+            let _ = std::fs::remove_file(entry.path());
+        }
+        Ok(())
+    }
+
+    /// Marks `name` as created by this process's unfinished write (see
+    /// [`crate::lock::creating_path`]).
+    fn mark_creating(&self, name: &TableName) -> Result<()> {
+        let path = crate::lock::creating_path(&self.warehouse, name);
+        std::fs::write(&path, risklake_core::process::Owner::current().to_string())
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    }
+
+    /// The write that created `name` has finished (committed, or chose to leave it empty).
+    fn unmark_creating(&self, name: &TableName) {
+        let _ = std::fs::remove_file(crate::lock::creating_path(&self.warehouse, name));
     }
 
     /// The warehouse folder.
@@ -217,7 +265,11 @@ impl Lake {
     pub async fn create_table_if_absent(&self, name: &TableName, schema: &Schema, spec: &TableSpec) -> Result<bool> {
         let _lock = self.lock(name).await?;
         if !self.exists(name).await? {
-            self.create_table_locked(name, schema, spec).await?;
+            self.mark_creating(name)?;
+            if let Err(e) = self.create_table_locked(name, schema, spec).await {
+                self.unmark_creating(name);
+                return Err(e);
+            }
             return Ok(true);
         }
         let table = self.table(name).await?;
@@ -342,6 +394,7 @@ impl Lake {
     }
 
     async fn drop_table_locked(&self, name: &TableName, if_exists: bool) -> Result<()> {
+        self.unmark_creating(name);
         match self.catalog.drop_table(&name.identifier(), if_exists).await {
             Ok(()) => Ok(()),
             Err(paimon::Error::TableNotExist { .. }) => Err(Error::not_found("table", name.to_string())),
@@ -581,6 +634,8 @@ impl TableWriter {
             .await
             .with_context(|| format!("flushing the write to {name}"))?;
         if self.rows == 0 && self.mode != WriteMode::Overwrite {
+            // An empty write that created the table leaves it empty on purpose.
+            self.lake.unmark_creating(&self.name);
             return Ok(WriteSummary {
                 table: name,
                 mode: self.mode,
@@ -613,6 +668,7 @@ impl TableWriter {
             commit.commit(messages).await
         };
         result.with_context(|| format!("committing to table {name}"))?;
+        self.lake.unmark_creating(&self.name);
         let snapshot = self
             .table
             .snapshot_manager()

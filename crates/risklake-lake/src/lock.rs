@@ -110,3 +110,12 @@ mod tests {
         let _b = CommitLock::acquire(dir.path(), &other).await.unwrap();
     }
 }
+
+/// The marker of a table created by a write that has not finished yet: it holds the
+/// writer's process (`host:pid:start`). A table with a marker whose process is gone and no
+/// snapshot was left by a killed write and is dropped the next time the lake is opened.
+pub fn creating_path(warehouse: &Path, name: &TableName) -> PathBuf {
+    warehouse
+        .join(".locks")
+        .join(format!("{}.{}.creating", name.database, name.table))
+}

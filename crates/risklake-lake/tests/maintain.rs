@@ -212,3 +212,67 @@ fn the_defaults_keep_recent_snapshots_and_young_files() {
         assert_eq!(rows(&lake, "SELECT id, v FROM app ORDER BY id").await.len(), 15);
     });
 }
+
+#[test]
+fn a_table_whose_creating_write_died_is_dropped_on_the_next_open() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let warehouse = dir.path().join("warehouse");
+        let lake = Lake::open(&warehouse).await.unwrap();
+        let schema = batch(vec![1], vec![1.0]).schema();
+        let (dead, live, written) = (
+            TableName::parse("killed").unwrap(),
+            TableName::parse("running").unwrap(),
+            TableName::parse("written").unwrap(),
+        );
+        for t in [&dead, &live, &written] {
+            assert!(lake
+                .create_table_if_absent(t, &schema, &TableSpec::default())
+                .await
+                .unwrap());
+        }
+        lake.write_batches(
+            &written,
+            WriteMode::Append,
+            &TableSpec::default(),
+            &[batch(vec![1], vec![1.0])],
+        )
+        .await
+        .unwrap();
+        // A plain CREATE TABLE has no marker and stays empty on purpose.
+        lake.sql()
+            .await
+            .unwrap()
+            .query("CREATE TABLE made (a INT)")
+            .await
+            .unwrap();
+        // `killed` was created by a process that has ended since (its marker names it).
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        let marker = |t: &TableName| risklake_lake::lock::creating_path(&warehouse.canonicalize().unwrap(), t);
+        std::fs::write(marker(&dead), format!("{}:{pid}:", risklake_core::process::hostname())).unwrap();
+        // `written` committed, so its marker is gone; a stale one must not drop it.
+        assert!(!marker(&written).exists());
+        std::fs::write(
+            marker(&written),
+            format!("{}:{pid}:", risklake_core::process::hostname()),
+        )
+        .unwrap();
+
+        let reopened = Lake::open(&warehouse).await.unwrap();
+        let names: Vec<String> = reopened
+            .list_tables()
+            .await
+            .unwrap()
+            .iter()
+            .map(|t| t.table.clone())
+            .collect();
+        assert!(!names.contains(&"killed".to_string()), "{names:?}");
+        for kept in ["running", "written", "made"] {
+            assert!(names.contains(&kept.to_string()), "{kept} kept: {names:?}");
+        }
+        assert!(!marker(&dead).exists() && !marker(&written).exists());
+        assert!(marker(&live).exists(), "this process is still writing it");
+    });
+}
