@@ -85,6 +85,12 @@ pub fn mask(text: &str) -> Cow<'_, str> {
                 while v < bytes.len() && bytes[v] == b' ' {
                     v += 1;
                 }
+                // Inside a URL's user info (`u:password=pw@h`) the password is masked
+                // already; its value must not swallow what follows (`?password=x`).
+                if spans.iter().any(|&(s, e)| v >= s && v < e) {
+                    i += 1;
+                    continue;
+                }
                 if v < bytes.len() && (bytes[v] == b'\'' || bytes[v] == b'"') {
                     let q = bytes[v];
                     let mut e = v + 1;
@@ -116,6 +122,7 @@ pub fn mask(text: &str) -> Cow<'_, str> {
     if spans.is_empty() {
         return Cow::Borrowed(text);
     }
+    spans.sort_unstable();
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
     for (s, e) in spans {
@@ -175,6 +182,11 @@ mod tests {
             ("", ""),
             ("password=", "password="),
             ("passwörd=x é password=ü", "passwörd=x é password=***"),
+            // Found by the fuzzer: a key inside user info must not hide a later secret.
+            (
+                "postgres://u:password=pw@h/db?password=x&a=1",
+                "postgres://u:***@h/db?password=***&a=1",
+            ),
         ] {
             assert_eq!(mask(input), expected, "{input}");
         }

@@ -47,6 +47,12 @@ INSERT OR IGNORE INTO version_info VALUES (1, 12, '5.0.0');
 INSERT OR IGNORE INTO alembic_version VALUES ('v3.2.0.a');
 "#;
 
+/// The trial system attribute that records which risklake worker runs a trial (Optuna's
+/// RDB schema has no worker column; its heartbeats need a heartbeat thread). A trial left
+/// RUNNING by a worker whose process is gone is failed when the study is next opened, as
+/// with journals. The attribute is kept out of the trial's system attributes as read back.
+const WORKER_ATTR: &str = "risklake:worker";
+
 /// A SQLite database in Optuna's RDB schema.
 pub(crate) struct SqliteLog {
     pub path: String,
@@ -269,6 +275,11 @@ impl SqliteLog {
                     .map_err(&e)?;
                 rows.collect::<std::result::Result<_, _>>().map_err(&e)?
             };
+            let mut system_attrs = attrs("trial_system_attributes", "trial_id", tid)?;
+            let owner = match system_attrs.remove(WORKER_ATTR) {
+                Some(Value::String(w)) => w,
+                _ => String::new(),
+            };
             let id = r.trials.len();
             let s = r.studies[study].as_mut().unwrap();
             s.trials.push(id);
@@ -285,13 +296,27 @@ impl SqliteLog {
                 datetime_complete: complete,
                 params: Arc::new(params),
                 user_attrs: Arc::new(attrs("trial_user_attributes", "trial_id", tid)?),
-                system_attrs: Arc::new(attrs("trial_system_attributes", "trial_id", tid)?),
+                system_attrs: Arc::new(system_attrs),
                 intermediate_values: Arc::new(intermediate),
-                owner: String::new(),
+                owner,
             }));
             self.trial_ids.push(tid);
         }
         Ok(r)
+    }
+
+    /// Records the worker of `op` (its `worker_id`) as running trial `tid`.
+    fn record_worker(&self, tid: i64, op: &Value) -> Result<()> {
+        let Some(worker) = op.get("worker_id").and_then(Value::as_str).filter(|w| !w.is_empty()) else {
+            return Ok(());
+        };
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO trial_system_attributes (trial_id, \"key\", value_json) VALUES (?1, ?2, ?3)",
+                params![tid, WORKER_ATTR, Value::String(worker.to_string()).to_string()],
+            )
+            .map_err(sql_err(&self.path))?;
+        Ok(())
     }
 
     pub(crate) fn begin(&mut self) -> Result<()> {
@@ -395,6 +420,9 @@ impl SqliteLog {
                     )
                     .map_err(&e)?;
                 let tid = self.conn.last_insert_rowid();
+                if state == TrialState::Running {
+                    self.record_worker(tid, op)?;
+                }
                 if let Some(m) = op.get("system_attrs").and_then(Value::as_object) {
                     for (k, v) in m {
                         self.conn
@@ -437,6 +465,9 @@ impl SqliteLog {
                 };
                 if n != 1 {
                     return Err(Error::invalid("the trial was taken or finished by another worker"));
+                }
+                if state == 0 {
+                    self.record_worker(tid, op)?;
                 }
                 if let Some(vals) = op.get("values").and_then(Value::as_array) {
                     for (i, v) in vals.iter().enumerate() {

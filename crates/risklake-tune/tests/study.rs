@@ -468,3 +468,66 @@ fn sqlite_storage_round_trips_and_shares_with_another_connection() {
     assert_eq!(trials[5].intermediate_values.len(), 1);
     assert!(trials.iter().filter(|t| t.number != 3).all(|t| t.params.len() == 4));
 }
+
+#[test]
+fn sqlite_trials_left_running_by_a_dead_worker_fail_when_the_study_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let (dead_trial, live_trial) = {
+        let storage = Arc::new(Storage::sqlite(&path).unwrap());
+        let study = Study::create(storage.clone(), "s", Direction::Minimize, false).unwrap();
+        study.optimize(2, None, 1, &sphere, &|_| {}).unwrap();
+        // Two trials this worker starts and never finishes.
+        (
+            storage.create_trial(0, None).unwrap(),
+            storage.create_trial(0, None).unwrap(),
+        )
+    };
+    assert!(dead_trial != live_trial);
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let dead = risklake_core::process::Owner {
+        pid,
+        ..risklake_core::process::Owner::current()
+    };
+    {
+        // The first RUNNING trial's worker is a process that has ended; an Optuna worker
+        // (no risklake worker record) runs a third one.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let n = conn
+            .execute(
+                "UPDATE trial_system_attributes SET value_json = ?1 WHERE \"key\" = 'risklake:worker'
+                 AND trial_id = (SELECT MIN(trial_id) FROM trials WHERE state = 'RUNNING')",
+                [serde_json::Value::String(format!("x-0@{dead}")).to_string()],
+            )
+            .unwrap();
+        assert_eq!(n, 1, "the running trial records its worker");
+        conn.execute(
+            "INSERT INTO trials (number, study_id, state, datetime_start) VALUES (4, 1, 'RUNNING', '2026-11-30 00:00:00')",
+            [],
+        )
+        .unwrap();
+    }
+    let study = Study::create(
+        Arc::new(Storage::sqlite(&path).unwrap()),
+        "s",
+        Direction::Minimize,
+        true,
+    )
+    .unwrap();
+    let trials = study.storage.trials(0).unwrap();
+    let states: Vec<TrialState> = trials.iter().map(|t| t.state).collect();
+    assert_eq!(
+        states,
+        vec![
+            TrialState::Complete,
+            TrialState::Complete,
+            TrialState::Fail,
+            TrialState::Running,
+            TrialState::Running
+        ]
+    );
+    // The worker record is bookkeeping, not one of the trial's system attributes.
+    assert!(trials.iter().all(|t| !t.system_attrs.contains_key("risklake:worker")));
+}
