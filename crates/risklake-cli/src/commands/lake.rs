@@ -26,36 +26,21 @@ pub async fn init(ctx: &Ctx) -> Result<()> {
 }
 
 pub async fn tables(ctx: &Ctx) -> Result<()> {
-    let lake = ctx.lake().await?;
-    let names = lake.list_tables().await?;
-    let mut rows = Vec::new();
-    for n in &names {
-        let t = lake.table(n).await?;
-        let kind = if t.schema().primary_keys().is_empty() {
-            "append"
-        } else {
-            "primary-key"
-        };
-        let snapshot = lake.latest_snapshot(n).await?;
-        rows.push((n.to_string(), kind, snapshot, t.schema().fields().len()));
-    }
-    let json_rows: Vec<_> = rows
-        .iter()
-        .map(|(n, k, s, c)| json!({ "name": n, "kind": k, "snapshot": s, "columns": c }))
-        .collect();
-    ctx.out.emit(json!({ "tables": json_rows }), || {
-        if rows.is_empty() {
+    let tables = risklake_app::lake::tables(&ctx.ws).await?;
+    ctx.out.emit(json!({ "tables": tables }), || {
+        if tables.is_empty() {
             return "no tables yet (try `risklake quickstart` or `risklake ingest FILE --table NAME`)".into();
         }
         grid(
             &["table", "kind", "columns", "snapshot"],
-            rows.iter()
-                .map(|(n, k, s, c)| {
+            tables
+                .iter()
+                .map(|t| {
                     vec![
-                        n.clone(),
-                        k.to_string(),
-                        c.to_string(),
-                        s.map(|s| s.to_string()).unwrap_or("-".into()),
+                        t.name.clone(),
+                        t.kind.to_string(),
+                        t.columns.to_string(),
+                        t.snapshot.map(|s| s.to_string()).unwrap_or("-".into()),
                     ]
                 })
                 .collect(),
@@ -112,27 +97,22 @@ pub async fn describe(ctx: &Ctx, table: &str) -> Result<()> {
 }
 
 pub async fn tag(ctx: &Ctx, table: &str, tag: &str, snapshot: Option<i64>) -> Result<()> {
-    let lake = ctx.lake().await?;
-    let name = TableName::parse(table)?;
-    let run = ctx.start("tag")?;
-    let result = async {
-        lake.create_tag(&name, tag, snapshot).await?;
-        let snap = match snapshot {
-            Some(s) => Some(s),
-            None => lake.latest_snapshot(&name).await?,
-        };
-        ctx.ws.store().log_param(run, "table", &name.to_string())?;
-        ctx.ws.store().log_param(run, "tag", tag)?;
-        Ok(snap)
-    }
-    .await;
-    let snap = ctx.finish(run, result)?;
+    let req = risklake_app::lake::TagRequest {
+        table: table.to_string(),
+        tag: tag.to_string(),
+        snapshot,
+    };
+    let done = risklake_app::lake::tag(&ctx.ws, &req).await?;
     ctx.out.emit(
-        json!({ "table": name.to_string(), "tag": tag, "snapshot": snap }),
+        json!({ "table": done.table, "tag": done.tag, "snapshot": done.snapshot, "run": done.run }),
         || {
             format!(
-                "tagged {name} snapshot {} as '{tag}' (read it with: SELECT * FROM {name} VERSION AS OF '{tag}')",
-                snap.unwrap_or(0)
+                "tagged {} snapshot {} as '{}' (read it with: SELECT * FROM {} VERSION AS OF '{}')",
+                done.table,
+                done.snapshot.unwrap_or(0),
+                done.tag,
+                done.table,
+                done.tag
             )
         },
     );

@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 
 use risklake_core::{Error, Result};
 use risklake_lake::Lake;
-use risklake_track::RunId;
 
 use crate::app::{Cli, Command};
 use crate::output::Out;
@@ -51,22 +50,6 @@ impl Ctx {
     /// The lake in this home (the workspace's, opened once).
     pub async fn lake(&self) -> Result<Lake> {
         Ok(self.ws.lake().await?.clone())
-    }
-
-    /// Starts a run of `kind` for this command line.
-    pub fn start(&self, kind: &str) -> Result<RunId> {
-        self.ws.store().start_run(&self.project, kind, self.ws.origin())
-    }
-
-    /// Ends a run as the result says; the result passes through.
-    pub fn finish<T>(&self, run: RunId, result: Result<T>) -> Result<T> {
-        let (status, error) = risklake_app::run::outcome(&result);
-        // Failing to record must not hide the command's own error.
-        if let Err(e) = self.ws.store().finish_run(run, status, error.as_deref()) {
-            self.out
-                .note(format!("warning: could not record the end of run {run}: {e}"));
-        }
-        result
     }
 }
 
