@@ -42,17 +42,16 @@ pub struct Listed {
 
 /// Runs, newest first, each with its headline figure.
 pub fn list(ws: &Workspace, filter: &RunFilter) -> Result<Vec<Listed>> {
-    ws.store()
-        .list_runs(filter)?
+    let runs = ws.store().list_runs(filter)?;
+    let ids: Vec<_> = runs.iter().map(|r| r.id).collect();
+    let metrics = ws.store().final_metrics(&ids)?;
+    Ok(runs
         .into_iter()
-        .map(|summary| {
-            let detail = ws.store().get_run(summary.id)?;
-            Ok(Listed {
-                headline: headline(&detail.metrics),
-                summary,
-            })
+        .map(|summary| Listed {
+            headline: metrics.get(&summary.id).and_then(headline),
+            summary,
         })
-        .collect()
+        .collect())
 }
 
 /// Runs side by side: every parameter and final metric any of them has.

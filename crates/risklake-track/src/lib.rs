@@ -56,6 +56,14 @@ pub trait Store: Send + Sync {
     fn dataset_writer(&self, name: &str, snapshot: i64) -> Result<Option<RunId>>;
     /// Runs, newest first, filtered.
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunSummary>>;
+    /// The final value of every metric of each of `runs` (as [`RunDetail::metrics`]), in
+    /// one read instead of one [`Store::get_run`] per run.
+    fn final_metrics(
+        &self,
+        runs: &[RunId],
+    ) -> Result<std::collections::HashMap<RunId, std::collections::BTreeMap<String, f64>>> {
+        runs.iter().map(|&r| Ok((r, self.get_run(r)?.metrics))).collect()
+    }
     /// Reads a named state value (e.g. an incremental ingest's high-water mark).
     fn get_state(&self, scope: &str, key: &str) -> Result<Option<String>>;
     /// Writes a named state value.

@@ -143,6 +143,24 @@ pub fn writable(path: &Path) -> bool {
     unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
 }
 
+/// The final value of each metric from its points in logging order: the step-less one or
+/// the one at the highest step (the last logged among equals).
+fn final_values<'a>(points: impl Iterator<Item = (&'a str, Option<i64>, f64)>) -> BTreeMap<String, f64> {
+    let mut metrics = BTreeMap::new();
+    let mut best_step: BTreeMap<&str, Option<i64>> = BTreeMap::new();
+    for (key, step, value) in points {
+        let newer = match best_step.get(key) {
+            None => true,
+            Some(prev) => step >= *prev,
+        };
+        if newer {
+            best_step.insert(key, step);
+            metrics.insert(key.to_string(), value);
+        }
+    }
+    metrics
+}
+
 /// A path as the path part of an SQLite `file:` URI (`%`, `?` and `#` escaped).
 fn uri_path(path: &Path) -> String {
     let mut out = String::new();
@@ -572,18 +590,7 @@ impl Store for SqliteStore {
             .map_err(db_err)?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(db_err)?;
-        let mut metrics = BTreeMap::new();
-        let mut best_step: BTreeMap<&str, Option<i64>> = BTreeMap::new();
-        for m in &metric_history {
-            let newer = match best_step.get(m.key.as_str()) {
-                None => true,
-                Some(prev) => m.step >= *prev,
-            };
-            if newer {
-                best_step.insert(&m.key, m.step);
-                metrics.insert(m.key.clone(), m.value);
-            }
-        }
+        let metrics = final_values(metric_history.iter().map(|m| (m.key.as_str(), m.step, m.value)));
         let mut stmt = conn
             .prepare("SELECT role, name, snapshot, rows FROM datasets WHERE run_id = ?1 ORDER BY id")
             .map_err(db_err)?;
@@ -621,6 +628,40 @@ impl Store for SqliteStore {
             datasets,
             artifacts,
         })
+    }
+
+    fn final_metrics(&self, runs: &[RunId]) -> Result<std::collections::HashMap<RunId, BTreeMap<String, f64>>> {
+        let conn = self.conn();
+        let mut out = std::collections::HashMap::new();
+        for chunk in runs.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT run_id, key, step, value FROM metrics WHERE run_id IN ({marks}) ORDER BY id"
+                ))
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(chunk.iter()), |r| {
+                    Ok((
+                        r.get::<_, RunId>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<i64>>(2)?,
+                        r.get::<_, f64>(3)?,
+                    ))
+                })
+                .map_err(db_err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(db_err)?;
+            let mut by_run: std::collections::HashMap<RunId, Vec<(String, Option<i64>, f64)>> = Default::default();
+            for (run, key, step, value) in rows {
+                by_run.entry(run).or_default().push((key, step, value));
+            }
+            for &run in chunk {
+                let points = by_run.remove(&run).unwrap_or_default();
+                out.insert(run, final_values(points.iter().map(|(k, s, v)| (k.as_str(), *s, *v))));
+            }
+        }
+        Ok(out)
     }
 
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunSummary>> {
@@ -739,6 +780,28 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn final_metrics_of_many_runs_match_each_runs_detail() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let a = store.start_run("p", "train", "a").unwrap();
+        let b = store.start_run("p", "tune", "b").unwrap();
+        let none = store.start_run("p", "sql", "c").unwrap();
+        store.log_metric(a, "auc", None, 0.7).unwrap();
+        store.log_metric(a, "auc", None, 0.8).unwrap(); // the later step-less value wins
+        for (step, v) in [(0, 0.5), (2, 0.9), (1, 0.6)] {
+            store.log_metric(b, "loss", Some(step), v).unwrap(); // the highest step wins
+        }
+        store.log_metric(b, "best_value", None, 0.42).unwrap();
+        let all = store.final_metrics(&[a, b, none, 999]).unwrap();
+        for run in [a, b, none] {
+            assert_eq!(all[&run], store.get_run(run).unwrap().metrics, "run {run}");
+        }
+        assert_eq!(all[&a]["auc"], 0.8);
+        assert_eq!(all[&b]["loss"], 0.9);
+        assert!(all[&none].is_empty() && all[&999].is_empty());
+    }
 
     #[test]
     fn runs_of_dead_processes_are_marked_interrupted_when_the_store_opens() {
