@@ -245,7 +245,34 @@ fn model_json_and_prediction() {
     params.tree.num_leaves = 4;
     let model = train(&ds, None, &params, &mut |_| {}).unwrap();
     let probe = batches[0].slice(0, 32);
-    let seeds = vec![model.to_json().into_bytes()];
+    // A scorecard too: an LR on a plan's WoE, scaled to points.
+    let plan = risklake_features::bin_batches(
+        batches.clone(),
+        risklake_features::Target::new("bad"),
+        risklake_features::FineOptions::default(),
+        &risklake_features::BinningOptions::default(),
+    )
+    .unwrap();
+    let features: Vec<String> = plan.features.iter().take(3).map(|f| f.name.clone()).collect();
+    let mut d = risklake_learn::DesignBuilder::new("bad", None, None, &features, &[], Some(&plan)).unwrap();
+    for batch in &batches {
+        d.push(batch.clone()).unwrap();
+    }
+    let lr = risklake_learn::lr::fit(
+        &d.finish().unwrap(),
+        &Default::default(),
+        risklake_learn::lr::Inputs::Woe {
+            plan: Box::new(plan.clone()),
+        },
+        "bad",
+    )
+    .unwrap();
+    let card = risklake_learn::Scorecard::build(Some(&plan), &lr, Default::default()).unwrap();
+    let seeds = vec![
+        model.to_json().into_bytes(),
+        lr.to_json().into_bytes(),
+        card.to_json().into_bytes(),
+    ];
     fuzz(
         "model_json",
         seeds,

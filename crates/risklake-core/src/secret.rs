@@ -32,6 +32,8 @@ pub fn mask(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
     // Byte ranges to replace, found in one scan; they never overlap.
     let mut spans: Vec<(usize, usize)> = Vec::new();
+    // URL authorities (`user:pw@host:port`): no `key=value` is looked for inside them.
+    let mut authorities: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
         // scheme://user:password@host
@@ -41,6 +43,7 @@ pub fn mask(text: &str) -> Cow<'_, str> {
                 .iter()
                 .position(|&c| matches!(c, b'/' | b'?' | b'#' | b'"' | b'\'' | b'`') || c.is_ascii_whitespace())
                 .map_or(bytes.len(), |p| start + p);
+            authorities.push((start, end));
             if let Some(at) = bytes[start..end].iter().rposition(|&c| c == b'@') {
                 let userinfo = &bytes[start..start + at];
                 if let Some(colon) = userinfo.iter().position(|&c| c == b':') {
@@ -53,7 +56,7 @@ pub fn mask(text: &str) -> Cow<'_, str> {
             continue;
         }
         // key=value, key = value, "key": "value"
-        if bytes[i] == b'=' || bytes[i] == b':' {
+        if (bytes[i] == b'=' || bytes[i] == b':') && !authorities.iter().any(|&(s, e)| i >= s && i < e) {
             let mut k_end = i;
             let quoted_key = bytes[i] == b':';
             // `"key": "value"`: only quoted keys before a colon (not `user:pw`).
@@ -186,6 +189,11 @@ mod tests {
             (
                 "postgres://u:password=pw@h/db?password=x&a=1",
                 "postgres://u:***@h/db?password=***&a=1",
+            ),
+            // And a `key=` inside a URL's host part is not a parameter.
+            (
+                "postgres://u:pw@h:54password=0/db?password=x&s@t",
+                "postgres://u:***@h:54password=0/db?password=***&s@t",
             ),
         ] {
             assert_eq!(mask(input), expected, "{input}");

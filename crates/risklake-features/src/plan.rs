@@ -162,10 +162,18 @@ impl BinningPlan {
         }
         let plan: BinningPlan =
             serde_json::from_value(value).map_err(|e| Error::invalid(format!("binning plan is malformed: {e}")))?;
-        for f in &plan.features {
+        plan.check()?;
+        Ok(plan)
+    }
+
+    /// Checks that every feature's bins agree with its edges or groups, so transforming
+    /// never indexes past them. Readers of files that embed a plan (models, scorecards)
+    /// call it too.
+    pub fn check(&self) -> Result<()> {
+        for f in &self.features {
             f.check()?;
         }
-        Ok(plan)
+        Ok(())
     }
 
     pub fn feature(&self, name: &str) -> Option<&FeaturePlan> {

@@ -1625,6 +1625,10 @@ impl LrModel {
                 c.name
             )));
         }
+        if let Inputs::Woe { plan } = &m.inputs {
+            plan.check()
+                .map_err(|e| Error::invalid(format!("LR model file is malformed: its binning plan: {e}")))?;
+        }
         Ok(m)
     }
 }

@@ -242,6 +242,21 @@ impl Scorecard {
         }
         let card: Scorecard =
             serde_json::from_value(v).map_err(|e| Error::invalid(format!("scorecard is malformed: {e}")))?;
+        card.plan
+            .check()
+            .map_err(|e| Error::invalid(format!("scorecard is malformed: its binning plan: {e}")))?;
+        // Scoring walks the plan's features and looks up each one's points.
+        if let Some(pf) = card
+            .plan
+            .features
+            .iter()
+            .find(|pf| !card.features.iter().any(|f| f.name == pf.name))
+        {
+            return Err(Error::invalid(format!(
+                "scorecard is malformed: the plan bins feature '{}', which has no points",
+                pf.name
+            )));
+        }
         for f in &card.features {
             let pf = card
                 .plan
