@@ -26,10 +26,7 @@ fn tree(dir: &Path) -> Vec<(PathBuf, u64, u64)> {
                 stack.push(p);
             } else {
                 let bytes = std::fs::read(&p).unwrap();
-                let h = bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
-                    (h ^ *b as u64).wrapping_mul(0x100000001b3)
-                });
-                out.push((p, bytes.len() as u64, h));
+                out.push((p, bytes.len() as u64, risklake_core::rng::fnv1a(&bytes)));
             }
         }
     }
