@@ -43,6 +43,16 @@ pub async fn session(ws: &Workspace, files: &BTreeMap<String, PathBuf>) -> Resul
     Ok(session)
 }
 
+/// Runs the statements in order, stopping at the first error or at cancellation.
+async fn run_all(session: &SqlSession, statements: &[String], progress: &dyn Progress) -> Result<Vec<SqlResult>> {
+    let mut results = Vec::new();
+    for s in statements {
+        check(progress)?;
+        results.push(session.query(s).await?);
+    }
+    Ok(results)
+}
+
 /// Runs the statements as one recorded run (`sql`), stopping at the first error; the
 /// script is recorded before it runs, so a failed run shows what failed.
 pub async fn run(ws: &Workspace, req: &SqlRequest, progress: &dyn Progress) -> Result<SqlReport> {
@@ -53,21 +63,13 @@ pub async fn run(ws: &Workspace, req: &SqlRequest, progress: &dyn Progress) -> R
     let session = session(ws, &req.files).await?;
     if ws.is_read_only() && statements.iter().all(|s| risklake_lake::sql::is_read_only(s)) {
         // Queries of a read-only home run unrecorded: there is nowhere to record them.
-        let mut results = Vec::new();
-        for s in &statements {
-            check(progress)?;
-            results.push(session.query(s).await?);
-        }
+        let results = run_all(&session, &statements, progress).await?;
         return Ok(SqlReport { results, run: None });
     }
     let run = ws.start_run("sql")?;
     let result = async {
         run.param("sql", req.sql.chars().take(RECORDED_CHARS).collect::<String>())?;
-        let mut results = Vec::new();
-        for s in &statements {
-            check(progress)?;
-            results.push(session.query(s).await?);
-        }
+        let results = run_all(&session, &statements, progress).await?;
         if let Some(last) = results.last() {
             run.metric("rows", last.num_rows() as f64)?;
         }
