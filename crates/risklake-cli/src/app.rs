@@ -102,7 +102,7 @@ pub struct SqlArgs {
 
 #[derive(Args, Debug)]
 pub struct IngestArgs {
-    /// A file (.csv, .tsv, .parquet, .jsonl) or a postgres:// URL.
+    /// A file (.csv, .tsv, .parquet, .jsonl), or a postgres:// or mysql:// (mariadb://) URL.
     #[arg(required_unless_present = "job")]
     pub source: Option<String>,
     /// Target lake table (`db.table`).
@@ -144,17 +144,17 @@ pub struct IngestArgs {
     /// Rows sampled to infer types.
     #[arg(long, default_value_t = 10_000)]
     pub infer_rows: usize,
-    /// PostgreSQL: the query to read.
+    /// Database (PostgreSQL, MySQL): the query to read.
     #[arg(long)]
     pub query: Option<String>,
-    /// PostgreSQL: the table to read (`schema.table`).
+    /// Database: the table to read (`schema.table`; `db.table` on MySQL).
     #[arg(long)]
     pub source_table: Option<String>,
-    /// PostgreSQL: read only rows with this column above the last run's high-water mark.
+    /// Database: read only rows with this column above the last run's high-water mark.
     #[arg(long)]
     pub incremental_column: Option<String>,
-    /// PostgreSQL: a file whose first line is the password, for a URL without one (else
-    /// PGPASSWORD is used when set). Passwords are masked wherever risklake prints or
+    /// Database: a file whose first line is the password, for a URL without one (else
+    /// PGPASSWORD / MYSQL_PWD is used when set). Passwords are masked wherever risklake prints or
     /// records a URL.
     #[arg(long)]
     pub password_file: Option<PathBuf>,

@@ -130,16 +130,93 @@ fn with_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .arg(home)
         .args(args)
         .env_remove("RISKLAKE_HOME")
-        .env_remove("PGPASSWORD");
+        .env_remove("PGPASSWORD")
+        .env_remove("MYSQL_PWD");
     for (k, v) in env {
         c.env(k, v);
     }
     c.output().expect("the risklake binary runs")
 }
 
-/// `&str`s of owned arguments.
-fn a(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
+/// Runs ingests against a database source whose password is `secrets[0]`, keeping all
+/// they print, then proves that nothing printed or recorded holds any of the secrets.
+struct SecretProbe {
+    home: PathBuf,
+    table: String,
+    printed: String,
+}
+
+impl SecretProbe {
+    /// `risklake --json ingest URL --source-table TABLE --table LAKE_TABLE` plus `extra`,
+    /// with `env`; asserts it succeeds or fails as `ok` says and returns its stderr.
+    fn ingest(&mut self, url: &str, lake_table: &str, extra: &[&str], env: &[(&str, &str)], ok: bool) -> String {
+        let mut args = vec![
+            "--json",
+            "ingest",
+            url,
+            "--source-table",
+            &self.table,
+            "--table",
+            lake_table,
+        ];
+        args.extend_from_slice(extra);
+        let out = with_env(&self.home, &args, env);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.success(), ok, "{args:?}: {stdout}{stderr}");
+        self.printed.push_str(&stdout);
+        self.printed.push_str(&stderr);
+        stderr.to_string()
+    }
+
+    /// `n` rows in each lake table.
+    fn counts(&self, tables: &[&str], n: u64) {
+        for table in tables {
+            let out = with_env(
+                &self.home,
+                &["--json", "sql", &format!("SELECT COUNT(*) AS n FROM {table}")],
+                &[],
+            );
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(v["results"][0]["data"][0]["n"], n, "{table}: {v}");
+        }
+    }
+
+    /// Everything printed and everything recorded (runs with their command lines, params
+    /// and errors; the home's files byte for byte) is free of every secret.
+    fn assert_secret_free(mut self, secrets: &[&str], min_runs: usize) {
+        let runs = with_env(&self.home, &["--json", "runs", "list"], &[]);
+        self.printed.push_str(&String::from_utf8_lossy(&runs.stdout));
+        let listed: Value = serde_json::from_slice(&runs.stdout).unwrap();
+        let ids: Vec<i64> = listed["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect();
+        assert!(ids.len() >= min_runs, "{listed}");
+        for id in ids {
+            let shown = with_env(&self.home, &["--json", "runs", "show", &id.to_string()], &[]);
+            self.printed.push_str(&String::from_utf8_lossy(&shown.stdout));
+        }
+        assert!(self.printed.contains("***"), "masked URLs are shown");
+        for (what, text) in
+            [("output".to_string(), self.printed.clone())]
+                .into_iter()
+                .chain(tree(&self.home).into_iter().map(|(p, _, _)| {
+                    (
+                        p.display().to_string(),
+                        String::from_utf8_lossy(&std::fs::read(&p).unwrap()).to_string(),
+                    )
+                }))
+        {
+            for secret in secrets {
+                assert!(!text.contains(secret), "a password in {what}");
+            }
+        }
+    }
 }
 
 #[test]
@@ -161,99 +238,102 @@ fn postgres_passwords_come_from_env_or_file_and_are_never_printed_or_recorded() 
     let url = admin.replacen("postgres@", "risklake_pw@", 1);
     assert_ne!(url, admin, "the test URL names the user postgres");
     let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("h");
     let pwfile = dir.path().join("pg.pass");
     std::fs::write(&pwfile, format!("{SECRET}\n")).unwrap();
-    let mut printed = String::new();
-    let mut run = |args: &[&str], env: &[(&str, &str)], ok: bool| -> String {
-        let out = with_env(&home, args, env);
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-        );
-        assert_eq!(out.status.success(), ok, "{args:?}: {stdout}{stderr}");
-        printed.push_str(&stdout);
-        printed.push_str(&stderr);
-        stderr.to_string()
+    let pwfile = pwfile.display().to_string();
+    let mut probe = SecretProbe {
+        home: dir.path().join("h"),
+        table: t.clone(),
+        printed: String::new(),
     };
-    let ingest = |url: &str, table: &str| {
-        vec![
-            "--json".to_string(),
-            "ingest".into(),
-            url.to_string(),
-            "--source-table".into(),
-            t.clone(),
-            "--table".into(),
-            table.to_string(),
-        ]
-    };
-
     // No password anywhere: the server's refusal is shown.
-    let err = run(&a(&ingest(&url, "raw.none")), &[], false);
+    let err = probe.ingest(&url, "raw.none", &[], &[], false);
     assert!(err.to_lowercase().contains("password"), "{err}");
     // From the environment, from a file, in the URL's query, in its user info.
-    run(&a(&ingest(&url, "raw.env")), &[("PGPASSWORD", SECRET)], true);
-    let mut args = ingest(&url, "raw.file");
-    args.extend(["--password-file".into(), pwfile.display().to_string()]);
-    run(&a(&args), &[], true);
+    probe.ingest(&url, "raw.env", &[], &[("PGPASSWORD", SECRET)], true);
+    probe.ingest(&url, "raw.file", &["--password-file", &pwfile], &[], true);
     let sep = if url.contains('?') { '&' } else { '?' };
-    run(
-        &a(&ingest(&format!("{url}{sep}password={SECRET}"), "raw.query")),
-        &[],
-        true,
-    );
+    probe.ingest(&format!("{url}{sep}password={SECRET}"), "raw.query", &[], &[], true);
     let userinfo = url.replacen("risklake_pw@", &format!("risklake_pw:{SECRET}@"), 1);
-    run(&a(&ingest(&userinfo, "raw.userinfo")), &[], true);
+    probe.ingest(&userinfo, "raw.userinfo", &[], &[], true);
     // Failing with a password in the URL: neither the right nor a wrong one is printed.
-    let mut bad = ingest(&userinfo, "raw.bad");
-    bad[3] = format!("{t}_missing");
-    let err = run(&a(&bad), &[], false);
+    probe.table = format!("{t}_missing");
+    let err = probe.ingest(&userinfo, "raw.bad", &[], &[], false);
     assert!(err.contains("_missing"), "{err}");
+    probe.table = t.clone();
     let wrong = url.replacen("risklake_pw@", &format!("risklake_pw:{WRONG}@"), 1);
-    let err = run(&a(&ingest(&wrong, "raw.wrong")), &[], false);
+    let err = probe.ingest(&wrong, "raw.wrong", &[], &[], false);
     assert!(err.contains("authentication failed"), "the server says why: {err}");
     // A password file and a password in the URL at once is ambiguous.
-    let mut both = ingest(&userinfo, "raw.both");
-    both.extend(["--password-file".into(), pwfile.display().to_string()]);
-    let err = run(&a(&both), &[], false);
+    let err = probe.ingest(&userinfo, "raw.both", &["--password-file", &pwfile], &[], false);
     assert!(err.contains("password file"), "{err}");
-
-    for table in ["raw.env", "raw.file", "raw.query", "raw.userinfo"] {
-        let out = with_env(
-            &home,
-            &["--json", "sql", &format!("SELECT COUNT(*) AS n FROM {table}")],
-            &[],
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(v["results"][0]["data"][0]["n"], 2, "{table}: {v}");
-    }
-    // Everything printed and everything recorded (runs with their command lines, params
-    // and errors; the store's files byte for byte) is free of both passwords.
-    let runs = with_env(&home, &["--json", "runs", "list"], &[]);
-    printed.push_str(&String::from_utf8_lossy(&runs.stdout));
-    let listed: Value = serde_json::from_slice(&runs.stdout).unwrap();
-    let ids: Vec<i64> = listed["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_i64().unwrap())
-        .collect();
-    assert!(ids.len() >= 8, "{listed}");
-    for id in ids {
-        let shown = with_env(&home, &["--json", "runs", "show", &id.to_string()], &[]);
-        printed.push_str(&String::from_utf8_lossy(&shown.stdout));
-    }
-    assert!(printed.contains("***"), "masked URLs are shown");
-    for (what, text) in [("output".to_string(), printed.clone())]
-        .into_iter()
-        .chain(tree(&home).into_iter().map(|(p, _, _)| {
-            (
-                p.display().to_string(),
-                String::from_utf8_lossy(&std::fs::read(&p).unwrap()).to_string(),
-            )
-        }))
-    {
-        assert!(!text.contains(SECRET) && !text.contains(WRONG), "a password in {what}");
-    }
+    probe.counts(&["raw.env", "raw.file", "raw.query", "raw.userinfo"], 2);
+    probe.assert_secret_free(&[SECRET, WRONG], 8);
     psql(&format!("DROP TABLE {t}"));
+}
+
+#[test]
+fn mysql_passwords_come_from_env_or_file_and_are_never_printed_or_recorded() {
+    let Some(admin) = common::test_mysql_url() else {
+        return;
+    };
+    const SECRET: &str = "My-S3cr3t-pw";
+    const WRONG: &str = "My-Wr0ng-pw";
+    let my = |sql: &str| common::mysql(&admin, sql);
+    let t = format!("pw_src_{}", std::process::id());
+    let user = format!("risklake_pw{}", std::process::id() % 10_000);
+    my(&format!(
+        "DROP USER IF EXISTS '{user}'@'127.0.0.1'; CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{SECRET}';
+         DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (id INT, v TEXT); INSERT INTO {t} VALUES (1, 'a'), (2, 'b');
+         GRANT SELECT ON {t} TO '{user}'@'127.0.0.1';"
+    ));
+    let url = admin.replacen("risklake@", &format!("{user}@"), 1);
+    assert_ne!(url, admin, "the test URL names the user risklake");
+    let dir = tempfile::tempdir().unwrap();
+    let pwfile = dir.path().join("my.pass");
+    std::fs::write(&pwfile, format!("{SECRET}\n")).unwrap();
+    let pwfile = pwfile.display().to_string();
+    let mut probe = SecretProbe {
+        home: dir.path().join("h"),
+        table: t.clone(),
+        printed: String::new(),
+    };
+    // No password: the server's refusal is shown.
+    let err = probe.ingest(&url, "raw.none", &[], &[], false);
+    assert!(err.contains("Access denied"), "{err}");
+    // From the environment (MYSQL_PWD, as the mysql client reads it), a file, the user info.
+    probe.ingest(&url, "raw.env", &[], &[("MYSQL_PWD", SECRET)], true);
+    probe.ingest(&url, "raw.file", &["--password-file", &pwfile], &[], true);
+    let userinfo = url.replacen(&format!("{user}@"), &format!("{user}:{SECRET}@"), 1);
+    probe.ingest(&userinfo, "raw.userinfo", &[], &[], true);
+    let mariadb = userinfo.replacen("mysql://", "mariadb://", 1);
+    probe.ingest(&mariadb, "raw.mariadb", &[], &[], true);
+    // Failing with a password in the URL: neither the right nor a wrong one is printed.
+    probe.table = format!("{t}_missing");
+    let err = probe.ingest(&userinfo, "raw.bad", &[], &[], false);
+    assert!(err.contains("_missing"), "{err}");
+    probe.table = t.clone();
+    let wrong = url.replacen(&format!("{user}@"), &format!("{user}:{WRONG}@"), 1);
+    let err = probe.ingest(&wrong, "raw.wrong", &[], &[], false);
+    assert!(err.contains("Access denied"), "the server says why: {err}");
+    let err = probe.ingest(&userinfo, "raw.both", &["--password-file", &pwfile], &[], false);
+    assert!(err.contains("password file"), "{err}");
+    probe.counts(&["raw.env", "raw.file", "raw.userinfo", "raw.mariadb"], 2);
+    // The read runs inside one transaction (the consistent snapshot).
+    let args = [
+        "--json",
+        "ingest",
+        &url,
+        "--query",
+        "SELECT @@in_transaction AS in_tx",
+        "--table",
+        "raw.tx",
+    ];
+    let out = with_env(&probe.home, &args, &[("MYSQL_PWD", SECRET)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = with_env(&probe.home, &["--json", "sql", "SELECT in_tx FROM raw.tx"], &[]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["results"][0]["data"][0]["in_tx"], 1, "{v}");
+    probe.assert_secret_free(&[SECRET, WRONG], 9);
+    my(&format!("DROP TABLE {t}; DROP USER '{user}'@'127.0.0.1'"));
 }

@@ -409,6 +409,194 @@ fn postgres_incremental_from_the_cli() {
     psql(&format!("DROP TABLE {t}"));
 }
 
+/// MySQL / MariaDB: a table and a query, every common column type as its Arrow type,
+/// incremental reads keeping the high-water mark, and errors that name the row and column.
+#[test]
+fn mysql_types_incremental_and_errors() {
+    let Some(url) = common::test_mysql_url() else {
+        return;
+    };
+    let my = |sql: &str| common::mysql(&url, sql);
+    let t = format!("cli_types_{}", std::process::id());
+    my(&format!(
+        "DROP TABLE IF EXISTS {t};
+         CREATE TABLE {t} (id INT PRIMARY KEY, amt DECIMAL(12,2), rate DOUBLE, r FLOAT, small SMALLINT UNSIGNED,
+           flag TINYINT(1), bit1 BIT(1), bits BIT(12), big BIGINT UNSIGNED, d DATE, dt DATETIME(3), ts TIMESTAMP NULL,
+           name VARCHAR(20), t TIME, bin VARBINARY(4), e ENUM('a','b'), y YEAR, seq BIGINT);
+         SET SESSION time_zone = '+02:00';
+         INSERT INTO {t} VALUES
+           (1, 1234.50, 0.1, 1.5, 65535, 1, b'1', b'100000000001', 7, '2024-01-31', '2024-01-31 12:00:00.123',
+            '2024-01-31 12:00:00', 'ana ''q''', '-26:03:04', 0x41, 'b', 2024, 10),
+           (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '0000-00-00', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 20);"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("h");
+    let r = json(&home, &["ingest", &url, "--source-table", &t, "--table", "raw.types"]);
+    assert_eq!(r["rows_written"], 2, "{r}");
+    let nulls = json(&home, &["sql", "SELECT COUNT(*) AS n FROM raw.types WHERE id = 2 AND amt IS NULL AND d IS NULL AND ts IS NULL AND bin IS NULL AND big IS NULL"]);
+    assert_eq!(
+        nulls["results"][0]["data"][0]["n"], 1,
+        "nulls and the zero date read as null"
+    );
+    let d = json(&home, &["describe", "raw.types"]);
+    let types: Vec<(String, String)> = d["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["type"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want = [
+        ("id", "INT"),
+        ("amt", "DOUBLE"),
+        ("rate", "DOUBLE"),
+        ("r", "FLOAT"),
+        ("small", "INT"),
+        ("flag", "SMALLINT"),
+        ("bit1", "BOOLEAN"),
+        ("bits", "BIGINT"),
+        ("big", "BIGINT"),
+        ("d", "DATE"),
+        ("dt", "TIMESTAMP(6)"),
+        ("ts", "TIMESTAMP(6) WITH LOCAL TIME ZONE"),
+        ("name", "STRING"),
+        ("t", "STRING"),
+        ("bin", "STRING"),
+        ("e", "STRING"),
+        ("y", "SMALLINT"),
+        ("seq", "BIGINT"),
+    ];
+    assert_eq!(
+        types,
+        want.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+    );
+    let c = json(
+        &home,
+        &[
+            "sql",
+            "SELECT id, amt, rate, small, flag, bit1, bits, big, CAST(d AS VARCHAR) AS d, CAST(dt AS VARCHAR) AS dt, \
+             CAST(ts AS VARCHAR) AS ts, name, t, bin, e, y FROM raw.types ORDER BY id",
+        ],
+    );
+    assert_eq!(
+        c["results"][0]["data"],
+        serde_json::json!([
+            {"id": 1, "amt": 1234.5, "rate": 0.1, "small": 65535, "flag": 1, "bit1": true, "bits": 2049, "big": 7,
+             "d": "2024-01-31", "dt": "2024-01-31T12:00:00.123", "ts": "2024-01-31T10:00:00Z", "name": "ana 'q'",
+             "t": "-26:03:04", "bin": "A", "e": "b", "y": 2024},
+            {"id": 2}
+        ]),
+        "TIMESTAMP written at +02:00 reads as its UTC instant"
+    );
+
+    // A query, incremental on a column: the mark survives between runs.
+    let q = format!("SELECT id, name, seq FROM {t}");
+    let args = [
+        "ingest",
+        url.as_str(),
+        "--query",
+        q.as_str(),
+        "--table",
+        "raw.inc",
+        "--incremental-column",
+        "seq",
+        "--primary-key",
+        "id",
+        "--mode",
+        "upsert",
+    ];
+    let r = json(&home, &args);
+    assert_eq!(
+        (r["rows_written"].as_u64(), r["high_water_mark"].as_str()),
+        (Some(2), Some("20"))
+    );
+    my(&format!(
+        "INSERT INTO {t} (id, name, seq) VALUES (3, 'c', 30); UPDATE {t} SET name = 'a2', seq = 40 WHERE id = 1;"
+    ));
+    let r = json(&home, &args);
+    assert_eq!(
+        (r["rows_written"].as_u64(), r["high_water_mark"].as_str()),
+        (Some(2), Some("40"))
+    );
+    let r = json(&home, &args);
+    assert_eq!(
+        (r["rows_written"].as_u64(), r["high_water_mark"].as_str()),
+        (Some(0), Some("40"))
+    );
+    let c = json(&home, &["sql", "SELECT id, name FROM raw.inc ORDER BY id"]);
+    assert_eq!(
+        c["results"][0]["data"],
+        serde_json::json!([{"id": 1, "name": "a2"}, {"id": 2}, {"id": 3, "name": "c"}])
+    );
+
+    // Errors: the server's own words, and the row and column a value cannot be read from.
+    let e = fails(
+        &home,
+        &[
+            "ingest",
+            &url,
+            "--source-table",
+            &format!("{t}_missing"),
+            "--table",
+            "raw.x",
+        ],
+    );
+    assert!(e.contains("doesn't exist") && e.contains("_missing"), "{e}");
+    let e = fails(&home, &["ingest", &url, "--query", "SELEKT 1", "--table", "raw.x"]);
+    assert!(e.contains("SQL syntax"), "{e}");
+    my(&format!(
+        "UPDATE {t} SET big = 18446744073709551615, bin = 0xFFFE WHERE id = 3"
+    ));
+    let e = fails(
+        &home,
+        &[
+            "ingest",
+            &url,
+            "--query",
+            &format!("SELECT id, big FROM {t} ORDER BY id"),
+            "--table",
+            "raw.x",
+        ],
+    );
+    assert!(e.contains("row 3 column big") && e.contains("does not fit"), "{e}");
+    let e = fails(
+        &home,
+        &[
+            "ingest",
+            &url,
+            "--query",
+            &format!("SELECT id, bin FROM {t} ORDER BY id"),
+            "--table",
+            "raw.x",
+        ],
+    );
+    assert!(e.contains("row 3 column bin") && e.contains("HEX(column)"), "{e}");
+    let tables = json(&home, &["tables"]);
+    assert!(
+        !tables.to_string().contains("raw.x"),
+        "a failed ingest leaves no table: {tables}"
+    );
+    let e = fails(
+        &home,
+        &[
+            "ingest",
+            "mysql://nobody@127.0.0.1:1/db",
+            "--query",
+            "SELECT 1",
+            "--table",
+            "raw.x",
+        ],
+    );
+    assert!(e.contains("connecting to mysql://nobody@127.0.0.1:1/db"), "{e}");
+    my(&format!("DROP TABLE {t}"));
+}
+
 #[test]
 fn interactive_shell_runs_multi_line_statements_and_survives_errors() {
     use std::io::Write;

@@ -8,7 +8,7 @@ use arrow::array::{Array, AsArray, Float64Array, Int64Array, RecordBatch, String
 use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
 use risklake_core::synth::{CreditGenerator, SynthConfig};
-use risklake_lake::ingest::{ingest, IngestRequest, OnError, PostgresSource, ReadOptions, Source};
+use risklake_lake::ingest::{ingest, DatabaseSource, IngestRequest, OnError, ReadOptions, Source};
 use risklake_lake::{Lake, TableName, TableSpec, WriteMode};
 
 fn rt() -> tokio::runtime::Runtime {
@@ -506,9 +506,9 @@ fn postgres_incremental_ingest() {
         let dir = tempfile::tempdir().unwrap();
         let lake = lake(dir.path()).await;
         let mut pg =
-            PostgresSource::new(&url, None, Some(format!("{schema}.loans")), Some("updated_at".into())).unwrap();
-        let req = |pg: &PostgresSource| IngestRequest {
-            source: Source::Postgres(pg.clone()),
+            DatabaseSource::new(&url, None, Some(format!("{schema}.loans")), Some("updated_at".into())).unwrap();
+        let req = |pg: &DatabaseSource| IngestRequest {
+            source: Source::Database(pg.clone()),
             table: name("raw.loans"),
             mode: WriteMode::Upsert,
             spec: TableSpec {
@@ -551,7 +551,7 @@ fn postgres_incremental_ingest() {
         assert_eq!((r3.rows_written, r3.snapshot), (0, None));
         assert_eq!(r3.high_water_mark, r2.high_water_mark);
         // A query source works too.
-        let q = PostgresSource::new(
+        let q = DatabaseSource::new(
             &url,
             Some(format!("SELECT id, grade FROM {schema}.loans WHERE id < 3")),
             None,
@@ -559,16 +559,16 @@ fn postgres_incremental_ingest() {
         )
         .unwrap();
         let rq = IngestRequest {
-            source: Source::Postgres(q),
+            source: Source::Database(q),
             table: name("raw.q"),
             mode: WriteMode::Append,
             spec: TableSpec::default(),
             read: ReadOptions::default(),
         };
         assert_eq!(ingest(&lake, &rq, &no_progress).await.unwrap().rows_written, 2);
-        let bad = PostgresSource::new(&url, Some("SELECT * FROM no_such_table".into()), None, None).unwrap();
+        let bad = DatabaseSource::new(&url, Some("SELECT * FROM no_such_table".into()), None, None).unwrap();
         let rb = IngestRequest {
-            source: Source::Postgres(bad),
+            source: Source::Database(bad),
             ..rq
         };
         let e = ingest(&lake, &rb, &no_progress).await.unwrap_err().to_string();

@@ -28,20 +28,20 @@ pub fn request_from_args(args: &IngestArgs) -> Result<IngestRequest> {
     let source_arg = args
         .source
         .as_deref()
-        .ok_or_else(|| Error::invalid("give a SOURCE (file or postgres:// URL) or --job FILE"))?;
+        .ok_or_else(|| Error::invalid("give a SOURCE (a file, or a postgres:// or mysql:// URL) or --job FILE"))?;
     let table = args
         .table
         .clone()
         .ok_or_else(|| Error::invalid("--table is required"))?;
-    let is_pg = source_arg.starts_with("postgres://") || source_arg.starts_with("postgresql://");
-    if !is_pg
+    let is_db = risklake_lake::ingest::DbEngine::of_url(source_arg).is_some();
+    if !is_db
         && (args.query.is_some()
             || args.source_table.is_some()
             || args.incremental_column.is_some()
             || args.password_file.is_some())
     {
         return Err(Error::invalid(
-            "--query, --source-table, --incremental-column and --password-file apply to postgres:// sources only",
+            "--query, --source-table, --incremental-column and --password-file apply to database (postgres://, mysql://) sources only",
         ));
     }
     let schema = match &args.schema {
@@ -50,8 +50,8 @@ pub fn request_from_args(args: &IngestArgs) -> Result<IngestRequest> {
     };
     let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
     Ok(IngestRequest {
-        path: (!is_pg).then(|| source_arg.to_string()),
-        url: is_pg.then(|| source_arg.to_string()),
+        path: (!is_db).then(|| source_arg.to_string()),
+        url: is_db.then(|| source_arg.to_string()),
         query: args.query.clone(),
         source_table: args.source_table.clone(),
         incremental_column: args.incremental_column.clone(),

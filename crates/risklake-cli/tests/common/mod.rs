@@ -67,3 +67,34 @@ pub fn psql(url: &str, sql: &str) {
         .expect("psql runs");
     assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The test MySQL / MariaDB server's URL (`RISKLAKE_TEST_MYSQL_URL`, set by scripts/test.sh);
+/// `None` skips a test outside CI, and CI must have it.
+pub fn test_mysql_url() -> Option<String> {
+    match std::env::var("RISKLAKE_TEST_MYSQL_URL") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(std::env::var("CI").is_err(), "CI must provide RISKLAKE_TEST_MYSQL_URL");
+            eprintln!("skipping: RISKLAKE_TEST_MYSQL_URL is not set");
+            None
+        }
+    }
+}
+
+/// Runs SQL on the test MySQL server (a `mysql://user@host:port/db` URL without a
+/// password) with Debian's `mariadb` client, asserting success.
+pub fn mysql(url: &str, sql: &str) {
+    let rest = url.split_once("://").expect("a URL").1;
+    let (user, rest) = rest.split_once('@').expect("the URL names a user");
+    let (addr, db) = rest.split_once('/').unwrap_or((rest, ""));
+    let (host, port) = addr.split_once(':').unwrap_or((addr, "3306"));
+    let out = Command::new("mariadb")
+        .args(["--no-defaults", "-h", host, "-P", port, "-u", user, db, "-e", sql])
+        .output()
+        .expect("the mariadb client runs");
+    assert!(
+        out.status.success(),
+        "mariadb: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -17,6 +17,12 @@
 //! source_table = "public.repayments"
 //! incremental_column = "updated_at"
 //! table = "raw.repayments"
+//!
+//! [[source]]
+//! url = "mysql://risk@localhost/core"     # or mariadb://; password from MYSQL_PWD or password_file
+//! query = "SELECT * FROM payments"
+//! incremental_column = "id"
+//! table = "raw.payments"
 //! ```
 
 use std::collections::BTreeMap;
@@ -26,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use risklake_core::{Error, Result};
 
-use super::{parse_type_name, IngestRequest, OnError, PostgresSource, ReadOptions, Source};
+use super::{parse_type_name, DatabaseSource, IngestRequest, OnError, ReadOptions, Source};
 use crate::lake::{TableSpec, WriteMode};
 use crate::names::TableName;
 
@@ -65,7 +71,7 @@ pub struct JobSource {
     /// A data file (.csv, .tsv, .parquet, .jsonl), relative to the job file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    /// A `postgres://` URL.
+    /// A `postgres://` or `mysql://` (`mariadb://`) URL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -74,8 +80,8 @@ pub struct JobSource {
     pub source_table: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incremental_column: Option<String>,
-    /// A file holding the PostgreSQL password (its first line), relative to the job file,
-    /// for a URL without one; else `PGPASSWORD` is used when set.
+    /// A file holding the database password (its first line), relative to the job file,
+    /// for a URL without one; else `PGPASSWORD` / `MYSQL_PWD` is used when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password_file: Option<String>,
     /// The lake table to write.
@@ -153,7 +159,7 @@ impl IngestJob {
                 Source::File(if p.is_absolute() { p } else { self.base_dir.join(p) })
             }
             (None, Some(url)) => {
-                let mut pg = PostgresSource::new(
+                let mut pg = DatabaseSource::new(
                     url,
                     s.query.clone(),
                     s.source_table.clone(),
@@ -167,7 +173,7 @@ impl IngestJob {
                         self.base_dir.join(f)
                     }
                 });
-                Source::Postgres(pg)
+                Source::Database(pg)
             }
             _ => return Err(Error::invalid("a source needs exactly one of path or url")),
         };
@@ -178,7 +184,7 @@ impl IngestJob {
                 || s.password_file.is_some())
         {
             return Err(Error::invalid(
-                "query, source_table, incremental_column and password_file apply to PostgreSQL sources (url) only",
+                "query, source_table, incremental_column and password_file apply to database sources (url) only",
             ));
         }
         let mut read = ReadOptions::default();
@@ -254,6 +260,11 @@ url = "postgres://u@localhost/db"
 source_table = "public.t"
 incremental_column = "updated_at"
 table = "raw.t"
+[[source]]
+url = "mariadb://u@localhost/db"
+query = "SELECT * FROM payments"
+password_file = "my.pass"
+table = "raw.p"
 "#,
         )
         .unwrap();
@@ -264,7 +275,15 @@ table = "raw.t"
         assert!(matches!(&a.source, Source::File(p) if p == &dir.path().join("a.csv")));
         assert_eq!(a.read.schema_overrides[0].0, "zip");
         let t = job.request(&job.sources[1]).unwrap();
-        assert!(matches!(t.source, Source::Postgres(_)));
+        assert!(matches!(&t.source, Source::Database(d) if d.engine == super::super::DbEngine::Postgres));
+        let p = job.request(&job.sources[2]).unwrap();
+        match &p.source {
+            Source::Database(d) => {
+                assert_eq!(d.engine, super::super::DbEngine::MySql);
+                assert_eq!(d.password_file.as_deref(), Some(dir.path().join("my.pass").as_path()));
+            }
+            other => panic!("{other:?}"),
+        }
 
         std::fs::write(
             &path,

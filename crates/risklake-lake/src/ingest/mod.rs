@@ -1,10 +1,12 @@
-//! Data collection into the lake: files (CSV, JSON lines, Parquet) and PostgreSQL, one
+//! Data collection into the lake: files (CSV, JSON lines, Parquet), PostgreSQL and MySQL, one
 //! atomic commit per ingest, bad rows failing loudly or quarantined with their reason.
 
 mod convert;
 mod csv;
+mod db;
 mod job;
 mod jsonl;
+mod mysql;
 mod parquet;
 mod postgres;
 
@@ -20,8 +22,8 @@ use serde::Serialize;
 use risklake_core::{Error, Result};
 
 pub use convert::{parse_type_name, Cell, Inferrer, Kind, RowBuilder};
+pub use db::{DatabaseSource, DbEngine, DbReader};
 pub use job::{parse_delimiter, IngestJob, JobOptions, JobSource};
-pub use postgres::{PgReader, PostgresSource};
 
 use crate::lake::{Lake, TableSpec, WriteMode};
 use crate::names::{FileFormat, TableName};
@@ -282,16 +284,16 @@ pub fn open_file(path: &Path, format: FileFormat, opts: &ReadOptions) -> Result<
 #[derive(Clone, Debug)]
 pub enum Source {
     File(PathBuf),
-    Postgres(PostgresSource),
+    Database(DatabaseSource),
 }
 
 impl Source {
-    /// The source for reports and run records: the file path, or the PostgreSQL URL
+    /// The source for reports and run records: the file path, or the database URL
     /// (password removed) with its query or table.
     pub fn describe(&self) -> String {
         match self {
             Source::File(p) => p.display().to_string(),
-            Source::Postgres(pg) => pg.describe(),
+            Source::Database(db) => db.describe(),
         }
     }
 }
@@ -320,7 +322,7 @@ pub struct IngestReport {
     pub snapshot: Option<i64>,
     pub bytes_read: u64,
     pub seconds: f64,
-    /// For incremental PostgreSQL ingest: the high-water mark after this run.
+    /// For incremental database ingest: the high-water mark after this run.
     pub high_water_mark: Option<String>,
 }
 
@@ -415,7 +417,7 @@ pub async fn ingest(lake: &Lake, req: &IngestRequest, progress: Progress<'_>) ->
             }
             Reader::Sync(open_file(path, format, &read)?)
         }
-        Source::Postgres(pg) => Reader::Pg(pg.open(&req.read).await?),
+        Source::Database(db) => Reader::Db(db.open(&req.read).await?),
     };
     let source_schema = source.schema();
     let schema = if req.read.normalize_names {
@@ -487,7 +489,7 @@ pub async fn ingest(lake: &Lake, req: &IngestRequest, progress: Progress<'_>) ->
         rejected_table = Some(name.to_string());
     }
     let high_water_mark = match &req.source {
-        Source::Postgres(pg) => pg.new_high_water_mark(),
+        Source::Database(db) => db.new_high_water_mark(),
         _ => None,
     };
     Ok(IngestReport {
@@ -531,38 +533,38 @@ async fn write_all(
     Ok((summary, rejected))
 }
 
-/// A file source or a PostgreSQL reader, driven alike.
+/// A file source or a database reader, driven alike.
 enum Reader {
     Sync(Box<dyn BatchSource>),
-    Pg(PgReader),
+    Db(DbReader),
 }
 
 impl Reader {
     fn schema(&self) -> SchemaRef {
         match self {
             Reader::Sync(s) => s.schema(),
-            Reader::Pg(p) => p.schema(),
+            Reader::Db(p) => p.schema(),
         }
     }
 
     async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         match self {
             Reader::Sync(s) => s.next_batch(),
-            Reader::Pg(p) => p.next_batch().await,
+            Reader::Db(p) => p.next_batch().await,
         }
     }
 
     fn take_rejected(&mut self) -> Vec<Rejected> {
         match self {
             Reader::Sync(s) => s.take_rejected(),
-            Reader::Pg(_) => Vec::new(),
+            Reader::Db(_) => Vec::new(),
         }
     }
 
     fn progress(&self) -> (u64, Option<u64>) {
         match self {
             Reader::Sync(s) => s.progress(),
-            Reader::Pg(p) => (p.rows(), None),
+            Reader::Db(p) => (p.rows(), None),
         }
     }
 }

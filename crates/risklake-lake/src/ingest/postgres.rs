@@ -1,7 +1,6 @@
-//! PostgreSQL: a query or a table, read in one repeatable-read snapshot, optionally
-//! incremental on a column whose high-water mark the caller keeps between runs.
+//! PostgreSQL: connecting, the repeatable-read snapshot, and its types as Arrow.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder,
@@ -15,225 +14,90 @@ use tokio_postgres::{Client, NoTls, Row, RowStream};
 
 use risklake_core::{Error, Result};
 
+use super::db::{DatabaseSource, DbEngine};
 use super::ReadOptions;
 
-/// A PostgreSQL source.
-#[derive(Clone, Debug)]
-pub struct PostgresSource {
-    /// `postgres://user:password@host:port/db`.
-    pub url: String,
-    /// A query (`--query`), or
-    pub query: Option<String>,
-    /// a table (`--source-table schema.table`).
-    pub source_table: Option<String>,
-    /// Only rows with this column above the last high-water mark.
-    pub incremental_column: Option<String>,
-    /// The high-water mark of the previous run, as text.
-    pub since: Option<String>,
-    /// A file whose first line is the password, for a URL without one.
-    pub password_file: Option<std::path::PathBuf>,
-    new_hwm: Arc<Mutex<Option<String>>>,
-}
-
-fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-impl PostgresSource {
-    pub fn new(
-        url: &str,
-        query: Option<String>,
-        source_table: Option<String>,
-        incremental_column: Option<String>,
-    ) -> Result<Self> {
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(Error::invalid(format!(
-                "{url}: a PostgreSQL source is a postgres:// URL"
-            )));
-        }
-        match (&query, &source_table) {
-            (Some(_), Some(_)) => return Err(Error::invalid("give either --query or --source-table, not both")),
-            (None, None) => return Err(Error::invalid("a PostgreSQL source needs --query or --source-table")),
-            _ => {}
-        }
-        Ok(PostgresSource {
-            url: url.to_string(),
-            query,
-            source_table,
-            incremental_column,
-            since: None,
-            password_file: None,
-            new_hwm: Default::default(),
-        })
+/// The connection settings: the URL's, with the password, when the URL has none, from the
+/// source's password file or `PGPASSWORD` (as libpq does).
+pub(crate) fn config(src: &DatabaseSource) -> Result<tokio_postgres::Config> {
+    let mut config: tokio_postgres::Config = src.url.parse().map_err(|e: tokio_postgres::Error| {
+        Error::invalid(format!("{}: not a valid PostgreSQL URL: {e}", src.describe()))
+    })?;
+    if let Some(pw) = src.password(config.get_password().is_some())? {
+        config.password(pw);
     }
+    Ok(config)
+}
 
-    /// The URL without its password (nor any other secret), and what is read.
-    pub fn describe(&self) -> String {
-        risklake_core::secret::mask(&self.describe_unmasked()).into_owned()
+/// Connects, fixes the snapshot (one repeatable-read, read-only transaction) and the row
+/// range, and starts streaming.
+pub(crate) async fn open(src: &DatabaseSource, opts: &ReadOptions) -> Result<PgReader> {
+    let what = src.describe();
+    let config = config(src)?;
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| Error::external(format!("connecting to {what}"), pg_message(&e)))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let pg = |context: &str, e: tokio_postgres::Error| Error::external(format!("{context} ({what})"), pg_message(&e));
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .map_err(|e| pg("starting a read transaction", e))?;
+    let base = src.base_query();
+    let (mut filter, mut order) = (String::new(), String::new());
+    if let Some(inc) = src.incremental(&base) {
+        let row = client
+            .query_one(&inc.max_query, &[])
+            .await
+            .map_err(|e| pg(&format!("finding the high-water mark of {}", inc.column), e))?;
+        (filter, order) = inc.filter(src, row.get(0));
     }
-
-    fn describe_unmasked(&self) -> String {
-        let url = match (self.url.find("://"), self.url.rfind('@')) {
-            (Some(s), Some(at)) if at > s => {
-                let creds = &self.url[s + 3..at];
-                let user = creds.split(':').next().unwrap_or("");
-                format!("{}{}@{}", &self.url[..s + 3], user, &self.url[at + 1..])
-            }
-            _ => self.url.clone(),
+    let probe = client
+        .prepare(&format!("SELECT * FROM ({base}) AS src LIMIT 0"))
+        .await
+        .map_err(|e| pg("preparing the query", e))?;
+    let mut select = Vec::new();
+    let mut fields = Vec::new();
+    let mut kinds = Vec::new();
+    for col in probe.columns() {
+        let q = DbEngine::Postgres.quote_ident(col.name());
+        let (expr, kind) = match *col.type_() {
+            Type::BOOL => (q.clone(), PgKind::Bool),
+            Type::INT2 => (q.clone(), PgKind::I16),
+            Type::INT4 => (q.clone(), PgKind::I32),
+            Type::INT8 => (q.clone(), PgKind::I64),
+            Type::FLOAT4 => (q.clone(), PgKind::F32),
+            Type::FLOAT8 => (q.clone(), PgKind::F64),
+            Type::NUMERIC => (format!("{q}::float8"), PgKind::F64),
+            Type::DATE => (q.clone(), PgKind::Date),
+            Type::TIMESTAMP => (q.clone(), PgKind::Ts),
+            Type::TIMESTAMPTZ => (q.clone(), PgKind::TsTz),
+            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => (q.clone(), PgKind::Text),
+            _ => (format!("{q}::text"), PgKind::Text),
         };
-        match (&self.query, &self.source_table) {
-            (_, Some(t)) => format!("{url} table {t}"),
-            (Some(q), _) => format!("{url} query {q:?}"),
-            _ => url,
-        }
+        select.push(format!("{expr} AS {q}"));
+        fields.push(Field::new(col.name(), kind.data_type(), true));
+        kinds.push(kind);
     }
-
-    /// The connection settings: the URL's, with the password taken, when the URL has none,
-    /// from `password_file` or else the `PGPASSWORD` environment variable (as libpq does),
-    /// so that it need not be typed on a command line.
-    pub fn config(&self) -> Result<tokio_postgres::Config> {
-        let mut config: tokio_postgres::Config = self.url.parse().map_err(|e: tokio_postgres::Error| {
-            Error::invalid(format!("{}: not a valid PostgreSQL URL: {e}", self.describe()))
-        })?;
-        if config.get_password().is_none() {
-            if let Some(file) = &self.password_file {
-                let text = std::fs::read_to_string(file)
-                    .map_err(|e| Error::io(format!("reading the password file {}", file.display()), e))?;
-                let pw = text.lines().next().unwrap_or("");
-                if pw.is_empty() {
-                    return Err(Error::invalid(format!(
-                        "the password file {} is empty (its first line is the password)",
-                        file.display()
-                    )));
-                }
-                config.password(pw);
-            } else if let Some(pw) = std::env::var_os("PGPASSWORD").filter(|p| !p.is_empty()) {
-                use std::os::unix::ffi::OsStrExt;
-                config.password(pw.as_bytes());
-            }
-        } else if let Some(file) = &self.password_file {
-            return Err(Error::invalid(format!(
-                "{}: the URL carries a password and a password file ({}) is given too; keep one",
-                self.describe(),
-                file.display()
-            )));
-        }
-        Ok(config)
-    }
-
-    /// The high-water mark reached by the last [`PostgresSource::open`]'s read.
-    pub fn new_high_water_mark(&self) -> Option<String> {
-        self.new_hwm.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    fn base_query(&self) -> String {
-        match (&self.query, &self.source_table) {
-            (_, Some(t)) => format!(
-                "SELECT * FROM {}",
-                t.split('.').map(quote_ident).collect::<Vec<_>>().join(".")
-            ),
-            (Some(q), _) => q.trim().trim_end_matches(';').to_string(),
-            _ => unreachable!("checked in new"),
-        }
-    }
-
-    /// Connects, fixes the snapshot and the row range, and starts streaming.
-    pub async fn open(&self, opts: &ReadOptions) -> Result<PgReader> {
-        let what = self.describe();
-        let config = self.config()?;
-        let (client, connection) = config
-            .connect(NoTls)
-            .await
-            .map_err(|e| Error::external(format!("connecting to {what}"), pg_message(&e)))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        let pg =
-            |context: &str, e: tokio_postgres::Error| Error::external(format!("{context} ({what})"), pg_message(&e));
-        client
-            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await
-            .map_err(|e| pg("starting a read transaction", e))?;
-        let base = self.base_query();
-        let mut filter = String::new();
-        let mut order = String::new();
-        if let Some(col) = &self.incremental_column {
-            let c = quote_ident(col);
-            let since = self
-                .since
-                .as_ref()
-                .map(|s| format!(" WHERE {c} > {}", quote_literal(s)))
-                .unwrap_or_default();
-            let row = client
-                .query_one(&format!("SELECT MAX({c})::text FROM ({base}) AS src{since}"), &[])
-                .await
-                .map_err(|e| pg(&format!("finding the high-water mark of {col}"), e))?;
-            let new: Option<String> = row.get(0);
-            match &new {
-                Some(hwm) => {
-                    filter = format!(
-                        "{since}{} {c} <= {}",
-                        if since.is_empty() { " WHERE" } else { " AND" },
-                        quote_literal(hwm)
-                    );
-                    *self.new_hwm.lock().unwrap_or_else(|p| p.into_inner()) = Some(hwm.clone());
-                }
-                None => {
-                    // Nothing new: read no rows, keep the old mark.
-                    filter = " WHERE false".into();
-                    *self.new_hwm.lock().unwrap_or_else(|p| p.into_inner()) = self.since.clone();
-                }
-            }
-            order = format!(" ORDER BY {c}");
-        }
-        let probe = client
-            .prepare(&format!("SELECT * FROM ({base}) AS src LIMIT 0"))
-            .await
-            .map_err(|e| pg("preparing the query", e))?;
-        let mut select = Vec::new();
-        let mut fields = Vec::new();
-        let mut kinds = Vec::new();
-        for col in probe.columns() {
-            let q = quote_ident(col.name());
-            let (expr, kind) = match *col.type_() {
-                Type::BOOL => (q.clone(), PgKind::Bool),
-                Type::INT2 => (q.clone(), PgKind::I16),
-                Type::INT4 => (q.clone(), PgKind::I32),
-                Type::INT8 => (q.clone(), PgKind::I64),
-                Type::FLOAT4 => (q.clone(), PgKind::F32),
-                Type::FLOAT8 => (q.clone(), PgKind::F64),
-                Type::NUMERIC => (format!("{q}::float8"), PgKind::F64),
-                Type::DATE => (q.clone(), PgKind::Date),
-                Type::TIMESTAMP => (q.clone(), PgKind::Ts),
-                Type::TIMESTAMPTZ => (q.clone(), PgKind::TsTz),
-                Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => (q.clone(), PgKind::Text),
-                _ => (format!("{q}::text"), PgKind::Text),
-            };
-            select.push(format!("{expr} AS {q}"));
-            fields.push(Field::new(col.name(), kind.data_type(), true));
-            kinds.push(kind);
-        }
-        let sql = format!("SELECT {} FROM ({base}) AS src{filter}{order}", select.join(", "));
-        let stmt = client.prepare(&sql).await.map_err(|e| pg("preparing the query", e))?;
-        let stream = client
-            .query_raw(&stmt, std::iter::empty::<&(dyn tokio_postgres::types::ToSql + Sync)>())
-            .await
-            .map_err(|e| pg("running the query", e))?;
-        Ok(PgReader {
-            what,
-            client,
-            stream: Box::pin(stream),
-            schema: Arc::new(Schema::new(fields)),
-            kinds,
-            batch_rows: opts.batch_rows,
-            rows: 0,
-            done: false,
-        })
-    }
+    let sql = format!("SELECT {} FROM ({base}) AS src{filter}{order}", select.join(", "));
+    let stmt = client.prepare(&sql).await.map_err(|e| pg("preparing the query", e))?;
+    let stream = client
+        .query_raw(&stmt, std::iter::empty::<&(dyn tokio_postgres::types::ToSql + Sync)>())
+        .await
+        .map_err(|e| pg("running the query", e))?;
+    Ok(PgReader {
+        what,
+        client,
+        stream: Box::pin(stream),
+        schema: Arc::new(Schema::new(fields)),
+        kinds,
+        batch_rows: opts.batch_rows,
+        rows: 0,
+        done: false,
+    })
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -359,21 +223,6 @@ fn column(rows: &[Row], i: usize, kind: PgKind) -> std::result::Result<ArrayRef,
         ),
         PgKind::Text => fill!(StringBuilder::new(), String, |v| v),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn describes_without_password_and_checks_arguments() {
-        let s = PostgresSource::new("postgres://u:secret@h:5432/db", None, Some("public.loans".into()), None).unwrap();
-        assert_eq!(s.describe(), "postgres://u@h:5432/db table public.loans");
-        assert_eq!(s.base_query(), "SELECT * FROM \"public\".\"loans\"");
-        assert!(PostgresSource::new("mysql://x", Some("q".into()), None, None).is_err());
-        assert!(PostgresSource::new("postgres://x", None, None, None).is_err());
-        assert_eq!(quote_literal("it's"), "'it''s'");
-    }
 }
 
 /// What the server said (severity, message, detail, hint, position), or the error with
