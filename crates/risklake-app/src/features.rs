@@ -61,12 +61,13 @@ impl BinRequest {
 }
 
 /// A stored binning plan and the run that made it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct BinReport {
     pub run: RunId,
     pub plan: BinningPlan,
     pub seconds: f64,
     /// Where the store keeps the plan artifact.
+    #[serde(skip)]
     pub plan_path: PathBuf,
 }
 
@@ -459,10 +460,11 @@ pub struct SelectRequest {
 }
 
 /// The verdicts, and where the selected plan is stored.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct SelectReport {
     pub run: RunId,
     pub decisions: Vec<Decision>,
+    #[serde(skip)]
     pub plan_path: PathBuf,
 }
 
@@ -556,12 +558,13 @@ pub struct EvaluateRequest {
 }
 
 /// The plan with its PSI figures, and the run.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct EvaluateReport {
     pub run: RunId,
     pub plan: BinningPlan,
     pub psi: Vec<FeaturePsi>,
     pub seconds: f64,
+    #[serde(skip)]
     pub plan_path: PathBuf,
 }
 

@@ -27,6 +27,7 @@ pub mod artifacts;
 pub mod features;
 pub mod gen;
 pub mod ingest;
+pub mod jobs;
 pub mod lake;
 pub mod learner;
 pub mod lineage;

@@ -27,11 +27,12 @@ pub struct ScorecardBuildRequest {
 }
 
 /// A stored scorecard and the run that built it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct ScorecardBuildReport {
     pub run: RunId,
     pub scorecard: Scorecard,
     /// Where the store keeps it.
+    #[serde(skip)]
     pub path: PathBuf,
     /// Coefficients that give riskier bins more points.
     pub warnings: Vec<String>,
@@ -238,7 +239,7 @@ impl Default for EvaluateRequest {
 }
 
 /// What an evaluation found, and its run.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct EvaluateReport {
     pub run: RunId,
     pub evaluation: risklake_learn::scorecard::ScoreEvaluation,

@@ -80,3 +80,49 @@ pub async fn run(ws: &Workspace, req: &SqlRequest, progress: &dyn Progress) -> R
     let results = run.finish(result)?;
     Ok(SqlReport { results, run: Some(id) })
 }
+
+/// Arrow batches as a JSON array of row objects (nulls left out of each object).
+pub fn batches_json(batches: &[arrow::record_batch::RecordBatch]) -> Result<serde_json::Value> {
+    let mut buf = Vec::new();
+    {
+        let mut w = arrow::json::ArrayWriter::new(&mut buf);
+        let refs: Vec<&arrow::record_batch::RecordBatch> = batches.iter().collect();
+        w.write_batches(&refs).map_err(|e| Error::arrow("writing JSON", e))?;
+        w.finish().map_err(|e| Error::arrow("writing JSON", e))?;
+    }
+    if buf.is_empty() {
+        return Ok(serde_json::Value::Array(vec![]));
+    }
+    serde_json::from_slice(&buf).map_err(|e| Error::invalid(format!("formatting JSON: {e}")))
+}
+
+impl SqlReport {
+    /// The report as JSON: each statement with its row count and at most `max_rows` of its
+    /// rows (`truncated` says when rows were left out), and the run.
+    pub fn to_json(&self, max_rows: usize) -> Result<serde_json::Value> {
+        let mut results = Vec::with_capacity(self.results.len());
+        for r in &self.results {
+            let rows = r.num_rows();
+            let mut kept = Vec::new();
+            let mut left = max_rows;
+            for b in &r.batches {
+                if left == 0 {
+                    break;
+                }
+                let n = b.num_rows().min(left);
+                kept.push(b.slice(0, n));
+                left -= n;
+            }
+            results.push(serde_json::json!({
+                "statement": r.statement,
+                "columns": r.schema.fields().iter().map(|f| serde_json::json!({
+                    "name": f.name(), "type": f.data_type().to_string()
+                })).collect::<Vec<_>>(),
+                "rows": rows,
+                "data": batches_json(&kept)?,
+                "truncated": rows > max_rows,
+            }));
+        }
+        Ok(serde_json::json!({ "results": results, "run": self.run }))
+    }
+}

@@ -557,9 +557,10 @@ pub struct TrainLrRequest {
 }
 
 /// What a logistic-regression run produced.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct LrReport {
     pub run: RunId,
+    #[serde(skip)]
     pub model_path: PathBuf,
     pub model: LrModel,
     /// Held-out (rows, AUC, KS).

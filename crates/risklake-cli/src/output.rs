@@ -106,20 +106,7 @@ pub fn batches_table(batches: &[RecordBatch]) -> Result<String> {
         .map_err(|e| Error::arrow("formatting rows", e))
 }
 
-/// Arrow batches as a JSON array of row objects.
-pub fn batches_json(batches: &[RecordBatch]) -> Result<Value> {
-    let mut buf = Vec::new();
-    {
-        let mut w = arrow::json::ArrayWriter::new(&mut buf);
-        let refs: Vec<&RecordBatch> = batches.iter().collect();
-        w.write_batches(&refs).map_err(|e| Error::arrow("writing JSON", e))?;
-        w.finish().map_err(|e| Error::arrow("writing JSON", e))?;
-    }
-    if buf.is_empty() {
-        return Ok(Value::Array(vec![]));
-    }
-    serde_json::from_slice(&buf).map_err(|e| Error::invalid(format!("formatting JSON: {e}")))
-}
+pub use risklake_app::sql::batches_json;
 
 /// Arrow batches as CSV text (with header).
 pub fn batches_csv(batches: &[RecordBatch], out: &mut dyn std::io::Write) -> Result<()> {

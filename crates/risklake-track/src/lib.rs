@@ -19,10 +19,12 @@
 //! assert_eq!(store.get_run(run).unwrap().params["rows"], "10");
 //! ```
 
+mod jobs;
 pub mod registry;
 mod sqlite;
 mod types;
 
+pub use jobs::{job_origin, Job, JobFilter, JobLogLine, JobStatus, OnInterrupt};
 pub use sqlite::{writable, SqliteStore};
 pub use types::*;
 

@@ -19,8 +19,8 @@ use crate::{registry, Store};
 
 /// 2: runs record their owner process (`owner` = host:pid:start), so runs whose process
 /// died can be marked interrupted. 3: the model registry (model_versions, model_aliases,
-/// model_tags, model_events).
-const SCHEMA_VERSION: i64 = 3;
+/// model_tags, model_events). 4: the server's job queue (jobs, job_logs).
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -173,11 +173,11 @@ fn uri_path(path: &Path) -> String {
     out
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn db_err(e: rusqlite::Error) -> Error {
+pub(crate) fn db_err(e: rusqlite::Error) -> Error {
     Error::external("project store", e)
 }
 
@@ -220,6 +220,7 @@ impl SqliteStore {
         retry_locked(|| conn.execute_batch("BEGIN IMMEDIATE"))?;
         let migrated = (|| -> Result<()> {
             conn.execute_batch(SCHEMA).map_err(db_err)?;
+            conn.execute_batch(crate::jobs::SCHEMA).map_err(db_err)?;
             let version: Option<String> = conn
                 .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
                 .optional()
@@ -233,9 +234,10 @@ impl SqliteStore {
                     .map_err(db_err)?;
                 }
                 Some(v) if v.parse::<i64>().ok() == Some(SCHEMA_VERSION) => {}
-                Some(v) if v == "1" || v == "2" => {
+                Some(v) if v == "1" || v == "2" || v == "3" => {
                     // Version 1 had no owner column (its running runs stay unjudged);
-                    // the registry's tables (version 3) were created above.
+                    // the registry's tables (version 3) and the job queue (4) were
+                    // created above.
                     if v == "1" {
                         conn.execute_batch("ALTER TABLE runs ADD COLUMN owner TEXT;")
                             .map_err(db_err)?;
@@ -327,7 +329,7 @@ impl SqliteStore {
         self.read_only
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent (each call is
         // one statement or transaction), so a poisoned lock is still usable.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())

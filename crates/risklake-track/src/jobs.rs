@@ -1,0 +1,482 @@
+//! The job queue of a server: workflow requests queued, claimed by a worker, run, and
+//! ended, with their log lines and the runs they produced. Kept in the project store so a
+//! restarted server finds its queue, and so every front can list jobs.
+
+use std::fmt;
+
+use rusqlite::{params, OptionalExtension, Row};
+use serde::Serialize;
+
+use risklake_core::process::Owner;
+use risklake_core::secret::mask;
+use risklake_core::{Error, Result};
+
+use crate::sqlite::{db_err, now, SqliteStore};
+
+/// Where a job is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "queued" => JobStatus::Queued,
+            "running" => JobStatus::Running,
+            "succeeded" => JobStatus::Succeeded,
+            "failed" => JobStatus::Failed,
+            "cancelled" => JobStatus::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// Whether the job has ended.
+    pub fn is_final(self) -> bool {
+        matches!(self, JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled)
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a job does when the server running it dies: `fail` (default) or `requeue`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnInterrupt {
+    #[default]
+    Fail,
+    Requeue,
+}
+
+/// A job as the store keeps it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Job {
+    pub id: i64,
+    pub project: String,
+    /// The workflow (`train.gbdt`, `ingest`, ...).
+    pub kind: String,
+    /// The request as JSON, secrets masked.
+    pub request: serde_json::Value,
+    pub status: JobStatus,
+    pub user: String,
+    pub on_interrupt: OnInterrupt,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The workflow's report (JSON), when it succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    /// Cancellation was asked for while it ran.
+    pub cancel_requested: bool,
+    /// The runs it recorded.
+    pub runs: Vec<i64>,
+    /// The latest progress (stage, position, total), as JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<serde_json::Value>,
+}
+
+/// One line of a job's log.
+#[derive(Clone, Debug, Serialize)]
+pub struct JobLogLine {
+    pub seq: i64,
+    pub at: String,
+    pub line: String,
+}
+
+/// Which jobs to list.
+#[derive(Clone, Debug, Default)]
+pub struct JobFilter {
+    pub project: Option<String>,
+    pub status: Option<JobStatus>,
+    pub limit: Option<usize>,
+}
+
+pub(crate) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    kind TEXT NOT NULL,
+    request TEXT NOT NULL,
+    status TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    on_interrupt TEXT NOT NULL DEFAULT 'fail',
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    ended_at TEXT,
+    error TEXT,
+    result TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    owner TEXT,
+    progress TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, id);
+CREATE TABLE IF NOT EXISTS job_logs (
+    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    line TEXT NOT NULL,
+    PRIMARY KEY (job_id, seq)
+);
+";
+
+const JOB_COLUMNS: &str = "j.id, p.name, j.kind, j.request, j.status, j.user_name, j.on_interrupt, j.created_at, \
+     j.started_at, j.ended_at, j.error, j.result, j.cancel_requested, j.progress";
+
+/// The command runs of a job record (see `Workspace::with_origin`).
+pub fn job_origin(id: i64) -> String {
+    format!("job {id}")
+}
+
+fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
+    let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+    Ok(Job {
+        id: r.get(0)?,
+        project: r.get(1)?,
+        kind: r.get(2)?,
+        request: json(r.get(3)?).unwrap_or(serde_json::Value::Null),
+        status: JobStatus::parse(&r.get::<_, String>(4)?).unwrap_or(JobStatus::Failed),
+        user: r.get(5)?,
+        on_interrupt: if r.get::<_, String>(6)? == "requeue" {
+            OnInterrupt::Requeue
+        } else {
+            OnInterrupt::Fail
+        },
+        created_at: r.get(7)?,
+        started_at: r.get(8)?,
+        ended_at: r.get(9)?,
+        error: r.get(10)?,
+        result: json(r.get(11)?),
+        cancel_requested: r.get::<_, i64>(12)? != 0,
+        runs: Vec::new(),
+        progress: json(r.get(13)?),
+    })
+}
+
+impl SqliteStore {
+    fn with_runs(&self, mut job: Job) -> Result<Job> {
+        let conn = self.conn();
+        job.runs = conn
+            .prepare("SELECT id FROM runs WHERE command = ?1 ORDER BY id")
+            .and_then(|mut st| {
+                st.query_map([job_origin(job.id)], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<i64>>>()
+            })
+            .map_err(db_err)?;
+        Ok(job)
+    }
+
+    /// Queues a job; the request is stored with its secrets masked (the caller keeps the
+    /// real one to run, see [`SqliteStore::claim_job`]).
+    pub fn create_job(
+        &self,
+        project: &str,
+        kind: &str,
+        request: &serde_json::Value,
+        user: &str,
+        on_interrupt: OnInterrupt,
+    ) -> Result<i64> {
+        let project_id = crate::Store::ensure_project(self, project)?;
+        let text = mask(&request.to_string()).into_owned();
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO jobs (project_id, kind, request, status, user_name, on_interrupt, created_at)
+             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6)",
+            params![
+                project_id,
+                kind,
+                text,
+                user,
+                if on_interrupt == OnInterrupt::Requeue {
+                    "requeue"
+                } else {
+                    "fail"
+                },
+                now()
+            ],
+        )
+        .map_err(db_err)?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Takes the oldest queued job for this process (`running`, owned by it), if any.
+    pub fn claim_job(&self) -> Result<Option<Job>> {
+        let me = Owner::current().to_string();
+        let conn = self.conn();
+        let claimed: Option<i64> = conn
+            .query_row(
+                "UPDATE jobs SET status = 'running', started_at = ?1, owner = ?2
+                 WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1)
+                 RETURNING id",
+                params![now(), me],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)?;
+        drop(conn);
+        claimed.map(|id| self.get_job(id)).transpose()
+    }
+
+    /// Ends a running job (a job already ended is left as it is).
+    pub fn finish_job(
+        &self,
+        id: i64,
+        status: JobStatus,
+        error: Option<&str>,
+        result: Option<&serde_json::Value>,
+    ) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE jobs SET status = ?2, ended_at = ?3, error = ?4, result = ?5
+                 WHERE id = ?1 AND status = 'running'",
+                params![
+                    id,
+                    status.as_str(),
+                    now(),
+                    error.map(|e| mask(e).into_owned()),
+                    result.map(|r| mask(&r.to_string()).into_owned())
+                ],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Cancels a job: a queued one ends `cancelled` at once; a running one is asked to
+    /// stop (its worker sees [`Job::cancel_requested`]); an ended one is a conflict.
+    pub fn cancel_job(&self, id: i64) -> Result<Job> {
+        let job = self.get_job(id)?;
+        match job.status {
+            JobStatus::Queued => {
+                self.conn()
+                    .execute(
+                        "UPDATE jobs SET status = 'cancelled', ended_at = ?2, error = 'cancelled before it started'
+                         WHERE id = ?1 AND status = 'queued'",
+                        params![id, now()],
+                    )
+                    .map_err(db_err)?;
+            }
+            JobStatus::Running => {
+                self.conn()
+                    .execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?1", [id])
+                    .map_err(db_err)?;
+            }
+            s => return Err(Error::Conflict(format!("job {id} has already ended ({s})"))),
+        }
+        self.get_job(id)
+    }
+
+    pub fn get_job(&self, id: i64) -> Result<Job> {
+        let job = self
+            .conn()
+            .query_row(
+                &format!("SELECT {JOB_COLUMNS} FROM jobs j JOIN projects p ON p.id = j.project_id WHERE j.id = ?1"),
+                [id],
+                job_from_row,
+            )
+            .optional()
+            .map_err(db_err)?
+            .ok_or_else(|| Error::not_found("job", id.to_string()))?;
+        self.with_runs(job)
+    }
+
+    /// Jobs, newest first.
+    pub fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>> {
+        let jobs = {
+            let conn = self.conn();
+            let mut st = conn
+                .prepare(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs j JOIN projects p ON p.id = j.project_id
+                     WHERE (?1 IS NULL OR p.name = ?1) AND (?2 IS NULL OR j.status = ?2)
+                     ORDER BY j.id DESC LIMIT ?3"
+                ))
+                .map_err(db_err)?;
+            let rows = st
+                .query_map(
+                    params![
+                        filter.project,
+                        filter.status.map(|s| s.as_str()),
+                        filter.limit.map_or(-1, |l| l as i64)
+                    ],
+                    job_from_row,
+                )
+                .map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)?
+        };
+        jobs.into_iter().map(|j| self.with_runs(j)).collect()
+    }
+
+    /// Appends a line to the job's log.
+    pub fn append_job_log(&self, id: i64, line: &str) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO job_logs (job_id, seq, at, line)
+                 VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_logs WHERE job_id = ?1), ?2, ?3)",
+                params![id, now(), mask(line).into_owned()],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// The job's log lines after `after` (0 for all).
+    pub fn job_log(&self, id: i64, after: i64) -> Result<Vec<JobLogLine>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare("SELECT seq, at, line FROM job_logs WHERE job_id = ?1 AND seq > ?2 ORDER BY seq")
+            .map_err(db_err)?;
+        let rows = st
+            .query_map(params![id, after], |r| {
+                Ok(JobLogLine {
+                    seq: r.get(0)?,
+                    at: r.get(1)?,
+                    line: r.get(2)?,
+                })
+            })
+            .map_err(db_err)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+    }
+
+    /// Records the job's latest progress.
+    pub fn set_job_progress(&self, id: i64, progress: &serde_json::Value) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE jobs SET progress = ?2 WHERE id = ?1",
+                params![id, progress.to_string()],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Jobs left `running` by a process that is gone (a killed server): failed as
+    /// interrupted, or queued again when their request asked for that. Returns their ids.
+    pub fn reap_jobs(&self) -> Result<Vec<i64>> {
+        let running: Vec<(i64, Option<String>, String)> = {
+            let conn = self.conn();
+            let mut st = conn
+                .prepare("SELECT id, owner, on_interrupt FROM jobs WHERE status = 'running'")
+                .map_err(db_err)?;
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)?
+        };
+        let mut reaped = Vec::new();
+        for (id, owner, on_interrupt) in running {
+            let gone = owner.as_deref().and_then(Owner::parse).is_none_or(|o| o.is_gone());
+            if !gone {
+                continue;
+            }
+            let conn = self.conn();
+            let n = if on_interrupt == "requeue" {
+                conn.execute(
+                    "UPDATE jobs SET status = 'queued', started_at = NULL, owner = NULL, progress = NULL
+                     WHERE id = ?1 AND status = 'running'",
+                    [id],
+                )
+            } else {
+                conn.execute(
+                    "UPDATE jobs SET status = 'failed', ended_at = ?2,
+                       error = 'interrupted: the server running it stopped before it ended'
+                     WHERE id = ?1 AND status = 'running'",
+                    params![id, now()],
+                )
+            }
+            .map_err(db_err)?;
+            if n == 1 {
+                reaped.push(id);
+            }
+        }
+        Ok(reaped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_queue_run_end_and_survive_a_dead_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let req = serde_json::json!({"kind": "ingest", "request": {"url": "postgres://u:pw@h/db"}});
+        let a = store.create_job("p", "ingest", &req, "ana", OnInterrupt::Fail).unwrap();
+        let b = store.create_job("p", "gen", &req, "ana", OnInterrupt::Requeue).unwrap();
+        let c = store.create_job("q", "gen", &req, "bo", OnInterrupt::Fail).unwrap();
+        let job = store.get_job(a).unwrap();
+        assert_eq!(job.status, JobStatus::Queued);
+        assert!(
+            !job.request.to_string().contains("pw@"),
+            "secrets masked: {}",
+            job.request
+        );
+        // Claimed oldest first, once.
+        assert_eq!(store.claim_job().unwrap().unwrap().id, a);
+        assert_eq!(store.claim_job().unwrap().unwrap().id, b);
+        assert_eq!(store.cancel_job(c).unwrap().status, JobStatus::Cancelled);
+        assert!(store.claim_job().unwrap().is_none());
+        assert!(matches!(store.cancel_job(c), Err(Error::Conflict(_))));
+        assert!(store.cancel_job(a).unwrap().cancel_requested);
+        store.append_job_log(a, "first").unwrap();
+        store.append_job_log(a, "second").unwrap();
+        assert_eq!(store.job_log(a, 1).unwrap()[0].line, "second");
+        store
+            .finish_job(a, JobStatus::Cancelled, Some("cancelled"), None)
+            .unwrap();
+        store.finish_job(a, JobStatus::Succeeded, None, None).unwrap();
+        assert_eq!(
+            store.get_job(a).unwrap().status,
+            JobStatus::Cancelled,
+            "an ended job stays ended"
+        );
+        let listed = store
+            .list_jobs(&JobFilter {
+                project: Some("p".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(listed.iter().map(|j| j.id).collect::<Vec<_>>(), vec![b, a]);
+        // b runs under a dead owner: requeued; a new failing job under a dead owner: failed.
+        let dead = format!("{}:999999999:0", risklake_core::process::hostname());
+        store
+            .conn()
+            .execute("UPDATE jobs SET owner = ?1 WHERE id = ?2", params![dead, b])
+            .unwrap();
+        let d = store.create_job("p", "gen", &req, "ana", OnInterrupt::Fail).unwrap();
+        store
+            .conn()
+            .execute(
+                "UPDATE jobs SET status = 'running', owner = ?1 WHERE id = ?2",
+                params![dead, d],
+            )
+            .unwrap();
+        let mut reaped = store.reap_jobs().unwrap();
+        reaped.sort();
+        assert_eq!(reaped, vec![b, d]);
+        assert_eq!(store.get_job(b).unwrap().status, JobStatus::Queued);
+        let d = store.get_job(d).unwrap();
+        assert_eq!(d.status, JobStatus::Failed);
+        assert!(d.error.unwrap().contains("interrupted"));
+        assert!(matches!(store.get_job(999), Err(Error::NotFound { .. })));
+    }
+}
