@@ -473,6 +473,13 @@ fn sql_error(sql: &str, e: datafusion::error::DataFusionError) -> Error {
     } else {
         short
     };
+    use datafusion::error::DataFusionError as D;
+    // A statement that does not parse or plan (a typo, an unknown column or table, a
+    // type mismatch) is the caller's to fix; failures while running are the engine's.
+    let caller = matches!(
+        e.find_root(),
+        D::SQL(..) | D::Plan(_) | D::SchemaError(..) | D::NotImplemented(_)
+    );
     let mut message = e.strip_backtrace();
     // SQL folds unquoted names to lower case: a column `Amount` is `"Amount"`.
     if message.contains("No field named") && message.chars().any(|c| c.is_ascii_uppercase()) {
@@ -480,6 +487,9 @@ fn sql_error(sql: &str, e: datafusion::error::DataFusionError) -> Error {
             " (names with capitals, spaces or symbols need double quotes in SQL, e.g. \"Amount\"; \
              `risklake ingest --normalize-names` stores them in lower snake case instead)",
         );
+    }
+    if caller {
+        return Error::Invalid(format!("SQL error in `{short}`: {message}"));
     }
     Error::External {
         context: format!("SQL error in `{short}`"),

@@ -142,6 +142,9 @@ CREATE TABLE IF NOT EXISTS job_logs (
 );
 ";
 
+const REQUEUE: &str = "UPDATE jobs SET status = 'queued', started_at = NULL, owner = NULL, progress = NULL,
+     cancel_requested = 0 WHERE id = ?1 AND status = 'running'";
+
 const JOB_COLUMNS: &str = "j.id, p.name, j.kind, j.request, j.status, j.user_name, j.on_interrupt, j.created_at, \
      j.started_at, j.ended_at, j.error, j.result, j.cancel_requested, j.progress";
 
@@ -368,6 +371,13 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Puts a running job back in the queue (its server is stopping and the job asked to be
+    /// run again rather than fail).
+    pub fn requeue_job(&self, id: i64) -> Result<()> {
+        self.conn().execute(REQUEUE, [id]).map_err(db_err)?;
+        Ok(())
+    }
+
     /// Jobs left `running` by a process that is gone (a killed server): failed as
     /// interrupted, or queued again when their request asked for that. Returns their ids.
     pub fn reap_jobs(&self) -> Result<Vec<i64>> {
@@ -389,11 +399,7 @@ impl SqliteStore {
             }
             let conn = self.conn();
             let n = if on_interrupt == "requeue" {
-                conn.execute(
-                    "UPDATE jobs SET status = 'queued', started_at = NULL, owner = NULL, progress = NULL
-                     WHERE id = ?1 AND status = 'running'",
-                    [id],
-                )
+                conn.execute(REQUEUE, [id])
             } else {
                 conn.execute(
                     "UPDATE jobs SET status = 'failed', ended_at = ?2,

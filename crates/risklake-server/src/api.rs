@@ -1,0 +1,572 @@
+//! The `/api/v1` routes: each handler reads its input, calls the workflow layer (or the
+//! store's job queue) and answers JSON.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State as S};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use risklake_app::jobs::{sandbox_paths, WorkflowRequest};
+use risklake_app::Workspace;
+use risklake_core::{Error, ErrorKind, Result};
+use risklake_lake::TableName;
+use risklake_track::{JobFilter, JobStatus, OnInterrupt, RunFilter, RunStatus};
+
+use crate::runner::Shared;
+
+#[derive(Clone)]
+pub(crate) struct State {
+    pub shared: Arc<Shared>,
+    pub files: Option<PathBuf>,
+    pub sql_rows: usize,
+    pub sql_timeout: Duration,
+}
+
+/// Every route: (method, path, what it does). The router and the OpenAPI document are
+/// both read from here, so they cannot drift apart.
+const ROUTES: &[(&str, &str, &str)] = &[
+    ("get", "/api/v1/health", "The server's version and state."),
+    ("get", "/api/v1/openapi.json", "This API as an OpenAPI 3.1 document."),
+    ("get", "/api/v1/projects", "Projects with their run counts."),
+    (
+        "get",
+        "/api/v1/tables",
+        "The lake's tables: kind, columns, latest snapshot.",
+    ),
+    (
+        "get",
+        "/api/v1/tables/{name}",
+        "One table: columns with types, keys, latest snapshot.",
+    ),
+    (
+        "get",
+        "/api/v1/tables/{name}/preview",
+        "Rows of a table (limit, offset).",
+    ),
+    (
+        "post",
+        "/api/v1/sql",
+        "Runs read-only SQL: {\"sql\", \"limit\"} -> rows (bounded in rows and time).",
+    ),
+    (
+        "get",
+        "/api/v1/runs",
+        "Runs, newest first (project, kind, status, limit).",
+    ),
+    (
+        "get",
+        "/api/v1/runs/{id}",
+        "One run: params, metrics, datasets, artifacts.",
+    ),
+    ("get", "/api/v1/models", "Registered models of a project."),
+    (
+        "get",
+        "/api/v1/models/{name}",
+        "One registered model: versions, aliases, history.",
+    ),
+    ("get", "/api/v1/jobs", "Jobs, newest first (project, status, limit)."),
+    (
+        "post",
+        "/api/v1/jobs",
+        "Queues a workflow: {\"kind\", \"request\", \"project\", \"on_interrupt\"}.",
+    ),
+    (
+        "get",
+        "/api/v1/jobs/{id}",
+        "One job: state, times, runs, result or error, progress.",
+    ),
+    (
+        "delete",
+        "/api/v1/jobs/{id}",
+        "Cancels a job (queued: at once; running: at its next check).",
+    ),
+    ("get", "/api/v1/jobs/{id}/logs", "A job's log lines after `after`."),
+    (
+        "get",
+        "/api/v1/jobs/{id}/events",
+        "A job's log lines and its end as server-sent events.",
+    ),
+];
+
+pub(crate) fn router(state: State, max_body: usize) -> Router {
+    Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/openapi.json", get(|| async { Json(openapi()) }))
+        .route("/api/v1/projects", get(projects))
+        .route("/api/v1/tables", get(tables))
+        .route("/api/v1/tables/{name}", get(table))
+        .route("/api/v1/tables/{name}/preview", get(preview))
+        .route("/api/v1/sql", axum::routing::post(sql))
+        .route("/api/v1/runs", get(runs))
+        .route("/api/v1/runs/{id}", get(run))
+        .route("/api/v1/models", get(models))
+        .route("/api/v1/models/{name}", get(model))
+        .route("/api/v1/jobs", get(jobs).post(submit))
+        .route("/api/v1/jobs/{id}", get(job).delete(cancel))
+        .route("/api/v1/jobs/{id}/logs", get(logs))
+        .route("/api/v1/jobs/{id}/events", get(events))
+        .fallback(|| async {
+            ApiError(Error::not_found(
+                "route",
+                "no such API route (see /api/v1/openapi.json)",
+            ))
+        })
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+/// This API as an OpenAPI 3.1 document.
+pub fn openapi() -> Value {
+    let mut paths = serde_json::Map::new();
+    for (method, path, summary) in ROUTES {
+        let params: Vec<Value> = path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
+        entry[*method] = json!({
+            "summary": summary,
+            "parameters": params,
+            "responses": {
+                "200": {"description": "JSON"},
+                "4XX": {"description": "{\"error\": {\"kind\", \"message\"}}: a mistake the client can fix"}
+            }
+        });
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "risklake", "version": env!("CARGO_PKG_VERSION")},
+        "paths": paths
+    })
+}
+
+/// An error as an HTTP answer.
+pub(crate) struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind) = match self.0.kind() {
+            ErrorKind::Invalid => (StatusCode::BAD_REQUEST, "invalid"),
+            ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ErrorKind::Conflict => (StatusCode::CONFLICT, "conflict"),
+            ErrorKind::Cancelled => (StatusCode::CONFLICT, "cancelled"),
+            ErrorKind::External => (StatusCode::INTERNAL_SERVER_ERROR, "external"),
+        };
+        let mut error = json!({"kind": kind, "message": self.0.to_string()});
+        if let Error::Param { param, .. } = &self.0 {
+            error["param"] = json!(param);
+        }
+        (status, Json(json!({ "error": error }))).into_response()
+    }
+}
+
+type Answer = std::result::Result<Json<Value>, ApiError>;
+
+fn to_json<T: serde::Serialize>(v: &T) -> Answer {
+    serde_json::to_value(v)
+        .map(Json)
+        .map_err(|e| ApiError(Error::invalid(format!("formatting the answer: {e}"))))
+}
+
+/// The query string, refusing parameters the route does not take.
+struct Params(HashMap<String, String>);
+
+impl Params {
+    fn new(q: HashMap<String, String>, allowed: &[&str]) -> Result<Self> {
+        if let Some(k) = q
+            .keys()
+            .find(|k| !allowed.contains(&k.as_str()) && k.as_str() != "project")
+        {
+            let mut all: Vec<&str> = allowed.to_vec();
+            all.push("project");
+            return Err(Error::param(
+                k.clone(),
+                format!("is not a parameter here (these are: {})", all.join(", ")),
+            ));
+        }
+        Ok(Params(q))
+    }
+
+    fn project(&self) -> String {
+        self.0
+            .get("project")
+            .cloned()
+            .unwrap_or_else(|| risklake_app::DEFAULT_PROJECT.into())
+    }
+
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str)
+    }
+
+    fn number(&self, k: &str, default: usize, max: usize) -> Result<usize> {
+        match self.get(k) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<usize>()
+                .map(|n| n.min(max))
+                .map_err(|_| Error::param(k, format!("{v:?} is not a whole number"))),
+        }
+    }
+}
+
+fn id_of(text: &str, what: &str) -> Result<i64> {
+    text.parse::<i64>()
+        .map_err(|_| Error::param("id", format!("{text:?} is not a {what} id")))
+}
+
+fn workspace(state: &State, project: &str) -> Result<Workspace> {
+    Workspace::open(&state.shared.home, project)
+}
+
+async fn health(S(state): S<State>) -> Answer {
+    let running = state.shared.running.lock().unwrap_or_else(|p| p.into_inner()).len();
+    Ok(Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "home": state.shared.home.display().to_string(),
+        "running_jobs": running,
+    })))
+}
+
+async fn projects(S(state): S<State>, Query(q): Query<HashMap<String, String>>) -> Answer {
+    let p = Params::new(q, &[])?;
+    let ws = workspace(&state, &p.project())?;
+    to_json(&json!({ "projects": ws.store().list_projects()? }))
+}
+
+async fn tables(S(state): S<State>, Query(q): Query<HashMap<String, String>>) -> Answer {
+    let p = Params::new(q, &[])?;
+    let ws = workspace(&state, &p.project())?;
+    to_json(&json!({ "tables": risklake_app::lake::tables(&ws).await? }))
+}
+
+async fn table(S(state): S<State>, Path(name): Path<String>, Query(q): Query<HashMap<String, String>>) -> Answer {
+    let p = Params::new(q, &[])?;
+    let ws = workspace(&state, &p.project())?;
+    let name = TableName::parse(&name)?;
+    let lake = ws.lake().await?;
+    let t = lake.table(&name).await?;
+    let schema = lake.arrow_schema(&name).await?;
+    let columns: Vec<Value> = schema
+        .fields()
+        .iter()
+        .map(|f| json!({"name": f.name(), "type": f.data_type().to_string(), "nullable": f.is_nullable()}))
+        .collect();
+    Ok(Json(json!({
+        "name": name.to_string(),
+        "columns": columns,
+        "primary_key": t.schema().primary_keys(),
+        "partition_by": t.schema().partition_keys(),
+        "snapshot": lake.latest_snapshot(&name).await?,
+    })))
+}
+
+/// Runs one query, keeping at most `limit` rows, within the time limit.
+async fn bounded_query(state: &State, ws: &Workspace, sql: &str, limit: usize) -> Result<Value> {
+    let work = async {
+        let session = risklake_app::sql::session(ws, &Default::default()).await?;
+        let mut stream = session.stream(sql).await?;
+        let schema = stream.schema();
+        let mut kept = Vec::new();
+        let (mut rows, mut truncated) = (0usize, false);
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(|e| Error::external("running the query", e))?;
+            let take = batch.num_rows().min(limit - rows);
+            if take < batch.num_rows() {
+                truncated = true;
+            }
+            if take > 0 {
+                kept.push(batch.slice(0, take));
+                rows += take;
+            }
+            if rows >= limit {
+                truncated = truncated || stream.next().await.is_some();
+                break;
+            }
+        }
+        let columns: Vec<Value> = schema
+            .fields()
+            .iter()
+            .map(|f| json!({"name": f.name(), "type": f.data_type().to_string()}))
+            .collect();
+        Ok::<Value, Error>(json!({
+            "columns": columns,
+            "rows": rows,
+            "truncated": truncated,
+            "data": risklake_app::sql::batches_json(&kept)?,
+        }))
+    };
+    match tokio::time::timeout(state.sql_timeout, work).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::invalid(format!(
+            "the query ran longer than the server's limit of {} s",
+            state.sql_timeout.as_secs_f64()
+        ))),
+    }
+}
+
+async fn preview(S(state): S<State>, Path(name): Path<String>, Query(q): Query<HashMap<String, String>>) -> Answer {
+    let p = Params::new(q, &["limit", "offset"])?;
+    let limit = p.number("limit", 50, state.sql_rows)?;
+    let offset = p.number("offset", 0, usize::MAX)?;
+    let ws = workspace(&state, &p.project())?;
+    let name = TableName::parse(&name)?;
+    if !ws.lake().await?.exists(&name).await? {
+        return Err(ApiError(Error::not_found("table", name.to_string())));
+    }
+    let sql = format!("SELECT * FROM {name} LIMIT {limit} OFFSET {offset}");
+    let mut v = bounded_query(&state, &ws, &sql, limit).await?;
+    v["offset"] = json!(offset);
+    Ok(Json(v))
+}
+
+async fn sql(S(state): S<State>, Query(q): Query<HashMap<String, String>>, body: Bytes) -> Answer {
+    let p = Params::new(q, &[])?;
+    let body: Value = risklake_app::request_from_json(&String::from_utf8_lossy(&body))?;
+    let text = body
+        .get("sql")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::param("sql", "is required: the query to run"))?;
+    if let Some(k) = body
+        .as_object()
+        .and_then(|o| o.keys().find(|k| !["sql", "limit"].contains(&k.as_str())))
+    {
+        return Err(ApiError(Error::param(
+            k.clone(),
+            "is not a field here (these are: sql, limit)",
+        )));
+    }
+    let limit = match body.get("limit") {
+        None | Some(Value::Null) => state.sql_rows,
+        Some(v) => v
+            .as_u64()
+            .map(|n| (n as usize).min(state.sql_rows))
+            .ok_or_else(|| Error::param("limit", "is not a whole number"))?,
+    };
+    let statements = risklake_lake::sql::split_statements(text);
+    if statements.is_empty() {
+        return Err(ApiError(Error::param("sql", "holds no statement")));
+    }
+    if !risklake_lake::sql::is_read_only(text) {
+        return Err(ApiError(Error::param(
+            "sql",
+            "writes a table or changes the lake; here only queries run (submit a job of kind \"sql\" to write)",
+        )));
+    }
+    let ws = workspace(&state, &p.project())?;
+    let mut results = Vec::new();
+    for s in &statements {
+        let mut r = bounded_query(&state, &ws, s, limit).await?;
+        r["statement"] = json!(s);
+        results.push(r);
+    }
+    Ok(Json(json!({ "results": results })))
+}
+
+async fn runs(S(state): S<State>, Query(q): Query<HashMap<String, String>>) -> Answer {
+    let p = Params::new(q, &["kind", "status", "limit"])?;
+    let status = match p.get("status") {
+        None => None,
+        Some(s) => Some(RunStatus::parse(s).ok_or_else(|| {
+            Error::param(
+                "status",
+                format!("{s:?} is not running, finished, failed, interrupted or cancelled"),
+            )
+        })?),
+    };
+    let ws = workspace(&state, &p.project())?;
+    let filter = RunFilter {
+        project: Some(p.project()),
+        kind: p.get("kind").map(str::to_string),
+        status,
+        limit: Some(p.number("limit", 100, 10_000)?),
+    };
+    to_json(&json!({ "runs": risklake_app::runs::list(&ws, &filter)? }))
+}
+
+async fn run(S(state): S<State>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Answer {
+    let p = Params::new(q, &[])?;
+    let ws = workspace(&state, &p.project())?;
+    let detail = ws.store().get_run(id_of(&id, "run")?)?;
+    if detail.summary.project != p.project() {
+        return Err(ApiError(Error::not_found(
+            "run",
+            format!("{id} in project {}", p.project()),
+        )));
+    }
+    to_json(&detail)
+}
+
+async fn models(S(state): S<State>, Query(q): Query<HashMap<String, String>>) -> Answer {
+    let p = Params::new(q, &[])?;
+    let ws = workspace(&state, &p.project())?;
+    to_json(&json!({ "models": risklake_app::registry::list(&ws)? }))
+}
+
+async fn model(S(state): S<State>, Path(name): Path<String>, Query(q): Query<HashMap<String, String>>) -> Answer {
+    let p = Params::new(q, &[])?;
+    let ws = workspace(&state, &p.project())?;
+    to_json(&risklake_app::registry::detail(&ws, &name)?)
+}
+
+async fn jobs(S(state): S<State>, Query(q): Query<HashMap<String, String>>) -> Answer {
+    let p = Params::new(q, &["status", "limit"])?;
+    let status = match p.get("status") {
+        None => None,
+        Some(s) => Some(JobStatus::parse(s).ok_or_else(|| {
+            Error::param(
+                "status",
+                format!("{s:?} is not queued, running, succeeded, failed or cancelled"),
+            )
+        })?),
+    };
+    let filter = JobFilter {
+        project: Some(p.project()),
+        status,
+        limit: Some(p.number("limit", 100, 10_000)?),
+    };
+    to_json(&json!({ "jobs": state.shared.queue.list_jobs(&filter)? }))
+}
+
+/// The job `id` of the request's project (another project's job is not found).
+fn job_in_project(state: &State, id: &str, project: &str) -> Result<risklake_track::Job> {
+    let job = state.shared.queue.get_job(id_of(id, "job")?)?;
+    if job.project != project {
+        return Err(Error::not_found("job", format!("{id} in project {project}")));
+    }
+    Ok(job)
+}
+
+async fn submit(S(state): S<State>, Query(q): Query<HashMap<String, String>>, body: Bytes) -> Response {
+    let answer = async {
+        let p = Params::new(q, &[])?;
+        let mut body: Value = risklake_app::request_from_json(&String::from_utf8_lossy(&body))?;
+        let obj = body
+            .as_object_mut()
+            .ok_or_else(|| Error::invalid("the body is a JSON object: {\"kind\", \"request\"}"))?;
+        let project = match obj.remove("project") {
+            None | Some(Value::Null) => p.project(),
+            Some(Value::String(s)) => s,
+            Some(_) => return Err(Error::param("project", "is a name (text)")),
+        };
+        let on_interrupt = match obj.remove("on_interrupt") {
+            None | Some(Value::Null) => OnInterrupt::Fail,
+            Some(v) => serde_json::from_value::<OnInterrupt>(v)
+                .map_err(|_| Error::param("on_interrupt", "is \"fail\" or \"requeue\""))?,
+        };
+        if !obj.contains_key("request") {
+            obj.insert("request".into(), json!({}));
+        }
+        let body = sandbox_paths(body, state.files.as_deref())?;
+        let req = WorkflowRequest::from_value(body.clone())?;
+        let user = std::env::var("USER").unwrap_or_else(|_| "server".into());
+        let id = state.shared.queue.create_job(
+            &project,
+            req.kind(),
+            body.get("request").unwrap_or(&Value::Null),
+            &user,
+            on_interrupt,
+        )?;
+        state
+            .shared
+            .raw
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, body);
+        // The job as queued, read before a worker is woken to take it.
+        let job = state.shared.queue.get_job(id)?;
+        state.shared.notify();
+        Ok(job)
+    };
+    match answer.await {
+        Ok(job) => (StatusCode::CREATED, Json(json!(job))).into_response(),
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+async fn job(S(state): S<State>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Answer {
+    let p = Params::new(q, &[])?;
+    to_json(&job_in_project(&state, &id, &p.project())?)
+}
+
+async fn cancel(S(state): S<State>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Answer {
+    let p = Params::new(q, &[])?;
+    let job = job_in_project(&state, &id, &p.project())?;
+    let job = state.shared.queue.cancel_job(job.id)?;
+    state.shared.cancel_running(job.id);
+    state
+        .shared
+        .raw
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&job.id);
+    to_json(&job)
+}
+
+async fn logs(S(state): S<State>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Answer {
+    let p = Params::new(q, &["after"])?;
+    let job = job_in_project(&state, &id, &p.project())?;
+    let after = p.number("after", 0, i64::MAX as usize)? as i64;
+    to_json(&json!({ "status": job.status, "lines": state.shared.queue.job_log(job.id, after)? }))
+}
+
+async fn events(S(state): S<State>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let job = match Params::new(q, &[]).and_then(|p| job_in_project(&state, &id, &p.project())) {
+        Ok(j) => j,
+        Err(e) => return ApiError(e).into_response(),
+    };
+    let queue = state.shared.queue.clone();
+    let id = job.id;
+    // (after this log line, ended): log lines as `log` events, then the job as `end`.
+    let stream = futures::stream::unfold((0i64, false), move |(after, ended)| {
+        let queue = queue.clone();
+        async move {
+            if ended {
+                return None;
+            }
+            loop {
+                let lines = queue.job_log(id, after).unwrap_or_default();
+                if let Some(last) = lines.last() {
+                    let next = last.seq;
+                    let events: Vec<std::result::Result<Event, Infallible>> = lines
+                        .iter()
+                        .map(|l| Ok(Event::default().event("log").id(l.seq.to_string()).data(&l.line)))
+                        .collect();
+                    return Some((futures::stream::iter(events), (next, false)));
+                }
+                match queue.get_job(id) {
+                    Ok(j) if j.status.is_final() => {
+                        let data = serde_json::to_string(&j).unwrap_or_default();
+                        let end = vec![Ok(Event::default().event("end").data(data))];
+                        return Some((futures::stream::iter(end), (after, true)));
+                    }
+                    Err(e) => {
+                        let end = vec![Ok(Event::default().event("error").data(e.to_string()))];
+                        return Some((futures::stream::iter(end), (after, true)));
+                    }
+                    Ok(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            }
+        }
+    })
+    .flatten();
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}

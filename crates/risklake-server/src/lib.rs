@@ -1,0 +1,162 @@
+//! `risklake serve`: a JSON API under `/api/v1` over one home, and a job runner that runs
+//! any workflow of the workflow layer (`risklake_app::jobs`) from a queue kept in the
+//! project store.
+//!
+//! Everything here turns HTTP into the workflow layer's typed requests and its reports
+//! into JSON; no workflow lives in this crate. Errors are JSON `{"error": {"kind",
+//! "message"}}` with a 4xx status for anything the client can fix.
+//!
+//! ```no_run
+//! # async fn demo() -> risklake_core::Result<()> {
+//! let server = risklake_server::Server::start(risklake_server::ServeConfig::new("risklake-home")).await?;
+//! println!("listening on http://{}", server.addr());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod api;
+mod runner;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use risklake_core::{Error, Result};
+use risklake_track::SqliteStore;
+
+pub use api::openapi;
+
+/// How a server runs.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// Where to listen; loopback by default.
+    pub bind: SocketAddr,
+    /// The home (lake and project store) served.
+    pub home: PathBuf,
+    /// Jobs run at once (default: one per two cores).
+    pub workers: usize,
+    /// The one folder whose files requests may name (data files, outputs); `None`: no
+    /// request may name a file.
+    pub files: Option<PathBuf>,
+    /// The most rows a SQL query returns.
+    pub sql_rows: usize,
+    /// How long a SQL query may run.
+    pub sql_timeout: Duration,
+    /// The largest request body.
+    pub max_body: usize,
+}
+
+impl ServeConfig {
+    pub fn new(home: impl Into<PathBuf>) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        ServeConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8420)),
+            home: home.into(),
+            workers: (cores / 2).max(1),
+            files: None,
+            sql_rows: 10_000,
+            sql_timeout: Duration::from_secs(60),
+            max_body: 16 << 20,
+        }
+    }
+}
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    shared: Arc<runner::Shared>,
+    stop_http: tokio::sync::oneshot::Sender<()>,
+    http: tokio::task::JoinHandle<std::io::Result<()>>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Opens the home, marks the jobs a dead server left running (failed, or queued again
+    /// when they asked), binds, and starts the API and the job workers.
+    pub async fn start(config: ServeConfig) -> Result<Server> {
+        if !config.bind.ip().is_loopback() {
+            return Err(Error::param(
+                "bind",
+                format!(
+                    "{} is not a loopback address; this server has no authentication yet, so it listens on \
+                     127.0.0.1 or ::1 only",
+                    config.bind
+                ),
+            ));
+        }
+        std::fs::create_dir_all(&config.home)
+            .map_err(|e| Error::io(format!("creating home {}", config.home.display()), e))?;
+        let home = config
+            .home
+            .canonicalize()
+            .map_err(|e| Error::io(format!("resolving home {}", config.home.display()), e))?;
+        let files = match &config.files {
+            Some(f) => Some(
+                f.canonicalize()
+                    .map_err(|e| Error::io(format!("the files folder {}", f.display()), e))?,
+            ),
+            None => None,
+        };
+        let queue = Arc::new(SqliteStore::open(&home)?);
+        for id in queue.reap_jobs()? {
+            eprintln!("risklake serve: job {id} was running when its server stopped; marked as it asked");
+        }
+        let shared = Arc::new(runner::Shared::new(home.clone(), queue));
+        let listener = tokio::net::TcpListener::bind(config.bind)
+            .await
+            .map_err(|e| Error::io(format!("listening on {}", config.bind), e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::io("reading the bound address", e))?;
+        let state = api::State {
+            shared: shared.clone(),
+            files,
+            sql_rows: config.sql_rows,
+            sql_timeout: config.sql_timeout,
+        };
+        let app = api::router(state, config.max_body);
+        let (stop_http, stopped) = tokio::sync::oneshot::channel::<()>();
+        let http = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        let workers = runner::start(&shared, config.workers);
+        Ok(Server {
+            addr,
+            shared,
+            stop_http,
+            http,
+            workers,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops: no new requests, running jobs cancelled (marked cancelled, or queued again
+    /// when they asked), workers joined. What a job had begun in the lake or the store is
+    /// rolled back by its workflow's cancellation.
+    pub async fn shutdown(self) {
+        let _ = self.stop_http.send(());
+        let _ = self.http.await;
+        self.shared.stopping.store(true, Ordering::Relaxed);
+        for cancel in self.shared.running.lock().unwrap_or_else(|p| p.into_inner()).values() {
+            cancel.cancel();
+        }
+        self.shared.notify();
+        let workers = self.workers;
+        let _ = tokio::task::spawn_blocking(move || {
+            for w in workers {
+                let _ = w.join();
+            }
+        })
+        .await;
+    }
+}

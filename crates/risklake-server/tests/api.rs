@@ -1,0 +1,270 @@
+//! The HTTP API against a server started by the test on a free loopback port.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use risklake_server::{ServeConfig, Server};
+
+/// One HTTP/1.1 exchange (`Connection: close`): the status and the body.
+fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("the server accepts");
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, rest) = text.split_once("\r\n\r\n").expect("a header");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+fn call(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let text = body.map(|b| b.to_string());
+    let (status, body) = http(addr, method, path, text.as_deref());
+    let v = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{method} {path}: not JSON: {body}"));
+    (status, v)
+}
+
+fn ok(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> Value {
+    let (status, v) = call(addr, method, path, body);
+    assert!((200..300).contains(&status), "{method} {path}: {status} {v}");
+    v
+}
+
+/// Waits for a job to end (bounded) and returns it.
+fn wait(addr: SocketAddr, id: i64) -> Value {
+    let start = Instant::now();
+    loop {
+        let j = ok(addr, "GET", &format!("/api/v1/jobs/{id}"), None);
+        if ["succeeded", "failed", "cancelled"].contains(&j["status"].as_str().unwrap()) {
+            return j;
+        }
+        assert!(start.elapsed() < Duration::from_secs(180), "job {id} did not end: {j}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn submit(addr: SocketAddr, body: Value) -> i64 {
+    let (status, j) = call(addr, "POST", "/api/v1/jobs", Some(body));
+    assert_eq!(status, 201, "{j}");
+    // Queued, or already taken by a worker polling the queue.
+    assert!(["queued", "running"].contains(&j["status"].as_str().unwrap()), "{j}");
+    j["id"].as_i64().unwrap()
+}
+
+fn config(home: &std::path::Path) -> ServeConfig {
+    let mut c = ServeConfig::new(home);
+    c.bind = "127.0.0.1:0".parse().unwrap();
+    c.workers = 1;
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_tables_sql_runs_and_errors_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let server = Server::start(config(&home)).await.unwrap();
+    let addr = server.addr();
+    assert!(addr.ip().is_loopback());
+    let result = tokio::task::spawn_blocking(move || {
+        let h = ok(addr, "GET", "/api/v1/health", None);
+        assert_eq!(h["status"], "ok");
+
+        // A job: generate a table; its run is recorded under the job.
+        let gen = submit(
+            addr,
+            json!({"kind": "gen", "request": {"rows": 3000, "features": 4, "seed": 7, "table": "apps"}}),
+        );
+        let j = wait(addr, gen);
+        assert_eq!(j["status"], "succeeded", "{j}");
+        assert_eq!(j["result"]["rows"], 3000);
+        let gen_run = j["runs"][0].as_i64().expect("the job's run");
+        assert_eq!(j["result"]["run"], gen_run);
+        let logs = ok(addr, "GET", &format!("/api/v1/jobs/{gen}/logs"), None);
+        assert!(logs["lines"].as_array().unwrap().len() >= 2, "{logs}");
+
+        // Tables, a table, a preview, SQL.
+        let t = ok(addr, "GET", "/api/v1/tables", None);
+        assert_eq!(t["tables"][0]["name"], "default.apps", "{t}");
+        let d = ok(addr, "GET", "/api/v1/tables/default.apps", None);
+        assert!(d["columns"].as_array().unwrap().iter().any(|c| c["name"] == "bad"), "{d}");
+        let p = ok(addr, "GET", "/api/v1/tables/apps/preview?limit=5&offset=10", None);
+        assert_eq!((p["rows"].as_u64(), p["data"].as_array().unwrap().len()), (Some(5), 5));
+        let q = ok(
+            addr,
+            "POST",
+            "/api/v1/sql",
+            Some(json!({"sql": "SELECT COUNT(*) AS n FROM apps; SELECT * FROM apps", "limit": 7})),
+        );
+        assert_eq!(q["results"][0]["data"][0]["n"], 3000, "{q}");
+        assert_eq!((q["results"][1]["rows"].as_u64(), q["results"][1]["truncated"].as_bool()), (Some(7), Some(true)));
+
+        // A model trained as a job, its run listed and shown.
+        let train = submit(
+            addr,
+            json!({"kind": "train.gbdt", "request": {"table": "apps", "label": "bad", "valid_fraction": 0.25, "params": {"num_iterations": 10}}}),
+        );
+        let j = wait(addr, train);
+        assert_eq!(j["status"], "succeeded", "{j}");
+        let runs = ok(addr, "GET", "/api/v1/runs?kind=train.gbdt", None);
+        let run = runs["runs"][0]["id"].as_i64().unwrap();
+        assert_eq!(j["runs"], json!([run]));
+        let r = ok(addr, "GET", &format!("/api/v1/runs/{run}"), None);
+        let auc = r["metrics"].as_object().unwrap().iter().find(|(k, _)| k.contains("auc"));
+        assert!(auc.is_some_and(|(_, v)| v.as_f64().unwrap() > 0.5), "{r}");
+        assert_eq!(r["command"], format!("job {train}"));
+        let (status, e) = call(addr, "GET", &format!("/api/v1/runs/{run}?project=other"), None);
+        assert_eq!(status, 404, "another project's run is not found: {e}");
+
+        // Client mistakes are 4xx with a kind and a message naming the problem.
+        let cases: Vec<(&str, &str, Option<Value>, u16, &str)> = vec![
+            ("POST", "/api/v1/jobs", Some(json!({"kind": "trian.gbdt", "request": {}})), 400, "train.gbdt"),
+            ("POST", "/api/v1/jobs", Some(json!({"request": {}})), 400, "kind"),
+            ("POST", "/api/v1/jobs", Some(json!({"kind": "gen", "request": {"rowz": 3}})), 400, "rowz"),
+            (
+                "POST",
+                "/api/v1/jobs",
+                Some(json!({"kind": "train.gbdt", "request": {"table": "/etc/passwd.csv", "label": "bad"}})),
+                400,
+                "--files",
+            ),
+            ("POST", "/api/v1/jobs", Some(json!({"kind": "gen", "on_interrupt": "later"})), 400, "on_interrupt"),
+            ("POST", "/api/v1/sql", Some(json!({"sql": "DROP TABLE apps"})), 400, "only queries"),
+            ("POST", "/api/v1/sql", Some(json!({"sql": "SELECT nope FROM apps"})), 400, "nope"),
+            ("POST", "/api/v1/sql", Some(json!({"query": "SELECT 1"})), 400, "sql"),
+            ("GET", "/api/v1/jobs/999", None, 404, "999"),
+            ("GET", "/api/v1/jobs/x", None, 400, "job id"),
+            ("GET", "/api/v1/tables/no.such", None, 404, "no.such"),
+            ("GET", "/api/v1/tables/a;b/preview", None, 400, "a;b"),
+            ("GET", "/api/v1/runs?colour=red", None, 400, "colour"),
+            ("GET", "/api/v1/runs?status=done", None, 400, "status"),
+            ("GET", "/api/v1/nowhere", None, 404, "route"),
+        ];
+        for (method, path, body, want, names) in cases {
+            let (status, e) = call(addr, method, path, body);
+            assert_eq!(status, want, "{method} {path}: {e}");
+            let message = e["error"]["message"].as_str().unwrap_or_default();
+            assert!(message.contains(names), "{method} {path}: {e}");
+            assert!(e["error"]["kind"].is_string(), "{e}");
+        }
+        let (status, body) = http(addr, "POST", "/api/v1/jobs", Some("{not json"));
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("not JSON"), "{body}");
+
+        // Cancelling: a queued job at once; a running one at its next check, its run
+        // marked cancelled and its table never created.
+        let long = submit(
+            addr,
+            json!({"kind": "gen", "request": {"rows": 50_000_000, "features": 4, "table": "huge"}}),
+        );
+        let queued = submit(addr, json!({"kind": "gen", "request": {"rows": 10, "table": "never"}}));
+        let c = ok(addr, "DELETE", &format!("/api/v1/jobs/{queued}"), None);
+        assert_eq!(c["status"], "cancelled", "{c}");
+        let start = Instant::now();
+        while ok(addr, "GET", &format!("/api/v1/jobs/{long}"), None)["status"] != "running" {
+            assert!(start.elapsed() < Duration::from_secs(30));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        ok(addr, "DELETE", &format!("/api/v1/jobs/{long}"), None);
+        let j = wait(addr, long);
+        assert_eq!(j["status"], "cancelled", "{j}");
+        let r = ok(addr, "GET", &format!("/api/v1/runs/{}", j["runs"][0]), None);
+        assert_eq!(r["status"], "cancelled", "{r}");
+        let t = ok(addr, "GET", "/api/v1/tables", None);
+        assert!(!t.to_string().contains("huge") && !t.to_string().contains("never"), "{t}");
+        let (status, e) = call(addr, "DELETE", &format!("/api/v1/jobs/{long}"), None);
+        assert_eq!(status, 409, "an ended job cannot be cancelled: {e}");
+
+        // Server-sent events: the log lines, then the end.
+        let (status, events) = http(addr, "GET", &format!("/api/v1/jobs/{gen}/events"), None);
+        assert_eq!(status, 200);
+        assert!(events.contains("event: log") && events.contains("event: end"), "{events}");
+        assert!(events.contains("\"succeeded\""), "{events}");
+
+        // The OpenAPI document lists every route family.
+        let doc = ok(addr, "GET", "/api/v1/openapi.json", None);
+        for p in ["/api/v1/jobs/{id}", "/api/v1/sql", "/api/v1/tables/{name}/preview", "/api/v1/models/{name}"] {
+            assert!(doc["paths"][p].is_object(), "{p} in {doc}");
+        }
+        let jobs = ok(addr, "GET", "/api/v1/jobs?status=succeeded", None);
+        assert_eq!(jobs["jobs"].as_array().unwrap().len(), 2, "{jobs}");
+    })
+    .await;
+    server.shutdown().await;
+    result.unwrap();
+}
+
+/// A server that stops while a job runs marks it (or queues it again when it asked), and
+/// the next server runs what is queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_marks_running_jobs_and_a_restart_runs_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let server = Server::start(config(&home)).await.unwrap();
+    let addr = server.addr();
+    let (a, b) = tokio::task::spawn_blocking(move || {
+        let big = json!({"kind": "gen", "request": {"rows": 50_000_000, "features": 4, "table": "big"}});
+        let a = submit(addr, big.clone());
+        let mut requeue = big;
+        requeue["on_interrupt"] = json!("requeue");
+        requeue["request"]["rows"] = json!(2000);
+        requeue["request"]["table"] = json!("small");
+        let b = submit(addr, requeue);
+        let start = Instant::now();
+        while ok(addr, "GET", &format!("/api/v1/jobs/{a}"), None)["status"] != "running" {
+            assert!(start.elapsed() < Duration::from_secs(30));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (a, b)
+    })
+    .await
+    .unwrap();
+    server.shutdown().await;
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "the port is closed after shutdown"
+    );
+
+    let server = Server::start(config(&home)).await.unwrap();
+    let addr = server.addr();
+    let result = tokio::task::spawn_blocking(move || {
+        let ja = ok(addr, "GET", &format!("/api/v1/jobs/{a}"), None);
+        assert_eq!(ja["status"], "cancelled", "{ja}");
+        assert!(ja["error"].as_str().unwrap().contains("shut down"), "{ja}");
+        let jb = wait(addr, b);
+        assert_eq!(jb["status"], "succeeded", "the queued job ran after the restart: {jb}");
+        let t = ok(addr, "GET", "/api/v1/tables", None);
+        assert_eq!(t["tables"].as_array().unwrap().len(), 1, "only the small table: {t}");
+    })
+    .await;
+    server.shutdown().await;
+    result.unwrap();
+}
