@@ -50,6 +50,9 @@ pub enum Command {
     Maintain(MaintainArgs),
     /// Run SQL over the lake; with no query, open an interactive shell.
     Sql(SqlArgs),
+    /// Serve this home over HTTP: a JSON API under /api/v1 and a job runner for any
+    /// workflow (stop with Ctrl+C or SIGTERM: running jobs are cancelled and marked).
+    Serve(ServeArgs),
     /// Load files or PostgreSQL data into a lake table.
     Ingest(IngestArgs),
     /// Generate sample data.
@@ -840,6 +843,26 @@ fn parse_event_floor(s: &str) -> std::result::Result<EventFloor, String> {
     s.parse::<f64>()
         .map(|v| EventFloor(Some(v)))
         .map_err(|_| format!("'{s}' is neither 'auto' nor a number"))
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback only: the server has no authentication yet).
+    #[arg(long, default_value = "127.0.0.1:8420")]
+    pub bind: std::net::SocketAddr,
+    /// Jobs run at once (default: one per two cores).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// The one folder whose files job requests may name (data files, outputs); without
+    /// it, requests may name no file.
+    #[arg(long)]
+    pub files: Option<PathBuf>,
+    /// The most rows a SQL query over the API returns.
+    #[arg(long, default_value_t = 10_000)]
+    pub sql_rows: usize,
+    /// How long a SQL query over the API may run, in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub sql_timeout: f64,
 }
 
 #[derive(Args, Debug)]

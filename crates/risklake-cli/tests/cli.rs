@@ -838,3 +838,82 @@ fn appends_read_text_as_the_tables_types_and_name_the_bad_cell() {
     let c = json(&home, &["sql", "SELECT SUM(amount) AS s FROM t"]);
     assert_eq!(c["results"][0]["data"][0]["s"], 110.5);
 }
+
+/// `risklake serve` killed with SIGKILL mid-job: the next server marks the job failed
+/// (interrupted) and its run interrupted, and runs new jobs; SIGTERM stops it cleanly.
+#[test]
+fn serve_survives_sigkill_and_stops_on_sigterm() {
+    use risklake_server::client::Client;
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("h");
+    let start = |home: &std::path::Path| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_risklake"))
+            .arg("--home")
+            .arg(home)
+            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "1"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        (child, Client::new(&url).unwrap())
+    };
+    let wait_for = |c: &Client, id: i64, states: &[&str]| -> Value {
+        let t0 = std::time::Instant::now();
+        loop {
+            let (_, j) = c.call("GET", &format!("/api/v1/jobs/{id}"), None).unwrap();
+            if states.contains(&j["status"].as_str().unwrap_or_default()) {
+                return j;
+            }
+            assert!(t0.elapsed() < std::time::Duration::from_secs(120), "job {id}: {j}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    let (mut server, c) = start(&home);
+    let job = serde_json::json!({"kind": "gen", "request": {"rows": 50_000_000, "features": 4, "table": "big"}});
+    let (status, j) = c.call("POST", "/api/v1/jobs", Some(&job)).unwrap();
+    assert_eq!(status, 201, "{j}");
+    let id = j["id"].as_i64().unwrap();
+    wait_for(&c, id, &["running"]);
+    // Killed once its run is recorded and rows are being written.
+    let t0 = std::time::Instant::now();
+    while c.call("GET", &format!("/api/v1/jobs/{id}"), None).unwrap().1["runs"][0].is_null() {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(60));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    let (mut server, c) = start(&home);
+    let j = wait_for(&c, id, &["failed", "succeeded", "cancelled"]);
+    assert_eq!(j["status"], "failed", "{j}");
+    assert!(j["error"].as_str().unwrap().contains("interrupted"), "{j}");
+    let (_, r) = c.call("GET", &format!("/api/v1/runs/{}", j["runs"][0]), None).unwrap();
+    assert_eq!(r["status"], "interrupted", "{r}");
+    let small = serde_json::json!({"kind": "gen", "request": {"rows": 1000, "features": 3, "table": "small"}});
+    let (_, j) = c.call("POST", "/api/v1/jobs", Some(&small)).unwrap();
+    let j = wait_for(&c, j["id"].as_i64().unwrap(), &["failed", "succeeded", "cancelled"]);
+    assert_eq!(j["status"], "succeeded", "{j}");
+    // SIGTERM: a clean stop.
+    unsafe {
+        libc::kill(server.id() as i32, libc::SIGTERM);
+    }
+    let status = server.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let t = json(&home, &["tables"]);
+    assert!(
+        !t.to_string().contains("big"),
+        "the killed job's table is not visible: {t}"
+    );
+}

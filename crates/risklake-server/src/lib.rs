@@ -15,6 +15,7 @@
 //! ```
 
 mod api;
+pub mod client;
 mod runner;
 
 use std::net::SocketAddr;

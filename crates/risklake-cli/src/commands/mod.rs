@@ -9,6 +9,7 @@ mod models;
 mod quickstart;
 mod registry;
 mod runs;
+mod serve;
 mod sql;
 mod train;
 mod tune;
@@ -140,6 +141,7 @@ async fn dispatch(ctx: Ctx, command: Command) -> Result<()> {
         Command::Tag { table, tag, snapshot } => lake::tag(&ctx, &table, &tag, snapshot).await,
         Command::Maintain(args) => lake::maintain(&ctx, args).await,
         Command::Sql(args) => sql::run(&ctx, args).await,
+        Command::Serve(args) => serve::run(&ctx, args).await,
         Command::Ingest(args) => ingest::run(&ctx, args).await,
         Command::Gen(g) => gen::run(&ctx, g).await,
         Command::Features(f) => features::run(&ctx, f).await,
