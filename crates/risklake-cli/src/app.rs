@@ -53,6 +53,12 @@ pub enum Command {
     /// Serve this home over HTTP: a JSON API under /api/v1 and a job runner for any
     /// workflow (stop with Ctrl+C or SIGTERM: running jobs are cancelled and marked).
     Serve(ServeArgs),
+    /// Run a workflow command on a server instead of here: `risklake submit --server URL
+    /// train gbdt --table apps --label bad` queues the same request as a job there.
+    Submit(SubmitArgs),
+    /// A server's jobs: list, show, logs, cancel.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Load files or PostgreSQL data into a lake table.
     Ingest(IngestArgs),
     /// Generate sample data.
@@ -843,6 +849,59 @@ fn parse_event_floor(s: &str) -> std::result::Result<EventFloor, String> {
     s.parse::<f64>()
         .map(|v| EventFloor(Some(v)))
         .map_err(|_| format!("'{s}' is neither 'auto' nor a number"))
+}
+
+#[derive(Args, Debug)]
+pub struct SubmitArgs {
+    /// The server (`http://host:port`).
+    #[arg(long, env = "RISKLAKE_SERVER", default_value = "http://127.0.0.1:8420")]
+    pub server: String,
+    /// Wait for the job to end, printing its log lines; exit as the job ended.
+    #[arg(long)]
+    pub wait: bool,
+    /// Put the job back in the queue (instead of failing it) if its server stops.
+    #[arg(long)]
+    pub requeue: bool,
+    /// The workflow command and its flags, as you would run it here.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum JobsCommand {
+    /// Jobs, newest first.
+    List {
+        #[arg(long, env = "RISKLAKE_SERVER", default_value = "http://127.0.0.1:8420")]
+        server: String,
+        /// queued, running, succeeded, failed or cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// One job: state, times, runs, report or error.
+    Show {
+        id: i64,
+        #[arg(long, env = "RISKLAKE_SERVER", default_value = "http://127.0.0.1:8420")]
+        server: String,
+    },
+    /// A job's log lines.
+    Logs {
+        id: i64,
+        #[arg(long, env = "RISKLAKE_SERVER", default_value = "http://127.0.0.1:8420")]
+        server: String,
+    },
+    /// Cancel a job (queued: at once; running: at its next check).
+    Cancel {
+        id: i64,
+        #[arg(long, env = "RISKLAKE_SERVER", default_value = "http://127.0.0.1:8420")]
+        server: String,
+    },
 }
 
 #[derive(Args, Debug)]

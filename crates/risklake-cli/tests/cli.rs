@@ -905,6 +905,50 @@ fn serve_survives_sigkill_and_stops_on_sigterm() {
     let (_, j) = c.call("POST", "/api/v1/jobs", Some(&small)).unwrap();
     let j = wait_for(&c, j["id"].as_i64().unwrap(), &["failed", "succeeded", "cancelled"]);
     assert_eq!(j["status"], "succeeded", "{j}");
+    // The CLI submits any workflow command as a job and waits for it; jobs lists them.
+    let url = format!("http://{}", c.addr());
+    let submitted = json(
+        &home,
+        &[
+            "submit",
+            "--server",
+            &url,
+            "--wait",
+            "train",
+            "gbdt",
+            "--table",
+            "small",
+            "--label",
+            "bad",
+            "--valid-fraction",
+            "0.25",
+            "--param",
+            "num_iterations=10",
+        ],
+    );
+    assert_eq!(
+        (submitted["kind"].as_str(), submitted["status"].as_str()),
+        (Some("train.gbdt"), Some("succeeded")),
+        "{submitted}"
+    );
+    assert_eq!(submitted["runs"].as_array().map(Vec::len), Some(1), "{submitted}");
+    let listed = json(&home, &["jobs", "list", "--server", &url]);
+    assert_eq!(listed["jobs"].as_array().unwrap().len(), 3, "{listed}");
+    let e = fails(
+        &home,
+        &[
+            "submit", "--server", &url, "--wait", "train", "gbdt", "--table", "nope", "--label", "bad",
+        ],
+    );
+    assert!(e.contains("nope"), "a failed job fails the command, saying why: {e}");
+    let e = fails(&home, &["submit", "--server", &url, "runs", "list"]);
+    assert!(e.contains("cannot be submitted") && e.contains("train gbdt"), "{e}");
+    let e = fails(&home, &["submit", "--server", &url, "train", "gbdt", "--tabel", "x"]);
+    assert!(e.contains("--tabel"), "{e}");
+    let e = fails(&home, &["jobs", "cancel", &id.to_string(), "--server", &url]);
+    assert!(e.contains("already ended"), "{e}");
+    let logs = json(&home, &["jobs", "logs", &submitted["id"].to_string(), "--server", &url]);
+    assert!(logs["lines"].as_array().unwrap().len() >= 2, "{logs}");
     // SIGTERM: a clean stop.
     unsafe {
         libc::kill(server.id() as i32, libc::SIGTERM);

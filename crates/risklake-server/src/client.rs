@@ -33,6 +33,11 @@ impl Client {
         })
     }
 
+    /// The server's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// One request: the status and the body as text.
     pub fn request(&self, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {
         let err = |e: std::io::Error| Error::io(format!("talking to the server at {}", self.addr), e);

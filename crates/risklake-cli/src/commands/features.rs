@@ -285,7 +285,8 @@ fn psi_grid(psi: &[FeaturePsi]) -> String {
     format!("{baseline}{}", grid(&header, rows))
 }
 
-async fn evaluate(ctx: &Ctx, args: &EvaluateArgs) -> Result<()> {
+/// The flags as the workflow's request.
+pub fn evaluate_request(args: &EvaluateArgs) -> Result<risklake_app::features::EvaluateRequest> {
     // The binning flags matter only without --plan (then --label is required).
     let bin = match &args.plan {
         Some(_) => {
@@ -298,12 +299,16 @@ async fn evaluate(ctx: &Ctx, args: &EvaluateArgs) -> Result<()> {
         }
         None => bin_request(&args.bin)?,
     };
-    let req = risklake_app::features::EvaluateRequest {
+    Ok(risklake_app::features::EvaluateRequest {
         bin,
         plan: args.plan.clone(),
         psi_by: args.psi_by.clone(),
         psi_against: args.psi_against.clone(),
-    };
+    })
+}
+
+async fn evaluate(ctx: &Ctx, args: &EvaluateArgs) -> Result<()> {
+    let req = evaluate_request(args)?;
     let r = risklake_app::features::evaluate(&ctx.ws, &req, &Bars::new(ctx.out)).await?;
     let (run, plan, psi, seconds, path) = (r.run, r.plan, r.psi, r.seconds, r.plan_path);
     ctx.out.emit(

@@ -39,7 +39,12 @@ pub async fn credit(ctx: &Ctx, args: &GenCreditArgs) -> Result<()> {
 
 /// The flags as the workflow's request, run with progress bars.
 pub async fn generate(ctx: &Ctx, args: &GenCreditArgs) -> Result<GenReport> {
-    let req = GenRequest {
+    risklake_app::gen::generate(&ctx.ws, &gen_request(args)?, &Bars::new(ctx.out)).await
+}
+
+/// The flags as the workflow's request.
+pub fn gen_request(args: &GenCreditArgs) -> Result<GenRequest> {
+    Ok(GenRequest {
         rows: args.rows,
         features: args.features,
         seed: args.seed,
@@ -49,6 +54,5 @@ pub async fn generate(ctx: &Ctx, args: &GenCreditArgs) -> Result<GenReport> {
             mode: args.mode.as_deref().map(WriteMode::parse).transpose()?,
             partition_by: args.partition_by.clone(),
         },
-    };
-    risklake_app::gen::generate(&ctx.ws, &req, &Bars::new(ctx.out)).await
+    })
 }

@@ -119,11 +119,11 @@ pub async fn tag(ctx: &Ctx, table: &str, tag: &str, snapshot: Option<i64>) -> Re
     Ok(())
 }
 
-pub async fn maintain(ctx: &Ctx, args: crate::app::MaintainArgs) -> Result<()> {
-    use risklake_app::maintain::MaintainRequest;
+/// The flags as the workflow's request.
+pub fn maintain_request(args: &crate::app::MaintainArgs) -> risklake_app::maintain::MaintainRequest {
     use risklake_lake::maintain::MaintainOptions;
-    let req = MaintainRequest {
-        tables: args.tables,
+    risklake_app::maintain::MaintainRequest {
+        tables: args.tables.clone(),
         options: MaintainOptions {
             compact: !args.no_compact,
             retain_last: args.retain_last,
@@ -131,7 +131,11 @@ pub async fn maintain(ctx: &Ctx, args: crate::app::MaintainArgs) -> Result<()> {
             orphan_grace_s: args.orphan_grace,
             dry_run: args.dry_run,
         },
-    };
+    }
+}
+
+pub async fn maintain(ctx: &Ctx, args: crate::app::MaintainArgs) -> Result<()> {
+    let req = maintain_request(&args);
     let done = risklake_app::maintain::run(&ctx.ws, &req, &crate::output::Bars::new(ctx.out)).await?;
     ctx.out.emit(
         json!({ "tables": done.tables, "run": done.run, "dry_run": args.dry_run }),

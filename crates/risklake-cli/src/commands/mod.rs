@@ -11,6 +11,7 @@ mod registry;
 mod runs;
 mod serve;
 mod sql;
+mod submit;
 mod train;
 mod tune;
 
@@ -97,6 +98,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         json: cli.json,
         quiet: cli.quiet,
     };
+    // Commands that talk to a server never open a home here.
+    match cli.command {
+        Command::Submit(args) => return submit::submit(out, &cli.project, args).await,
+        Command::Jobs(cmd) => return submit::jobs(out, &cli.project, cmd),
+        _ => {}
+    }
     // Commands about what a home already holds never create one (those that may take
     // files instead, such as `model show FILE`, still may).
     use crate::app::ModelCommand as M;
@@ -142,6 +149,7 @@ async fn dispatch(ctx: Ctx, command: Command) -> Result<()> {
         Command::Maintain(args) => lake::maintain(&ctx, args).await,
         Command::Sql(args) => sql::run(&ctx, args).await,
         Command::Serve(args) => serve::run(&ctx, args).await,
+        Command::Submit(_) | Command::Jobs(_) => unreachable!("handled before opening a home"),
         Command::Ingest(args) => ingest::run(&ctx, args).await,
         Command::Gen(g) => gen::run(&ctx, g).await,
         Command::Features(f) => features::run(&ctx, f).await,

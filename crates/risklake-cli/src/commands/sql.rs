@@ -14,7 +14,8 @@ use super::Ctx;
 use crate::app::SqlArgs;
 use crate::output::{batches_csv, batches_json, batches_table, write_file, Bars};
 
-pub async fn run(ctx: &Ctx, args: SqlArgs) -> Result<()> {
+/// The `--file NAME=PATH` flags as the request's files.
+pub fn files_of(args: &SqlArgs) -> Result<BTreeMap<String, PathBuf>> {
     let mut files = BTreeMap::new();
     for f in &args.files {
         let (name, path) = f
@@ -22,6 +23,11 @@ pub async fn run(ctx: &Ctx, args: SqlArgs) -> Result<()> {
             .ok_or_else(|| Error::invalid(format!("--file {f:?} should be NAME=PATH")))?;
         files.insert(name.trim().to_string(), PathBuf::from(path.trim()));
     }
+    Ok(files)
+}
+
+pub async fn run(ctx: &Ctx, args: SqlArgs) -> Result<()> {
+    let files = files_of(&args)?;
     let text = match (&args.query, &args.script) {
         (Some(q), _) => q.clone(),
         (None, Some(path)) => {

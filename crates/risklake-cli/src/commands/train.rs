@@ -141,7 +141,8 @@ pub fn load_model(ctx: &Ctx, spec: &str) -> Result<Model> {
     risklake_app::train::load_model(&ctx.ws, spec)
 }
 
-pub async fn predict(ctx: &Ctx, args: &PredictArgs) -> Result<()> {
+/// The flags as the workflow's request.
+pub fn predict_request(args: &PredictArgs) -> Result<PredictRequest> {
     let output: PredictOutput = serde_json::from_value(serde_json::Value::String(args.output.clone()))
         .map_err(|_| Error::invalid(format!("unknown --output {}", args.output)))?;
     let target = super::OutputTarget {
@@ -149,13 +150,17 @@ pub async fn predict(ctx: &Ctx, args: &PredictArgs) -> Result<()> {
         file: args.out.as_deref(),
         mode: args.mode.as_deref(),
     };
-    let req = PredictRequest {
+    Ok(PredictRequest {
         model: args.model.clone(),
         table: args.table.clone(),
         output,
         top: args.top,
         destination: target.spec()?,
-    };
+    })
+}
+
+pub async fn predict(ctx: &Ctx, args: &PredictArgs) -> Result<()> {
+    let req = predict_request(args)?;
     let r = risklake_app::predict::predict(&ctx.ws, &req, &Bars::new(ctx.out)).await?;
     emit_written(ctx, r.run, &r.target, r.rows, r.seconds);
     Ok(())
