@@ -59,6 +59,9 @@ pub enum Command {
     /// A server's jobs: list, show, logs, cancel.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// API tokens of this home's server: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Load files or PostgreSQL data into a lake table.
     Ingest(IngestArgs),
     /// Generate sample data.
@@ -851,11 +854,33 @@ fn parse_event_floor(s: &str) -> std::result::Result<EventFloor, String> {
         .map_err(|_| format!("'{s}' is neither 'auto' nor a number"))
 }
 
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token for a user in --project with a role; its secret is printed once.
+    Create {
+        #[arg(long)]
+        user: String,
+        /// viewer (reads), editor (also runs jobs), admin (also manages).
+        #[arg(long, value_parser = ["viewer", "editor", "admin"])]
+        role: String,
+        /// Valid for this many days (default: until revoked).
+        #[arg(long)]
+        expires_days: Option<u32>,
+    },
+    /// Tokens of --project (never their secrets).
+    List,
+    /// Revoke a token: it stops working at once.
+    Revoke { id: i64 },
+}
+
 #[derive(Args, Debug)]
 pub struct SubmitArgs {
     /// The server (`http://host:port`).
     #[arg(long, env = "RISKLAKE_SERVER", default_value = "http://127.0.0.1:8420")]
     pub server: String,
+    /// The API token (else $RISKLAKE_TOKEN).
+    #[arg(long, env = "RISKLAKE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Wait for the job to end, printing its log lines; exit as the job ended.
     #[arg(long)]
     pub wait: bool,
@@ -878,6 +903,9 @@ pub enum JobsCommand {
     List {
         #[arg(long, env = "RISKLAKE_SERVER", default_value = "http://127.0.0.1:8420")]
         server: String,
+        /// The API token (else $RISKLAKE_TOKEN).
+        #[arg(long, env = "RISKLAKE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
         /// queued, running, succeeded, failed or cancelled.
         #[arg(long)]
         status: Option<String>,
@@ -889,26 +917,39 @@ pub enum JobsCommand {
         id: i64,
         #[arg(long, env = "RISKLAKE_SERVER", default_value = "http://127.0.0.1:8420")]
         server: String,
+        /// The API token (else $RISKLAKE_TOKEN).
+        #[arg(long, env = "RISKLAKE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// A job's log lines.
     Logs {
         id: i64,
         #[arg(long, env = "RISKLAKE_SERVER", default_value = "http://127.0.0.1:8420")]
         server: String,
+        /// The API token (else $RISKLAKE_TOKEN).
+        #[arg(long, env = "RISKLAKE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Cancel a job (queued: at once; running: at its next check).
     Cancel {
         id: i64,
         #[arg(long, env = "RISKLAKE_SERVER", default_value = "http://127.0.0.1:8420")]
         server: String,
+        /// The API token (else $RISKLAKE_TOKEN).
+        #[arg(long, env = "RISKLAKE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
 }
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Address to listen on (loopback only: the server has no authentication yet).
+    /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8420")]
     pub bind: std::net::SocketAddr,
+    /// token: every call but /health needs `Authorization: Bearer <token>` (risklake token
+    /// create); none: anyone who can connect acts as you (loopback only).
+    #[arg(long, default_value = "token", value_parser = ["token", "none"])]
+    pub auth: String,
     /// Jobs run at once (default: one per two cores).
     #[arg(long)]
     pub workers: Option<usize>,

@@ -847,11 +847,11 @@ fn serve_survives_sigkill_and_stops_on_sigterm() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("h");
-    let start = |home: &std::path::Path| {
+    let start_with = |home: &std::path::Path, auth: &str| {
         let mut child = Command::new(env!("CARGO_BIN_EXE_risklake"))
             .arg("--home")
             .arg(home)
-            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "1"])
+            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "1", "--auth", auth])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -866,8 +866,10 @@ fn serve_survives_sigkill_and_stops_on_sigterm() {
             .and_then(|r| r.split_whitespace().next())
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .to_string();
+        assert!(line.contains(&format!("auth {auth}")), "{line}");
         (child, Client::new(&url).unwrap())
     };
+    let start = |home: &std::path::Path| start_with(home, "none");
     let wait_for = |c: &Client, id: i64, states: &[&str]| -> Value {
         let t0 = std::time::Instant::now();
         loop {
@@ -960,4 +962,38 @@ fn serve_survives_sigkill_and_stops_on_sigterm() {
         !t.to_string().contains("big"),
         "the killed job's table is not visible: {t}"
     );
+
+    // With tokens (the default): created here, shown once, used by submit / jobs, revoked.
+    let (mut child, c) = start_with(&home, "token");
+    let url = format!("http://{}", c.addr());
+    let created = json(&home, &["token", "create", "--user", "ana", "--role", "editor"]);
+    let secret = created["secret"].as_str().unwrap().to_string();
+    let e = fails(
+        &home,
+        &[
+            "submit", "--server", &url, "gen", "credit", "--rows", "100", "--table", "t2",
+        ],
+    );
+    assert!(e.contains("needs a token"), "{e}");
+    let j = json(
+        &home,
+        &[
+            "submit", "--server", &url, "--token", &secret, "--wait", "gen", "credit", "--rows", "100", "--table", "t2",
+        ],
+    );
+    assert_eq!(
+        (j["status"].as_str(), j["user"].as_str()),
+        (Some("succeeded"), Some("ana")),
+        "{j}"
+    );
+    let listed = json(&home, &["token", "list"]);
+    assert_eq!(listed["tokens"][0]["user"], "ana");
+    assert!(!listed.to_string().contains(&secret), "a listed token shows no secret");
+    json(&home, &["token", "revoke", &created["token"]["id"].to_string()]);
+    let e = fails(&home, &["jobs", "list", "--server", &url, "--token", &secret]);
+    assert!(e.contains("revoked"), "{e}");
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    assert!(child.wait().unwrap().success());
 }

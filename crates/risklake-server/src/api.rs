@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State as S};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, Request, State as S};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,13 +22,14 @@ use risklake_app::jobs::{sandbox_paths, WorkflowRequest};
 use risklake_app::Workspace;
 use risklake_core::{Error, ErrorKind, Result};
 use risklake_lake::TableName;
-use risklake_track::{JobFilter, JobStatus, OnInterrupt, RunFilter, RunStatus};
+use risklake_track::{JobFilter, JobStatus, OnInterrupt, Role, RunFilter, RunStatus};
 
 use crate::runner::Shared;
 
 #[derive(Clone)]
 pub(crate) struct State {
     pub shared: Arc<Shared>,
+    pub auth: crate::Auth,
     pub files: Option<PathBuf>,
     pub sql_rows: usize,
     pub sql_timeout: Duration,
@@ -122,6 +124,7 @@ pub(crate) fn router(state: State, max_body: usize) -> Router {
                 "no such API route (see /api/v1/openapi.json)",
             ))
         })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }
@@ -155,6 +158,87 @@ pub fn openapi() -> Value {
 /// An error as an HTTP answer.
 pub(crate) struct ApiError(pub Error);
 
+/// Who calls: the token's user, project and role (`--auth none`: the server's user, any
+/// project, admin).
+#[derive(Clone, Debug)]
+pub(crate) struct Caller {
+    pub user: String,
+    /// The one project a token may use; `None` with `--auth none`.
+    pub project: Option<String>,
+    pub role: Role,
+}
+
+impl Caller {
+    fn needs(&self, role: Role, what: &str) -> std::result::Result<(), ApiError> {
+        if self.role >= role {
+            return Ok(());
+        }
+        Err(denied(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "{what} needs the {} role; this token is a {}",
+                role.as_str(),
+                self.role.as_str()
+            ),
+        ))
+    }
+}
+
+fn denied(status: StatusCode, message: &str) -> ApiError {
+    ApiError(Error::External {
+        context: if status == StatusCode::UNAUTHORIZED {
+            "unauthorized"
+        } else {
+            "forbidden"
+        }
+        .into(),
+        message: message.to_string(),
+    })
+}
+
+/// Paths anyone may read.
+const PUBLIC: &[&str] = &["/api/v1/health", "/api/v1/openapi.json"];
+
+async fn authenticate(S(state): S<State>, mut req: Request, next: Next) -> Response {
+    let caller = match state.auth {
+        crate::Auth::None => Caller {
+            user: std::env::var("USER").unwrap_or_else(|_| "local".into()),
+            project: None,
+            role: Role::Admin,
+        },
+        crate::Auth::Token => {
+            if PUBLIC.contains(&req.uri().path()) {
+                return next.run(req).await;
+            }
+            let header = req
+                .headers()
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let Some(secret) = header.strip_prefix("Bearer ").map(str::trim).filter(|s| !s.is_empty()) else {
+                return denied(
+                    StatusCode::UNAUTHORIZED,
+                    "this server needs a token: Authorization: Bearer <token> (risklake token create)",
+                )
+                .into_response();
+            };
+            match state.shared.queue.verify_token(secret) {
+                Ok(Some(t)) => Caller {
+                    user: t.user,
+                    project: Some(t.project),
+                    role: t.role,
+                },
+                Ok(None) => {
+                    return denied(StatusCode::UNAUTHORIZED, "the token is unknown, revoked or expired").into_response()
+                }
+                Err(e) => return ApiError(e).into_response(),
+            }
+        }
+    };
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         ApiError(e)
@@ -163,6 +247,16 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Error::External { context, message } = &self.0 {
+            let status = match context.as_str() {
+                "unauthorized" => Some(StatusCode::UNAUTHORIZED),
+                "forbidden" => Some(StatusCode::FORBIDDEN),
+                _ => None,
+            };
+            if let Some(status) = status {
+                return (status, Json(json!({"error": {"kind": context, "message": message}}))).into_response();
+            }
+        }
         let (status, kind) = match self.0.kind() {
             ErrorKind::Invalid => (StatusCode::BAD_REQUEST, "invalid"),
             ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found"),
@@ -187,10 +281,24 @@ fn to_json<T: serde::Serialize>(v: &T) -> Answer {
 }
 
 /// The query string, refusing parameters the route does not take.
-struct Params(HashMap<String, String>);
+struct Params(HashMap<String, String>, Option<String>);
 
 impl Params {
-    fn new(q: HashMap<String, String>, allowed: &[&str]) -> Result<Self> {
+    /// The query, checked against the route's parameters and the caller's project: a
+    /// token works in its own project only.
+    fn new(q: HashMap<String, String>, allowed: &[&str], caller: &Caller) -> std::result::Result<Self, ApiError> {
+        if let (Some(own), Some(asked)) = (&caller.project, q.get("project")) {
+            if own != asked {
+                return Err(denied(
+                    StatusCode::FORBIDDEN,
+                    &format!("this token is for project {own}, not {asked}"),
+                ));
+            }
+        }
+        Ok(Self::checked(q, allowed, caller.project.clone())?)
+    }
+
+    fn checked(q: HashMap<String, String>, allowed: &[&str], own: Option<String>) -> Result<Self> {
         if let Some(k) = q
             .keys()
             .find(|k| !allowed.contains(&k.as_str()) && k.as_str() != "project")
@@ -202,13 +310,13 @@ impl Params {
                 format!("is not a parameter here (these are: {})", all.join(", ")),
             ));
         }
-        Ok(Params(q))
+        Ok(Params(q, own))
     }
 
     fn project(&self) -> String {
-        self.0
-            .get("project")
-            .cloned()
+        self.1
+            .clone()
+            .or_else(|| self.0.get("project").cloned())
             .unwrap_or_else(|| risklake_app::DEFAULT_PROJECT.into())
     }
 
@@ -246,20 +354,33 @@ async fn health(S(state): S<State>) -> Answer {
     })))
 }
 
-async fn projects(S(state): S<State>, Query(q): Query<HashMap<String, String>>) -> Answer {
-    let p = Params::new(q, &[])?;
+async fn projects(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let p = Params::new(q, &[], &caller)?;
     let ws = workspace(&state, &p.project())?;
     to_json(&json!({ "projects": ws.store().list_projects()? }))
 }
 
-async fn tables(S(state): S<State>, Query(q): Query<HashMap<String, String>>) -> Answer {
-    let p = Params::new(q, &[])?;
+async fn tables(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let p = Params::new(q, &[], &caller)?;
     let ws = workspace(&state, &p.project())?;
     to_json(&json!({ "tables": risklake_app::lake::tables(&ws).await? }))
 }
 
-async fn table(S(state): S<State>, Path(name): Path<String>, Query(q): Query<HashMap<String, String>>) -> Answer {
-    let p = Params::new(q, &[])?;
+async fn table(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let p = Params::new(q, &[], &caller)?;
     let ws = workspace(&state, &p.project())?;
     let name = TableName::parse(&name)?;
     let lake = ws.lake().await?;
@@ -323,8 +444,13 @@ async fn bounded_query(state: &State, ws: &Workspace, sql: &str, limit: usize) -
     }
 }
 
-async fn preview(S(state): S<State>, Path(name): Path<String>, Query(q): Query<HashMap<String, String>>) -> Answer {
-    let p = Params::new(q, &["limit", "offset"])?;
+async fn preview(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let p = Params::new(q, &["limit", "offset"], &caller)?;
     let limit = p.number("limit", 50, state.sql_rows)?;
     let offset = p.number("offset", 0, usize::MAX)?;
     let ws = workspace(&state, &p.project())?;
@@ -338,8 +464,13 @@ async fn preview(S(state): S<State>, Path(name): Path<String>, Query(q): Query<H
     Ok(Json(v))
 }
 
-async fn sql(S(state): S<State>, Query(q): Query<HashMap<String, String>>, body: Bytes) -> Answer {
-    let p = Params::new(q, &[])?;
+async fn sql(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Answer {
+    let p = Params::new(q, &[], &caller)?;
     let body: Value = risklake_app::request_from_json(&String::from_utf8_lossy(&body))?;
     let text = body
         .get("sql")
@@ -381,8 +512,12 @@ async fn sql(S(state): S<State>, Query(q): Query<HashMap<String, String>>, body:
     Ok(Json(json!({ "results": results })))
 }
 
-async fn runs(S(state): S<State>, Query(q): Query<HashMap<String, String>>) -> Answer {
-    let p = Params::new(q, &["kind", "status", "limit"])?;
+async fn runs(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let p = Params::new(q, &["kind", "status", "limit"], &caller)?;
     let status = match p.get("status") {
         None => None,
         Some(s) => Some(RunStatus::parse(s).ok_or_else(|| {
@@ -402,8 +537,13 @@ async fn runs(S(state): S<State>, Query(q): Query<HashMap<String, String>>) -> A
     to_json(&json!({ "runs": risklake_app::runs::list(&ws, &filter)? }))
 }
 
-async fn run(S(state): S<State>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Answer {
-    let p = Params::new(q, &[])?;
+async fn run(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let p = Params::new(q, &[], &caller)?;
     let ws = workspace(&state, &p.project())?;
     let detail = ws.store().get_run(id_of(&id, "run")?)?;
     if detail.summary.project != p.project() {
@@ -415,20 +555,33 @@ async fn run(S(state): S<State>, Path(id): Path<String>, Query(q): Query<HashMap
     to_json(&detail)
 }
 
-async fn models(S(state): S<State>, Query(q): Query<HashMap<String, String>>) -> Answer {
-    let p = Params::new(q, &[])?;
+async fn models(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let p = Params::new(q, &[], &caller)?;
     let ws = workspace(&state, &p.project())?;
     to_json(&json!({ "models": risklake_app::registry::list(&ws)? }))
 }
 
-async fn model(S(state): S<State>, Path(name): Path<String>, Query(q): Query<HashMap<String, String>>) -> Answer {
-    let p = Params::new(q, &[])?;
+async fn model(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let p = Params::new(q, &[], &caller)?;
     let ws = workspace(&state, &p.project())?;
     to_json(&risklake_app::registry::detail(&ws, &name)?)
 }
 
-async fn jobs(S(state): S<State>, Query(q): Query<HashMap<String, String>>) -> Answer {
-    let p = Params::new(q, &["status", "limit"])?;
+async fn jobs(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let p = Params::new(q, &["status", "limit"], &caller)?;
     let status = match p.get("status") {
         None => None,
         Some(s) => Some(JobStatus::parse(s).ok_or_else(|| {
@@ -455,17 +608,29 @@ fn job_in_project(state: &State, id: &str, project: &str) -> Result<risklake_tra
     Ok(job)
 }
 
-async fn submit(S(state): S<State>, Query(q): Query<HashMap<String, String>>, body: Bytes) -> Response {
+async fn submit(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
     let answer = async {
-        let p = Params::new(q, &[])?;
+        caller.needs(Role::Editor, "running a job")?;
+        let p = Params::new(q, &[], &caller)?;
         let mut body: Value = risklake_app::request_from_json(&String::from_utf8_lossy(&body))?;
         let obj = body
             .as_object_mut()
             .ok_or_else(|| Error::invalid("the body is a JSON object: {\"kind\", \"request\"}"))?;
         let project = match obj.remove("project") {
             None | Some(Value::Null) => p.project(),
-            Some(Value::String(s)) => s,
-            Some(_) => return Err(Error::param("project", "is a name (text)")),
+            Some(Value::String(s)) if caller.project.as_ref().is_none_or(|own| *own == s) => s,
+            Some(Value::String(s)) => {
+                return Err(denied(
+                    StatusCode::FORBIDDEN,
+                    &format!("this token is for project {}, not {s}", p.project()),
+                ))
+            }
+            Some(_) => return Err(ApiError(Error::param("project", "is a name (text)"))),
         };
         let on_interrupt = match obj.remove("on_interrupt") {
             None | Some(Value::Null) => OnInterrupt::Fail,
@@ -477,14 +642,10 @@ async fn submit(S(state): S<State>, Query(q): Query<HashMap<String, String>>, bo
         }
         let body = sandbox_paths(body, state.files.as_deref())?;
         let req = WorkflowRequest::from_value(body.clone())?;
-        let user = std::env::var("USER").unwrap_or_else(|_| "server".into());
-        let id = state.shared.queue.create_job(
-            &project,
-            req.kind(),
-            body.get("request").unwrap_or(&Value::Null),
-            &user,
-            on_interrupt,
-        )?;
+        let queue = &state.shared.queue;
+        let request = body.get("request").unwrap_or(&Value::Null);
+        let id = queue.create_job(&project, req.kind(), request, &caller.user, on_interrupt)?;
+        queue.audit(&caller.user, &project, "job.submit", &format!("job {id}"), req.kind())?;
         state
             .shared
             .raw
@@ -492,25 +653,43 @@ async fn submit(S(state): S<State>, Query(q): Query<HashMap<String, String>>, bo
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, body);
         // The job as queued, read before a worker is woken to take it.
-        let job = state.shared.queue.get_job(id)?;
+        let job = queue.get_job(id)?;
         state.shared.notify();
-        Ok(job)
+        Ok::<_, ApiError>(job)
     };
     match answer.await {
         Ok(job) => (StatusCode::CREATED, Json(json!(job))).into_response(),
-        Err(e) => ApiError(e).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
-async fn job(S(state): S<State>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Answer {
-    let p = Params::new(q, &[])?;
+async fn job(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let p = Params::new(q, &[], &caller)?;
     to_json(&job_in_project(&state, &id, &p.project())?)
 }
 
-async fn cancel(S(state): S<State>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Answer {
-    let p = Params::new(q, &[])?;
+async fn cancel(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let p = Params::new(q, &[], &caller)?;
+    caller.needs(Role::Editor, "cancelling a job")?;
     let job = job_in_project(&state, &id, &p.project())?;
     let job = state.shared.queue.cancel_job(job.id)?;
+    state.shared.queue.audit(
+        &caller.user,
+        &job.project,
+        "job.cancel",
+        &format!("job {}", job.id),
+        &job.kind,
+    )?;
     state.shared.cancel_running(job.id);
     state
         .shared
@@ -521,18 +700,29 @@ async fn cancel(S(state): S<State>, Path(id): Path<String>, Query(q): Query<Hash
     to_json(&job)
 }
 
-async fn logs(S(state): S<State>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Answer {
-    let p = Params::new(q, &["after"])?;
+async fn logs(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let p = Params::new(q, &["after"], &caller)?;
     let job = job_in_project(&state, &id, &p.project())?;
     let after = p.number("after", 0, i64::MAX as usize)? as i64;
     to_json(&json!({ "status": job.status, "lines": state.shared.queue.job_log(job.id, after)? }))
 }
 
-async fn events(S(state): S<State>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {
-    let job = match Params::new(q, &[]).and_then(|p| job_in_project(&state, &id, &p.project())) {
-        Ok(j) => j,
-        Err(e) => return ApiError(e).into_response(),
-    };
+async fn events(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let job =
+        match Params::new(q, &[], &caller).and_then(|p| job_in_project(&state, &id, &p.project()).map_err(ApiError)) {
+            Ok(j) => j,
+            Err(e) => return e.into_response(),
+        };
     let queue = state.shared.queue.clone();
     let id = job.id;
     // (after this log line, ended): log lines as `log` events, then the job as `end`.

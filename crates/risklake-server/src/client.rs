@@ -14,6 +14,7 @@ use risklake_core::{Error, Result};
 pub struct Client {
     addr: SocketAddr,
     timeout: Duration,
+    token: Option<String>,
 }
 
 impl Client {
@@ -30,7 +31,14 @@ impl Client {
         Ok(Client {
             addr,
             timeout: Duration::from_secs(300),
+            token: None,
         })
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every request.
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token.filter(|t| !t.trim().is_empty());
+        self
     }
 
     /// The server's address.
@@ -44,10 +52,14 @@ impl Client {
         let mut s = TcpStream::connect_timeout(&self.addr, Duration::from_secs(10)).map_err(err)?;
         s.set_read_timeout(Some(self.timeout)).map_err(err)?;
         let body = body.unwrap_or("");
+        let auth = match &self.token {
+            Some(t) => format!("Authorization: Bearer {}\r\n", t.trim()),
+            None => String::new(),
+        };
         write!(
             s,
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\n\r\n{body}",
+             {auth}Content-Length: {}\r\n\r\n{body}",
             self.addr,
             body.len()
         )

@@ -29,6 +29,17 @@ use risklake_track::SqliteStore;
 
 pub use api::openapi;
 
+/// Who may call the API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Auth {
+    /// Anyone who can connect, as the server's user with every role: one person on
+    /// loopback only.
+    None,
+    /// `Authorization: Bearer <token>` (`risklake token create`): the token's user, project
+    /// and role.
+    Token,
+}
+
 /// How a server runs.
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
@@ -47,6 +58,7 @@ pub struct ServeConfig {
     pub sql_timeout: Duration,
     /// The largest request body.
     pub max_body: usize,
+    pub auth: Auth,
 }
 
 impl ServeConfig {
@@ -60,6 +72,7 @@ impl ServeConfig {
             sql_rows: 10_000,
             sql_timeout: Duration::from_secs(60),
             max_body: 16 << 20,
+            auth: Auth::Token,
         }
     }
 }
@@ -77,11 +90,11 @@ impl Server {
     /// Opens the home, marks the jobs a dead server left running (failed, or queued again
     /// when they asked), binds, and starts the API and the job workers.
     pub async fn start(config: ServeConfig) -> Result<Server> {
-        if !config.bind.ip().is_loopback() {
+        if !config.bind.ip().is_loopback() && config.auth == Auth::None {
             return Err(Error::param(
                 "bind",
                 format!(
-                    "{} is not a loopback address; this server has no authentication yet, so it listens on \
+                    "{} is not a loopback address; without authentication (auth none) the server listens on \
                      127.0.0.1 or ::1 only",
                     config.bind
                 ),
@@ -113,6 +126,7 @@ impl Server {
             .map_err(|e| Error::io("reading the bound address", e))?;
         let state = api::State {
             shared: shared.clone(),
+            auth: config.auth,
             files,
             sql_rows: config.sql_rows,
             sql_timeout: config.sql_timeout,

@@ -54,6 +54,7 @@ fn config(home: &std::path::Path) -> ServeConfig {
     let mut c = ServeConfig::new(home);
     c.bind = "127.0.0.1:0".parse().unwrap();
     c.workers = 1;
+    c.auth = risklake_server::Auth::None;
     c
 }
 
@@ -238,4 +239,119 @@ async fn shutdown_marks_running_jobs_and_a_restart_runs_the_queue() {
     .await;
     server.shutdown().await;
     result.unwrap();
+}
+
+/// Tokens: none or a bad one is 401; a viewer reads but may not run jobs (403); an editor
+/// runs them; a token for project B sees nothing of project A (its runs, jobs, logs), not
+/// even by asking for project A; a revoked token stops at once; writes are audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_roles_and_project_isolation() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let store = risklake_track::SqliteStore::open(&home).unwrap();
+    use risklake_track::Role;
+    let home2 = home.clone();
+    let (_, viewer) = store.create_token("vic", "a", Role::Viewer, None).unwrap();
+    let (_, editor) = store.create_token("eve", "a", Role::Editor, None).unwrap();
+    let (bt, other) = store.create_token("bob", "b", Role::Editor, None).unwrap();
+    let mut c = config(&home);
+    c.auth = risklake_server::Auth::Token;
+    let server = Server::start(c).await.unwrap();
+    let addr = server.addr();
+    let result = tokio::task::spawn_blocking(move || {
+        let as_ = |t: Option<&str>| {
+            Client::new(&addr.to_string())
+                .unwrap()
+                .with_token(t.map(str::to_string))
+        };
+        let (anon, v, e, b) = (as_(None), as_(Some(&viewer)), as_(Some(&editor)), as_(Some(&other)));
+        let gen = json!({"kind": "gen", "request": {"rows": 500, "features": 3, "table": "t"}});
+        // Public: health. Everything else needs a token.
+        assert_eq!(anon.call("GET", "/api/v1/health", None).unwrap().0, 200);
+        for (method, path) in [
+            ("GET", "/api/v1/runs"),
+            ("GET", "/api/v1/jobs"),
+            ("POST", "/api/v1/sql"),
+        ] {
+            let (status, body) = anon.call(method, path, None).unwrap();
+            assert_eq!(status, 401, "{method} {path}: {body}");
+            assert_eq!(body["error"]["kind"], "unauthorized");
+        }
+        let (status, _) = as_(Some("rlk_0000")).call("GET", "/api/v1/runs", None).unwrap();
+        assert_eq!(status, 401);
+        // Roles.
+        let (status, body) = v.call("POST", "/api/v1/jobs", Some(&gen)).unwrap();
+        assert_eq!(status, 403, "a viewer runs no job: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("editor"), "{body}");
+        let (status, job) = e.call("POST", "/api/v1/jobs", Some(&gen)).unwrap();
+        assert_eq!(status, 201, "{job}");
+        assert_eq!(
+            (job["project"].as_str(), job["user"].as_str()),
+            (Some("a"), Some("eve"))
+        );
+        let id = job["id"].as_i64().unwrap();
+        let t0 = Instant::now();
+        let done = loop {
+            let (_, j) = v.call("GET", &format!("/api/v1/jobs/{id}"), None).unwrap();
+            if j["status"] == "succeeded" || j["status"] == "failed" {
+                break j;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(60));
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert_eq!(done["status"], "succeeded", "{done}");
+        let run = done["runs"][0].as_i64().unwrap();
+        assert_eq!(v.call("GET", &format!("/api/v1/runs/{run}"), None).unwrap().0, 200);
+        let (status, q) = v
+            .call(
+                "POST",
+                "/api/v1/sql",
+                Some(&json!({"sql": "SELECT COUNT(*) AS n FROM t"})),
+            )
+            .unwrap();
+        assert_eq!(
+            (status, q["results"][0]["data"][0]["n"].as_i64()),
+            (200, Some(500)),
+            "{q}"
+        );
+        // Project B's token: nothing of A.
+        let (_, runs) = b.call("GET", "/api/v1/runs", None).unwrap();
+        assert_eq!(runs["runs"], json!([]), "{runs}");
+        let (_, jobs) = b.call("GET", "/api/v1/jobs", None).unwrap();
+        assert_eq!(jobs["jobs"], json!([]), "{jobs}");
+        for path in [
+            format!("/api/v1/runs/{run}"),
+            format!("/api/v1/jobs/{id}"),
+            format!("/api/v1/jobs/{id}/logs"),
+            format!("/api/v1/jobs/{id}/events"),
+        ] {
+            let (status, body) = b.call("GET", &path, None).unwrap();
+            assert_eq!(status, 404, "{path}: {body}");
+        }
+        assert_eq!(b.call("DELETE", &format!("/api/v1/jobs/{id}"), None).unwrap().0, 404);
+        for path in [
+            "/api/v1/runs?project=a",
+            "/api/v1/jobs?project=a",
+            "/api/v1/models?project=a",
+        ] {
+            let (status, body) = b.call("GET", path, None).unwrap();
+            assert_eq!(status, 403, "{path}: {body}");
+        }
+        let mut into_a = gen.clone();
+        into_a["project"] = json!("a");
+        assert_eq!(b.call("POST", "/api/v1/jobs", Some(&into_a)).unwrap().0, 403);
+        // Revoked: refused at once.
+        assert_eq!(b.call("GET", "/api/v1/jobs", None).unwrap().0, 200);
+        risklake_track::SqliteStore::open(&home2)
+            .unwrap()
+            .revoke_token(bt.id)
+            .unwrap();
+        assert_eq!(b.call("GET", "/api/v1/jobs", None).unwrap().0, 401);
+    })
+    .await;
+    result.unwrap();
+    let log = store.list_audit(Some("a"), 10).unwrap();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!((log[0].user.as_str(), log[0].action.as_str()), ("eve", "job.submit"));
+    server.shutdown().await;
 }

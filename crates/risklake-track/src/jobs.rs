@@ -486,3 +486,270 @@ mod tests {
         assert!(matches!(store.get_job(999), Err(Error::NotFound { .. })));
     }
 }
+
+/// What a token may do in its project: read (viewer), also run jobs and write tables
+/// (editor), also manage tokens and delete (admin).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Editor,
+    Admin,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        Some(match s {
+            "viewer" => Role::Viewer,
+            "editor" => Role::Editor,
+            "admin" => Role::Admin,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// An API token as listed (never its secret).
+#[derive(Clone, Debug, Serialize)]
+pub struct Token {
+    pub id: i64,
+    pub user: String,
+    pub project: String,
+    pub role: Role,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+}
+
+/// One entry of the audit log: who changed what, when.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: String,
+    pub user: String,
+    pub project: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+}
+
+pub(crate) const AUTH_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS tokens (
+    id INTEGER PRIMARY KEY,
+    digest TEXT NOT NULL UNIQUE,
+    user_name TEXT NOT NULL,
+    project TEXT NOT NULL,
+    role TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT,
+    revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    project TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+";
+
+/// The stored form of a token's secret.
+fn digest(secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn token_from_row(r: &Row<'_>) -> rusqlite::Result<Token> {
+    Ok(Token {
+        id: r.get(0)?,
+        user: r.get(1)?,
+        project: r.get(2)?,
+        role: Role::parse(&r.get::<_, String>(3)?).unwrap_or(Role::Viewer),
+        created_at: r.get(4)?,
+        expires_at: r.get(5)?,
+        revoked_at: r.get(6)?,
+    })
+}
+
+const TOKEN_COLUMNS: &str = "id, user_name, project, role, created_at, expires_at, revoked_at";
+
+impl SqliteStore {
+    /// Creates a token for `user` in `project` with `role`, valid until `expires_at`
+    /// (RFC 3339) if given. Returns it with its secret, which is shown once: the store keeps
+    /// only its SHA-256 digest.
+    pub fn create_token(
+        &self,
+        user: &str,
+        project: &str,
+        role: Role,
+        expires_at: Option<&str>,
+    ) -> Result<(Token, String)> {
+        for (what, v) in [("user", user), ("project", project)] {
+            if v.trim().is_empty() {
+                return Err(Error::param(what, "is required"));
+            }
+        }
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| Error::external("drawing a token", e))?;
+        let secret: String = std::iter::once("rlk_".to_string())
+            .chain(bytes.iter().map(|b| format!("{b:02x}")))
+            .collect();
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO tokens (digest, user_name, project, role, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![digest(&secret), user, project, role.as_str(), now(), expires_at],
+        )
+        .map_err(db_err)?;
+        let id = conn.last_insert_rowid();
+        let token = conn
+            .query_row(
+                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ?1"),
+                [id],
+                token_from_row,
+            )
+            .map_err(db_err)?;
+        Ok((token, secret))
+    }
+
+    /// The token a secret is, when it exists, is not revoked and has not expired.
+    pub fn verify_token(&self, secret: &str) -> Result<Option<Token>> {
+        let token = self
+            .conn()
+            .query_row(
+                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE digest = ?1"),
+                [digest(secret.trim())],
+                token_from_row,
+            )
+            .optional()
+            .map_err(db_err)?;
+        Ok(token.filter(|t| t.revoked_at.is_none() && t.expires_at.as_deref().is_none_or(|e| e > now().as_str())))
+    }
+
+    /// Tokens, of one project or all.
+    pub fn list_tokens(&self, project: Option<&str>) -> Result<Vec<Token>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE (?1 IS NULL OR project = ?1) ORDER BY id"
+            ))
+            .map_err(db_err)?;
+        let rows = st.query_map([project], token_from_row).map_err(db_err)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+    }
+
+    /// Revokes a token; it stops working at once.
+    pub fn revoke_token(&self, id: i64) -> Result<Token> {
+        let conn = self.conn();
+        let n = conn
+            .execute(
+                "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![id, now()],
+            )
+            .map_err(db_err)?;
+        let token = conn
+            .query_row(
+                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ?1"),
+                [id],
+                token_from_row,
+            )
+            .optional()
+            .map_err(db_err)?
+            .ok_or_else(|| Error::not_found("token", id.to_string()))?;
+        if n == 0 {
+            return Err(Error::Conflict(format!("token {id} was already revoked")));
+        }
+        Ok(token)
+    }
+
+    /// Records a change in the audit log.
+    pub fn audit(&self, user: &str, project: &str, action: &str, target: &str, detail: &str) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO audit (at, user_name, project, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![now(), user, project, action, target, mask(detail).into_owned()],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// The audit log, newest first.
+    pub fn list_audit(&self, project: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare(
+                "SELECT id, at, user_name, project, action, target, detail FROM audit
+                 WHERE (?1 IS NULL OR project = ?1) ORDER BY id DESC LIMIT ?2",
+            )
+            .map_err(db_err)?;
+        let rows = st
+            .query_map(params![project, limit as i64], |r| {
+                Ok(AuditEntry {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    user: r.get(2)?,
+                    project: r.get(3)?,
+                    action: r.get(4)?,
+                    target: r.get(5)?,
+                    detail: r.get(6)?,
+                })
+            })
+            .map_err(db_err)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+    }
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_shown_once_stored_hashed_and_stop_when_revoked_or_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let (t, secret) = store.create_token("ana", "credit", Role::Editor, None).unwrap();
+        assert!(secret.starts_with("rlk_") && secret.len() == 68, "{secret}");
+        assert_eq!(store.verify_token(&secret).unwrap().unwrap().id, t.id);
+        assert!(store.verify_token("rlk_guess").unwrap().is_none());
+        let stored: String = store
+            .conn()
+            .query_row("SELECT digest FROM tokens WHERE id = ?1", [t.id], |r| r.get(0))
+            .unwrap();
+        assert_ne!(stored, secret, "only the digest is kept");
+        let bytes = std::fs::read(dir.path().join("store.db")).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains(&secret[4..]));
+        store.revoke_token(t.id).unwrap();
+        assert!(store.verify_token(&secret).unwrap().is_none());
+        assert!(matches!(store.revoke_token(t.id), Err(Error::Conflict(_))));
+        let (_, old) = store
+            .create_token("bo", "credit", Role::Viewer, Some("2020-01-01T00:00:00Z"))
+            .unwrap();
+        assert!(store.verify_token(&old).unwrap().is_none(), "expired");
+        let (_, later) = store
+            .create_token("bo", "credit", Role::Viewer, Some("2999-01-01T00:00:00Z"))
+            .unwrap();
+        assert_eq!(store.verify_token(&later).unwrap().unwrap().role, Role::Viewer);
+        assert_eq!(store.list_tokens(Some("credit")).unwrap().len(), 3);
+        assert!(store.list_tokens(Some("other")).unwrap().is_empty());
+        assert!(Role::Admin > Role::Editor && Role::Editor > Role::Viewer);
+        store
+            .audit("ana", "credit", "job.submit", "job 1", "postgres://u:pw@h/db")
+            .unwrap();
+        let log = store.list_audit(Some("credit"), 10).unwrap();
+        assert_eq!(log[0].action, "job.submit");
+        assert!(!log[0].detail.contains("pw@"), "{}", log[0].detail);
+    }
+}

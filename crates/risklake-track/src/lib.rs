@@ -24,7 +24,7 @@ pub mod registry;
 mod sqlite;
 mod types;
 
-pub use jobs::{job_origin, Job, JobFilter, JobLogLine, JobStatus, OnInterrupt};
+pub use jobs::{job_origin, AuditEntry, Job, JobFilter, JobLogLine, JobStatus, OnInterrupt, Role, Token};
 pub use sqlite::{writable, SqliteStore};
 pub use types::*;
 

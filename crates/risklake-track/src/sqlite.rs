@@ -19,7 +19,8 @@ use crate::{registry, Store};
 
 /// 2: runs record their owner process (`owner` = host:pid:start), so runs whose process
 /// died can be marked interrupted. 3: the model registry (model_versions, model_aliases,
-/// model_tags, model_events). 4: the server's job queue (jobs, job_logs).
+/// model_tags, model_events). 4: the server's job queue (jobs, job_logs), API tokens and
+/// the audit log.
 const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
@@ -221,6 +222,7 @@ impl SqliteStore {
         let migrated = (|| -> Result<()> {
             conn.execute_batch(SCHEMA).map_err(db_err)?;
             conn.execute_batch(crate::jobs::SCHEMA).map_err(db_err)?;
+            conn.execute_batch(crate::jobs::AUTH_SCHEMA).map_err(db_err)?;
             let version: Option<String> = conn
                 .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
                 .optional()

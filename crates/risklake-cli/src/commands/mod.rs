@@ -102,6 +102,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Submit(args) => return submit::submit(out, &cli.project, args).await,
         Command::Jobs(cmd) => return submit::jobs(out, &cli.project, cmd),
+        Command::Token(cmd) => return submit::token(out, &cli.home, &cli.project, cmd),
         _ => {}
     }
     // Commands about what a home already holds never create one (those that may take
@@ -149,7 +150,7 @@ async fn dispatch(ctx: Ctx, command: Command) -> Result<()> {
         Command::Maintain(args) => lake::maintain(&ctx, args).await,
         Command::Sql(args) => sql::run(&ctx, args).await,
         Command::Serve(args) => serve::run(&ctx, args).await,
-        Command::Submit(_) | Command::Jobs(_) => unreachable!("handled before opening a home"),
+        Command::Submit(_) | Command::Jobs(_) | Command::Token(_) => unreachable!("handled before opening a home"),
         Command::Ingest(args) => ingest::run(&ctx, args).await,
         Command::Gen(g) => gen::run(&ctx, g).await,
         Command::Features(f) => features::run(&ctx, f).await,

@@ -13,6 +13,11 @@ use crate::app::ServeArgs;
 pub async fn run(ctx: &Ctx, args: ServeArgs) -> Result<()> {
     let mut config = ServeConfig::new(ctx.ws.home());
     config.bind = args.bind;
+    config.auth = if args.auth == "none" {
+        risklake_server::Auth::None
+    } else {
+        risklake_server::Auth::Token
+    };
     if let Some(w) = args.workers {
         if w == 0 {
             return Err(Error::param("workers", "must be at least 1"));
@@ -31,11 +36,12 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> Result<()> {
     // The address first, on one line, so scripts (and tests) that start the server on
     // port 0 can read where it listens.
     ctx.out.emit(
-        json!({"listening": url, "home": ctx.ws.home().display().to_string(), "workers": workers}),
+        json!({"listening": url, "home": ctx.ws.home().display().to_string(), "workers": workers, "auth": args.auth}),
         || {
             format!(
-                "risklake serve: listening on {url} (home {}, {workers} job workers); Ctrl+C stops",
-                ctx.ws.home().display()
+                "risklake serve: listening on {url} (home {}, {workers} job workers, auth {}); Ctrl+C stops",
+                ctx.ws.home().display(),
+                args.auth
             )
         },
     );

@@ -136,7 +136,7 @@ pub async fn submit(out: Out, project: &str, args: SubmitArgs) -> Result<()> {
     if args.requeue {
         body["on_interrupt"] = json!("requeue");
     }
-    let client = Client::new(&args.server)?;
+    let client = Client::new(&args.server)?.with_token(args.token.clone());
     let job = call(&client, "POST", "/api/v1/jobs", Some(&body))?;
     let id = job["id"].as_i64().unwrap_or_default();
     if !args.wait {
@@ -180,8 +180,13 @@ pub async fn submit(out: Out, project: &str, args: SubmitArgs) -> Result<()> {
 pub fn jobs(out: Out, project: &str, cmd: JobsCommand) -> Result<()> {
     let q = project_query(project);
     match cmd {
-        JobsCommand::List { server, status, limit } => {
-            let client = Client::new(&server)?;
+        JobsCommand::List {
+            server,
+            token,
+            status,
+            limit,
+        } => {
+            let client = Client::new(&server)?.with_token(token);
             let mut path = format!("/api/v1/jobs?{q}&limit={limit}");
             if let Some(s) = status {
                 path += &format!("&status={}", s.replace(|c: char| !c.is_ascii_alphabetic(), ""));
@@ -202,17 +207,14 @@ pub fn jobs(out: Out, project: &str, cmd: JobsCommand) -> Result<()> {
                 text
             });
         }
-        JobsCommand::Show { id, server } => {
-            let v = call(&Client::new(&server)?, "GET", &format!("/api/v1/jobs/{id}?{q}"), None)?;
+        JobsCommand::Show { id, server, token } => {
+            let client = Client::new(&server)?.with_token(token);
+            let v = call(&client, "GET", &format!("/api/v1/jobs/{id}?{q}"), None)?;
             show_job(out, &v);
         }
-        JobsCommand::Logs { id, server } => {
-            let v = call(
-                &Client::new(&server)?,
-                "GET",
-                &format!("/api/v1/jobs/{id}/logs?{q}"),
-                None,
-            )?;
+        JobsCommand::Logs { id, server, token } => {
+            let client = Client::new(&server)?.with_token(token);
+            let v = call(&client, "GET", &format!("/api/v1/jobs/{id}/logs?{q}"), None)?;
             out.emit(v.clone(), || {
                 v["lines"]
                     .as_array()
@@ -229,14 +231,76 @@ pub fn jobs(out: Out, project: &str, cmd: JobsCommand) -> Result<()> {
                     .join("\n")
             });
         }
-        JobsCommand::Cancel { id, server } => {
-            let v = call(
-                &Client::new(&server)?,
-                "DELETE",
-                &format!("/api/v1/jobs/{id}?{q}"),
-                None,
-            )?;
+        JobsCommand::Cancel { id, server, token } => {
+            let client = Client::new(&server)?.with_token(token);
+            let v = call(&client, "DELETE", &format!("/api/v1/jobs/{id}?{q}"), None)?;
             show_job(out, &v);
+        }
+    }
+    Ok(())
+}
+
+/// `token create / list / revoke` on this home's store (what the server reads).
+pub fn token(out: Out, home: &std::path::Path, project: &str, cmd: crate::app::TokenCommand) -> Result<()> {
+    use crate::app::TokenCommand as T;
+    use risklake_track::Role;
+    let store = risklake_track::SqliteStore::open(home)?;
+    let me = std::env::var("USER").unwrap_or_else(|_| "local".into());
+    match cmd {
+        T::Create {
+            user,
+            role,
+            expires_days,
+        } => {
+            let role = Role::parse(&role).ok_or_else(|| Error::param("role", "is viewer, editor or admin"))?;
+            let expires = expires_days.map(|d| {
+                (chrono::Utc::now() + chrono::Duration::days(d as i64))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            });
+            let (t, secret) = store.create_token(&user, project, role, expires.as_deref())?;
+            store.audit(
+                &me,
+                project,
+                "token.create",
+                &format!("token {}", t.id),
+                &format!("{} {}", t.user, role.as_str()),
+            )?;
+            out.emit(json!({"token": t, "secret": secret}), || {
+                format!(
+                    "token {} for {} in project {} as {}:\n\n  {secret}\n\nShown once: keep it (e.g. in RISKLAKE_TOKEN); the store keeps only its digest.",
+                    t.id,
+                    t.user,
+                    t.project,
+                    role.as_str()
+                )
+            });
+        }
+        T::List => {
+            let tokens = store.list_tokens(Some(project))?;
+            out.emit(json!({ "tokens": tokens }), || {
+                let mut text =
+                    String::from("  id  user          role     created                   expires / revoked\n");
+                for t in &tokens {
+                    text += &format!(
+                        "{:>4}  {:<12}  {:<7}  {:<24}  {}\n",
+                        t.id,
+                        t.user,
+                        t.role.as_str(),
+                        t.created_at,
+                        t.revoked_at
+                            .as_deref()
+                            .map(|r| format!("revoked {r}"))
+                            .or_else(|| t.expires_at.clone())
+                            .unwrap_or_default()
+                    );
+                }
+                text
+            });
+        }
+        T::Revoke { id } => {
+            let t = store.revoke_token(id)?;
+            store.audit(&me, &t.project, "token.revoke", &format!("token {id}"), &t.user)?;
+            out.emit(json!({ "revoked": t }), || format!("token {id} ({}) revoked", t.user));
         }
     }
     Ok(())
