@@ -111,7 +111,11 @@ pub(crate) fn router(state: State, max_body: usize) -> Router {
         .route("/api/v1/tables/{name}/preview", get(preview))
         .route("/api/v1/sql", axum::routing::post(sql))
         .route("/api/v1/runs", get(runs))
+        .route("/api/v1/runs/compare", get(compare))
         .route("/api/v1/runs/{id}", get(run))
+        .route("/api/v1/runs/{id}/metrics/{key}", get(metric_history))
+        .route("/api/v1/runs/{id}/artifacts/{name}", get(artifact))
+        .route("/api/v1/runs/{id}/lineage", get(lineage))
         .route("/api/v1/models", get(models))
         .route("/api/v1/models/{name}", get(model))
         .route("/api/v1/jobs", get(jobs).post(submit))
@@ -537,6 +541,15 @@ async fn runs(
     to_json(&json!({ "runs": risklake_app::runs::list(&ws, &filter)? }))
 }
 
+/// The run `id` of the caller's project, with everything recorded about it.
+fn run_in_project(ws: &Workspace, id: &str, project: &str) -> Result<risklake_track::RunDetail> {
+    let detail = ws.store().get_run(id_of(id, "run")?)?;
+    if detail.summary.project != project {
+        return Err(Error::not_found("run", format!("{id} in project {project}")));
+    }
+    Ok(detail)
+}
+
 async fn run(
     S(state): S<State>,
     Extension(caller): Extension<Caller>,
@@ -545,14 +558,99 @@ async fn run(
 ) -> Answer {
     let p = Params::new(q, &[], &caller)?;
     let ws = workspace(&state, &p.project())?;
-    let detail = ws.store().get_run(id_of(&id, "run")?)?;
-    if detail.summary.project != p.project() {
-        return Err(ApiError(Error::not_found(
-            "run",
-            format!("{id} in project {}", p.project()),
-        )));
+    let detail = run_in_project(&ws, &id, &p.project())?;
+    let mut v = serde_json::to_value(&detail).map_err(|e| Error::invalid(format!("formatting the run: {e}")))?;
+    // The server's file paths stay on the server: artifacts come by URL.
+    if let Some(list) = v["artifacts"].as_array_mut() {
+        for a in list {
+            let name = a["name"].as_str().unwrap_or_default().to_string();
+            a.as_object_mut().map(|o| o.remove("path"));
+            a["url"] = json!(format!("/api/v1/runs/{}/artifacts/{name}", detail.summary.id));
+        }
     }
-    to_json(&detail)
+    Ok(Json(v))
+}
+
+async fn metric_history(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Path((id, key)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let p = Params::new(q, &[], &caller)?;
+    let ws = workspace(&state, &p.project())?;
+    let detail = run_in_project(&ws, &id, &p.project())?;
+    let points: Vec<Value> = detail
+        .metric_history
+        .iter()
+        .filter(|m| m.key == key)
+        .map(|m| json!({"step": m.step, "value": m.value}))
+        .collect();
+    if points.is_empty() {
+        return Err(ApiError(Error::not_found("metric", format!("{key} of run {id}"))));
+    }
+    Ok(Json(json!({"run": detail.summary.id, "key": key, "history": points})))
+}
+
+async fn artifact(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Path((id, name)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let answer = (|| {
+        let p = Params::new(q, &[], &caller)?;
+        let ws = workspace(&state, &p.project())?;
+        let detail = run_in_project(&ws, &id, &p.project())?;
+        // Only a name the run recorded: a request never names a path.
+        let a = detail
+            .artifacts
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| Error::not_found("artifact", format!("{name} of run {id}")))?;
+        let bytes = std::fs::read(&a.path).map_err(|e| Error::io(format!("reading artifact {name} of run {id}"), e))?;
+        let kind = match name.rsplit('.').next().unwrap_or("") {
+            "json" => "application/json",
+            "html" => "text/html; charset=utf-8",
+            "csv" => "text/csv; charset=utf-8",
+            "txt" | "log" => "text/plain; charset=utf-8",
+            _ => "application/octet-stream",
+        };
+        Ok::<_, ApiError>(([(axum::http::header::CONTENT_TYPE, kind)], bytes).into_response())
+    })();
+    answer.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn lineage(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let p = Params::new(q, &[], &caller)?;
+    let ws = workspace(&state, &p.project())?;
+    let detail = run_in_project(&ws, &id, &p.project())?;
+    to_json(&risklake_app::lineage::lineage(&ws, detail.summary.id)?)
+}
+
+async fn compare(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let p = Params::new(q, &["ids"], &caller)?;
+    let ws = workspace(&state, &p.project())?;
+    let ids = p
+        .get("ids")
+        .ok_or_else(|| Error::param("ids", "is required: run ids separated by commas"))?;
+    let mut runs = Vec::new();
+    for id in ids.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        runs.push(run_in_project(&ws, id, &p.project())?.summary.id);
+    }
+    if runs.len() < 2 {
+        return Err(ApiError(Error::param("ids", "names at least two runs")));
+    }
+    to_json(&risklake_app::runs::compare(&ws, &runs)?)
 }
 
 async fn models(

@@ -112,6 +112,29 @@ async fn jobs_tables_sql_runs_and_errors_over_http() {
         let auc = r["metrics"].as_object().unwrap().iter().find(|(k, _)| k.contains("auc"));
         assert!(auc.is_some_and(|(_, v)| v.as_f64().unwrap() > 0.5), "{r}");
         assert_eq!(r["command"], format!("job {train}"));
+        // Artifacts come by URL (no server paths), metric histories, lineage, comparison.
+        let artifacts = r["artifacts"].as_array().unwrap();
+        assert!(!artifacts.is_empty() && artifacts.iter().all(|a| a["path"].is_null()), "{r}");
+        let url = artifacts[0]["url"].as_str().unwrap();
+        let (status, bytes) = http(addr, "GET", url, None);
+        assert_eq!(status, 200);
+        assert_eq!(bytes.len() as u64, artifacts[0]["size"].as_u64().unwrap(), "{url}");
+        let key = r["metric_history"][0]["key"].as_str().unwrap();
+        let h = ok(addr, "GET", &format!("/api/v1/runs/{run}/metrics/{key}"), None);
+        assert!(!h["history"].as_array().unwrap().is_empty(), "{h}");
+        let l = ok(addr, "GET", &format!("/api/v1/runs/{run}/lineage"), None);
+        assert!(l.to_string().contains("apps"), "the lineage names the table read: {l}");
+        let cmp = ok(addr, "GET", &format!("/api/v1/runs/compare?ids={gen_run},{run}"), None);
+        assert!(cmp.to_string().contains("train.gbdt"), "{cmp}");
+        for (path, want) in [
+            (format!("/api/v1/runs/{run}/artifacts/..%2F..%2Fstore.db"), 404),
+            (format!("/api/v1/runs/{run}/artifacts/nope.json"), 404),
+            (format!("/api/v1/runs/{run}/metrics/nope"), 404),
+            (format!("/api/v1/runs/compare?ids={run}"), 400),
+        ] {
+            let (status, body) = http(addr, "GET", &path, None);
+            assert_eq!(status, want, "{path}: {body}");
+        }
         let (status, e) = call(addr, "GET", &format!("/api/v1/runs/{run}?project=other"), None);
         assert_eq!(status, 404, "another project's run is not found: {e}");
 
@@ -354,4 +377,61 @@ async fn tokens_roles_and_project_isolation() {
     assert_eq!(log.len(), 1, "{log:?}");
     assert_eq!((log[0].user.as_str(), log[0].action.as_str()), ("eve", "job.submit"));
     server.shutdown().await;
+}
+
+/// A bounded load on loopback: 16 clients, 1,600 reads and 32 jobs at once; every answer
+/// is a success and every job ends succeeded (none lost, none run twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bounded_load_loses_no_request_and_no_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let mut c = config(&home);
+    c.workers = 2;
+    let server = Server::start(c).await.unwrap();
+    let addr = server.addr();
+    let result = tokio::task::spawn_blocking(move || {
+        let j = submit(
+            addr,
+            json!({"kind": "gen", "request": {"rows": 1000, "features": 3, "table": "t"}}),
+        );
+        assert_eq!(wait(addr, j)["status"], "succeeded");
+        let clients: Vec<_> = (0..16)
+            .map(|c| {
+                std::thread::spawn(move || {
+                    let mut jobs = Vec::new();
+                    for i in 0..100 {
+                        let (status, body) = match i % 4 {
+                            0 => call(addr, "GET", "/api/v1/tables", None),
+                            1 => call(addr, "GET", "/api/v1/runs?limit=5", None),
+                            2 => call(
+                                addr,
+                                "POST",
+                                "/api/v1/sql",
+                                Some(json!({"sql": "SELECT COUNT(*) AS n FROM t"})),
+                            ),
+                            _ => call(addr, "GET", "/api/v1/jobs?limit=5", None),
+                        };
+                        assert!((200..300).contains(&status), "client {c} request {i}: {status} {body}");
+                        if i % 50 == 0 {
+                            let sql = json!({"kind": "sql", "request": {"sql": format!("SELECT {c} + {i} AS v")}});
+                            jobs.push(submit(addr, sql));
+                        }
+                    }
+                    jobs
+                })
+            })
+            .collect();
+        let jobs: Vec<i64> = clients.into_iter().flat_map(|t| t.join().unwrap()).collect();
+        assert_eq!(jobs.len(), 32);
+        for id in &jobs {
+            let j = wait(addr, *id);
+            assert_eq!(j["status"], "succeeded", "{j}");
+            assert_eq!(j["runs"].as_array().unwrap().len(), 1, "run once: {j}");
+        }
+        let all = ok(addr, "GET", "/api/v1/jobs?limit=1000", None);
+        assert_eq!(all["jobs"].as_array().unwrap().len(), 33);
+    })
+    .await;
+    server.shutdown().await;
+    result.unwrap();
 }
