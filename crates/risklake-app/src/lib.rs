@@ -41,6 +41,7 @@ pub mod run;
 pub mod runs;
 pub mod scan;
 pub mod scorecard;
+pub mod scoring;
 pub mod sql;
 pub mod train;
 pub mod tune;

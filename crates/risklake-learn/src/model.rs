@@ -50,6 +50,34 @@ impl Model {
         }
     }
 
+    /// Each input column and whether the model reads it as categories (text) rather than
+    /// numbers: what a caller with untyped values (JSON rows) builds its columns by.
+    pub fn input_kinds(&self) -> Vec<(String, bool)> {
+        use risklake_features::plan::{BinningPlan, FeatureKind};
+        let from_plan = |plan: &BinningPlan, names: Vec<String>| -> Vec<(String, bool)> {
+            names
+                .into_iter()
+                .map(|n| {
+                    let categorical = plan.feature(&n).is_some_and(|f| f.kind == FeatureKind::Categorical);
+                    (n, categorical)
+                })
+                .collect()
+        };
+        match self {
+            Model::Trees(m) => m
+                .feature_names
+                .iter()
+                .zip(&m.mappers)
+                .map(|(n, mp)| (n.clone(), mp.is_categorical()))
+                .collect(),
+            Model::Lr(m) => match &m.inputs {
+                crate::lr::Inputs::Woe { plan } => from_plan(plan, self.input_columns()),
+                crate::lr::Inputs::Raw => self.input_columns().into_iter().map(|n| (n, false)).collect(),
+            },
+            Model::Scorecard(c) => from_plan(&c.plan, self.input_columns()),
+        }
+    }
+
     /// Probability of bad (binary models), the value (regression trees).
     pub fn predict(&self, batch: &RecordBatch) -> Result<Vec<f64>> {
         match self {

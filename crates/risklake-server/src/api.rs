@@ -118,6 +118,13 @@ pub(crate) fn router(state: State, max_body: usize) -> Router {
         .route("/api/v1/runs/{id}/lineage", get(lineage))
         .route("/api/v1/models", get(models))
         .route("/api/v1/models/{name}", get(model))
+        .route("/api/v1/models/{name}/versions", axum::routing::post(register))
+        .route("/api/v1/models/{name}/aliases/{alias}", axum::routing::put(set_alias))
+        .route("/api/v1/models/{name}/predict", axum::routing::post(predict_alias))
+        .route(
+            "/api/v1/models/{name}/versions/{version}/predict",
+            axum::routing::post(predict_version),
+        )
         .route("/api/v1/jobs", get(jobs).post(submit))
         .route("/api/v1/jobs/{id}", get(job).delete(cancel))
         .route("/api/v1/jobs/{id}/logs", get(logs))
@@ -672,6 +679,166 @@ async fn model(
     let p = Params::new(q, &[], &caller)?;
     let ws = workspace(&state, &p.project())?;
     to_json(&risklake_app::registry::detail(&ws, &name)?)
+}
+
+fn body_json(body: &Bytes) -> Result<Value> {
+    risklake_app::request_from_json(&String::from_utf8_lossy(body))
+}
+
+async fn register(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    let answer = (|| {
+        caller.needs(Role::Editor, "registering a model")?;
+        let p = Params::new(q, &[], &caller)?;
+        let mut v = body_json(&body)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("name".into(), json!(name));
+        }
+        let req: risklake_app::registry::RegisterRequest = serde_json::from_value(v)
+            .map_err(|e| Error::param("request", format!("does not read as a registration: {e}")))?;
+        let ws = workspace(&state, &p.project())?.with_user(&caller.user);
+        // The run must be of this project.
+        run_in_project(&ws, &req.run.to_string(), &p.project())?;
+        let version = risklake_app::registry::register(&ws, &req)?;
+        state.shared.queue.audit(
+            &caller.user,
+            &p.project(),
+            "model.register",
+            &format!("{name}/{}", version.version),
+            &format!("run {}", req.run),
+        )?;
+        Ok::<_, ApiError>((StatusCode::CREATED, Json(json!(version))).into_response())
+    })();
+    answer.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn set_alias(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Path((name, alias)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Answer {
+    caller.needs(Role::Editor, "moving an alias")?;
+    let p = Params::new(q, &[], &caller)?;
+    let v = body_json(&body)?;
+    let version = match v.get("version") {
+        Some(Value::Null) => None,
+        Some(n) => Some(
+            n.as_i64()
+                .ok_or_else(|| Error::param("version", "is a version number or null"))?,
+        ),
+        None => {
+            return Err(ApiError(Error::param(
+                "version",
+                "is required (null removes the alias)",
+            )))
+        }
+    };
+    let ws = workspace(&state, &p.project())?.with_user(&caller.user);
+    risklake_app::registry::set_alias(&ws, &name, &alias, version)?;
+    state.shared.queue.audit(
+        &caller.user,
+        &p.project(),
+        "model.alias",
+        &format!("{name}@{alias}"),
+        &version.map_or("removed".to_string(), |v| format!("version {v}")),
+    )?;
+    to_json(&risklake_app::registry::detail(&ws, &name)?)
+}
+
+/// Scores the body's rows with the version `spec` names; models are loaded once per
+/// (project, name, version) and kept, while aliases are resolved on every call, so an
+/// alias move takes effect at once.
+async fn predict_with(state: &State, project: &str, spec: &str, body: &Bytes) -> Result<Value> {
+    let v = body_json(body)?;
+    let rows = match v {
+        Value::Array(rows) => rows,
+        Value::Object(mut o) => match o.remove("rows") {
+            Some(Value::Array(rows)) => rows,
+            _ => return Err(Error::param("rows", "is required: an array of {field: value} objects")),
+        },
+        _ => return Err(Error::param("rows", "is required: an array of {field: value} objects")),
+    };
+    let ws = workspace(state, project)?;
+    let parsed = risklake_app::registry::ModelSpec::parse(spec)?;
+    let version = parsed.version(&ws)?.ok_or_else(|| {
+        Error::param(
+            "model",
+            format!("{spec:?} is not a registered model (NAME@ALIAS or NAME/VERSION)"),
+        )
+    })?;
+    let key = (project.to_string(), version.name.clone(), version.version);
+    let cached = state
+        .shared
+        .models
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&key)
+        .cloned();
+    let model = match cached {
+        Some(m) => m,
+        None => {
+            let m = Arc::new(risklake_app::train::load_model(
+                &ws,
+                &format!("{}/{}", version.name, version.version),
+            )?);
+            state
+                .shared
+                .models
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key, m.clone());
+            m
+        }
+    };
+    let kind = model.kind();
+    let scored = tokio::task::spawn_blocking(move || risklake_app::scoring::score_rows(&model, &rows))
+        .await
+        .map_err(|e| Error::external("scoring", e))??;
+    let mut out = json!({"model": version.name, "version": version.version, "kind": kind});
+    out["predictions"] = json!(scored.predictions);
+    if !scored.ignored_fields.is_empty() {
+        out["ignored_fields"] = json!(scored.ignored_fields);
+    }
+    Ok(out)
+}
+
+async fn predict_alias(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Answer {
+    let p = Params::new(q, &[], &caller)?;
+    let spec = if name.contains('@') {
+        name
+    } else {
+        format!("{name}@latest")
+    };
+    Ok(Json(predict_with(&state, &p.project(), &spec, &body).await?))
+}
+
+async fn predict_version(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Path((name, version)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Answer {
+    let p = Params::new(q, &[], &caller)?;
+    let v: i64 = version
+        .parse()
+        .map_err(|_| Error::param("version", format!("{version:?} is not a version number")))?;
+    Ok(Json(
+        predict_with(&state, &p.project(), &format!("{name}/{v}"), &body).await?,
+    ))
 }
 
 async fn jobs(

@@ -31,6 +31,8 @@ pub(crate) struct Shared {
     pub running: Mutex<HashMap<i64, Cancel>>,
     wake: (Mutex<u64>, Condvar),
     pub stopping: AtomicBool,
+    /// Models loaded for scoring, by (project, name, version).
+    pub models: Mutex<HashMap<(String, String, i64), Arc<risklake_learn::Model>>>,
 }
 
 impl Shared {
@@ -42,6 +44,7 @@ impl Shared {
             running: Mutex::default(),
             wake: (Mutex::new(0), Condvar::new()),
             stopping: AtomicBool::new(false),
+            models: Mutex::default(),
         }
     }
 

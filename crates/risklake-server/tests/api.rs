@@ -112,6 +112,49 @@ async fn jobs_tables_sql_runs_and_errors_over_http() {
         let auc = r["metrics"].as_object().unwrap().iter().find(|(k, _)| k.contains("auc"));
         assert!(auc.is_some_and(|(_, v)| v.as_f64().unwrap() > 0.5), "{r}");
         assert_eq!(r["command"], format!("job {train}"));
+        // The registry and the scoring endpoint: the trained run registered as pd@champion;
+        // rows as JSON score exactly as the predict workflow scores the table.
+        let (status, v) = call(addr, "POST", "/api/v1/models/pd/versions", Some(json!({"run": run, "aliases": ["champion"]})));
+        assert_eq!((status, v["version"].as_i64()), (201, Some(1)), "{v}");
+        let rows = ok(addr, "POST", "/api/v1/sql", Some(json!({"sql": "SELECT * FROM apps ORDER BY id LIMIT 20"})));
+        let rows = rows["results"][0]["data"].clone();
+        let scored = ok(addr, "POST", "/api/v1/models/pd@champion/predict", Some(json!({"rows": rows})));
+        assert_eq!((scored["version"].as_i64(), scored["kind"].as_str()), (Some(1), Some("gbdt")), "{scored}");
+        assert_eq!(scored["ignored_fields"], json!(["bad"]), "the label is no input: {scored}");
+        let job = submit(
+            addr,
+            json!({"kind": "predict", "request": {"model": "pd@champion", "table": "apps", "destination": {"table": "scored"}}}),
+        );
+        assert_eq!(wait(addr, job)["status"], "succeeded");
+        let want = ok(addr, "POST", "/api/v1/sql", Some(json!({"sql": "SELECT prediction FROM scored ORDER BY id LIMIT 20"})));
+        for (i, w) in want["results"][0]["data"].as_array().unwrap().iter().enumerate() {
+            let (got, w) = (scored["predictions"][i]["probability"].as_f64().unwrap(), w["prediction"].as_f64().unwrap());
+            assert!((got - w).abs() < 1e-12, "row {i}: {got} vs {w}");
+        }
+        // Bad rows are answered per row; the version route and unknown models.
+        let mixed = json!({"rows": [{"x00_amount": "oops"}, {}, 7]});
+        let m = ok(addr, "POST", "/api/v1/models/pd/versions/1/predict", Some(mixed));
+        let p = &m["predictions"];
+        assert!(p[0]["error"].as_str().unwrap().contains("x00_amount"), "{m}");
+        assert!(p[1]["probability"].as_f64().is_some(), "all missing is a row too: {m}");
+        assert!(p[2]["error"].as_str().unwrap().contains("not a JSON object"), "{m}");
+        for (path, body, want) in [
+            ("/api/v1/models/nope@champion/predict", json!({"rows": []}), 404),
+            ("/api/v1/models/pd@nope/predict", json!({"rows": []}), 404),
+            ("/api/v1/models/pd/versions/9/predict", json!({"rows": []}), 404),
+            ("/api/v1/models/pd/predict", json!({"row": {}}), 400),
+        ] {
+            let (status, e) = call(addr, "POST", path, Some(body));
+            assert_eq!(status, want, "{path}: {e}");
+        }
+        // Moving the alias takes effect at once (version 2 is the same run: same answers).
+        let (status, v) = call(addr, "POST", "/api/v1/models/pd/versions", Some(json!({"run": run})));
+        assert_eq!((status, v["version"].as_i64()), (201, Some(2)), "{v}");
+        ok(addr, "PUT", "/api/v1/models/pd/aliases/champion", Some(json!({"version": 2})));
+        let again = ok(addr, "POST", "/api/v1/models/pd@champion/predict", Some(json!([rows[0].clone()])));
+        assert_eq!(again["version"], 2);
+        assert_eq!(again["predictions"][0], scored["predictions"][0]);
+
         // Artifacts come by URL (no server paths), metric histories, lineage, comparison.
         let artifacts = r["artifacts"].as_array().unwrap();
         assert!(!artifacts.is_empty() && artifacts.iter().all(|a| a["path"].is_null()), "{r}");
@@ -210,7 +253,7 @@ async fn jobs_tables_sql_runs_and_errors_over_http() {
             assert!(doc["paths"][p].is_object(), "{p} in {doc}");
         }
         let jobs = ok(addr, "GET", "/api/v1/jobs?status=succeeded", None);
-        assert_eq!(jobs["jobs"].as_array().unwrap().len(), 2, "{jobs}");
+        assert_eq!(jobs["jobs"].as_array().unwrap().len(), 3, "gen, train, predict: {jobs}");
     })
     .await;
     server.shutdown().await;
@@ -337,6 +380,14 @@ async fn tokens_roles_and_project_isolation() {
             (200, Some(500)),
             "{q}"
         );
+        let (status, body) = v
+            .call("POST", "/api/v1/models/pd/versions", Some(&json!({"run": run})))
+            .unwrap();
+        assert_eq!(status, 403, "a viewer registers no model: {body}");
+        let (status, body) = b
+            .call("POST", "/api/v1/models/pd/versions", Some(&json!({"run": run})))
+            .unwrap();
+        assert_eq!(status, 404, "project B cannot register project A's run: {body}");
         // Project B's token: nothing of A.
         let (_, runs) = b.call("GET", "/api/v1/runs", None).unwrap();
         assert_eq!(runs["runs"], json!([]), "{runs}");
