@@ -129,6 +129,7 @@ pub(crate) fn router(state: State, max_body: usize) -> Router {
         .route("/api/v1/jobs/{id}", get(job).delete(cancel))
         .route("/api/v1/jobs/{id}/logs", get(logs))
         .route("/api/v1/jobs/{id}/events", get(events))
+        .merge(crate::mlflow::routes())
         .fallback(|| async {
             ApiError(Error::not_found(
                 "route",

@@ -16,6 +16,7 @@
 
 mod api;
 pub mod client;
+mod mlflow;
 mod runner;
 
 use std::net::SocketAddr;
