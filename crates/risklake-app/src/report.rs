@@ -67,6 +67,9 @@ impl Default for ModelReportRequest {
 pub struct ModelReportOutcome {
     pub run: RunId,
     /// Where the store keeps the report.
+    /// A server-side file path: not in the serialized report (fronts reach
+    /// artifacts through the store).
+    #[serde(skip)]
     pub path: PathBuf,
     pub rows: u64,
     pub auc: f64,

@@ -262,6 +262,9 @@ pub struct TrainRequest {
 pub struct TrainReport {
     pub run: RunId,
     /// Where the store keeps the model.
+    /// A server-side file path: not in the serialized report (fronts reach
+    /// artifacts through the store).
+    #[serde(skip)]
     pub model_path: PathBuf,
     pub rows: usize,
     pub valid_rows: usize,
@@ -391,6 +394,9 @@ pub async fn train_gbdt(ws: &Workspace, req: &TrainRequest, progress: &dyn Progr
 #[derive(Clone, Debug, Serialize)]
 pub struct RfReport {
     pub run: RunId,
+    /// A server-side file path: not in the serialized report (fronts reach
+    /// artifacts through the store).
+    #[serde(skip)]
     pub model_path: PathBuf,
     pub rows: usize,
     pub valid_rows: usize,

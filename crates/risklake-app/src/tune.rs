@@ -394,6 +394,9 @@ pub struct TuneReport {
     #[serde(skip)]
     pub best: Option<FrozenTrial>,
     /// The best trial of this run, stored with the run (none when no trial completed).
+    /// A server-side file path: not in the serialized report (fronts reach
+    /// artifacts through the store).
+    #[serde(skip)]
     pub model_path: Option<PathBuf>,
     pub seconds: f64,
 }

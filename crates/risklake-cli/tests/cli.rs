@@ -55,6 +55,16 @@ fn quickstart_on_an_empty_home_records_everything() {
     assert!(lr["valid_auc"].as_f64().unwrap() > 0.7, "{lr}");
     assert!(q["steps"][8]["auc"].as_f64().unwrap() > 0.7, "{}", q["steps"][8]);
     // A tuning study in an Optuna journal file inside the home.
+    // The server step: a job through the API, applicants scored by the champion.
+    let serve = q["steps"].as_array().unwrap().last().unwrap();
+    assert_eq!(
+        (serve["step"].as_str(), serve["job_status"].as_str()),
+        (Some("serve"), Some("succeeded")),
+        "{serve}"
+    );
+    let p = serve["probabilities"].as_array().unwrap();
+    assert_eq!(p.len(), 3, "{serve}");
+    assert!(p.iter().all(|p| (0.0..1.0).contains(&p.as_f64().unwrap())), "{serve}");
     let tune = &q["steps"][9];
     assert_eq!(tune["trials"], 12, "{tune}");
     assert!(tune["best_value"].as_f64().unwrap() > 0.7, "{tune}");
@@ -98,6 +108,7 @@ fn quickstart_on_an_empty_home_records_everything() {
     assert_eq!(
         kinds,
         vec![
+            "sql",
             "maintain",
             "train.gbdt",
             "model.report",

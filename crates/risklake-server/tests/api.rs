@@ -65,6 +65,7 @@ async fn jobs_tables_sql_runs_and_errors_over_http() {
     let server = Server::start(config(&home)).await.unwrap();
     let addr = server.addr();
     assert!(addr.ip().is_loopback());
+    let home_text = home.canonicalize().unwrap().display().to_string();
     let result = tokio::task::spawn_blocking(move || {
         let h = ok(addr, "GET", "/api/v1/health", None);
         assert_eq!(h["status"], "ok");
@@ -105,6 +106,7 @@ async fn jobs_tables_sql_runs_and_errors_over_http() {
         );
         let j = wait(addr, train);
         assert_eq!(j["status"], "succeeded", "{j}");
+        assert!(!j.to_string().contains(&home_text), "no server path in a job's report: {j}");
         let runs = ok(addr, "GET", "/api/v1/runs?kind=train.gbdt", None);
         let run = runs["runs"][0]["id"].as_i64().unwrap();
         assert_eq!(j["runs"], json!([run]));

@@ -23,7 +23,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
 
     out.note(format!("risklake quickstart in {}\n", ctx.home.display()));
     out.note(format!(
-        "[1/15] generating {} synthetic credit applications into default.credit_apps",
+        "[1/16] generating {} synthetic credit applications into default.credit_apps",
         args.rows
     ));
     let gen_args = GenCreditArgs {
@@ -45,7 +45,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     ));
     steps.push(json!({ "step": "gen", "table": g.target, "rows": g.rows, "snapshot": g.snapshot, "run": g.run }));
 
-    out.note("[2/15] ingesting the German credit data (CSV) into default.german_credit");
+    out.note("[2/16] ingesting the German credit data (CSV) into default.german_credit");
     let examples = ctx.home.join("examples");
     std::fs::create_dir_all(&examples)
         .map_err(|e| risklake_core::Error::io(format!("creating {}", examples.display()), e))?;
@@ -76,7 +76,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
               ROUND(AVG(x00_amount), 1) AS avg_amount, \
               ROUND(AVG(CASE WHEN x02_utilization IS NULL THEN 1.0 ELSE 0.0 END), 4) AS utilization_missing \
               FROM credit_apps GROUP BY month ORDER BY month";
-    out.note("[3/15] SQL: bad rate and drift by month (default.credit_apps)");
+    out.note("[3/16] SQL: bad rate and drift by month (default.credit_apps)");
     let q2 = "SELECT purpose, COUNT(*) AS loans, ROUND(AVG(CASE WHEN creditability = 'bad' THEN 1.0 ELSE 0.0 END), 3) AS bad_rate \
               FROM german_credit GROUP BY purpose ORDER BY bad_rate DESC LIMIT 5";
     let req = risklake_app::sql::SqlRequest {
@@ -94,7 +94,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     };
     if !out.json {
         println!("{}", batches_table(&r1.batches)?);
-        out.note("[4/15] SQL: riskiest loan purposes (default.german_credit)");
+        out.note("[4/16] SQL: riskiest loan purposes (default.german_credit)");
         println!("{}", batches_table(&r2.batches)?);
     }
     steps.push(
@@ -104,7 +104,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         json!({ "step": "sql", "query": q2, "rows": r2.num_rows(), "data": crate::output::batches_json(&r2.batches)? }),
     );
 
-    out.note("[5/15] features: optimal monotonic binning of every feature, WoE / IV / KS / AUC (default.credit_apps)");
+    out.note("[5/16] features: optimal monotonic binning of every feature, WoE / IV / KS / AUC (default.credit_apps)");
     // The library's defaults (optimal monotonic binning), only the id and period left out.
     let mut bin_req = risklake_app::features::BinRequest::new("default.credit_apps", "bad");
     bin_req.fine.exclude = vec!["id".into(), "month".into()];
@@ -142,7 +142,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         "features": ranked.iter().map(|f| json!({"feature": f.name, "iv": f.metrics.iv, "ks": f.metrics.ks, "bins": f.metrics.bins})).collect::<Vec<_>>(),
     }));
 
-    out.note("[6/15] features: WoE transform into default.credit_apps_woe, and the binning report");
+    out.note("[6/16] features: WoE transform into default.credit_apps_woe, and the binning report");
     let transform = risklake_app::features::TransformRequest {
         plan: plan_path.display().to_string(),
         table: "default.credit_apps".into(),
@@ -167,7 +167,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         json!({ "step": "features.transform", "run": t.run, "table": t.target, "rows": t.rows, "report": report }),
     );
 
-    out.note("[7/15] train: gradient-boosted trees on default.credit_apps, 20% held out for validation");
+    out.note("[7/16] train: gradient-boosted trees on default.credit_apps, 20% held out for validation");
     let tr = super::train::train_gbdt_recorded(
         ctx,
         &TrainGbdtArgs {
@@ -204,7 +204,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         "valid_rows": tr.valid_rows, "trees": tr.trees, "valid_auc": tr.valid_metric,
     }));
 
-    out.note("[8/15] train: logistic regression on the plan's WoE values, stepwise by AIC (statistics as statsmodels)");
+    out.note("[8/16] train: logistic regression on the plan's WoE values, stepwise by AIC (statistics as statsmodels)");
     let lr = super::models::train_lr_recorded(
         ctx,
         &TrainLrArgs {
@@ -242,7 +242,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         "aic": lr_model.summary.aic, "valid_auc": lr.valid_auc(),
     }));
 
-    out.note("[9/15] scorecard: 600 points at 50:1 good:bad odds, 20 points to double them; gains table by score band");
+    out.note("[9/16] scorecard: 600 points at 50:1 good:bad odds, 20 points to double them; gains table by score band");
     let card_run = super::models::build(
         ctx,
         &ScorecardBuildArgs {
@@ -272,7 +272,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     .await?;
     steps.push(json!({ "step": "scorecard", "run": card_run, "auc": ev.auc, "ks": ev.ks }));
 
-    out.note("[10/15] tune: 12 GBDT trials, TPE with a median pruner, in an Optuna journal study (optuna and optuna-dashboard open it)");
+    out.note("[10/16] tune: 12 GBDT trials, TPE with a median pruner, in an Optuna journal study (optuna and optuna-dashboard open it)");
     let tuned = super::tune::tune_recorded(
         ctx,
         &TuneArgs {
@@ -312,7 +312,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         "trials": tuned.trials.len(), "best_value": best.and_then(|b| b.value()), "best_trial": best.map(|b| b.number),
     }));
 
-    out.note("[11/15] registry: the GBDT as pd_gbdt@champion, the scorecard as pd_card@champion");
+    out.note("[11/16] registry: the GBDT as pd_gbdt@champion, the scorecard as pd_card@champion");
     let registered_gbdt = risklake_app::registry::register(
         &ctx.ws,
         &risklake_app::registry::RegisterRequest {
@@ -338,7 +338,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     ));
     steps.push(json!({ "step": "registry", "models": [&registered_gbdt, &registered_card] }));
 
-    out.note("[12/15] reason codes: the 3 features that raised each applicant's risk most (TreeSHAP), into default.credit_apps_reasons");
+    out.note("[12/16] reason codes: the 3 features that raised each applicant's risk most (TreeSHAP), into default.credit_apps_reasons");
     let bars = crate::output::Bars::new(out);
     let reasons = risklake_app::predict::predict(
         &ctx.ws,
@@ -369,7 +369,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     }
     steps.push(json!({ "step": "reasons", "run": reasons.run, "table": reasons.target, "rows": reasons.rows }));
 
-    out.note("[13/15] model report: pd_gbdt@champion on all of default.credit_apps, PSI of the score by month");
+    out.note("[13/16] model report: pd_gbdt@champion on all of default.credit_apps, PSI of the score by month");
     let report = risklake_app::report::model_report(
         &ctx.ws,
         &risklake_app::report::ModelReportRequest {
@@ -392,7 +392,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     ));
     steps.push(json!({ "step": "model.report", "run": report.run, "auc": report.auc, "report": report.path }));
 
-    out.note("[14/15] lineage of the scorecard back to the data, and the GBDT replayed on the snapshot it read");
+    out.note("[14/16] lineage of the scorecard back to the data, and the GBDT replayed on the snapshot it read");
     let lineage = risklake_app::lineage::lineage(&ctx.ws, card_run)?;
     if !out.json {
         print!("{}", super::runs::lineage_tree(&lineage));
@@ -418,7 +418,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         json!({ "step": "reproduce", "run": replay.replay, "of": replay.original, "identical": replay.identical }),
     );
 
-    out.note("[15/15] lake upkeep: compaction, snapshot expiry and orphan files, with the defaults");
+    out.note("[15/16] lake upkeep: compaction, snapshot expiry and orphan files, with the defaults");
     let upkeep = risklake_app::maintain::run(&ctx.ws, &Default::default(), &bars).await?;
     let kept: usize = upkeep.tables.iter().map(|t| t.snapshots_kept).sum();
     let freed: u64 = upkeep.tables.iter().map(|t| t.bytes_freed).sum();
@@ -429,6 +429,9 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         freed as f64 / 1e6
     ));
     steps.push(json!({ "step": "maintain", "run": upkeep.run, "tables": upkeep.tables }));
+
+    out.note("[16/16] serve: the same home over HTTP on a free loopback port: a job submitted, applicants scored by pd_gbdt@champion");
+    steps.push(serve_step(ctx).await?);
 
     let warehouse = lake.warehouse().to_path_buf();
     let store = ctx.home.join("store.db");
@@ -452,7 +455,8 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
                  risklake --home {h} model report --model pd_card@champion --table credit_apps --label bad --psi-by month --out card.html\n  \
                  risklake --home {h} runs compare {run} {replay}\n  \
                  risklake --home {h} maintain --dry-run   (compaction, snapshot expiry, orphan files)\n  \
-                 risklake --home {h} runs list",
+                 risklake --home {h} runs list\n  \
+                 risklake --home {h} serve --auth none   (JSON API, jobs, scoring, MLflow tracking on 127.0.0.1:8420)",
                 ctx.home.display(),
                 warehouse.display(),
                 store.display(),
@@ -465,4 +469,77 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         },
     );
     Ok(())
+}
+
+/// Starts the server on this home (loopback, a free port, no tokens: it lives only for
+/// this step), submits a SQL job through the API, scores three applicants with the
+/// registered champion, and stops the server.
+async fn serve_step(ctx: &Ctx) -> Result<serde_json::Value> {
+    use risklake_core::Error;
+    let mut config = risklake_server::ServeConfig::new(ctx.ws.home());
+    config.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    config.workers = 1;
+    config.auth = risklake_server::Auth::None;
+    let server = risklake_server::Server::start(config).await?;
+    let url = format!("http://{}", server.addr());
+    let client = risklake_server::client::Client::new(&url)?;
+    let work = tokio::task::spawn_blocking(move || -> Result<serde_json::Value> {
+        let call = |method: &str, path: &str, body: Option<serde_json::Value>| -> Result<serde_json::Value> {
+            let (status, v) = client.call(method, path, body.as_ref())?;
+            if !(200..300).contains(&status) {
+                return Err(Error::external(format!("{method} {path}"), v.to_string()));
+            }
+            Ok(v)
+        };
+        let job = call(
+            "POST",
+            "/api/v1/jobs",
+            Some(json!({"kind": "sql", "request": {"sql": "SELECT COUNT(*) AS applications FROM credit_apps"}})),
+        )?;
+        let id = job["id"].as_i64().unwrap_or_default();
+        let started = std::time::Instant::now();
+        let job = loop {
+            let j = call("GET", &format!("/api/v1/jobs/{id}"), None)?;
+            if matches!(j["status"].as_str(), Some("succeeded" | "failed" | "cancelled")) {
+                break j;
+            }
+            if started.elapsed() > std::time::Duration::from_secs(120) {
+                return Err(Error::external("the quickstart's job", "did not end within 2 minutes"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let rows = call(
+            "POST",
+            "/api/v1/sql",
+            Some(json!({"sql": "SELECT * FROM credit_apps ORDER BY id LIMIT 3"})),
+        )?;
+        let scored = call(
+            "POST",
+            "/api/v1/models/pd_gbdt@champion/predict",
+            Some(json!({"rows": rows["results"][0]["data"]})),
+        )?;
+        Ok(json!({"job": job, "scored": scored}))
+    })
+    .await
+    .map_err(|e| Error::external("the quickstart's server step", e));
+    server.shutdown().await;
+    let done = work??;
+    let probabilities: Vec<f64> = done["scored"]["predictions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["probability"].as_f64())
+        .collect();
+    ctx.out.note(format!(
+        "      {url}: job {} ({}, run {}), three applicants scored by pd_gbdt/{}: {}; `risklake serve` keeps it running",
+        done["job"]["id"],
+        done["job"]["status"].as_str().unwrap_or_default(),
+        done["job"]["runs"][0],
+        done["scored"]["version"],
+        probabilities.iter().map(|p| format!("{p:.3}")).collect::<Vec<_>>().join(", ")
+    ));
+    Ok(json!({
+        "step": "serve", "url": url, "job": done["job"]["id"], "job_status": done["job"]["status"],
+        "job_runs": done["job"]["runs"], "model_version": done["scored"]["version"], "probabilities": probabilities,
+    }))
 }
