@@ -33,6 +33,18 @@ pub struct RowScore {
     /// Why this row has no prediction.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The features that raised this row's risk most, largest first (when asked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasons: Option<Vec<Reason>>,
+}
+
+/// One reason code: a feature, the row's value of it, and how much it raised the risk
+/// (in [`Scored::reason_unit`]; see [`risklake_learn::reasons`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Reason {
+    pub feature: String,
+    pub value: Value,
+    pub effect: f64,
 }
 
 /// The answers of all rows, in order.
@@ -42,6 +54,9 @@ pub struct Scored {
     /// Fields of the rows that no input column of the model has.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ignored_fields: Vec<String>,
+    /// The unit of the reasons' effects: `log-odds` or `points`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason_unit: Option<&'static str>,
 }
 
 /// The rows as a batch of the model's input columns, with each row's error (if any).
@@ -119,9 +134,15 @@ pub fn rows_to_batch(
     Ok((batch, errors, ignored.into_iter().collect()))
 }
 
-/// Scores JSON rows with `model`.
-pub fn score_rows(model: &Model, rows: &[Value]) -> Result<Scored> {
+/// Scores JSON rows with `model`, with the `reasons` features that raised each row's risk
+/// most (0: none).
+pub fn score_rows(model: &Model, rows: &[Value], reasons: usize) -> Result<Scored> {
     let (batch, errors, ignored_fields) = rows_to_batch(&model.input_kinds(), rows)?;
+    let effects = if reasons > 0 {
+        Some(risklake_learn::reasons::adverse_effects(model, &batch)?)
+    } else {
+        None
+    };
     let probability = model.predict(&batch)?;
     let points = match model {
         Model::Scorecard(_) => Some(model.predict_raw(&batch)?),
@@ -139,12 +160,23 @@ pub fn score_rows(model: &Model, rows: &[Value]) -> Result<Scored> {
                 probability: Some(probability[r]),
                 score: points.as_ref().map(|p| p[r]),
                 error: None,
+                reasons: effects.as_ref().map(|e| {
+                    e.top(r, reasons)
+                        .into_iter()
+                        .map(|(f, effect)| Reason {
+                            feature: e.names[f].clone(),
+                            value: rows[r].get(&e.names[f]).cloned().unwrap_or(Value::Null),
+                            effect,
+                        })
+                        .collect()
+                }),
             },
         })
         .collect();
     Ok(Scored {
         predictions,
         ignored_fields,
+        reason_unit: effects.map(|e| e.unit),
     })
 }
 

@@ -758,12 +758,28 @@ async fn set_alias(
 /// alias move takes effect at once.
 async fn predict_with(state: &State, project: &str, spec: &str, body: &Bytes) -> Result<Value> {
     let v = body_json(body)?;
-    let rows = match v {
-        Value::Array(rows) => rows,
-        Value::Object(mut o) => match o.remove("rows") {
-            Some(Value::Array(rows)) => rows,
-            _ => return Err(Error::param("rows", "is required: an array of {field: value} objects")),
-        },
+    let (rows, reasons) = match v {
+        Value::Array(rows) => (rows, 0),
+        Value::Object(mut o) => {
+            let reasons = match o.remove("reasons") {
+                None | Some(Value::Null) => 0,
+                Some(n) => n
+                    .as_u64()
+                    .filter(|n| *n <= 100)
+                    .ok_or_else(|| Error::param("reasons", "is how many reason codes per row (0 to 100)"))?
+                    as usize,
+            };
+            if let Some(k) = o.keys().find(|k| k.as_str() != "rows") {
+                return Err(Error::param(
+                    k.clone(),
+                    "is not a field here (these are: rows, reasons)",
+                ));
+            }
+            match o.remove("rows") {
+                Some(Value::Array(rows)) => (rows, reasons),
+                _ => return Err(Error::param("rows", "is required: an array of {field: value} objects")),
+            }
+        }
         _ => return Err(Error::param("rows", "is required: an array of {field: value} objects")),
     };
     let ws = workspace(state, project)?;
@@ -799,13 +815,16 @@ async fn predict_with(state: &State, project: &str, spec: &str, body: &Bytes) ->
         }
     };
     let kind = model.kind();
-    let scored = tokio::task::spawn_blocking(move || risklake_app::scoring::score_rows(&model, &rows))
+    let scored = tokio::task::spawn_blocking(move || risklake_app::scoring::score_rows(&model, &rows, reasons))
         .await
         .map_err(|e| Error::external("scoring", e))??;
     let mut out = json!({"model": version.name, "version": version.version, "kind": kind});
     out["predictions"] = json!(scored.predictions);
     if !scored.ignored_fields.is_empty() {
         out["ignored_fields"] = json!(scored.ignored_fields);
+    }
+    if let Some(unit) = scored.reason_unit {
+        out["reason_unit"] = json!(unit);
     }
     Ok(out)
 }

@@ -133,6 +133,30 @@ async fn jobs_tables_sql_runs_and_errors_over_http() {
             let (got, w) = (scored["predictions"][i]["probability"].as_f64().unwrap(), w["prediction"].as_f64().unwrap());
             assert!((got - w).abs() < 1e-12, "row {i}: {got} vs {w}");
         }
+        // Reason codes: the same features, in the same order, as the predict workflow's.
+        let with = ok(addr, "POST", "/api/v1/models/pd@champion/predict", Some(json!({"rows": rows, "reasons": 2})));
+        assert_eq!(with["reason_unit"], "log-odds", "{with}");
+        let job = submit(
+            addr,
+            json!({"kind": "predict", "request": {"model": "pd@champion", "table": "apps", "output": "reasons", "top": 2,
+                   "destination": {"table": "explained"}}}),
+        );
+        assert_eq!(wait(addr, job)["status"], "succeeded");
+        let want = ok(
+            addr,
+            "POST",
+            "/api/v1/sql",
+            Some(json!({"sql": "SELECT reason_1, reason_2, reason_1_effect FROM explained ORDER BY id LIMIT 20"})),
+        );
+        for (i, w) in want["results"][0]["data"].as_array().unwrap().iter().enumerate() {
+            let got = &with["predictions"][i]["reasons"];
+            assert_eq!(got[0]["feature"].as_str(), w["reason_1"].as_str(), "row {i}: {got} vs {w}");
+            assert_eq!(got[1]["feature"].as_str(), w["reason_2"].as_str(), "row {i}: {got} vs {w}");
+            if let Some(e) = w["reason_1_effect"].as_f64() {
+                assert!((got[0]["effect"].as_f64().unwrap() - e).abs() < 1e-9, "row {i}");
+                assert_eq!(got[0]["value"], rows[i][got[0]["feature"].as_str().unwrap()], "the row's own value");
+            }
+        }
         // Bad rows are answered per row; the version route and unknown models.
         let mixed = json!({"rows": [{"x00_amount": "oops"}, {}, 7]});
         let m = ok(addr, "POST", "/api/v1/models/pd/versions/1/predict", Some(mixed));
@@ -145,6 +169,7 @@ async fn jobs_tables_sql_runs_and_errors_over_http() {
             ("/api/v1/models/pd@nope/predict", json!({"rows": []}), 404),
             ("/api/v1/models/pd/versions/9/predict", json!({"rows": []}), 404),
             ("/api/v1/models/pd/predict", json!({"row": {}}), 400),
+            ("/api/v1/models/pd/predict", json!({"rows": [], "reasons": -1}), 400),
         ] {
             let (status, e) = call(addr, "POST", path, Some(body));
             assert_eq!(status, want, "{path}: {e}");
@@ -255,7 +280,7 @@ async fn jobs_tables_sql_runs_and_errors_over_http() {
             assert!(doc["paths"][p].is_object(), "{p} in {doc}");
         }
         let jobs = ok(addr, "GET", "/api/v1/jobs?status=succeeded", None);
-        assert_eq!(jobs["jobs"].as_array().unwrap().len(), 3, "gen, train, predict: {jobs}");
+        assert_eq!(jobs["jobs"].as_array().unwrap().len(), 4, "gen, train, predict, reasons: {jobs}");
     })
     .await;
     server.shutdown().await;
