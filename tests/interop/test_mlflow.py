@@ -102,3 +102,23 @@ def test_a_failed_run_and_client_mistakes(server):
     with pytest.raises(mlflow.exceptions.MlflowException) as err:
         client.log_metric(run.info.run_id, "x", float("nan"))
     assert err.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
+def test_search_with_filters_and_order(server):
+    mlflow.set_experiment("search")
+    ids = {}
+    for name, auc, model in [("a", 0.70, "lr"), ("b", 0.78, "gbdt"), ("c", 0.74, "gbdt")]:
+        with mlflow.start_run(run_name=name) as run:
+            mlflow.log_param("model", model)
+            mlflow.log_metric("auc", auc)
+            ids[name] = run.info.run_id
+    client = MlflowClient()
+    exp = client.get_experiment_by_name("search").experiment_id
+    names = lambda runs: [r.info.run_name for r in runs]  # noqa: E731
+    assert names(client.search_runs([exp], "metrics.auc > 0.72", order_by=["metrics.auc DESC"])) == ["b", "c"]
+    assert names(client.search_runs([exp], "params.model = 'gbdt' and metrics.auc < 0.75")) == ["c"]
+    assert names(client.search_runs([exp], "attributes.run_name LIKE 'a%'")) == ["a"]
+    assert names(client.search_runs([exp], "", order_by=["metrics.auc ASC"], max_results=2)) == ["a", "c"]
+    with pytest.raises(mlflow.exceptions.MlflowException) as err:
+        client.search_runs([exp], "metrics.auc > 0.7 or params.model = 'lr'")
+    assert err.value.error_code == "INVALID_PARAMETER_VALUE"

@@ -59,6 +59,7 @@ pub(crate) fn routes() -> Router<State> {
 }
 
 /// An error in MLflow's shape.
+#[derive(Debug)]
 pub(crate) struct MlError(StatusCode, &'static str, String);
 
 impl From<Error> for MlError {
@@ -445,12 +446,15 @@ async fn log_batch(S(state): S<State>, Extension(caller): Extension<Caller>, bod
 
 async fn run_search(S(state): S<State>, Extension(caller): Extension<Caller>, body: Bytes) -> Answer {
     let v = body_of(&body)?;
-    let filter = v.get("filter").and_then(Value::as_str).unwrap_or("");
-    if !filter.trim().is_empty() {
-        return Err(invalid(
-            "filter expressions are not supported yet; search without a filter",
-        ));
-    }
+    let filter = parse_filter(v.get("filter").and_then(Value::as_str).unwrap_or(""))?;
+    let order: Vec<(String, bool)> = v
+        .get("order_by")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(parse_order)
+        .collect::<Result<_, _>>()?;
     let max = v.get("max_results").and_then(Value::as_u64).unwrap_or(1000).min(50_000) as usize;
     let look = lookup(&state, &caller)?;
     let mut runs = Vec::new();
@@ -458,14 +462,27 @@ async fn run_search(S(state): S<State>, Extension(caller): Extension<Caller>, bo
         let exp = exp.as_str().map(str::to_string).unwrap_or_else(|| exp.to_string());
         let project = project_of(&look, &exp)?;
         let ws = open(&state, &caller, &project, false)?;
-        let filter = RunFilter {
+        let listing = RunFilter {
             project: Some(project),
-            limit: Some(max),
             ..Default::default()
         };
-        for s in ws.store().list_runs(&filter)? {
-            runs.push(run_json(&ws, &ws.store().get_run(s.id)?)?);
+        for s in ws.store().list_runs(&listing)? {
+            let run = run_json(&ws, &ws.store().get_run(s.id)?)?;
+            if filter.iter().all(|c| c.matches(&run)) {
+                runs.push(run);
+            }
         }
+    }
+    if !order.is_empty() {
+        runs.sort_by(|a, b| {
+            for (key, ascending) in &order {
+                let o = compare(&field(a, key), &field(b, key));
+                if o != std::cmp::Ordering::Equal {
+                    return if *ascending { o } else { o.reverse() };
+                }
+            }
+            std::cmp::Ordering::Equal
+        });
     }
     runs.truncate(max);
     Ok(Json(json!({ "runs": runs })))
@@ -567,4 +584,228 @@ async fn artifact_get(
     })?;
     let bytes = std::fs::read(&a.path).map_err(|e| Error::io(format!("reading artifact {name}"), e))?;
     Ok(([(axum::http::header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+/// One clause of a search filter: `metrics.auc > 0.7`, `params.model = 'gbdt'`,
+/// `tags.team != 'x'`, `attributes.status = 'FINISHED'`, `params.name LIKE 'lgbm%'`.
+#[derive(Debug)]
+struct Clause {
+    key: String,
+    op: String,
+    value: Value,
+}
+
+/// A field of a run as [`run_json`] writes it: `metrics.k`, `params.k`, `tags.k`, or an
+/// attribute (`status`, `run_name`, `run_id`, `start_time`, `end_time`, `user_id`).
+fn field(run: &Value, key: &str) -> Value {
+    let (kind, name) = key.split_once('.').unwrap_or(("attributes", key));
+    let list = |section: &str| {
+        run["data"][section]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["key"] == name)
+            .map(|e| e["value"].clone())
+            .unwrap_or(Value::Null)
+    };
+    match kind {
+        "metrics" | "metric" => list("metrics"),
+        "params" | "param" | "parameters" => list("params"),
+        "tags" | "tag" => list("tags"),
+        _ => run["info"][if name == "run_uuid" { "run_id" } else { name }].clone(),
+    }
+}
+
+fn compare(a: &Value, b: &Value) -> std::cmp::Ordering {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        // Missing values sort last.
+        _ => match (a.is_null(), b.is_null()) {
+            (true, false) => std::cmp::Ordering::Greater,
+            (false, true) => std::cmp::Ordering::Less,
+            _ => a.as_str().unwrap_or("").cmp(b.as_str().unwrap_or("")),
+        },
+    }
+}
+
+/// SQL LIKE: `%` any run of characters, `_` one character.
+fn like(text: &str, pattern: &str, fold: bool) -> bool {
+    let (t, p): (Vec<char>, Vec<char>) = if fold {
+        (
+            text.to_lowercase().chars().collect(),
+            pattern.to_lowercase().chars().collect(),
+        )
+    } else {
+        (text.chars().collect(), pattern.chars().collect())
+    };
+    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
+    while i < t.len() {
+        if j < p.len() && (p[j] == '_' || p[j] == t[i]) {
+            i += 1;
+            j += 1;
+        } else if j < p.len() && p[j] == '%' {
+            star = Some(j);
+            mark = i;
+            j += 1;
+        } else if let Some(s) = star {
+            j = s + 1;
+            mark += 1;
+            i = mark;
+        } else {
+            return false;
+        }
+    }
+    p[j..].iter().all(|c| *c == '%')
+}
+
+impl Clause {
+    fn matches(&self, run: &Value) -> bool {
+        let got = field(run, &self.key);
+        if got.is_null() {
+            return false;
+        }
+        let as_text = |v: &Value| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+        match self.op.as_str() {
+            "LIKE" => like(&as_text(&got), &as_text(&self.value), false),
+            "ILIKE" => like(&as_text(&got), &as_text(&self.value), true),
+            op => {
+                let o = match (got.as_f64(), self.value.as_f64()) {
+                    (Some(x), Some(y)) => x.total_cmp(&y),
+                    _ => as_text(&got).cmp(&as_text(&self.value)),
+                };
+                match op {
+                    "=" => o.is_eq(),
+                    "!=" => o.is_ne(),
+                    ">" => o.is_gt(),
+                    ">=" => o.is_ge(),
+                    "<" => o.is_lt(),
+                    "<=" => o.is_le(),
+                    _ => false,
+                }
+            }
+        }
+    }
+}
+
+const FILTER_KINDS: &[&str] = &[
+    "metrics",
+    "metric",
+    "params",
+    "param",
+    "parameters",
+    "tags",
+    "tag",
+    "attributes",
+    "attribute",
+    "attr",
+];
+const ATTRIBUTES: &[&str] = &["status", "run_name", "run_id", "start_time", "end_time", "user_id"];
+
+/// Parses `clause AND clause ...`; an empty filter matches every run.
+fn parse_filter(filter: &str) -> Result<Vec<Clause>, MlError> {
+    let mut clauses = Vec::new();
+    let mut rest = filter.trim();
+    while !rest.is_empty() {
+        let op_at = rest
+            .find(|c: char| c == '=' || c == '!' || c == '<' || c == '>' || c.is_whitespace())
+            .ok_or_else(|| invalid(format!("filter {filter:?}: expected `key operator value`")))?;
+        let key = rest[..op_at].trim_matches('`').to_string();
+        let after = rest[op_at..].trim_start();
+        let op = ["!=", ">=", "<=", "=", ">", "<", "ILIKE", "LIKE"]
+            .into_iter()
+            .find(|o| after.to_ascii_uppercase().starts_with(o))
+            .ok_or_else(|| invalid(format!("filter {filter:?}: no comparison after {key:?}")))?;
+        let after = after[op.len()..].trim_start();
+        let (value, tail) = if let Some(q) = after.chars().next().filter(|c| *c == '\'' || *c == '"') {
+            let end = after[1..]
+                .find(q)
+                .ok_or_else(|| invalid(format!("filter {filter:?}: an unclosed quote")))?;
+            (Value::String(after[1..1 + end].to_string()), &after[end + 2..])
+        } else {
+            let end = after.find(char::is_whitespace).unwrap_or(after.len());
+            let word = &after[..end];
+            let n: f64 = word.parse().map_err(|_| {
+                invalid(format!(
+                    "filter {filter:?}: {word:?} is neither a number nor a quoted string"
+                ))
+            })?;
+            (json!(n), &after[end..])
+        };
+        let known = match key.split_once('.') {
+            Some((kind, _)) => FILTER_KINDS.contains(&kind),
+            None => ATTRIBUTES.contains(&key.as_str()),
+        };
+        if !known {
+            return Err(invalid(format!(
+                "filter {filter:?}: {key:?} is not metrics.<k>, params.<k>, tags.<k> or attributes.<name>"
+            )));
+        }
+        clauses.push(Clause {
+            key,
+            op: op.to_string(),
+            value,
+        });
+        let tail = tail.trim_start();
+        rest = if tail.is_empty() {
+            tail
+        } else if tail.len() >= 4 && tail[..4].eq_ignore_ascii_case("and ") {
+            tail[4..].trim_start()
+        } else {
+            return Err(invalid(format!(
+                "filter {filter:?}: clauses are joined by AND (OR is not supported)"
+            )));
+        };
+    }
+    Ok(clauses)
+}
+
+/// `metrics.auc DESC` -> (`metrics.auc`, ascending = false).
+fn parse_order(text: &str) -> Result<(String, bool), MlError> {
+    let mut words = text.split_whitespace();
+    let key = words
+        .next()
+        .ok_or_else(|| invalid("an empty order_by"))?
+        .trim_matches('`')
+        .to_string();
+    let ascending = match words.next().map(|w| w.to_ascii_uppercase()) {
+        None => true,
+        Some(w) if w == "ASC" => true,
+        Some(w) if w == "DESC" => false,
+        Some(w) => return Err(invalid(format!("order_by {text:?}: {w} is not ASC or DESC"))),
+    };
+    Ok((key, ascending))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_and_orders_read_like_mlflow() {
+        let run = json!({
+            "info": {"status": "FINISHED", "run_name": "lgbm-1", "start_time": 5},
+            "data": {"metrics": [{"key": "auc", "value": 0.76}], "params": [{"key": "model", "value": "gbdt"}],
+                     "tags": [{"key": "team", "value": "risk"}]}
+        });
+        let ok = |f: &str| parse_filter(f).unwrap().iter().all(|c| c.matches(&run));
+        assert!(ok(""));
+        assert!(ok("metrics.auc > 0.7"));
+        assert!(!ok("metrics.auc > 0.8"));
+        assert!(ok("metrics.auc >= 0.76 and params.model = 'gbdt'"));
+        assert!(ok("tags.team != \"ops\" AND attributes.status = 'FINISHED'"));
+        assert!(ok("attributes.run_name LIKE 'lgbm%'") && ok("attributes.run_name ILIKE 'LGBM-_'"));
+        assert!(!ok("params.missing = 'x'"), "a missing field matches nothing");
+        for bad in [
+            "metrics.auc",
+            "metrics.auc > 'x",
+            "metrics.auc > 0.7 or params.a = 'b'",
+            "colour = 'red'",
+            "metrics.auc > abc",
+        ] {
+            assert!(parse_filter(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_order("metrics.auc DESC").unwrap(), ("metrics.auc".into(), false));
+        assert!(parse_order("metrics.auc sideways").is_err());
+        assert!(like("abc", "a%", false) && like("abc", "%c", false) && !like("abc", "b%", false));
+    }
 }
