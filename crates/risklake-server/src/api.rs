@@ -77,6 +77,21 @@ const ROUTES: &[(&str, &str, &str)] = &[
         "/api/v1/models/{name}",
         "One registered model: versions, aliases, history.",
     ),
+    (
+        "get",
+        "/api/v1/tokens",
+        "API tokens of the project (admin; never their secrets).",
+    ),
+    (
+        "post",
+        "/api/v1/tokens",
+        "Creates a token: {\"user\", \"role\", \"expires_days\"} -> its secret, shown once (admin).",
+    ),
+    (
+        "delete",
+        "/api/v1/tokens/{id}",
+        "Revokes a token of the project (admin).",
+    ),
     ("get", "/api/v1/jobs", "Jobs, newest first (project, status, limit)."),
     (
         "post",
@@ -125,6 +140,8 @@ pub(crate) fn router(state: State, max_body: usize) -> Router {
             "/api/v1/models/{name}/versions/{version}/predict",
             axum::routing::post(predict_version),
         )
+        .route("/api/v1/tokens", get(tokens).post(create_token))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(revoke_token))
         .route("/api/v1/jobs", get(jobs).post(submit))
         .route("/api/v1/jobs/{id}", get(job).delete(cancel))
         .route("/api/v1/jobs/{id}/logs", get(logs))
@@ -859,6 +876,98 @@ async fn predict_version(
     Ok(Json(
         predict_with(&state, &p.project(), &format!("{name}/{v}"), &body).await?,
     ))
+}
+
+async fn tokens(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    caller.needs(Role::Admin, "listing tokens")?;
+    let p = Params::new(q, &[], &caller)?;
+    to_json(&json!({ "tokens": state.shared.queue.list_tokens(Some(&p.project()))? }))
+}
+
+async fn create_token(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    let answer = (|| {
+        caller.needs(Role::Admin, "creating a token")?;
+        let p = Params::new(q, &[], &caller)?;
+        let v = body_json(&body)?;
+        if let Some(k) = v.as_object().and_then(|o| {
+            o.keys()
+                .find(|k| !["user", "role", "expires_days"].contains(&k.as_str()))
+        }) {
+            return Err(ApiError(Error::param(
+                k.clone(),
+                "is not a field here (these are: user, role, expires_days)",
+            )));
+        }
+        let user = v
+            .get("user")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::param("user", "is required"))?;
+        let role = v
+            .get("role")
+            .and_then(Value::as_str)
+            .and_then(Role::parse)
+            .ok_or_else(|| Error::param("role", "is viewer, editor or admin"))?;
+        let expires = match v.get("expires_days") {
+            None | Some(Value::Null) => None,
+            Some(d) => {
+                let days = d
+                    .as_u64()
+                    .filter(|d| (1..=3650).contains(d))
+                    .ok_or_else(|| Error::param("expires_days", "is a number of days from 1 to 3650"))?;
+                Some(
+                    (chrono::Utc::now() + chrono::Duration::days(days as i64))
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                )
+            }
+        };
+        let queue = &state.shared.queue;
+        let (token, secret) = queue.create_token(user, &p.project(), role, expires.as_deref())?;
+        queue.audit(
+            &caller.user,
+            &p.project(),
+            "token.create",
+            &format!("token {}", token.id),
+            &format!("{user} {}", role.as_str()),
+        )?;
+        Ok((StatusCode::CREATED, Json(json!({"token": token, "secret": secret}))).into_response())
+    })();
+    answer.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn revoke_token(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    caller.needs(Role::Admin, "revoking a token")?;
+    let p = Params::new(q, &[], &caller)?;
+    let id = id_of(&id, "token")?;
+    let queue = &state.shared.queue;
+    if !queue.list_tokens(Some(&p.project()))?.iter().any(|t| t.id == id) {
+        return Err(ApiError(Error::not_found(
+            "token",
+            format!("{id} in project {}", p.project()),
+        )));
+    }
+    let token = queue.revoke_token(id)?;
+    queue.audit(
+        &caller.user,
+        &p.project(),
+        "token.revoke",
+        &format!("token {id}"),
+        &token.user,
+    )?;
+    to_json(&json!({ "revoked": token }))
 }
 
 async fn jobs(

@@ -347,6 +347,8 @@ async fn tokens_roles_and_project_isolation() {
     let (_, viewer) = store.create_token("vic", "a", Role::Viewer, None).unwrap();
     let (_, editor) = store.create_token("eve", "a", Role::Editor, None).unwrap();
     let (bt, other) = store.create_token("bob", "b", Role::Editor, None).unwrap();
+    let (_, admin_a) = store.create_token("ada", "a", Role::Admin, None).unwrap();
+    let (_, admin_b) = store.create_token("bea", "b", Role::Admin, None).unwrap();
     let mut c = config(&home);
     c.auth = risklake_server::Auth::Token;
     let server = Server::start(c).await.unwrap();
@@ -441,6 +443,50 @@ async fn tokens_roles_and_project_isolation() {
         let mut into_a = gen.clone();
         into_a["project"] = json!("a");
         assert_eq!(b.call("POST", "/api/v1/jobs", Some(&into_a)).unwrap().0, 403);
+        // Token management needs the admin role, stays in the admin's project, and a
+        // token it creates works at once.
+        assert_eq!(e.call("GET", "/api/v1/tokens", None).unwrap().0, 403);
+        let admin = as_(Some(&admin_a));
+        let (status, made) = admin
+            .call(
+                "POST",
+                "/api/v1/tokens",
+                Some(&json!({"user": "val", "role": "viewer", "expires_days": 7})),
+            )
+            .unwrap();
+        assert_eq!(status, 201, "{made}");
+        let val = as_(made["secret"].as_str());
+        assert_eq!(val.call("GET", "/api/v1/runs", None).unwrap().0, 200);
+        let (_, listed) = admin.call("GET", "/api/v1/tokens", None).unwrap();
+        assert_eq!(listed["tokens"].as_array().unwrap().len(), 4, "{listed}");
+        assert!(
+            !listed.to_string().contains(made["secret"].as_str().unwrap()),
+            "no secrets listed"
+        );
+        let new_id = made["token"]["id"].as_i64().unwrap();
+        assert_eq!(
+            as_(Some(&admin_b))
+                .call("DELETE", &format!("/api/v1/tokens/{new_id}"), None)
+                .unwrap()
+                .0,
+            404
+        );
+        assert_eq!(
+            admin
+                .call("DELETE", &format!("/api/v1/tokens/{new_id}"), None)
+                .unwrap()
+                .0,
+            200
+        );
+        assert_eq!(val.call("GET", "/api/v1/runs", None).unwrap().0, 401);
+        for bad in [
+            json!({"user": "x", "role": "boss"}),
+            json!({"role": "viewer"}),
+            json!({"user": "x", "role": "viewer", "expires_days": 0}),
+        ] {
+            let (status, body) = admin.call("POST", "/api/v1/tokens", Some(&bad)).unwrap();
+            assert_eq!(status, 400, "{bad}: {body}");
+        }
         // Revoked: refused at once.
         assert_eq!(b.call("GET", "/api/v1/jobs", None).unwrap().0, 200);
         risklake_track::SqliteStore::open(&home2)
@@ -452,8 +498,12 @@ async fn tokens_roles_and_project_isolation() {
     .await;
     result.unwrap();
     let log = store.list_audit(Some("a"), 10).unwrap();
-    assert_eq!(log.len(), 1, "{log:?}");
-    assert_eq!((log[0].user.as_str(), log[0].action.as_str()), ("eve", "job.submit"));
+    let actions: Vec<(&str, &str)> = log.iter().map(|e| (e.user.as_str(), e.action.as_str())).collect();
+    assert_eq!(
+        actions,
+        vec![("ada", "token.revoke"), ("ada", "token.create"), ("eve", "job.submit")],
+        "newest first"
+    );
     server.shutdown().await;
 }
 
