@@ -148,7 +148,7 @@ pub(crate) fn router(state: State, max_body: usize) -> Router {
         .route("/api/v1/jobs/{id}/events", get(events))
         .merge(crate::mlflow::routes())
         .fallback(|| async {
-            ApiError(Error::not_found(
+            ApiError::Core(Error::not_found(
                 "route",
                 "no such API route (see /api/v1/openapi.json)",
             ))
@@ -184,8 +184,12 @@ pub fn openapi() -> Value {
     })
 }
 
-/// An error as an HTTP answer.
-pub(crate) struct ApiError(pub Error);
+/// An error as an HTTP answer: a workflow-layer error (its kind picks the status), or a
+/// refusal by authentication (401) or authorization (403).
+pub(crate) enum ApiError {
+    Core(Error),
+    Denied(StatusCode, String),
+}
 
 /// Who calls: the token's user, project and role (`--auth none`: the server's user, any
 /// project, admin).
@@ -198,6 +202,17 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
+    /// A token works in its own project only (403 for another).
+    fn may_use(&self, project: &str) -> std::result::Result<(), ApiError> {
+        match &self.project {
+            Some(own) if own != project => Err(denied(
+                StatusCode::FORBIDDEN,
+                &format!("this token is for project {own}, not {project}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn needs(&self, role: Role, what: &str) -> std::result::Result<(), ApiError> {
         if self.role >= role {
             return Ok(());
@@ -214,15 +229,7 @@ impl Caller {
 }
 
 fn denied(status: StatusCode, message: &str) -> ApiError {
-    ApiError(Error::External {
-        context: if status == StatusCode::UNAUTHORIZED {
-            "unauthorized"
-        } else {
-            "forbidden"
-        }
-        .into(),
-        message: message.to_string(),
-    })
+    ApiError::Denied(status, message.to_string())
 }
 
 /// Paths anyone may read.
@@ -260,7 +267,7 @@ async fn authenticate(S(state): S<State>, mut req: Request, next: Next) -> Respo
                 Ok(None) => {
                     return denied(StatusCode::UNAUTHORIZED, "the token is unknown, revoked or expired").into_response()
                 }
-                Err(e) => return ApiError(e).into_response(),
+                Err(e) => return ApiError::Core(e).into_response(),
             }
         }
     };
@@ -270,31 +277,32 @@ async fn authenticate(S(state): S<State>, mut req: Request, next: Next) -> Respo
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        ApiError(e)
+        ApiError::Core(e)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Error::External { context, message } = &self.0 {
-            let status = match context.as_str() {
-                "unauthorized" => Some(StatusCode::UNAUTHORIZED),
-                "forbidden" => Some(StatusCode::FORBIDDEN),
-                _ => None,
-            };
-            if let Some(status) = status {
-                return (status, Json(json!({"error": {"kind": context, "message": message}}))).into_response();
+        let e = match self {
+            ApiError::Core(e) => e,
+            ApiError::Denied(status, message) => {
+                let kind = if status == StatusCode::UNAUTHORIZED {
+                    "unauthorized"
+                } else {
+                    "forbidden"
+                };
+                return (status, Json(json!({"error": {"kind": kind, "message": message}}))).into_response();
             }
-        }
-        let (status, kind) = match self.0.kind() {
+        };
+        let (status, kind) = match e.kind() {
             ErrorKind::Invalid => (StatusCode::BAD_REQUEST, "invalid"),
             ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ErrorKind::Conflict => (StatusCode::CONFLICT, "conflict"),
             ErrorKind::Cancelled => (StatusCode::CONFLICT, "cancelled"),
             ErrorKind::External => (StatusCode::INTERNAL_SERVER_ERROR, "external"),
         };
-        let mut error = json!({"kind": kind, "message": self.0.to_string()});
-        if let Error::Param { param, .. } = &self.0 {
+        let mut error = json!({"kind": kind, "message": e.to_string()});
+        if let Error::Param { param, .. } = &e {
             error["param"] = json!(param);
         }
         (status, Json(json!({ "error": error }))).into_response()
@@ -306,7 +314,7 @@ type Answer = std::result::Result<Json<Value>, ApiError>;
 fn to_json<T: serde::Serialize>(v: &T) -> Answer {
     serde_json::to_value(v)
         .map(Json)
-        .map_err(|e| ApiError(Error::invalid(format!("formatting the answer: {e}"))))
+        .map_err(|e| ApiError::Core(Error::invalid(format!("formatting the answer: {e}"))))
 }
 
 /// The query string, refusing parameters the route does not take.
@@ -316,13 +324,8 @@ impl Params {
     /// The query, checked against the route's parameters and the caller's project: a
     /// token works in its own project only.
     fn new(q: HashMap<String, String>, allowed: &[&str], caller: &Caller) -> std::result::Result<Self, ApiError> {
-        if let (Some(own), Some(asked)) = (&caller.project, q.get("project")) {
-            if own != asked {
-                return Err(denied(
-                    StatusCode::FORBIDDEN,
-                    &format!("this token is for project {own}, not {asked}"),
-                ));
-            }
+        if let Some(asked) = q.get("project") {
+            caller.may_use(asked)?;
         }
         Ok(Self::checked(q, allowed, caller.project.clone())?)
     }
@@ -485,7 +488,7 @@ async fn preview(
     let ws = workspace(&state, &p.project())?;
     let name = TableName::parse(&name)?;
     if !ws.lake().await?.exists(&name).await? {
-        return Err(ApiError(Error::not_found("table", name.to_string())));
+        return Err(ApiError::Core(Error::not_found("table", name.to_string())));
     }
     let sql = format!("SELECT * FROM {name} LIMIT {limit} OFFSET {offset}");
     let mut v = bounded_query(&state, &ws, &sql, limit).await?;
@@ -500,7 +503,7 @@ async fn sql(
     body: Bytes,
 ) -> Answer {
     let p = Params::new(q, &[], &caller)?;
-    let body: Value = risklake_app::request_from_json(&String::from_utf8_lossy(&body))?;
+    let body: Value = body_json(&body)?;
     let text = body
         .get("sql")
         .and_then(Value::as_str)
@@ -509,7 +512,7 @@ async fn sql(
         .as_object()
         .and_then(|o| o.keys().find(|k| !["sql", "limit"].contains(&k.as_str())))
     {
-        return Err(ApiError(Error::param(
+        return Err(ApiError::Core(Error::param(
             k.clone(),
             "is not a field here (these are: sql, limit)",
         )));
@@ -523,10 +526,10 @@ async fn sql(
     };
     let statements = risklake_lake::sql::split_statements(text);
     if statements.is_empty() {
-        return Err(ApiError(Error::param("sql", "holds no statement")));
+        return Err(ApiError::Core(Error::param("sql", "holds no statement")));
     }
     if !risklake_lake::sql::is_read_only(text) {
-        return Err(ApiError(Error::param(
+        return Err(ApiError::Core(Error::param(
             "sql",
             "writes a table or changes the lake; here only queries run (submit a job of kind \"sql\" to write)",
         )));
@@ -612,7 +615,7 @@ async fn metric_history(
         .map(|m| json!({"step": m.step, "value": m.value}))
         .collect();
     if points.is_empty() {
-        return Err(ApiError(Error::not_found("metric", format!("{key} of run {id}"))));
+        return Err(ApiError::Core(Error::not_found("metric", format!("{key} of run {id}"))));
     }
     Ok(Json(json!({"run": detail.summary.id, "key": key, "history": points})))
 }
@@ -673,7 +676,7 @@ async fn compare(
         runs.push(run_in_project(&ws, id, &p.project())?.summary.id);
     }
     if runs.len() < 2 {
-        return Err(ApiError(Error::param("ids", "names at least two runs")));
+        return Err(ApiError::Core(Error::param("ids", "names at least two runs")));
     }
     to_json(&risklake_app::runs::compare(&ws, &runs)?)
 }
@@ -752,7 +755,7 @@ async fn set_alias(
                 .ok_or_else(|| Error::param("version", "is a version number or null"))?,
         ),
         None => {
-            return Err(ApiError(Error::param(
+            return Err(ApiError::Core(Error::param(
                 "version",
                 "is required (null removes the alias)",
             )))
@@ -902,7 +905,7 @@ async fn create_token(
             o.keys()
                 .find(|k| !["user", "role", "expires_days"].contains(&k.as_str()))
         }) {
-            return Err(ApiError(Error::param(
+            return Err(ApiError::Core(Error::param(
                 k.clone(),
                 "is not a field here (these are: user, role, expires_days)",
             )));
@@ -954,7 +957,7 @@ async fn revoke_token(
     let id = id_of(&id, "token")?;
     let queue = &state.shared.queue;
     if !queue.list_tokens(Some(&p.project()))?.iter().any(|t| t.id == id) {
-        return Err(ApiError(Error::not_found(
+        return Err(ApiError::Core(Error::not_found(
             "token",
             format!("{id} in project {}", p.project()),
         )));
@@ -1011,20 +1014,17 @@ async fn submit(
     let answer = async {
         caller.needs(Role::Editor, "running a job")?;
         let p = Params::new(q, &[], &caller)?;
-        let mut body: Value = risklake_app::request_from_json(&String::from_utf8_lossy(&body))?;
+        let mut body: Value = body_json(&body)?;
         let obj = body
             .as_object_mut()
             .ok_or_else(|| Error::invalid("the body is a JSON object: {\"kind\", \"request\"}"))?;
         let project = match obj.remove("project") {
             None | Some(Value::Null) => p.project(),
-            Some(Value::String(s)) if caller.project.as_ref().is_none_or(|own| *own == s) => s,
             Some(Value::String(s)) => {
-                return Err(denied(
-                    StatusCode::FORBIDDEN,
-                    &format!("this token is for project {}, not {s}", p.project()),
-                ))
+                caller.may_use(&s)?;
+                s
             }
-            Some(_) => return Err(ApiError(Error::param("project", "is a name (text)"))),
+            Some(_) => return Err(ApiError::Core(Error::param("project", "is a name (text)"))),
         };
         let on_interrupt = match obj.remove("on_interrupt") {
             None | Some(Value::Null) => OnInterrupt::Fail,
@@ -1112,11 +1112,12 @@ async fn events(
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let job =
-        match Params::new(q, &[], &caller).and_then(|p| job_in_project(&state, &id, &p.project()).map_err(ApiError)) {
-            Ok(j) => j,
-            Err(e) => return e.into_response(),
-        };
+    let job = match Params::new(q, &[], &caller)
+        .and_then(|p| job_in_project(&state, &id, &p.project()).map_err(ApiError::Core))
+    {
+        Ok(j) => j,
+        Err(e) => return e.into_response(),
+    };
     let queue = state.shared.queue.clone();
     let id = job.id;
     // (after this log line, ended): log lines as `log` events, then the job as `end`.

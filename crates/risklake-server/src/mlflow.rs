@@ -254,14 +254,19 @@ fn status_word(s: RunStatus) -> &'static str {
     }
 }
 
-fn run_json(ws: &Workspace, d: &RunDetail) -> Result<Value, MlError> {
-    let s = &d.summary;
-    let exp = ws
+/// The experiment id of a project.
+fn experiment_of(ws: &Workspace, project: &str) -> Result<String, MlError> {
+    Ok(ws
         .store()
         .list_projects()?
         .into_iter()
-        .find(|p| p.name == s.project)
-        .map_or("0".to_string(), |p| experiment_id(&p.name, p.id));
+        .find(|p| p.name == project)
+        .map_or("0".to_string(), |p| experiment_id(&p.name, p.id)))
+}
+
+/// A run as the client reads it, in experiment `exp` (its project's).
+fn run_json(d: &RunDetail, exp: &str) -> Value {
+    let s = &d.summary;
     let run_id = s.id.to_string();
     let name = d
         .params
@@ -296,7 +301,12 @@ fn run_json(ws: &Workspace, d: &RunDetail) -> Result<Value, MlError> {
     if let Some(end) = &s.ended_at {
         info["end_time"] = json!(millis(end));
     }
-    Ok(json!({"info": info, "data": {"metrics": metrics, "params": params, "tags": tags}}))
+    json!({"info": info, "data": {"metrics": metrics, "params": params, "tags": tags}})
+}
+
+/// A run of `ws`'s project as the client reads it.
+fn run_answer(ws: &Workspace, d: &RunDetail) -> Result<Value, MlError> {
+    Ok(run_json(d, &experiment_of(ws, &d.summary.project)?))
 }
 
 /// The run a request names (`run_id` or the legacy `run_uuid`), in a project the caller
@@ -337,7 +347,7 @@ async fn run_create(S(state): S<State>, Extension(caller): Extension<Caller>, bo
         }
     }
     let detail = store.get_run(id)?;
-    Ok(Json(json!({ "run": run_json(&ws, &detail)? })))
+    Ok(Json(json!({ "run": run_answer(&ws, &detail)? })))
 }
 
 async fn run_get(
@@ -347,7 +357,7 @@ async fn run_get(
 ) -> Answer {
     let v = json!(q);
     let (ws, detail) = run_of(&state, &caller, &v, false)?;
-    Ok(Json(json!({ "run": run_json(&ws, &detail)? })))
+    Ok(Json(json!({ "run": run_answer(&ws, &detail)? })))
 }
 
 async fn run_update(S(state): S<State>, Extension(caller): Extension<Caller>, body: Bytes) -> Answer {
@@ -374,7 +384,7 @@ async fn run_update(S(state): S<State>, Extension(caller): Extension<Caller>, bo
         }
     }
     let detail = ws.store().get_run(id)?;
-    Ok(Json(json!({ "run_info": run_json(&ws, &detail)?["info"] })))
+    Ok(Json(json!({ "run_info": run_answer(&ws, &detail)?["info"] })))
 }
 
 fn param_into(ws: &Workspace, run: i64, p: &Value, prefix: &str) -> Result<(), MlError> {
@@ -462,12 +472,14 @@ async fn run_search(S(state): S<State>, Extension(caller): Extension<Caller>, bo
         let exp = exp.as_str().map(str::to_string).unwrap_or_else(|| exp.to_string());
         let project = project_of(&look, &exp)?;
         let ws = open(&state, &caller, &project, false)?;
+        // The project's own experiment id, once for all its runs.
+        let exp = experiment_of(&ws, &project)?;
         let listing = RunFilter {
             project: Some(project),
             ..Default::default()
         };
         for s in ws.store().list_runs(&listing)? {
-            let run = run_json(&ws, &ws.store().get_run(s.id)?)?;
+            let run = run_json(&ws.store().get_run(s.id)?, &exp);
             if filter.iter().all(|c| c.matches(&run)) {
                 runs.push(run);
             }

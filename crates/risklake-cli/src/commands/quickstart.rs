@@ -484,12 +484,9 @@ async fn serve_step(ctx: &Ctx) -> Result<serde_json::Value> {
     let url = format!("http://{}", server.addr());
     let client = risklake_server::client::Client::new(&url)?;
     let work = tokio::task::spawn_blocking(move || -> Result<serde_json::Value> {
-        let call = |method: &str, path: &str, body: Option<serde_json::Value>| -> Result<serde_json::Value> {
-            let (status, v) = client.call(method, path, body.as_ref())?;
-            if !(200..300).contains(&status) {
-                return Err(Error::external(format!("{method} {path}"), v.to_string()));
-            }
-            Ok(v)
+        // The same answer checking as `risklake submit` / `jobs`.
+        let call = |method: &str, path: &str, body: Option<serde_json::Value>| {
+            super::submit::call(&client, method, path, body.as_ref())
         };
         let job = call(
             "POST",

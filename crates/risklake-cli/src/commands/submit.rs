@@ -81,7 +81,8 @@ fn answer_error(status: u16, v: &Value) -> Error {
     }
 }
 
-fn call(client: &Client, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
+/// One API call whose non-2xx answer becomes an error of the matching kind.
+pub(super) fn call(client: &Client, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
     let (status, v) = client.call(method, path, body)?;
     if (200..300).contains(&status) {
         Ok(v)
