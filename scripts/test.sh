@@ -97,8 +97,8 @@ trap 'stop_pg; stop_my' EXIT
 export RISKLAKE_TEST_MYSQL_URL="mysql://risklake@127.0.0.1:$MYPORT/risklake_test"
 
 # --- Python venv with the reference tools ------------------------------------------------
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import pypaimon, pyarrow, pytest, toad, optbinning, scorecardpy, lightgbm, statsmodels, optuna, optuna_dashboard, mlflow" 2>/dev/null; then
-  log "creating the Python venv $VENV (pypaimon, pyarrow, pytest, toad, optbinning, scorecardpy, lightgbm, statsmodels, optuna, optuna-dashboard, mlflow-skinny)"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import pypaimon, pyarrow, pytest, toad, optbinning, scorecardpy, lightgbm, statsmodels, optuna, optuna_dashboard, mlflow, psycopg" 2>/dev/null; then
+  log "creating the Python venv $VENV (pypaimon, pyarrow, pytest, toad, optbinning, scorecardpy, lightgbm, statsmodels, optuna, optuna-dashboard, mlflow-skinny, psycopg)"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/tests/interop/requirements.txt"
 fi
@@ -108,7 +108,7 @@ log "cargo test (target dir $CARGO_TARGET_DIR)"
 cargo test --workspace --locked 2>&1
 
 # --- Interoperability tests with the reference implementations ------------------------------
-log "interoperability tests (pypaimon, toad, optbinning, scorecardpy, lightgbm, statsmodels, scikit-learn, optuna, optuna-dashboard, mlflow)"
+log "interoperability tests (pypaimon, toad, optbinning, scorecardpy, lightgbm, statsmodels, scikit-learn, optuna, optuna-dashboard, mlflow, psql and psycopg)"
 cargo build --locked -p risklake-cli --bin risklake 2>&1
 export RISKLAKE_BIN="$CARGO_TARGET_DIR/debug/risklake"
 # LightGBM's OpenMP threads must not spin while idle on a shared machine.

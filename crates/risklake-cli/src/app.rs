@@ -960,9 +960,14 @@ pub struct ServeArgs {
     /// The most rows a SQL query over the API returns.
     #[arg(long, default_value_t = 10_000)]
     pub sql_rows: usize,
-    /// How long a SQL query over the API may run, in seconds.
+    /// How long a SQL query over the API (or a statement over the PostgreSQL protocol) may
+    /// run, in seconds.
     #[arg(long, default_value_t = 60.0)]
     pub sql_timeout: f64,
+    /// Also serve the lake's SQL over the PostgreSQL wire protocol here (e.g.
+    /// 127.0.0.1:5433), for psql, psycopg and BI tools; the password is an API token.
+    #[arg(long)]
+    pub pg_bind: Option<std::net::SocketAddr>,
 }
 
 #[derive(Args, Debug)]

@@ -451,19 +451,22 @@ pub fn is_read_only(sql: &str) -> bool {
     let Ok(statements) = Parser::parse_sql(&GenericDialect {}, sql) else {
         return false;
     };
-    !statements.is_empty()
-        && statements.iter().all(|s| {
-            matches!(
-                s,
-                Statement::Query(_)
-                    | Statement::Explain { .. }
-                    | Statement::ExplainTable { .. }
-                    | Statement::ShowTables { .. }
-                    | Statement::ShowColumns { .. }
-                    | Statement::ShowVariable { .. }
-                    | Statement::ShowFunctions { .. }
-            )
-        })
+    !statements.is_empty() && statements.iter().all(statement_reads)
+}
+
+/// Whether one parsed statement only reads: a query, `EXPLAIN`, `SHOW` or `DESCRIBE`.
+pub fn statement_reads(statement: &Statement) -> bool {
+    matches!(
+        statement,
+        Statement::Query(_)
+            | Statement::Explain { .. }
+            | Statement::ExplainTable { .. }
+            | Statement::ShowTables { .. }
+            | Statement::ShowColumns { .. }
+            | Statement::ShowVariable { .. }
+            | Statement::ShowVariables { .. }
+            | Statement::ShowFunctions { .. }
+    )
 }
 
 fn sql_error(sql: &str, e: datafusion::error::DataFusionError) -> Error {

@@ -17,6 +17,7 @@
 mod api;
 pub mod client;
 mod mlflow;
+mod pg;
 mod runner;
 
 use std::net::SocketAddr;
@@ -60,6 +61,8 @@ pub struct ServeConfig {
     /// The largest request body.
     pub max_body: usize,
     pub auth: Auth,
+    /// Where to serve the lake's SQL over the PostgreSQL protocol; `None`: not served.
+    pub pg_bind: Option<SocketAddr>,
 }
 
 impl ServeConfig {
@@ -74,6 +77,7 @@ impl ServeConfig {
             sql_timeout: Duration::from_secs(60),
             max_body: 16 << 20,
             auth: Auth::Token,
+            pg_bind: None,
         }
     }
 }
@@ -81,6 +85,9 @@ impl ServeConfig {
 /// A running server.
 pub struct Server {
     addr: SocketAddr,
+    pg_addr: Option<SocketAddr>,
+    stop_pg: tokio::sync::watch::Sender<bool>,
+    pg: Option<tokio::task::JoinHandle<()>>,
     shared: Arc<runner::Shared>,
     stop_http: tokio::sync::oneshot::Sender<()>,
     http: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -91,15 +98,16 @@ impl Server {
     /// Opens the home, marks the jobs a dead server left running (failed, or queued again
     /// when they asked), binds, and starts the API and the job workers.
     pub async fn start(config: ServeConfig) -> Result<Server> {
-        if !config.bind.ip().is_loopback() && config.auth == Auth::None {
-            return Err(Error::param(
-                "bind",
-                format!(
-                    "{} is not a loopback address; without authentication (auth none) the server listens on \
-                     127.0.0.1 or ::1 only",
-                    config.bind
-                ),
-            ));
+        for (name, addr) in [("bind", Some(config.bind)), ("pg-bind", config.pg_bind)] {
+            if let Some(addr) = addr.filter(|a| !a.ip().is_loopback() && config.auth == Auth::None) {
+                return Err(Error::param(
+                    name,
+                    format!(
+                        "{addr} is not a loopback address; without authentication (auth none) the server listens \
+                         on 127.0.0.1 or ::1 only"
+                    ),
+                ));
+            }
         }
         std::fs::create_dir_all(&config.home)
             .map_err(|e| Error::io(format!("creating home {}", config.home.display()), e))?;
@@ -118,6 +126,23 @@ impl Server {
         for id in queue.reap_jobs()? {
             eprintln!("risklake serve: job {id} was running when its server stopped; marked as it asked");
         }
+        let (stop_pg, pg_stopped) = tokio::sync::watch::channel(false);
+        let (pg, pg_addr) = match config.pg_bind {
+            Some(addr) => {
+                let (listener, bound) = pg::bind(addr).await?;
+                let task = pg::start(
+                    listener,
+                    home.clone(),
+                    queue.clone(),
+                    config.auth,
+                    config.sql_timeout,
+                    pg_stopped,
+                )
+                .await?;
+                (Some(task), Some(bound))
+            }
+            None => (None, None),
+        };
         let shared = Arc::new(runner::Shared::new(home.clone(), queue));
         let listener = tokio::net::TcpListener::bind(config.bind)
             .await
@@ -144,6 +169,9 @@ impl Server {
         let workers = runner::start(&shared, config.workers);
         Ok(Server {
             addr,
+            pg_addr,
+            stop_pg,
+            pg,
             shared,
             stop_http,
             http,
@@ -156,12 +184,22 @@ impl Server {
         self.addr
     }
 
+    /// The address PostgreSQL clients connect to, when the server was asked to serve SQL
+    /// over that protocol.
+    pub fn pg_addr(&self) -> Option<SocketAddr> {
+        self.pg_addr
+    }
+
     /// Stops: no new requests, running jobs cancelled (marked cancelled, or queued again
     /// when they asked), workers joined. What a job had begun in the lake or the store is
     /// rolled back by its workflow's cancellation.
     pub async fn shutdown(self) {
         let _ = self.stop_http.send(());
+        let _ = self.stop_pg.send(true);
         let _ = self.http.await;
+        if let Some(pg) = self.pg {
+            let _ = pg.await;
+        }
         self.shared.stopping.store(true, Ordering::Relaxed);
         for cancel in self.shared.running.lock().unwrap_or_else(|p| p.into_inner()).values() {
             cancel.cancel();

@@ -563,3 +563,27 @@ async fn bounded_load_loses_no_request_and_no_job() {
     server.shutdown().await;
     result.unwrap();
 }
+
+/// Without authentication neither listener leaves loopback; the refusal names the option.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_auth_is_refused_off_loopback_for_http_and_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&dir.path().join("home"));
+    c.bind = "0.0.0.0:0".parse().unwrap();
+    let e = Server::start(c).await.err().expect("refused").to_string();
+    assert!(
+        e.contains("bind") && e.contains("0.0.0.0:0 is not a loopback address"),
+        "{e}"
+    );
+    let mut c = config(&dir.path().join("home"));
+    c.pg_bind = Some("0.0.0.0:0".parse().unwrap());
+    let e = Server::start(c).await.err().expect("refused").to_string();
+    assert!(e.contains("pg-bind") && e.contains("not a loopback address"), "{e}");
+    // On loopback both start, and the PostgreSQL listener reports where it is.
+    let mut c = config(&dir.path().join("home"));
+    c.pg_bind = Some("127.0.0.1:0".parse().unwrap());
+    let server = Server::start(c).await.unwrap();
+    let pg = server.pg_addr().expect("a PostgreSQL address");
+    assert!(pg.ip().is_loopback() && pg.port() != 0);
+    server.shutdown().await;
+}

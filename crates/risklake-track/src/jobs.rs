@@ -639,6 +639,21 @@ impl SqliteStore {
         Ok(token.filter(|t| t.revoked_at.is_none() && t.expires_at.as_deref().is_none_or(|e| e > now().as_str())))
     }
 
+    /// Whether token `id` still works (not revoked, not expired): long-lived connections
+    /// (the PostgreSQL listener) check it before every statement.
+    pub fn token_is_live(&self, id: i64) -> Result<bool> {
+        let token = self
+            .conn()
+            .query_row(
+                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ?1"),
+                [id],
+                token_from_row,
+            )
+            .optional()
+            .map_err(db_err)?;
+        Ok(token.is_some_and(|t| t.revoked_at.is_none() && t.expires_at.as_deref().is_none_or(|e| e > now().as_str())))
+    }
+
     /// Tokens, of one project or all.
     pub fn list_tokens(&self, project: Option<&str>) -> Result<Vec<Token>> {
         let conn = self.conn();

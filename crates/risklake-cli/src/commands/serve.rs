@@ -30,16 +30,22 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> Result<()> {
         return Err(Error::param("sql_timeout", "must be a positive number of seconds"));
     }
     config.sql_timeout = Duration::from_secs_f64(args.sql_timeout);
+    config.pg_bind = args.pg_bind;
     let workers = config.workers;
     let server = Server::start(config).await?;
     let url = format!("http://{}", server.addr());
+    let pg = server.pg_addr().map(|a| a.to_string());
+    let pg_text = pg
+        .as_deref()
+        .map(|a| format!(", PostgreSQL clients on {a}"))
+        .unwrap_or_default();
     // The address first, on one line, so scripts (and tests) that start the server on
     // port 0 can read where it listens.
     ctx.out.emit(
-        json!({"listening": url, "home": ctx.ws.home().display().to_string(), "workers": workers, "auth": args.auth}),
+        json!({"listening": url, "postgres": pg, "home": ctx.ws.home().display().to_string(), "workers": workers, "auth": args.auth}),
         || {
             format!(
-                "risklake serve: listening on {url} (home {}, {workers} job workers, auth {}); Ctrl+C stops",
+                "risklake serve: listening on {url} (home {}, {workers} job workers, auth {}){pg_text}; Ctrl+C stops",
                 ctx.ws.home().display(),
                 args.auth
             )
