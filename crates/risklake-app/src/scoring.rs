@@ -8,6 +8,9 @@
 //! categorical column takes a string (a number is read as its text); a category the model
 //! never saw goes where the model sends unseen categories. Fields no input column has are
 //! listed once in the answer, not an error.
+//!
+//! Batches come as Arrow record batches too ([`score_batch`]): the same model input, built
+//! from columns instead of objects, for applications that score many rows at a time.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -178,6 +181,144 @@ pub fn score_rows(model: &Model, rows: &[Value], reasons: usize) -> Result<Score
         ignored_fields,
         reason_unit: effects.map(|e| e.unit),
     })
+}
+
+/// What scoring an Arrow batch gives: a batch of `probability`, `score` (scorecards) and
+/// `error`, row for row, and the input columns the model does not use.
+#[derive(Debug)]
+pub struct ScoredBatch {
+    pub batch: RecordBatch,
+    pub ignored_columns: Vec<String>,
+}
+
+/// One input column of a batch as the model takes it: Float64 for a numeric feature (any
+/// integer, float or decimal type; NaN is a missing value), Utf8 for a categorical one
+/// (text, or numbers and booleans as their text). Infinite values are row errors.
+fn model_column(name: &str, categorical: bool, column: &ArrayRef, errors: &mut [Option<String>]) -> Result<ArrayRef> {
+    use arrow::array::{Array, Float64Array};
+    let t = column.data_type();
+    let castable = |to: &DataType| arrow::compute::can_cast_types(t, to);
+    if categorical {
+        let text_like = matches!(
+            t,
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(_, _) | DataType::Null
+        ) || t.is_numeric()
+            || *t == DataType::Boolean;
+        if !text_like || !castable(&DataType::Utf8) {
+            return Err(Error::param(
+                name,
+                format!("is a categorical feature of the model; the batch's column is {t}, not text"),
+            ));
+        }
+        return arrow::compute::cast(column, &DataType::Utf8)
+            .map_err(|e| Error::arrow(format!("reading column {name}"), e));
+    }
+    let numeric = t.is_numeric() || *t == DataType::Null || *t == DataType::Boolean;
+    if !numeric || !castable(&DataType::Float64) {
+        return Err(Error::param(
+            name,
+            format!("is a numeric feature of the model; the batch's column is {t}, not a number"),
+        ));
+    }
+    let cast = arrow::compute::cast(column, &DataType::Float64)
+        .map_err(|e| Error::arrow(format!("reading column {name}"), e))?;
+    let values = cast
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .ok_or_else(|| Error::invalid(format!("column {name} did not become Float64")))?;
+    let cleaned: Float64Array = values
+        .iter()
+        .enumerate()
+        .map(|(r, v)| match v {
+            Some(x) if x.is_nan() => None,
+            Some(x) if x.is_infinite() => {
+                errors[r].get_or_insert_with(|| format!("{name} is {x}, not a finite number"));
+                None
+            }
+            v => v,
+        })
+        .collect();
+    Ok(Arc::new(cleaned))
+}
+
+/// Scores an Arrow batch with `model`. Columns are matched by name; every input column of
+/// the model must be there (a column of nulls scores a feature as missing), other columns
+/// are ignored and listed. A value the model cannot take (an infinite number) gives its
+/// row an error, the other rows are scored.
+pub fn score_batch(model: &Model, input: &RecordBatch) -> Result<ScoredBatch> {
+    let kinds = model.input_kinds();
+    let schema = input.schema();
+    let missing: Vec<&str> = kinds
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| schema.index_of(n).is_err())
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::param(
+            "batch",
+            format!(
+                "lacks the model's input column{} {} (send a column of nulls to score a feature as missing)",
+                if missing.len() == 1 { "" } else { "s" },
+                missing.join(", ")
+            ),
+        ));
+    }
+    let wanted: BTreeSet<&str> = kinds.iter().map(|(n, _)| n.as_str()).collect();
+    let ignored_columns = schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .filter(|n| !wanted.contains(n.as_str()))
+        .collect();
+    let mut errors: Vec<Option<String>> = vec![None; input.num_rows()];
+    let mut fields = Vec::with_capacity(kinds.len());
+    let mut columns = Vec::with_capacity(kinds.len());
+    for (name, categorical) in &kinds {
+        let column = input.column_by_name(name).expect("checked above");
+        columns.push(model_column(name, *categorical, column, &mut errors)?);
+        let t = if *categorical {
+            DataType::Utf8
+        } else {
+            DataType::Float64
+        };
+        fields.push(Field::new(name, t, true));
+    }
+    let batch = RecordBatch::try_new_with_options(
+        Arc::new(Schema::new(fields)),
+        columns,
+        &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(input.num_rows())),
+    )
+    .map_err(|e| Error::arrow("building the model's input", e))?;
+    let probability = model.predict(&batch)?;
+    let points = match model {
+        Model::Scorecard(_) => Some(model.predict_raw(&batch)?),
+        _ => None,
+    };
+    let ok = |r: usize| errors[r].is_none();
+    let mut out_fields = vec![Field::new("probability", DataType::Float64, true)];
+    let mut out: Vec<ArrayRef> = vec![Arc::new(
+        (0..probability.len())
+            .map(|r| ok(r).then_some(probability[r]))
+            .collect::<arrow::array::Float64Array>(),
+    )];
+    if let Some(p) = &points {
+        out_fields.push(Field::new("score", DataType::Float64, true));
+        out.push(Arc::new(
+            (0..p.len())
+                .map(|r| ok(r).then_some(p[r]))
+                .collect::<arrow::array::Float64Array>(),
+        ));
+    }
+    out_fields.push(Field::new("error", DataType::Utf8, true));
+    out.push(Arc::new(
+        errors
+            .iter()
+            .map(|e| e.as_deref())
+            .collect::<arrow::array::StringArray>(),
+    ));
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(out_fields)), out)
+        .map_err(|e| Error::arrow("building the scores", e))?;
+    Ok(ScoredBatch { batch, ignored_columns })
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Extension, Path, Query, Request, State as S};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -76,6 +76,18 @@ const ROUTES: &[(&str, &str, &str)] = &[
         "get",
         "/api/v1/models/{name}",
         "One registered model: versions, aliases, history.",
+    ),
+    (
+        "post",
+        "/api/v1/models/{name}/predict",
+        "Scores rows with NAME@ALIAS (or NAME, its latest version): JSON {\"rows\", \"reasons\"} -> \
+         predictions, or an Arrow IPC stream (Content-Type application/vnd.apache.arrow.stream) -> \
+         an Arrow IPC stream of probability, score, error.",
+    ),
+    (
+        "post",
+        "/api/v1/models/{name}/versions/{version}/predict",
+        "Scores rows with one version of a registered model (JSON or Arrow IPC, as above).",
     ),
     (
         "get",
@@ -309,7 +321,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type Answer = std::result::Result<Json<Value>, ApiError>;
+type Answer<T = Json<Value>> = std::result::Result<T, ApiError>;
 
 fn to_json<T: serde::Serialize>(v: &T) -> Answer {
     serde_json::to_value(v)
@@ -776,32 +788,13 @@ async fn set_alias(
 /// Scores the body's rows with the version `spec` names; models are loaded once per
 /// (project, name, version) and kept, while aliases are resolved on every call, so an
 /// alias move takes effect at once.
-async fn predict_with(state: &State, project: &str, spec: &str, body: &Bytes) -> Result<Value> {
-    let v = body_json(body)?;
-    let (rows, reasons) = match v {
-        Value::Array(rows) => (rows, 0),
-        Value::Object(mut o) => {
-            let reasons = match o.remove("reasons") {
-                None | Some(Value::Null) => 0,
-                Some(n) => n
-                    .as_u64()
-                    .filter(|n| *n <= 100)
-                    .ok_or_else(|| Error::param("reasons", "is how many reason codes per row (0 to 100)"))?
-                    as usize,
-            };
-            if let Some(k) = o.keys().find(|k| k.as_str() != "rows") {
-                return Err(Error::param(
-                    k.clone(),
-                    "is not a field here (these are: rows, reasons)",
-                ));
-            }
-            match o.remove("rows") {
-                Some(Value::Array(rows)) => (rows, reasons),
-                _ => return Err(Error::param("rows", "is required: an array of {field: value} objects")),
-            }
-        }
-        _ => return Err(Error::param("rows", "is required: an array of {field: value} objects")),
-    };
+/// The version `spec` names, and its model: loaded once per (project, name, version) and
+/// kept; the alias is resolved on every call, so a move takes effect at once.
+fn model_for(
+    state: &State,
+    project: &str,
+    spec: &str,
+) -> Result<(risklake_track::ModelVersion, Arc<risklake_learn::Model>)> {
     let ws = workspace(state, project)?;
     let parsed = risklake_app::registry::ModelSpec::parse(spec)?;
     let version = parsed.version(&ws)?.ok_or_else(|| {
@@ -834,6 +827,58 @@ async fn predict_with(state: &State, project: &str, spec: &str, body: &Bytes) ->
             m
         }
     };
+    Ok((version, model))
+}
+
+/// The media type of Arrow's IPC stream format.
+const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
+
+/// Scores the body with the version `spec` names: JSON rows, or an Arrow IPC stream when
+/// the request says so (answered in kind).
+async fn predict_with(state: &State, project: &str, spec: &str, headers: &HeaderMap, body: &Bytes) -> Answer<Response> {
+    let arrow = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.trim().starts_with(ARROW_STREAM));
+    if arrow {
+        return predict_arrow(state, project, spec, body.clone()).await;
+    }
+    let v = body_json(body)?;
+    let (rows, reasons) = match v {
+        Value::Array(rows) => (rows, 0),
+        Value::Object(mut o) => {
+            let reasons = match o.remove("reasons") {
+                None | Some(Value::Null) => 0,
+                Some(n) => n
+                    .as_u64()
+                    .filter(|n| *n <= 100)
+                    .ok_or_else(|| Error::param("reasons", "is how many reason codes per row (0 to 100)"))?
+                    as usize,
+            };
+            if let Some(k) = o.keys().find(|k| k.as_str() != "rows") {
+                return Err(ApiError::Core(Error::param(
+                    k.clone(),
+                    "is not a field here (these are: rows, reasons)",
+                )));
+            }
+            match o.remove("rows") {
+                Some(Value::Array(rows)) => (rows, reasons),
+                _ => {
+                    return Err(ApiError::Core(Error::param(
+                        "rows",
+                        "is required: an array of {field: value} objects",
+                    )))
+                }
+            }
+        }
+        _ => {
+            return Err(ApiError::Core(Error::param(
+                "rows",
+                "is required: an array of {field: value} objects",
+            )))
+        }
+    };
+    let (version, model) = model_for(state, project, spec)?;
     let kind = model.kind();
     let scored = tokio::task::spawn_blocking(move || risklake_app::scoring::score_rows(&model, &rows, reasons))
         .await
@@ -846,7 +891,64 @@ async fn predict_with(state: &State, project: &str, spec: &str, body: &Bytes) ->
     if let Some(unit) = scored.reason_unit {
         out["reason_unit"] = json!(unit);
     }
-    Ok(out)
+    Ok(Json(out).into_response())
+}
+
+/// Arrow in, Arrow out: every batch of the request's IPC stream scored into a batch of
+/// `probability`, `score` (scorecards) and `error`, row for row, in one IPC stream. The
+/// model's version and the columns it ignored come as headers.
+async fn predict_arrow(state: &State, project: &str, spec: &str, body: Bytes) -> Answer<Response> {
+    let (version, model) = model_for(state, project, spec)?;
+    let (bytes, ignored) = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, Vec<String>)> {
+        let not_arrow = |e: datafusion::arrow::error::ArrowError| {
+            Error::param("body", format!("is not an Arrow IPC stream ({ARROW_STREAM}): {e}"))
+        };
+        let reader = datafusion::arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(body), None)
+            .map_err(not_arrow)?;
+        let schema = reader.schema();
+        let mut batches = Vec::new();
+        for b in reader {
+            batches.push(b.map_err(not_arrow)?);
+        }
+        if batches.is_empty() {
+            batches.push(datafusion::arrow::record_batch::RecordBatch::new_empty(schema));
+        }
+        let mut out = Vec::new();
+        let mut writer: Option<datafusion::arrow::ipc::writer::StreamWriter<&mut Vec<u8>>> = None;
+        let mut ignored = Vec::new();
+        for b in &batches {
+            let scored = risklake_app::scoring::score_batch(&model, b)?;
+            ignored = scored.ignored_columns;
+            if writer.is_none() {
+                writer = Some(
+                    datafusion::arrow::ipc::writer::StreamWriter::try_new(&mut out, &scored.batch.schema())
+                        .map_err(|e| Error::arrow("writing the scores", e))?,
+                );
+            }
+            if let Some(w) = writer.as_mut() {
+                w.write(&scored.batch)
+                    .map_err(|e| Error::arrow("writing the scores", e))?;
+            }
+        }
+        if let Some(mut w) = writer {
+            w.finish().map_err(|e| Error::arrow("writing the scores", e))?;
+        }
+        Ok((out, ignored))
+    })
+    .await
+    .map_err(|e| Error::external("scoring", e))??;
+    let mut response = ([(axum::http::header::CONTENT_TYPE, ARROW_STREAM.to_string())], bytes).into_response();
+    let h = response.headers_mut();
+    let model = format!("{}/{}", version.name, version.version);
+    if let Ok(v) = axum::http::HeaderValue::from_str(&model) {
+        h.insert("x-risklake-model", v);
+    }
+    if !ignored.is_empty() {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&ignored.join(",")) {
+            h.insert("x-risklake-ignored-columns", v);
+        }
+    }
+    Ok(response)
 }
 
 async fn predict_alias(
@@ -854,15 +956,16 @@ async fn predict_alias(
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
     body: Bytes,
-) -> Answer {
+) -> Answer<Response> {
     let p = Params::new(q, &[], &caller)?;
     let spec = if name.contains('@') {
         name
     } else {
         format!("{name}@latest")
     };
-    Ok(Json(predict_with(&state, &p.project(), &spec, &body).await?))
+    predict_with(&state, &p.project(), &spec, &headers, &body).await
 }
 
 async fn predict_version(
@@ -870,15 +973,14 @@ async fn predict_version(
     Extension(caller): Extension<Caller>,
     Path((name, version)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
     body: Bytes,
-) -> Answer {
+) -> Answer<Response> {
     let p = Params::new(q, &[], &caller)?;
     let v: i64 = version
         .parse()
         .map_err(|_| Error::param("version", format!("{version:?} is not a version number")))?;
-    Ok(Json(
-        predict_with(&state, &p.project(), &format!("{name}/{v}"), &body).await?,
-    ))
+    predict_with(&state, &p.project(), &format!("{name}/{v}"), &headers, &body).await
 }
 
 async fn tokens(

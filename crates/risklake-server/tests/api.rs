@@ -3,6 +3,13 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Float64Array, StringArray};
+use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::arrow::ipc::reader::StreamReader;
+use datafusion::arrow::ipc::writer::StreamWriter;
+use datafusion::arrow::record_batch::RecordBatch;
 use serde_json::{json, Value};
 
 use risklake_server::client::Client;
@@ -27,6 +34,74 @@ fn ok(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> Value 
     let (status, v) = call(addr, method, path, body);
     assert!((200..300).contains(&status), "{method} {path}: {status} {v}");
     v
+}
+
+/// JSON rows as an Arrow batch, the columns typed as a JSON reader infers them.
+fn arrow_batch(rows: &Value) -> RecordBatch {
+    // Through NDJSON text: serde_json here keeps numbers as text (arbitrary precision),
+    // which arrow-json's serializer does not take.
+    let text: String = rows.as_array().unwrap().iter().map(|r| format!("{r}\n")).collect();
+    let (schema, _) =
+        datafusion::arrow::json::reader::infer_json_schema(std::io::Cursor::new(text.as_bytes()), None).unwrap();
+    let mut reader = datafusion::arrow::json::ReaderBuilder::new(Arc::new(schema))
+        .with_batch_size(1000)
+        .build(std::io::Cursor::new(text.as_bytes()))
+        .unwrap();
+    reader.next().unwrap().unwrap()
+}
+
+fn replace_column(batch: &RecordBatch, name: &str, column: ArrayRef) -> RecordBatch {
+    let schema = batch.schema();
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut columns = batch.columns().to_vec();
+    let i = schema.index_of(name).unwrap();
+    fields[i] = Field::new(name, column.data_type().clone(), true);
+    columns[i] = column;
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+}
+
+/// Posts batches as one Arrow IPC stream.
+fn arrow_call(addr: SocketAddr, path: &str, batches: &[RecordBatch]) -> risklake_server::client::Answer {
+    let mut body = Vec::new();
+    let mut w = StreamWriter::try_new(&mut body, &batches[0].schema()).unwrap();
+    for b in batches {
+        w.write(b).unwrap();
+    }
+    w.finish().unwrap();
+    drop(w);
+    Client::new(&addr.to_string())
+        .unwrap()
+        .exchange("POST", path, "application/vnd.apache.arrow.stream", &body)
+        .unwrap()
+}
+
+/// The probability, score and error columns of an Arrow answer, over all its batches.
+type Scores = (Vec<Option<f64>>, Vec<Option<f64>>, Vec<Option<String>>);
+fn read_scores(body: &[u8]) -> Scores {
+    let reader = StreamReader::try_new(std::io::Cursor::new(body), None).unwrap();
+    let mut out: Scores = Default::default();
+    for b in reader {
+        let b = b.unwrap();
+        let f = |name: &str| {
+            b.column_by_name(name).map(|c| {
+                c.as_any()
+                    .downcast_ref::<Float64Array>()
+                    .unwrap()
+                    .iter()
+                    .collect::<Vec<_>>()
+            })
+        };
+        out.0.extend(f("probability").unwrap());
+        out.1.extend(f("score").unwrap_or_else(|| vec![None; b.num_rows()]));
+        let e = b
+            .column_by_name("error")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        out.2.extend(e.iter().map(|v| v.map(str::to_string)));
+    }
+    out
 }
 
 /// Waits for a job to end (bounded) and returns it.
@@ -133,6 +208,38 @@ async fn jobs_tables_sql_runs_and_errors_over_http() {
             let (got, w) = (scored["predictions"][i]["probability"].as_f64().unwrap(), w["prediction"].as_f64().unwrap());
             assert!((got - w).abs() < 1e-12, "row {i}: {got} vs {w}");
         }
+        // The same rows as an Arrow IPC stream (two batches) score the same, answered in Arrow.
+        let batch = arrow_batch(&rows);
+        let answer = arrow_call(addr, "/api/v1/models/pd@champion/predict", &[batch.slice(0, 12), batch.slice(12, 8)]);
+        assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+        assert_eq!(answer.header("content-type"), Some("application/vnd.apache.arrow.stream"));
+        assert_eq!((answer.header("x-risklake-model"), answer.header("x-risklake-ignored-columns")), (Some("pd/1"), Some("bad")), "as the JSON answer lists");
+        let (probability, _, errors) = read_scores(&answer.body);
+        assert_eq!(probability.len(), 20);
+        for (i, p) in probability.iter().enumerate() {
+            let want = scored["predictions"][i]["probability"].as_f64().unwrap();
+            assert!((p.unwrap() - want).abs() < 1e-12, "row {i}: {p:?} vs {want}");
+            assert!(errors[i].is_none());
+        }
+        // A batch without a model column, a column of the wrong type, a body that is not
+        // Arrow: 400 naming the problem; an infinite value: that row's error only.
+        let without = batch.project(&(0..batch.num_columns()).filter(|&c| batch.schema().field(c).name() != "x00_amount").collect::<Vec<_>>()).unwrap();
+        let e = arrow_call(addr, "/api/v1/models/pd/versions/1/predict", &[without]);
+        assert!(e.status == 400 && String::from_utf8_lossy(&e.body).contains("x00_amount"), "{}", String::from_utf8_lossy(&e.body));
+        let text = replace_column(&batch, "x00_amount", Arc::new(StringArray::from(vec!["1"; 20])));
+        let e = arrow_call(addr, "/api/v1/models/pd/versions/1/predict", &[text]);
+        let msg = String::from_utf8_lossy(&e.body).to_string();
+        assert!(e.status == 400 && msg.contains("x00_amount") && msg.contains("not a number"), "{msg}");
+        let garbage = Client::new(&addr.to_string()).unwrap().exchange("POST", "/api/v1/models/pd/predict", "application/vnd.apache.arrow.stream", b"not arrow").unwrap();
+        assert!(garbage.status == 400 && String::from_utf8_lossy(&garbage.body).contains("not an Arrow IPC stream"));
+        let mut amounts: Vec<Option<f64>> = vec![Some(1000.0); 20];
+        amounts[3] = Some(f64::INFINITY);
+        amounts[4] = Some(f64::NAN);
+        let inf = replace_column(&batch, "x00_amount", Arc::new(Float64Array::from(amounts)));
+        let answer = arrow_call(addr, "/api/v1/models/pd/versions/1/predict", &[inf]);
+        let (probability, _, errors) = read_scores(&answer.body);
+        assert!(errors[3].as_deref().unwrap().contains("x00_amount is inf"), "{errors:?}");
+        assert!(probability[3].is_none() && probability[4].is_some() && errors[4].is_none(), "NaN is a missing value");
         // Reason codes: the same features, in the same order, as the predict workflow's.
         let with = ok(addr, "POST", "/api/v1/models/pd@champion/predict", Some(json!({"rows": rows, "reasons": 2})));
         assert_eq!(with["reason_unit"], "log-odds", "{with}");
