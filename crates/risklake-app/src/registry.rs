@@ -65,13 +65,17 @@ impl ModelSpec {
 
     /// The registered version this spec names, if it names one.
     pub fn version(&self, ws: &Workspace) -> Result<Option<ModelVersion>> {
-        let store = ws.store();
+        self.version_in(ws.store(), ws.project())
+    }
+
+    /// [`ModelSpec::version`] on an open store (a server resolving aliases per request).
+    pub fn version_in(&self, store: &dyn risklake_track::Store, project: &str) -> Result<Option<ModelVersion>> {
         Ok(match self {
             ModelSpec::File(_) | ModelSpec::Run(_) => None,
-            ModelSpec::Version { name, version } => Some(store.model_version(ws.project(), name, *version)?),
+            ModelSpec::Version { name, version } => Some(store.model_version(project, name, *version)?),
             ModelSpec::Alias { name, alias } if alias == LATEST => {
                 let latest = store
-                    .model_versions(ws.project(), name)?
+                    .model_versions(project, name)?
                     .into_iter()
                     .next()
                     .ok_or_else(|| {
@@ -79,7 +83,7 @@ impl ModelSpec {
                     })?;
                 Some(latest)
             }
-            ModelSpec::Alias { name, alias } => Some(store.model_alias(ws.project(), name, alias)?),
+            ModelSpec::Alias { name, alias } => Some(store.model_alias(project, name, alias)?),
         })
     }
 }

@@ -732,6 +732,9 @@ fn metric(metric: Metric, ds: &Dataset, raw: &[f64]) -> f64 {
     }
 }
 
+/// Batches of at most this many rows are scored in the calling thread.
+const SEQUENTIAL_ROWS: usize = 64;
+
 impl GbdtModel {
     /// Raw scores of a binned dataset (built with this model's mappers).
     pub fn predict_raw_binned(&self, ds: &Dataset) -> Vec<f64> {
@@ -770,6 +773,22 @@ impl GbdtModel {
     ) -> Result<Vec<T>> {
         let columns = self.feature_columns(batch)?;
         let mut out = vec![T::default(); batch.num_rows() * width];
+        let fill = |c: usize, chunk: usize, dst: &mut [T]| {
+            let mut x = vec![0.0; columns.len()];
+            for (k, slot) in dst.chunks_mut(width.max(1)).enumerate() {
+                let r = c * chunk + k;
+                for (f, col) in columns.iter().enumerate() {
+                    x[f] = col[r];
+                }
+                per_row(&x, slot);
+            }
+        };
+        // A few rows (a scoring request) in this thread: handing them to the pool costs
+        // more than scoring them.
+        if batch.num_rows() <= SEQUENTIAL_ROWS {
+            fill(0, batch.num_rows(), &mut out);
+            return Ok(out);
+        }
         // A few chunks per thread however large the batch is.
         let chunk = batch
             .num_rows()
@@ -777,16 +796,7 @@ impl GbdtModel {
             .clamp(16, 4096);
         out.par_chunks_mut(chunk * width.max(1))
             .enumerate()
-            .for_each(|(c, dst)| {
-                let mut x = vec![0.0; columns.len()];
-                for (k, slot) in dst.chunks_mut(width.max(1)).enumerate() {
-                    let r = c * chunk + k;
-                    for (f, col) in columns.iter().enumerate() {
-                        x[f] = col[r];
-                    }
-                    per_row(&x, slot);
-                }
-            });
+            .for_each(|(c, dst)| fill(c, chunk, dst));
         Ok(out)
     }
 

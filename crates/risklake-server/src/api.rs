@@ -795,9 +795,10 @@ fn model_for(
     project: &str,
     spec: &str,
 ) -> Result<(risklake_track::ModelVersion, Arc<risklake_learn::Model>)> {
-    let ws = workspace(state, project)?;
+    // Resolved on the server's open store: opening a workspace per request cost more than
+    // scoring a row.
     let parsed = risklake_app::registry::ModelSpec::parse(spec)?;
-    let version = parsed.version(&ws)?.ok_or_else(|| {
+    let version = parsed.version_in(state.shared.queue.as_ref(), project)?.ok_or_else(|| {
         Error::param(
             "model",
             format!("{spec:?} is not a registered model (NAME@ALIAS or NAME/VERSION)"),
@@ -814,6 +815,7 @@ fn model_for(
     let model = match cached {
         Some(m) => m,
         None => {
+            let ws = workspace(state, project)?;
             let m = Arc::new(risklake_app::train::load_model(
                 &ws,
                 &format!("{}/{}", version.name, version.version),
