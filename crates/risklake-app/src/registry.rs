@@ -74,13 +74,9 @@ impl ModelSpec {
             ModelSpec::File(_) | ModelSpec::Run(_) => None,
             ModelSpec::Version { name, version } => Some(store.model_version(project, name, *version)?),
             ModelSpec::Alias { name, alias } if alias == LATEST => {
-                let latest = store
-                    .model_versions(project, name)?
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| {
-                        Error::not_found("model version", format!("{name}@latest (every version was deleted)"))
-                    })?;
+                let latest = store.model_versions(project, name)?.into_iter().next().ok_or_else(|| {
+                    Error::not_found("model version", format!("{name}@latest (every version was deleted)"))
+                })?;
                 Some(latest)
             }
             ModelSpec::Alias { name, alias } => Some(store.model_alias(project, name, alias)?),

@@ -798,12 +798,14 @@ fn model_for(
     // Resolved on the server's open store: opening a workspace per request cost more than
     // scoring a row.
     let parsed = risklake_app::registry::ModelSpec::parse(spec)?;
-    let version = parsed.version_in(state.shared.queue.as_ref(), project)?.ok_or_else(|| {
-        Error::param(
-            "model",
-            format!("{spec:?} is not a registered model (NAME@ALIAS or NAME/VERSION)"),
-        )
-    })?;
+    let version = parsed
+        .version_in(state.shared.queue.as_ref(), project)?
+        .ok_or_else(|| {
+            Error::param(
+                "model",
+                format!("{spec:?} is not a registered model (NAME@ALIAS or NAME/VERSION)"),
+            )
+        })?;
     let key = (project.to_string(), version.name.clone(), version.version);
     let cached = state
         .shared
