@@ -122,3 +122,59 @@ def test_search_with_filters_and_order(server):
     with pytest.raises(mlflow.exceptions.MlflowException) as err:
         client.search_runs([exp], "metrics.auc > 0.7 or params.model = 'lr'")
     assert err.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
+def test_the_model_registry_through_mlflow(server, tmp_path):
+    """Registered models and versions made by the client are the project's registry:
+    versions point at a run's artifact folder, aliases move, and risklake lists them."""
+    home, _ = server
+    client = MlflowClient()
+    run = client.create_run("0", run_name="registry")
+    run_id = run.info.run_id
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "MLmodel").write_text("flavors: {}\n")
+    (model_dir / "model.pkl").write_bytes(b"\x80\x04N.")
+    client.log_artifacts(run_id, str(model_dir), "model")
+    client.set_terminated(run_id)
+
+    assert client.create_registered_model("pd_mlflow").name == "pd_mlflow"
+    first = client.create_model_version("pd_mlflow", f"runs:/{run_id}/model", run_id)
+    assert (first.version, first.status, first.run_id) == ("1", "READY", run_id)
+    client.set_registered_model_alias("pd_mlflow", "champion", "1")
+    second = client.create_model_version("pd_mlflow", f"runs:/{run_id}/model", run_id, description="again")
+    assert second.version == "2"
+    got = client.get_model_version_by_alias("pd_mlflow", "champion")
+    assert (got.version, got.run_id) == ("1", run_id)
+    model = client.get_registered_model("pd_mlflow")
+    assert model.aliases == {"champion": "1"}
+    assert [v.version for v in model.latest_versions] == ["2"]
+    assert client.get_model_version("pd_mlflow", "2").description == "again"
+    client.set_registered_model_alias("pd_mlflow", "champion", "2")
+    assert client.get_model_version_by_alias("pd_mlflow", "champion").version == "2"
+    client.delete_registered_model_alias("pd_mlflow", "champion")
+    with pytest.raises(mlflow.exceptions.MlflowException) as err:
+        client.get_model_version_by_alias("pd_mlflow", "champion")
+    assert err.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+    # Mistakes: a taken name, an artifact the run does not have, an unknown model.
+    with pytest.raises(mlflow.exceptions.MlflowException) as err:
+        client.create_registered_model("pd_mlflow")
+    assert err.value.error_code == "RESOURCE_ALREADY_EXISTS"
+    with pytest.raises(mlflow.exceptions.MlflowException, match="no artifact"):
+        client.create_model_version("pd_mlflow", f"runs:/{run_id}/nothing", run_id)
+    with pytest.raises(mlflow.exceptions.MlflowException) as err:
+        client.get_registered_model("nope")
+    assert err.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+    # The fluent call a notebook makes.
+    fluent = mlflow.register_model(f"runs:/{run_id}/model", "pd_fluent")
+    assert fluent.version == "1"
+
+    # risklake's own view of the same registry.
+    shown = risklake(home, "model", "list", "pd_mlflow")
+    versions = {v["version"]: v for v in shown["versions"]}
+    assert set(versions) == {1, 2}
+    assert versions[1]["run"] == int(run_id) and versions[1]["artifact"] == "model"
+    names = {m["name"] for m in risklake(home, "model", "list")["models"]}
+    assert {"pd_mlflow", "pd_fluent"} <= names

@@ -129,10 +129,16 @@ pub struct RegisterRequest {
     pub tags: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The run's artifact (a file, or a folder of files) that is the model: for models
+    /// logged by other tools (an MLflow client's `model/` folder). Default: the run's
+    /// `model.json` or `scorecard.json`, which risklake scores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<String>,
 }
 
-/// Registers the run's model: its `model.json`, or its `scorecard.json`. The run must
-/// have finished.
+/// Registers the run's model: its `model.json`, or its `scorecard.json`, or the artifact
+/// the request names. The run must have finished, unless an artifact is named (an MLflow
+/// client registers a model while its run is still open).
 pub fn register(ws: &Workspace, req: &RegisterRequest) -> Result<ModelVersion> {
     risklake_track::registry::check_name(&req.name)?;
     for a in &req.aliases {
@@ -142,7 +148,7 @@ pub fn register(ws: &Workspace, req: &RegisterRequest) -> Result<ModelVersion> {
         Error::NotFound { .. } => Error::param("run", format!("run {} does not exist", req.run)),
         other => other,
     })?;
-    if run.summary.status != RunStatus::Finished {
+    if run.summary.status != RunStatus::Finished && req.artifact.is_none() {
         return Err(Error::param(
             "run",
             format!(
@@ -151,9 +157,25 @@ pub fn register(ws: &Workspace, req: &RegisterRequest) -> Result<ModelVersion> {
             ),
         ));
     }
-    let artifact = [artifacts::MODEL, artifacts::SCORECARD]
-        .into_iter()
-        .find(|name| run.artifacts.iter().any(|a| a.name == *name))
+    let named = match req.artifact.as_deref().map(|a| a.trim_matches('/')) {
+        None => None,
+        Some(a) => {
+            let folder = format!("{a}/");
+            if !run.artifacts.iter().any(|x| x.name == a || x.name.starts_with(&folder)) {
+                return Err(Error::param(
+                    "artifact",
+                    format!("run {} has no artifact {a:?} (file or folder)", req.run),
+                ));
+            }
+            Some(a)
+        }
+    };
+    let artifact = named
+        .or_else(|| {
+            [artifacts::MODEL, artifacts::SCORECARD]
+                .into_iter()
+                .find(|name| run.artifacts.iter().any(|a| a.name == *name))
+        })
         .ok_or_else(|| {
             Error::param(
                 "run",

@@ -63,9 +63,9 @@ pub struct Scored {
 }
 
 /// The rows as a batch of the model's input columns, with each row's error (if any).
-pub fn rows_to_batch(
+pub fn rows_to_batch<'a>(
     kinds: &[(String, bool)],
-    rows: &[Value],
+    rows: &'a [Value],
 ) -> Result<(RecordBatch, Vec<Option<String>>, Vec<String>)> {
     let mut errors: Vec<Option<String>> = vec![None; rows.len()];
     let mut ignored = BTreeSet::new();
@@ -83,7 +83,8 @@ pub fn rows_to_batch(
     let mut fields = Vec::with_capacity(kinds.len());
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(kinds.len());
     for (name, categorical) in kinds {
-        let value = |row: &Value| row.get(name).cloned().unwrap_or(Value::Null);
+        // Borrowed, not cloned: a clone per cell was most of the cost of a large request.
+        let value = |row: &'a Value| row.get(name).unwrap_or(&Value::Null);
         if *categorical {
             let mut b = StringBuilder::new();
             for (r, row) in rows.iter().enumerate() {
@@ -137,6 +138,18 @@ pub fn rows_to_batch(
     Ok((batch, errors, ignored.into_iter().collect()))
 }
 
+/// Each row's probability, and a scorecard's points (scored once, the probability from
+/// the points).
+fn probability_and_points(model: &Model, batch: &RecordBatch) -> Result<(Vec<f64>, Option<Vec<f64>>)> {
+    match model {
+        Model::Scorecard(c) => {
+            let points = c.score(batch)?.0;
+            Ok((points.iter().map(|&s| c.probability(s)).collect(), Some(points)))
+        }
+        _ => Ok((model.predict(batch)?, None)),
+    }
+}
+
 /// Scores JSON rows with `model`, with the `reasons` features that raised each row's risk
 /// most (0: none).
 pub fn score_rows(model: &Model, rows: &[Value], reasons: usize) -> Result<Scored> {
@@ -146,11 +159,7 @@ pub fn score_rows(model: &Model, rows: &[Value], reasons: usize) -> Result<Score
     } else {
         None
     };
-    let probability = model.predict(&batch)?;
-    let points = match model {
-        Model::Scorecard(_) => Some(model.predict_raw(&batch)?),
-        _ => None,
-    };
+    let (probability, points) = probability_and_points(model, &batch)?;
     let predictions = errors
         .into_iter()
         .enumerate()
@@ -289,11 +298,7 @@ pub fn score_batch(model: &Model, input: &RecordBatch) -> Result<ScoredBatch> {
         &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(input.num_rows())),
     )
     .map_err(|e| Error::arrow("building the model's input", e))?;
-    let probability = model.predict(&batch)?;
-    let points = match model {
-        Model::Scorecard(_) => Some(model.predict_raw(&batch)?),
-        _ => None,
-    };
+    let (probability, points) = probability_and_points(model, &batch)?;
     let ok = |r: usize| errors[r].is_none();
     let mut out_fields = vec![Field::new("probability", DataType::Float64, true)];
     let mut out: Vec<ArrayRef> = vec![Arc::new(

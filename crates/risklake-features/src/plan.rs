@@ -442,16 +442,27 @@ impl Transformer {
     pub fn bin_indices_counted(&self, batch: &RecordBatch) -> Result<(Vec<Vec<u32>>, Vec<u64>)> {
         let schema = batch.schema();
         self.check_schema(&schema, "the table")?;
-        let both: Vec<(Vec<u32>, u64)> = self
-            .plan
-            .features
-            .par_iter()
-            .zip(self.lookups.par_iter())
-            .map(|(f, lookup)| {
-                let col = batch.column(Self::index_of(&schema, &f.name).unwrap());
-                feature_bins(f, lookup.as_ref(), col, self.unseen)
-            })
-            .collect::<Result<_>>()?;
+        let bins = |(f, lookup): (&FeaturePlan, &Option<HashMap<String, usize>>)| {
+            let col = batch.column(Self::index_of(&schema, &f.name).unwrap());
+            feature_bins(f, lookup.as_ref(), col, self.unseen)
+        };
+        // A few rows (one scoring request) are binned in this thread: a task per feature
+        // on the pool costs more than the work, and wakes threads on a busy machine.
+        let both: Vec<(Vec<u32>, u64)> = if batch.num_rows() <= 64 {
+            self.plan
+                .features
+                .iter()
+                .zip(&self.lookups)
+                .map(bins)
+                .collect::<Result<_>>()?
+        } else {
+            self.plan
+                .features
+                .par_iter()
+                .zip(self.lookups.par_iter())
+                .map(bins)
+                .collect::<Result<_>>()?
+        };
         Ok(both.into_iter().unzip())
     }
 

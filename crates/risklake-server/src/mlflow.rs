@@ -47,6 +47,18 @@ pub(crate) fn routes() -> Router<State> {
         .route(&format!("{m}/runs/log-batch"), post(log_batch))
         .route(&format!("{m}/runs/search"), post(run_search))
         .route(&format!("{m}/metrics/get-history"), get(metric_history))
+        .route(&format!("{m}/registered-models/create"), post(registered_create))
+        .route(&format!("{m}/registered-models/get"), get(registered_get))
+        .route(
+            &format!("{m}/registered-models/search"),
+            get(registered_search).post(registered_search),
+        )
+        .route(
+            &format!("{m}/registered-models/alias"),
+            get(alias_get).post(alias_set).delete(alias_delete),
+        )
+        .route(&format!("{m}/model-versions/create"), post(version_create))
+        .route(&format!("{m}/model-versions/get"), get(version_get))
         .route(
             &format!("{m}/logged-models/search"),
             post(|| async { Json(json!({"models": []})) }),
@@ -820,4 +832,240 @@ mod tests {
         assert!(parse_order("metrics.auc sideways").is_err());
         assert!(like("abc", "a%", false) && like("abc", "%c", false) && !like("abc", "b%", false));
     }
+}
+
+// The model registry: MLflow's registered models are the registry of the caller's project
+// (`default` without tokens); a version points at an artifact (file or folder) of a run.
+
+/// The caller's project's workspace, for the registry.
+fn registry_ws(state: &State, caller: &Caller, write: bool) -> Result<Workspace, MlError> {
+    let project = caller
+        .project
+        .clone()
+        .unwrap_or_else(|| risklake_app::DEFAULT_PROJECT.into());
+    open(state, caller, &project, write)
+}
+
+/// The `name` a registry read asks for, and the caller's registry.
+fn registry_read<'a>(
+    state: &State,
+    caller: &Caller,
+    q: &'a HashMap<String, String>,
+) -> Result<(&'a str, Workspace), MlError> {
+    let name = q.get("name").ok_or_else(|| invalid("name is required"))?;
+    Ok((name, registry_ws(state, caller, false)?))
+}
+
+fn not_found(what: String) -> MlError {
+    MlError(StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST", what)
+}
+
+fn version_json(v: &risklake_track::ModelVersion, exp: &str) -> Value {
+    let source = if v.artifact == risklake_app::artifacts::MODEL || v.artifact == risklake_app::artifacts::SCORECARD {
+        format!("runs:/{}/{}", v.run, v.artifact)
+    } else {
+        format!("mlflow-artifacts:/{exp}/{}/artifacts/{}", v.run, v.artifact)
+    };
+    let mut j = json!({
+        "name": v.name, "version": v.version.to_string(), "creation_timestamp": millis(&v.created_at),
+        "last_updated_timestamp": millis(&v.created_at), "current_stage": "None", "source": source,
+        "run_id": v.run.to_string(), "status": "READY", "user_id": v.created_by, "aliases": v.aliases,
+        "tags": v.tags.iter().map(|(k, x)| json!({"key": k, "value": x})).collect::<Vec<_>>(),
+    });
+    if let Some(d) = &v.description {
+        j["description"] = json!(d);
+    }
+    j
+}
+
+fn registered_json(ws: &Workspace, name: &str) -> Result<Value, MlError> {
+    let detail = risklake_app::registry::detail(ws, name)?;
+    let Some(latest) = detail.versions.first() else {
+        return Err(not_found(format!("no registered model {name}")));
+    };
+    let exp = experiment_of(ws, ws.project())?;
+    let first = detail.versions.last().unwrap_or(latest);
+    let aliases: Vec<Value> = detail
+        .versions
+        .iter()
+        .flat_map(|v| {
+            v.aliases
+                .iter()
+                .map(move |a| json!({"alias": a, "version": v.version.to_string()}))
+        })
+        .collect();
+    Ok(json!({
+        "name": name, "creation_timestamp": millis(&first.created_at),
+        "last_updated_timestamp": millis(&latest.created_at),
+        "latest_versions": [version_json(latest, &exp)], "aliases": aliases,
+    }))
+}
+
+/// A model name is only stored with its first version: creating one checks the name and
+/// that it is not taken.
+async fn registered_create(S(state): S<State>, Extension(caller): Extension<Caller>, body: Bytes) -> Answer {
+    let v = body_of(&body)?;
+    let name = text(&v, "name")?;
+    risklake_track::registry::check_name(name)?;
+    let ws = registry_ws(&state, &caller, true)?;
+    if risklake_app::registry::list(&ws)?.iter().any(|m| m.name == name) {
+        return Err(MlError(
+            StatusCode::BAD_REQUEST,
+            "RESOURCE_ALREADY_EXISTS",
+            format!("registered model {name} already exists"),
+        ));
+    }
+    let now = Utc::now().timestamp_millis();
+    Ok(Json(json!({"registered_model": {
+        "name": name, "creation_timestamp": now, "last_updated_timestamp": now, "latest_versions": [],
+    }})))
+}
+
+async fn registered_get(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let (name, ws) = registry_read(&state, &caller, &q)?;
+    Ok(Json(json!({"registered_model": registered_json(&ws, name)?})))
+}
+
+async fn registered_search(S(state): S<State>, Extension(caller): Extension<Caller>) -> Answer {
+    let ws = registry_ws(&state, &caller, false)?;
+    let models = risklake_app::registry::list(&ws)?
+        .iter()
+        .map(|m| registered_json(&ws, &m.name))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(json!({ "registered_models": models })))
+}
+
+/// The run and artifact an MLflow model source names: `runs:/<run>/<path>` or
+/// `mlflow-artifacts:/<experiment>/<run>/artifacts/<path>`.
+fn source_artifact(source: &str) -> Option<(i64, String)> {
+    if let Some(rest) = source.strip_prefix("runs:/") {
+        let (run, path) = rest.split_once('/').unwrap_or((rest, ""));
+        return Some((run.parse().ok()?, path.trim_matches('/').to_string()));
+    }
+    let rest = source.strip_prefix("mlflow-artifacts:/")?;
+    let mut parts = rest.splitn(4, '/');
+    let (_exp, run, artifacts, path) = (parts.next()?, parts.next()?, parts.next()?, parts.next().unwrap_or(""));
+    (artifacts == "artifacts").then(|| Some((run.parse().ok()?, path.trim_matches('/').to_string())))?
+}
+
+async fn version_create(S(state): S<State>, Extension(caller): Extension<Caller>, body: Bytes) -> Answer {
+    let v = body_of(&body)?;
+    let name = text(&v, "name")?;
+    let source = text(&v, "source")?;
+    let (source_run, path) = source_artifact(source).ok_or_else(|| {
+        invalid(format!(
+            "source {source:?} is not runs:/<run_id>/<path> or mlflow-artifacts:/<experiment>/<run_id>/artifacts/<path>"
+        ))
+    })?;
+    let run = match v.get("run_id").and_then(Value::as_str).filter(|r| !r.is_empty()) {
+        Some(r) => r
+            .parse()
+            .map_err(|_| invalid(format!("run_id {r:?} is not a run of this server")))?,
+        None => source_run,
+    };
+    let ws = registry_ws(&state, &caller, true)?;
+    let request = risklake_app::registry::RegisterRequest {
+        run,
+        name: name.to_string(),
+        description: v.get("description").and_then(Value::as_str).map(str::to_string),
+        tags: v
+            .get("tags")
+            .and_then(Value::as_array)
+            .map(|t| {
+                t.iter()
+                    .filter_map(|x| Some((text(x, "key").ok()?.to_string(), text(x, "value").ok()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        artifact: (!path.is_empty()).then_some(path),
+        aliases: Vec::new(),
+    };
+    let version = risklake_app::registry::register(&ws, &request)?;
+    state.shared.queue.audit(
+        &caller.user,
+        ws.project(),
+        "model.register",
+        &format!("{name}/{}", version.version),
+        "mlflow",
+    )?;
+    let exp = experiment_of(&ws, ws.project())?;
+    Ok(Json(json!({"model_version": version_json(&version, &exp)})))
+}
+
+fn version_number(q: &HashMap<String, String>) -> Result<i64, MlError> {
+    let v = q.get("version").ok_or_else(|| invalid("version is required"))?;
+    v.parse().map_err(|_| invalid(format!("version {v:?} is not a number")))
+}
+
+async fn version_get(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let (name, ws) = registry_read(&state, &caller, &q)?;
+    let version = ws.store().model_version(ws.project(), name, version_number(&q)?)?;
+    let exp = experiment_of(&ws, ws.project())?;
+    Ok(Json(json!({"model_version": version_json(&version, &exp)})))
+}
+
+async fn alias_set(S(state): S<State>, Extension(caller): Extension<Caller>, body: Bytes) -> Answer {
+    let v = body_of(&body)?;
+    let (name, alias) = (text(&v, "name")?, text(&v, "alias")?);
+    let version: i64 = match v.get("version") {
+        Some(Value::String(s)) => s.parse().ok(),
+        Some(Value::Number(n)) => n.as_i64(),
+        _ => None,
+    }
+    .ok_or_else(|| invalid("version is required: a version number"))?;
+    move_alias(&state, &caller, name, alias, Some(version))
+}
+
+/// Points an alias at a version, or removes it (`None`), audited.
+fn move_alias(state: &State, caller: &Caller, name: &str, alias: &str, version: Option<i64>) -> Answer {
+    let ws = registry_ws(state, caller, true)?;
+    risklake_app::registry::set_alias(&ws, name, alias, version)?;
+    let detail = version.map_or("removed".to_string(), |v| v.to_string());
+    state.shared.queue.audit(
+        &caller.user,
+        ws.project(),
+        "model.alias",
+        &format!("{name}@{alias}"),
+        &detail,
+    )?;
+    Ok(Json(json!({})))
+}
+
+async fn alias_delete(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Answer {
+    // The client sends name and alias in the query of a DELETE (and older ones in a body).
+    let v = body_of(&body)?;
+    let get = |k: &str| {
+        q.get(k)
+            .map(String::as_str)
+            .or_else(|| v.get(k).and_then(Value::as_str))
+            .ok_or_else(|| invalid(format!("{k} is required")))
+    };
+    let (name, alias) = (get("name")?, get("alias")?);
+    move_alias(&state, &caller, name, alias, None)
+}
+
+async fn alias_get(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let name = q.get("name").ok_or_else(|| invalid("name is required"))?;
+    let alias = q.get("alias").ok_or_else(|| invalid("alias is required"))?;
+    let ws = registry_ws(&state, &caller, false)?;
+    let version = ws.store().model_alias(ws.project(), name, alias)?;
+    let exp = experiment_of(&ws, ws.project())?;
+    Ok(Json(json!({"model_version": version_json(&version, &exp)})))
 }

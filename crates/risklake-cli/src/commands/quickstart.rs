@@ -321,6 +321,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
             aliases: vec!["champion".into()],
             tags: [("stage".to_string(), "quickstart".to_string())].into(),
             description: Some("quickstart GBDT on default.credit_apps".into()),
+            artifact: None,
         },
     )?;
     let registered_card = risklake_app::registry::register(

@@ -63,6 +63,7 @@ pub fn register(
         aliases: aliases.to_vec(),
         tags: tag_map(tags)?,
         description: description.map(str::to_string),
+        artifact: None,
     };
     let v = registry::register(&ctx.ws, &req)?;
     ctx.out
