@@ -80,7 +80,6 @@ pub fn rows_to_batch<'a>(
             None => errors[r] = Some(format!("row {r} is not a JSON object of field: value")),
         }
     }
-    let mut fields = Vec::with_capacity(kinds.len());
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(kinds.len());
     for (name, categorical) in kinds {
         // Borrowed, not cloned: a clone per cell was most of the cost of a large request.
@@ -99,7 +98,6 @@ pub fn rows_to_batch<'a>(
                     }
                 }
             }
-            fields.push(Field::new(name, DataType::Utf8, true));
             columns.push(Arc::new(b.finish()));
         } else {
             let mut b = Float64Builder::new();
@@ -125,17 +123,33 @@ pub fn rows_to_batch<'a>(
                     }
                 }
             }
-            fields.push(Field::new(name, DataType::Float64, true));
             columns.push(Arc::new(b.finish()));
         }
     }
-    let batch = RecordBatch::try_new_with_options(
+    let batch = input_batch(kinds, columns, rows.len())?;
+    Ok((batch, errors, ignored.into_iter().collect()))
+}
+
+/// The model's input: a Utf8 column per categorical feature, Float64 per numeric one, in
+/// the model's order.
+fn input_batch(kinds: &[(String, bool)], columns: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch> {
+    let fields: Vec<Field> = kinds
+        .iter()
+        .map(|(name, categorical)| {
+            let t = if *categorical {
+                DataType::Utf8
+            } else {
+                DataType::Float64
+            };
+            Field::new(name, t, true)
+        })
+        .collect();
+    RecordBatch::try_new_with_options(
         Arc::new(Schema::new(fields)),
         columns,
-        &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows.len())),
+        &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows)),
     )
-    .map_err(|e| Error::arrow("building the rows", e))?;
-    Ok((batch, errors, ignored.into_iter().collect()))
+    .map_err(|e| Error::arrow("building the model's input", e))
 }
 
 /// Each row's probability, and a scorecard's points (scored once, the probability from
@@ -280,24 +294,12 @@ pub fn score_batch(model: &Model, input: &RecordBatch) -> Result<ScoredBatch> {
         .filter(|n| !wanted.contains(n.as_str()))
         .collect();
     let mut errors: Vec<Option<String>> = vec![None; input.num_rows()];
-    let mut fields = Vec::with_capacity(kinds.len());
     let mut columns = Vec::with_capacity(kinds.len());
     for (name, categorical) in &kinds {
         let column = input.column_by_name(name).expect("checked above");
         columns.push(model_column(name, *categorical, column, &mut errors)?);
-        let t = if *categorical {
-            DataType::Utf8
-        } else {
-            DataType::Float64
-        };
-        fields.push(Field::new(name, t, true));
     }
-    let batch = RecordBatch::try_new_with_options(
-        Arc::new(Schema::new(fields)),
-        columns,
-        &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(input.num_rows())),
-    )
-    .map_err(|e| Error::arrow("building the model's input", e))?;
+    let batch = input_batch(&kinds, columns, input.num_rows())?;
     let (probability, points) = probability_and_points(model, &batch)?;
     let ok = |r: usize| errors[r].is_none();
     let mut out_fields = vec![Field::new("probability", DataType::Float64, true)];

@@ -22,3 +22,8 @@ pub mod secret;
 pub mod synth;
 
 pub use error::{Error, ErrorKind, Result};
+
+/// Batches of at most this many rows are worked in the calling thread, not on the rayon
+/// pool: for a scoring request's few rows the hand-off costs more than the work, and
+/// wakes threads on a busy machine.
+pub const INLINE_ROWS: usize = 64;

@@ -446,9 +446,7 @@ impl Transformer {
             let col = batch.column(Self::index_of(&schema, &f.name).unwrap());
             feature_bins(f, lookup.as_ref(), col, self.unseen)
         };
-        // A few rows (one scoring request) are binned in this thread: a task per feature
-        // on the pool costs more than the work, and wakes threads on a busy machine.
-        let both: Vec<(Vec<u32>, u64)> = if batch.num_rows() <= 64 {
+        let both: Vec<(Vec<u32>, u64)> = if batch.num_rows() <= risklake_core::INLINE_ROWS {
             self.plan
                 .features
                 .iter()

@@ -732,9 +732,6 @@ fn metric(metric: Metric, ds: &Dataset, raw: &[f64]) -> f64 {
     }
 }
 
-/// Batches of at most this many rows are scored in the calling thread.
-const SEQUENTIAL_ROWS: usize = 64;
-
 impl GbdtModel {
     /// Raw scores of a binned dataset (built with this model's mappers).
     pub fn predict_raw_binned(&self, ds: &Dataset) -> Vec<f64> {
@@ -783,9 +780,7 @@ impl GbdtModel {
                 per_row(&x, slot);
             }
         };
-        // A few rows (a scoring request) in this thread: handing them to the pool costs
-        // more than scoring them.
-        if batch.num_rows() <= SEQUENTIAL_ROWS {
+        if batch.num_rows() <= risklake_core::INLINE_ROWS {
             fill(0, batch.num_rows(), &mut out);
             return Ok(out);
         }

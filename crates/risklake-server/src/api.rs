@@ -785,9 +785,6 @@ async fn set_alias(
     to_json(&risklake_app::registry::detail(&ws, &name)?)
 }
 
-/// Scores the body's rows with the version `spec` names; models are loaded once per
-/// (project, name, version) and kept, while aliases are resolved on every call, so an
-/// alias move takes effect at once.
 /// The version `spec` names, and its model: loaded once per (project, name, version) and
 /// kept; the alias is resolved on every call, so a move takes effect at once.
 fn model_for(
@@ -834,8 +831,9 @@ fn model_for(
     Ok((version, model))
 }
 
-/// Requests of at most this many JSON rows are scored on the request's own thread.
-const INLINE_ROWS: usize = 16;
+/// Requests of at most this many JSON rows (without reasons) are scored on the request's
+/// own thread, not on the blocking pool.
+const INLINE_JSON_ROWS: usize = 16;
 
 /// The media type of Arrow's IPC stream format.
 const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
@@ -889,7 +887,7 @@ async fn predict_with(state: &State, project: &str, spec: &str, headers: &Header
     let kind = model.kind();
     // A few rows without reasons are scored right here (tens of microseconds); handing them to another
     // thread cost more in latency than the work, on a busy machine most of all.
-    let scored = if rows.len() <= INLINE_ROWS && reasons == 0 {
+    let scored = if rows.len() <= INLINE_JSON_ROWS && reasons == 0 {
         risklake_app::scoring::score_rows(&model, &rows, reasons)?
     } else {
         tokio::task::spawn_blocking(move || risklake_app::scoring::score_rows(&model, &rows, reasons))

@@ -879,14 +879,14 @@ fn version_json(v: &risklake_track::ModelVersion, exp: &str) -> Value {
 }
 
 fn registered_json(ws: &Workspace, name: &str) -> Result<Value, MlError> {
-    let detail = risklake_app::registry::detail(ws, name)?;
-    let Some(latest) = detail.versions.first() else {
+    // The versions only: a registered model's history is not part of MLflow's answer.
+    let versions = ws.store().model_versions(ws.project(), name)?;
+    let Some(latest) = versions.first() else {
         return Err(not_found(format!("no registered model {name}")));
     };
     let exp = experiment_of(ws, ws.project())?;
-    let first = detail.versions.last().unwrap_or(latest);
-    let aliases: Vec<Value> = detail
-        .versions
+    let first = versions.last().unwrap_or(latest);
+    let aliases: Vec<Value> = versions
         .iter()
         .flat_map(|v| {
             v.aliases

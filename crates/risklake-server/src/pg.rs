@@ -285,30 +285,37 @@ struct Caller {
     role: Role,
 }
 
-/// Checks the connection's token again (revoked or expired since it connected: refused).
-async fn caller(shared: &Shared, client: &(dyn ClientInfo + Send + Sync)) -> PgWireResult<Caller> {
+/// Who the connection signed in as (from its metadata; no store read).
+fn signed_in(client: &(dyn ClientInfo + Send + Sync)) -> PgWireResult<Caller> {
     let meta = client.metadata();
     let get = |k: &str| meta.get(k).cloned().unwrap_or_default();
     let role = Role::parse(&get(ROLE)).ok_or_else(|| user_error("28000", "the connection is not signed in"))?;
-    if shared.auth == Auth::Token {
-        let id: i64 = get(TOKEN).parse().unwrap_or(-1);
-        let store = shared.store.clone();
-        let live = tokio::task::spawn_blocking(move || store.token_is_live(id))
-            .await
-            .map_err(|e| PgWireError::ApiError(Box::new(e)))?
-            .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
-        if !live {
-            return Err(user_error(
-                "28000",
-                "the connection's token was revoked or has expired; connect again with a valid token",
-            ));
-        }
-    }
     Ok(Caller {
         user: get(USER),
         project: get(PROJECT),
         role,
     })
+}
+
+/// Checks the connection's token again (revoked or expired since it connected: refused).
+async fn ensure_live(shared: &Shared, client: &(dyn ClientInfo + Send + Sync)) -> PgWireResult<()> {
+    if shared.auth != Auth::Token {
+        return Ok(());
+    }
+    let id: i64 = client.metadata().get(TOKEN).and_then(|t| t.parse().ok()).unwrap_or(-1);
+    let store = shared.store.clone();
+    let live = tokio::task::spawn_blocking(move || store.token_is_live(id))
+        .await
+        .map_err(|e| PgWireError::ApiError(Box::new(e)))?
+        .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+    if live {
+        Ok(())
+    } else {
+        Err(user_error(
+            "28000",
+            "the connection's token was revoked or has expired; connect again with a valid token",
+        ))
+    }
 }
 
 /// Whether a statement only reads: the lake's rule (the REST API's), and the session
@@ -329,14 +336,27 @@ fn reads(statement: &Statement) -> bool {
         )
 }
 
-/// First of the hooks: a live token for every statement, and the viewer's read-only rule.
+/// First of the hooks: a live token for every statement run, and the viewer's read-only
+/// rule.
 struct Access {
     shared: Arc<Shared>,
 }
 
 impl Access {
-    async fn check(&self, statement: &Statement, client: &(dyn ClientInfo + Send + Sync)) -> Option<PgWireResult<()>> {
-        let caller = match caller(&self.shared, client).await {
+    /// The token is read from the store when a statement runs (`live`); preparing one
+    /// checks the role only.
+    async fn check(
+        &self,
+        statement: &Statement,
+        client: &(dyn ClientInfo + Send + Sync),
+        live: bool,
+    ) -> Option<PgWireResult<()>> {
+        if live {
+            if let Err(e) = ensure_live(&self.shared, client).await {
+                return Some(Err(e));
+            }
+        }
+        let caller = match signed_in(client) {
             Ok(c) => c,
             Err(e) => return Some(Err(e)),
         };
@@ -361,7 +381,7 @@ impl QueryHook for Access {
         _ctx: &SessionContext,
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        self.check(statement, &*client)
+        self.check(statement, &*client, true)
             .await
             .map(|r| r.map(|_| Response::EmptyQuery))
     }
@@ -372,7 +392,9 @@ impl QueryHook for Access {
         _ctx: &SessionContext,
         client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
-        self.check(statement, client).await.map(|r| r.map(|_| empty_plan()))
+        self.check(statement, client, false)
+            .await
+            .map(|r| r.map(|_| empty_plan()))
     }
 
     async fn handle_extended_query(
@@ -383,7 +405,7 @@ impl QueryHook for Access {
         _ctx: &SessionContext,
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        self.check(statement, &*client)
+        self.check(statement, &*client, true)
             .await
             .map(|r| r.map(|_| Response::EmptyQuery))
     }
@@ -404,7 +426,8 @@ struct Writes {
 
 impl Writes {
     async fn run(&self, statement: &Statement, client: &(dyn ClientInfo + Send + Sync)) -> PgWireResult<Response> {
-        let caller = caller(&self.shared, client).await?;
+        // The Access hook checked the token for this statement.
+        let caller = signed_in(client)?;
         let sql = statement.to_string();
         let shared = self.shared.clone();
         let report = async {

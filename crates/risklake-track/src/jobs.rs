@@ -587,6 +587,24 @@ fn token_from_row(r: &Row<'_>) -> rusqlite::Result<Token> {
 
 const TOKEN_COLUMNS: &str = "id, user_name, project, role, created_at, expires_at, revoked_at";
 
+/// The token whose `column` (`id` or `digest`) is `value`.
+fn token_where(conn: &rusqlite::Connection, column: &str, value: &dyn rusqlite::ToSql) -> Result<Option<Token>> {
+    conn.query_row(
+        &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE {column} = ?1"),
+        [value],
+        token_from_row,
+    )
+    .optional()
+    .map_err(db_err)
+}
+
+impl Token {
+    /// Not revoked and not expired.
+    pub fn is_live(&self) -> bool {
+        self.revoked_at.is_none() && self.expires_at.as_deref().is_none_or(|e| e > now().as_str())
+    }
+}
+
 impl SqliteStore {
     /// Creates a token for `user` in `project` with `role`, valid until `expires_at`
     /// (RFC 3339) if given. Returns it with its secret, which is shown once: the store keeps
@@ -614,44 +632,20 @@ impl SqliteStore {
             params![digest(&secret), user, project, role.as_str(), now(), expires_at],
         )
         .map_err(db_err)?;
-        let id = conn.last_insert_rowid();
-        let token = conn
-            .query_row(
-                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ?1"),
-                [id],
-                token_from_row,
-            )
-            .map_err(db_err)?;
+        let token = token_where(&conn, "id", &conn.last_insert_rowid())?
+            .ok_or_else(|| Error::invalid("the token just created is not in the store"))?;
         Ok((token, secret))
     }
 
     /// The token a secret is, when it exists, is not revoked and has not expired.
     pub fn verify_token(&self, secret: &str) -> Result<Option<Token>> {
-        let token = self
-            .conn()
-            .query_row(
-                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE digest = ?1"),
-                [digest(secret.trim())],
-                token_from_row,
-            )
-            .optional()
-            .map_err(db_err)?;
-        Ok(token.filter(|t| t.revoked_at.is_none() && t.expires_at.as_deref().is_none_or(|e| e > now().as_str())))
+        Ok(token_where(&self.conn(), "digest", &digest(secret.trim()))?.filter(Token::is_live))
     }
 
     /// Whether token `id` still works (not revoked, not expired): long-lived connections
     /// (the PostgreSQL listener) check it before every statement.
     pub fn token_is_live(&self, id: i64) -> Result<bool> {
-        let token = self
-            .conn()
-            .query_row(
-                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ?1"),
-                [id],
-                token_from_row,
-            )
-            .optional()
-            .map_err(db_err)?;
-        Ok(token.is_some_and(|t| t.revoked_at.is_none() && t.expires_at.as_deref().is_none_or(|e| e > now().as_str())))
+        Ok(token_where(&self.conn(), "id", &id)?.is_some_and(|t| t.is_live()))
     }
 
     /// Tokens, of one project or all.
@@ -675,15 +669,7 @@ impl SqliteStore {
                 params![id, now()],
             )
             .map_err(db_err)?;
-        let token = conn
-            .query_row(
-                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ?1"),
-                [id],
-                token_from_row,
-            )
-            .optional()
-            .map_err(db_err)?
-            .ok_or_else(|| Error::not_found("token", id.to_string()))?;
+        let token = token_where(&conn, "id", &id)?.ok_or_else(|| Error::not_found("token", id.to_string()))?;
         if n == 0 {
             return Err(Error::Conflict(format!("token {id} was already revoked")));
         }
