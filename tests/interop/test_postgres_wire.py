@@ -27,8 +27,8 @@ def risklake(home, *args):
     return json.loads(out.stdout)
 
 
-def token(home, user, role):
-    return risklake(home, "token", "create", "--user", user, "--project", "default", "--role", role)
+def token(home, user, role, project="default"):
+    return risklake(home, "token", "create", "--user", user, "--project", project, "--role", role)
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +37,7 @@ def server(tmp_path_factory):
     risklake(home, "ingest", str(CSV), "--table", "credit")
     viewer = token(home, "ana", "viewer")
     editor = token(home, "ed", "editor")
+    outsider = token(home, "oz", "editor", project="other")
     proc = subprocess.Popen(
         [BIN, "--home", str(home), "serve", "--bind", "127.0.0.1:0", "--pg-bind", "127.0.0.1:0"],
         stdout=subprocess.PIPE,
@@ -46,7 +47,7 @@ def server(tmp_path_factory):
     line = proc.stdout.readline()
     assert "PostgreSQL clients on " in line, line + proc.stderr.read()
     port = int(line.split("PostgreSQL clients on ")[1].split(";")[0].rsplit(":", 1)[1])
-    yield {"home": home, "port": port, "viewer": viewer, "editor": editor}
+    yield {"home": home, "port": port, "viewer": viewer, "editor": editor, "outsider": outsider}
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
 
@@ -157,3 +158,33 @@ def test_tokens_are_checked_at_sign_in_and_before_every_statement(server):
     with pytest.raises(psycopg.OperationalError, match="revoked or has expired"):
         conn.execute("SELECT COUNT(*) FROM credit")
     conn.close()
+
+
+def test_a_token_sees_its_own_projects_tables_only(server):
+    # Another project's editor: its own database, as `default` too; nothing of the
+    # default project's lake, neither to queries nor to the catalog psql lists.
+    out = psql(
+        server,
+        "outsider",
+        "CREATE TABLE mine AS SELECT 1 AS id, 'x' AS tag",
+        "SELECT COUNT(*) FROM mine",
+        "SELECT COUNT(*) FROM other.mine",
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-2] == "1", out.stdout
+    listed = psql(server, "outsider", "\\dt")
+    assert listed.returncode == 0, listed.stderr
+    assert "mine" in listed.stdout and "credit" not in listed.stdout, listed.stdout
+    for sql in ["SELECT COUNT(*) FROM credit", 'SELECT COUNT(*) FROM "default".credit', "SELECT * FROM paimon.default.credit"]:
+        refused = psql(server, "outsider", sql)
+        assert refused.returncode != 0 and "not found" in refused.stderr, (sql, refused.stdout, refused.stderr)
+    with connect(server, "outsider") as conn:
+        names = {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        assert "mine" in names and "credit" not in names, names
+        with pytest.raises(psycopg.errors.Error, match="not found"):
+            conn.execute("INSERT INTO \"default\".credit SELECT * FROM \"default\".credit")
+    # The default project's viewer does not see it either.
+    refused = psql(server, "viewer", "SELECT COUNT(*) FROM other.mine")
+    assert refused.returncode != 0 and "not found" in refused.stderr, refused.stderr
+    assert "mine" not in psql(server, "viewer", "\\dt").stdout
+    assert risklake(server["home"], "sql", "SELECT COUNT(*) AS n FROM other.mine")["results"][0]["data"][0]["n"] == 1

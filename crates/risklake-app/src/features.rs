@@ -13,7 +13,6 @@ use risklake_features::select::{CorrAccumulator, Decision, SelectionRules};
 use risklake_features::values::field_index;
 use risklake_features::{build_plan, BinningOptions, BinningPlan, FineOptions, FineProfiler, Target};
 use risklake_lake::sql::stream_schema;
-use risklake_lake::TableRef;
 use risklake_track::RunId;
 
 use crate::progress::{check, Progress, Unit};
@@ -119,7 +118,7 @@ pub async fn bin_table(
     });
     if let Some(cols) = &columns {
         // Name a missing column plainly, before the scan's SQL does.
-        let probe = session.scan(&TableRef::parse(&req.table)?, None).await?;
+        let probe = session.scan(&ws.table_ref(&req.table)?, None).await?;
         let schema = stream_schema(&probe);
         for c in cols {
             field_index(&schema, c, "column")?;

@@ -37,7 +37,7 @@ pub async fn ingest(ws: &Workspace, req: &IngestRequest, progress: &dyn Progress
         sources: Vec::new(),
         base_dir: Default::default(),
     };
-    let lake_req = job.request(req)?;
+    let lake_req = job.request(req, ws.database())?;
     ingest_one(ws, lake_req, job.allows_duplicate_source(req), progress).await
 }
 
@@ -47,7 +47,7 @@ pub async fn ingest_job(ws: &Workspace, path: &Path, progress: &dyn Progress) ->
     let job = IngestJob::load(path)?;
     let mut sources = Vec::new();
     for s in &job.sources {
-        let req = job.request(s)?;
+        let req = job.request(s, ws.database())?;
         let name = IngestJob::source_name(s);
         progress.note(&format!("ingest {name}: {} -> {}", req.source.describe(), req.table));
         let outcome = ingest_one(ws, req, job.allows_duplicate_source(s), progress)

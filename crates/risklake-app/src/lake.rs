@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 
 use risklake_core::Result;
-use risklake_lake::TableName;
 
 use crate::Workspace;
 
@@ -63,7 +62,7 @@ pub struct TagReport {
 /// Tags the snapshot, recorded as a run (`tag`).
 pub async fn tag(ws: &Workspace, req: &TagRequest) -> Result<TagReport> {
     let lake = ws.lake().await?;
-    let name = TableName::parse(&req.table)?;
+    let name = ws.table_name(&req.table)?;
     let run = ws.start_run("tag")?;
     let result = async {
         run.request(req)?;

@@ -61,4 +61,4 @@ pub fn request_from_json<T: serde::de::DeserializeOwned>(text: &str) -> risklake
     serde_json::from_value(value).map_err(|e| risklake_core::Error::invalid(format!("the request does not read: {e}")))
 }
 pub use run::RunScope;
-pub use workspace::{Workspace, DEFAULT_PROJECT};
+pub use workspace::{project_database, Workspace, DEFAULT_PROJECT};

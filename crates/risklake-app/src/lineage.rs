@@ -204,7 +204,7 @@ pub async fn reproduce(ws: &Workspace, run: RunId, progress: &dyn Progress) -> R
     let mut files = Vec::new();
     let lake = ws.lake().await?;
     for ds in d.datasets.iter().filter(|x| x.role == "input") {
-        match TableRef::parse(&ds.name)? {
+        match ws.table_ref(&ds.name)? {
             TableRef::Lake(name) => {
                 let Some(s) = ds.snapshot else { continue };
                 check_snapshot(lake, &name, s, run).await?;
@@ -223,7 +223,8 @@ pub async fn reproduce(ws: &Workspace, run: RunId, progress: &dyn Progress) -> R
             }
         }
     }
-    let replay_ws = Workspace::open(ws.home(), &d.summary.project)?
+    let replay_ws = ws
+        .for_project(&d.summary.project)
         .with_origin(format!("runs reproduce {run}"))
         .with_user(ws.user())
         .with_snapshots(snapshots.clone());
@@ -252,7 +253,7 @@ pub async fn reproduce(ws: &Workspace, run: RunId, progress: &dyn Progress) -> R
         }
         _ => {
             let mut req: crate::tune::TuneRequest = request_of(&d)?;
-            req.study = Some(d.params.get("study").cloned().unwrap_or(req.study_name()?));
+            req.study = Some(d.params.get("study").cloned().unwrap_or(req.study_name(ws.database())?));
             req.storage = Some("memory".into());
             if req.plan.is_some() {
                 req.plan = used_run(&d, "plan").or(req.plan);

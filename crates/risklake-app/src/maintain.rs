@@ -34,7 +34,7 @@ pub async fn run(ws: &Workspace, req: &MaintainRequest, progress: &dyn Progress)
     let names: Vec<TableName> = if req.tables.is_empty() {
         lake.list_tables().await?
     } else {
-        req.tables.iter().map(|t| TableName::parse(t)).collect::<Result<_>>()?
+        req.tables.iter().map(|t| ws.table_name(t)).collect::<Result<_>>()?
     };
     if names.is_empty() {
         return Err(Error::invalid("the lake has no tables to maintain"));

@@ -91,7 +91,7 @@ impl Sink {
         let target = match (&spec.table, &spec.file) {
             (Some(_), Some(_)) => return Err(Error::param("table", "give a table or a file, not both")),
             (Some(t), None) => {
-                let name = TableName::parse(t)?;
+                let name = ws.table_name(t)?;
                 let table_spec = TableSpec {
                     partition_by: spec.partition_by.clone(),
                     ..Default::default()

@@ -611,9 +611,7 @@ fn trained_on_same_snapshot(ws: &Workspace, model: &str, report_run: RunId) -> b
         return false;
     };
     // The training table (not a validation table, which the run also read).
-    let Some(Ok(risklake_lake::TableRef::Lake(table))) =
-        train.params.get("table").map(|t| risklake_lake::TableRef::parse(t))
-    else {
+    let Some(Ok(risklake_lake::TableRef::Lake(table))) = train.params.get("table").map(|t| ws.table_ref(t)) else {
         return false;
     };
     let table = table.to_string();

@@ -41,7 +41,7 @@ pub async fn open_input(
     columns: Option<&[String]>,
     run: RunId,
 ) -> Result<BatchStream> {
-    let tref = TableRef::parse(table)?;
+    let tref = ws.table_ref(table)?;
     if let TableRef::File(p) = &tref {
         if !p.exists() {
             return Err(Error::not_found("file", p.display().to_string()));

@@ -103,11 +103,12 @@ impl Default for TuneRequest {
 impl TuneRequest {
     /// The study's name: the request's, or `<model>-<table>-<label>`, so tuning another
     /// table of the same database starts a study of its own.
-    pub fn study_name(&self) -> Result<String> {
+    /// A table name without a database is in `database` (the project's).
+    pub fn study_name(&self, database: &str) -> Result<String> {
         if let Some(s) = &self.study {
             return Ok(s.clone());
         }
-        let table = match risklake_lake::TableRef::parse(&self.data.table)? {
+        let table = match risklake_lake::TableRef::parse_in(&self.data.table, database)? {
             risklake_lake::TableRef::Lake(name) => name.to_string(),
             risklake_lake::TableRef::File(path) => path
                 .file_stem()
@@ -118,8 +119,8 @@ impl TuneRequest {
     }
 
     /// The table as a study records it: `db.table`, or the file's absolute path.
-    fn table_id(&self) -> Result<String> {
-        Ok(match risklake_lake::TableRef::parse(&self.data.table)? {
+    fn table_id(&self, database: &str) -> Result<String> {
+        Ok(match risklake_lake::TableRef::parse_in(&self.data.table, database)? {
             risklake_lake::TableRef::Lake(name) => name.to_string(),
             risklake_lake::TableRef::File(path) => std::path::absolute(&path).unwrap_or(path).display().to_string(),
         })
@@ -339,10 +340,10 @@ fn pruner_of(name: &str) -> Result<Box<dyn Pruner>> {
 }
 
 /// What a study tunes, as recorded with it.
-fn subject_of(req: &TuneRequest, space: &SearchSpace) -> Result<serde_json::Value> {
+fn subject_of(ws: &Workspace, req: &TuneRequest, space: &SearchSpace) -> Result<serde_json::Value> {
     Ok(json!({
         "model": req.model.as_str(),
-        "table": req.table_id()?,
+        "table": req.table_id(ws.database())?,
         "label": req.data.label,
         "space": space.params.iter().map(|(n, d)| format!("{n}: {d:?}")).collect::<Vec<_>>(),
     }))
@@ -432,12 +433,12 @@ pub async fn tune(ws: &Workspace, req: &TuneRequest, progress: &dyn Progress) ->
     let space = req.search_space()?;
     let fixed = param_texts(&req.params);
     req.model.check_params(&fixed)?;
-    let name = req.study_name()?;
+    let name = req.study_name(ws.database())?;
     let storage = Arc::new(open_storage(ws, req.storage.as_deref(), &name)?);
     let study = Study::create(storage.clone(), &name, Direction::Maximize, true)?
         .with_sampler(sampler_of(req, &space)?)
         .with_pruner(pruner_of(&req.pruner)?);
-    check_subject(&study, &subject_of(req, &space)?, req.reuse_study)?;
+    check_subject(&study, &subject_of(ws, req, &space)?, req.reuse_study)?;
     let run = ws.start_run("tune")?;
     let result = async {
         run.params([

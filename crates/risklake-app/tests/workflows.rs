@@ -9,7 +9,7 @@ use risklake_app::ingest::IngestRequest;
 use risklake_app::output::OutputSpec;
 use risklake_app::{Cancel, Progress, Silent, Unit, Workspace};
 use risklake_core::Error;
-use risklake_lake::{TableName, WriteMode};
+use risklake_lake::WriteMode;
 use risklake_track::RunStatus;
 
 fn workspace(dir: &std::path::Path) -> Workspace {
@@ -130,7 +130,7 @@ async fn a_cancelled_workflow_leaves_the_lake_and_marks_its_run() {
         .unwrap_err();
     assert!(matches!(e, Error::Cancelled), "{e}");
     let lake = ws.lake().await.unwrap();
-    let apps = TableName::parse("apps").unwrap();
+    let apps = ws.table_name("apps").unwrap();
     assert_eq!(lake.latest_snapshot(&apps).await.unwrap(), Some(1));
     assert_eq!(lake.sql().await.unwrap().count(&apps).await.unwrap(), 1000);
     let runs = ws.store().list_runs(&Default::default()).unwrap();
@@ -163,7 +163,7 @@ async fn a_cancelled_workflow_leaves_the_lake_and_marks_its_run() {
         risklake_app::ingest::ingest(&ws, &req, &stop).await,
         Err(Error::Cancelled)
     ));
-    assert!(!lake.exists(&TableName::parse("fresh").unwrap()).await.unwrap());
+    assert!(!lake.exists(&ws.table_name("fresh").unwrap()).await.unwrap());
 }
 
 #[test]
@@ -208,7 +208,7 @@ async fn binning_from_a_partial_json_request_uses_the_library_defaults() {
     assert_eq!(again.to_json(), done.plan.to_json());
     let run = ws.store().get_run(done.run).unwrap();
     let input = run.datasets.iter().find(|d| d.role == "input").unwrap();
-    assert_eq!((input.name.as_str(), input.snapshot), ("default.apps", Some(1)));
+    assert_eq!((input.name.as_str(), input.snapshot), ("test.apps", Some(1)));
     // A bad option is an error naming the parameter, before anything runs.
     let mut bad = req.clone();
     bad.binning.max_bins = 0;
@@ -413,7 +413,7 @@ async fn tuning_from_json_refuses_another_tables_study_and_stops_when_cancelled(
     };
     let e = risklake_app::tune::tune(&ws, &other, &Silent).await.unwrap_err();
     assert!(matches!(e, Error::Conflict(_)), "{e}");
-    assert!(e.to_string().contains("table \"default.apps\""), "{e}");
+    assert!(e.to_string().contains("table \"test.apps\""), "{e}");
     // ... unless asked for; the same subject continues without asking.
     let reused = risklake_app::tune::TuneRequest {
         reuse_study: true,
@@ -495,10 +495,7 @@ async fn lineage_reaches_the_data_and_replays_read_the_snapshots_they_read() {
     // The chain: lr <- plan <- apps@1 <- gen; lr reads apps@1 too.
     let l = risklake_app::lineage::lineage(&ws, model.run).unwrap();
     assert_eq!(l.kind, "train.lr");
-    assert_eq!(
-        (l.reads[0].table.as_str(), l.reads[0].snapshot),
-        ("default.apps", Some(1))
-    );
+    assert_eq!((l.reads[0].table.as_str(), l.reads[0].snapshot), ("test.apps", Some(1)));
     let gen = l.reads[0].written_by.as_ref().expect("the gen run wrote apps@1");
     assert_eq!(gen.kind, "gen");
     let used = &l.used[0];
@@ -529,7 +526,7 @@ async fn lineage_reaches_the_data_and_replays_read_the_snapshots_they_read() {
     for run in [plan.run, model.run, trees.run] {
         let r = risklake_app::lineage::reproduce(&ws, run, &Silent).await.unwrap();
         assert!(r.identical, "run {run}: {:?}", r.compared);
-        assert_eq!(r.snapshots["default.apps"], 1);
+        assert_eq!(r.snapshots["test.apps"], 1);
         assert!(r
             .compared
             .iter()
@@ -555,7 +552,7 @@ async fn lineage_reaches_the_data_and_replays_read_the_snapshots_they_read() {
     );
     assert_eq!(
         c.inputs,
-        [vec!["default.apps@1".to_string()], vec!["default.apps@2".to_string()]]
+        [vec!["test.apps@1".to_string()], vec!["test.apps@2".to_string()]]
     );
     assert_ne!(c.metrics["valid_auc"][0], c.metrics["valid_auc"][1]);
     assert!(risklake_app::runs::compare(&ws, &[trees.run]).is_err());

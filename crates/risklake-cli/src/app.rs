@@ -16,9 +16,15 @@ pub struct Cli {
     /// Print the result as one JSON document on stdout.
     #[arg(long, global = true)]
     pub json: bool,
-    /// Project that runs are recorded in.
+    /// Project that runs are recorded in; a table name without a database is in the
+    /// project's lake database (`default` for the default project).
     #[arg(long, global = true, env = "RISKLAKE_PROJECT", default_value = "default")]
     pub project: String,
+    /// The project store: a PostgreSQL database (`postgres://user:password@host:port/db`,
+    /// for a shared deployment; created and migrated on first use), or, when not given,
+    /// the SQLite file in the home. Artifacts stay under the home either way.
+    #[arg(long, global = true, env = "RISKLAKE_STORE", hide_env_values = true)]
+    pub store: Option<String>,
     /// No progress bars.
     #[arg(long, short, global = true)]
     pub quiet: bool,

@@ -94,7 +94,7 @@ pub fn watch(home: PathBuf) {
             };
             // Only a home that exists has runs; never create one on the way out.
             if home.join("store.db").exists() {
-                if let Ok(store) = risklake_track::SqliteStore::open(&home) {
+                if let Ok(store) = risklake_track::SqlStore::open(&home) {
                     use risklake_track::Store;
                     if let Ok(runs) = store.interrupt_own_runs(&why) {
                         for r in runs {

@@ -104,6 +104,11 @@ pub struct TableInfo {
 pub struct Lake {
     warehouse: PathBuf,
     catalog: Arc<dyn Catalog>,
+    /// Where a table name without a database is (`default`, or a project's own).
+    home_database: String,
+    /// The only databases this lake shows (a shared server's project); SQL that reaches
+    /// the server's filesystem (external tables, COPY TO) is refused too.
+    confined: Option<Arc<std::collections::BTreeSet<String>>>,
 }
 
 impl Lake {
@@ -120,6 +125,8 @@ impl Lake {
         let lake = Lake {
             warehouse,
             catalog: Arc::new(catalog),
+            home_database: DEFAULT_DATABASE.to_string(),
+            confined: None,
         };
         lake.ensure_database(DEFAULT_DATABASE).await?;
         // Best effort: a warehouse this process may not write cannot be cleaned, and
@@ -171,6 +178,50 @@ impl Lake {
     /// The write that created `name` has finished (committed, or chose to leave it empty).
     fn unmark_creating(&self, name: &TableName) {
         let _ = std::fs::remove_file(crate::lock::creating_path(&self.warehouse, name));
+    }
+
+    /// The same lake, table names without a database being in `database` (created if
+    /// missing and this process may write the warehouse).
+    pub async fn with_home_database(mut self, database: &str) -> Result<Self> {
+        TableName::parse_in("t", database)?;
+        if database != self.home_database {
+            // Best effort: a read-only warehouse still reads.
+            let _ = self.ensure_database(database).await;
+            self.home_database = database.to_string();
+        }
+        Ok(self)
+    }
+
+    /// The same lake seen by one project: only `databases` exist for it (the first is its
+    /// home), every other database answers as missing, and SQL may not reach files
+    /// (external tables, COPY TO). What a shared server gives a token.
+    pub async fn confined_to(self, databases: &[String]) -> Result<Self> {
+        let home = databases
+            .first()
+            .ok_or_else(|| Error::invalid("a confined lake needs at least one database"))?
+            .clone();
+        let lake = self.with_home_database(&home).await?;
+        let seen: std::collections::BTreeSet<String> = databases.iter().cloned().collect();
+        Ok(Lake {
+            catalog: Arc::new(crate::scope::ScopedCatalog::new(lake.catalog.clone(), seen.clone())),
+            confined: Some(Arc::new(seen)),
+            ..lake
+        })
+    }
+
+    /// Where a table name without a database is.
+    pub fn home_database(&self) -> &str {
+        &self.home_database
+    }
+
+    /// Whether this lake is confined to a project's databases.
+    pub fn is_confined(&self) -> bool {
+        self.confined.is_some()
+    }
+
+    /// Parses a table name, one without a database being in the home database.
+    pub fn name(&self, s: &str) -> Result<TableName> {
+        TableName::parse_in(s, &self.home_database)
     }
 
     /// The warehouse folder.
@@ -245,6 +296,14 @@ impl Lake {
     /// Holds the cross-process commit lock of a table (see [`crate::lock`]) until the
     /// returned guard is dropped.
     pub async fn lock(&self, name: &TableName) -> Result<CommitLock> {
+        // A confined lake takes no lock (leaves no lock file) outside its databases.
+        if self
+            .confined
+            .as_ref()
+            .is_some_and(|seen| !seen.contains(&name.database))
+        {
+            return Err(Error::not_found("table", name.to_string()));
+        }
         CommitLock::acquire(&self.warehouse, name).await
     }
 

@@ -28,6 +28,7 @@ mod lake;
 pub mod lock;
 pub mod maintain;
 mod names;
+mod scope;
 pub mod sql;
 
 pub use lake::{Lake, SnapshotInfo, TableInfo, TableSpec, TableWriter, WriteMode, WriteSummary};

@@ -32,11 +32,17 @@ fn check_ident(part: &str, what: &str, full: &str) -> Result<String> {
 impl TableName {
     /// Parses `table` or `database.table` (the database defaults to `default`).
     pub fn parse(s: &str) -> Result<Self> {
+        Self::parse_in(s, DEFAULT_DATABASE)
+    }
+
+    /// Parses `table` or `database.table`; a name without a database is in `database`
+    /// (a project's own lake database).
+    pub fn parse_in(s: &str, database: &str) -> Result<Self> {
         let s = s.trim();
         let parts: Vec<&str> = s.split('.').collect();
         match parts.as_slice() {
             [t] => Ok(TableName {
-                database: DEFAULT_DATABASE.into(),
+                database: database.into(),
                 table: check_ident(t, "table", s)?,
             }),
             [d, t] => Ok(TableName {
@@ -109,6 +115,11 @@ impl TableRef {
     /// A path with a data-file extension, or containing a path separator, is a file;
     /// anything else is a lake table name.
     pub fn parse(s: &str) -> Result<Self> {
+        Self::parse_in(s, DEFAULT_DATABASE)
+    }
+
+    /// As [`TableRef::parse`], a table name without a database being in `database`.
+    pub fn parse_in(s: &str, database: &str) -> Result<Self> {
         let path = PathBuf::from(s);
         if FileFormat::of(&path).is_some() || s.contains('/') || s.contains(std::path::MAIN_SEPARATOR) {
             if FileFormat::of(&path).is_none() {
@@ -118,7 +129,7 @@ impl TableRef {
             }
             return Ok(TableRef::File(path));
         }
-        Ok(TableRef::Lake(TableName::parse(s)?))
+        Ok(TableRef::Lake(TableName::parse_in(s, database)?))
     }
 }
 

@@ -66,7 +66,7 @@ impl SqlSession {
     /// A session with the lake registered as catalog `paimon`, database `default` current.
     pub async fn new(lake: &Lake) -> Result<Self> {
         let mut ctx = SQLContext::new();
-        ctx.register_catalog("paimon", lake.catalog())
+        ctx.register_catalog_with_default_db("paimon", lake.catalog(), Some(lake.home_database()))
             .await
             .context("registering the lake catalog")?;
         Ok(SqlSession {
@@ -112,12 +112,13 @@ impl SqlSession {
     /// Runs one statement and collects its result. A statement that writes lake tables
     /// (INSERT, UPDATE, DELETE, MERGE, TRUNCATE) holds their commit locks while it runs.
     pub async fn query(&self, sql: &str) -> Result<SqlResult> {
+        self.check_confined(sql)?;
         check_created_names(sql)?;
         if let Some(result) = self.try_ctas(sql).await? {
             return Ok(result);
         }
         let mut locks = Vec::new();
-        for name in written_tables(sql) {
+        for name in written_tables(sql, self.lake.home_database()) {
             locks.push(self.lake.lock(&name).await?);
         }
         let df = self.ctx.sql(sql).await.map_err(|e| sql_error(sql, e))?;
@@ -132,6 +133,7 @@ impl SqlSession {
 
     /// Runs one query and streams its result.
     pub async fn stream(&self, sql: &str) -> Result<SendableRecordBatchStream> {
+        self.check_confined(sql)?;
         let df = self.ctx.sql(sql).await.map_err(|e| sql_error(sql, e))?;
         df.execute_stream().await.map_err(|e| sql_error(sql, e))
     }
@@ -207,6 +209,39 @@ impl SqlSession {
         self.stream(&format!("SELECT {select} FROM {from}")).await
     }
 
+    /// In a confined lake (a project on a shared server), refuses the statements that read
+    /// or write the server's files by path: `CREATE EXTERNAL TABLE ... LOCATION` and
+    /// `COPY ... TO`, also under `EXPLAIN ANALYZE`.
+    fn check_confined(&self, sql: &str) -> Result<()> {
+        if !self.lake.is_confined() {
+            return Ok(());
+        }
+        use datafusion::sql::parser::{DFParser, Statement as Df};
+        fn reaches_files(s: &Df) -> bool {
+            match s {
+                Df::CreateExternalTable(_) | Df::CopyTo(_) => true,
+                Df::Statement(s) => match &**s {
+                    Statement::Copy { .. } => true,
+                    Statement::CreateTable(ct) => ct.location.is_some(),
+                    _ => false,
+                },
+                Df::Explain(e) => reaches_files(&e.statement),
+                _ => false,
+            }
+        }
+        // What does not parse here fails in the engine with its own message.
+        let Ok(statements) = DFParser::parse_sql(sql) else {
+            return Ok(());
+        };
+        if statements.iter().any(reaches_files) {
+            return Err(Error::invalid(
+                "external tables and COPY reach the server's files by path and are not allowed in a \
+                 project's lake on a shared server (ingest files with an ingest job instead)",
+            ));
+        }
+        Ok(())
+    }
+
     /// Handles `CREATE TABLE name [WITH (...)] AS SELECT ...`, which paimon-datafusion
     /// does not: the query runs, the table is created from its schema, and all rows are
     /// committed as the table's first snapshot. Nothing is left behind on failure.
@@ -227,7 +262,7 @@ impl SqlSession {
         let Some(query) = ct.query else {
             return Ok(None);
         };
-        let name = lake_table_of(&ct.name).ok_or_else(|| {
+        let name = lake_table_of(&ct.name, self.lake.home_database()).ok_or_else(|| {
             Error::invalid(format!("CREATE TABLE AS SELECT: cannot create {} in the lake", ct.name))
         })??;
         let mut spec = TableSpec::default();
@@ -308,14 +343,14 @@ impl SqlSession {
 
 /// The lake table an SQL object name refers to (`t`, `db.t`, `paimon.db.t`); `None` for
 /// names of other catalogs, `Some(Err)` for names that are not valid lake names.
-fn lake_table_of(name: &ObjectName) -> Option<Result<TableName>> {
+fn lake_table_of(name: &ObjectName, home: &str) -> Option<Result<TableName>> {
     let parts: Vec<String> = name
         .0
         .iter()
         .map(|p| p.to_string().trim_matches('"').to_string())
         .collect();
     match parts.as_slice() {
-        [t] => Some(TableName::parse(t)),
+        [t] => Some(TableName::parse_in(t, home)),
         [d, t] => Some(TableName::parse(&format!("{d}.{t}"))),
         [c, d, t] if c == "paimon" => Some(TableName::parse(&format!("{d}.{t}"))),
         _ => None,
@@ -325,7 +360,7 @@ fn lake_table_of(name: &ObjectName) -> Option<Result<TableName>> {
 /// The lake tables a statement writes, sorted (locks are taken in this order, so two
 /// statements never wait on each other in a cycle). Names that are no lake tables
 /// (temporary tables, other catalogs) are left out.
-fn written_tables(sql: &str) -> Vec<TableName> {
+fn written_tables(sql: &str, home: &str) -> Vec<TableName> {
     let head = sql.trim_start().get(..8).unwrap_or(sql).to_ascii_uppercase();
     if !["INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE", "REPLACE"]
         .iter()
@@ -359,7 +394,11 @@ fn written_tables(sql: &str) -> Vec<TableName> {
             _ => {}
         }
     }
-    let mut out: Vec<TableName> = names.iter().filter_map(lake_table_of).filter_map(|r| r.ok()).collect();
+    let mut out: Vec<TableName> = names
+        .iter()
+        .filter_map(|n| lake_table_of(n, home))
+        .filter_map(|r| r.ok())
+        .collect();
     out.sort();
     out.dedup();
     out
@@ -602,16 +641,36 @@ mod tests {
     #[test]
     fn finds_the_tables_a_statement_writes() {
         let t = |s: &str| TableName::parse(s).unwrap();
-        assert_eq!(written_tables("INSERT INTO loans SELECT * FROM x"), vec![t("loans")]);
-        assert_eq!(written_tables("insert into paimon.raw.a values (1)"), vec![t("raw.a")]);
-        assert_eq!(written_tables("UPDATE b SET x = 1 WHERE y = 2"), vec![t("b")]);
-        assert_eq!(written_tables("DELETE FROM db.c WHERE y = 2"), vec![t("db.c")]);
-        assert_eq!(written_tables("TRUNCATE TABLE d"), vec![t("d")]);
         assert_eq!(
-            written_tables("MERGE INTO e USING f ON e.k = f.k WHEN MATCHED THEN UPDATE SET v = f.v"),
+            written_tables("INSERT INTO loans SELECT * FROM x", "default"),
+            vec![t("loans")]
+        );
+        assert_eq!(
+            written_tables("insert into paimon.raw.a values (1)", "default"),
+            vec![t("raw.a")]
+        );
+        assert_eq!(
+            written_tables("UPDATE b SET x = 1 WHERE y = 2", "default"),
+            vec![t("b")]
+        );
+        assert_eq!(
+            written_tables("DELETE FROM db.c WHERE y = 2", "default"),
+            vec![t("db.c")]
+        );
+        assert_eq!(written_tables("TRUNCATE TABLE d", "default"), vec![t("d")]);
+        assert_eq!(
+            written_tables(
+                "MERGE INTO e USING f ON e.k = f.k WHEN MATCHED THEN UPDATE SET v = f.v",
+                "default"
+            ),
             vec![t("e")]
         );
-        assert!(written_tables("SELECT * FROM loans").is_empty());
-        assert!(written_tables("INSERT INTO other.db.t VALUES (1)").is_empty());
+        assert!(written_tables("SELECT * FROM loans", "default").is_empty());
+        // A name without a database is in the session's home database (a project's).
+        assert_eq!(
+            written_tables("INSERT INTO loans SELECT * FROM x", "credit"),
+            vec![t("credit.loans")]
+        );
+        assert!(written_tables("INSERT INTO other.db.t VALUES (1)", "default").is_empty());
     }
 }

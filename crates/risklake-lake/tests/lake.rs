@@ -717,3 +717,117 @@ fn sql_cannot_create_names_the_cli_cannot_address() {
         assert!(lake.exists(&name("MyTable")).await.unwrap());
     });
 }
+
+/// A lake confined to one project's database: other databases do not exist for it (list,
+/// read, SQL, write, create, tag), names without a database are in its own, and SQL may
+/// not reach files by path. The unconfined lake still sees everything.
+#[test]
+fn a_confined_lake_sees_its_own_database_only() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let all = lake(dir.path()).await;
+        let spec = TableSpec::default();
+        for t in ["a.t", "b.t", "b.secret"] {
+            all.write_batches(
+                &name(t),
+                WriteMode::Append,
+                &spec,
+                &[people(&[1, 2], &[0.5, 0.7], &["x", "y"])],
+            )
+            .await
+            .unwrap();
+        }
+        let a = all.clone().confined_to(&["a".to_string()]).await.unwrap();
+        assert!(a.is_confined() && !all.is_confined());
+        assert_eq!(a.list_tables().await.unwrap(), vec![name("a.t")]);
+        assert_eq!(a.name("t").unwrap(), name("a.t"));
+        assert!(a.exists(&name("a.t")).await.unwrap());
+        assert!(!a.exists(&name("b.secret")).await.unwrap());
+        let err = a.table(&name("b.secret")).await.err().unwrap().to_string();
+        assert!(err.contains("not found") && err.contains("b.secret"), "{err}");
+        // SQL: the home database is the project's; others are missing.
+        let session = a.sql().await.unwrap();
+        let n = session.query("SELECT COUNT(*) AS n FROM t").await.unwrap();
+        assert_eq!(n.num_rows(), 1);
+        for sql in [
+            "SELECT * FROM b.secret",
+            "SELECT * FROM paimon.b.secret",
+            "SELECT * FROM \"b\".\"t\" VERSION AS OF 1",
+            "INSERT INTO b.t SELECT * FROM t",
+            "CREATE TABLE b.stolen AS SELECT * FROM t",
+            "CREATE TABLE c.x (id BIGINT)",
+            "CREATE DATABASE c",
+            "DROP TABLE b.secret",
+            "CALL sys.create_tag(table => 'b.secret', tag => 'mine')",
+        ] {
+            assert!(session.query(sql).await.is_err(), "{sql} ran in a lake confined to a");
+        }
+        let listed = session.query("SHOW TABLES").await.unwrap();
+        let text = arrow::util::pretty::pretty_format_batches(&listed.batches)
+            .unwrap()
+            .to_string();
+        assert!(!text.contains("secret") && text.contains("| a "), "{text}");
+        // Files by path: refused in a confined lake, allowed in the embedded one.
+        let csv = dir.path().join("x.csv");
+        std::fs::write(&csv, "id\n1\n").unwrap();
+        for sql in [
+            format!(
+                "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true')",
+                csv.display()
+            ),
+            format!("COPY (SELECT * FROM t) TO '{}'", dir.path().join("out.csv").display()),
+            format!(
+                "EXPLAIN ANALYZE COPY (SELECT * FROM t) TO '{}'",
+                dir.path().join("out2.csv").display()
+            ),
+        ] {
+            let e = session.query(&sql).await.err().unwrap().to_string();
+            assert!(e.contains("server's files"), "{sql}: {e}");
+        }
+        assert!(!dir.path().join("out.csv").exists());
+        let open = all.sql().await.unwrap();
+        open.query(&format!(
+            "COPY (SELECT * FROM a.t) TO '{}'",
+            dir.path().join("out.csv").display()
+        ))
+        .await
+        .unwrap();
+        assert!(dir.path().join("out.csv").exists());
+        // Writes into another database are refused before any lock file is made.
+        let e = a
+            .write_batches(
+                &name("b.new"),
+                WriteMode::Append,
+                &spec,
+                &[people(&[1], &[0.1], &["z"])],
+            )
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("not found"), "{e}");
+        assert!(!all.exists(&name("b.new")).await.unwrap());
+        // Its own database: written and read.
+        a.write_batches(
+            &a.name("mine").unwrap(),
+            WriteMode::Append,
+            &spec,
+            &[people(&[3], &[0.3], &["w"])],
+        )
+        .await
+        .unwrap();
+        assert!(all.exists(&name("a.mine")).await.unwrap());
+        assert_eq!(all.list_tables().await.unwrap().len(), 4);
+        // Unconfined with another home database: names resolve there, all stays visible.
+        let b = all.clone().with_home_database("b").await.unwrap();
+        assert_eq!(b.name("t").unwrap(), name("b.t"));
+        let r = b
+            .sql()
+            .await
+            .unwrap()
+            .query("SELECT COUNT(*) AS n FROM secret")
+            .await
+            .unwrap();
+        assert_eq!(r.num_rows(), 1);
+    });
+}

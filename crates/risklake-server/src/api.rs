@@ -21,7 +21,6 @@ use serde_json::{json, Value};
 use risklake_app::jobs::{sandbox_paths, WorkflowRequest};
 use risklake_app::Workspace;
 use risklake_core::{Error, ErrorKind, Result};
-use risklake_lake::TableName;
 use risklake_track::{JobFilter, JobStatus, OnInterrupt, Role, RunFilter, RunStatus};
 
 use crate::runner::Shared;
@@ -385,7 +384,7 @@ fn id_of(text: &str, what: &str) -> Result<i64> {
 }
 
 fn workspace(state: &State, project: &str) -> Result<Workspace> {
-    Workspace::open(&state.shared.home, project)
+    state.shared.workspace(project)
 }
 
 async fn health(S(state): S<State>) -> Answer {
@@ -426,7 +425,7 @@ async fn table(
 ) -> Answer {
     let p = Params::new(q, &[], &caller)?;
     let ws = workspace(&state, &p.project())?;
-    let name = TableName::parse(&name)?;
+    let name = ws.table_name(&name)?;
     let lake = ws.lake().await?;
     let t = lake.table(&name).await?;
     let schema = lake.arrow_schema(&name).await?;
@@ -498,7 +497,7 @@ async fn preview(
     let limit = p.number("limit", 50, state.sql_rows)?;
     let offset = p.number("offset", 0, usize::MAX)?;
     let ws = workspace(&state, &p.project())?;
-    let name = TableName::parse(&name)?;
+    let name = ws.table_name(&name)?;
     if !ws.lake().await?.exists(&name).await? {
         return Err(ApiError::Core(Error::not_found("table", name.to_string())));
     }

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use risklake_core::{Error, Result};
-use risklake_track::SqliteStore;
+use risklake_track::SqlStore;
 
 pub use api::openapi;
 
@@ -63,6 +63,8 @@ pub struct ServeConfig {
     pub auth: Auth,
     /// Where to serve the lake's SQL over the PostgreSQL protocol; `None`: not served.
     pub pg_bind: Option<SocketAddr>,
+    /// The project store's URL (`postgres://...`); `None`: the home's SQLite file.
+    pub store: Option<String>,
 }
 
 impl ServeConfig {
@@ -78,6 +80,7 @@ impl ServeConfig {
             max_body: 16 << 20,
             auth: Auth::Token,
             pg_bind: None,
+            store: None,
         }
     }
 }
@@ -122,7 +125,8 @@ impl Server {
             ),
             None => None,
         };
-        let queue = Arc::new(SqliteStore::open(&home)?);
+        // One store for the whole server: the queue, every request and every job.
+        let queue = Arc::new(SqlStore::open_at(&home, config.store.as_deref())?);
         for id in queue.reap_jobs()? {
             eprintln!("risklake serve: job {id} was running when its server stopped; marked as it asked");
         }
@@ -143,7 +147,7 @@ impl Server {
             }
             None => (None, None),
         };
-        let shared = Arc::new(runner::Shared::new(home.clone(), queue));
+        let shared = Arc::new(runner::Shared::new(home.clone(), queue, config.auth == Auth::Token));
         let listener = tokio::net::TcpListener::bind(config.bind)
             .await
             .map_err(|e| Error::io(format!("listening on {}", config.bind), e))?;

@@ -160,7 +160,7 @@ fn open(state: &State, caller: &Caller, project: &str, write: bool) -> Result<Wo
     if write && caller.role < Role::Editor {
         return Err(denied("logging needs the editor role"));
     }
-    Ok(Workspace::open(&state.shared.home, project)?.with_user(&caller.user))
+    Ok(state.shared.workspace(project)?.with_user(&caller.user))
 }
 
 /// Any workspace to look projects up in (the caller's own project when it has one).
@@ -169,7 +169,7 @@ fn lookup(state: &State, caller: &Caller) -> Result<Workspace, MlError> {
         .project
         .clone()
         .unwrap_or_else(|| risklake_app::DEFAULT_PROJECT.into());
-    Ok(Workspace::open(&state.shared.home, &project)?)
+    Ok(state.shared.workspace(&project)?)
 }
 
 fn experiment_json(ws: &Workspace, project: &str) -> Result<Value, MlError> {

@@ -8,6 +8,11 @@
 //! writes runs as the workflow layer's `sql` request (a recorded run of the token's
 //! project, commit locks held), and is audited. The token is checked again before every
 //! statement, so a revoked token stops working on open connections too.
+//!
+//! With token authentication a connection sees its project's lake database only (as the
+//! HTTP API does): the session's catalog asks the connection's task which databases its
+//! caller may see, so other projects' tables are missing to planning and to `pg_catalog`
+//! alike; a table name without a database is in the project's.
 
 use std::fmt::Debug;
 use std::net::SocketAddr;
@@ -15,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use datafusion::catalog::{CatalogProvider, SchemaProvider};
+use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::common::{DFSchema, ParamValues};
 use datafusion::logical_expr::{EmptyRelation, LogicalPlan};
 use datafusion::prelude::SessionContext;
@@ -42,7 +47,7 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
 use risklake_app::Workspace;
 use risklake_core::{Error, Result};
-use risklake_track::{Role, SqliteStore};
+use risklake_track::{Role, SqlStore};
 
 use crate::Auth;
 
@@ -54,10 +59,30 @@ const TOKEN: &str = "risklake.token";
 /// datafusion-postgres reads the statement timeout from this metadata key.
 const TIMEOUT_MS: &str = "statement_timeout_ms";
 
+/// What a connection's caller sees of the lake.
+#[derive(Clone, Debug)]
+enum Seen {
+    /// Every database (`--auth none`: the server's own user).
+    All,
+    /// One project's database; the session's default database (`default`) is it.
+    Only(String),
+}
+
+tokio::task_local! {
+    /// Set when the connection signs in; each connection's task has its own.
+    static SEEN: Arc<std::sync::OnceLock<Seen>>;
+}
+
+/// What the caller of the current connection sees: nothing before sign-in, or outside a
+/// connection's task (closed by default).
+fn seen() -> Option<Seen> {
+    SEEN.try_with(|s| s.get().cloned()).ok().flatten()
+}
+
 /// What every connection shares.
 struct Shared {
     home: std::path::PathBuf,
-    store: Arc<SqliteStore>,
+    store: Arc<SqlStore>,
     auth: Auth,
     timeout: Duration,
 }
@@ -86,12 +111,12 @@ impl PgWireServerHandlers for Handlers {
 pub(crate) async fn start(
     listener: tokio::net::TcpListener,
     home: std::path::PathBuf,
-    store: Arc<SqliteStore>,
+    store: Arc<SqlStore>,
     auth: Auth,
     timeout: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>> {
-    let ws = Workspace::open(&home, "default")?;
+    let ws = Workspace::shared(&home, "default", store.clone())?;
     let session = ws.lake().await?.sql().await?;
     let ctx = session.datafusion().clone();
     // Clients look for pg_catalog in the current catalog; the lake's catalog keeps only
@@ -136,9 +161,9 @@ pub(crate) async fn start(
                 accepted = listener.accept() => match accepted {
                     Ok((socket, _)) => {
                         let handlers = handlers.clone();
-                        tokio::spawn(async move {
+                        tokio::spawn(SEEN.scope(Arc::default(), async move {
                             let _ = pgwire::tokio::process_socket(socket, None, handlers).await;
-                        });
+                        }));
                     }
                     Err(e) => {
                         eprintln!("risklake serve: accepting a PostgreSQL connection: {e}");
@@ -165,18 +190,31 @@ impl WithPgCatalog {
             own: Default::default(),
         }
     }
+
+    /// The lake database `name` means to the current connection's caller, if it may see
+    /// it: a project's caller sees its own database, also as `default`.
+    fn lake_database(name: &str) -> Option<String> {
+        match seen()? {
+            Seen::All => Some(name.to_string()),
+            Seen::Only(own) => (name == own || name == risklake_lake::DEFAULT_DATABASE).then_some(own),
+        }
+    }
 }
 
 impl CatalogProvider for WithPgCatalog {
     fn schema_names(&self) -> Vec<String> {
-        let mut names = self.lake.schema_names();
+        let mut names = match seen() {
+            Some(Seen::All) => self.lake.schema_names(),
+            Some(Seen::Only(own)) => self.lake.schema_names().into_iter().filter(|n| *n == own).collect(),
+            None => Vec::new(),
+        };
         names.extend(self.own.read().unwrap_or_else(|p| p.into_inner()).keys().cloned());
         names
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
         let own = self.own.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned();
-        own.or_else(|| self.lake.schema(name))
+        own.or_else(|| self.lake.schema(&Self::lake_database(name)?))
     }
 
     fn register_schema(
@@ -184,11 +222,66 @@ impl CatalogProvider for WithPgCatalog {
         name: &str,
         schema: Arc<dyn SchemaProvider>,
     ) -> datafusion::error::Result<Option<Arc<dyn SchemaProvider>>> {
+        let schema: Arc<dyn SchemaProvider> = Arc::new(ReadWhenPlanned(schema));
         Ok(self
             .own
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(name.to_string(), schema))
+    }
+}
+
+/// The server's own schemas (`pg_catalog`), whose tables list the lake: each is read
+/// whole when a query is planned, on the connection's task, where [`seen`] knows the
+/// caller. (Read while the query runs, they could be read on a pool task that does not.)
+#[derive(Debug)]
+struct ReadWhenPlanned(Arc<dyn SchemaProvider>);
+
+#[async_trait]
+impl SchemaProvider for ReadWhenPlanned {
+    fn table_names(&self) -> Vec<String> {
+        self.0.table_names()
+    }
+
+    async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        Ok(self
+            .0
+            .table(name)
+            .await?
+            .map(|t| Arc::new(ReadWhenPlannedTable(t)) as Arc<dyn TableProvider>))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.0.table_exist(name)
+    }
+}
+
+#[derive(Debug)]
+struct ReadWhenPlannedTable(Arc<dyn TableProvider>);
+
+#[async_trait]
+impl TableProvider for ReadWhenPlannedTable {
+    fn schema(&self) -> datafusion::arrow::datatypes::SchemaRef {
+        self.0.schema()
+    }
+
+    fn table_type(&self) -> datafusion::logical_expr::TableType {
+        self.0.table_type()
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn datafusion::catalog::Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[datafusion::logical_expr::Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        let plan = self.0.scan(state, projection, filters, limit).await?;
+        let schema = plan.schema();
+        let batches = datafusion::physical_plan::collect(plan, state.task_ctx()).await?;
+        datafusion::datasource::MemTable::try_new(schema, vec![batches])?
+            .scan(state, None, &[], limit)
+            .await
     }
 }
 
@@ -223,10 +316,17 @@ impl Startup {
     {
         let meta = client.metadata_mut();
         meta.insert(USER.into(), user);
-        meta.insert(PROJECT.into(), project);
+        meta.insert(PROJECT.into(), project.clone());
         meta.insert(ROLE.into(), role.as_str().into());
         meta.insert(TOKEN.into(), token.to_string());
         meta.insert(TIMEOUT_MS.into(), self.shared.timeout.as_millis().to_string());
+        let seen = match self.shared.auth {
+            Auth::None => Seen::All,
+            Auth::Token => Seen::Only(risklake_app::project_database(&project)),
+        };
+        // Outside a connection's task nothing is seen anyway; a second sign-in on one
+        // connection keeps the first caller's view (its metadata says the same).
+        let _ = SEEN.try_with(|s| s.set(seen));
         let (pid, secret) = self.pids.generate(client);
         client.set_pid_and_secret_key(pid, secret);
         finish_authentication(client, &DefaultServerParameterProvider::default()).await
@@ -431,7 +531,8 @@ impl Writes {
         let sql = statement.to_string();
         let shared = self.shared.clone();
         let report = async {
-            let ws = Workspace::open(&shared.home, &caller.project)?;
+            let ws = Workspace::shared(&shared.home, &caller.project, shared.store.clone())?;
+            let ws = if shared.auth == Auth::Token { ws.confine() } else { ws };
             let request = risklake_app::sql::SqlRequest {
                 sql: sql.clone(),
                 files: Default::default(),

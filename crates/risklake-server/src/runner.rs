@@ -18,12 +18,12 @@ use serde_json::{json, Value};
 use risklake_app::jobs::{self, WorkflowRequest};
 use risklake_app::{Cancel, Progress, Unit, Workspace};
 use risklake_core::Error;
-use risklake_track::{job_origin, Job, JobStatus, OnInterrupt, SqliteStore};
+use risklake_track::{job_origin, Job, JobStatus, OnInterrupt, SqlStore};
 
 /// What the workers and the API share.
 pub(crate) struct Shared {
     pub home: PathBuf,
-    pub queue: Arc<SqliteStore>,
+    pub queue: Arc<SqlStore>,
     /// Requests as submitted (the store keeps them masked), by job id, until a worker
     /// takes them.
     pub raw: Mutex<HashMap<i64, Value>>,
@@ -33,10 +33,12 @@ pub(crate) struct Shared {
     pub stopping: AtomicBool,
     /// Models loaded for scoring, by (project, name, version).
     pub models: Mutex<HashMap<(String, String, i64), Arc<risklake_learn::Model>>>,
+    /// Every project sees only its own lake database (token authentication).
+    pub confine: bool,
 }
 
 impl Shared {
-    pub fn new(home: PathBuf, queue: Arc<SqliteStore>) -> Self {
+    pub fn new(home: PathBuf, queue: Arc<SqlStore>, confine: bool) -> Self {
         Shared {
             home,
             queue,
@@ -45,7 +47,16 @@ impl Shared {
             wake: (Mutex::new(0), Condvar::new()),
             stopping: AtomicBool::new(false),
             models: Mutex::default(),
+            confine,
         }
+    }
+
+    /// The workspace of `project` as this server shows it: with token authentication,
+    /// confined to the project's own lake database (other projects' tables do not exist
+    /// for it, and SQL may not reach the server's files).
+    pub fn workspace(&self, project: &str) -> risklake_core::Result<Workspace> {
+        let ws = Workspace::shared(&self.home, project, self.queue.clone())?;
+        Ok(if self.confine { ws.confine() } else { ws })
     }
 
     /// Wakes the workers (a job was queued, or the server is stopping).
@@ -162,7 +173,8 @@ fn run_job(shared: &Shared, rt: &tokio::runtime::Runtime, job: Job) {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(async {
             let req = WorkflowRequest::from_value(value)?;
-            let ws = Workspace::open(&shared.home, &job.project)?
+            let ws = shared
+                .workspace(&job.project)?
                 .with_origin(job_origin(id))
                 .with_user(&job.user);
             jobs::run(&ws, &req, &progress).await
@@ -210,7 +222,7 @@ fn run_job(shared: &Shared, rt: &tokio::runtime::Runtime, job: Job) {
 /// (written at most twice a second), and cancellation comes from the job's switch or the
 /// store.
 struct JobProgress {
-    store: Arc<SqliteStore>,
+    store: Arc<SqlStore>,
     id: i64,
     cancel: Cancel,
     state: Mutex<ProgressState>,
@@ -236,7 +248,7 @@ fn unit_name(u: Unit) -> &'static str {
 }
 
 impl JobProgress {
-    fn new(store: Arc<SqliteStore>, id: i64, cancel: Cancel) -> Self {
+    fn new(store: Arc<SqlStore>, id: i64, cancel: Cancel) -> Self {
         let long_ago = Instant::now() - Duration::from_secs(60);
         JobProgress {
             store,

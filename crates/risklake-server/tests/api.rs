@@ -448,7 +448,7 @@ async fn shutdown_marks_running_jobs_and_a_restart_runs_the_queue() {
 async fn tokens_roles_and_project_isolation() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    let store = risklake_track::SqliteStore::open(&home).unwrap();
+    let store = risklake_track::SqlStore::open(&home).unwrap();
     use risklake_track::Role;
     let home2 = home.clone();
     let (_, viewer) = store.create_token("vic", "a", Role::Viewer, None).unwrap();
@@ -550,6 +550,66 @@ async fn tokens_roles_and_project_isolation() {
         let mut into_a = gen.clone();
         into_a["project"] = json!("a");
         assert_eq!(b.call("POST", "/api/v1/jobs", Some(&into_a)).unwrap().0, 403);
+        // Lake tables: project A's `t` is in A's database; B's token finds no trace of it
+        // (listing, schema, preview, SQL by any spelling, jobs reading or writing it).
+        let (_, listed) = v.call("GET", "/api/v1/tables", None).unwrap();
+        assert!(listed.to_string().contains("\"a.t\""), "{listed}");
+        let (_, listed) = b.call("GET", "/api/v1/tables", None).unwrap();
+        assert_eq!(listed["tables"], json!([]), "{listed}");
+        for path in ["/api/v1/tables/a.t", "/api/v1/tables/a.t/preview", "/api/v1/tables/t"] {
+            let (status, body) = b.call("GET", path, None).unwrap();
+            assert_eq!(status, 404, "{path}: {body}");
+        }
+        for sql in ["SELECT * FROM a.t", "SELECT * FROM paimon.a.t", "SELECT * FROM t", "SHOW TABLES"] {
+            let (status, body) = b.call("POST", "/api/v1/sql", Some(&json!({ "sql": sql }))).unwrap();
+            assert!(
+                (status == 400 || status == 404 || status == 200) && !body.to_string().contains("\"a\""),
+                "{sql}: {status} {body}"
+            );
+            if sql != "SHOW TABLES" {
+                assert_ne!(status, 200, "{sql}: {body}");
+            }
+        }
+        let run_job = |client: &Client, body: Value| {
+            let (status, job) = client.call("POST", "/api/v1/jobs", Some(&body)).unwrap();
+            assert_eq!(status, 201, "{job}");
+            let id = job["id"].as_i64().unwrap();
+            let t0 = Instant::now();
+            loop {
+                let (_, j) = client.call("GET", &format!("/api/v1/jobs/{id}"), None).unwrap();
+                if j["status"] == "succeeded" || j["status"] == "failed" {
+                    break j;
+                }
+                assert!(t0.elapsed() < Duration::from_secs(60));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        };
+        for request in [
+            json!({"kind": "sql", "request": {"sql": "CREATE TABLE mine AS SELECT * FROM a.t"}}),
+            json!({"kind": "sql", "request": {"sql": "INSERT INTO a.t SELECT * FROM a.t"}}),
+            json!({"kind": "gen", "request": {"rows": 10, "features": 3, "table": "a.t2"}}),
+            json!({"kind": "features.bin", "request": {"table": "a.t", "target": {"label": "bad"}}}),
+        ] {
+            let j = run_job(&b, request.clone());
+            assert_eq!(j["status"], "failed", "{request}: {j}");
+            assert!(j["error"].as_str().unwrap().contains("not found"), "{request}: {j}");
+        }
+        // B's own tables live in B's database; A's editor cannot see them either, and SQL
+        // reaches no server file by path.
+        assert_eq!(run_job(&b, gen.clone())["status"], "succeeded");
+        let (_, listed) = b.call("GET", "/api/v1/tables", None).unwrap();
+        assert!(listed.to_string().contains("\"b.t\""), "{listed}");
+        let (status, body) = e
+            .call("POST", "/api/v1/sql", Some(&json!({"sql": "SELECT COUNT(*) AS n FROM b.t"})))
+            .unwrap();
+        assert_eq!(status, 400, "{body}");
+        let copy = run_job(
+            &e,
+            json!({"kind": "sql", "request": {"sql": format!("COPY (SELECT * FROM t) TO '{}'", home2.join("leak.csv").display())}}),
+        );
+        assert_eq!(copy["status"], "failed", "{copy}");
+        assert!(copy["error"].as_str().unwrap().contains("server's files"), "{copy}");
+        assert!(!home2.join("leak.csv").exists());
         // Token management needs the admin role, stays in the admin's project, and a
         // token it creates works at once.
         assert_eq!(e.call("GET", "/api/v1/tokens", None).unwrap().0, 403);
@@ -596,7 +656,7 @@ async fn tokens_roles_and_project_isolation() {
         }
         // Revoked: refused at once.
         assert_eq!(b.call("GET", "/api/v1/jobs", None).unwrap().0, 200);
-        risklake_track::SqliteStore::open(&home2)
+        risklake_track::SqlStore::open(&home2)
             .unwrap()
             .revoke_token(bt.id)
             .unwrap();
@@ -608,7 +668,12 @@ async fn tokens_roles_and_project_isolation() {
     let actions: Vec<(&str, &str)> = log.iter().map(|e| (e.user.as_str(), e.action.as_str())).collect();
     assert_eq!(
         actions,
-        vec![("ada", "token.revoke"), ("ada", "token.create"), ("eve", "job.submit")],
+        vec![
+            ("ada", "token.revoke"),
+            ("ada", "token.create"),
+            ("eve", "job.submit"),
+            ("eve", "job.submit")
+        ],
         "newest first"
     );
     server.shutdown().await;

@@ -4,14 +4,14 @@
 
 use std::fmt;
 
-use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
 use risklake_core::process::Owner;
 use risklake_core::secret::mask;
 use risklake_core::{Error, Result};
 
-use crate::sqlite::{db_err, now, SqliteStore};
+use crate::db::{args, Conn, Param, Row as DbRow};
+use crate::sqlite::{now, SqlStore};
 
 /// Where a job is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -153,46 +153,45 @@ pub fn job_origin(id: i64) -> String {
     format!("job {id}")
 }
 
-fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
+fn job_from_row(r: &DbRow) -> Result<Job> {
     let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
     Ok(Job {
-        id: r.get(0)?,
-        project: r.get(1)?,
-        kind: r.get(2)?,
-        request: json(r.get(3)?).unwrap_or(serde_json::Value::Null),
-        status: JobStatus::parse(&r.get::<_, String>(4)?).unwrap_or(JobStatus::Failed),
-        user: r.get(5)?,
-        on_interrupt: if r.get::<_, String>(6)? == "requeue" {
+        id: r.int(0)?,
+        project: r.text(1)?,
+        kind: r.text(2)?,
+        request: json(r.opt_text(3)?).unwrap_or(serde_json::Value::Null),
+        status: JobStatus::parse(&r.text(4)?).unwrap_or(JobStatus::Failed),
+        user: r.text(5)?,
+        on_interrupt: if r.text(6)? == "requeue" {
             OnInterrupt::Requeue
         } else {
             OnInterrupt::Fail
         },
-        created_at: r.get(7)?,
-        started_at: r.get(8)?,
-        ended_at: r.get(9)?,
-        error: r.get(10)?,
-        result: json(r.get(11)?),
-        cancel_requested: r.get::<_, i64>(12)? != 0,
+        created_at: r.text(7)?,
+        started_at: r.opt_text(8)?,
+        ended_at: r.opt_text(9)?,
+        error: r.opt_text(10)?,
+        result: json(r.opt_text(11)?),
+        cancel_requested: r.int(12)? != 0,
         runs: Vec::new(),
-        progress: json(r.get(13)?),
+        progress: json(r.opt_text(13)?),
     })
 }
 
-impl SqliteStore {
+impl SqlStore {
     fn with_runs(&self, mut job: Job) -> Result<Job> {
-        let conn = self.conn();
-        job.runs = conn
-            .prepare("SELECT id FROM runs WHERE command = ?1 ORDER BY id")
-            .and_then(|mut st| {
-                st.query_map([job_origin(job.id)], |r| r.get(0))?
-                    .collect::<rusqlite::Result<Vec<i64>>>()
-            })
-            .map_err(db_err)?;
+        let origin = job_origin(job.id);
+        job.runs = self
+            .db()
+            .with(|c| c.query("SELECT id FROM runs WHERE command = ?1 ORDER BY id", args![&origin]))?
+            .iter()
+            .map(|r| r.int(0))
+            .collect::<Result<Vec<_>>>()?;
         Ok(job)
     }
 
     /// Queues a job; the request is stored with its secrets masked (the caller keeps the
-    /// real one to run, see [`SqliteStore::claim_job`]).
+    /// real one to run, see [`SqlStore::claim_job`]).
     pub fn create_job(
         &self,
         project: &str,
@@ -203,42 +202,34 @@ impl SqliteStore {
     ) -> Result<i64> {
         let project_id = crate::Store::ensure_project(self, project)?;
         let text = mask(&request.to_string()).into_owned();
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO jobs (project_id, kind, request, status, user_name, on_interrupt, created_at)
-             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6)",
-            params![
-                project_id,
-                kind,
-                text,
-                user,
-                if on_interrupt == OnInterrupt::Requeue {
-                    "requeue"
-                } else {
-                    "fail"
-                },
-                now()
-            ],
-        )
-        .map_err(db_err)?;
-        Ok(conn.last_insert_rowid())
+        let on_interrupt = if on_interrupt == OnInterrupt::Requeue {
+            "requeue"
+        } else {
+            "fail"
+        };
+        self.db().with(|c| {
+            c.row(
+                "INSERT INTO jobs (project_id, kind, request, status, user_name, on_interrupt, created_at)
+                 VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6) RETURNING id",
+                args![project_id, kind, &text, user, on_interrupt, &now()],
+            )?
+            .ok_or_else(|| Error::invalid("the job just queued is not in the store"))?
+            .int(0)
+        })
     }
 
     /// Takes the oldest queued job for this process (`running`, owned by it), if any.
     pub fn claim_job(&self) -> Result<Option<Job>> {
         let me = Owner::current().to_string();
-        let conn = self.conn();
-        let claimed: Option<i64> = conn
-            .query_row(
+        // One writer at a time: two servers on one store never take the same job.
+        let claimed = self.db().tx(|c| {
+            c.int(
                 "UPDATE jobs SET status = 'running', started_at = ?1, owner = ?2
                  WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1)
                  RETURNING id",
-                params![now(), me],
-                |r| r.get(0),
+                args![&now(), &me],
             )
-            .optional()
-            .map_err(db_err)?;
-        drop(conn);
+        })?;
         claimed.map(|id| self.get_job(id)).transpose()
     }
 
@@ -250,19 +241,15 @@ impl SqliteStore {
         error: Option<&str>,
         result: Option<&serde_json::Value>,
     ) -> Result<()> {
-        self.conn()
-            .execute(
+        let error = error.map(|e| mask(e).into_owned());
+        let result = result.map(|r| mask(&r.to_string()).into_owned());
+        self.db().with(|c| {
+            c.exec(
                 "UPDATE jobs SET status = ?2, ended_at = ?3, error = ?4, result = ?5
                  WHERE id = ?1 AND status = 'running'",
-                params![
-                    id,
-                    status.as_str(),
-                    now(),
-                    error.map(|e| mask(e).into_owned()),
-                    result.map(|r| mask(&r.to_string()).into_owned())
-                ],
+                args![id, status.as_str(), &now(), error.as_deref(), result.as_deref()],
             )
-            .map_err(db_err)?;
+        })?;
         Ok(())
     }
 
@@ -272,18 +259,17 @@ impl SqliteStore {
         let job = self.get_job(id)?;
         match job.status {
             JobStatus::Queued => {
-                self.conn()
-                    .execute(
+                self.db().with(|c| {
+                    c.exec(
                         "UPDATE jobs SET status = 'cancelled', ended_at = ?2, error = 'cancelled before it started'
                          WHERE id = ?1 AND status = 'queued'",
-                        params![id, now()],
+                        args![id, &now()],
                     )
-                    .map_err(db_err)?;
+                })?;
             }
             JobStatus::Running => {
-                self.conn()
-                    .execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?1", [id])
-                    .map_err(db_err)?;
+                self.db()
+                    .with(|c| c.exec("UPDATE jobs SET cancel_requested = 1 WHERE id = ?1", args![id]))?;
             }
             s => return Err(Error::Conflict(format!("job {id} has already ended ({s})"))),
         }
@@ -291,124 +277,110 @@ impl SqliteStore {
     }
 
     pub fn get_job(&self, id: i64) -> Result<Job> {
-        let job = self
-            .conn()
-            .query_row(
+        let row = self.db().with(|c| {
+            c.row(
                 &format!("SELECT {JOB_COLUMNS} FROM jobs j JOIN projects p ON p.id = j.project_id WHERE j.id = ?1"),
-                [id],
-                job_from_row,
+                args![id],
             )
-            .optional()
-            .map_err(db_err)?
-            .ok_or_else(|| Error::not_found("job", id.to_string()))?;
+        })?;
+        let job = job_from_row(&row.ok_or_else(|| Error::not_found("job", id.to_string()))?)?;
         self.with_runs(job)
     }
 
     /// Jobs, newest first.
     pub fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>> {
-        let jobs = {
-            let conn = self.conn();
-            let mut st = conn
-                .prepare(&format!(
+        let rows = self.db().with(|c| {
+            c.query(
+                &format!(
                     "SELECT {JOB_COLUMNS} FROM jobs j JOIN projects p ON p.id = j.project_id
-                     WHERE (?1 IS NULL OR p.name = ?1) AND (?2 IS NULL OR j.status = ?2)
+                     WHERE (CAST(?1 AS TEXT) IS NULL OR p.name = ?1) AND (CAST(?2 AS TEXT) IS NULL OR j.status = ?2)
                      ORDER BY j.id DESC LIMIT ?3"
-                ))
-                .map_err(db_err)?;
-            let rows = st
-                .query_map(
-                    params![
-                        filter.project,
-                        filter.status.map(|s| s.as_str()),
-                        filter.limit.map_or(-1, |l| l as i64)
-                    ],
-                    job_from_row,
-                )
-                .map_err(db_err)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)?
-        };
-        jobs.into_iter().map(|j| self.with_runs(j)).collect()
+                ),
+                args![
+                    filter.project.as_deref(),
+                    filter.status.map(|s| s.as_str()),
+                    filter.limit.map_or(i64::MAX, |l| l as i64)
+                ],
+            )
+        })?;
+        rows.iter()
+            .map(|r| job_from_row(r).and_then(|j| self.with_runs(j)))
+            .collect()
     }
 
     /// Appends a line to the job's log.
     pub fn append_job_log(&self, id: i64, line: &str) -> Result<()> {
-        self.conn()
-            .execute(
+        let line = mask(line).into_owned();
+        self.db().with(|c| {
+            c.exec(
                 "INSERT INTO job_logs (job_id, seq, at, line)
                  VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_logs WHERE job_id = ?1), ?2, ?3)",
-                params![id, now(), mask(line).into_owned()],
+                args![id, &now(), &line],
             )
-            .map_err(db_err)?;
+        })?;
         Ok(())
     }
 
     /// The job's log lines after `after` (0 for all).
     pub fn job_log(&self, id: i64, after: i64) -> Result<Vec<JobLogLine>> {
-        let conn = self.conn();
-        let mut st = conn
-            .prepare("SELECT seq, at, line FROM job_logs WHERE job_id = ?1 AND seq > ?2 ORDER BY seq")
-            .map_err(db_err)?;
-        let rows = st
-            .query_map(params![id, after], |r| {
+        self.db()
+            .with(|c| {
+                c.query(
+                    "SELECT seq, at, line FROM job_logs WHERE job_id = ?1 AND seq > ?2 ORDER BY seq",
+                    args![id, after],
+                )
+            })?
+            .iter()
+            .map(|r| {
                 Ok(JobLogLine {
-                    seq: r.get(0)?,
-                    at: r.get(1)?,
-                    line: r.get(2)?,
+                    seq: r.int(0)?,
+                    at: r.text(1)?,
+                    line: r.text(2)?,
                 })
             })
-            .map_err(db_err)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+            .collect()
     }
 
     /// Records the job's latest progress.
     pub fn set_job_progress(&self, id: i64, progress: &serde_json::Value) -> Result<()> {
-        self.conn()
-            .execute(
-                "UPDATE jobs SET progress = ?2 WHERE id = ?1",
-                params![id, progress.to_string()],
-            )
-            .map_err(db_err)?;
+        let text = progress.to_string();
+        self.db()
+            .with(|c| c.exec("UPDATE jobs SET progress = ?2 WHERE id = ?1", args![id, &text]))?;
         Ok(())
     }
 
     /// Puts a running job back in the queue (its server is stopping and the job asked to be
     /// run again rather than fail).
     pub fn requeue_job(&self, id: i64) -> Result<()> {
-        self.conn().execute(REQUEUE, [id]).map_err(db_err)?;
+        self.db().with(|c| c.exec(REQUEUE, args![id]))?;
         Ok(())
     }
 
     /// Jobs left `running` by a process that is gone (a killed server): failed as
     /// interrupted, or queued again when their request asked for that. Returns their ids.
     pub fn reap_jobs(&self) -> Result<Vec<i64>> {
-        let running: Vec<(i64, Option<String>, String)> = {
-            let conn = self.conn();
-            let mut st = conn
-                .prepare("SELECT id, owner, on_interrupt FROM jobs WHERE status = 'running'")
-                .map_err(db_err)?;
-            let rows = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .map_err(db_err)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)?
-        };
+        let running = self
+            .db()
+            .with(|c| c.query("SELECT id, owner, on_interrupt FROM jobs WHERE status = 'running'", &[]))?;
         let mut reaped = Vec::new();
-        for (id, owner, on_interrupt) in running {
+        for r in running {
+            let (id, owner, on_interrupt) = (r.int(0)?, r.opt_text(1)?, r.text(2)?);
             let gone = owner.as_deref().and_then(Owner::parse).is_none_or(|o| o.is_gone());
             if !gone {
                 continue;
             }
-            let conn = self.conn();
-            let n = if on_interrupt == "requeue" {
-                conn.execute(REQUEUE, [id])
-            } else {
-                conn.execute(
-                    "UPDATE jobs SET status = 'failed', ended_at = ?2,
-                       error = 'interrupted: the server running it stopped before it ended'
-                     WHERE id = ?1 AND status = 'running'",
-                    params![id, now()],
-                )
-            }
-            .map_err(db_err)?;
+            let n = self.db().with(|c| {
+                if on_interrupt == "requeue" {
+                    c.exec(REQUEUE, args![id])
+                } else {
+                    c.exec(
+                        "UPDATE jobs SET status = 'failed', ended_at = ?2,
+                           error = 'interrupted: the server running it stopped before it ended'
+                         WHERE id = ?1 AND status = 'running'",
+                        args![id, &now()],
+                    )
+                }
+            })?;
             if n == 1 {
                 reaped.push(id);
             }
@@ -423,8 +395,14 @@ mod tests {
 
     #[test]
     fn jobs_queue_run_end_and_survive_a_dead_owner() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
+        for b in crate::testing::backends() {
+            jobs_queue_run_end_and_survive_a_dead_owner_on(&b);
+        }
+    }
+
+    fn jobs_queue_run_end_and_survive_a_dead_owner_on(b: &crate::testing::Backend) {
+        eprintln!("jobs_queue_run_end_and_survive_a_dead_owner on {}", b.name);
+        let store = b.open();
         let req = serde_json::json!({"kind": "ingest", "request": {"url": "postgres://u:pw@h/db"}});
         let a = store.create_job("p", "ingest", &req, "ana", OnInterrupt::Fail).unwrap();
         let b = store.create_job("p", "gen", &req, "ana", OnInterrupt::Requeue).unwrap();
@@ -465,16 +443,18 @@ mod tests {
         // b runs under a dead owner: requeued; a new failing job under a dead owner: failed.
         let dead = format!("{}:999999999:0", risklake_core::process::hostname());
         store
-            .conn()
-            .execute("UPDATE jobs SET owner = ?1 WHERE id = ?2", params![dead, b])
+            .db()
+            .with(|c| c.exec("UPDATE jobs SET owner = ?1 WHERE id = ?2", args![&dead, b]))
             .unwrap();
         let d = store.create_job("p", "gen", &req, "ana", OnInterrupt::Fail).unwrap();
         store
-            .conn()
-            .execute(
-                "UPDATE jobs SET status = 'running', owner = ?1 WHERE id = ?2",
-                params![dead, d],
-            )
+            .db()
+            .with(|c| {
+                c.exec(
+                    "UPDATE jobs SET status = 'running', owner = ?1 WHERE id = ?2",
+                    args![&dead, d],
+                )
+            })
             .unwrap();
         let mut reaped = store.reap_jobs().unwrap();
         reaped.sort();
@@ -573,29 +553,28 @@ fn digest(secret: &str) -> String {
         .collect()
 }
 
-fn token_from_row(r: &Row<'_>) -> rusqlite::Result<Token> {
+fn token_from_row(r: &DbRow) -> Result<Token> {
     Ok(Token {
-        id: r.get(0)?,
-        user: r.get(1)?,
-        project: r.get(2)?,
-        role: Role::parse(&r.get::<_, String>(3)?).unwrap_or(Role::Viewer),
-        created_at: r.get(4)?,
-        expires_at: r.get(5)?,
-        revoked_at: r.get(6)?,
+        id: r.int(0)?,
+        user: r.text(1)?,
+        project: r.text(2)?,
+        role: Role::parse(&r.text(3)?).unwrap_or(Role::Viewer),
+        created_at: r.text(4)?,
+        expires_at: r.opt_text(5)?,
+        revoked_at: r.opt_text(6)?,
     })
 }
 
 const TOKEN_COLUMNS: &str = "id, user_name, project, role, created_at, expires_at, revoked_at";
 
 /// The token whose `column` (`id` or `digest`) is `value`.
-fn token_where(conn: &rusqlite::Connection, column: &str, value: &dyn rusqlite::ToSql) -> Result<Option<Token>> {
-    conn.query_row(
+fn token_where(c: &Conn, column: &str, value: Param) -> Result<Option<Token>> {
+    c.row(
         &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE {column} = ?1"),
-        [value],
-        token_from_row,
-    )
-    .optional()
-    .map_err(db_err)
+        &[value],
+    )?
+    .map(|r| token_from_row(&r))
+    .transpose()
 }
 
 impl Token {
@@ -605,7 +584,7 @@ impl Token {
     }
 }
 
-impl SqliteStore {
+impl SqlStore {
     /// Creates a token for `user` in `project` with `role`, valid until `expires_at`
     /// (RFC 3339) if given. Returns it with its secret, which is shown once: the store keeps
     /// only its SHA-256 digest.
@@ -626,50 +605,63 @@ impl SqliteStore {
         let secret: String = std::iter::once("rlk_".to_string())
             .chain(bytes.iter().map(|b| format!("{b:02x}")))
             .collect();
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO tokens (digest, user_name, project, role, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![digest(&secret), user, project, role.as_str(), now(), expires_at],
-        )
-        .map_err(db_err)?;
-        let token = token_where(&conn, "id", &conn.last_insert_rowid())?
-            .ok_or_else(|| Error::invalid("the token just created is not in the store"))?;
+        let token = self.db().with(|c| {
+            let row = c.row(
+                &format!(
+                    "INSERT INTO tokens (digest, user_name, project, role, created_at, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING {TOKEN_COLUMNS}"
+                ),
+                args![&digest(&secret), user, project, role.as_str(), &now(), expires_at],
+            )?;
+            row.map(|r| token_from_row(&r))
+                .transpose()?
+                .ok_or_else(|| Error::invalid("the token just created is not in the store"))
+        })?;
         Ok((token, secret))
     }
 
     /// The token a secret is, when it exists, is not revoked and has not expired.
     pub fn verify_token(&self, secret: &str) -> Result<Option<Token>> {
-        Ok(token_where(&self.conn(), "digest", &digest(secret.trim()))?.filter(Token::is_live))
+        let d = digest(secret.trim());
+        Ok(self
+            .db()
+            .with(|c| token_where(c, "digest", Param::from(&d)))?
+            .filter(Token::is_live))
     }
 
     /// Whether token `id` still works (not revoked, not expired): long-lived connections
     /// (the PostgreSQL listener) check it before every statement.
     pub fn token_is_live(&self, id: i64) -> Result<bool> {
-        Ok(token_where(&self.conn(), "id", &id)?.is_some_and(|t| t.is_live()))
+        Ok(self
+            .db()
+            .with(|c| token_where(c, "id", Param::from(id)))?
+            .is_some_and(|t| t.is_live()))
     }
 
     /// Tokens, of one project or all.
     pub fn list_tokens(&self, project: Option<&str>) -> Result<Vec<Token>> {
-        let conn = self.conn();
-        let mut st = conn
-            .prepare(&format!(
-                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE (?1 IS NULL OR project = ?1) ORDER BY id"
-            ))
-            .map_err(db_err)?;
-        let rows = st.query_map([project], token_from_row).map_err(db_err)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        self.db()
+            .with(|c| {
+                c.query(
+                    &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE (CAST(?1 AS TEXT) IS NULL OR project = ?1) ORDER BY id"),
+                    args![project],
+                )
+            })?
+            .iter()
+            .map(token_from_row)
+            .collect()
     }
 
     /// Revokes a token; it stops working at once.
     pub fn revoke_token(&self, id: i64) -> Result<Token> {
-        let conn = self.conn();
-        let n = conn
-            .execute(
+        let (n, token) = self.db().with(|c| {
+            let n = c.exec(
                 "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                params![id, now()],
-            )
-            .map_err(db_err)?;
-        let token = token_where(&conn, "id", &id)?.ok_or_else(|| Error::not_found("token", id.to_string()))?;
+                args![id, &now()],
+            )?;
+            Ok((n, token_where(c, "id", Param::from(id))?))
+        })?;
+        let token = token.ok_or_else(|| Error::not_found("token", id.to_string()))?;
         if n == 0 {
             return Err(Error::Conflict(format!("token {id} was already revoked")));
         }
@@ -678,38 +670,39 @@ impl SqliteStore {
 
     /// Records a change in the audit log.
     pub fn audit(&self, user: &str, project: &str, action: &str, target: &str, detail: &str) -> Result<()> {
-        self.conn()
-            .execute(
+        let detail = mask(detail).into_owned();
+        self.db().with(|c| {
+            c.exec(
                 "INSERT INTO audit (at, user_name, project, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![now(), user, project, action, target, mask(detail).into_owned()],
+                args![&now(), user, project, action, target, &detail],
             )
-            .map_err(db_err)?;
+        })?;
         Ok(())
     }
 
     /// The audit log, newest first.
     pub fn list_audit(&self, project: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>> {
-        let conn = self.conn();
-        let mut st = conn
-            .prepare(
-                "SELECT id, at, user_name, project, action, target, detail FROM audit
-                 WHERE (?1 IS NULL OR project = ?1) ORDER BY id DESC LIMIT ?2",
-            )
-            .map_err(db_err)?;
-        let rows = st
-            .query_map(params![project, limit as i64], |r| {
+        self.db()
+            .with(|c| {
+                c.query(
+                    "SELECT id, at, user_name, project, action, target, detail FROM audit
+                     WHERE (CAST(?1 AS TEXT) IS NULL OR project = ?1) ORDER BY id DESC LIMIT ?2",
+                    args![project, limit.min(i64::MAX as usize) as i64],
+                )
+            })?
+            .iter()
+            .map(|r| {
                 Ok(AuditEntry {
-                    id: r.get(0)?,
-                    at: r.get(1)?,
-                    user: r.get(2)?,
-                    project: r.get(3)?,
-                    action: r.get(4)?,
-                    target: r.get(5)?,
-                    detail: r.get(6)?,
+                    id: r.int(0)?,
+                    at: r.text(1)?,
+                    user: r.text(2)?,
+                    project: r.text(3)?,
+                    action: r.text(4)?,
+                    target: r.text(5)?,
+                    detail: r.text(6)?,
                 })
             })
-            .map_err(db_err)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+            .collect()
     }
 }
 
@@ -719,19 +712,33 @@ mod token_tests {
 
     #[test]
     fn tokens_are_shown_once_stored_hashed_and_stop_when_revoked_or_expired() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
+        for b in crate::testing::backends() {
+            tokens_are_shown_once_stored_hashed_and_stop_when_revoked_or_expired_on(&b);
+        }
+    }
+
+    fn tokens_are_shown_once_stored_hashed_and_stop_when_revoked_or_expired_on(b: &crate::testing::Backend) {
+        eprintln!(
+            "tokens_are_shown_once_stored_hashed_and_stop_when_revoked_or_expired on {}",
+            b.name
+        );
+        let store = b.open();
         let (t, secret) = store.create_token("ana", "credit", Role::Editor, None).unwrap();
         assert!(secret.starts_with("rlk_") && secret.len() == 68, "{secret}");
         assert_eq!(store.verify_token(&secret).unwrap().unwrap().id, t.id);
         assert!(store.verify_token("rlk_guess").unwrap().is_none());
-        let stored: String = store
-            .conn()
-            .query_row("SELECT digest FROM tokens WHERE id = ?1", [t.id], |r| r.get(0))
+        let stored = store
+            .db()
+            .with(|c| c.row("SELECT digest FROM tokens WHERE id = ?1", args![t.id]))
+            .unwrap()
+            .unwrap()
+            .text(0)
             .unwrap();
         assert_ne!(stored, secret, "only the digest is kept");
-        let bytes = std::fs::read(dir.path().join("store.db")).unwrap();
-        assert!(!String::from_utf8_lossy(&bytes).contains(&secret[4..]));
+        if !b.is_postgres() {
+            let bytes = std::fs::read(b.home().join("store.db")).unwrap();
+            assert!(!String::from_utf8_lossy(&bytes).contains(&secret[4..]));
+        }
         store.revoke_token(t.id).unwrap();
         assert!(store.verify_token(&secret).unwrap().is_none());
         assert!(matches!(store.revoke_token(t.id), Err(Error::Conflict(_))));

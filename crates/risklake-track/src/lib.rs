@@ -5,13 +5,14 @@
 //! or wrote (lake table and snapshot), its artifacts (files kept under the home) and how
 //! it ended. The server and dashboard show this store; the CLI lists it with `runs`.
 //!
-//! The [`Store`] trait is the seam: [`SqliteStore`] is the embedded default, a
-//! PostgreSQL store for shared deployments implements the same trait.
+//! The [`Store`] trait is the seam; [`SqlStore`] implements it over SQLite (a file in
+//! the home, the embedded default) or PostgreSQL (`--store postgres://...`, a shared
+//! deployment), with the same statements and behaviour on both.
 //!
 //! ```
-//! use risklake_track::{SqliteStore, Store, RunStatus};
+//! use risklake_track::{SqlStore, Store, RunStatus};
 //! let dir = tempfile::tempdir().unwrap();
-//! let store = SqliteStore::open(dir.path()).unwrap();
+//! let store = SqlStore::open(dir.path()).unwrap();
 //! let run = store.start_run("default", "gen", "risklake gen credit --rows 10").unwrap();
 //! store.log_param(run, "rows", "10").unwrap();
 //! store.log_metric(run, "bad_rate", None, 0.1).unwrap();
@@ -19,13 +20,16 @@
 //! assert_eq!(store.get_run(run).unwrap().params["rows"], "10");
 //! ```
 
+mod db;
 mod jobs;
 pub mod registry;
 mod sqlite;
+#[cfg(test)]
+mod testing;
 mod types;
 
 pub use jobs::{job_origin, AuditEntry, Job, JobFilter, JobLogLine, JobStatus, OnInterrupt, Role, Token};
-pub use sqlite::{writable, SqliteStore};
+pub use sqlite::{is_postgres_url, writable, SqlStore};
 pub use types::*;
 
 use risklake_core::Result;

@@ -1,4 +1,4 @@
-//! The model registry in SQLite: names, versions, aliases, tags and their history.
+//! The model registry in the project store: names, versions, aliases, tags and their history.
 //!
 //! Versions count 1, 2, ... per name and are never reused: a deleted version keeps its
 //! row (marked deleted), so the next one gets a new number. An alias is one row per
@@ -7,15 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
-
 use risklake_core::{Error, Result};
 
+use crate::db::{args, Conn, Db};
 use crate::types::{ModelEvent, ModelVersion, RegisteredModel, RunId};
-
-fn db_err(e: rusqlite::Error) -> Error {
-    Error::external("project store (model registry)", e)
-}
 
 /// A registered model's name: letters, digits, `_`, `-` and `.`, starting with a letter
 /// (`@` and `/` separate aliases and versions in `name@alias`, `name/3`).
@@ -53,21 +48,13 @@ pub fn check_alias(alias: &str) -> Result<()> {
     }
 }
 
-fn immediate(conn: &Connection) -> Result<Transaction<'_>> {
-    // IMMEDIATE: the write lock is taken at the start, so two registrations never read
-    // the same highest version.
-    Transaction::new_unchecked(conn, TransactionBehavior::Immediate).map_err(db_err)
-}
-
-fn project_id(conn: &Connection, project: &str) -> Result<Option<i64>> {
-    conn.query_row("SELECT id FROM projects WHERE name = ?1", [project], |r| r.get(0))
-        .optional()
-        .map_err(db_err)
+fn project_id(c: &Conn, project: &str) -> Result<Option<i64>> {
+    c.int("SELECT id FROM projects WHERE name = ?1", args![project])
 }
 
 #[allow(clippy::too_many_arguments)]
 fn event(
-    conn: &Connection,
+    c: &Conn,
     project: i64,
     name: &str,
     version: Option<i64>,
@@ -76,18 +63,17 @@ fn event(
     user: &str,
     at: &str,
 ) -> Result<()> {
-    conn.execute(
+    c.exec(
         "INSERT INTO model_events (project_id, name, version, event, detail, at, user_name)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![project, name, version, what, detail, at, user],
-    )
-    .map_err(db_err)?;
+        args![project, name, version, what, detail, at, user],
+    )?;
     Ok(())
 }
 
 /// The id of `project`, which must exist for `name` to be registered in it.
-fn registered_project(conn: &Connection, project: &str, name: &str) -> Result<i64> {
-    project_id(conn, project)?.ok_or_else(|| not_found(name, None))
+fn registered_project(c: &Conn, project: &str, name: &str) -> Result<i64> {
+    project_id(c, project)?.ok_or_else(|| not_found(name, None))
 }
 
 fn not_found(name: &str, version: Option<i64>) -> Error {
@@ -98,78 +84,66 @@ fn not_found(name: &str, version: Option<i64>) -> Error {
 }
 
 /// The live version `version` of `name`, with its aliases and tags.
-fn version_row(conn: &Connection, project: i64, name: &str, version: i64) -> Result<ModelVersion> {
-    let row = conn
-        .query_row(
-            "SELECT run_id, artifact, description, created_at, created_by, deleted_at FROM model_versions
-             WHERE project_id = ?1 AND name = ?2 AND version = ?3",
-            params![project, name, version],
-            |r| {
-                Ok((
-                    r.get::<_, RunId>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                ))
-            },
-        )
-        .optional()
-        .map_err(db_err)?;
-    let Some((run, artifact, description, created_at, created_by, deleted)) = row else {
-        return Err(if versions_of(conn, project, name)? == 0 {
+fn version_row(c: &Conn, project: i64, name: &str, version: i64) -> Result<ModelVersion> {
+    let row = c.row(
+        "SELECT run_id, artifact, description, created_at, created_by, deleted_at FROM model_versions
+         WHERE project_id = ?1 AND name = ?2 AND version = ?3",
+        args![project, name, version],
+    )?;
+    let Some(row) = row else {
+        return Err(if versions_of(c, project, name)? == 0 {
             not_found(name, None)
         } else {
             not_found(name, Some(version))
         });
     };
-    if let Some(at) = deleted {
+    if let Some(at) = row.opt_text(5)? {
         return Err(Error::not_found(
             "model version",
             format!("{name}/{version} (deleted {at})"),
         ));
     }
-    let aliases = conn
-        .prepare("SELECT alias FROM model_aliases WHERE project_id = ?1 AND name = ?2 AND version = ?3 ORDER BY alias")
-        .and_then(|mut st| {
-            st.query_map(params![project, name, version], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()
-        })
-        .map_err(db_err)?;
-    let tags = conn
-        .prepare("SELECT key, value FROM model_tags WHERE project_id = ?1 AND name = ?2 AND version = ?3")
-        .and_then(|mut st| {
-            st.query_map(params![project, name, version], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<BTreeMap<String, String>>>()
-        })
-        .map_err(db_err)?;
+    let aliases = c
+        .query(
+            "SELECT alias FROM model_aliases WHERE project_id = ?1 AND name = ?2 AND version = ?3 ORDER BY alias",
+            args![project, name, version],
+        )?
+        .iter()
+        .map(|r| r.text(0))
+        .collect::<Result<Vec<_>>>()?;
+    let tags = c
+        .query(
+            "SELECT key, value FROM model_tags WHERE project_id = ?1 AND name = ?2 AND version = ?3",
+            args![project, name, version],
+        )?
+        .iter()
+        .map(|r| Ok((r.text(0)?, r.text(1)?)))
+        .collect::<Result<BTreeMap<_, _>>>()?;
     Ok(ModelVersion {
         name: name.to_string(),
         version,
-        run,
-        artifact,
-        description,
-        created_at,
-        created_by,
+        run: row.int(0)?,
+        artifact: row.text(1)?,
+        description: row.opt_text(2)?,
+        created_at: row.text(3)?,
+        created_by: row.text(4)?,
         aliases,
         tags,
     })
 }
 
 /// How many versions `name` ever had (deleted ones included).
-fn versions_of(conn: &Connection, project: i64, name: &str) -> Result<i64> {
-    conn.query_row(
+fn versions_of(c: &Conn, project: i64, name: &str) -> Result<i64> {
+    Ok(c.int(
         "SELECT COUNT(*) FROM model_versions WHERE project_id = ?1 AND name = ?2",
-        params![project, name],
-        |r| r.get(0),
-    )
-    .map_err(db_err)
+        args![project, name],
+    )?
+    .unwrap_or(0))
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn register(
-    conn: &Connection,
+pub(crate) fn register(
+    db: &Db,
     project: i64,
     name: &str,
     run: RunId,
@@ -179,62 +153,62 @@ pub fn register(
     at: &str,
 ) -> Result<ModelVersion> {
     check_name(name)?;
-    let tx = immediate(conn)?;
-    let version: i64 = tx
-        .query_row(
-            "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE project_id = ?1 AND name = ?2",
-            params![project, name],
-            |r| r.get(0),
-        )
-        .map_err(db_err)?;
-    tx.execute(
-        "INSERT INTO model_versions (project_id, name, version, run_id, artifact, description, created_at, created_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![project, name, version, run, artifact, description, at, user],
-    )
-    .map_err(db_err)?;
-    event(
-        &tx,
-        project,
-        name,
-        Some(version),
-        "registered",
-        &format!("run {run} ({artifact})"),
-        user,
-        at,
-    )?;
-    tx.commit().map_err(db_err)?;
-    version_row(conn, project, name, version)
+    // One writer at a time (the store's write transaction): two registrations never
+    // read the same highest version.
+    db.tx(|c| {
+        if c.int("SELECT id FROM runs WHERE id = ?1", args![run])?.is_none() {
+            return Err(Error::not_found("run", run.to_string()));
+        }
+        let version = c
+            .int(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE project_id = ?1 AND name = ?2",
+                args![project, name],
+            )?
+            .unwrap_or(1);
+        c.exec(
+            "INSERT INTO model_versions (project_id, name, version, run_id, artifact, description, created_at, created_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            args![project, name, version, run, artifact, description, at, user],
+        )?;
+        event(
+            c,
+            project,
+            name,
+            Some(version),
+            "registered",
+            &format!("run {run} ({artifact})"),
+            user,
+            at,
+        )?;
+        version_row(c, project, name, version)
+    })
 }
 
-pub fn get(conn: &Connection, project: &str, name: &str, version: i64) -> Result<ModelVersion> {
-    let project = registered_project(conn, project, name)?;
-    version_row(conn, project, name, version)
+pub(crate) fn get(c: &Conn, project: &str, name: &str, version: i64) -> Result<ModelVersion> {
+    let project = registered_project(c, project, name)?;
+    version_row(c, project, name, version)
 }
 
 /// The version `alias` points at, if it is set.
-fn alias_version(conn: &Connection, project: i64, name: &str, alias: &str) -> Result<Option<i64>> {
-    conn.query_row(
+fn alias_version(c: &Conn, project: i64, name: &str, alias: &str) -> Result<Option<i64>> {
+    c.int(
         "SELECT version FROM model_aliases WHERE project_id = ?1 AND name = ?2 AND alias = ?3",
-        params![project, name, alias],
-        |r| r.get(0),
+        args![project, name, alias],
     )
-    .optional()
-    .map_err(db_err)
 }
 
-pub fn alias(conn: &Connection, project: &str, name: &str, alias: &str) -> Result<ModelVersion> {
-    let project = registered_project(conn, project, name)?;
-    let version = alias_version(conn, project, name, alias)?;
+pub(crate) fn alias(c: &Conn, project: &str, name: &str, alias: &str) -> Result<ModelVersion> {
+    let project = registered_project(c, project, name)?;
+    let version = alias_version(c, project, name, alias)?;
     match version {
-        Some(v) => version_row(conn, project, name, v),
-        None if versions_of(conn, project, name)? == 0 => Err(not_found(name, None)),
+        Some(v) => version_row(c, project, name, v),
+        None if versions_of(c, project, name)? == 0 => Err(not_found(name, None)),
         None => Err(Error::not_found("model alias", format!("{name}@{alias}"))),
     }
 }
 
-pub fn set_alias(
-    conn: &Connection,
+pub(crate) fn set_alias(
+    db: &Db,
     project: &str,
     name: &str,
     alias: &str,
@@ -243,57 +217,55 @@ pub fn set_alias(
     at: &str,
 ) -> Result<()> {
     check_alias(alias)?;
-    let project = registered_project(conn, project, name)?;
-    let tx = immediate(conn)?;
-    let before = alias_version(&tx, project, name, alias)?;
-    match version {
-        Some(v) => {
-            // The version must exist and be live.
-            version_row(&tx, project, name, v)?;
-            tx.execute(
-                "INSERT INTO model_aliases (project_id, name, alias, version, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (project_id, name, alias) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at",
-                params![project, name, alias, v, at],
-            )
-            .map_err(db_err)?;
-            let detail = match before {
-                Some(b) if b != v => format!("{alias}: {b} -> {v}"),
-                Some(_) => format!("{alias}: {v} (unchanged)"),
-                None => format!("{alias}: {v}"),
-            };
-            event(&tx, project, name, Some(v), "alias", &detail, user, at)?;
+    db.tx(|c| {
+        let project = registered_project(c, project, name)?;
+        let before = alias_version(c, project, name, alias)?;
+        match version {
+            Some(v) => {
+                // The version must exist and be live.
+                version_row(c, project, name, v)?;
+                c.exec(
+                    "INSERT INTO model_aliases (project_id, name, alias, version, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (project_id, name, alias) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at",
+                    args![project, name, alias, v, at],
+                )?;
+                let detail = match before {
+                    Some(b) if b != v => format!("{alias}: {b} -> {v}"),
+                    Some(_) => format!("{alias}: {v} (unchanged)"),
+                    None => format!("{alias}: {v}"),
+                };
+                event(c, project, name, Some(v), "alias", &detail, user, at)
+            }
+            None => {
+                let Some(b) = before else {
+                    return Err(if versions_of(c, project, name)? == 0 {
+                        not_found(name, None)
+                    } else {
+                        Error::not_found("model alias", format!("{name}@{alias}"))
+                    });
+                };
+                c.exec(
+                    "DELETE FROM model_aliases WHERE project_id = ?1 AND name = ?2 AND alias = ?3",
+                    args![project, name, alias],
+                )?;
+                event(
+                    c,
+                    project,
+                    name,
+                    Some(b),
+                    "alias_removed",
+                    &format!("{alias} (was {b})"),
+                    user,
+                    at,
+                )
+            }
         }
-        None => {
-            let Some(b) = before else {
-                return Err(if versions_of(&tx, project, name)? == 0 {
-                    not_found(name, None)
-                } else {
-                    Error::not_found("model alias", format!("{name}@{alias}"))
-                });
-            };
-            tx.execute(
-                "DELETE FROM model_aliases WHERE project_id = ?1 AND name = ?2 AND alias = ?3",
-                params![project, name, alias],
-            )
-            .map_err(db_err)?;
-            event(
-                &tx,
-                project,
-                name,
-                Some(b),
-                "alias_removed",
-                &format!("{alias} (was {b})"),
-                user,
-                at,
-            )?;
-        }
-    }
-    tx.commit().map_err(db_err)
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn set_tag(
-    conn: &Connection,
+pub(crate) fn set_tag(
+    db: &Db,
     project: &str,
     name: &str,
     version: i64,
@@ -305,150 +277,142 @@ pub fn set_tag(
     if key.trim().is_empty() {
         return Err(Error::param("tag", "a tag needs a key (KEY=VALUE)"));
     }
-    let project = registered_project(conn, project, name)?;
-    let tx = immediate(conn)?;
-    version_row(&tx, project, name, version)?;
-    tx.execute(
-        "INSERT INTO model_tags (project_id, name, version, key, value) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (project_id, name, version, key) DO UPDATE SET value = excluded.value",
-        params![project, name, version, key, value],
-    )
-    .map_err(db_err)?;
-    event(
-        &tx,
-        project,
-        name,
-        Some(version),
-        "tag",
-        &format!("{key}={value}"),
-        user,
-        at,
-    )?;
-    tx.commit().map_err(db_err)
+    db.tx(|c| {
+        let project = registered_project(c, project, name)?;
+        version_row(c, project, name, version)?;
+        c.exec(
+            "INSERT INTO model_tags (project_id, name, version, key, value) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (project_id, name, version, key) DO UPDATE SET value = excluded.value",
+            args![project, name, version, key, value],
+        )?;
+        event(
+            c,
+            project,
+            name,
+            Some(version),
+            "tag",
+            &format!("{key}={value}"),
+            user,
+            at,
+        )
+    })
 }
 
-pub fn list(conn: &Connection, project: &str) -> Result<Vec<RegisteredModel>> {
-    let Some(project) = project_id(conn, project)? else {
+pub(crate) fn list(c: &Conn, project: &str) -> Result<Vec<RegisteredModel>> {
+    let Some(project) = project_id(c, project)? else {
         return Ok(Vec::new());
     };
-    let mut models: Vec<RegisteredModel> = conn
-        .prepare(
-            "SELECT name, COUNT(*) FILTER (WHERE deleted_at IS NULL), MAX(version) FILTER (WHERE deleted_at IS NULL),
-                    MIN(created_at), MAX(created_at)
-             FROM model_versions WHERE project_id = ?1 GROUP BY name ORDER BY name",
-        )
-        .and_then(|mut st| {
-            st.query_map([project], |r| {
-                Ok(RegisteredModel {
-                    name: r.get(0)?,
-                    versions: r.get(1)?,
-                    latest: r.get(2)?,
-                    aliases: BTreeMap::new(),
-                    created_at: r.get(3)?,
-                    updated_at: r.get(4)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .map_err(db_err)?;
-    for m in &mut models {
-        m.aliases = conn
-            .prepare("SELECT alias, version FROM model_aliases WHERE project_id = ?1 AND name = ?2")
-            .and_then(|mut st| {
-                st.query_map(params![project, m.name], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<rusqlite::Result<BTreeMap<String, i64>>>()
-            })
-            .map_err(db_err)?;
-        let last_event: Option<String> = conn
-            .query_row(
+    let rows = c.query(
+        "SELECT name, COUNT(*) FILTER (WHERE deleted_at IS NULL), MAX(version) FILTER (WHERE deleted_at IS NULL),
+                MIN(created_at), MAX(created_at)
+         FROM model_versions WHERE project_id = ?1 GROUP BY name ORDER BY name",
+        args![project],
+    )?;
+    let mut models = Vec::with_capacity(rows.len());
+    for r in rows {
+        let name = r.text(0)?;
+        let aliases = c
+            .query(
+                "SELECT alias, version FROM model_aliases WHERE project_id = ?1 AND name = ?2",
+                args![project, &name],
+            )?
+            .iter()
+            .map(|a| Ok((a.text(0)?, a.int(1)?)))
+            .collect::<Result<BTreeMap<_, _>>>()?;
+        let last_event = c
+            .row(
                 "SELECT MAX(at) FROM model_events WHERE project_id = ?1 AND name = ?2",
-                params![project, m.name],
-                |r| r.get(0),
-            )
-            .map_err(db_err)?;
+                args![project, &name],
+            )?
+            .map(|e| e.opt_text(0))
+            .transpose()?
+            .flatten();
+        let mut updated_at = r.text(4)?;
         if let Some(at) = last_event {
-            m.updated_at = m.updated_at.clone().max(at);
+            updated_at = updated_at.max(at);
         }
+        models.push(RegisteredModel {
+            name,
+            versions: r.int(1)?,
+            latest: r.opt_int(2)?,
+            aliases,
+            created_at: r.text(3)?,
+            updated_at,
+        });
     }
     Ok(models)
 }
 
-pub fn versions(conn: &Connection, project: &str, name: &str) -> Result<Vec<ModelVersion>> {
-    let project = registered_project(conn, project, name)?;
-    let numbers: Vec<i64> = conn
-        .prepare(
+pub(crate) fn versions(c: &Conn, project: &str, name: &str) -> Result<Vec<ModelVersion>> {
+    let project = registered_project(c, project, name)?;
+    let numbers = c
+        .query(
             "SELECT version FROM model_versions WHERE project_id = ?1 AND name = ?2 AND deleted_at IS NULL
              ORDER BY version DESC",
-        )
-        .and_then(|mut st| {
-            st.query_map(params![project, name], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .map_err(db_err)?;
-    if numbers.is_empty() && versions_of(conn, project, name)? == 0 {
+            args![project, name],
+        )?
+        .iter()
+        .map(|r| r.int(0))
+        .collect::<Result<Vec<_>>>()?;
+    if numbers.is_empty() && versions_of(c, project, name)? == 0 {
         return Err(not_found(name, None));
     }
-    numbers
-        .into_iter()
-        .map(|v| version_row(conn, project, name, v))
-        .collect()
+    numbers.into_iter().map(|v| version_row(c, project, name, v)).collect()
 }
 
-pub fn delete_version(conn: &Connection, project: &str, name: &str, version: i64, user: &str, at: &str) -> Result<()> {
-    let project = registered_project(conn, project, name)?;
-    let tx = immediate(conn)?;
-    let v = version_row(&tx, project, name, version)?;
-    if !v.aliases.is_empty() {
-        return Err(Error::Conflict(format!(
-            "{name}/{version} is what {} point{} at: move or remove {} first (model alias)",
-            v.aliases
-                .iter()
-                .map(|a| format!("{name}@{a}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            if v.aliases.len() == 1 { "s" } else { "" },
-            if v.aliases.len() == 1 { "it" } else { "them" },
-        )));
-    }
-    tx.execute(
-        "UPDATE model_versions SET deleted_at = ?4 WHERE project_id = ?1 AND name = ?2 AND version = ?3",
-        params![project, name, version, at],
-    )
-    .map_err(db_err)?;
-    event(
-        &tx,
-        project,
-        name,
-        Some(version),
-        "version_deleted",
-        &format!("run {}", v.run),
-        user,
-        at,
-    )?;
-    tx.commit().map_err(db_err)
+pub(crate) fn delete_version(db: &Db, project: &str, name: &str, version: i64, user: &str, at: &str) -> Result<()> {
+    db.tx(|c| {
+        let project = registered_project(c, project, name)?;
+        let v = version_row(c, project, name, version)?;
+        if !v.aliases.is_empty() {
+            return Err(Error::Conflict(format!(
+                "{name}/{version} is what {} point{} at: move or remove {} first (model alias)",
+                v.aliases
+                    .iter()
+                    .map(|a| format!("{name}@{a}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if v.aliases.len() == 1 { "s" } else { "" },
+                if v.aliases.len() == 1 { "it" } else { "them" },
+            )));
+        }
+        c.exec(
+            "UPDATE model_versions SET deleted_at = ?4 WHERE project_id = ?1 AND name = ?2 AND version = ?3",
+            args![project, name, version, at],
+        )?;
+        event(
+            c,
+            project,
+            name,
+            Some(version),
+            "version_deleted",
+            &format!("run {}", v.run),
+            user,
+            at,
+        )
+    })
 }
 
-pub fn history(conn: &Connection, project: &str, name: &str) -> Result<Vec<ModelEvent>> {
-    let project = registered_project(conn, project, name)?;
-    let events = conn
-        .prepare(
+pub(crate) fn history(c: &Conn, project: &str, name: &str) -> Result<Vec<ModelEvent>> {
+    let project = registered_project(c, project, name)?;
+    let events = c
+        .query(
             "SELECT version, event, detail, at, user_name FROM model_events
              WHERE project_id = ?1 AND name = ?2 ORDER BY id",
-        )
-        .and_then(|mut st| {
-            st.query_map(params![project, name], |r| {
-                Ok(ModelEvent {
-                    name: name.to_string(),
-                    version: r.get(0)?,
-                    event: r.get(1)?,
-                    detail: r.get(2)?,
-                    at: r.get(3)?,
-                    user: r.get(4)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()
+            args![project, name],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(ModelEvent {
+                name: name.to_string(),
+                version: r.opt_int(0)?,
+                event: r.text(1)?,
+                detail: r.text(2)?,
+                at: r.text(3)?,
+                user: r.text(4)?,
+            })
         })
-        .map_err(db_err)?;
+        .collect::<Result<Vec<_>>>()?;
     if events.is_empty() {
         return Err(not_found(name, None));
     }
@@ -457,13 +421,19 @@ pub fn history(conn: &Connection, project: &str, name: &str) -> Result<Vec<Model
 
 #[cfg(test)]
 mod tests {
-    use crate::{RunStatus, SqliteStore, Store};
+    use crate::{RunStatus, Store};
     use risklake_core::Error;
 
     #[test]
     fn versions_aliases_tags_and_history() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
+        for b in crate::testing::backends() {
+            versions_aliases_tags_and_history_on(&b);
+        }
+    }
+
+    fn versions_aliases_tags_and_history_on(b: &crate::testing::Backend) {
+        eprintln!("versions_aliases_tags_and_history on {}", b.name);
+        let store = b.open();
         let runs: Vec<i64> = (0..3)
             .map(|_| {
                 let r = store.start_run("credit", "train.gbdt", "x").unwrap();
@@ -525,7 +495,10 @@ mod tests {
         let e = store
             .register_model("credit", "pd", 999, "model.json", None, "a")
             .unwrap_err();
-        assert!(e.to_string().contains("FOREIGN KEY"), "{e}");
+        assert!(
+            matches!(e, Error::NotFound { .. }) && e.to_string().contains("run not found: 999"),
+            "{e}"
+        );
         // The list and the history.
         let models = store.list_models("credit").unwrap();
         assert_eq!(models.len(), 1);
@@ -566,17 +539,20 @@ mod tests {
 
     #[test]
     fn concurrent_registrations_get_distinct_versions() {
-        let dir = tempfile::tempdir().unwrap();
-        let run = SqliteStore::open(dir.path())
-            .unwrap()
-            .start_run("p", "train", "x")
-            .unwrap();
+        for b in crate::testing::backends() {
+            concurrent_registrations_get_distinct_versions_on(&b);
+        }
+    }
+
+    fn concurrent_registrations_get_distinct_versions_on(b: &crate::testing::Backend) {
+        eprintln!("concurrent_registrations_get_distinct_versions on {}", b.name);
+        let run = b.open().start_run("p", "train", "x").unwrap();
         let versions = std::sync::Mutex::new(Vec::new());
         std::thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {
                     // A store each, as separate processes would have.
-                    let store = SqliteStore::open(dir.path()).unwrap();
+                    let store = b.open();
                     for _ in 0..5 {
                         let v = store.register_model("p", "m", run, "model.json", None, "u").unwrap();
                         versions.lock().unwrap().push(v.version);

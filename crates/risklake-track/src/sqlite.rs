@@ -1,4 +1,5 @@
-//! The embedded store: one SQLite file in the home, artifacts as files beside it.
+//! The project store over SQL: one SQLite file in the home (the embedded default) or a
+//! PostgreSQL database (a shared deployment), artifacts as files under the home.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -6,7 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension};
 
 use risklake_core::error::ResultExt;
 use risklake_core::process::Owner;
@@ -14,6 +15,7 @@ use risklake_core::process::Owner;
 use risklake_core::secret::mask;
 use risklake_core::{Error, Result};
 
+use crate::db::{args, retry_locked, sqlite_err, Db, Param, Pg, Row as DbRow};
 use crate::types::*;
 use crate::{registry, Store};
 
@@ -126,9 +128,11 @@ CREATE TABLE IF NOT EXISTS state (
 );
 ";
 
-/// The SQLite project store (`store.db` in the home, artifacts under `artifacts/`).
-pub struct SqliteStore {
-    conn: Mutex<Connection>,
+/// The project store: SQLite (`store.db` in the home; the embedded default) or a
+/// PostgreSQL database (a shared deployment, `--store postgres://...`), with artifacts as
+/// files under the home's `artifacts/` either way.
+pub struct SqlStore {
+    db: Db,
     artifact_dir: PathBuf,
     read_only: bool,
 }
@@ -178,96 +182,76 @@ pub(crate) fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-pub(crate) fn db_err(e: rusqlite::Error) -> Error {
-    Error::external("project store", e)
+/// Whether `store` names a PostgreSQL store (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(store: &str) -> bool {
+    store.starts_with("postgres://") || store.starts_with("postgresql://")
 }
 
-/// Runs `f` again while SQLite says the database is locked or busy, for up to 30 s.
-fn retry_locked<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> Result<T> {
-    let started = std::time::Instant::now();
-    let mut wait = Duration::from_millis(2);
-    loop {
-        match f() {
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if matches!(
-                    e.code,
-                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                ) && started.elapsed() < Duration::from_secs(30) =>
-            {
-                std::thread::sleep(wait);
-                wait = (wait * 2).min(Duration::from_millis(50));
+/// Creates the schema, or migrates an older one, in one write transaction: processes
+/// opening a new (or old) store at the same moment do it once (the others wait for the
+/// transaction, then find it done). `shown` names the store in errors.
+fn migrate(db: &Db, shown: &str) -> Result<()> {
+    let postgres = db.is_postgres();
+    db.tx(|c| {
+        for ddl in [SCHEMA, crate::jobs::SCHEMA, crate::jobs::AUTH_SCHEMA] {
+            if postgres {
+                c.batch(&crate::db::pg_schema(ddl))?;
+            } else {
+                c.batch(ddl)?;
             }
-            other => return other.map_err(db_err),
         }
-    }
+        let version = c.text("SELECT value FROM meta WHERE key = 'schema_version'", &[])?;
+        match version {
+            None => {
+                c.exec(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+                    args![&SCHEMA_VERSION.to_string()],
+                )?;
+            }
+            Some(v) if v.parse::<i64>().ok() == Some(SCHEMA_VERSION) => {}
+            Some(v) if !postgres && (v == "1" || v == "2" || v == "3") => {
+                // Version 1 had no owner column (its running runs stay unjudged); the
+                // registry's tables (version 3) and the job queue (4) were created above.
+                // (PostgreSQL stores start at version 4.)
+                if v == "1" {
+                    c.batch("ALTER TABLE runs ADD COLUMN owner TEXT;")?;
+                }
+                c.exec(
+                    "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                    args![&SCHEMA_VERSION.to_string()],
+                )?;
+            }
+            Some(v) => {
+                return Err(Error::invalid(format!(
+                    "the project store {shown} has schema version {v}, this risklake reads version {SCHEMA_VERSION}"
+                )))
+            }
+        }
+        Ok(())
+    })
 }
 
-impl SqliteStore {
-    /// Opens (creating if needed) the store in the folder `home`.
+impl SqlStore {
+    /// Opens (creating if needed) the SQLite store in the folder `home`.
     pub fn open(home: &Path) -> Result<Self> {
         std::fs::create_dir_all(home).map_err(|e| Error::io(format!("creating {}", home.display()), e))?;
         let path = home.join("store.db");
         let conn = Connection::open(&path).with_context(|| format!("opening the project store {}", path.display()))?;
         // WAL lets readers (the server, `runs list`) work while a job writes; the busy
         // timeout makes concurrent writers from several processes wait instead of fail.
-        conn.busy_timeout(Duration::from_secs(30)).map_err(db_err)?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(sqlite_err)?;
         // Switching a new file to WAL needs it to itself; SQLite answers "locked" at once
         // (no busy wait) when another process is doing the same: retry for a while.
         retry_locked(|| conn.pragma_update(None, "journal_mode", "WAL"))?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(db_err)?;
-        // Creating and migrating happen in one write transaction, so processes opening a
-        // new (or old) store at the same moment do it once: the others wait on the busy
-        // timeout and then find it done.
-        retry_locked(|| conn.execute_batch("BEGIN IMMEDIATE"))?;
-        let migrated = (|| -> Result<()> {
-            conn.execute_batch(SCHEMA).map_err(db_err)?;
-            conn.execute_batch(crate::jobs::SCHEMA).map_err(db_err)?;
-            conn.execute_batch(crate::jobs::AUTH_SCHEMA).map_err(db_err)?;
-            let version: Option<String> = conn
-                .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
-                .optional()
-                .map_err(db_err)?;
-            match version {
-                None => {
-                    conn.execute(
-                        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
-                        [SCHEMA_VERSION.to_string()],
-                    )
-                    .map_err(db_err)?;
-                }
-                Some(v) if v.parse::<i64>().ok() == Some(SCHEMA_VERSION) => {}
-                Some(v) if v == "1" || v == "2" || v == "3" => {
-                    // Version 1 had no owner column (its running runs stay unjudged);
-                    // the registry's tables (version 3) and the job queue (4) were
-                    // created above.
-                    if v == "1" {
-                        conn.execute_batch("ALTER TABLE runs ADD COLUMN owner TEXT;")
-                            .map_err(db_err)?;
-                    }
-                    conn.execute(
-                        "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
-                        [SCHEMA_VERSION.to_string()],
-                    )
-                    .map_err(db_err)?;
-                }
-                Some(v) => {
-                    return Err(Error::invalid(format!(
-                        "the project store {} has schema version {v}, this risklake reads version {SCHEMA_VERSION}",
-                        path.display()
-                    )))
-                }
-            }
-            Ok(())
-        })();
-        match migrated {
-            Ok(()) => conn.execute_batch("COMMIT").map_err(db_err)?,
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                return Err(e);
-            }
-        }
-        let store = SqliteStore {
-            conn: Mutex::new(conn),
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(sqlite_err)?;
+        Self::ready(Db::Sqlite(Mutex::new(conn)), &path.display().to_string(), home)
+    }
+
+    /// Creates or migrates the schema, and marks the runs of dead processes interrupted.
+    fn ready(db: Db, shown: &str, home: &Path) -> Result<Self> {
+        migrate(&db, shown)?;
+        let store = SqlStore {
+            db,
             artifact_dir: home.join("artifacts"),
             read_only: false,
         };
@@ -275,10 +259,33 @@ impl SqliteStore {
         Ok(store)
     }
 
-    /// Opens the store of `home` for reading only, writing nothing (not even WAL index
-    /// files): for a home this user may not write (another user's, a read-only mount).
-    /// Runs of dead processes are not marked interrupted from here, and the store must
-    /// already have the current schema (a writable open migrates it).
+    /// Opens the PostgreSQL store at `url` (`postgres://user:password@host:port/db`),
+    /// creating or migrating its schema; artifacts are kept under `home`.
+    pub fn open_postgres(url: &str, home: &Path) -> Result<Self> {
+        std::fs::create_dir_all(home).map_err(|e| Error::io(format!("creating {}", home.display()), e))?;
+        Self::ready(Db::Pg(Mutex::new(Pg::connect(url)?)), &mask(url), home)
+    }
+
+    /// Opens the store a home uses: `store` names a PostgreSQL database
+    /// (`postgres://...`), or, when `None`, the home's SQLite file.
+    pub fn open_at(home: &Path, store: Option<&str>) -> Result<Self> {
+        match store.map(str::trim).filter(|s| !s.is_empty()) {
+            None => Self::open(home),
+            Some(url) if is_postgres_url(url) => Self::open_postgres(url, home),
+            Some(other) => Err(Error::param(
+                "store",
+                format!(
+                    "{} is not a store risklake knows: give a postgres:// URL, or none for the home's SQLite file",
+                    mask(other)
+                ),
+            )),
+        }
+    }
+
+    /// Opens the SQLite store of `home` for reading only, writing nothing (not even WAL
+    /// index files): for a home this user may not write (another user's, a read-only
+    /// mount). Runs of dead processes are not marked interrupted from here, and the store
+    /// must already have the current schema (a writable open migrates it).
     pub fn open_read_only(home: &Path) -> Result<Self> {
         use rusqlite::OpenFlags;
         let path = home.join("store.db");
@@ -295,7 +302,7 @@ impl SqliteStore {
         };
         let context = || format!("opening the project store {} read-only", path.display());
         let plain = Connection::open_with_flags(&path, flags).with_context(context)?;
-        plain.busy_timeout(Duration::from_secs(30)).map_err(db_err)?;
+        plain.busy_timeout(Duration::from_secs(30)).map_err(sqlite_err)?;
         // A WAL database needs its shared-memory index, which a reader creates when it is
         // missing; where that cannot be written, read the file as immutable (nobody may
         // write it there either).
@@ -304,7 +311,7 @@ impl SqliteStore {
             Err(_) => {
                 let uri = format!("file:{}?immutable=1", uri_path(&path));
                 let conn = Connection::open_with_flags(&uri, flags).with_context(context)?;
-                let v = version(&conn).map_err(db_err)?;
+                let v = version(&conn).map_err(sqlite_err)?;
                 (conn, v)
             }
         };
@@ -319,8 +326,8 @@ impl SqliteStore {
                 )))
             }
         }
-        Ok(SqliteStore {
-            conn: Mutex::new(conn),
+        Ok(SqlStore {
+            db: Db::Sqlite(Mutex::new(conn)),
             artifact_dir: home.join("artifacts"),
             read_only: true,
         })
@@ -331,27 +338,30 @@ impl SqliteStore {
         self.read_only
     }
 
-    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave SQLite inconsistent (each call is
-        // one statement or transaction), so a poisoned lock is still usable.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// Whether this store is a PostgreSQL database.
+    pub fn is_postgres(&self) -> bool {
+        self.db.is_postgres()
     }
 
-    fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
-        let status: String = row.get(4)?;
-        let started_at: String = row.get(5)?;
-        let ended_at: Option<String> = row.get(6)?;
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    fn summary_from_row(row: &DbRow) -> Result<RunSummary> {
+        let status = row.text(4)?;
+        let started_at = row.text(5)?;
+        let ended_at = row.opt_text(6)?;
         let duration_s = duration(&started_at, ended_at.as_deref());
         Ok(RunSummary {
-            id: row.get(0)?,
-            project: row.get(1)?,
-            kind: row.get(2)?,
-            command: row.get(3)?,
+            id: row.int(0)?,
+            project: row.text(1)?,
+            kind: row.text(2)?,
+            command: row.text(3)?,
             status: RunStatus::parse(&status).unwrap_or(RunStatus::Failed),
             started_at,
             ended_at,
             duration_s,
-            error: row.get(7)?,
+            error: row.opt_text(7)?,
         })
     }
 
@@ -371,13 +381,13 @@ impl SqliteStore {
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?
             .len() as i64;
         let path_str = path.to_string_lossy().to_string();
-        self.conn()
-            .execute(
+        self.db.with(|c| {
+            c.exec(
                 "INSERT INTO artifacts (run_id, name, path, size, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (run_id, name) DO UPDATE SET path = excluded.path, size = excluded.size",
-                params![run, name, path_str, size, now()],
+                args![run, name, &path_str, size, &now()],
             )
-            .map_err(db_err)?;
+        })?;
         Ok(Artifact {
             name: name.to_string(),
             path: path_str,
@@ -398,62 +408,62 @@ fn duration(start: &str, end: Option<&str>) -> Option<f64> {
 const RUN_COLUMNS: &str =
     "r.id, p.name, r.kind, r.command, r.status, r.started_at, r.ended_at, r.error FROM runs r JOIN projects p ON p.id = r.project_id";
 
-impl Store for SqliteStore {
+impl Store for SqlStore {
     fn ensure_project(&self, name: &str) -> Result<i64> {
         if name.trim().is_empty() {
             return Err(Error::invalid("project name must not be empty"));
         }
-        let conn = self.conn();
-        conn.execute(
-            "INSERT OR IGNORE INTO projects (name, created_at) VALUES (?1, ?2)",
-            params![name, now()],
-        )
-        .map_err(db_err)?;
-        conn.query_row("SELECT id FROM projects WHERE name = ?1", [name], |r| r.get(0))
-            .map_err(db_err)
+        self.db.with(|c| {
+            c.exec(
+                "INSERT INTO projects (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                args![name, &now()],
+            )?;
+            c.int("SELECT id FROM projects WHERE name = ?1", args![name])?
+                .ok_or_else(|| Error::not_found("project", name))
+        })
     }
 
     fn list_projects(&self) -> Result<Vec<Project>> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
+        let rows = self.db.with(|c| {
+            c.query(
                 "SELECT p.id, p.name, p.created_at, COUNT(r.id) FROM projects p
-                 LEFT JOIN runs r ON r.project_id = p.id GROUP BY p.id ORDER BY p.name",
+                 LEFT JOIN runs r ON r.project_id = p.id GROUP BY p.id, p.name, p.created_at ORDER BY p.name",
+                &[],
             )
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map([], |r| {
+        })?;
+        rows.iter()
+            .map(|r| {
                 Ok(Project {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    created_at: r.get(2)?,
-                    runs: r.get(3)?,
+                    id: r.int(0)?,
+                    name: r.text(1)?,
+                    created_at: r.text(2)?,
+                    runs: r.int(3)?,
                 })
             })
-            .map_err(db_err)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+            .collect()
     }
 
     fn start_run(&self, project: &str, kind: &str, command: &str) -> Result<RunId> {
         let project_id = self.ensure_project(project)?;
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO runs (project_id, kind, command, status, started_at, owner)
-             VALUES (?1, ?2, ?3, 'running', ?4, ?5)",
-            params![project_id, kind, mask(command), now(), Owner::current().to_string()],
-        )
-        .map_err(db_err)?;
-        Ok(conn.last_insert_rowid())
+        self.db.with(|c| {
+            c.row(
+                "INSERT INTO runs (project_id, kind, command, status, started_at, owner)
+                 VALUES (?1, ?2, ?3, 'running', ?4, ?5) RETURNING id",
+                args![project_id, kind, &*mask(command), &now(), &Owner::current().to_string()],
+            )?
+            .ok_or_else(|| Error::invalid("the run just started is not in the store"))?
+            .int(0)
+        })
     }
 
     fn log_param(&self, run: RunId, key: &str, value: &str) -> Result<()> {
-        self.conn()
-            .execute(
+        self.db.with(|c| {
+            c.exec(
                 "INSERT INTO params (run_id, key, value) VALUES (?1, ?2, ?3)
                  ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
-                params![run, key, mask(value)],
+                args![run, key, &*mask(value)],
             )
-            .map_err(db_err)?;
+        })?;
         Ok(())
     }
 
@@ -462,22 +472,22 @@ impl Store for SqliteStore {
         if !value.is_finite() {
             return Err(Error::invalid(format!("metric {key} is not a finite number: {value}")));
         }
-        self.conn()
-            .execute(
+        self.db.with(|c| {
+            c.exec(
                 "INSERT INTO metrics (run_id, key, step, value, logged_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![run, key, step, value, now()],
+                args![run, key, step, value, &now()],
             )
-            .map_err(db_err)?;
+        })?;
         Ok(())
     }
 
     fn log_dataset(&self, run: RunId, d: &DatasetRef) -> Result<()> {
-        self.conn()
-            .execute(
+        self.db.with(|c| {
+            c.exec(
                 "INSERT INTO datasets (run_id, role, name, snapshot, rows) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![run, d.role, mask(&d.name), d.snapshot, d.rows],
+                args![run, &d.role, &*mask(&d.name), d.snapshot, d.rows],
             )
-            .map_err(db_err)?;
+        })?;
         Ok(())
     }
 
@@ -496,16 +506,15 @@ impl Store for SqliteStore {
     }
 
     fn reap_interrupted(&self) -> Result<Vec<RunId>> {
-        let conn = self.conn();
-        let running: Vec<(RunId, String)> = conn
-            .prepare("SELECT id, owner FROM runs WHERE status = 'running' AND owner IS NOT NULL")
-            .and_then(|mut st| {
-                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .map_err(db_err)?;
+        let running = self.db.with(|c| {
+            c.query(
+                "SELECT id, owner FROM runs WHERE status = 'running' AND owner IS NOT NULL",
+                &[],
+            )
+        })?;
         let mut reaped = Vec::new();
-        for (id, owner) in running {
+        for r in running {
+            let (id, owner) = (r.int(0)?, r.text(1)?);
             let Some(o) = Owner::parse(&owner) else { continue };
             if !o.is_gone() {
                 continue;
@@ -515,13 +524,13 @@ impl Store for SqliteStore {
                 o.pid, o.host
             );
             // Only while still running: the owner may have finished it meanwhile.
-            let n = conn
-                .execute(
+            let n = self.db.with(|c| {
+                c.exec(
                     "UPDATE runs SET status = 'interrupted', ended_at = ?2, error = ?3
                      WHERE id = ?1 AND status = 'running'",
-                    params![id, now(), why],
+                    args![id, &now(), &why],
                 )
-                .map_err(db_err)?;
+            })?;
             if n == 1 {
                 reaped.push(id);
             }
@@ -530,28 +539,27 @@ impl Store for SqliteStore {
     }
 
     fn interrupt_own_runs(&self, reason: &str) -> Result<Vec<RunId>> {
-        let conn = self.conn();
         let me = Owner::current().to_string();
-        let ids: Vec<RunId> = conn
-            .prepare("SELECT id FROM runs WHERE status = 'running' AND owner = ?1")
-            .and_then(|mut st| st.query_map([&me], |r| r.get(0))?.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(db_err)?;
-        conn.execute(
-            "UPDATE runs SET status = 'interrupted', ended_at = ?2, error = ?3 WHERE status = 'running' AND owner = ?1",
-            params![me, now(), format!("interrupted: {reason}")],
-        )
-        .map_err(db_err)?;
+        let rows = self.db.with(|c| {
+            c.query(
+                "UPDATE runs SET status = 'interrupted', ended_at = ?2, error = ?3
+                 WHERE status = 'running' AND owner = ?1 RETURNING id",
+                args![&me, &now(), &format!("interrupted: {reason}")],
+            )
+        })?;
+        let mut ids = rows.iter().map(|r| r.int(0)).collect::<Result<Vec<_>>>()?;
+        ids.sort();
         Ok(ids)
     }
 
     fn finish_run(&self, run: RunId, status: RunStatus, error: Option<&str>) -> Result<()> {
-        let n = self
-            .conn()
-            .execute(
+        let error = error.map(mask);
+        let n = self.db.with(|c| {
+            c.exec(
                 "UPDATE runs SET status = ?2, ended_at = ?3, error = ?4 WHERE id = ?1",
-                params![run, status.as_str(), now(), error.map(mask)],
+                args![run, status.as_str(), &now(), error.as_deref()],
             )
-            .map_err(db_err)?;
+        })?;
         if n == 0 {
             return Err(Error::not_found("run", run.to_string()));
         }
@@ -559,71 +567,63 @@ impl Store for SqliteStore {
     }
 
     fn get_run(&self, run: RunId) -> Result<RunDetail> {
-        let conn = self.conn();
-        let summary = conn
-            .query_row(
-                &format!("SELECT {RUN_COLUMNS} WHERE r.id = ?1"),
-                [run],
-                Self::summary_from_row,
-            )
-            .optional()
-            .map_err(db_err)?
-            .ok_or_else(|| Error::not_found("run", run.to_string()))?;
-        let mut params = BTreeMap::new();
-        let mut stmt = conn
-            .prepare("SELECT key, value FROM params WHERE run_id = ?1 ORDER BY key")
-            .map_err(db_err)?;
-        for kv in stmt
-            .query_map([run], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .map_err(db_err)?
-        {
-            let (k, v) = kv.map_err(db_err)?;
-            params.insert(k, v);
-        }
-        let mut stmt = conn
-            .prepare("SELECT key, step, value FROM metrics WHERE run_id = ?1 ORDER BY id")
-            .map_err(db_err)?;
-        let metric_history = stmt
-            .query_map([run], |r| {
+        let (summary, params, metrics, datasets, artifacts) = self.db.with(|c| {
+            let summary = c.row(&format!("SELECT {RUN_COLUMNS} WHERE r.id = ?1"), args![run])?;
+            let params = c.query(
+                "SELECT key, value FROM params WHERE run_id = ?1 ORDER BY key",
+                args![run],
+            )?;
+            let metrics = c.query(
+                "SELECT key, step, value FROM metrics WHERE run_id = ?1 ORDER BY id",
+                args![run],
+            )?;
+            let datasets = c.query(
+                "SELECT role, name, snapshot, rows FROM datasets WHERE run_id = ?1 ORDER BY id",
+                args![run],
+            )?;
+            let artifacts = c.query(
+                "SELECT name, path, size FROM artifacts WHERE run_id = ?1 ORDER BY id",
+                args![run],
+            )?;
+            Ok((summary, params, metrics, datasets, artifacts))
+        })?;
+        let summary = Self::summary_from_row(&summary.ok_or_else(|| Error::not_found("run", run.to_string()))?)?;
+        let params = params
+            .iter()
+            .map(|r| Ok((r.text(0)?, r.text(1)?)))
+            .collect::<Result<BTreeMap<_, _>>>()?;
+        let metric_history = metrics
+            .iter()
+            .map(|r| {
                 Ok(MetricPoint {
-                    key: r.get(0)?,
-                    step: r.get(1)?,
-                    value: r.get(2)?,
+                    key: r.text(0)?,
+                    step: r.opt_int(1)?,
+                    value: r.real(2)?,
                 })
             })
-            .map_err(db_err)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(db_err)?;
+            .collect::<Result<Vec<_>>>()?;
         let metrics = final_values(metric_history.iter().map(|m| (m.key.as_str(), m.step, m.value)));
-        let mut stmt = conn
-            .prepare("SELECT role, name, snapshot, rows FROM datasets WHERE run_id = ?1 ORDER BY id")
-            .map_err(db_err)?;
-        let datasets = stmt
-            .query_map([run], |r| {
+        let datasets = datasets
+            .iter()
+            .map(|r| {
                 Ok(DatasetRef {
-                    role: r.get(0)?,
-                    name: r.get(1)?,
-                    snapshot: r.get(2)?,
-                    rows: r.get(3)?,
+                    role: r.text(0)?,
+                    name: r.text(1)?,
+                    snapshot: r.opt_int(2)?,
+                    rows: r.opt_int(3)?,
                 })
             })
-            .map_err(db_err)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(db_err)?;
-        let mut stmt = conn
-            .prepare("SELECT name, path, size FROM artifacts WHERE run_id = ?1 ORDER BY id")
-            .map_err(db_err)?;
-        let artifacts = stmt
-            .query_map([run], |r| {
+            .collect::<Result<Vec<_>>>()?;
+        let artifacts = artifacts
+            .iter()
+            .map(|r| {
                 Ok(Artifact {
-                    name: r.get(0)?,
-                    path: r.get(1)?,
-                    size: r.get(2)?,
+                    name: r.text(0)?,
+                    path: r.text(1)?,
+                    size: r.int(2)?,
                 })
             })
-            .map_err(db_err)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(db_err)?;
+            .collect::<Result<Vec<_>>>()?;
         Ok(RunDetail {
             summary,
             params,
@@ -635,30 +635,25 @@ impl Store for SqliteStore {
     }
 
     fn final_metrics(&self, runs: &[RunId]) -> Result<std::collections::HashMap<RunId, BTreeMap<String, f64>>> {
-        let conn = self.conn();
         let mut out = std::collections::HashMap::new();
         for chunk in runs.chunks(500) {
-            let marks = vec!["?"; chunk.len()].join(", ");
-            let mut stmt = conn
-                .prepare(&format!(
-                    "SELECT run_id, key, step, value FROM metrics WHERE run_id IN ({marks}) ORDER BY id"
-                ))
-                .map_err(db_err)?;
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(chunk.iter()), |r| {
-                    Ok((
-                        r.get::<_, RunId>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Option<i64>>(2)?,
-                        r.get::<_, f64>(3)?,
-                    ))
-                })
-                .map_err(db_err)?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(db_err)?;
+            let marks = (1..=chunk.len())
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let params: Vec<Param> = chunk.iter().map(|&r| Param::from(r)).collect();
+            let rows = self.db.with(|c| {
+                c.query(
+                    &format!("SELECT run_id, key, step, value FROM metrics WHERE run_id IN ({marks}) ORDER BY id"),
+                    &params,
+                )
+            })?;
             let mut by_run: std::collections::HashMap<RunId, Vec<(String, Option<i64>, f64)>> = Default::default();
-            for (run, key, step, value) in rows {
-                by_run.entry(run).or_default().push((key, step, value));
+            for r in rows {
+                by_run
+                    .entry(r.int(0)?)
+                    .or_default()
+                    .push((r.text(1)?, r.opt_int(2)?, r.real(3)?));
             }
             for &run in chunk {
                 let points = by_run.remove(&run).unwrap_or_default();
@@ -670,29 +665,25 @@ impl Store for SqliteStore {
 
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunSummary>> {
         let mut sql = format!("SELECT {RUN_COLUMNS} WHERE 1 = 1");
-        let mut args: Vec<String> = Vec::new();
+        let mut args: Vec<Param> = Vec::new();
         if let Some(p) = &filter.project {
-            args.push(p.clone());
+            args.push(p.into());
             sql.push_str(&format!(" AND p.name = ?{}", args.len()));
         }
         if let Some(k) = &filter.kind {
-            args.push(k.clone());
+            args.push(k.into());
             sql.push_str(&format!(" AND r.kind = ?{}", args.len()));
         }
         if let Some(s) = filter.status {
-            args.push(s.as_str().to_string());
+            args.push(s.as_str().into());
             sql.push_str(&format!(" AND r.status = ?{}", args.len()));
         }
         sql.push_str(" ORDER BY r.id DESC");
         if let Some(limit) = filter.limit {
             sql.push_str(&format!(" LIMIT {limit}"));
         }
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&sql).map_err(db_err)?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(args.iter()), Self::summary_from_row)
-            .map_err(db_err)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        let rows = self.db.with(|c| c.query(&sql, &args))?;
+        rows.iter().map(Self::summary_from_row).collect()
     }
 
     fn register_model(
@@ -705,78 +696,73 @@ impl Store for SqliteStore {
         user: &str,
     ) -> Result<ModelVersion> {
         let project = self.ensure_project(project)?;
-        registry::register(&self.conn(), project, name, run, artifact, description, user, &now())
+        registry::register(&self.db, project, name, run, artifact, description, user, &now())
     }
 
     fn model_version(&self, project: &str, name: &str, version: i64) -> Result<ModelVersion> {
-        registry::get(&self.conn(), project, name, version)
+        self.db.with(|c| registry::get(c, project, name, version))
     }
 
     fn model_alias(&self, project: &str, name: &str, alias: &str) -> Result<ModelVersion> {
-        registry::alias(&self.conn(), project, name, alias)
+        self.db.with(|c| registry::alias(c, project, name, alias))
     }
 
     fn set_model_alias(&self, project: &str, name: &str, alias: &str, version: Option<i64>, user: &str) -> Result<()> {
-        registry::set_alias(&self.conn(), project, name, alias, version, user, &now())
+        registry::set_alias(&self.db, project, name, alias, version, user, &now())
     }
 
     fn set_model_tag(&self, project: &str, name: &str, version: i64, key: &str, value: &str, user: &str) -> Result<()> {
-        registry::set_tag(&self.conn(), project, name, version, key, value, user, &now())
+        registry::set_tag(&self.db, project, name, version, key, value, user, &now())
     }
 
     fn list_models(&self, project: &str) -> Result<Vec<RegisteredModel>> {
-        registry::list(&self.conn(), project)
+        self.db.with(|c| registry::list(c, project))
     }
 
     fn model_versions(&self, project: &str, name: &str) -> Result<Vec<ModelVersion>> {
-        registry::versions(&self.conn(), project, name)
+        self.db.with(|c| registry::versions(c, project, name))
     }
 
     fn delete_model_version(&self, project: &str, name: &str, version: i64, user: &str) -> Result<()> {
-        registry::delete_version(&self.conn(), project, name, version, user, &now())
+        registry::delete_version(&self.db, project, name, version, user, &now())
     }
 
     fn model_history(&self, project: &str, name: &str) -> Result<Vec<ModelEvent>> {
-        registry::history(&self.conn(), project, name)
+        self.db.with(|c| registry::history(c, project, name))
     }
 
     fn dataset_writer(&self, name: &str, snapshot: i64) -> Result<Option<RunId>> {
-        self.conn()
-            .query_row(
+        self.db.with(|c| {
+            c.int(
                 "SELECT run_id FROM datasets WHERE role = 'output' AND name = ?1 AND snapshot = ?2 ORDER BY id LIMIT 1",
-                params![name, snapshot],
-                |r| r.get(0),
+                args![name, snapshot],
             )
-            .optional()
-            .map_err(db_err)
+        })
     }
 
     fn clear_state(&self, scope: &str) -> Result<()> {
-        self.conn()
-            .execute("DELETE FROM state WHERE scope = ?1", [scope])
-            .map_err(db_err)?;
+        self.db
+            .with(|c| c.exec("DELETE FROM state WHERE scope = ?1", args![scope]))?;
         Ok(())
     }
 
     fn get_state(&self, scope: &str, key: &str) -> Result<Option<String>> {
-        self.conn()
-            .query_row(
+        self.db.with(|c| {
+            c.text(
                 "SELECT value FROM state WHERE scope = ?1 AND key = ?2",
-                [scope, key],
-                |r| r.get(0),
+                args![scope, key],
             )
-            .optional()
-            .map_err(db_err)
+        })
     }
 
     fn set_state(&self, scope: &str, key: &str, value: &str) -> Result<()> {
-        self.conn()
-            .execute(
+        self.db.with(|c| {
+            c.exec(
                 "INSERT INTO state (scope, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                params![scope, key, value, now()],
+                args![scope, key, value, &now()],
             )
-            .map_err(db_err)?;
+        })?;
         Ok(())
     }
 }
@@ -787,8 +773,14 @@ mod tests {
 
     #[test]
     fn final_metrics_of_many_runs_match_each_runs_detail() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
+        for b in crate::testing::backends() {
+            final_metrics_of_many_runs_match_each_runs_detail_on(&b);
+        }
+    }
+
+    fn final_metrics_of_many_runs_match_each_runs_detail_on(b: &crate::testing::Backend) {
+        eprintln!("final_metrics_of_many_runs_match_each_runs_detail on {}", b.name);
+        let store = b.open();
         let a = store.start_run("p", "train", "a").unwrap();
         let b = store.start_run("p", "tune", "b").unwrap();
         let none = store.start_run("p", "sql", "c").unwrap();
@@ -809,8 +801,17 @@ mod tests {
 
     #[test]
     fn runs_of_dead_processes_are_marked_interrupted_when_the_store_opens() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
+        for b in crate::testing::backends() {
+            runs_of_dead_processes_are_marked_interrupted_when_the_store_opens_on(&b);
+        }
+    }
+
+    fn runs_of_dead_processes_are_marked_interrupted_when_the_store_opens_on(b: &crate::testing::Backend) {
+        eprintln!(
+            "runs_of_dead_processes_are_marked_interrupted_when_the_store_opens on {}",
+            b.name
+        );
+        let store = b.open();
         let mine = store.start_run("p", "train", "risklake train").unwrap();
         let dead = store.start_run("p", "ingest", "risklake ingest").unwrap();
         let elsewhere = store.start_run("p", "tune", "risklake tune").unwrap();
@@ -826,21 +827,21 @@ mod tests {
             host: "other-host".into(),
             ..Owner::current()
         };
-        {
-            let conn = store.conn();
-            conn.execute(
-                "UPDATE runs SET owner = ?2 WHERE id = ?1",
-                params![dead, gone.to_string()],
-            )
+        store
+            .db()
+            .with(|c| {
+                c.exec(
+                    "UPDATE runs SET owner = ?2 WHERE id = ?1",
+                    args![dead, &gone.to_string()],
+                )?;
+                c.exec(
+                    "UPDATE runs SET owner = ?2 WHERE id = ?1",
+                    args![elsewhere, &remote.to_string()],
+                )
+            })
             .unwrap();
-            conn.execute(
-                "UPDATE runs SET owner = ?2 WHERE id = ?1",
-                params![elsewhere, remote.to_string()],
-            )
-            .unwrap();
-        }
         drop(store);
-        let store = SqliteStore::open(dir.path()).unwrap();
+        let store = b.open();
         let status = |r| store.get_run(r).unwrap().summary.status;
         assert_eq!(status(mine), RunStatus::Running, "this process is alive");
         assert_eq!(status(dead), RunStatus::Interrupted);
@@ -862,19 +863,21 @@ mod tests {
     fn processes_opening_a_new_store_at_once_all_succeed() {
         // Eight connections (as eight processes would) create one new store together.
         for round in 0..5 {
-            let dir = tempfile::tempdir().unwrap();
-            let barrier = std::sync::Barrier::new(8);
-            std::thread::scope(|s| {
-                for _ in 0..8 {
-                    s.spawn(|| {
-                        barrier.wait();
-                        let store = SqliteStore::open(dir.path()).unwrap_or_else(|e| panic!("round {round}: {e}"));
-                        store.start_run("p", "ingest", "x").unwrap();
-                    });
-                }
-            });
-            let store = SqliteStore::open(dir.path()).unwrap();
-            assert_eq!(store.list_runs(&Default::default()).unwrap().len(), 8);
+            for b in crate::testing::backends() {
+                let barrier = std::sync::Barrier::new(8);
+                std::thread::scope(|s| {
+                    for _ in 0..8 {
+                        s.spawn(|| {
+                            barrier.wait();
+                            let store = std::panic::catch_unwind(|| b.open())
+                                .unwrap_or_else(|_| panic!("round {round} on {}", b.name));
+                            store.start_run("p", "ingest", "x").unwrap();
+                        });
+                    }
+                });
+                let store = b.open();
+                assert_eq!(store.list_runs(&Default::default()).unwrap().len(), 8, "{}", b.name);
+            }
         }
     }
 
@@ -893,7 +896,7 @@ mod tests {
             )
             .unwrap();
         }
-        let store = SqliteStore::open(dir.path()).unwrap();
+        let store = SqlStore::open(dir.path()).unwrap();
         assert_eq!(
             store.get_run(1).unwrap().summary.status,
             RunStatus::Running,
@@ -901,17 +904,26 @@ mod tests {
         );
         let run = store.start_run("p", "train", "risklake train").unwrap();
         assert_eq!(run, 2);
-        let version: String = store
-            .conn()
-            .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+        let version = store
+            .db()
+            .with(|c| c.row("SELECT value FROM meta WHERE key = 'schema_version'", &[]))
+            .unwrap()
+            .unwrap()
+            .text(0)
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION.to_string());
     }
 
     #[test]
     fn run_lifecycle_params_metrics_datasets_artifacts() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
+        for b in crate::testing::backends() {
+            run_lifecycle_params_metrics_datasets_artifacts_on(&b);
+        }
+    }
+
+    fn run_lifecycle_params_metrics_datasets_artifacts_on(b: &crate::testing::Backend) {
+        eprintln!("run_lifecycle_params_metrics_datasets_artifacts on {}", b.name);
+        let store = b.open();
         let run = store.start_run("credit", "train", "risklake train gbdt").unwrap();
         store.log_param(run, "lr", "0.1").unwrap();
         store.log_param(run, "lr", "0.05").unwrap();
@@ -934,6 +946,7 @@ mod tests {
         let a = store.log_artifact_bytes(run, "model/model.json", b"{}").unwrap();
         assert_eq!(a.size, 2);
         assert!(std::path::Path::new(&a.path).exists());
+        assert!(a.path.starts_with(&*b.home().to_string_lossy()), "{}", a.path);
         assert!(store.log_artifact_bytes(run, "../escape", b"x").is_err());
         store.finish_run(run, RunStatus::Finished, None).unwrap();
 
@@ -950,16 +963,22 @@ mod tests {
 
     #[test]
     fn listing_filters_and_survives_reopen() {
-        let dir = tempfile::tempdir().unwrap();
+        for b in crate::testing::backends() {
+            listing_filters_and_survives_reopen_on(&b);
+        }
+    }
+
+    fn listing_filters_and_survives_reopen_on(b: &crate::testing::Backend) {
+        eprintln!("listing_filters_and_survives_reopen on {}", b.name);
         {
-            let store = SqliteStore::open(dir.path()).unwrap();
+            let store = b.open();
             let a = store.start_run("p1", "ingest", "a").unwrap();
             store.finish_run(a, RunStatus::Failed, Some("bad row")).unwrap();
             store.start_run("p2", "sql", "b").unwrap();
             store.start_run("p1", "sql", "c").unwrap();
             store.set_state("ingest:pg", "hwm", "42").unwrap();
         }
-        let store = SqliteStore::open(dir.path()).unwrap();
+        let store = b.open();
         let all = store.list_runs(&RunFilter::default()).unwrap();
         assert_eq!(
             all.iter().map(|r| r.command.as_str()).collect::<Vec<_>>(),
@@ -998,8 +1017,14 @@ mod tests {
 
     #[test]
     fn concurrent_writers_from_threads() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = std::sync::Arc::new(SqliteStore::open(dir.path()).unwrap());
+        for b in crate::testing::backends() {
+            concurrent_writers_from_threads_on(&b);
+        }
+    }
+
+    fn concurrent_writers_from_threads_on(b: &crate::testing::Backend) {
+        eprintln!("concurrent_writers_from_threads on {}", b.name);
+        let store = std::sync::Arc::new(b.open());
         let handles: Vec<_> = (0..4)
             .map(|t| {
                 let s = store.clone();

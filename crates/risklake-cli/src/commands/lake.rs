@@ -3,7 +3,6 @@
 use serde_json::json;
 
 use risklake_core::Result;
-use risklake_lake::TableName;
 
 use super::Ctx;
 use crate::output::{grid, kv_table};
@@ -51,7 +50,7 @@ pub async fn tables(ctx: &Ctx) -> Result<()> {
 
 pub async fn describe(ctx: &Ctx, table: &str) -> Result<()> {
     let lake = ctx.lake().await?;
-    let info = lake.describe(&TableName::parse(table)?).await?;
+    let info = lake.describe(&lake.name(table)?).await?;
     let value = serde_json::to_value(&info).map_err(|e| risklake_core::Error::invalid(e.to_string()))?;
     ctx.out.emit(value, || {
         let mut s = kv_table([

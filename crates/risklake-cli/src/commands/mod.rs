@@ -29,16 +29,18 @@ pub struct Ctx {
     pub out: Out,
     pub project: String,
     pub ws: risklake_app::Workspace,
+    /// `--store`: the project store's URL, when not the home's SQLite file.
+    pub store: Option<String>,
 }
 
 impl Ctx {
     /// Opens the home; `create` when the command may be the first to use it (it writes
     /// tables or runs), otherwise a missing home is an error naming the folder.
-    fn open(home: &Path, out: Out, project: &str, create: bool) -> Result<Ctx> {
+    fn open(home: &Path, out: Out, project: &str, create: bool, store: Option<String>) -> Result<Ctx> {
         let ws = if create {
-            risklake_app::Workspace::open(home, project)?
+            risklake_app::Workspace::open_with(home, project, store.as_deref())?
         } else {
-            risklake_app::Workspace::open_existing(home, project)?
+            risklake_app::Workspace::open_existing(home, project, store.as_deref())?
         }
         .with_origin(command_line());
         Ok(Ctx {
@@ -46,6 +48,7 @@ impl Ctx {
             out,
             project: project.to_string(),
             ws,
+            store,
         })
     }
 
@@ -102,7 +105,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Submit(args) => return submit::submit(out, &cli.project, args).await,
         Command::Jobs(cmd) => return submit::jobs(out, &cli.project, cmd),
-        Command::Token(cmd) => return submit::token(out, &cli.home, &cli.project, cmd),
+        Command::Token(cmd) => return submit::token(out, &cli.home, cli.store.as_deref(), &cli.project, cmd),
         _ => {}
     }
     // Commands about what a home already holds never create one (those that may take
@@ -120,7 +123,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             )
     );
     let home = cli.home.clone();
-    let ctx = Ctx::open(&cli.home, out, &cli.project, creates)?;
+    let ctx = Ctx::open(&cli.home, out, &cli.project, creates, cli.store.clone())?;
     dispatch(ctx, cli.command).await.map_err(|e| with_home(e, &home))
 }
 

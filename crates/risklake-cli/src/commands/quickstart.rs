@@ -478,6 +478,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
 async fn serve_step(ctx: &Ctx) -> Result<serde_json::Value> {
     use risklake_core::Error;
     let mut config = risklake_server::ServeConfig::new(ctx.ws.home());
+    config.store = ctx.store.clone();
     config.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     config.workers = 1;
     config.auth = risklake_server::Auth::None;

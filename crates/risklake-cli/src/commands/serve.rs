@@ -12,6 +12,7 @@ use crate::app::ServeArgs;
 
 pub async fn run(ctx: &Ctx, args: ServeArgs) -> Result<()> {
     let mut config = ServeConfig::new(ctx.ws.home());
+    config.store = ctx.store.clone();
     config.bind = args.bind;
     config.auth = if args.auth == "none" {
         risklake_server::Auth::None

@@ -8,7 +8,7 @@ use serde_json::json;
 use risklake_app::sql::SqlRequest;
 use risklake_core::{Error, Result};
 use risklake_lake::sql::{is_complete, split_statements};
-use risklake_lake::{SqlResult, SqlSession, TableName};
+use risklake_lake::{SqlResult, SqlSession};
 
 use super::Ctx;
 use crate::app::SqlArgs;
@@ -198,7 +198,7 @@ async fn meta_command(ctx: &Ctx, cmd: &str) -> Result<()> {
     let mut parts = cmd.split_whitespace();
     match (parts.next(), parts.next()) {
         (Some("\\d"), None) => super::lake::tables(ctx).await,
-        (Some("\\d"), Some(t)) => super::lake::describe(ctx, &TableName::parse(t)?.to_string()).await,
+        (Some("\\d"), Some(t)) => super::lake::describe(ctx, &ctx.ws.table_name(t)?.to_string()).await,
         _ => Err(Error::invalid(format!(
             "unknown shell command {cmd}; try \\d, \\d TABLE or \\q"
         ))),

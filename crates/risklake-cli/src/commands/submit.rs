@@ -242,10 +242,16 @@ pub fn jobs(out: Out, project: &str, cmd: JobsCommand) -> Result<()> {
 }
 
 /// `token create / list / revoke` on this home's store (what the server reads).
-pub fn token(out: Out, home: &std::path::Path, project: &str, cmd: crate::app::TokenCommand) -> Result<()> {
+pub fn token(
+    out: Out,
+    home: &std::path::Path,
+    store: Option<&str>,
+    project: &str,
+    cmd: crate::app::TokenCommand,
+) -> Result<()> {
     use crate::app::TokenCommand as T;
     use risklake_track::Role;
-    let store = risklake_track::SqliteStore::open(home)?;
+    let store = risklake_track::SqlStore::open_at(home, store)?;
     let me = std::env::var("USER").unwrap_or_else(|_| "local".into());
     match cmd {
         T::Create {

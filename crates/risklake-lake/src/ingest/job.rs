@@ -118,7 +118,7 @@ impl IngestJob {
         job.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         // Check every source now, so a mistake in the last one fails before the first runs.
         for (i, s) in job.sources.iter().enumerate() {
-            job.request(s).map_err(|e| {
+            job.request(s, crate::DEFAULT_DATABASE).map_err(|e| {
                 Error::invalid(format!(
                     "job file {}, source {} ({}): {e}",
                     path.display(),
@@ -144,8 +144,9 @@ impl IngestJob {
             .unwrap_or(false)
     }
 
-    /// The ingest request of one source, with the defaults applied.
-    pub fn request(&self, s: &JobSource) -> Result<IngestRequest> {
+    /// The ingest request of one source, with the defaults applied; a table name without
+    /// a database is in `database` (the project's).
+    pub fn request(&self, s: &JobSource, database: &str) -> Result<IngestRequest> {
         let d = &self.defaults;
         let o = &s.options;
         macro_rules! pick {
@@ -213,7 +214,7 @@ impl IngestJob {
         read.normalize_names = pick!(normalize_names).unwrap_or(false);
         Ok(IngestRequest {
             source,
-            table: TableName::parse(&s.table)?,
+            table: TableName::parse_in(&s.table, database)?,
             mode: WriteMode::parse(pick!(mode).as_deref().unwrap_or("append"))?,
             spec: TableSpec {
                 primary_key: pick!(primary_key).unwrap_or_default(),
@@ -269,14 +270,14 @@ table = "raw.p"
         )
         .unwrap();
         let job = IngestJob::load(&path).unwrap();
-        let a = job.request(&job.sources[0]).unwrap();
+        let a = job.request(&job.sources[0], "default").unwrap();
         assert_eq!(a.mode, WriteMode::Upsert);
         assert_eq!(a.read.on_error, OnError::Quarantine);
         assert!(matches!(&a.source, Source::File(p) if p == &dir.path().join("a.csv")));
         assert_eq!(a.read.schema_overrides[0].0, "zip");
-        let t = job.request(&job.sources[1]).unwrap();
+        let t = job.request(&job.sources[1], "default").unwrap();
         assert!(matches!(&t.source, Source::Database(d) if d.engine == super::super::DbEngine::Postgres));
-        let p = job.request(&job.sources[2]).unwrap();
+        let p = job.request(&job.sources[2], "default").unwrap();
         match &p.source {
             Source::Database(d) => {
                 assert_eq!(d.engine, super::super::DbEngine::MySql);
