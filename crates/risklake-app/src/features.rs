@@ -673,3 +673,59 @@ pub fn report(ws: &Workspace, req: &ReportRequest) -> Result<ReportOutcome> {
         bytes,
     })
 }
+
+/// A binning plan in brief (`spec`: a run id or a plan file): the target and its
+/// features with their metrics and no bins, sorted by `sort` (`name`, or a metric such as
+/// `iv`, `ks`, `auc`, `missing_rate`; default `iv`), largest first unless `ascending`.
+pub fn plan_summary(ws: &Workspace, spec: &str, sort: Option<&str>, ascending: bool) -> Result<serde_json::Value> {
+    let plan = load_plan(ws, spec)?;
+    let mut v = serde_json::to_value(&plan).map_err(|e| Error::invalid(format!("plan {spec}: {e}")))?;
+    let key = sort.unwrap_or("iv");
+    let metric_keys: Vec<String> = v["features"]
+        .get(0)
+        .and_then(|f| f["metrics"].as_object())
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    if key != "name" && !metric_keys.is_empty() && !metric_keys.iter().any(|k| k == key) {
+        return Err(Error::param(
+            "sort",
+            format!("{key:?} is not a feature metric (name, {})", metric_keys.join(", ")),
+        ));
+    }
+    if let Some(features) = v["features"].as_array_mut() {
+        for f in features.iter_mut() {
+            if let Some(o) = f.as_object_mut() {
+                let bins = o.remove("bins").and_then(|b| b.as_array().map(Vec::len)).unwrap_or(0);
+                o.insert("bin_count".into(), serde_json::json!(bins));
+                for k in ["edges", "groups", "special_values"] {
+                    o.remove(k);
+                }
+            }
+        }
+        let of = |f: &serde_json::Value| f["metrics"][key].as_f64().unwrap_or(f64::NEG_INFINITY);
+        features.sort_by(|a, b| {
+            let order = if key == "name" {
+                a["name"].as_str().cmp(&b["name"].as_str())
+            } else {
+                of(a).total_cmp(&of(b))
+            };
+            match (key == "name", ascending) {
+                (true, _) | (false, true) => order,
+                (false, false) => order.reverse(),
+            }
+        });
+    }
+    Ok(v)
+}
+
+/// One feature of a binning plan with its bins (counts, event rate, WoE, IV).
+pub fn plan_feature(ws: &Workspace, spec: &str, feature: &str) -> Result<risklake_features::plan::FeaturePlan> {
+    let plan = load_plan(ws, spec)?;
+    let names: Vec<String> = plan.features.iter().map(|f| f.name.clone()).collect();
+    plan.features.into_iter().find(|f| f.name == feature).ok_or_else(|| {
+        Error::not_found(
+            "feature",
+            format!("{feature} in plan {spec} (it has {})", names.join(", ")),
+        )
+    })
+}

@@ -43,6 +43,7 @@ pub mod scan;
 pub mod scorecard;
 pub mod scoring;
 pub mod sql;
+pub mod studies;
 pub mod train;
 pub mod tune;
 mod workspace;

@@ -29,7 +29,7 @@ pub const TRIALS_CSV: &str = "trials.csv";
 
 /// The study attribute recording what a risklake study tunes (model, table, label,
 /// space): a later run on other data refuses to continue it unless told to.
-const STUDY_SUBJECT: &str = "risklake_subject";
+pub(crate) const STUDY_SUBJECT: &str = "risklake_subject";
 
 /// Tune a model's hyper-parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -246,19 +246,11 @@ pub fn open_storage(ws: &Workspace, spec: Option<&str>, study: &str) -> Result<S
             format!("unknown storage '{other}' (journal:PATH, sqlite:PATH or memory)"),
         )),
         None => {
-            let dir = ws.home().join("studies");
-            std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-            let safe: String = study
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            Storage::journal(&dir.join(format!("{safe}.journal")))
+            let path = crate::studies::journal_path(ws, study);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+            }
+            Storage::journal(&path)
         }
     }
 }

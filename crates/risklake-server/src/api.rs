@@ -48,7 +48,34 @@ const ROUTES: &[(&str, &str, &str)] = &[
     (
         "get",
         "/api/v1/tables/{name}",
-        "One table: columns with types, keys, latest snapshot.",
+        "One table: columns with types, keys, options, rows, snapshots and tags (time travel).",
+    ),
+    (
+        "get",
+        "/api/v1/tables/{name}/profile",
+        "One column's profile (column, snapshot): type, missing, distinct, min / max, quantiles, \
+         histogram or most frequent values.",
+    ),
+    (
+        "get",
+        "/api/v1/plans/{run}",
+        "A binning run's plan in brief: features with IV, KS, trend, missing (sort, order).",
+    ),
+    (
+        "get",
+        "/api/v1/plans/{run}/features/{feature}",
+        "One feature of a binning plan with its bins (count, event rate, WoE, IV).",
+    ),
+    (
+        "get",
+        "/api/v1/studies",
+        "The project's tuning studies: direction, trials by state, best trial, subject.",
+    ),
+    ("get", "/api/v1/studies/{name}", "One study in brief."),
+    (
+        "get",
+        "/api/v1/studies/{name}/trials",
+        "A page of a study's trials (offset, limit): state, value, parameters, intermediate values.",
     ),
     (
         "get",
@@ -135,6 +162,12 @@ pub(crate) fn router(state: State, max_body: usize) -> Router {
         .route("/api/v1/tables", get(tables))
         .route("/api/v1/tables/{name}", get(table))
         .route("/api/v1/tables/{name}/preview", get(preview))
+        .route("/api/v1/tables/{name}/profile", get(profile))
+        .route("/api/v1/plans/{run}", get(plan))
+        .route("/api/v1/plans/{run}/features/{feature}", get(plan_feature))
+        .route("/api/v1/studies", get(studies))
+        .route("/api/v1/studies/{name}", get(study))
+        .route("/api/v1/studies/{name}/trials", get(trials))
         .route("/api/v1/sql", axum::routing::post(sql))
         .route("/api/v1/runs", get(runs))
         .route("/api/v1/runs/compare", get(compare))
@@ -434,13 +467,109 @@ async fn table(
         .iter()
         .map(|f| json!({"name": f.name(), "type": f.data_type().to_string(), "nullable": f.is_nullable()}))
         .collect();
+    let info = lake.describe(&name).await?;
     Ok(Json(json!({
         "name": name.to_string(),
         "columns": columns,
         "primary_key": t.schema().primary_keys(),
         "partition_by": t.schema().partition_keys(),
+        "options": info.options,
+        "rows": info.rows,
         "snapshot": lake.latest_snapshot(&name).await?,
+        "snapshots": info.snapshots,
+        "tags": info.tags,
     })))
+}
+
+async fn profile(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let p = Params::new(q, &["column", "snapshot"], &caller)?;
+    let column = p
+        .get("column")
+        .ok_or_else(|| Error::param("column", "is required: the column to profile"))?
+        .to_string();
+    let snapshot = p.get("snapshot").map(|s| id_of(s, "snapshot")).transpose()?;
+    let ws = workspace(&state, &p.project())?;
+    let work = risklake_app::lake::profile(&ws, &name, &column, snapshot);
+    match tokio::time::timeout(state.sql_timeout, work).await {
+        Ok(r) => to_json(&r?),
+        Err(_) => Err(ApiError::Core(Error::invalid(format!(
+            "profiling ran longer than the server's limit of {} s",
+            state.sql_timeout.as_secs_f64()
+        )))),
+    }
+}
+
+async fn plan(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Path(run): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let p = Params::new(q, &["sort", "order"], &caller)?;
+    let ascending = match p.get("order") {
+        None | Some("desc") => false,
+        Some("asc") => true,
+        Some(o) => return Err(ApiError::Core(Error::param("order", format!("{o:?} is asc or desc")))),
+    };
+    let ws = workspace(&state, &p.project())?;
+    run_in_project(&ws, &run, &p.project())?;
+    Ok(Json(risklake_app::features::plan_summary(
+        &ws,
+        &run,
+        p.get("sort"),
+        ascending,
+    )?))
+}
+
+async fn plan_feature(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Path((run, feature)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let p = Params::new(q, &[], &caller)?;
+    let ws = workspace(&state, &p.project())?;
+    run_in_project(&ws, &run, &p.project())?;
+    to_json(&risklake_app::features::plan_feature(&ws, &run, &feature)?)
+}
+
+async fn studies(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let p = Params::new(q, &[], &caller)?;
+    let ws = workspace(&state, &p.project())?;
+    to_json(&json!({ "studies": risklake_app::studies::list(&ws)? }))
+}
+
+async fn study(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let p = Params::new(q, &[], &caller)?;
+    let ws = workspace(&state, &p.project())?;
+    to_json(&risklake_app::studies::get(&ws, &name)?)
+}
+
+async fn trials(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let p = Params::new(q, &["offset", "limit"], &caller)?;
+    let offset = p.number("offset", 0, usize::MAX)?;
+    let limit = p.number("limit", 100, 1000)?;
+    let ws = workspace(&state, &p.project())?;
+    to_json(&risklake_app::studies::trials(&ws, &name, offset, limit)?)
 }
 
 /// Runs one query, keeping at most `limit` rows, within the time limit.

@@ -539,6 +539,26 @@ async fn tokens_roles_and_project_isolation() {
             assert_eq!(status, 404, "{path}: {body}");
         }
         assert_eq!(b.call("DELETE", &format!("/api/v1/jobs/{id}"), None).unwrap().0, 404);
+        // Plans and studies of A are not found for B either.
+        assert_eq!(b.call("GET", &format!("/api/v1/plans/{run}"), None).unwrap().0, 404);
+        let tune = json!({"kind": "tune", "request": {"model": "gbdt", "table": "t", "label": "bad", "trials": 2, "study": "s", "params": {"num_iterations": 5}}});
+        let (status, tj) = e.call("POST", "/api/v1/jobs", Some(&tune)).unwrap();
+        assert_eq!(status, 201, "{tj}");
+        let t0 = Instant::now();
+        loop {
+            let (_, j) = v.call("GET", &format!("/api/v1/jobs/{}", tj["id"]), None).unwrap();
+            if j["status"] == "succeeded" || j["status"] == "failed" {
+                assert_eq!(j["status"], "succeeded", "{j}");
+                break;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(60));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let (_, listed) = v.call("GET", "/api/v1/studies", None).unwrap();
+        assert_eq!(listed["studies"].as_array().map(Vec::len), Some(1), "{listed}");
+        let (_, listed) = b.call("GET", "/api/v1/studies", None).unwrap();
+        assert_eq!(listed["studies"], json!([]), "{listed}");
+        assert_eq!(b.call("GET", "/api/v1/studies/s", None).unwrap().0, 404);
         for path in [
             "/api/v1/runs?project=a",
             "/api/v1/jobs?project=a",
@@ -672,6 +692,7 @@ async fn tokens_roles_and_project_isolation() {
             ("ada", "token.revoke"),
             ("ada", "token.create"),
             ("eve", "job.submit"),
+            ("eve", "job.submit"),
             ("eve", "job.submit")
         ],
         "newest first"
@@ -758,4 +779,100 @@ async fn no_auth_is_refused_off_loopback_for_http_and_postgres() {
     let pg = server.pg_addr().expect("a PostgreSQL address");
     assert!(pg.ip().is_loopback() && pg.port() != 0);
     server.shutdown().await;
+}
+
+/// What the dashboard reads: a table's snapshots and tags and a column's profile
+/// (checked against SQL on the same table), a binning plan in brief and by feature
+/// (checked against the run's metrics), and a study with its trials a page at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_profiles_plans_and_studies_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let server = Server::start(config(&home)).await.unwrap();
+    let addr = server.addr();
+    let result = tokio::task::spawn_blocking(move || {
+        let gen = json!({"kind": "gen", "request": {"rows": 3000, "features": 4, "table": "apps"}});
+        assert_eq!(wait(addr, submit(addr, gen))["status"], "succeeded");
+        let sql = |q: &str| {
+            let r = ok(addr, "POST", "/api/v1/sql", Some(json!({ "sql": q })));
+            r["results"][0]["data"][0].clone()
+        };
+        // The table: rows, its one snapshot, no tags.
+        let t = ok(addr, "GET", "/api/v1/tables/apps", None);
+        assert_eq!((t["rows"].as_u64(), t["snapshots"].as_array().map(Vec::len)), (Some(3000), Some(1)), "{t}");
+        assert_eq!(t["tags"], json!([]), "{t}");
+        assert_eq!(t["snapshots"][0]["id"], t["snapshot"], "{t}");
+        // A numeric column's profile agrees with SQL.
+        let p = ok(addr, "GET", "/api/v1/tables/apps/profile?column=x00_amount", None);
+        let truth = sql("SELECT COUNT(*) AS n, COUNT(x00_amount) AS present, MIN(x00_amount) AS lo, MAX(x00_amount) AS hi FROM apps");
+        assert_eq!(p["rows"], truth["n"], "{p}");
+        assert_eq!(p["missing"].as_u64().unwrap(), truth["n"].as_u64().unwrap() - truth["present"].as_u64().unwrap());
+        assert_eq!((p["min"].as_f64(), p["max"].as_f64()), (truth["lo"].as_f64(), truth["hi"].as_f64()), "{p}");
+        let q: Vec<f64> = p["quantiles"].as_array().unwrap().iter().map(|x| x[1].as_f64().unwrap()).collect();
+        assert_eq!(q.len(), 7, "{p}");
+        assert!(q.windows(2).all(|w| w[0] <= w[1]) && q[0] >= truth["lo"].as_f64().unwrap(), "{q:?}");
+        let hist: u64 = p["histogram"].as_array().unwrap().iter().map(|b| b["count"].as_u64().unwrap()).sum();
+        assert_eq!(hist, truth["present"].as_u64().unwrap(), "every present value in one bin");
+        // A text column: its most frequent values, as GROUP BY counts them.
+        let p = ok(addr, "GET", "/api/v1/tables/apps/profile?column=month&snapshot=1", None);
+        let top = &p["top"][0];
+        let n = sql(&format!("SELECT COUNT(*) AS n FROM apps WHERE month = '{}'", top[0].as_str().unwrap()));
+        assert_eq!(top[1], n["n"], "{p}");
+        let (status, e) = call(addr, "GET", "/api/v1/tables/apps/profile?column=nope", None);
+        assert!(status == 400 && e["error"]["message"].as_str().unwrap().contains("x00_amount"), "{e}");
+        let (status, _) = call(addr, "GET", "/api/v1/tables/apps/profile?column=month&snapshot=9", None);
+        assert_eq!(status, 404);
+        // A binning plan in brief, sorted by IV as the run's metrics say, and one feature.
+        let bin = json!({"kind": "features.bin", "request": {"table": "apps", "target": {"label": "bad"}}});
+        let job = wait(addr, submit(addr, bin));
+        assert_eq!(job["status"], "succeeded", "{job}");
+        let run = job["runs"][0].as_i64().unwrap();
+        let plan = ok(addr, "GET", &format!("/api/v1/plans/{run}"), None);
+        let features = plan["features"].as_array().unwrap();
+        let metrics = ok(addr, "GET", &format!("/api/v1/runs/{run}"), None)["metrics"].clone();
+        let ivs: Vec<f64> = features.iter().map(|f| f["metrics"]["iv"].as_f64().unwrap()).collect();
+        assert!(ivs.windows(2).all(|w| w[0] >= w[1]), "{ivs:?}");
+        for f in features {
+            let name = f["name"].as_str().unwrap();
+            assert_eq!(f["metrics"]["iv"].as_f64(), metrics[format!("iv.{name}")].as_f64(), "{name}");
+            assert!(f.get("bins").is_none() && f["bin_count"].as_u64().unwrap() >= 1, "{f}");
+        }
+        let by_name = ok(addr, "GET", &format!("/api/v1/plans/{run}?sort=name&order=asc"), None);
+        let names: Vec<&str> = by_name["features"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+        assert!(names.windows(2).all(|w| w[0] <= w[1]), "{names:?}");
+        let (status, _) = call(addr, "GET", &format!("/api/v1/plans/{run}?sort=colour"), None);
+        assert_eq!(status, 400);
+        let f = ok(addr, "GET", &format!("/api/v1/plans/{run}/features/x00_amount"), None);
+        let counted: u64 = f["bins"].as_array().unwrap().iter().map(|b| b["count"].as_u64().unwrap()).sum();
+        assert_eq!(counted, 3000, "{f}");
+        assert_eq!(call(addr, "GET", &format!("/api/v1/plans/{run}/features/nope"), None).0, 404);
+        assert_eq!(call(addr, "GET", "/api/v1/plans/999", None).0, 404);
+        // A study: three trials, the best among them, a page of two.
+        let tune = json!({"kind": "tune", "request": {
+            "model": "gbdt", "table": "apps", "label": "bad", "trials": 3, "study": "pd-gbdt", "valid_fraction": 0.3,
+            "params": {"num_iterations": 10}
+        }});
+        let job = wait(addr, submit(addr, tune));
+        assert_eq!(job["status"], "succeeded", "{job}");
+        let listed = ok(addr, "GET", "/api/v1/studies", None);
+        assert_eq!(listed["studies"].as_array().unwrap().len(), 1, "{listed}");
+        let s = ok(addr, "GET", "/api/v1/studies/pd-gbdt", None);
+        assert_eq!((s["trials"].as_u64(), s["direction"].as_str()), (Some(3), Some("maximize")), "{s}");
+        let page = ok(addr, "GET", "/api/v1/studies/pd-gbdt/trials?offset=1&limit=2", None);
+        assert_eq!((page["total"].as_u64(), page["trials"].as_array().unwrap().len()), (Some(3), 2), "{page}");
+        assert_eq!(page["trials"][0]["number"], 1);
+        let all = ok(addr, "GET", "/api/v1/studies/pd-gbdt/trials", None);
+        let best = all["trials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t["value"].as_f64())
+            .fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!(s["best"]["value"].as_f64(), Some(best), "{s}");
+        assert!(s["best"]["params"].as_object().is_some_and(|p| !p.is_empty()), "{s}");
+        assert_eq!(call(addr, "GET", "/api/v1/studies/nope", None).0, 404);
+    })
+    .await;
+    server.shutdown().await;
+    result.unwrap();
 }
