@@ -96,21 +96,44 @@ impl Shared {
 /// the main thread's 8 MiB.
 const JOB_STACK: usize = 16 << 20;
 
+/// The compute threads of each of `workers` job workers: the machine's cores shared out,
+/// at least one.
+pub(crate) fn job_threads(workers: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (cores / workers.max(1)).max(1)
+}
+
 /// Starts `n` workers.
 pub(crate) fn start(shared: &Arc<Shared>, n: usize) -> Vec<std::thread::JoinHandle<()>> {
+    let threads = job_threads(n);
     (0..n.max(1))
         .map(|i| {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name(format!("risklake-job-{i}"))
                 .stack_size(JOB_STACK)
-                .spawn(move || worker(&shared))
+                .spawn(move || worker(&shared, i, threads))
                 .expect("spawning a job worker thread")
         })
         .collect()
 }
 
-fn worker(shared: &Shared) {
+fn worker(shared: &Shared, index: usize, threads: usize) {
+    // The job's own compute pool: a workflow runs on one of its threads, so its parallel
+    // work (binning, training, scoring) stays within `threads` (an explicit num_threads
+    // parameter still makes a pool of that size). Idle pool threads sleep.
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(move |t| format!("risklake-job-{index}-{t}"))
+        .stack_size(JOB_STACK)
+        .build()
+    {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("risklake serve: a job worker could not start its thread pool: {e}");
+            return;
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("risklake-job-rt")
@@ -127,7 +150,7 @@ fn worker(shared: &Shared) {
     while !shared.stopping.load(Ordering::Relaxed) {
         let seen = shared.generation();
         match shared.queue.claim_job() {
-            Ok(Some(job)) => run_job(shared, &rt, job),
+            Ok(Some(job)) => pool.install(|| run_job(shared, &rt, job)),
             Ok(None) => {
                 shared.wait(seen, Duration::from_millis(500));
             }
@@ -168,7 +191,13 @@ fn run_job(shared: &Shared, rt: &tokio::runtime::Runtime, job: Job) {
     let progress = JobProgress::new(queue.clone(), id, cancel.clone());
     let _ = queue.append_job_log(
         id,
-        &format!("started {} for {} in project {}", job.kind, job.user, job.project),
+        &format!(
+            "started {} for {} in project {} on {} compute threads",
+            job.kind,
+            job.user,
+            job.project,
+            rayon::current_num_threads()
+        ),
     );
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(async {

@@ -788,11 +788,22 @@ async fn no_auth_is_refused_off_loopback_for_http_and_postgres() {
 async fn table_profiles_plans_and_studies_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    let server = Server::start(config(&home)).await.unwrap();
+    let mut c = config(&home);
+    c.workers = 2;
+    let server = Server::start(c).await.unwrap();
     let addr = server.addr();
     let result = tokio::task::spawn_blocking(move || {
         let gen = json!({"kind": "gen", "request": {"rows": 3000, "features": 4, "table": "apps"}});
-        assert_eq!(wait(addr, submit(addr, gen))["status"], "succeeded");
+        let id = submit(addr, gen);
+        assert_eq!(wait(addr, id)["status"], "succeeded");
+        // Two workers share the cores out: each job computes on its own pool.
+        let cores = std::thread::available_parallelism().unwrap().get();
+        let logs = ok(addr, "GET", &format!("/api/v1/jobs/{id}/logs"), None);
+        let first = logs["lines"][0]["line"].as_str().unwrap().to_string();
+        assert!(
+            first.ends_with(&format!(" on {} compute threads", (cores / 2).max(1))),
+            "{first}"
+        );
         let sql = |q: &str| {
             let r = ok(addr, "POST", "/api/v1/sql", Some(json!({ "sql": q })));
             r["results"][0]["data"][0].clone()
