@@ -663,3 +663,55 @@ mod tests {
         assert!(super::psi_by_period(&[], &[], 2).psi.is_empty());
     }
 }
+
+/// One report of a registered model, as listed.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReportRun {
+    pub run: RunId,
+    /// The model as the report named it (`name@alias`, `name/version`).
+    pub model: String,
+    pub table: String,
+    pub status: String,
+    pub started_at: String,
+    /// AUC, KS, Gini, PSI... as the run recorded them.
+    pub metrics: BTreeMap<String, f64>,
+    /// The report page, when the run wrote one (an artifact of the run).
+    pub html: Option<String>,
+}
+
+/// The reports (`model.report` runs) of the registered model `name` in the workspace's
+/// project, newest first: those that named it as `name@alias` or `name/version`. At most
+/// the newest `limit` report runs of the project are looked at.
+pub fn reports_of(ws: &Workspace, name: &str, limit: usize) -> Result<Vec<ReportRun>> {
+    let runs = ws.store().list_runs(&risklake_track::RunFilter {
+        project: Some(ws.project().to_string()),
+        kind: Some("model.report".into()),
+        limit: Some(limit),
+        ..Default::default()
+    })?;
+    let mut out = Vec::new();
+    for r in runs {
+        let d = ws.store().get_run(r.id)?;
+        let Some(model) = d.params.get("model") else { continue };
+        let named = model
+            .strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with(['@', '/']));
+        if !named {
+            continue;
+        }
+        out.push(ReportRun {
+            run: r.id,
+            model: model.clone(),
+            table: d.params.get("table").cloned().unwrap_or_default(),
+            status: r.status.as_str().to_string(),
+            started_at: r.started_at.clone(),
+            metrics: d.metrics.clone(),
+            html: d
+                .artifacts
+                .iter()
+                .any(|a| a.name == crate::artifacts::REPORT_HTML)
+                .then(|| crate::artifacts::REPORT_HTML.to_string()),
+        });
+    }
+    Ok(out)
+}

@@ -104,6 +104,11 @@ const ROUTES: &[(&str, &str, &str)] = &[
         "One registered model: versions, aliases, history.",
     ),
     (
+        "get",
+        "/api/v1/models/{name}/reports",
+        "The model's reports (model.report runs naming it): table, AUC / KS / PSI, the HTML page's URL.",
+    ),
+    (
         "post",
         "/api/v1/models/{name}/predict",
         "Scores rows with NAME@ALIAS (or NAME, its latest version): JSON {\"rows\", \"reasons\"} -> \
@@ -178,6 +183,7 @@ pub(crate) fn router(state: State, max_body: usize) -> Router {
         .route("/api/v1/models", get(models))
         .route("/api/v1/models/{name}", get(model))
         .route("/api/v1/models/{name}/versions", axum::routing::post(register))
+        .route("/api/v1/models/{name}/reports", get(reports))
         .route("/api/v1/models/{name}/aliases/{alias}", axum::routing::put(set_alias))
         .route("/api/v1/models/{name}/predict", axum::routing::post(predict_alias))
         .route(
@@ -840,6 +846,30 @@ async fn model(
     let p = Params::new(q, &[], &caller)?;
     let ws = workspace(&state, &p.project())?;
     to_json(&risklake_app::registry::detail(&ws, &name)?)
+}
+
+async fn reports(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let p = Params::new(q, &["limit"], &caller)?;
+    let limit = p.number("limit", 200, 1000)?;
+    let ws = workspace(&state, &p.project())?;
+    // A model that is not registered in the project is not found (not an empty list).
+    ws.store().model_versions(&p.project(), &name)?;
+    let reports: Vec<Value> = risklake_app::report::reports_of(&ws, &name, limit)?
+        .into_iter()
+        .map(|r| {
+            let mut v = json!(r);
+            if let Some(html) = &r.html {
+                v["url"] = json!(format!("/api/v1/runs/{}/artifacts/{html}", r.run));
+            }
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "model": name, "reports": reports })))
 }
 
 fn body_json(body: &Bytes) -> Result<Value> {

@@ -882,6 +882,31 @@ async fn table_profiles_plans_and_studies_over_http() {
         assert_eq!(s["best"]["value"].as_f64(), Some(best), "{s}");
         assert!(s["best"]["params"].as_object().is_some_and(|p| !p.is_empty()), "{s}");
         assert_eq!(call(addr, "GET", "/api/v1/studies/nope", None).0, 404);
+        // A registered model's reports: the report job's metrics and its page.
+        let train = json!({"kind": "train.gbdt", "request": {
+            "table": "apps", "label": "bad", "valid_fraction": 0.3, "params": {"num_iterations": 10}
+        }});
+        let job = wait(addr, submit(addr, train));
+        assert_eq!(job["status"], "succeeded", "{job}");
+        let model_run = job["runs"][0].as_i64().unwrap();
+        let (status, v) = call(addr, "POST", "/api/v1/models/pd/versions", Some(json!({"run": model_run})));
+        assert_eq!(status, 201, "{v}");
+        assert_eq!(ok(addr, "GET", "/api/v1/models/pd/reports", None)["reports"], json!([]));
+        let report = json!({"kind": "model.report", "request": {"model": "pd/1", "table": "apps", "label": "bad"}});
+        let job = wait(addr, submit(addr, report));
+        assert_eq!(job["status"], "succeeded", "{job}");
+        let report_run = job["runs"][0].as_i64().unwrap();
+        let listed = ok(addr, "GET", "/api/v1/models/pd/reports", None);
+        let r = &listed["reports"][0];
+        assert_eq!((r["run"].as_i64(), r["model"].as_str()), (Some(report_run), Some("pd/1")), "{listed}");
+        let metrics = ok(addr, "GET", &format!("/api/v1/runs/{report_run}"), None)["metrics"].clone();
+        assert!(metrics.get("auc").is_some() && r["metrics"]["auc"] == metrics["auc"], "{r} {metrics}");
+        let page = risklake_server::client::Client::new(&addr.to_string())
+            .unwrap()
+            .exchange("GET", r["url"].as_str().unwrap(), "application/json", &[])
+            .unwrap();
+        assert!(page.status == 200 && String::from_utf8_lossy(&page.body).contains("<html"), "{}", page.status);
+        assert_eq!(call(addr, "GET", "/api/v1/models/nope/reports", None).0, 404);
     })
     .await;
     server.shutdown().await;
