@@ -132,25 +132,14 @@ pub async fn profile(ws: &Workspace, table: &str, column: &str, snapshot: Option
     let field = schema
         .field_with_name(column)
         .map_err(|_| risklake_core::columns::missing_column(&schema, column, "column"))?;
+    let session = lake.sql().await?;
+    let from = session.table_source(&name, snapshot).await?;
     let snapshot = match snapshot {
         Some(s) => Some(s),
         None => lake.latest_snapshot(&name).await?,
     };
-    let from = match snapshot {
-        Some(s) if lake.latest_snapshot(&name).await? != Some(s) => {
-            if !lake.snapshot_exists(&name, s).await? {
-                return Err(risklake_core::Error::not_found(
-                    "snapshot",
-                    format!("{s} of table {name}"),
-                ));
-            }
-            format!("{} VERSION AS OF {s}", name.sql_ref())
-        }
-        _ => name.sql_ref(),
-    };
     let col = format!("\"{}\"", column.replace('"', "\"\""));
     let numeric = field.data_type().is_numeric();
-    let session = lake.sql().await?;
     let one = |sql: String| {
         let session = &session;
         async move {

@@ -186,11 +186,6 @@ impl Workspace {
         ws
     }
 
-    /// The project store, shared (for a workspace of another project on the same store).
-    pub fn store_handle(&self) -> Arc<dyn Store> {
-        self.store.clone()
-    }
-
     /// Confines the workspace to its project's lake database, as a shared server does
     /// for a token: other databases answer as missing, and SQL may not reach the
     /// server's files (external tables, COPY TO).

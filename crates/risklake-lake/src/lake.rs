@@ -201,10 +201,10 @@ impl Lake {
             .ok_or_else(|| Error::invalid("a confined lake needs at least one database"))?
             .clone();
         let lake = self.with_home_database(&home).await?;
-        let seen: std::collections::BTreeSet<String> = databases.iter().cloned().collect();
+        let seen: Arc<std::collections::BTreeSet<String>> = Arc::new(databases.iter().cloned().collect());
         Ok(Lake {
             catalog: Arc::new(crate::scope::ScopedCatalog::new(lake.catalog.clone(), seen.clone())),
-            confined: Some(Arc::new(seen)),
+            confined: Some(seen),
             ..lake
         })
     }

@@ -18,11 +18,12 @@ use paimon::{Catalog, Error, Result};
 /// The databases a scope may see.
 pub(crate) struct ScopedCatalog {
     inner: Arc<dyn Catalog>,
-    databases: BTreeSet<String>,
+    /// The lake's own set (see `Lake::confined_to`), shared.
+    databases: Arc<BTreeSet<String>>,
 }
 
 impl ScopedCatalog {
-    pub(crate) fn new(inner: Arc<dyn Catalog>, databases: BTreeSet<String>) -> Self {
+    pub(crate) fn new(inner: Arc<dyn Catalog>, databases: Arc<BTreeSet<String>>) -> Self {
         ScopedCatalog { inner, databases }
     }
 

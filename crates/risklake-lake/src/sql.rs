@@ -160,6 +160,26 @@ impl SqlSession {
         Ok(col.as_primitive::<arrow::datatypes::UInt64Type>().value(0))
     }
 
+    /// What a query names to read lake table `name` as of `snapshot` (time travel), or
+    /// its latest when `None`; not found when the table or the snapshot is missing.
+    pub async fn table_source(&self, name: &TableName, snapshot: Option<i64>) -> Result<String> {
+        if !self.lake.exists(name).await? {
+            return Err(Error::not_found("table", name.to_string()));
+        }
+        Ok(match snapshot {
+            Some(s) => {
+                if !self.lake.snapshot_exists(name, s).await? {
+                    return Err(Error::not_found(
+                        "snapshot",
+                        format!("{s} of table {name} (expired, or the table was dropped and created again)"),
+                    ));
+                }
+                format!("{} VERSION AS OF {s}", name.sql_ref())
+            }
+            None => name.sql_ref(),
+        })
+    }
+
     /// Streams a lake table or a data file, optionally only some columns.
     pub async fn scan(&self, table: &TableRef, columns: Option<&[String]>) -> Result<SendableRecordBatchStream> {
         self.scan_at(table, columns, None).await
@@ -174,23 +194,7 @@ impl SqlSession {
         snapshot: Option<i64>,
     ) -> Result<SendableRecordBatchStream> {
         let from = match table {
-            TableRef::Lake(name) => {
-                if !self.lake.exists(name).await? {
-                    return Err(Error::not_found("table", name.to_string()));
-                }
-                match snapshot {
-                    Some(s) => {
-                        if !self.lake.snapshot_exists(name, s).await? {
-                            return Err(Error::not_found(
-                                "snapshot",
-                                format!("{s} of table {name} (expired, or the table was dropped and created again)"),
-                            ));
-                        }
-                        format!("{} VERSION AS OF {s}", name.sql_ref())
-                    }
-                    None => name.sql_ref(),
-                }
-            }
+            TableRef::Lake(name) => self.table_source(name, snapshot).await?,
             TableRef::File(path) => {
                 let n = self.temp_counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let temp = format!("__file_{n}");

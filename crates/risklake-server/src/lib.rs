@@ -130,24 +130,16 @@ impl Server {
         for id in queue.reap_jobs()? {
             eprintln!("risklake serve: job {id} was running when its server stopped; marked as it asked");
         }
+        let shared = Arc::new(runner::Shared::new(home.clone(), queue, config.auth == Auth::Token));
         let (stop_pg, pg_stopped) = tokio::sync::watch::channel(false);
         let (pg, pg_addr) = match config.pg_bind {
             Some(addr) => {
                 let (listener, bound) = pg::bind(addr).await?;
-                let task = pg::start(
-                    listener,
-                    home.clone(),
-                    queue.clone(),
-                    config.auth,
-                    config.sql_timeout,
-                    pg_stopped,
-                )
-                .await?;
+                let task = pg::start(listener, shared.clone(), config.auth, config.sql_timeout, pg_stopped).await?;
                 (Some(task), Some(bound))
             }
             None => (None, None),
         };
-        let shared = Arc::new(runner::Shared::new(home.clone(), queue, config.auth == Auth::Token));
         let listener = tokio::net::TcpListener::bind(config.bind)
             .await
             .map_err(|e| Error::io(format!("listening on {}", config.bind), e))?;

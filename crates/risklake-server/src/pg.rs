@@ -47,7 +47,7 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
 use risklake_app::Workspace;
 use risklake_core::{Error, Result};
-use risklake_track::{Role, SqlStore};
+use risklake_track::Role;
 
 use crate::Auth;
 
@@ -81,8 +81,8 @@ fn seen() -> Option<Seen> {
 
 /// What every connection shares.
 struct Shared {
-    home: std::path::PathBuf,
-    store: Arc<SqlStore>,
+    /// The server's home, store and workspaces (confined as the HTTP API's are).
+    server: Arc<crate::runner::Shared>,
     auth: Auth,
     timeout: Duration,
 }
@@ -107,16 +107,17 @@ impl PgWireServerHandlers for Handlers {
     }
 }
 
-/// Serves the lake of `home` over the PostgreSQL protocol on `listener` until `stop`.
+/// Serves the lake of the server's home over the PostgreSQL protocol on `listener`
+/// until `stop`.
 pub(crate) async fn start(
     listener: tokio::net::TcpListener,
-    home: std::path::PathBuf,
-    store: Arc<SqlStore>,
+    server: Arc<crate::runner::Shared>,
     auth: Auth,
     timeout: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>> {
-    let ws = Workspace::shared(&home, "default", store.clone())?;
+    // One session for every connection; what a caller sees is gated per connection.
+    let ws = Workspace::shared(&server.home, "default", server.queue.clone())?;
     let session = ws.lake().await?.sql().await?;
     let ctx = session.datafusion().clone();
     // Clients look for pg_catalog in the current catalog; the lake's catalog keeps only
@@ -131,12 +132,7 @@ pub(crate) async fn start(
         datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider,
     )
     .map_err(|e| Error::invalid(format!("setting up pg_catalog: {e}")))?;
-    let shared = Arc::new(Shared {
-        home,
-        store,
-        auth,
-        timeout,
-    });
+    let shared = Arc::new(Shared { server, auth, timeout });
     let hooks: Vec<Arc<dyn QueryHook>> = vec![
         Arc::new(Access { shared: shared.clone() }),
         Arc::new(CursorStatementHook),
@@ -361,7 +357,7 @@ impl StartupHandler for Startup {
             PgWireFrontendMessage::PasswordMessageFamily(password) => {
                 let password = password.into_password()?;
                 let user = client.metadata().get("user").cloned().unwrap_or_default();
-                let store = self.shared.store.clone();
+                let store = self.shared.server.queue.clone();
                 let secret = password.password.clone();
                 let token = tokio::task::spawn_blocking(move || store.verify_token(&secret))
                     .await
@@ -403,7 +399,7 @@ async fn ensure_live(shared: &Shared, client: &(dyn ClientInfo + Send + Sync)) -
         return Ok(());
     }
     let id: i64 = client.metadata().get(TOKEN).and_then(|t| t.parse().ok()).unwrap_or(-1);
-    let store = shared.store.clone();
+    let store = shared.server.queue.clone();
     let live = tokio::task::spawn_blocking(move || store.token_is_live(id))
         .await
         .map_err(|e| PgWireError::ApiError(Box::new(e)))?
@@ -531,15 +527,14 @@ impl Writes {
         let sql = statement.to_string();
         let shared = self.shared.clone();
         let report = async {
-            let ws = Workspace::shared(&shared.home, &caller.project, shared.store.clone())?;
-            let ws = if shared.auth == Auth::Token { ws.confine() } else { ws };
+            let ws = shared.server.workspace(&caller.project)?;
             let request = risklake_app::sql::SqlRequest {
                 sql: sql.clone(),
                 files: Default::default(),
             };
             let report = risklake_app::sql::run(&ws, &request, &risklake_app::progress::Silent).await?;
             let run = report.run.map(|r| r.to_string()).unwrap_or_default();
-            shared.store.audit(
+            shared.server.queue.audit(
                 &caller.user,
                 &caller.project,
                 "sql",

@@ -117,6 +117,26 @@ fn wait(addr: SocketAddr, id: i64) -> Value {
     }
 }
 
+/// Waits (bounded) for a job to succeed or fail, asking as `client` (a token's).
+fn wait_as(client: &Client, id: i64) -> Value {
+    let t0 = Instant::now();
+    loop {
+        let (_, j) = client.call("GET", &format!("/api/v1/jobs/{id}"), None).unwrap();
+        if j["status"] == "succeeded" || j["status"] == "failed" {
+            return j;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "job {id} did not end: {j}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Submits a job as `client` and waits for it to end.
+fn run_as(client: &Client, body: &Value) -> Value {
+    let (status, job) = client.call("POST", "/api/v1/jobs", Some(body)).unwrap();
+    assert_eq!(status, 201, "{job}");
+    wait_as(client, job["id"].as_i64().unwrap())
+}
+
 fn submit(addr: SocketAddr, body: Value) -> i64 {
     let (status, j) = call(addr, "POST", "/api/v1/jobs", Some(body));
     assert_eq!(status, 201, "{j}");
@@ -492,15 +512,7 @@ async fn tokens_roles_and_project_isolation() {
             (Some("a"), Some("eve"))
         );
         let id = job["id"].as_i64().unwrap();
-        let t0 = Instant::now();
-        let done = loop {
-            let (_, j) = v.call("GET", &format!("/api/v1/jobs/{id}"), None).unwrap();
-            if j["status"] == "succeeded" || j["status"] == "failed" {
-                break j;
-            }
-            assert!(t0.elapsed() < Duration::from_secs(60));
-            std::thread::sleep(Duration::from_millis(100));
-        };
+        let done = wait_as(&v, id);
         assert_eq!(done["status"], "succeeded", "{done}");
         let run = done["runs"][0].as_i64().unwrap();
         assert_eq!(v.call("GET", &format!("/api/v1/runs/{run}"), None).unwrap().0, 200);
@@ -542,18 +554,7 @@ async fn tokens_roles_and_project_isolation() {
         // Plans and studies of A are not found for B either.
         assert_eq!(b.call("GET", &format!("/api/v1/plans/{run}"), None).unwrap().0, 404);
         let tune = json!({"kind": "tune", "request": {"model": "gbdt", "table": "t", "label": "bad", "trials": 2, "study": "s", "params": {"num_iterations": 5}}});
-        let (status, tj) = e.call("POST", "/api/v1/jobs", Some(&tune)).unwrap();
-        assert_eq!(status, 201, "{tj}");
-        let t0 = Instant::now();
-        loop {
-            let (_, j) = v.call("GET", &format!("/api/v1/jobs/{}", tj["id"]), None).unwrap();
-            if j["status"] == "succeeded" || j["status"] == "failed" {
-                assert_eq!(j["status"], "succeeded", "{j}");
-                break;
-            }
-            assert!(t0.elapsed() < Duration::from_secs(60));
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        assert_eq!(run_as(&e, &tune)["status"], "succeeded");
         let (_, listed) = v.call("GET", "/api/v1/studies", None).unwrap();
         assert_eq!(listed["studies"].as_array().map(Vec::len), Some(1), "{listed}");
         let (_, listed) = b.call("GET", "/api/v1/studies", None).unwrap();
@@ -590,42 +591,28 @@ async fn tokens_roles_and_project_isolation() {
                 assert_ne!(status, 200, "{sql}: {body}");
             }
         }
-        let run_job = |client: &Client, body: Value| {
-            let (status, job) = client.call("POST", "/api/v1/jobs", Some(&body)).unwrap();
-            assert_eq!(status, 201, "{job}");
-            let id = job["id"].as_i64().unwrap();
-            let t0 = Instant::now();
-            loop {
-                let (_, j) = client.call("GET", &format!("/api/v1/jobs/{id}"), None).unwrap();
-                if j["status"] == "succeeded" || j["status"] == "failed" {
-                    break j;
-                }
-                assert!(t0.elapsed() < Duration::from_secs(60));
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        };
         for request in [
             json!({"kind": "sql", "request": {"sql": "CREATE TABLE mine AS SELECT * FROM a.t"}}),
             json!({"kind": "sql", "request": {"sql": "INSERT INTO a.t SELECT * FROM a.t"}}),
             json!({"kind": "gen", "request": {"rows": 10, "features": 3, "table": "a.t2"}}),
             json!({"kind": "features.bin", "request": {"table": "a.t", "target": {"label": "bad"}}}),
         ] {
-            let j = run_job(&b, request.clone());
+            let j = run_as(&b, &request);
             assert_eq!(j["status"], "failed", "{request}: {j}");
             assert!(j["error"].as_str().unwrap().contains("not found"), "{request}: {j}");
         }
         // B's own tables live in B's database; A's editor cannot see them either, and SQL
         // reaches no server file by path.
-        assert_eq!(run_job(&b, gen.clone())["status"], "succeeded");
+        assert_eq!(run_as(&b, &gen)["status"], "succeeded");
         let (_, listed) = b.call("GET", "/api/v1/tables", None).unwrap();
         assert!(listed.to_string().contains("\"b.t\""), "{listed}");
         let (status, body) = e
             .call("POST", "/api/v1/sql", Some(&json!({"sql": "SELECT COUNT(*) AS n FROM b.t"})))
             .unwrap();
         assert_eq!(status, 400, "{body}");
-        let copy = run_job(
+        let copy = run_as(
             &e,
-            json!({"kind": "sql", "request": {"sql": format!("COPY (SELECT * FROM t) TO '{}'", home2.join("leak.csv").display())}}),
+            &json!({"kind": "sql", "request": {"sql": format!("COPY (SELECT * FROM t) TO '{}'", home2.join("leak.csv").display())}}),
         );
         assert_eq!(copy["status"], "failed", "{copy}");
         assert!(copy["error"].as_str().unwrap().contains("server's files"), "{copy}");

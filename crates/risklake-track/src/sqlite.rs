@@ -338,11 +338,6 @@ impl SqlStore {
         self.read_only
     }
 
-    /// Whether this store is a PostgreSQL database.
-    pub fn is_postgres(&self) -> bool {
-        self.db.is_postgres()
-    }
-
     pub(crate) fn db(&self) -> &Db {
         &self.db
     }
