@@ -196,7 +196,7 @@ impl Server {
         if let Some(pg) = self.pg {
             let _ = pg.await;
         }
-        self.shared.stopping.store(true, Ordering::Relaxed);
+        self.shared.stopping.store(true, Ordering::SeqCst);
         for cancel in self.shared.running.lock().unwrap_or_else(|p| p.into_inner()).values() {
             cancel.cancel();
         }

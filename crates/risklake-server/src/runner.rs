@@ -183,11 +183,16 @@ fn run_job(shared: &Shared, rt: &tokio::runtime::Runtime, job: Job) {
         }
     };
     let cancel = Cancel::new();
-    shared
-        .running
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(id, cancel.clone());
+    {
+        let mut running = shared.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.insert(id, cancel.clone());
+        // A shutdown sets `stopping` and then cancels what `running` holds, under this
+        // lock: a job claimed just before it but registered after would run to its end.
+        // Read under the lock, either shutdown saw this job or this job sees shutdown.
+        if shared.stopping.load(Ordering::SeqCst) {
+            cancel.cancel();
+        }
+    }
     let progress = JobProgress::new(queue.clone(), id, cancel.clone());
     let _ = queue.append_job_log(
         id,
