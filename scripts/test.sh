@@ -96,9 +96,19 @@ stop_my() {
 trap 'stop_pg; stop_my' EXIT
 export RISKLAKE_TEST_MYSQL_URL="mysql://risklake@127.0.0.1:$MYPORT/risklake_test"
 
+# --- Chromium for the dashboard's browser tests (Debian's; Playwright drives it) ------------
+# Never `playwright install`: it downloads a browser build from a CDN these machines cannot reach.
+export RISKLAKE_CHROMIUM=${RISKLAKE_CHROMIUM:-/usr/bin/chromium}
+if [ ! -x "$RISKLAKE_CHROMIUM" ]; then
+  log "installing Chromium from Debian packages (for the dashboard's browser tests)"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
 # --- Python venv with the reference tools ------------------------------------------------
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import pypaimon, pyarrow, pytest, toad, optbinning, scorecardpy, lightgbm, statsmodels, optuna, optuna_dashboard, mlflow, psycopg" 2>/dev/null; then
-  log "creating the Python venv $VENV (pypaimon, pyarrow, pytest, toad, optbinning, scorecardpy, lightgbm, statsmodels, optuna, optuna-dashboard, mlflow-skinny, psycopg)"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import pypaimon, pyarrow, pytest, toad, optbinning, scorecardpy, lightgbm, statsmodels, optuna, optuna_dashboard, mlflow, psycopg, playwright" 2>/dev/null; then
+  log "creating the Python venv $VENV (pypaimon, pyarrow, pytest, toad, optbinning, scorecardpy, lightgbm, statsmodels, optuna, optuna-dashboard, mlflow-skinny, psycopg, playwright)"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/tests/interop/requirements.txt"
 fi
@@ -114,3 +124,7 @@ export RISKLAKE_BIN="$CARGO_TARGET_DIR/debug/risklake"
 # LightGBM's OpenMP threads must not spin while idle on a shared machine.
 export OMP_WAIT_POLICY=PASSIVE
 "$VENV/bin/python" -m pytest -q "$ROOT/tests/interop"
+
+# --- The dashboard in a real browser --------------------------------------------------------
+log "browser tests of the dashboard (Playwright driving $RISKLAKE_CHROMIUM)"
+"$VENV/bin/python" -m pytest -q "$ROOT/tests/browser"

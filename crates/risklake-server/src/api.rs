@@ -39,6 +39,11 @@ pub(crate) struct State {
 const ROUTES: &[(&str, &str, &str)] = &[
     ("get", "/api/v1/health", "The server's version and state."),
     ("get", "/api/v1/openapi.json", "This API as an OpenAPI 3.1 document."),
+    (
+        "get",
+        "/api/v1/me",
+        "Who calls: user, project (a token's own; none without authentication), role.",
+    ),
     ("get", "/api/v1/projects", "Projects with their run counts."),
     (
         "get",
@@ -80,12 +85,13 @@ const ROUTES: &[(&str, &str, &str)] = &[
     (
         "get",
         "/api/v1/tables/{name}/preview",
-        "Rows of a table (limit, offset).",
+        "Rows of a table (limit, offset, snapshot).",
     ),
     (
         "post",
         "/api/v1/sql",
-        "Runs read-only SQL: {\"sql\", \"limit\"} -> rows (bounded in rows and time).",
+        "Runs read-only SQL: {\"sql\", \"limit\", \"format\"} -> rows (bounded in rows and time); \
+         format \"csv\" or \"parquet\" answers the last statement's rows as that file.",
     ),
     (
         "get",
@@ -163,6 +169,7 @@ pub(crate) fn router(state: State, max_body: usize) -> Router {
     Router::new()
         .route("/api/v1/health", get(health))
         .route("/api/v1/openapi.json", get(|| async { Json(openapi()) }))
+        .route("/api/v1/me", get(me))
         .route("/api/v1/projects", get(projects))
         .route("/api/v1/tables", get(tables))
         .route("/api/v1/tables/{name}", get(table))
@@ -205,6 +212,8 @@ pub(crate) fn router(state: State, max_body: usize) -> Router {
         })
         .layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(DefaultBodyLimit::max(max_body))
+        // The dashboard's pages sign in by themselves; what they show comes from the API above.
+        .merge(crate::ui::routes())
         .with_state(state)
 }
 
@@ -286,6 +295,7 @@ fn denied(status: StatusCode, message: &str) -> ApiError {
 const PUBLIC: &[&str] = &["/api/v1/health", "/api/v1/openapi.json"];
 
 async fn authenticate(S(state): S<State>, mut req: Request, next: Next) -> Response {
+    let mut by_cookie = false;
     let caller = match state.auth {
         crate::Auth::None => Caller {
             user: std::env::var("USER").unwrap_or_else(|_| "local".into()),
@@ -296,19 +306,31 @@ async fn authenticate(S(state): S<State>, mut req: Request, next: Next) -> Respo
             if PUBLIC.contains(&req.uri().path()) {
                 return next.run(req).await;
             }
-            let header = req
+            let bearer = req
                 .headers()
                 .get(axum::http::header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            let Some(secret) = header.strip_prefix("Bearer ").map(str::trim).filter(|s| !s.is_empty()) else {
-                return denied(
-                    StatusCode::UNAUTHORIZED,
-                    "this server needs a token: Authorization: Bearer <token> (risklake token create)",
-                )
-                .into_response();
+                .and_then(|h| h.strip_prefix("Bearer "))
+                .map(str::trim)
+                .filter(|s| !s.is_empty());
+            // The dashboard's session cookie stands in for the header.
+            let secret = match bearer {
+                Some(s) => s.to_string(),
+                None => match crate::ui::cookie(req.headers(), crate::ui::SESSION) {
+                    Some(s) => {
+                        by_cookie = true;
+                        s.to_string()
+                    }
+                    None => {
+                        return denied(
+                            StatusCode::UNAUTHORIZED,
+                            "this server needs a token: Authorization: Bearer <token> (risklake token create)",
+                        )
+                        .into_response()
+                    }
+                },
             };
-            match state.shared.queue.verify_token(secret) {
+            match state.shared.queue.verify_token(&secret) {
                 Ok(Some(t)) => Caller {
                     user: t.user,
                     project: Some(t.project),
@@ -321,6 +343,9 @@ async fn authenticate(S(state): S<State>, mut req: Request, next: Next) -> Respo
             }
         }
     };
+    if let Err(why) = crate::ui::check_write(req.method(), req.headers(), by_cookie) {
+        return denied(StatusCode::FORBIDDEN, why).into_response();
+    }
     req.extensions_mut().insert(caller);
     next.run(req).await
 }
@@ -433,6 +458,18 @@ async fn health(S(state): S<State>) -> Answer {
         "version": env!("CARGO_PKG_VERSION"),
         "home": state.shared.home.display().to_string(),
         "running_jobs": running,
+    })))
+}
+
+async fn me(S(state): S<State>, Extension(caller): Extension<Caller>) -> Answer {
+    Ok(Json(json!({
+        "user": caller.user,
+        "project": caller.project,
+        "role": caller.role.as_str(),
+        "auth": match state.auth {
+            crate::Auth::None => "none",
+            crate::Auth::Token => "token",
+        },
     })))
 }
 
@@ -579,7 +616,18 @@ async fn trials(
 }
 
 /// Runs one query, keeping at most `limit` rows, within the time limit.
-async fn bounded_query(state: &State, ws: &Workspace, sql: &str, limit: usize) -> Result<Value> {
+/// A query's first `limit` rows, whether it had more, and its schema; bounded in time.
+async fn bounded_batches(
+    state: &State,
+    ws: &Workspace,
+    sql: &str,
+    limit: usize,
+) -> Result<(
+    datafusion::arrow::datatypes::SchemaRef,
+    Vec<datafusion::arrow::record_batch::RecordBatch>,
+    usize,
+    bool,
+)> {
     let work = async {
         let session = risklake_app::sql::session(ws, &Default::default()).await?;
         let mut stream = session.stream(sql).await?;
@@ -601,17 +649,7 @@ async fn bounded_query(state: &State, ws: &Workspace, sql: &str, limit: usize) -
                 break;
             }
         }
-        let columns: Vec<Value> = schema
-            .fields()
-            .iter()
-            .map(|f| json!({"name": f.name(), "type": f.data_type().to_string()}))
-            .collect();
-        Ok::<Value, Error>(json!({
-            "columns": columns,
-            "rows": rows,
-            "truncated": truncated,
-            "data": risklake_app::sql::batches_json(&kept)?,
-        }))
+        Ok::<_, Error>((schema, kept, rows, truncated))
     };
     match tokio::time::timeout(state.sql_timeout, work).await {
         Ok(r) => r,
@@ -622,13 +660,67 @@ async fn bounded_query(state: &State, ws: &Workspace, sql: &str, limit: usize) -
     }
 }
 
+async fn bounded_query(state: &State, ws: &Workspace, sql: &str, limit: usize) -> Result<Value> {
+    let (schema, kept, rows, truncated) = bounded_batches(state, ws, sql, limit).await?;
+    let columns: Vec<Value> = schema
+        .fields()
+        .iter()
+        .map(|f| json!({"name": f.name(), "type": f.data_type().to_string()}))
+        .collect();
+    Ok(json!({
+        "columns": columns,
+        "rows": rows,
+        "truncated": truncated,
+        "data": risklake_app::sql::batches_json(&kept)?,
+    }))
+}
+
+/// Rows as a file to download: CSV with a header line, or Parquet.
+fn rows_file(
+    format: &str,
+    schema: datafusion::arrow::datatypes::SchemaRef,
+    batches: &[datafusion::arrow::record_batch::RecordBatch],
+) -> Result<Response> {
+    let fail = |e: &dyn std::fmt::Display| Error::invalid(format!("writing the rows as {format}: {e}"));
+    let mut out = Vec::new();
+    let kind = match format {
+        "csv" => {
+            let mut w = datafusion::arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut out);
+            for b in batches {
+                w.write(b).map_err(|e| fail(&e))?;
+            }
+            drop(w);
+            "text/csv; charset=utf-8"
+        }
+        _ => {
+            let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, schema, None).map_err(|e| fail(&e))?;
+            for b in batches {
+                w.write(b).map_err(|e| fail(&e))?;
+            }
+            w.close().map_err(|e| fail(&e))?;
+            "application/vnd.apache.parquet"
+        }
+    };
+    let disposition = format!("attachment; filename=\"query.{format}\"");
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, kind.to_string()),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        out,
+    )
+        .into_response())
+}
+
 async fn preview(
     S(state): S<State>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Answer {
-    let p = Params::new(q, &["limit", "offset"], &caller)?;
+    let p = Params::new(q, &["limit", "offset", "snapshot"], &caller)?;
     let limit = p.number("limit", 50, state.sql_rows)?;
     let offset = p.number("offset", 0, usize::MAX)?;
     let ws = workspace(&state, &p.project())?;
@@ -636,7 +728,16 @@ async fn preview(
     if !ws.lake().await?.exists(&name).await? {
         return Err(ApiError::Core(Error::not_found("table", name.to_string())));
     }
-    let sql = format!("SELECT * FROM {name} LIMIT {limit} OFFSET {offset}");
+    let at = match p.get("snapshot") {
+        None => String::new(),
+        Some(v) => {
+            let n: u64 = v
+                .parse()
+                .map_err(|_| Error::param("snapshot", format!("{v:?} is not a snapshot number")))?;
+            format!(" VERSION AS OF {n}")
+        }
+    };
+    let sql = format!("SELECT * FROM {name}{at} LIMIT {limit} OFFSET {offset}");
     let mut v = bounded_query(&state, &ws, &sql, limit).await?;
     v["offset"] = json!(offset);
     Ok(Json(v))
@@ -647,7 +748,7 @@ async fn sql(
     Extension(caller): Extension<Caller>,
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
-) -> Answer {
+) -> std::result::Result<Response, ApiError> {
     let p = Params::new(q, &[], &caller)?;
     let body: Value = body_json(&body)?;
     let text = body
@@ -656,11 +757,11 @@ async fn sql(
         .ok_or_else(|| Error::param("sql", "is required: the query to run"))?;
     if let Some(k) = body
         .as_object()
-        .and_then(|o| o.keys().find(|k| !["sql", "limit"].contains(&k.as_str())))
+        .and_then(|o| o.keys().find(|k| !["sql", "limit", "format"].contains(&k.as_str())))
     {
         return Err(ApiError::Core(Error::param(
             k.clone(),
-            "is not a field here (these are: sql, limit)",
+            "is not a field here (these are: sql, limit, format)",
         )));
     }
     let limit = match body.get("limit") {
@@ -669,6 +770,18 @@ async fn sql(
             .as_u64()
             .map(|n| (n as usize).min(state.sql_rows))
             .ok_or_else(|| Error::param("limit", "is not a whole number"))?,
+    };
+    let format = match body.get("format") {
+        None | Some(Value::Null) => "json",
+        Some(v) => match v.as_str() {
+            Some(f @ ("json" | "csv" | "parquet")) => f,
+            _ => {
+                return Err(ApiError::Core(Error::param(
+                    "format",
+                    format!("{v} is not json, csv or parquet"),
+                )))
+            }
+        },
     };
     let statements = risklake_lake::sql::split_statements(text);
     if statements.is_empty() {
@@ -681,13 +794,18 @@ async fn sql(
         )));
     }
     let ws = workspace(&state, &p.project())?;
+    if format != "json" {
+        let last = statements.last().map(String::as_str).unwrap_or_default();
+        let (schema, batches, _, _) = bounded_batches(&state, &ws, last, limit).await?;
+        return Ok(rows_file(format, schema, &batches)?);
+    }
     let mut results = Vec::new();
     for s in &statements {
         let mut r = bounded_query(&state, &ws, s, limit).await?;
         r["statement"] = json!(s);
         results.push(r);
     }
-    Ok(Json(json!({ "results": results })))
+    Ok(Json(json!({ "results": results })).into_response())
 }
 
 async fn runs(

@@ -19,6 +19,7 @@ pub mod client;
 mod mlflow;
 mod pg;
 mod runner;
+mod ui;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -820,6 +820,22 @@ async fn table_profiles_plans_and_studies_over_http() {
         assert!(status == 400 && e["error"]["message"].as_str().unwrap().contains("x00_amount"), "{e}");
         let (status, _) = call(addr, "GET", "/api/v1/tables/apps/profile?column=month&snapshot=9", None);
         assert_eq!(status, 404);
+        // Rows at a snapshot; a snapshot that is not a number is named.
+        let rows = ok(addr, "GET", "/api/v1/tables/apps/preview?limit=3&offset=2&snapshot=1", None);
+        assert_eq!((rows["rows"].as_u64(), rows["offset"].as_u64()), (Some(3), Some(2)), "{rows}");
+        let (status, e) = call(addr, "GET", "/api/v1/tables/apps/preview?snapshot=latest", None);
+        assert!(status == 400 && e["error"]["param"] == "snapshot", "{e}");
+        // SQL results as a CSV file (the last statement's rows), and an unknown format refused.
+        let body = r#"{"sql": "SELECT 1 AS a; SELECT month, COUNT(*) AS n FROM apps GROUP BY month ORDER BY month", "format": "csv"}"#;
+        let (status, text) = http(addr, "POST", "/api/v1/sql", Some(body));
+        let months = sql("SELECT COUNT(DISTINCT month) AS m FROM apps")["m"].as_u64().unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!((status, lines[0], lines.len() as u64), (200, "month,n", months + 1), "{text}");
+        let (status, e) = call(addr, "POST", "/api/v1/sql", Some(json!({"sql": "SELECT 1", "format": "xlsx"})));
+        assert!(status == 400 && e["error"]["param"] == "format", "{e}");
+        // Who calls: without authentication, the server's user as admin of any project.
+        let me = ok(addr, "GET", "/api/v1/me", None);
+        assert_eq!((me["role"].as_str(), me["auth"].as_str(), &me["project"]), (Some("admin"), Some("none"), &Value::Null), "{me}");
         // A binning plan in brief, sorted by IV as the run's metrics say, and one feature.
         let bin = json!({"kind": "features.bin", "request": {"table": "apps", "target": {"label": "bad"}}});
         let job = wait(addr, submit(addr, bin));

@@ -457,7 +457,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
                  risklake --home {h} runs compare {run} {replay}\n  \
                  risklake --home {h} maintain --dry-run   (compaction, snapshot expiry, orphan files)\n  \
                  risklake --home {h} runs list\n  \
-                 risklake --home {h} serve --auth none   (JSON API, jobs, scoring, MLflow tracking on 127.0.0.1:8420)",
+                 risklake --home {h} serve --auth none   (dashboard at http://127.0.0.1:8420/, JSON API, jobs, scoring, MLflow tracking)",
                 ctx.home.display(),
                 warehouse.display(),
                 store.display(),
@@ -517,6 +517,14 @@ async fn serve_step(ctx: &Ctx) -> Result<serde_json::Value> {
             "/api/v1/models/pd_gbdt@champion/predict",
             Some(json!({"rows": rows["results"][0]["data"]})),
         )?;
+        // The dashboard is served from the same port.
+        let (status, page) = client.request("GET", "/ui/", None)?;
+        if status != 200 || !page.contains("/ui/app.js") {
+            return Err(Error::external(
+                "the quickstart's dashboard check",
+                format!("GET /ui/ answered {status}"),
+            ));
+        }
         Ok(json!({"job": job, "scored": scored}))
     })
     .await
@@ -530,7 +538,8 @@ async fn serve_step(ctx: &Ctx) -> Result<serde_json::Value> {
         .filter_map(|p| p["probability"].as_f64())
         .collect();
     ctx.out.note(format!(
-        "      {url}: job {} ({}, run {}), three applicants scored by pd_gbdt/{}: {}; `risklake serve` keeps it running",
+        "      {url}: job {} ({}, run {}), three applicants scored by pd_gbdt/{}: {}; the dashboard answered at {url}/; \
+         `risklake serve` keeps it running",
         done["job"]["id"],
         done["job"]["status"].as_str().unwrap_or_default(),
         done["job"]["runs"][0],
@@ -538,7 +547,7 @@ async fn serve_step(ctx: &Ctx) -> Result<serde_json::Value> {
         probabilities.iter().map(|p| format!("{p:.3}")).collect::<Vec<_>>().join(", ")
     ));
     Ok(json!({
-        "step": "serve", "url": url, "job": done["job"]["id"], "job_status": done["job"]["status"],
+        "step": "serve", "url": url, "dashboard": format!("{url}/ui/"), "job": done["job"]["id"], "job_status": done["job"]["status"],
         "job_runs": done["job"]["runs"], "model_version": done["scored"]["version"], "probabilities": probabilities,
     }))
 }
