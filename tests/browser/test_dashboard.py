@@ -175,6 +175,10 @@ def test_an_admin_moves_an_alias_and_a_viewer_is_refused(browser, server, tokens
     v.go("/models/pd_card", "Model pd_card")
     assert v.page.locator("#alias-form").count() == 0
     assert "needs the admin role" in v.page.inner_text("#alias-note")
+    # Nor does a viewer get job forms.
+    v.go("/jobs/new", "Start a job")
+    assert "needs the editor or admin role" in v.page.inner_text("#jobs-note")
+    assert v.page.locator("#job-form").count() == 0
     # Even a hand-made call from the viewer's page is refused by the server...
     status = v.page.evaluate(
         """async () => (await fetch('/api/v1/models/pd_card/aliases/champion', {method: 'PUT',
@@ -223,7 +227,53 @@ def test_a_study_shows_its_history_slices_and_trials(as_viewer, shots):
     assert history.locator("circle").count() == complete
     assert history.locator("polyline").count() == 1, "the best-so-far line"
     assert s.page.locator("table[aria-label=trials] tbody tr").count() == study["trials"]
+    params = len(study["best"]["params"])
+    assert s.page.locator("svg[aria-label='parameter importance'] rect").count() == params
+    assert s.page.locator("svg[aria-label='parallel coordinates'] polyline").count() == complete
     shot(s, shots, "study")
+
+
+def submit_form(s, form, values):
+    s.go(f"/jobs/new?form={form}", "Start a job")
+    for field, value in values.items():
+        if s.page.locator(f"select#f-{field}").count():
+            s.page.select_option(f"#f-{field}", value)
+        else:
+            s.page.fill(f"#f-{field}", value)
+    s.page.click("#submit-job")
+    s.page.wait_for_selector(f"h1:has-text('{form}')")
+    s.page.wait_for_selector("#job-state .badge:is(.succeeded, .failed, .cancelled)", timeout=180_000)
+    assert s.page.inner_text("#job-state .badge") == "succeeded", s.page.inner_text("#job-state")
+    run = s.page.locator("#job-state a:has-text('run')").first.inner_text().split()[-1]
+    return int(run)
+
+
+def test_psi_by_period_heatmap_and_the_features_a_selection_dropped(as_admin, shots):
+    s = as_admin
+    run = submit_form(s, "features.evaluate", {"table": "default.credit_apps", "label": "bad", "exclude": "id, month", "psi_by": "month"})
+    s.go(f"/runs/{run}", f"Run {run}")
+    s.page.click("text=Open the binning plan")
+    s.page.wait_for_selector("table[aria-label='PSI by period']")
+    psi = s.page.request.get(f"{s.url}/api/v1/runs/{run}/artifacts/psi.json").json()
+    periods = sorted({p["group"] for p in psi})
+    heat = s.page.locator("table[aria-label='PSI by period']")
+    assert heat.locator("thead th").count() == len(periods) + 1
+    assert heat.locator("tbody tr").count() == len({p["feature"] for p in psi})
+    # Features come worst first; the first row's largest cell is the largest PSI of all.
+    top = max(psi, key=lambda p: p["psi"])
+    first = heat.locator("tbody tr").first
+    assert first.locator("th").inner_text() == top["feature"]
+    assert first.locator("td").nth(periods.index(top["group"])).inner_text() == f"{top['psi']:.3f}"
+    heat.scroll_into_view_if_needed()
+    shot(s, shots, "psi")
+    chosen = submit_form(s, "features.select", {"plan": str(run), "min_iv": "0.05"})
+    s.go(f"/plans/{chosen}", "Binning plan")
+    dropped = s.page.locator("table[aria-label='dropped features'] tbody tr")
+    reasons = dict(zip(dropped.locator("td:nth-child(1)").all_inner_texts(), dropped.locator("td:nth-child(2)").all_inner_texts()))
+    plan = s.page.request.get(f"{s.url}/api/v1/plans/{run}").json()
+    weak = {f["name"] for f in plan["features"] if f["metrics"]["iv"] < 0.05}
+    assert weak and set(reasons) == weak, (reasons, weak)
+    assert all("< 0.05" in r for r in reasons.values()), reasons
 
 
 def test_every_page_renders_without_console_errors(as_admin):

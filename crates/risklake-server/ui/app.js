@@ -354,7 +354,7 @@ async function overview() {
         : h('p', { class: 'muted' }, 'No registered models.')),
       h('section', { class: 'card' }, h('h2', {}, 'Recent runs'), runsTable(runs.runs)),
       h('section', { class: 'card' }, h('h2', {}, 'Running and queued jobs'), active.length ? jobsTable(active) : h('p', { class: 'muted' }, 'Nothing running.'),
-        h('p', {}, h('a', { href: '#/jobs' }, 'All jobs'), ' · ', h('a', { href: '#/jobs/new' }, 'Start a job')))),
+        h('p', {}, h('a', { href: '#/jobs' }, 'All jobs'), canRun() ? [' · ', h('a', { href: '#/jobs/new' }, 'Start a job')] : null))),
   ];
 }
 function runsTable(runs, selectable) {
@@ -576,7 +576,7 @@ async function runView(id) {
       h('section', { class: 'card' }, h('h2', {}, 'Summary'), kv([
         ['status', badge(r.status)], ['started', when(r.started_at)], ['took', secs(r.duration_s)], ['command', h('code', {}, r.command || '')],
         ['error', r.error ? h('span', { class: 'error' }, r.error) : undefined],
-      ]), r.kind === 'features.bin' ? h('p', {}, h('a', { class: 'button', href: `#/plans/${r.id}` }, 'Open the binning plan')) : null),
+      ]), r.artifacts.some((a) => a.name === 'binning_plan.json') ? h('p', {}, h('a', { class: 'button', href: `#/plans/${r.id}` }, 'Open the binning plan')) : null),
       h('section', { class: 'card' }, h('h2', {}, 'Metrics'), Object.keys(r.metrics).length
         ? dataTable([{ key: 'key', label: 'metric' }, { key: 'value', num: true }], Object.entries(r.metrics).map(([key, value]) => ({ key, value })), { sortable: true, label: 'metrics' })
         : h('p', { class: 'muted' }, 'No metrics.'))),
@@ -659,17 +659,80 @@ async function compareView(ids) {
 
 // ---------------------------------------------------------------- binning plans
 async function planView(run) {
-  const p = await api(`/plans/${run}`);
+  const [p, detail] = await Promise.all([api(`/plans/${run}`), api(`/runs/${run}`)]);
   const rows = p.features.map((f) => ({ name: f.name, kind: f.kind, dtype: f.dtype, bins: f.bin_count, ...f.metrics }));
+  const has = (name) => detail.artifacts.find((a) => a.name === name);
+  const [psi, selection] = await Promise.all([
+    has('psi.json') ? artifactJson(run, 'psi.json') : null,
+    has('selection.csv') ? artifactText(run, 'selection.csv').then(parseCsv) : null,
+  ]);
+  const withPsi = psi && psi.length;
   return [
     h('h1', {}, `Binning plan of run ${run}`),
-    h('p', { class: 'muted' }, `${p.features.length} features · ${num(p.bad)} bads`, p.good !== undefined ? ` · ${num(p.good)} goods` : ''),
+    h('p', { class: 'muted' }, `${detail.kind} · ${p.features.length} features · ${num(p.bad)} bads`, p.good !== undefined ? ` · ${num(p.good)} goods` : ''),
     dataTable([
       { key: 'name', label: 'feature', render: (f) => h('a', { href: `#/plans/${run}/${enc(f.name)}` }, f.name) },
       { key: 'kind' }, { key: 'bins', num: true }, { key: 'iv', label: 'IV', num: true }, { key: 'ks', label: 'KS', num: true },
       { key: 'auc', label: 'AUC', num: true }, { key: 'trend' }, { key: 'missing_rate', label: 'missing', num: true, render: (f) => `${(100 * (f.missing_rate || 0)).toFixed(2)}%` },
-      { key: 'distinct', num: true },
-    ], rows, { sortable: true, sortKey: 'iv', label: 'features' }),
+      { key: 'distinct', num: true }, withPsi ? { key: 'psi', label: 'max PSI', num: true } : null,
+    ].filter(Boolean), rows, { sortable: true, sortKey: 'iv', label: 'features' }),
+    withPsi ? [h('h2', {}, `PSI by period (against ${psi[0].baseline})`), psiHeatmap(psi),
+      h('p', { class: 'hint' }, 'Below 0.1: stable; 0.1 to 0.25: a shift to look at; above 0.25: a significant shift.')] : null,
+    selection ? [h('h2', {}, 'Selection'), selectionTable(selection)] : null,
+  ];
+}
+async function artifactText(run, name) {
+  const r = await api(`/runs/${run}/artifacts/${enc(name)}`, { raw: true });
+  return r.text();
+}
+async function artifactJson(run, name) { return JSON.parse(await artifactText(run, name)); }
+// RFC 4180 CSV: quoted fields may hold commas, quotes ("") and line breaks.
+function parseCsv(text) {
+  const rows = [];
+  let row = [], field = '', quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; } else if (c === '"') quoted = false; else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') { row.push(field); field = ''; }
+    else if (c === '\n') { row.push(field); rows.push(row); row = []; field = ''; }
+    else if (c !== '\r') field += c;
+  }
+  if (field !== '' || row.length) { row.push(field); rows.push(row); }
+  const [head, ...body] = rows;
+  return body.map((r) => Object.fromEntries(head.map((k, i) => [k, r[i]])));
+}
+function psiColor(v) {
+  // Green below 0.1, amber to 0.25, red above; lightness keeps dark text readable.
+  if (!Number.isFinite(v)) return '#f6f8fa';
+  if (v < 0.1) return `hsl(140, 55%, ${92 - v * 150}%)`;
+  if (v < 0.25) return `hsl(42, 90%, ${80 - (v - 0.1) * 80}%)`;
+  return `hsl(4, 80%, ${Math.max(62, 75 - (v - 0.25) * 40)}%)`;
+}
+function psiHeatmap(psi) {
+  const groups = [...new Set(psi.map((x) => x.group))].sort();
+  const byFeature = new Map();
+  for (const x of psi) {
+    if (!byFeature.has(x.feature)) byFeature.set(x.feature, {});
+    byFeature.get(x.feature)[x.group] = x.psi;
+  }
+  const features = [...byFeature.keys()].sort((a, b) => Math.max(...Object.values(byFeature.get(b))) - Math.max(...Object.values(byFeature.get(a))));
+  return h('div', { class: 'scroll' }, h('table', { class: 'heat', 'aria-label': 'PSI by period' },
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'feature'), groups.map((g) => h('th', { scope: 'col' }, g)))),
+    h('tbody', {}, features.map((f) => h('tr', {}, h('th', { scope: 'row' }, f), groups.map((g) => {
+      const v = byFeature.get(f)[g];
+      return h('td', { style: `background:${psiColor(v)}`, title: `${f} ${g}: PSI ${num(v)}` }, v === undefined ? '' : v.toFixed(3));
+    }))))));
+}
+function selectionTable(rows) {
+  const dropped = rows.filter((r) => r.kept !== 'true');
+  return [
+    h('p', { class: 'muted' }, `${rows.length - dropped.length} kept, ${dropped.length} dropped`),
+    dataTable([{ key: 'feature' }, { key: 'reason' }, { key: 'iv', label: 'IV', num: true, sort: (r) => Number(r.iv), render: (r) => num(Number(r.iv)) },
+      { key: 'missing_rate', label: 'missing', num: true, render: (r) => num(Number(r.missing_rate)) },
+      { key: 'psi', label: 'PSI', num: true, render: (r) => (r.psi ? num(Number(r.psi)) : '') },
+      { key: 'vif', label: 'VIF', num: true, render: (r) => (r.vif ? num(Number(r.vif)) : '') }], dropped, { sortable: true, label: 'dropped features' }),
   ];
 }
 async function featureView(run, feature) {
@@ -803,9 +866,79 @@ async function studyView(name) {
     h('h2', {}, 'Optimization history'),
     lineChart([{ name: 'objective', points: done.map((t) => [t.number, t.value]), dots: true, dotsOnly: true }, { name: 'best so far', points: bestLine }],
       { label: 'optimization history', xLabel: 'trial', yLabel: 'objective', width: 760 }),
+    params.length && done.length >= 6 ? [h('h2', {}, 'Parameter importance'), importanceChart(done, params),
+      h('p', { class: 'hint' }, 'The share of the objective\'s variance each parameter explains alone (η² over quantile groups of its values, at least 3 trials a group, at most 10 groups), scaled to sum to 1; a quick screen, not fANOVA.')] : null,
+    params.length && done.length >= 2 ? [h('h2', {}, 'Parallel coordinates'), parallelCoordinates(done, params, maximize)] : null,
     params.length ? [h('h2', {}, 'Slices: the objective by each parameter'), h('div', { class: 'grid' }, slices)] : null,
     h('h2', {}, 'Trials'), table,
   ];
+}
+
+// η² of the objective grouped by each parameter (numbers in up to 10 quantile groups,
+// anything else by value), normalized to sum to 1.
+function importances(trials, params) {
+  const ys = trials.map((t) => t.value);
+  const mean = ys.reduce((a, b) => a + b, 0) / ys.length;
+  const total = ys.reduce((a, y) => a + (y - mean) ** 2, 0) || 1;
+  const raw = params.map((p) => {
+    const pairs = trials.filter((t) => t.params[p] !== undefined).map((t) => [t.params[p], t.value]);
+    const groups = new Map();
+    if (pairs.every(([v]) => typeof v === 'number')) {
+      pairs.sort((a, b) => a[0] - b[0]);
+      const k = Math.min(10, Math.max(2, Math.floor(pairs.length / 3)));
+      pairs.forEach(([, y], i) => { const g = Math.floor((i * k) / pairs.length); (groups.get(g) || groups.set(g, []).get(g)).push(y); });
+    } else {
+      for (const [v, y] of pairs) { const g = String(v); (groups.get(g) || groups.set(g, []).get(g)).push(y); }
+    }
+    let between = 0;
+    for (const g of groups.values()) { const m = g.reduce((a, b) => a + b, 0) / g.length; between += g.length * (m - mean) ** 2; }
+    return between / total;
+  });
+  const sum = raw.reduce((a, b) => a + b, 0) || 1;
+  return params.map((p, i) => [p, raw[i] / sum]).sort((a, b) => b[1] - a[1]);
+}
+function importanceChart(trials, params) {
+  const imp = importances(trials, params);
+  const w = 640, row = 24, m = { l: 150, r: 60 }, hgt = imp.length * row + 10;
+  const g = imp.map(([p, v], i) => s('g', {},
+    s('text', { x: m.l - 8, y: i * row + 17, 'text-anchor': 'end' }, p),
+    s('rect', { x: m.l, y: i * row + 5, width: Math.max(1, v * (w - m.l - m.r)), height: row - 8, fill: 'var(--c1)', opacity: 0.8 }, s('title', {}, `${p}: ${v.toFixed(3)}`)),
+    s('text', { x: m.l + v * (w - m.l - m.r) + 6, y: i * row + 17 }, v.toFixed(3))));
+  return s('svg', { class: 'chart', viewBox: `0 0 ${w} ${hgt}`, width: w, height: hgt, role: 'img', 'aria-label': 'parameter importance' }, g);
+}
+// One axis per parameter and one for the objective; a line per trial, darker the better.
+function parallelCoordinates(trials, params, maximize) {
+  const axes = [...params, 'objective'];
+  const value = (t, a) => (a === 'objective' ? t.value : t.params[a]);
+  const w = Math.max(640, axes.length * 120), hgt = 300, m = { l: 64, r: 64, t: 24, b: 40 };
+  const scales = axes.map((a) => {
+    const vals = trials.map((t) => value(t, a));
+    if (!vals.every((v) => typeof v === 'number')) {
+      const cats = [...new Set(vals.map(String))].sort();
+      return { f: (v) => (cats.length < 2 ? 0.5 : cats.indexOf(String(v)) / (cats.length - 1)), lo: cats[0], hi: cats[cats.length - 1] };
+    }
+    const lo = Math.min(...vals), hi = Math.max(...vals);
+    const log = lo > 0 && hi / lo > 100;
+    const t = (v) => (log ? Math.log(v) : v);
+    return { f: (v) => (hi === lo ? 0.5 : (t(v) - t(lo)) / (t(hi) - t(lo))), lo: num(lo, 3), hi: num(hi, 3) };
+  });
+  const x = (i) => m.l + (i * (w - m.l - m.r)) / (axes.length - 1);
+  const y = (f) => hgt - m.b - f * (hgt - m.t - m.b);
+  const objective = scales[scales.length - 1];
+  const g = [];
+  const sorted = trials.slice().sort((a, b) => (maximize ? a.value - b.value : b.value - a.value));
+  for (const t of sorted) {
+    const q = objective.f(t.value), good = maximize ? q : 1 - q;
+    g.push(s('polyline', { fill: 'none', stroke: `hsl(212, 80%, ${78 - good * 50}%)`, 'stroke-width': 1.5, opacity: 0.85,
+      points: axes.map((a, i) => `${x(i)},${y(scales[i].f(value(t, a)))}`).join(' ') }, s('title', {}, `trial ${t.number}: ${num(t.value)}`)));
+  }
+  axes.forEach((a, i) => {
+    g.push(s('line', { class: 'axis', x1: x(i), x2: x(i), y1: m.t, y2: hgt - m.b }));
+    g.push(s('text', { x: x(i), y: hgt - m.b + 16, 'text-anchor': 'middle', style: 'fill:#1b1f24' }, a));
+    g.push(s('text', { x: x(i) + 4, y: m.t - 6 }, String(scales[i].hi)));
+    g.push(s('text', { x: x(i) + 4, y: hgt - m.b + 30 }, String(scales[i].lo)));
+  });
+  return h('div', { class: 'scroll' }, s('svg', { class: 'chart', viewBox: `0 0 ${w} ${hgt}`, width: w, height: hgt, role: 'img', 'aria-label': 'parallel coordinates' }, g));
 }
 
 // ---------------------------------------------------------------- jobs
@@ -832,14 +965,14 @@ async function jobsView() {
   }
   await refresh();
   app.timers.push(setInterval(() => refresh().catch(() => {}), 2000));
-  return [h('h1', {}, 'Jobs'), h('p', {}, h('a', { class: 'button', href: '#/jobs/new' }, 'Start a job')), box];
+  return [h('h1', {}, 'Jobs'), canRun() ? h('p', {}, h('a', { class: 'button', href: '#/jobs/new' }, 'Start a job')) : null, box];
 }
 async function jobView(id) {
   const j = await api(`/jobs/${id}`);
   const log = h('pre', { class: 'log', id: 'log', 'aria-live': 'polite' });
   const state = h('div', { id: 'job-state' });
   const cancel = h('button', { type: 'button', class: 'danger', id: 'cancel', onclick: async () => { try { await api(`/jobs/${id}`, { method: 'DELETE' }); msg.textContent = 'Cancel requested.'; } catch (e) { msg.replaceChildren(errorBox(e)); } } }, 'Cancel');
-  const editor = app.me.role !== 'viewer';
+  const editor = canRun();
   const showState = (job) => {
     cancel.hidden = !editor || !(job.status === 'queued' || job.status === 'running');
     state.replaceChildren(kv([
@@ -871,13 +1004,20 @@ async function jobView(id) {
 // Forms for the common jobs: each builds the request the CLI builds for the same command.
 const JOB_FORMS = {
   'features.bin': { title: 'Bin a table (features bin)', fields: ['table', 'label', 'exclude'], build: (v) => ({ table: v.table, target: { label: v.label }, fine: { exclude: list(v.exclude) } }) },
+  'features.evaluate': { title: 'Evaluate with PSI (features evaluate)', fields: ['table', 'label', 'exclude', 'psi_by'],
+    build: (v) => ({ bin: { table: v.table, target: { label: v.label }, fine: { exclude: list(v.exclude) } }, ...(v.psi_by ? { psi_by: v.psi_by } : {}) }) },
+  'features.select': { title: 'Select features (features select)', fields: ['plan', 'min_iv', 'max_missing'],
+    build: (v) => ({ plan: v.plan.trim(), rules: { ...(v.min_iv ? { min_iv: Number(v.min_iv) } : {}), ...(v.max_missing ? { max_missing: Number(v.max_missing) } : {}) } }) },
   train: { title: 'Train a model (train gbdt / rf / lr)', fields: ['model', 'table', 'label', 'exclude', 'valid_fraction'],
     kind: (v) => `train.${v.model}`, build: (v) => ({ table: v.table, label: v.label, exclude: list(v.exclude), valid_fraction: Number(v.valid_fraction) }) },
   tune: { title: 'Tune hyper-parameters (tune)', fields: ['model', 'table', 'label', 'exclude', 'trials', 'study'],
     build: (v) => ({ model: v.model, table: v.table, label: v.label, exclude: list(v.exclude), trials: Number(v.trials), ...(v.study ? { study: v.study } : {}) }) },
 };
 function list(v) { return String(v || '').split(',').map((x) => x.trim()).filter(Boolean); }
+// Editors and admins run jobs; a viewer's page does not offer what the server would refuse.
+function canRun() { return app.me.role !== 'viewer'; }
 async function newJobView(query) {
+  if (!canRun()) return [h('h1', {}, 'Start a job'), h('p', { id: 'jobs-note' }, 'Starting jobs needs the editor or admin role; this token is a viewer.')];
   const { tables } = await api('/tables');
   const which = query.get('form') || 'train';
   const spec = JOB_FORMS[which];
@@ -886,8 +1026,8 @@ async function newJobView(query) {
     const id = `f-${name}`;
     if (name === 'table') return h('label', { class: 'stack' }, 'Table', h('select', { id, name }, tables.map((t) => h('option', { value: t.name }, t.name))));
     if (name === 'model') return h('label', { class: 'stack' }, 'Model', h('select', { id, name }, ['gbdt', 'rf', 'lr'].map((m) => h('option', { value: m }, m))));
-    const defaults = { label: 'bad', exclude: 'id, month', valid_fraction: '0.2', trials: '20', study: '' };
-    const labels = { label: 'Label column', exclude: 'Columns to leave out (comma separated)', valid_fraction: 'Validation fraction', trials: 'Trials', study: 'Study name (optional)' };
+    const defaults = { label: 'bad', exclude: 'id, month', valid_fraction: '0.2', trials: '20', study: '', psi_by: 'month', plan: '', min_iv: '0.02', max_missing: '' };
+    const labels = { label: 'Label column', exclude: 'Columns to leave out (comma separated)', valid_fraction: 'Validation fraction', trials: 'Trials', study: 'Study name (optional)', psi_by: 'PSI by period column', plan: 'Plan (the binning run, or a registered name)', min_iv: 'Least IV kept', max_missing: 'Most missing share kept (optional)' };
     return h('label', { class: 'stack' }, labels[name], h('input', { id, name, value: defaults[name] }));
   };
   const form = h('form', { class: 'fields', id: 'job-form', onsubmit: async (e) => {
