@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/risklake-target}
+# CI builds a fresh clone each time: incremental caches would only pile up (tens of GB) in
+# the shared target folder without speeding the next clone's build.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 VENV=${RISKLAKE_VENV:-/var/tmp/risklake-venv}
 PGDATA_DIR=${RISKLAKE_PGDATA:-/var/tmp/risklake-pgdata}
 PGPORT=${RISKLAKE_PGPORT:-54329}
