@@ -102,6 +102,11 @@ def test_sql_runs_with_ctrl_enter_pages_and_downloads(as_viewer, shots):
     s.page.wait_for_selector("#results .error")
     assert "only queries run" in s.page.inner_text("#results .error")
     assert "ORDER BY id LIMIT 120" in s.page.inner_text(".history")
+    # The history lives on the server: a new page (another browser) lists it, newest first.
+    s.page.reload()
+    s.page.wait_for_selector(".history li")
+    assert s.page.locator(".history li").first.inner_text().startswith("SELECT id, x06_grade")
+    assert s.page.input_value("#sql").startswith("SELECT id, x06_grade")
     s.allow.append("400")
 
 

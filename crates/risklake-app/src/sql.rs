@@ -126,3 +126,60 @@ impl SqlReport {
         Ok(serde_json::json!({ "results": results, "run": self.run }))
     }
 }
+
+/// How many of a user's last queries [`remember_query`] keeps per project.
+pub const QUERY_HISTORY: usize = 20;
+
+fn history_key(ws: &Workspace, user: &str) -> String {
+    // Unit separator: neither a project nor a user name holds it.
+    format!("{}\u{1f}{user}", ws.project())
+}
+
+/// A user's last queries in the workspace's project, newest first (the dashboard's SQL
+/// editor lists them); kept in the project store, so every browser and server sees them.
+pub fn recent_queries(ws: &Workspace, user: &str) -> Result<Vec<String>> {
+    let Some(text) = ws.store().get_state("sql_history", &history_key(ws, user))? else {
+        return Ok(Vec::new());
+    };
+    serde_json::from_str(&text).map_err(|e| Error::invalid(format!("the stored query history of {user}: {e}")))
+}
+
+/// Puts `sql` first in the user's history (once: an older copy moves up), keeping the last
+/// [`QUERY_HISTORY`].
+pub fn remember_query(ws: &Workspace, user: &str, sql: &str) -> Result<Vec<String>> {
+    let sql = sql.trim();
+    let mut list = recent_queries(ws, user).unwrap_or_default();
+    list.retain(|q| q != sql);
+    list.insert(0, sql.to_string());
+    list.truncate(QUERY_HISTORY);
+    let text = serde_json::to_string(&list).map_err(|e| Error::invalid(format!("the query history: {e}")))?;
+    ws.store().set_state("sql_history", &history_key(ws, user), &text)?;
+    Ok(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_history_is_per_user_and_project_newest_first_deduplicated_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(dir.path(), "default").unwrap();
+        let other = Workspace::open(dir.path(), "other").unwrap();
+        assert!(recent_queries(&ws, "ana").unwrap().is_empty());
+        remember_query(&ws, "ana", "SELECT 1").unwrap();
+        remember_query(&ws, "ana", " SELECT 2 ").unwrap();
+        remember_query(&ws, "ana", "SELECT 1").unwrap();
+        assert_eq!(recent_queries(&ws, "ana").unwrap(), vec!["SELECT 1", "SELECT 2"]);
+        assert!(recent_queries(&ws, "bo").unwrap().is_empty(), "another user");
+        assert!(recent_queries(&other, "ana").unwrap().is_empty(), "another project");
+        for i in 0..30 {
+            remember_query(&ws, "ana", &format!("SELECT {i} AS n")).unwrap();
+        }
+        let list = recent_queries(&ws, "ana").unwrap();
+        assert_eq!(
+            (list.len(), list[0].as_str(), list[19].as_str()),
+            (QUERY_HISTORY, "SELECT 29 AS n", "SELECT 10 AS n")
+        );
+    }
+}

@@ -95,6 +95,11 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ),
     (
         "get",
+        "/api/v1/sql/history",
+        "The caller's last 20 queries in the project, newest first (every query sent to /sql is kept).",
+    ),
+    (
+        "get",
         "/api/v1/runs",
         "Runs, newest first (project, kind, status, limit).",
     ),
@@ -181,6 +186,7 @@ pub(crate) fn router(state: State, max_body: usize) -> Router {
         .route("/api/v1/studies/{name}", get(study))
         .route("/api/v1/studies/{name}/trials", get(trials))
         .route("/api/v1/sql", axum::routing::post(sql))
+        .route("/api/v1/sql/history", get(sql_history))
         .route("/api/v1/runs", get(runs))
         .route("/api/v1/runs/compare", get(compare))
         .route("/api/v1/runs/{id}", get(run))
@@ -794,6 +800,9 @@ async fn sql(
         )));
     }
     let ws = workspace(&state, &p.project())?;
+    // The query joins the caller's history whatever it answers (a failing query is the one
+    // most worth editing again); a store that cannot be written (a read-only home) skips it.
+    let _ = risklake_app::sql::remember_query(&ws, &caller.user, text);
     if format != "json" {
         let last = statements.last().map(String::as_str).unwrap_or_default();
         let (schema, batches, _, _) = bounded_batches(&state, &ws, last, limit).await?;
@@ -806,6 +815,16 @@ async fn sql(
         results.push(r);
     }
     Ok(Json(json!({ "results": results })).into_response())
+}
+
+async fn sql_history(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let p = Params::new(q, &[], &caller)?;
+    let ws = workspace(&state, &p.project())?;
+    to_json(&json!({ "queries": risklake_app::sql::recent_queries(&ws, &caller.user)? }))
 }
 
 async fn runs(

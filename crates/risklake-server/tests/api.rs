@@ -833,6 +833,16 @@ async fn table_profiles_plans_and_studies_over_http() {
         assert_eq!((status, lines[0], lines.len() as u64), (200, "month,n", months + 1), "{text}");
         let (status, e) = call(addr, "POST", "/api/v1/sql", Some(json!({"sql": "SELECT 1", "format": "xlsx"})));
         assert!(status == 400 && e["error"]["param"] == "format", "{e}");
+        // Every query sent joins the caller's history, newest first, once; refused writes do not.
+        let (status, _) = call(addr, "POST", "/api/v1/sql", Some(json!({"sql": "DROP TABLE apps"})));
+        assert_eq!(status, 400);
+        sql("SELECT COUNT(DISTINCT month) AS m FROM apps");
+        let history = ok(addr, "GET", "/api/v1/sql/history", None)["queries"].clone();
+        let queries: Vec<&str> = history.as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        assert_eq!(queries[0], "SELECT COUNT(DISTINCT month) AS m FROM apps", "{history}");
+        assert!(queries[1].starts_with("SELECT 1 AS a; SELECT month"), "{history}");
+        assert!(!queries.iter().any(|q| q.contains("DROP")), "{history}");
+        assert_eq!(queries.iter().filter(|q| q.contains("DISTINCT month")).count(), 1, "{history}");
         // Who calls: without authentication, the server's user as admin of any project.
         let me = ok(addr, "GET", "/api/v1/me", None);
         assert_eq!((me["role"].as_str(), me["auth"].as_str(), &me["project"]), (Some("admin"), Some("none"), &Value::Null), "{me}");

@@ -454,13 +454,14 @@ function highlight(text) {
   out.push('\n');
   return out;
 }
-function historyKey() { return `risklake.sql.${app.me.user}.${app.project}`; }
-function sqlHistory() { try { return JSON.parse(localStorage.getItem(historyKey()) || '[]'); } catch { return []; } }
+// The caller's last queries in the project, kept by the server (every browser sees them).
+async function sqlHistory() { return (await api('/sql/history')).queries; }
 
 async function sqlView(query) {
   const pre = h('pre', { 'aria-hidden': 'true' });
   const area = h('textarea', { id: 'sql', spellcheck: 'false', 'aria-label': 'SQL query', autocomplete: 'off' });
-  area.value = query.get('q') || sqlHistory()[0] || 'SELECT 1';
+  const history = await sqlHistory();
+  area.value = query.get('q') || history[0] || 'SELECT 1';
   const sync = () => { pre.replaceChildren(...highlight(area.value)); pre.scrollTop = area.scrollTop; };
   area.addEventListener('input', sync);
   area.addEventListener('scroll', () => { pre.scrollTop = area.scrollTop; });
@@ -470,16 +471,14 @@ async function sqlView(query) {
   sync();
   const results = h('div', { id: 'results', 'aria-live': 'polite' });
   const hist = h('ol', { class: 'history' });
-  function showHistory() {
-    hist.replaceChildren(...sqlHistory().map((q) => h('li', {}, h('button', { type: 'button', class: 'link mono', title: q, onclick: () => { area.value = q; sync(); area.focus(); } }, q.replace(/\s+/g, ' ')))));
+  function showHistory(list) {
+    hist.replaceChildren(...list.map((q) => h('li', {}, h('button', { type: 'button', class: 'link mono', title: q, onclick: () => { area.value = q; sync(); area.focus(); } }, q.replace(/\s+/g, ' ')))));
   }
-  showHistory();
+  showHistory(history);
+  const refreshHistory = () => sqlHistory().then(showHistory).catch(() => {});
   async function run() {
     const sql = area.value.trim();
     if (!sql) return;
-    const list = [sql, ...sqlHistory().filter((q) => q !== sql)].slice(0, 20);
-    localStorage.setItem(historyKey(), JSON.stringify(list));
-    showHistory();
     results.replaceChildren(h('p', { class: 'muted' }, 'Running…'));
     const t0 = performance.now();
     try {
@@ -489,6 +488,7 @@ async function sqlView(query) {
         h('p', { class: 'muted' }, `${res.rows.toLocaleString('en-US')} rows${res.truncated ? ' (truncated at the server\'s limit)' : ''} · ${took} s`),
         rowsTable(res.columns, res.data))));
     } catch (e) { results.replaceChildren(errorBox(e)); }
+    refreshHistory();
   }
   async function download(format) {
     try {
