@@ -731,19 +731,21 @@ async fn preview(
     let offset = p.number("offset", 0, usize::MAX)?;
     let ws = workspace(&state, &p.project())?;
     let name = ws.table_name(&name)?;
-    if !ws.lake().await?.exists(&name).await? {
-        return Err(ApiError::Core(Error::not_found("table", name.to_string())));
-    }
-    let at = match p.get("snapshot") {
-        None => String::new(),
-        Some(v) => {
-            let n: u64 = v
-                .parse()
-                .map_err(|_| Error::param("snapshot", format!("{v:?} is not a snapshot number")))?;
-            format!(" VERSION AS OF {n}")
-        }
+    let snapshot = match p.get("snapshot") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<u64>()
+                .ok()
+                .and_then(|n| i64::try_from(n).ok())
+                .ok_or_else(|| Error::param("snapshot", format!("{v:?} is not a snapshot number")))?,
+        ),
     };
-    let sql = format!("SELECT * FROM {name}{at} LIMIT {limit} OFFSET {offset}");
+    // The table (and the snapshot) must exist: not found otherwise.
+    let from = risklake_app::sql::session(&ws, &Default::default())
+        .await?
+        .table_source(&name, snapshot)
+        .await?;
+    let sql = format!("SELECT * FROM {from} LIMIT {limit} OFFSET {offset}");
     let mut v = bounded_query(&state, &ws, &sql, limit).await?;
     v["offset"] = json!(offset);
     Ok(Json(v))

@@ -825,6 +825,8 @@ async fn table_profiles_plans_and_studies_over_http() {
         assert_eq!((rows["rows"].as_u64(), rows["offset"].as_u64()), (Some(3), Some(2)), "{rows}");
         let (status, e) = call(addr, "GET", "/api/v1/tables/apps/preview?snapshot=latest", None);
         assert!(status == 400 && e["error"]["param"] == "snapshot", "{e}");
+        let (status, _) = call(addr, "GET", "/api/v1/tables/apps/preview?snapshot=9", None);
+        assert_eq!(status, 404);
         // SQL results as a CSV file (the last statement's rows), and an unknown format refused.
         let body = r#"{"sql": "SELECT 1 AS a; SELECT month, COUNT(*) AS n FROM apps GROUP BY month ORDER BY month", "format": "csv"}"#;
         let (status, text) = http(addr, "POST", "/api/v1/sql", Some(body));

@@ -137,16 +137,20 @@ function dataTable(columns, rows, opts = {}) {
   return h('div', { class: 'scroll' }, h('table', { 'aria-label': opts.label || null }, h('thead', {}, h('tr', {}, heads)), tbody));
 }
 
-// A table of result rows (objects) with the given column list, paged on the client.
+// Result rows (objects) under their columns ({name, type}), as the API answers them.
+function resultTable(columns, rows, label) {
+  return h('div', { class: 'scroll' }, h('table', { class: 'rows', 'aria-label': label || null },
+    h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col' }, c.name, h('div', { class: 'muted' }, c.type))))),
+    h('tbody', {}, rows.map((r) => h('tr', {}, columns.map((c) => cell(r[c.name])))))));
+}
+// The same, paged on the client.
 function rowsTable(columns, data, pageSize = 50) {
   const box = h('div');
   let page = 0;
   const pages = Math.max(1, Math.ceil(data.length / pageSize));
   function show() {
     const slice = data.slice(page * pageSize, (page + 1) * pageSize);
-    const table = h('table', { class: 'rows' }, h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col' }, c.name, h('div', { class: 'muted' }, c.type))))),
-      h('tbody', {}, slice.map((r) => h('tr', {}, columns.map((c) => cell(r[c.name]))))));
-    box.replaceChildren(h('div', { class: 'scroll' }, table), pager(page, pages, data.length, (p) => { page = p; show(); }));
+    box.replaceChildren(resultTable(columns, slice), pager(page, pages, data.length, (p) => { page = p; show(); }));
   }
   show();
   return box;
@@ -391,9 +395,7 @@ async function tableView(name, query) {
       const r = await api(`/tables/${enc(name)}/preview?limit=${pageSize}&offset=${page * pageSize}${at}`);
       const total = snapshot ? (t.snapshots.find((x) => String(x.id) === snapshot) || {}).total_records : t.rows;
       const pages = Math.max(1, Math.ceil((total ?? r.rows) / pageSize));
-      const table = h('table', { class: 'rows', 'aria-label': 'rows' }, h('thead', {}, h('tr', {}, r.columns.map((c) => h('th', { scope: 'col' }, c.name)))),
-        h('tbody', {}, r.data.map((row) => h('tr', {}, r.columns.map((c) => cell(row[c.name]))))));
-      preview.replaceChildren(h('div', { class: 'scroll' }, table), pager(page, pages, total ?? null, (p) => { page = p; showPreview(); }));
+      preview.replaceChildren(resultTable(r.columns, r.data, 'rows'), pager(page, pages, total ?? null, (p) => { page = p; showPreview(); }));
     } catch (e) { preview.replaceChildren(errorBox(e)); }
   }
   async function showProfile(column) {
@@ -646,11 +648,12 @@ async function compareView(ids) {
   const table = (rows) => h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, ''), heads())), h('tbody', {}, rows)));
   // Curves of the metrics recorded per iteration, one chart per metric, one line per run.
   const details = await Promise.all(c.runs.map((r) => api(`/runs/${r.id}`)));
-  const keys = [...new Set(details.flatMap((d) => metricSeries(d.metric_history).map(([k]) => k)))];
+  const curves = details.map((d) => ({ id: d.id, series: new Map(metricSeries(d.metric_history)) }));
+  const keys = [...new Set(curves.flatMap((d) => [...d.series.keys()]))];
   return [
     h('h1', {}, `Compare runs ${c.runs.map((r) => r.id).join(', ')}`),
     h('h2', {}, 'Metrics'), table(Object.entries(c.metrics).map(([k, v]) => row(k, v, true))),
-    keys.length ? h('div', { class: 'grid' }, keys.map((k) => h('div', {}, h('h3', {}, k), lineChart(details.map((d) => ({ name: `run ${d.id}`, points: (metricSeries(d.metric_history).find(([x]) => x === k) || [k, []])[1] })), { label: `${k} by run`, xLabel: 'iteration', height: 220 })))) : null,
+    keys.length ? h('div', { class: 'grid' }, keys.map((k) => h('div', {}, h('h3', {}, k), lineChart(curves.map((d) => ({ name: `run ${d.id}`, points: d.series.get(k) || [] })), { label: `${k} by run`, xLabel: 'iteration', height: 220 })))) : null,
     h('h2', {}, 'Inputs'), table([row('tables', c.inputs.map((x) => x.join(', ')), false)]),
     h('h2', {}, `Parameters that differ (${differing.size})`), differing.size ? table(paramRows([...differing])) : h('p', { class: 'muted' }, 'None: the runs share every parameter.'),
     h('details', {}, h('summary', {}, `Parameters they share (${same.length})`), table(paramRows(same))),
