@@ -10,6 +10,9 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/risklake-target}
 # CI builds a fresh clone each time: incremental caches would only pile up (tens of GB) in
 # the shared target folder without speeding the next clone's build.
 if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
+# The Python package's extension module (python/) leaves Python's symbols to the
+# interpreter: cargo builds it as maturin does, without linking libpython.
+export PYO3_BUILD_EXTENSION_MODULE=1
 VENV=${RISKLAKE_VENV:-/var/tmp/risklake-venv}
 PGDATA_DIR=${RISKLAKE_PGDATA:-/var/tmp/risklake-pgdata}
 PGPORT=${RISKLAKE_PGPORT:-54329}
@@ -110,8 +113,8 @@ if [ ! -x "$RISKLAKE_CHROMIUM" ]; then
 fi
 
 # --- Python venv with the reference tools ------------------------------------------------
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import pypaimon, pyarrow, pytest, toad, optbinning, scorecardpy, lightgbm, statsmodels, optuna, optuna_dashboard, mlflow, psycopg, playwright" 2>/dev/null; then
-  log "creating the Python venv $VENV (pypaimon, pyarrow, pytest, toad, optbinning, scorecardpy, lightgbm, statsmodels, optuna, optuna-dashboard, mlflow-skinny, psycopg, playwright)"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import pypaimon, pyarrow, pytest, toad, optbinning, scorecardpy, lightgbm, statsmodels, optuna, optuna_dashboard, mlflow, psycopg, playwright, maturin, polars" 2>/dev/null; then
+  log "creating the Python venv $VENV (pypaimon, pyarrow, pytest, toad, optbinning, scorecardpy, lightgbm, statsmodels, optuna, optuna-dashboard, mlflow-skinny, psycopg, playwright, maturin, polars)"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/tests/interop/requirements.txt"
 fi
@@ -131,3 +134,11 @@ export OMP_WAIT_POLICY=PASSIVE
 # --- The dashboard in a real browser --------------------------------------------------------
 log "browser tests of the dashboard (Playwright driving $RISKLAKE_CHROMIUM)"
 "$VENV/bin/python" -m pytest -q "$ROOT/tests/browser"
+
+# --- The Python package ----------------------------------------------------------------------
+# Built by maturin's PEP 517 backend in the workspace's dev profile, so it reuses what the
+# Rust tests compiled (see python/pyproject.toml), and installed into the test venv.
+log "building the Python package (python/, maturin) into $VENV"
+"$VENV/bin/pip" install -q --disable-pip-version-check --no-build-isolation --no-deps --force-reinstall "$ROOT/python"
+log "tests of the Python package (tests/python)"
+"$VENV/bin/python" -m pytest -q "$ROOT/tests/python"

@@ -25,6 +25,7 @@
 
 pub mod artifacts;
 pub mod features;
+pub mod frames;
 pub mod gen;
 pub mod ingest;
 pub mod jobs;

@@ -304,39 +304,12 @@ pub async fn train_gbdt(ws: &Workspace, req: &TrainRequest, progress: &dyn Progr
         };
         let metric_key = metric_name.replace(' ', "_");
         let started = Instant::now();
-        progress.stage("training", Some(params.num_iterations as u64), Unit::Iterations);
-        let mut history: Vec<IterationInfo> = Vec::new();
-        let mut record_error = None;
-        let trained = risklake_learn::gbdt::train_until(&train_set, valid.as_ref(), &params, &mut |it| {
-            progress.advance(1);
-            let step = it.iteration as i64;
-            let log = || -> Result<()> {
-                run.metric_at("train_loss", step, it.train_loss)?;
-                if let Some(m) = it.valid_metric {
-                    run.metric_at(&metric_key, step, m)?;
-                }
-                Ok(())
-            };
-            if let Err(e) = log() {
-                record_error.get_or_insert(e);
-            }
-            history.push(it.clone());
-            !progress.cancelled() && record_error.is_none()
-        });
-        progress.end_stage();
-        let model = trained?;
-        if let Some(e) = record_error {
-            return Err(e);
-        }
+        let (model, history) = boost(&train_set, valid.as_ref(), &params, Some(&run), &metric_key, progress)?;
         check(progress)?;
         let seconds = started.elapsed().as_secs_f64();
         let artifact = run.artifact(artifacts::MODEL, model.to_json().as_bytes())?;
         let importance = model.importance();
-        let mut csv = String::from("feature,splits,gain\n");
-        for (f, s, g) in &importance {
-            csv.push_str(&format!("{f},{s},{g}\n"));
-        }
-        run.artifact(artifacts::IMPORTANCE_CSV, csv.as_bytes())?;
+        run.artifact(artifacts::IMPORTANCE_CSV, importance_csv(&importance).as_bytes())?;
         if let Some(out) = &req.out {
             std::fs::write(out, model.to_json()).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
         }
@@ -388,6 +361,57 @@ pub async fn train_gbdt(ws: &Workspace, req: &TrainRequest, progress: &dyn Progr
     }
     .await;
     run.finish(result)
+}
+
+/// Boosts trees on `train_set` (validating on `valid`), each iteration advancing
+/// `progress` and, with a run, recorded as `train_loss` and `metric_key` at its step;
+/// stops after the iteration in which the caller cancels. The model and every
+/// iteration's figures.
+pub(crate) fn boost(
+    train_set: &risklake_learn::Dataset,
+    valid: Option<&risklake_learn::Dataset>,
+    params: &GbdtParams,
+    run: Option<&crate::RunScope<'_>>,
+    metric_key: &str,
+    progress: &dyn Progress,
+) -> Result<(risklake_learn::GbdtModel, Vec<IterationInfo>)> {
+    progress.stage("training", Some(params.num_iterations as u64), Unit::Iterations);
+    let mut history: Vec<IterationInfo> = Vec::new();
+    let mut record_error = None;
+    let trained = risklake_learn::gbdt::train_until(train_set, valid, params, &mut |it| {
+        progress.advance(1);
+        if let Some(run) = run {
+            let step = it.iteration as i64;
+            let log = || -> Result<()> {
+                run.metric_at("train_loss", step, it.train_loss)?;
+                if let Some(m) = it.valid_metric {
+                    run.metric_at(metric_key, step, m)?;
+                }
+                Ok(())
+            };
+            if let Err(e) = log() {
+                record_error.get_or_insert(e);
+            }
+        }
+        history.push(it.clone());
+        !progress.cancelled() && record_error.is_none()
+    });
+    progress.end_stage();
+    let model = trained?;
+    if let Some(e) = record_error {
+        return Err(e);
+    }
+    check(progress)?;
+    Ok((model, history))
+}
+
+/// A tree model's importance as `importance.csv` holds it.
+pub(crate) fn importance_csv(importance: &[(String, usize, f64)]) -> String {
+    let mut csv = String::from("feature,splits,gain\n");
+    for (f, s, g) in importance {
+        csv.push_str(&format!("{f},{s},{g}\n"));
+    }
+    csv
 }
 
 /// What a random-forest run produced.
@@ -520,7 +544,8 @@ impl Default for Stepwise {
 }
 
 impl Stepwise {
-    fn parse(&self) -> Result<(Direction, Criterion)> {
+    /// The direction and criterion, checked.
+    pub fn parse(&self) -> Result<(Direction, Criterion)> {
         let direction: Direction = self
             .direction
             .parse()

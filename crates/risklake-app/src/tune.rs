@@ -233,18 +233,7 @@ pub fn default_space(model: ModelKind) -> SearchSpace {
 /// The storage `spec` names; the default is a journal file per study under the home.
 pub fn open_storage(ws: &Workspace, spec: Option<&str>, study: &str) -> Result<Storage> {
     match spec {
-        Some("memory") => Ok(Storage::in_memory()),
-        Some(s) if s.starts_with("journal:") => Storage::journal(Path::new(&s["journal:".len()..])),
-        Some(s) if s.starts_with("sqlite:") => {
-            // sqlite:PATH, or Optuna's URL forms sqlite:///relative and sqlite:////absolute.
-            let rest = &s["sqlite:".len()..];
-            let path = rest.strip_prefix("///").unwrap_or(rest);
-            Storage::sqlite(Path::new(path))
-        }
-        Some(other) => Err(Error::param(
-            "storage",
-            format!("unknown storage '{other}' (journal:PATH, sqlite:PATH or memory)"),
-        )),
+        Some(s) => storage_of(s),
         None => {
             let path = crate::studies::journal_path(ws, study);
             if let Some(dir) = path.parent() {
@@ -252,6 +241,24 @@ pub fn open_storage(ws: &Workspace, spec: Option<&str>, study: &str) -> Result<S
             }
             Storage::journal(&path)
         }
+    }
+}
+
+/// The storage a spec names: `journal:PATH` (Optuna's journal file), `sqlite:PATH` (or
+/// Optuna's URL forms `sqlite:///relative` and `sqlite:////absolute`) or `memory`.
+pub fn storage_of(spec: &str) -> Result<Storage> {
+    match spec {
+        "memory" => Ok(Storage::in_memory()),
+        s if s.starts_with("journal:") => Storage::journal(Path::new(&s["journal:".len()..])),
+        s if s.starts_with("sqlite:") => {
+            let rest = &s["sqlite:".len()..];
+            let path = rest.strip_prefix("///").unwrap_or(rest);
+            Storage::sqlite(Path::new(path))
+        }
+        other => Err(Error::param(
+            "storage",
+            format!("unknown storage '{other}' (journal:PATH, sqlite:PATH or memory)"),
+        )),
     }
 }
 
@@ -294,17 +301,26 @@ fn grid_of(space: &SearchSpace, grid: &BTreeMap<String, Vec<String>>) -> Result<
 }
 
 fn sampler_of(req: &TuneRequest, space: &SearchSpace) -> Result<Box<dyn Sampler>> {
-    Ok(match req.sampler.as_str() {
-        "random" => Box::new(RandomSampler { seed: req.seed }),
-        "grid" => Box::new(grid_of(space, &req.grid)?),
+    match req.sampler.as_str() {
+        "grid" => Ok(Box::new(grid_of(space, &req.grid)?)),
+        name => sampler(name, req.seed, req.jobs > 1),
+    }
+}
+
+/// A sampler by name (`tpe`, `tpe-optuna` or `random`; the grid sampler needs a search
+/// space, see [`TuneRequest`]), seeded; `parallel` when several workers share the study
+/// (TPE's constant liar).
+pub fn sampler(name: &str, seed: u64, parallel: bool) -> Result<Box<dyn Sampler>> {
+    Ok(match name {
+        "random" => Box::new(RandomSampler { seed }),
         "tpe-optuna" => Box::new(TpeSampler {
-            seed: req.seed,
-            constant_liar: req.jobs > 1,
+            seed,
+            constant_liar: parallel,
             ..TpeSampler::optuna()
         }),
         "tpe" => Box::new(TpeSampler {
-            seed: req.seed,
-            constant_liar: req.jobs > 1,
+            seed,
+            constant_liar: parallel,
             ..Default::default()
         }),
         other => {
@@ -316,7 +332,8 @@ fn sampler_of(req: &TuneRequest, space: &SearchSpace) -> Result<Box<dyn Sampler>
     })
 }
 
-fn pruner_of(name: &str) -> Result<Box<dyn Pruner>> {
+/// A pruner by name: `none`, `median`, `successive_halving` or `hyperband`.
+pub fn pruner_of(name: &str) -> Result<Box<dyn Pruner>> {
     Ok(match name {
         "none" => Box::new(NopPruner),
         "median" => Box::new(PercentilePruner::median()),

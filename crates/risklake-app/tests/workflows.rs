@@ -743,3 +743,99 @@ async fn a_negative_coefficient_on_woe_values_is_flagged() {
     assert_eq!(run.metrics["negative_woe_coefficients"], 1.0);
     assert!(run.params["warnings"].contains("x02_utilization"));
 }
+
+/// A notebook's frame, with Arrow's in-memory types (large strings, dictionaries,
+/// nanosecond times, unsigned ints), written into a new table: stored as Paimon types,
+/// read back equal; a write cancelled midway commits nothing.
+#[tokio::test]
+async fn writing_frames_stores_in_memory_types_and_cancels_whole() {
+    use arrow::array::{ArrayRef, DictionaryArray, LargeStringArray, TimestampNanosecondArray, UInt32Array};
+    use arrow::datatypes::Int32Type;
+    use arrow::record_batch::{RecordBatch, RecordBatchIterator};
+    use risklake_app::frames::{write, WriteRequest};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let ws = workspace(dir.path());
+    let batch = RecordBatch::try_from_iter([
+        ("id", Arc::new(UInt32Array::from(vec![1, 2, 3])) as ArrayRef),
+        (
+            "name",
+            Arc::new(LargeStringArray::from(vec!["a", "b", "c"])) as ArrayRef,
+        ),
+        (
+            "grade",
+            Arc::new(DictionaryArray::<Int32Type>::from_iter(["A", "B", "A"])) as ArrayRef,
+        ),
+        (
+            "at",
+            Arc::new(TimestampNanosecondArray::from(vec![
+                1_000_000_000,
+                2_000_000_000,
+                3_000_000_000,
+            ])) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    let req = WriteRequest {
+        table: "frames".into(),
+        ..Default::default()
+    };
+    let mut data = RecordBatchIterator::new([Ok(batch.clone())], batch.schema());
+    let report = write(&ws, &req, &mut data, &Silent).await.unwrap();
+    assert!(
+        report.created && report.rows == 3 && report.snapshot == Some(1),
+        "{report:?}"
+    );
+    let lake = ws.lake().await.unwrap();
+    let session = lake.sql().await.unwrap();
+    let got = session
+        .query("SELECT id, name, grade, CAST(at AS BIGINT) AS at FROM test.frames ORDER BY id")
+        .await
+        .unwrap();
+    let text = arrow::util::pretty::pretty_format_batches(&got.batches)
+        .unwrap()
+        .to_string();
+    assert!(text.contains("| 2  | b    | B     |"), "{text}");
+    // An unknown mode names the parameter; upsert into a new table needs a primary key.
+    let bad = WriteRequest {
+        table: "frames".into(),
+        mode: Some("replace".into()),
+        ..Default::default()
+    };
+    let mut data = RecordBatchIterator::new([Ok(batch.clone())], batch.schema());
+    match write(&ws, &bad, &mut data, &Silent).await {
+        Err(Error::Param { param, .. }) => assert_eq!(param, "mode"),
+        other => panic!("{other:?}"),
+    }
+    // Cancelled after its first batch: the table keeps its one snapshot, the run says so.
+    let cancel = Cancel::new();
+    struct CancelAfterFirst(Cancel, AtomicU64);
+    impl Progress for CancelAfterFirst {
+        fn advance(&self, n: u64) {
+            if self.1.fetch_add(n, Ordering::SeqCst) > 0 {
+                self.0.cancel();
+            }
+        }
+        fn cancelled(&self) -> bool {
+            self.0.is_cancelled()
+        }
+    }
+    let progress = CancelAfterFirst(cancel, AtomicU64::new(0));
+    let mut data = RecordBatchIterator::new((0..5).map(|_| Ok(batch.clone())), batch.schema());
+    let err = write(&ws, &req, &mut data, &progress).await.unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err}");
+    let count = session.query("SELECT COUNT(*) AS n FROM test.frames").await.unwrap();
+    let text = arrow::util::pretty::pretty_format_batches(&count.batches)
+        .unwrap()
+        .to_string();
+    assert!(text.contains("| 3 |"), "{text}");
+    let runs = ws
+        .store()
+        .list_runs(&risklake_track::RunFilter {
+            kind: Some("write".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(runs[0].status, RunStatus::Cancelled);
+}
