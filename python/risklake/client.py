@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional
 import pyarrow as pa
 
 from . import errors
-from .workflows import Progress, Workflows
+from .workflows import Progress, Workflows, resolve_progress
 
 _ERRORS = {
     "invalid": errors.InvalidInputError,
@@ -63,6 +63,7 @@ class Job:
         """Waits for the job to end; its report (an error raises the job's error)."""
         started = time.monotonic()
         seen = None
+        progress = resolve_progress(progress)
         try:
             while not self.refresh().done:
                 p = self.record.get("progress")
@@ -158,11 +159,13 @@ class Client(Workflows):
     def models(self) -> Any:
         return self._call("GET", "/api/v1/models")
 
-    def load_model(self, run: int) -> Any:
-        """The model of a run, as the estimator it was fitted as."""
+    def load_model(self, spec: Any) -> Any:
+        """A stored model (a run id, ``name@alias`` or ``name/version``) as the estimator
+        it was fitted as."""
         from . import _native
         from .estimators import from_native
 
+        run = self._run_of(spec)
         for name in ("model.json", "scorecard.json"):
             try:
                 text = self._request("GET", f"/api/v1/runs/{run}/artifacts/{name}").decode()
@@ -170,3 +173,21 @@ class Client(Workflows):
                 continue
             return from_native(_native.Model.from_json(text))
         raise errors.NotFoundError(f"run {run} has no model.json or scorecard.json")
+
+    def _run_of(self, spec: Any) -> int:
+        text = str(spec)
+        if text.isdigit():
+            return int(text)
+        name, alias, version = text, None, None
+        if "@" in text:
+            name, alias = text.split("@", 1)
+        elif "/" in text:
+            name, v = text.rsplit("/", 1)
+            version = int(v)
+        detail = self._call("GET", f"/api/v1/models/{urllib.parse.quote(name, safe='')}")
+        for v in detail["versions"]:
+            if (alias is not None and alias in v.get("aliases", [])) or (version is not None and v["version"] == version):
+                return int(v["run"])
+            if alias is None and version is None:
+                return int(v["run"])  # the newest
+        raise errors.NotFoundError(f"model {text} not found on the server")

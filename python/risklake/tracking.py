@@ -67,10 +67,10 @@ class Tracker:
 
 
 def track(project: str = "default", home: Any = "risklake-home", *, workspace: Any = None,
-          progress: Optional[Callable[..., None]] = None) -> Tracker:
+          progress: Any = None) -> Tracker:
     """Records every fit in the block, and ``log_param`` / ``log_metric``, in ``project``
-    of the home (or in ``workspace``). ``progress(stage, position, total, unit, notes)``
-    is called while long fits run."""
+    of the home (or in ``workspace``). ``progress=True`` draws the progress of long fits;
+    a callable gets ``(stage, position, total, unit, notes)``."""
     if workspace is None:
         from .workspace import Workspace
 
@@ -89,8 +89,10 @@ def active_workspace() -> Optional[Any]:
 
 
 def progress() -> Optional[Callable[..., None]]:
+    from .workflows import resolve_progress
+
     t = current()
-    return t._progress if t is not None else None
+    return resolve_progress(t._progress) if t is not None else None
 
 
 def note_fit(run: Optional[int]) -> None:

@@ -7,9 +7,39 @@ returns its report as a dict. :class:`risklake.Workspace` runs them in this proc
 own (the CLI's flags with ``_`` for ``-``); an unknown one is an error that names it.
 """
 
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Union
 
-Progress = Optional[Callable[[str, int, Optional[int], str, List[str]], None]]
+Progress = Optional[Union[bool, Callable[[str, int, Optional[int], str, List[str]], None]]]
+
+
+class TextProgress:
+    """``progress=True``: one line per stage on stderr, redrawn in place (a notebook shows
+    it under the cell), with the notes a workflow writes."""
+
+    def __init__(self) -> None:
+        self._stage = None
+
+    def __call__(self, stage: str, position: int, total: Optional[int], unit: str, notes: List[str]) -> None:
+        import sys
+
+        for note in notes:
+            sys.stderr.write(f"\r{note}\n")
+        if stage != self._stage and self._stage is not None:
+            sys.stderr.write("\n")
+        self._stage = stage
+        of = f"/{total}" if total else ""
+        pct = f" {100 * position / total:5.1f}%" if total else ""
+        sys.stderr.write(f"\r{stage}: {position}{of} {unit}{pct}")
+        sys.stderr.flush()
+
+
+def resolve_progress(progress: Progress) -> Optional[Callable[..., None]]:
+    """A progress callback: ``True`` draws text progress, a callable is used as it is."""
+    if progress is True:
+        return TextProgress()
+    if progress is False or progress is None:
+        return None
+    return progress
 
 from . import _native
 

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional, Union
 import pyarrow as pa
 
 from . import _data, _native
-from .workflows import Progress, Workflows
+from .workflows import Progress, Workflows, resolve_progress
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -52,7 +52,7 @@ class Workspace(Workflows):
         ``files`` makes data files queryable as tables: ``{"apps": "apps.parquet"}``.
         """
         files = {k: os.fspath(v) for k, v in (files or {}).items()}
-        reader, _run = self._native.sql(query, files, progress)
+        reader, _run = self._native.sql(query, files, resolve_progress(progress))
         return reader.read_all()
 
     def table(self, name: str, *, columns: Optional[List[str]] = None, snapshot: Optional[int] = None,
@@ -72,7 +72,7 @@ class Workspace(Workflows):
         snapshot and the run.
         """
         reader = _data.to_reader(data)
-        return json.loads(self._native.write(name, reader, mode, primary_key, partition_by, progress))
+        return json.loads(self._native.write(name, reader, mode, primary_key, partition_by, resolve_progress(progress)))
 
     def tag(self, table: str, tag: str, snapshot: Optional[int] = None) -> Dict[str, Any]:
         """Names a snapshot of a table (the latest when None) so it can be read by name."""
@@ -90,10 +90,12 @@ class Workspace(Workflows):
     def run(self, kind: str, request: Optional[Dict[str, Any]] = None, *, progress: Progress = None,
             **fields: Any) -> Dict[str, Any]:
         """Runs any workflow of the layer (``ingest``, ``features.bin``, ``train.gbdt``,
-        ``tune``, ``score``, ...) with its request; the report as a dict."""
+        ``tune``, ``score``, ...) with its request; the report as a dict. ``progress=True``
+        draws the workflow's progress; a callable gets ``(stage, position, total, unit,
+        notes)``."""
         body = dict(request or {})
         body.update(fields)
-        return json.loads(self._native.run(json.dumps({"kind": kind, "request": body}), progress))
+        return json.loads(self._native.run(json.dumps({"kind": kind, "request": body}), resolve_progress(progress)))
 
     # --- runs and models ---------------------------------------------------------------
     def runs(self, kind: Optional[str] = None, limit: int = 100) -> List[Dict[str, Any]]:

@@ -12,6 +12,11 @@ import risklake
 from risklake import errors
 
 BIN = os.environ.get("RISKLAKE_BIN", "risklake")
+HOMES = {}
+
+
+def server_home(url):
+    return HOMES[url]
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +31,7 @@ def server(tmp_path_factory, german):
     )
     line = proc.stdout.readline()
     url = line.split("listening on ")[1].split()[0]
+    HOMES[url] = home
     yield url
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
@@ -38,6 +44,10 @@ def test_train_waits_and_models_come_back(server, german):
                           progress=lambda *a: stages.append(a[0]))
     assert report["trees"] == 20 and report["valid_metric"] > 0.6
     model = client.load_model(report["run"])
+    risklake.Workspace(server_home(server)).register_model(report["run"], "g", aliases=["champion"])
+    by_alias = client.load_model("g@champion")
+    np.testing.assert_array_equal(by_alias.booster_.to_json(), model.booster_.to_json())
+    assert client.load_model("g/1").booster_.to_json() == model.booster_.to_json()
     X = german.drop(columns=["bad"])
     p = model.predict_proba(X)[:, 1]
     assert p.shape == (len(X),) and 0 < p.mean() < 1
