@@ -139,6 +139,8 @@ log "browser tests of the dashboard (Playwright driving $RISKLAKE_CHROMIUM)"
 # Built by maturin's PEP 517 backend in the workspace's dev profile, so it reuses what the
 # Rust tests compiled (see python/pyproject.toml), and installed into the test venv.
 log "building the Python package (python/, maturin) into $VENV"
-"$VENV/bin/pip" install -q --disable-pip-version-check --no-build-isolation --no-deps --force-reinstall "$ROOT/python"
+# maturin's backend runs the `maturin` command: the venv's bin goes first on PATH.
+PATH="$VENV/bin:$PATH" "$VENV/bin/pip" install -q --disable-pip-version-check --no-build-isolation --no-deps \
+  --force-reinstall "$ROOT/python"
 log "tests of the Python package (tests/python)"
 "$VENV/bin/python" -m pytest -q "$ROOT/tests/python"
