@@ -339,8 +339,91 @@ impl PyStudy {
     }
 }
 
+/// An Optuna study's trials (JSON: number, state, value, params as `[name, internal,
+/// distribution JSON]`, intermediate values) as risklake's, for a sampler.
+fn history_of(text: &str) -> risklake_core::Result<Vec<Arc<FrozenTrial>>> {
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| Error::invalid(format!("trials JSON: {e}")))?;
+    let bad = || Error::invalid("trials JSON: a list of {number, state, value, params, intermediate_values}");
+    let mut out = Vec::new();
+    for (i, t) in v.as_array().ok_or_else(bad)?.iter().enumerate() {
+        let state = match t["state"].as_str().ok_or_else(bad)? {
+            "RUNNING" => TrialState::Running,
+            "COMPLETE" => TrialState::Complete,
+            "PRUNED" => TrialState::Pruned,
+            "FAIL" => TrialState::Fail,
+            "WAITING" => TrialState::Waiting,
+            other => return Err(Error::invalid(format!("trials JSON: unknown state {other}"))),
+        };
+        let mut params = Vec::new();
+        for p in t["params"].as_array().ok_or_else(bad)? {
+            let name = p[0].as_str().ok_or_else(bad)?.to_string();
+            let internal = p[1].as_f64().ok_or_else(bad)?;
+            let dist = Distribution::from_optuna_json(p[2].as_str().ok_or_else(bad)?)?;
+            params.push((name, internal, dist));
+        }
+        let intermediate = t["intermediate_values"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.parse::<i64>().ok()?, v.as_f64()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(Arc::new(FrozenTrial {
+            id: i,
+            number: t["number"].as_u64().ok_or_else(bad)? as usize,
+            study: 0,
+            state,
+            values: t["value"].as_f64().map(|v| vec![v]),
+            datetime_start: None,
+            datetime_complete: None,
+            params: Arc::new(params),
+            user_attrs: Default::default(),
+            system_attrs: Default::default(),
+            intermediate_values: Arc::new(intermediate),
+            owner: String::new(),
+        }));
+    }
+    Ok(out)
+}
+
+/// A risklake sampler for another tool's study (Optuna's, through `risklake.optuna`):
+/// the same algorithm and seed streams as a risklake study's.
+#[pyclass(module = "risklake._native", name = "Sampler", frozen)]
+pub struct PySampler {
+    sampler: Box<dyn risklake_tune::samplers::Sampler>,
+}
+
+#[pymethods]
+impl PySampler {
+    #[new]
+    #[pyo3(signature = (name = "tpe", seed = 0, parallel = false))]
+    fn new(py: Python<'_>, name: &str, seed: u64, parallel: bool) -> PyResult<Self> {
+        let sampler = risklake_app::tune::sampler(name, seed, parallel).map_err(|e| to_py(py, e))?;
+        Ok(PySampler { sampler })
+    }
+
+    /// Values drawn jointly when trial `number` starts: `[(name, internal value)]`.
+    fn sample_relative(&self, py: Python<'_>, history: &str, maximize: bool, number: usize) -> PyResult<Vec<(String, f64)>> {
+        let history = history_of(history).map_err(|e| to_py(py, e))?;
+        let direction = if maximize { Direction::Maximize } else { Direction::Minimize };
+        Ok(self.sampler.sample_relative(&history, direction, number))
+    }
+
+    /// The internal value of parameter `name` (distribution as Optuna's JSON) for trial
+    /// `number`.
+    fn sample(&self, py: Python<'_>, history: &str, maximize: bool, name: &str, distribution: &str, number: usize) -> PyResult<f64> {
+        let history = history_of(history).map_err(|e| to_py(py, e))?;
+        let dist = Distribution::from_optuna_json(distribution).map_err(|e| to_py(py, e))?;
+        let direction = if maximize { Direction::Maximize } else { Direction::Minimize };
+        Ok(self.sampler.sample(&history, direction, name, &dist, number))
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyStudy>()?;
+    m.add_class::<PySampler>()?;
     m.add_class::<PyTrial>()?;
     Ok(())
 }

@@ -51,8 +51,10 @@ def test_arrow_input_reaches_rust_without_a_copy():
     table = pa.table({"a": np.arange(100_000, dtype=np.float64), "b": np.arange(100_000, dtype=np.int64)})
     batches = _data.batches(table)
     seen = _native._buffer_addresses(batches)
+    assert len(batches) == 2  # 65,536 rows, then the rest: slices of the same buffers
     for batch, addresses in zip(batches, seen):
-        assert addresses == [col.buffers()[1].address for col in batch.columns]
+        assert addresses == [col.buffers()[1].address + col.offset * 8 for col in batch.columns]
+    assert seen[1][0] == table.column("a").chunk(0).buffers()[1].address + 65536 * 8
     # A slice keeps its buffers: Rust sees the same memory, 10 values (80 bytes) in.
     sliced = table.slice(10, 50).to_batches()
     assert _native._buffer_addresses(sliced)[0][0] == sliced[0].column(0).buffers()[1].address + 10 * 8

@@ -115,3 +115,18 @@ def test_bad_arguments():
         risklake.create_study(storage="redis://x")
     with pytest.raises(ValueError):
         risklake.create_study().optimize(quadratic)
+
+
+def test_risklake_tpe_inside_optuna_proposes_what_a_risklake_study_does():
+    """The sampler bridged into Optuna sees the same history and draws the same values."""
+    from risklake.optuna import TPESampler
+
+    ours = risklake.create_study(direction="minimize", seed=5)
+    ours.optimize(quadratic, n_trials=25)
+    theirs = optuna.create_study(direction="minimize", sampler=TPESampler(seed=5))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    theirs.optimize(quadratic, n_trials=25)
+    for a, b in zip(ours.trials, theirs.trials):
+        assert a.params["kind"] == b.params["kind"] and a.params["n"] == b.params["n"], (a.number, a.params, b.params)
+        assert a.params["x"] == pytest.approx(b.params["x"], rel=1e-12), (a.number, a.params, b.params)
+    assert theirs.best_value == pytest.approx(ours.best_value)

@@ -1051,7 +1051,7 @@ fn usable_columns(d: &Design, params: &LrParams) -> Result<(Vec<usize>, Vec<Drop
         let names: Vec<&str> = dependent.iter().map(|&c| d.names[cols[c]].as_str()).collect();
         if params.collinear == Collinear::Refuse {
             return Err(Error::invalid(format!(
-                "collinear features: {} {} a linear combination of the features before {} (VIF = inf); drop {}, or fit with --param collinear=drop",
+                "collinear features: {} {} a linear combination of the features before {} (VIF = inf); drop {}, or fit with collinear=drop (CLI: --param collinear=drop)",
                 names.join(", "),
                 if names.len() == 1 { "is" } else { "are" },
                 if names.len() == 1 { "it" } else { "them" },
