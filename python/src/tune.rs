@@ -342,8 +342,7 @@ impl PyStudy {
 /// An Optuna study's trials (JSON: number, state, value, params as `[name, internal,
 /// distribution JSON]`, intermediate values) as risklake's, for a sampler.
 fn history_of(text: &str) -> risklake_core::Result<Vec<Arc<FrozenTrial>>> {
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| Error::invalid(format!("trials JSON: {e}")))?;
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::invalid(format!("trials JSON: {e}")))?;
     let bad = || Error::invalid("trials JSON: a list of {number, state, value, params, intermediate_values}");
     let mut out = Vec::new();
     for (i, t) in v.as_array().ok_or_else(bad)?.iter().enumerate() {
@@ -405,18 +404,40 @@ impl PySampler {
     }
 
     /// Values drawn jointly when trial `number` starts: `[(name, internal value)]`.
-    fn sample_relative(&self, py: Python<'_>, history: &str, maximize: bool, number: usize) -> PyResult<Vec<(String, f64)>> {
+    fn sample_relative(
+        &self,
+        py: Python<'_>,
+        history: &str,
+        maximize: bool,
+        number: usize,
+    ) -> PyResult<Vec<(String, f64)>> {
         let history = history_of(history).map_err(|e| to_py(py, e))?;
-        let direction = if maximize { Direction::Maximize } else { Direction::Minimize };
+        let direction = if maximize {
+            Direction::Maximize
+        } else {
+            Direction::Minimize
+        };
         Ok(self.sampler.sample_relative(&history, direction, number))
     }
 
     /// The internal value of parameter `name` (distribution as Optuna's JSON) for trial
     /// `number`.
-    fn sample(&self, py: Python<'_>, history: &str, maximize: bool, name: &str, distribution: &str, number: usize) -> PyResult<f64> {
+    fn sample(
+        &self,
+        py: Python<'_>,
+        history: &str,
+        maximize: bool,
+        name: &str,
+        distribution: &str,
+        number: usize,
+    ) -> PyResult<f64> {
         let history = history_of(history).map_err(|e| to_py(py, e))?;
         let dist = Distribution::from_optuna_json(distribution).map_err(|e| to_py(py, e))?;
-        let direction = if maximize { Direction::Maximize } else { Direction::Minimize };
+        let direction = if maximize {
+            Direction::Maximize
+        } else {
+            Direction::Minimize
+        };
         Ok(self.sampler.sample(&history, direction, name, &dist, number))
     }
 }

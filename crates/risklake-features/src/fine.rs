@@ -287,7 +287,9 @@ impl FineProfiler {
             });
         }
         if self.columns.is_empty() {
-            return Err(Error::invalid("no column to bin (check the columns and exclude options: --columns / --exclude on the CLI)"));
+            return Err(Error::invalid(
+                "no column to bin (check the columns and exclude options: --columns / --exclude on the CLI)",
+            ));
         }
         for c in self.options.special_values_by_column.keys() {
             if !self.columns.iter().any(|a| a.name.eq_ignore_ascii_case(c)) {
