@@ -604,8 +604,11 @@ class Binner(TransformerMixin, _Frames, BaseEstimator):
     bin`` does. ``transform`` gives each feature's bin index; :class:`WoETransformer`
     its WoE.
 
-    Options left ``None`` keep the library's defaults; ``fine`` and ``binning`` pass any
-    other option of the binning request by name (``special_values``, ``cat_cutoff``, ...).
+    Options left ``None`` keep the library's defaults. ``per_feature`` gives one feature
+    settings of its own (``{"age": {"method": "quantile", "max_bins": 4}}``: method,
+    max_bins, monotonic, min_bin_size, min_bad, min_good); ``edges`` fixes a feature's split
+    points (``{"income": [2000, 5000]}``). ``fine`` and ``binning`` pass any other option of
+    the binning request by name.
     """
 
     _output = "bin"
@@ -618,6 +621,8 @@ class Binner(TransformerMixin, _Frames, BaseEstimator):
         monotonic: Optional[str] = None,
         special_values: Optional[List[float]] = None,
         columns: Optional[List[str]] = None,
+        per_feature: Optional[Dict[str, Dict[str, Any]]] = None,
+        edges: Optional[Dict[str, List[float]]] = None,
         unseen: str = "neutral",
         fine: Optional[Dict[str, Any]] = None,
         binning: Optional[Dict[str, Any]] = None,
@@ -628,6 +633,8 @@ class Binner(TransformerMixin, _Frames, BaseEstimator):
         self.monotonic = monotonic
         self.special_values = special_values
         self.columns = columns
+        self.per_feature = per_feature
+        self.edges = edges
         self.unseen = unseen
         self.fine = fine
         self.binning = binning
@@ -643,7 +650,7 @@ class Binner(TransformerMixin, _Frames, BaseEstimator):
         if self.columns is not None:
             fine["columns"] = list(self.columns)
         binning = dict(self.binning or {})
-        for k in ("method", "max_bins", "min_bin_size", "monotonic"):
+        for k in ("method", "max_bins", "min_bin_size", "monotonic", "per_feature", "edges"):
             v = getattr(self, k)
             if v is not None:
                 binning[k] = v

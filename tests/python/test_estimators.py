@@ -219,6 +219,13 @@ def test_binner_matches_the_table_workflow(rl, german):
     woe = risklake.WoETransformer().fit(X, y).transform(X)
     assert woe.shape == X.shape and woe.dtypes.map(lambda d: d.kind == "f").all()
     assert b.metrics_["iv"].is_monotonic_decreasing
+    # Settings of one feature, and fixed edges of another.
+    tuned = risklake.Binner(per_feature={"age_in_years": {"method": "quantile", "max_bins": 3}},
+                            edges={"credit_amount": [2000.0, 5000.0]}).fit(X, y)
+    assert tuned.iv_["duration_in_month"] == pytest.approx(b.iv_["duration_in_month"])
+    regular = lambda t: t[t["kind"] == "regular"] if "kind" in t else t
+    assert len(regular(tuned.binning_table("age_in_years"))) == 3
+    assert len(regular(tuned.binning_table("credit_amount"))) == 3
 
 
 def test_notebook_flow_to_a_registered_scored_model(home, german):
