@@ -12,6 +12,37 @@ from .workflows import Progress, Workflows, resolve_progress
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+class Record(dict):
+    """A report, run or model as a dict whose keys also read as attributes
+    (``run.status`` is ``run["status"]``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __dir__(self) -> List[str]:
+        return sorted(set(super().__dir__()) | set(self.keys()))
+
+
+class Run(Record):
+    """A recorded run: ``id``, ``kind``, ``status``, ``params``, ``metrics``, ``datasets``
+    (with the snapshots read and written), ``artifacts``; :meth:`load_model` for its model."""
+
+    _workspace: "Workspace"
+
+    def load_model(self) -> Any:
+        """The run's model (a train, tune or scorecard run, or a tracked fit) as an estimator."""
+        return self._workspace.load_model(self["id"])
+
+
+def _run(ws: "Workspace", data: Dict[str, Any]) -> Run:
+    r = Run(data)
+    object.__setattr__(r, "_workspace", ws)
+    return r
+
+
 class Workspace(Workflows):
     """A risklake home: its Paimon lake (``warehouse/``) and its project store.
 
@@ -98,21 +129,21 @@ class Workspace(Workflows):
         return json.loads(self._native.run(json.dumps({"kind": kind, "request": body}), resolve_progress(progress)))
 
     # --- runs and models ---------------------------------------------------------------
-    def runs(self, kind: Optional[str] = None, limit: int = 100) -> List[Dict[str, Any]]:
+    def runs(self, kind: Optional[str] = None, limit: int = 100) -> List["Run"]:
         """The project's runs, newest first."""
-        return json.loads(self._native.runs(kind, limit))
+        return [_run(self, r) for r in json.loads(self._native.runs(kind, limit))]
 
-    def get_run(self, run: int) -> Dict[str, Any]:
+    def get_run(self, run: int) -> "Run":
         """A run's parameters, metrics, datasets (with snapshots) and artifacts."""
-        return json.loads(self._native.run_detail(run))
+        return _run(self, json.loads(self._native.run_detail(run)))
 
     def models(self) -> List[Dict[str, Any]]:
         """The registered models."""
-        return json.loads(self._native.models())
+        return [Record(m) for m in json.loads(self._native.models())]
 
     def model_detail(self, name: str) -> Dict[str, Any]:
         """A registered model's versions, aliases and history."""
-        return json.loads(self._native.model_detail(name))
+        return Record(json.loads(self._native.model_detail(name)))
 
     def register_model(self, run: int, name: str, *, aliases: Optional[List[str]] = None,
                        description: Optional[str] = None) -> Dict[str, Any]:

@@ -82,7 +82,11 @@ def test_workflows_through_the_layer(rl, german, tmp_path):
     model = rl.load_model("german_gbdt@champion")
     p = model.predict_proba(german.drop(columns=["bad"]))[:, 1]
     assert p.shape == (len(german),) and 0 < p.mean() < 1
-    assert [m["name"] for m in rl.models()] == ["german_gbdt"]
+    assert [m.name for m in rl.models()] == ["german_gbdt"]
+    run = rl.get_run(trained["run"])
+    assert run.kind == "train.gbdt" and run.status == "finished" and run["id"] == trained["run"]
+    np.testing.assert_array_equal(run.load_model().predict_proba(german.drop(columns=["bad"])), model.predict_proba(
+        german.drop(columns=["bad"])))
 
 
 def test_ingest_a_file(rl, tmp_path):
