@@ -426,16 +426,9 @@ impl PyPlan {
         let output: Output = output
             .parse()
             .map_err(|e: String| to_py(py, Error::param("output", e)))?;
-        let unseen = match unseen {
-            "neutral" => Unseen::Neutral,
-            "missing" => Unseen::Missing,
-            other => {
-                return Err(to_py(
-                    py,
-                    Error::param("unseen", format!("'{other}' is not neutral or missing")),
-                ))
-            }
-        };
+        let unseen: Unseen = unseen
+            .parse()
+            .map_err(|e: String| to_py(py, Error::param("unseen", e)))?;
         let mut t = Transformer::new(&self.plan, output).with_unseen(unseen);
         if let Some(s) = suffix {
             t = t.with_suffix(s);

@@ -188,16 +188,7 @@ impl PyStudy {
         load_if_exists: bool,
         parallel: bool,
     ) -> PyResult<Self> {
-        let direction = match direction {
-            "minimize" => Direction::Minimize,
-            "maximize" => Direction::Maximize,
-            other => {
-                return Err(to_py(
-                    py,
-                    Error::param("direction", format!("'{other}' is not minimize or maximize")),
-                ))
-            }
-        };
+        let direction = Direction::parse(direction).map_err(|e| to_py(py, Error::param("direction", e)))?;
         let storage = Arc::new(risklake_app::tune::storage_of(storage).map_err(|e| to_py(py, e))?);
         let name = study_name.unwrap_or_else(|| format!("no-name-{}", risklake_tune::unique_id()));
         let study = Study::create(storage, &name, direction, load_if_exists)

@@ -19,7 +19,7 @@ use risklake_core::{Error, Result};
 use risklake_features::{build_plan, BinningOptions, BinningPlan, FineOptions, FineProfiler, Target};
 use risklake_lake::{TableSpec, WriteMode};
 use risklake_learn::gbdt::IterationInfo;
-use risklake_learn::lr::{self, LrModel};
+use risklake_learn::lr::LrModel;
 use risklake_learn::{DatasetBuilder, DatasetOptions, DesignBuilder, GbdtModel, GbdtParams, LrParams};
 use risklake_track::RunId;
 
@@ -231,45 +231,11 @@ pub fn fit_lr(
         let inputs = builder.inputs();
         let design = builder.finish()?;
         let started = Instant::now();
-        let model = match steps {
-            None => {
-                progress.stage("fitting", None, Unit::Iterations);
-                let m = lr::fit(&design, &lr_params, inputs, label);
-                progress.end_stage();
-                m?
-            }
-            Some((direction, criterion)) => {
-                progress.stage("stepwise steps", None, Unit::Iterations);
-                let m = lr::stepwise(
-                    &design,
-                    &lr_params,
-                    direction,
-                    criterion,
-                    inputs,
-                    label,
-                    stepwise.is_some_and(|s| s.positive_coefficients),
-                    &mut |s| {
-                        progress.advance(1);
-                        progress.note(&format!("{} {}", s.action, s.feature));
-                    },
-                );
-                progress.end_stage();
-                m?
-            }
-        };
+        let positive = stepwise.is_some_and(|s| s.positive_coefficients);
+        let model = crate::train::fit_design(&design, &lr_params, steps, positive, inputs, label, progress)?;
         check(progress)?;
         if let Some(run) = run {
-            let s = &model.summary;
-            for (name, v) in [
-                ("log_likelihood", s.log_likelihood),
-                ("aic", s.aic),
-                ("bic", s.bic),
-                ("pseudo_r2", s.pseudo_r2),
-                ("iterations", s.iterations as f64),
-                ("train_seconds", started.elapsed().as_secs_f64()),
-            ] {
-                run.metric(name, v)?;
-            }
+            crate::train::record_lr_summary(run, &model, started.elapsed().as_secs_f64())?;
             run.artifact(artifacts::MODEL, model.to_json().as_bytes())?;
             run.artifact(artifacts::LR_SUMMARY, model.summary_text().as_bytes())?;
         }

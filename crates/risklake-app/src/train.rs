@@ -665,32 +665,8 @@ pub async fn train_lr(ws: &Workspace, req: &TrainLrRequest, progress: &dyn Progr
         let design = builder.finish()?;
         check(progress)?;
         let started = Instant::now();
-        let model = match stepwise {
-            None => {
-                progress.stage("fitting", None, Unit::Iterations);
-                let m = lr::fit(&design, &params, inputs, &req.data.label);
-                progress.end_stage();
-                m?
-            }
-            Some((direction, criterion)) => {
-                progress.stage("stepwise steps", None, Unit::Iterations);
-                let m = lr::stepwise(
-                    &design,
-                    &params,
-                    direction,
-                    criterion,
-                    inputs,
-                    &req.data.label,
-                    req.stepwise.as_ref().is_some_and(|s| s.positive_coefficients),
-                    &mut |s| {
-                        progress.advance(1);
-                        progress.note(&format!("{} {}", s.action, s.feature));
-                    },
-                );
-                progress.end_stage();
-                m?
-            }
-        };
+        let positive = req.stepwise.as_ref().is_some_and(|s| s.positive_coefficients);
+        let model = fit_design(&design, &params, stepwise, positive, inputs, &req.data.label, progress)?;
         check(progress)?;
         let seconds = started.elapsed().as_secs_f64();
         drop(design);
@@ -709,17 +685,7 @@ pub async fn train_lr(ws: &Workspace, req: &TrainLrRequest, progress: &dyn Progr
             let proba: Vec<f64> = p.iter().map(|x| 1.0 / (1.0 + (-x).exp())).collect();
             (figures, Some((proba, labels)))
         };
-        let s = &model.summary;
-        for (name, v) in [
-            ("log_likelihood", s.log_likelihood),
-            ("aic", s.aic),
-            ("bic", s.bic),
-            ("pseudo_r2", s.pseudo_r2),
-            ("iterations", s.iterations as f64),
-            ("train_seconds", seconds),
-        ] {
-            run.metric(name, v)?;
-        }
+        record_lr_summary(&run, &model, seconds)?;
         if let Some((_, a, k)) = valid {
             run.metric("valid_auc", a)?;
             run.metric("valid_ks", k)?;
@@ -751,6 +717,60 @@ pub async fn train_lr(ws: &Workspace, req: &TrainLrRequest, progress: &dyn Progr
     }
     .await;
     run.finish(result)
+}
+
+/// Fits the regression on `design`, or runs stepwise selection when `stepwise` gives its
+/// direction and criterion (`positive`: keep every coefficient >= 0), as a progress stage.
+pub(crate) fn fit_design(
+    design: &lr::Design,
+    params: &LrParams,
+    stepwise: Option<(Direction, Criterion)>,
+    positive: bool,
+    inputs: lr::Inputs,
+    label: &str,
+    progress: &dyn Progress,
+) -> Result<LrModel> {
+    let model = match stepwise {
+        None => {
+            progress.stage("fitting", None, Unit::Iterations);
+            lr::fit(design, params, inputs, label)
+        }
+        Some((direction, criterion)) => {
+            progress.stage("stepwise steps", None, Unit::Iterations);
+            lr::stepwise(
+                design,
+                params,
+                direction,
+                criterion,
+                inputs,
+                label,
+                positive,
+                &mut |s| {
+                    progress.advance(1);
+                    progress.note(&format!("{} {}", s.action, s.feature));
+                },
+            )
+        }
+    };
+    progress.end_stage();
+    model
+}
+
+/// Records an LR fit's figures (likelihood, AIC, BIC, pseudo R2, iterations, seconds) as
+/// metrics of `run`.
+pub(crate) fn record_lr_summary(run: &crate::RunScope<'_>, model: &LrModel, seconds: f64) -> Result<()> {
+    let s = &model.summary;
+    for (name, v) in [
+        ("log_likelihood", s.log_likelihood),
+        ("aic", s.aic),
+        ("bic", s.bic),
+        ("pseudo_r2", s.pseudo_r2),
+        ("iterations", s.iterations as f64),
+        ("train_seconds", seconds),
+    ] {
+        run.metric(name, v)?;
+    }
+    Ok(())
 }
 
 /// Write a stored tree model in another format.
