@@ -10,6 +10,7 @@ use arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use risklake_core::label::LabelReader;
 use risklake_core::{Error, Result};
 use risklake_learn::scorecard::{band_of, evaluate_scores, score_psi};
 use risklake_learn::Model;
@@ -105,7 +106,7 @@ impl Scored {
 fn score_batch(
     model: &Model,
     batch: &RecordBatch,
-    label: Option<(&str, Option<&str>)>,
+    labels: Option<&mut LabelReader>,
     group: Option<&str>,
     scored: &mut Scored,
 ) -> Result<()> {
@@ -118,15 +119,8 @@ fn score_batch(
         }
         _ => scored.p.extend(model.predict(batch)?),
     }
-    if let Some((label, bad_value)) = label {
-        let y = train::labels_of(std::slice::from_ref(batch), label, bad_value)?;
-        if let Some(v) = y.iter().find(|v| **v != 0.0 && **v != 1.0) {
-            return Err(Error::param(
-                "label",
-                format!("'{label}' holds {v}; ranking figures need 0/1 labels (or a text label with bad_value)"),
-            ));
-        }
-        scored.y.extend(y);
+    if let Some(labels) = labels {
+        scored.y.extend(labels.read(batch)?);
     }
     if let Some(col) = group {
         // Nulls are the period "null", as in the features' PSI (and ordered last).
@@ -170,13 +164,14 @@ pub(crate) async fn score_table(
         )));
     }
     let mut scored = Scored::default();
+    let mut labels = label.map(|(l, bad_value)| LabelReader::binary(l, bad_value));
     let mut sampled = 0;
     progress.stage(&format!("scoring {table}"), None, Unit::Rows);
     let result: Result<()> = async {
         while let Some(b) = stream.next().await {
             check(progress)?;
             let b = b.map_err(|e| Error::external(format!("reading {table}"), e))?;
-            score_batch(model, &b, label, group, &mut scored)?;
+            score_batch(model, &b, labels.as_mut(), group, &mut scored)?;
             if let Some(rows) = shap.as_deref_mut() {
                 if sampled < SHAP_ROWS {
                     let take = (SHAP_ROWS - sampled).min(b.num_rows());

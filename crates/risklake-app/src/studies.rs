@@ -25,6 +25,10 @@ pub fn studies_dir(ws: &Workspace) -> PathBuf {
     }
 }
 
+/// The study attribute recording what a risklake study tunes (model, table, label,
+/// space): a later run on other data refuses to continue it unless told to.
+pub(crate) const STUDY_SUBJECT: &str = "risklake_subject";
+
 /// The journal file of study `name` in its project's folder.
 pub fn journal_path(ws: &Workspace, name: &str) -> PathBuf {
     let safe: String = name
@@ -127,7 +131,7 @@ fn summary(storage: &Storage, id: usize) -> Result<StudySummary> {
         best,
         subject: record
             .user_attrs
-            .get(crate::tune::STUDY_SUBJECT)
+            .get(STUDY_SUBJECT)
             .cloned()
             .unwrap_or(Value::Null),
     })

@@ -10,6 +10,7 @@ use arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use risklake_core::label::LabelReader;
 use risklake_core::{Error, Result};
 use risklake_learn::forest::RfParams;
 use risklake_learn::gbdt::{IterationInfo, Metric};
@@ -607,19 +608,13 @@ impl LrReport {
     }
 }
 
-/// Hard 0/1 labels of batches, read the way a model's training read them: `label ==
-/// bad_value` for text labels, the numeric value otherwise.
+/// Hard 0/1 labels of batches, read as every learner reads a binary label
+/// ([`risklake_core::label`]): nulls, NaN and a third value are errors naming the row.
 pub fn labels_of(batches: &[RecordBatch], label: &str, bad_value: Option<&str>) -> Result<Vec<f64>> {
+    let mut reader = LabelReader::binary(label, bad_value);
     let mut out = Vec::new();
     for b in batches {
-        match bad_value {
-            Some(bad) => out.extend(
-                risklake_learn::dataset::category_values(b, label)?
-                    .into_iter()
-                    .map(|v| (v.as_deref() == Some(bad)) as u8 as f64),
-            ),
-            None => out.extend(risklake_learn::dataset::feature_values(b, label)?),
-        }
+        out.extend(reader.read(b)?);
     }
     Ok(out)
 }

@@ -21,15 +21,12 @@ use risklake_tune::{Choice, Direction, Distribution, FrozenTrial, SearchSpace, S
 
 use crate::learner::{fit_trees, tree_params, ModelKind, TreeParams};
 use crate::progress::{check, Progress, Unit};
+use crate::studies::STUDY_SUBJECT;
 use crate::train::{labels_of, param_texts, read_binned, read_split, TrainData};
 use crate::{artifacts, Workspace};
 
 /// The trials' table (CSV: number, state, value, one column per parameter).
 pub const TRIALS_CSV: &str = "trials.csv";
-
-/// The study attribute recording what a risklake study tunes (model, table, label,
-/// space): a later run on other data refuses to continue it unless told to.
-pub(crate) const STUDY_SUBJECT: &str = "risklake_subject";
 
 /// Tune a model's hyper-parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

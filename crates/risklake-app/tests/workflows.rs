@@ -839,3 +839,100 @@ async fn writing_frames_stores_in_memory_types_and_cancels_whole() {
         .unwrap();
     assert_eq!(runs[0].status, RunStatus::Cancelled);
 }
+
+/// A float 0.0 / 1.0 label with `bad_value = "1"`, and the same label as text with
+/// `bad_value = "bad"`: binning, GBDT and LR read the same bad rows (before one label
+/// reader, the learners compared the float's text "1.0" with "1" and saw no bad row),
+/// and a null label is an error naming its row in every workflow.
+#[tokio::test]
+async fn every_workflow_reads_a_label_the_same_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = workspace(dir.path());
+    let mut csv = String::from("x,x2,y,grade\n");
+    let mut bads = 0;
+    for i in 0..600u64 {
+        let x = (i % 37) as f64 / 37.0;
+        let x2 = ((i * 7919) % 101) as f64;
+        let bad = i % 5 == 0 || (x > 0.7 && i % 2 == 0);
+        bads += bad as u64;
+        let (y, grade) = if bad { ("1.0", "bad") } else { ("0.0", "good") };
+        csv.push_str(&format!("{x},{x2},{y},{grade}\n"));
+    }
+    let ingest = |name: &str, text: String| {
+        let path = dir.path().join(format!("{name}.csv"));
+        std::fs::write(&path, text).unwrap();
+        IngestRequest {
+            path: Some(path.display().to_string()),
+            table: name.into(),
+            ..Default::default()
+        }
+    };
+    let req = ingest("labels", csv.clone());
+    risklake_app::ingest::ingest(&ws, &req, &Silent).await.unwrap();
+    let name = ws.table_name("labels").unwrap();
+    let schema = ws.lake().await.unwrap().describe(&name).await.unwrap();
+    assert!(schema.columns.iter().any(|c| c.name == "y" && c.r#type == "DOUBLE"), "{:?}", schema.columns);
+
+    // Binning: the same bad count both ways.
+    let mut bin = risklake_app::features::BinRequest::new("labels", "y");
+    bin.target.bad_value = Some("1".into());
+    bin.fine.columns = vec!["x".into(), "x2".into()];
+    let by_number = risklake_app::features::bin(&ws, &bin, &Silent).await.unwrap();
+    bin.target.label = "grade".into();
+    bin.target.bad_value = Some("bad".into());
+    let by_text = risklake_app::features::bin(&ws, &bin, &Silent).await.unwrap();
+    assert_eq!(by_number.plan.bad, bads as f64);
+    assert_eq!(by_text.plan.bad, bads as f64);
+
+    // GBDT and LR: identical models from the two spellings of the label.
+    let data = |label: &str, bad: &str| risklake_app::train::TrainData {
+        table: "labels".into(),
+        label: label.into(),
+        bad_value: Some(bad.into()),
+        columns: vec!["x".into(), "x2".into()],
+        valid_fraction: Some(0.25),
+        ..Default::default()
+    };
+    let gbdt = |label: &str, bad: &str| risklake_app::train::TrainRequest {
+        data: data(label, bad),
+        params: [("num_iterations".to_string(), serde_json::json!(10))].into(),
+        out: None,
+    };
+    let a = risklake_app::train::train_gbdt(&ws, &gbdt("y", "1"), &Silent).await.unwrap();
+    let b = risklake_app::train::train_gbdt(&ws, &gbdt("grade", "bad"), &Silent).await.unwrap();
+    assert_eq!(a.valid_metric, b.valid_metric);
+    assert!(a.valid_metric.unwrap() > 0.6, "{:?}", a.valid_metric);
+    let lr = |label: &str, bad: &str| risklake_app::train::TrainLrRequest {
+        data: data(label, bad),
+        ..Default::default()
+    };
+    let a = risklake_app::train::train_lr(&ws, &lr("y", "1"), &Silent).await.unwrap();
+    let b = risklake_app::train::train_lr(&ws, &lr("grade", "bad"), &Silent).await.unwrap();
+    assert_eq!(a.model.coefficients.len(), 3);
+    for (p, q) in a.model.coefficients.iter().zip(&b.model.coefficients) {
+        assert_eq!(p.coef, q.coef);
+    }
+    assert_eq!(a.valid, b.valid);
+
+    // A null label stops every workflow with its row, instead of counting it as good.
+    csv.push_str("0.5,3,,\n");
+    let req = ingest("with_null", csv);
+    risklake_app::ingest::ingest(&ws, &req, &Silent).await.unwrap();
+    let mut bin = risklake_app::features::BinRequest::new("with_null", "y");
+    bin.target.bad_value = Some("1".into());
+    bin.fine.columns = vec!["x".into()];
+    let mut gbdt = gbdt("y", "1");
+    gbdt.data.table = "with_null".into();
+    gbdt.data.valid_fraction = None;
+    let mut lr = lr("y", "1");
+    lr.data.table = "with_null".into();
+    lr.data.valid_fraction = None;
+    let errors = [
+        risklake_app::features::bin(&ws, &bin, &Silent).await.map(|_| ()).unwrap_err(),
+        risklake_app::train::train_gbdt(&ws, &gbdt, &Silent).await.map(|_| ()).unwrap_err(),
+        risklake_app::train::train_lr(&ws, &lr, &Silent).await.map(|_| ()).unwrap_err(),
+    ];
+    for e in errors {
+        assert!(e.to_string().contains("label column 'y' is null at row 601"), "{e}");
+    }
+}

@@ -15,6 +15,7 @@
 
 pub mod columns;
 pub mod error;
+pub mod label;
 pub mod metrics;
 pub mod process;
 pub mod rng;

@@ -34,6 +34,7 @@
 pub mod binning;
 pub mod fine;
 pub mod methods;
+pub mod options;
 pub mod plan;
 pub mod psi;
 pub mod select;

@@ -16,8 +16,8 @@ use arrow::record_batch::RecordBatch;
 use rayon::prelude::*;
 use risklake_core::{Error, Result};
 
-use crate::binning::{BinningOptions, Method};
 use crate::fine::Skipped;
+use crate::options::{BinningOptions, Method};
 use crate::target::Target;
 use crate::values::{to_f64, to_text};
 
@@ -127,7 +127,7 @@ pub struct FeatureMetrics {
     /// Largest PSI found by an evaluation, when one ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub psi: Option<f64>,
-    /// What a model reviewer should look at (see [`crate::binning::review_flags`]).
+    /// What a model reviewer should look at (see `binning::review_flags`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<String>,
 }

@@ -22,6 +22,7 @@
 //! ```
 
 pub mod conform;
+mod describe;
 pub mod files;
 pub mod ingest;
 mod lake;
@@ -31,6 +32,7 @@ mod names;
 mod scope;
 pub mod sql;
 
-pub use lake::{Lake, SnapshotInfo, TableInfo, TableSpec, TableWriter, WriteMode, WriteSummary};
+pub use describe::{ColumnInfo, SnapshotInfo, TableInfo};
+pub use lake::{Lake, TableSpec, TableWriter, WriteMode, WriteSummary};
 pub use names::{FileFormat, TableName, TableRef, DEFAULT_DATABASE};
 pub use sql::{SqlResult, SqlSession};

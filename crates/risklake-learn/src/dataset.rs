@@ -11,6 +11,7 @@ use arrow::datatypes::{DataType, Float64Type};
 use arrow::record_batch::RecordBatch;
 use rayon::prelude::*;
 use risklake_core::columns::missing_column;
+use risklake_core::label::{read_weights, LabelReader};
 use risklake_core::{Error, Result};
 
 use crate::bins::{BinMapper, MAX_BIN, MAX_CATEGORIES};
@@ -171,9 +172,18 @@ pub struct Dataset {
     pub offsets: Vec<usize>,
     pub label: Vec<f64>,
     pub weight: Option<Vec<f64>>,
-    /// When set, the label is 1 where the label column (as text) equals this value and 0
-    /// elsewhere, so text labels like good/bad work.
-    pub bad_value: Option<String>,
+    /// Reads the label column of appended batches: binary (1 where the label equals the
+    /// bad value, as [`risklake_core::label`] decodes it) when a bad value was given, the
+    /// numbers themselves otherwise (the binary objective then checks for 0/1).
+    labels: LabelReader,
+}
+
+/// The reader of a dataset's label: binary with a bad value, numeric without.
+fn label_reader(label: &str, bad_value: Option<&str>) -> LabelReader {
+    match bad_value {
+        Some(_) => LabelReader::binary(label, bad_value),
+        None => LabelReader::numeric(label),
+    }
 }
 
 impl Dataset {
@@ -186,12 +196,7 @@ impl Dataset {
     }
 
     /// An empty dataset of these features.
-    pub fn empty(
-        feature_names: Vec<String>,
-        mappers: Vec<BinMapper>,
-        weighted: bool,
-        bad_value: Option<String>,
-    ) -> Dataset {
+    pub fn empty(feature_names: Vec<String>, mappers: Vec<BinMapper>, weighted: bool, labels: LabelReader) -> Dataset {
         let mut offsets = vec![0];
         for m in &mappers {
             offsets.push(offsets.last().unwrap() + m.num_bins());
@@ -204,7 +209,7 @@ impl Dataset {
             offsets,
             label: Vec::new(),
             weight: weighted.then(Vec::new),
-            bad_value,
+            labels,
         }
     }
 
@@ -256,7 +261,7 @@ impl Dataset {
             offsets: self.offsets.clone(),
             label: column(&self.label, rows),
             weight: self.weight.as_ref().map(|w| column(w, rows)),
-            bad_value: self.bad_value.clone(),
+            labels: self.labels.clone(),
         }
     }
 
@@ -266,40 +271,21 @@ impl Dataset {
             self.feature_names.clone(),
             self.mappers.clone(),
             weight.is_some(),
-            self.bad_value.clone(),
+            label_reader(label, self.labels.bad_value()),
         );
         for b in batches {
-            out.append(b, label, weight)?;
+            out.append(b, weight)?;
         }
         Ok(out)
     }
 
-    fn append(&mut self, batch: &RecordBatch, label: &str, weight: Option<&str>) -> Result<()> {
-        let start = self.label.len();
-        match &self.bad_value {
-            None => self.label.extend(read_numbers(batch, label, "label", start)?),
-            Some(bad) => {
-                let values = category_values(batch, label)?;
-                if let Some(r) = values.iter().position(|v| v.is_none()) {
-                    return Err(Error::invalid(format!(
-                        "label column '{label}' is null at row {}",
-                        start + r + 1
-                    )));
-                }
-                self.label
-                    .extend(values.iter().map(|v| (v.as_deref() == Some(bad.as_str())) as u8 as f64));
-            }
-        }
+    fn append(&mut self, batch: &RecordBatch, weight: Option<&str>) -> Result<()> {
+        let start = self.label.len() as u64;
+        let labels = self.labels.read(batch)?;
         if let (Some(w), Some(ws)) = (weight, self.weight.as_mut()) {
-            let values = read_numbers(batch, w, "weight", start)?;
-            if let Some(i) = values.iter().position(|&x| x < 0.0) {
-                return Err(Error::invalid(format!(
-                    "weight column '{w}' is negative at row {}",
-                    start + i + 1
-                )));
-            }
-            ws.extend(values);
+            ws.extend(read_weights(batch, w, start)?);
         }
+        self.label.extend(labels);
         // Bin every feature of the batch (features in parallel), then lay the codes out
         // row by row.
         let codes: Vec<Vec<u16>> = self
@@ -374,7 +360,7 @@ impl DatasetBuilder {
 
     pub fn push(&mut self, batch: RecordBatch) -> Result<()> {
         if let Some(d) = self.dataset.as_mut() {
-            return d.append(&batch, &self.label, self.weight.as_deref());
+            return d.append(&batch, self.weight.as_deref());
         }
         self.pending_rows += batch.num_rows();
         self.pending.push(batch);
@@ -460,9 +446,10 @@ impl DatasetBuilder {
                 )?);
             }
         }
-        let mut d = Dataset::empty(names, mappers, self.weight.is_some(), self.options.bad_value.clone());
+        let labels = label_reader(&self.label, self.options.bad_value.as_deref());
+        let mut d = Dataset::empty(names, mappers, self.weight.is_some(), labels);
         for b in std::mem::take(&mut self.pending) {
-            d.append(&b, &self.label, self.weight.as_deref())?;
+            d.append(&b, self.weight.as_deref())?;
         }
         self.dataset = Some(d);
         Ok(())
@@ -544,28 +531,4 @@ pub fn feature_values(batch: &RecordBatch, name: &str) -> Result<Vec<f64>> {
     Ok((0..a.len())
         .map(|r| if a.is_null(r) { f64::NAN } else { a.value(r) })
         .collect())
-}
-
-/// A numeric label or weight column; null or NaN is an error naming the row.
-pub(crate) fn read_numbers(batch: &RecordBatch, name: &str, what: &str, first_row: usize) -> Result<Vec<f64>> {
-    let schema = batch.schema();
-    let i = schema
-        .index_of(name)
-        .map_err(|_| missing_column(&schema, name, &format!("{what} column")))?;
-    let col = batch.column(i);
-    if !col.data_type().is_numeric() && col.data_type() != &DataType::Boolean {
-        return Err(Error::invalid(format!(
-            "{what} column '{name}' has type {}; it must be numeric",
-            col.data_type()
-        )));
-    }
-    let values = feature_values(batch, name)?;
-    if let Some(r) = values.iter().position(|v| !v.is_finite()) {
-        return Err(Error::invalid(format!(
-            "{what} column '{name}' is {} at row {}",
-            if values[r].is_nan() { "null or NaN" } else { "infinite" },
-            first_row + r + 1
-        )));
-    }
-    Ok(values)
 }

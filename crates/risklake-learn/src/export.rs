@@ -12,7 +12,8 @@ use std::fmt::Write;
 
 use risklake_core::{Error, Result};
 
-use crate::gbdt::{GbdtModel, Objective};
+use crate::ensemble::GbdtModel;
+use crate::params::Objective;
 
 /// `decision_type` of a numeric split with missing type NaN (bits 2-3 = 2), plus bit 1
 /// when missing values go left.

@@ -16,12 +16,14 @@
 
 pub mod bins;
 pub mod dataset;
+pub mod ensemble;
 pub mod export;
 pub mod forest;
 pub mod gbdt;
 pub mod linalg;
 pub mod lr;
 pub mod model;
+pub mod params;
 pub mod reasons;
 pub mod scorecard;
 pub mod shap;

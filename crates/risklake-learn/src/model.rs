@@ -4,7 +4,7 @@
 use arrow::record_batch::RecordBatch;
 use risklake_core::{Error, Result};
 
-use crate::gbdt::{GbdtModel, MODEL_FORMAT};
+use crate::ensemble::{GbdtModel, MODEL_FORMAT};
 use crate::lr::{LrModel, LR_FORMAT};
 use crate::scorecard::{Scorecard, SCORECARD_FORMAT};
 
@@ -23,7 +23,7 @@ impl Model {
         match v.get("format").and_then(|f| f.as_str()) {
             Some(LR_FORMAT) => Ok(Model::Lr(LrModel::from_json(text)?)),
             Some(SCORECARD_FORMAT) => Ok(Model::Scorecard(Scorecard::from_json(text)?)),
-            Some(MODEL_FORMAT) | Some(crate::forest::FOREST_FORMAT) => Ok(Model::Trees(GbdtModel::from_json(text)?)),
+            Some(MODEL_FORMAT) | Some(crate::ensemble::FOREST_FORMAT) => Ok(Model::Trees(GbdtModel::from_json(text)?)),
             other => Err(Error::invalid(format!(
                 "not a risklake model (format {:?}; expected risklake.gbdt, risklake.forest, risklake.lr or risklake.scorecard)",
                 other.unwrap_or("missing")

@@ -282,7 +282,7 @@ fn bad_labels_and_parameters_are_refused_by_name() {
     })
     .unwrap_err()
     .to_string();
-    assert!(nan_label.contains("null or NaN at row 2"), "{nan_label}");
+    assert!(nan_label.contains("null at row 2"), "{nan_label}");
 }
 
 /// Raw scores of batch row `row` with `feature` set to each grid value in turn.

@@ -10,12 +10,14 @@
 //!   halving, Hyperband.
 
 pub mod distributions;
+mod journal;
 pub mod pruners;
 pub mod rdb;
 pub mod samplers;
 pub mod space;
 pub mod storage;
 pub mod study;
+pub mod trial;
 
 pub use distributions::{Choice, Distribution, ParamValue};
 pub use space::SearchSpace;

@@ -12,7 +12,8 @@ use risklake_core::{Error, Result};
 use crate::distributions::Distribution;
 use std::sync::Arc;
 
-use crate::storage::{float_of, Direction, FrozenTrial, Replay, StudyRecord, TrialState};
+use crate::journal::{float_of, Replay};
+use crate::trial::{Direction, FrozenTrial, StudyRecord, TrialState};
 
 /// The tables Optuna 5.0's RDB storage uses (its schema 12), created when missing.
 const SCHEMA: &str = r#"

@@ -18,7 +18,7 @@ pub async fn run(ctx: &Ctx, cmd: GenCommand) -> Result<()> {
 }
 
 pub async fn credit(ctx: &Ctx, args: &GenCreditArgs) -> Result<()> {
-    let r = generate(ctx, args).await?;
+    let r = generate(ctx, &gen_request(args)?).await?;
     ctx.out.emit(
         json!({ "target": r.target, "rows": r.rows, "snapshot": r.snapshot, "seconds": r.seconds, "run": r.run }),
         || {
@@ -37,9 +37,9 @@ pub async fn credit(ctx: &Ctx, args: &GenCreditArgs) -> Result<()> {
     Ok(())
 }
 
-/// The flags as the workflow's request, run with progress bars.
-pub async fn generate(ctx: &Ctx, args: &GenCreditArgs) -> Result<GenReport> {
-    risklake_app::gen::generate(&ctx.ws, &gen_request(args)?, &Bars::new(ctx.out)).await
+/// The workflow, run with progress bars.
+pub async fn generate(ctx: &Ctx, req: &GenRequest) -> Result<GenReport> {
+    risklake_app::gen::generate(&ctx.ws, req, &Bars::new(ctx.out)).await
 }
 
 /// The flags as the workflow's request.

@@ -8,6 +8,7 @@ mod lake;
 mod models;
 mod quickstart;
 mod registry;
+mod requests;
 mod runs;
 mod serve;
 mod sql;
@@ -19,9 +20,11 @@ use std::path::{Path, PathBuf};
 
 use risklake_core::{Error, Result};
 use risklake_lake::Lake;
+use risklake_track::RunId;
+use serde_json::json;
 
 use crate::app::{Cli, Command};
-use crate::output::Out;
+use crate::output::{kv_table, Out};
 
 /// What every command gets: the workspace (home, lake, store) and output settings.
 pub struct Ctx {
@@ -159,7 +162,7 @@ async fn dispatch(ctx: Ctx, command: Command) -> Result<()> {
         Command::Features(f) => features::run(&ctx, f).await,
         Command::Train(t) => train::run(&ctx, t).await,
         Command::Predict(p) => train::predict(&ctx, &p).await,
-        Command::Model(m) => train::model(&ctx, m).await,
+        Command::Model(m) => models::model(&ctx, m).await,
         Command::Scorecard(c) => models::scorecard(&ctx, c).await,
         Command::Score(s) => models::score(&ctx, &s).await,
         Command::Tune(t) => tune::run(&ctx, &t).await,
@@ -167,6 +170,21 @@ async fn dispatch(ctx: Ctx, command: Command) -> Result<()> {
         Command::Projects => runs::projects(&ctx),
         Command::Quickstart(args) => quickstart::run(&ctx, args).await,
     }
+}
+
+/// Prints what a scoring command wrote.
+pub fn emit_written(ctx: &Ctx, run: RunId, target: &str, rows: u64, seconds: f64) {
+    ctx.out.emit(
+        json!({ "run": run, "target": target, "rows": rows, "seconds": seconds }),
+        || {
+            kv_table([
+                ("wrote", target.to_string()),
+                ("rows", rows.to_string()),
+                ("time", format!("{seconds:.2} s")),
+                ("run", run.to_string()),
+            ])
+        },
+    );
 }
 
 #[cfg(test)]

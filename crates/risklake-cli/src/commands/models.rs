@@ -1,120 +1,17 @@
-//! `train rf`, `train lr`, `model show`, `scorecard build|export|evaluate` and `score`.
+//! `model show|report|export|register|...`, `scorecard build|export|evaluate` and `score`.
 
 use serde_json::json;
 
-use risklake_app::train::{Stepwise, TrainLrRequest};
+use risklake_app::scorecard::{EvaluateRequest, ScorecardBuildRequest};
 use risklake_core::{Error, Result};
-use risklake_learn::scorecard::{Scaling, ScoreEvaluation};
+use risklake_learn::scorecard::ScoreEvaluation;
 use risklake_learn::{Model, Scorecard};
 use risklake_track::RunId;
 
-use super::train::load_model;
+use super::requests::{evaluate_request, scorecard_build_request};
 use super::Ctx;
-use crate::app::{ScoreArgs, ScorecardBuildArgs, ScorecardCommand, ScorecardEvaluateArgs, TrainGbdtArgs, TrainLrArgs};
-use crate::output::{grid, kv_table};
-
-/// `key=value` pairs of `--param`.
-pub fn key_values(params: &[String]) -> Result<Vec<(String, String)>> {
-    params
-        .iter()
-        .map(|p| {
-            let (k, v) = p
-                .split_once('=')
-                .ok_or_else(|| Error::invalid(format!("--param '{p}' should be KEY=VALUE")))?;
-            Ok((k.trim().to_string(), v.trim().to_string()))
-        })
-        .collect()
-}
-
-pub use risklake_app::train::RfReport;
-
-pub async fn train_rf_recorded(ctx: &Ctx, args: &TrainGbdtArgs) -> Result<RfReport> {
-    let req = super::train::tree_request(args)?;
-    risklake_app::train::train_rf(&ctx.ws, &req, &crate::output::Bars::new(ctx.out)).await
-}
-
-pub fn print_rf(ctx: &Ctx, r: &RfReport) {
-    ctx.out.emit(
-        json!({
-            "run": r.run, "model": r.model_path, "rows": r.rows, "valid_rows": r.valid_rows, "trees": r.trees,
-            "oob_score": r.oob.map(|o| o.0), "oob_secondary": r.oob.map(|o| o.1), "valid_auc": r.valid_auc,
-            "seconds": r.seconds,
-            "importance": super::train::importance_json(&r.importance),
-        }),
-        || {
-            format!(
-                "{}\n{}",
-                super::train::importance_grid(&r.importance),
-                kv_table([
-                    ("rows (train / valid)", format!("{} / {}", r.rows, r.valid_rows)),
-                    ("trees", r.trees.to_string()),
-                    (
-                        "out-of-bag (AUC, KS / R2, RMSE)",
-                        r.oob.map_or("-".into(), |o| format!("{:.5}, {:.5}", o.0, o.1)),
-                    ),
-                    ("valid auc", r.valid_auc.map_or("-".into(), |a| format!("{a:.5}"))),
-                    ("time", format!("{:.2} s", r.seconds)),
-                    ("model", r.model_path.display().to_string()),
-                    ("run", r.run.to_string()),
-                ])
-            )
-        },
-    );
-}
-
-pub use risklake_app::train::LrReport;
-
-/// The flags of `train lr` as the workflow's request.
-pub fn lr_request(args: &TrainLrArgs) -> Result<TrainLrRequest> {
-    Ok(TrainLrRequest {
-        data: super::train::train_data_of!(args),
-        plan: args.plan.clone(),
-        params: super::train::param_map(&args.params, &[])?,
-        stepwise: args.stepwise.as_ref().map(|d| Stepwise {
-            direction: d.clone(),
-            criterion: args.criterion.clone(),
-            p_enter: args.p_enter,
-            p_remove: args.p_remove,
-            positive_coefficients: args.positive_coefficients,
-        }),
-        out: args.out.clone(),
-    })
-}
-
-pub async fn train_lr_recorded(ctx: &Ctx, args: &TrainLrArgs) -> Result<LrReport> {
-    risklake_app::train::train_lr(&ctx.ws, &lr_request(args)?, &crate::output::Bars::new(ctx.out)).await
-}
-
-pub fn print_lr(ctx: &Ctx, r: &LrReport) {
-    let m = &r.model;
-    ctx.out.emit(
-        json!({
-            "run": r.run, "model": r.model_path, "summary": m.summary, "coefficients": m.coefficients,
-            "dropped": m.dropped, "stepwise": m.stepwise,
-            "valid_rows": r.valid.map(|v| v.0), "valid_auc": r.valid.map(|v| v.1), "valid_ks": r.valid.map(|v| v.2),
-            "seconds": r.seconds, "warnings": r.warnings,
-        }),
-        || {
-            let mut text = m.summary_text();
-            for s in &m.stepwise {
-                text.push_str(&format!("stepwise: {} {} ({:.4})\n", s.action, s.feature, s.value));
-            }
-            format!(
-                "{text}\n{}",
-                kv_table([
-                    (
-                        "valid (rows, AUC, KS)",
-                        r.valid
-                            .map_or("-".into(), |v| format!("{}, {:.5}, {:.5}", v.0, v.1, v.2)),
-                    ),
-                    ("time", format!("{:.2} s", r.seconds)),
-                    ("model", r.model_path.display().to_string()),
-                    ("run", r.run.to_string()),
-                ])
-            )
-        },
-    );
-}
+use crate::app::{ModelCommand, ScoreArgs, ScorecardCommand};
+use crate::output::{grid, kv_table, Bars};
 
 pub fn show_model(ctx: &Ctx, spec: &str) -> Result<()> {
     let model = load_model(ctx, spec)?;
@@ -179,7 +76,7 @@ fn card_text(c: &Scorecard) -> String {
 
 pub async fn scorecard(ctx: &Ctx, cmd: ScorecardCommand) -> Result<()> {
     match cmd {
-        ScorecardCommand::Build(args) => build(ctx, &args, true).map(|_| ()),
+        ScorecardCommand::Build(args) => build(ctx, &scorecard_build_request(&args), true).map(|_| ()),
         ScorecardCommand::Export {
             scorecard,
             format,
@@ -199,24 +96,13 @@ pub async fn scorecard(ctx: &Ctx, cmd: ScorecardCommand) -> Result<()> {
             );
             Ok(())
         }
-        ScorecardCommand::Evaluate(args) => evaluate(ctx, &args).await,
+        ScorecardCommand::Evaluate(args) => evaluate_recorded(ctx, &evaluate_request(&args), true).await.map(|_| ()),
     }
 }
 
 /// Builds and records a scorecard (printing it when `print`); returns its run.
-pub fn build(ctx: &Ctx, args: &ScorecardBuildArgs, print: bool) -> Result<RunId> {
-    let req = risklake_app::scorecard::ScorecardBuildRequest {
-        model: args.model.clone(),
-        plan: args.plan.clone(),
-        scaling: Scaling {
-            base_points: args.base_points,
-            base_odds: args.base_odds,
-            pdo: args.pdo,
-            digits: args.digits,
-        },
-        out: args.out.clone(),
-    };
-    let r = risklake_app::scorecard::build(&ctx.ws, &req)?;
+pub fn build(ctx: &Ctx, req: &ScorecardBuildRequest, print: bool) -> Result<RunId> {
+    let r = risklake_app::scorecard::build(&ctx.ws, req)?;
     let (run, card, path) = (r.run, r.scorecard, r.path.display().to_string());
     for w in &r.warnings {
         ctx.out.note(format!("warning: {w}"));
@@ -232,22 +118,9 @@ pub fn build(ctx: &Ctx, args: &ScorecardBuildArgs, print: bool) -> Result<RunId>
     Ok(run)
 }
 
-async fn evaluate(ctx: &Ctx, args: &ScorecardEvaluateArgs) -> Result<()> {
-    evaluate_recorded(ctx, args, true).await.map(|_| ())
-}
-
 /// Evaluates and records a scorecard on a table (printing the gains table when `print`).
-pub async fn evaluate_recorded(ctx: &Ctx, args: &ScorecardEvaluateArgs, print: bool) -> Result<ScoreEvaluation> {
-    let req = risklake_app::scorecard::EvaluateRequest {
-        scorecard: args.scorecard.clone(),
-        table: args.table.clone(),
-        label: args.label.clone(),
-        bad_value: args.bad_value.clone(),
-        bands: args.bands,
-        psi_against: args.psi_against.clone(),
-        psi_by: args.psi_by.clone(),
-    };
-    let r = risklake_app::scorecard::evaluate(&ctx.ws, &req, &crate::output::Bars::new(ctx.out)).await?;
+pub async fn evaluate_recorded(ctx: &Ctx, req: &EvaluateRequest, print: bool) -> Result<ScoreEvaluation> {
+    let r = risklake_app::scorecard::evaluate(&ctx.ws, req, &Bars::new(ctx.out)).await?;
     if print {
         print_evaluation(ctx, r.run, &r.evaluation, &r.psi);
     }
@@ -312,7 +185,7 @@ pub async fn score(ctx: &Ctx, args: &ScoreArgs) -> Result<()> {
         unseen: args.unseen.parse().map_err(|e: String| Error::param("unseen", e))?,
         destination: target.spec()?,
     };
-    let r = risklake_app::scorecard::score(&ctx.ws, &req, &crate::output::Bars::new(ctx.out)).await?;
+    let r = risklake_app::scorecard::score(&ctx.ws, &req, &Bars::new(ctx.out)).await?;
     for (f, n) in &r.unseen {
         ctx.out.note(format!(
             "{n} rows of {f} hold a category the scorecard's plan never saw ({} points, --unseen {})",
@@ -320,6 +193,86 @@ pub async fn score(ctx: &Ctx, args: &ScoreArgs) -> Result<()> {
             args.unseen
         ));
     }
-    super::train::emit_written(ctx, r.run, &r.target, r.rows, r.seconds);
+    super::emit_written(ctx, r.run, &r.target, r.rows, r.seconds);
     Ok(())
+}
+
+/// Reads a model of any kind given as a file or a run id.
+pub fn load_model(ctx: &Ctx, spec: &str) -> Result<Model> {
+    risklake_app::train::load_model(&ctx.ws, spec)
+}
+
+pub async fn model(ctx: &Ctx, cmd: ModelCommand) -> Result<()> {
+    match cmd {
+        ModelCommand::Report {
+            model,
+            table,
+            label,
+            bad_value,
+            bands,
+            psi_against,
+            psi_by,
+            out,
+        } => {
+            let req = risklake_app::report::ModelReportRequest {
+                model,
+                table,
+                label,
+                bad_value,
+                bands,
+                psi_against,
+                psi_by,
+                out,
+            };
+            let r = risklake_app::report::model_report(&ctx.ws, &req, &Bars::new(ctx.out)).await?;
+            ctx.out.emit(serde_json::to_value(&r).unwrap_or_default(), || {
+                kv_table([
+                    ("rows", r.rows.to_string()),
+                    ("AUC", format!("{:.5}", r.auc)),
+                    ("KS", format!("{:.5}", r.ks)),
+                    ("largest PSI", r.max_psi.map_or("-".into(), |p| format!("{p:.4}"))),
+                    ("report", r.path.display().to_string()),
+                    ("run", r.run.to_string()),
+                ])
+            });
+            Ok(())
+        }
+        ModelCommand::Show { model } => show_model(ctx, &model),
+        ModelCommand::Register {
+            run,
+            name,
+            aliases,
+            tags,
+            description,
+        } => super::registry::register(ctx, run, &name, &aliases, &tags, description.as_deref()),
+        ModelCommand::List { name } => super::registry::list(ctx, name.as_deref()),
+        ModelCommand::Alias {
+            name,
+            alias,
+            number,
+            remove: _,
+        } => super::registry::alias(ctx, &name, &alias, number),
+        ModelCommand::Tag { model, tags } => super::registry::tag(ctx, &model, &tags),
+        ModelCommand::DeleteVersion { name, number } => super::registry::delete_version(ctx, &name, number),
+        ModelCommand::Export { model, format, out } => {
+            let req = risklake_app::train::ModelExportRequest {
+                model: model.clone(),
+                format: format.clone(),
+                out: out.clone(),
+            };
+            let m = risklake_app::train::export_model(&ctx.ws, &req)?;
+            ctx.out.emit(
+                json!({ "model": model, "format": format, "out": out, "trees": m.trees, "bytes": m.bytes }),
+                || {
+                    format!(
+                        "wrote {} ({format}, {} trees, {} bytes)",
+                        out.display(),
+                        m.trees,
+                        m.bytes
+                    )
+                },
+            );
+            Ok(())
+        }
+    }
 }

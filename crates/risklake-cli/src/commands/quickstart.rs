@@ -1,15 +1,22 @@
 //! `quickstart`: the whole flow on sample data, in one command on an empty home.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_json::json;
 
+use risklake_app::gen::GenRequest;
+use risklake_app::learner::ModelKind;
+use risklake_app::output::OutputSpec;
+use risklake_app::scorecard::{EvaluateRequest, ScorecardBuildRequest};
+use risklake_app::train::{Stepwise, TrainData, TrainLrRequest, TrainRequest};
+use risklake_app::tune::TuneRequest;
 use risklake_core::Result;
+use risklake_lake::WriteMode;
+use risklake_learn::scorecard::Scaling;
 
 use super::Ctx;
-use crate::app::{
-    GenCreditArgs, QuickstartArgs, ScorecardBuildArgs, ScorecardEvaluateArgs, TrainGbdtArgs, TrainLrArgs, TuneArgs,
-};
+use crate::app::QuickstartArgs;
 use crate::output::batches_table;
 
 /// The German credit data (UCI Statlog, CC BY 4.0), shipped inside the binary so the
@@ -26,16 +33,17 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         "[1/16] generating {} synthetic credit applications into default.credit_apps",
         args.rows
     ));
-    let gen_args = GenCreditArgs {
+    let gen = GenRequest {
         rows: args.rows,
         features: 24,
         seed: 42,
-        table: Some("default.credit_apps".into()),
-        out: None,
-        mode: Some("overwrite".into()),
-        partition_by: vec![],
+        output: OutputSpec {
+            table: Some("default.credit_apps".into()),
+            mode: Some(WriteMode::Overwrite),
+            ..Default::default()
+        },
     };
-    let g = super::gen::generate(ctx, &gen_args).await?;
+    let g = super::gen::generate(ctx, &gen).await?;
     out.note(format!(
         "      {} rows, snapshot {}, {:.2} s (run {})",
         g.rows,
@@ -168,23 +176,23 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     );
 
     out.note("[7/16] train: gradient-boosted trees on default.credit_apps, 20% held out for validation");
+    // The credit table, a fifth held out, id and period left out: every model below.
+    let data = TrainData {
+        table: "default.credit_apps".into(),
+        label: "bad".into(),
+        valid_fraction: Some(0.2),
+        exclude: vec!["id".into(), "month".into()],
+        ..Default::default()
+    };
     let tr = super::train::train_gbdt_recorded(
         ctx,
-        &TrainGbdtArgs {
-            table: "default.credit_apps".into(),
-            label: "bad".into(),
-            bad_value: None,
-            weight: None,
-            valid_table: None,
-            valid_fraction: Some(0.2),
-            columns: vec![],
-            exclude: vec!["id".into(), "month".into()],
-            categorical: vec![],
-            params: vec![
-                "num_iterations=100".into(),
-                "learning_rate=0.1".into(),
-                "num_leaves=31".into(),
-            ],
+        &TrainRequest {
+            data: data.clone(),
+            params: params(&[
+                ("num_iterations", "100"),
+                ("learning_rate", "0.1"),
+                ("num_leaves", "31"),
+            ]),
             out: None,
         },
     )
@@ -205,25 +213,17 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     }));
 
     out.note("[8/16] train: logistic regression on the plan's WoE values, stepwise by AIC (statistics as statsmodels)");
-    let lr = super::models::train_lr_recorded(
+    let lr = super::train::train_lr_recorded(
         ctx,
-        &TrainLrArgs {
-            table: "default.credit_apps".into(),
-            label: "bad".into(),
-            bad_value: None,
-            weight: None,
+        &TrainLrRequest {
+            // The plan names the features; the id and period are not in it.
+            data: TrainData {
+                exclude: vec![],
+                ..data.clone()
+            },
             plan: Some(plan_path.display().to_string()),
-            valid_table: None,
-            valid_fraction: Some(0.2),
-            columns: vec![],
-            exclude: vec![],
-            params: vec![],
-            stepwise: Some("both".into()),
-            criterion: "aic".into(),
-            p_enter: 0.05,
-            p_remove: 0.10,
-            positive_coefficients: false,
-            out: None,
+            stepwise: Some(Stepwise::default()),
+            ..Default::default()
         },
     )
     .await?;
@@ -245,27 +245,22 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     out.note("[9/16] scorecard: 600 points at 50:1 good:bad odds, 20 points to double them; gains table by score band");
     let card_run = super::models::build(
         ctx,
-        &ScorecardBuildArgs {
-            plan: None,
+        &ScorecardBuildRequest {
             model: lr_run.to_string(),
-            base_points: 600.0,
-            base_odds: 50.0,
-            pdo: 20.0,
-            digits: 0,
+            plan: None,
+            scaling: Scaling::default(),
             out: None,
         },
         false,
     )?;
     let ev = super::models::evaluate_recorded(
         ctx,
-        &ScorecardEvaluateArgs {
+        &EvaluateRequest {
             scorecard: card_run.to_string(),
             table: "default.credit_apps".into(),
             label: "bad".into(),
-            bad_value: None,
-            bands: 10,
-            psi_against: None,
             psi_by: Some("month".into()),
+            ..Default::default()
         },
         !out.json,
     )
@@ -275,31 +270,16 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
     out.note("[10/16] tune: 12 GBDT trials, TPE with a median pruner, in an Optuna journal study (optuna and optuna-dashboard open it)");
     let tuned = super::tune::tune_recorded(
         ctx,
-        &TuneArgs {
-            model: "gbdt".into(),
-            table: "default.credit_apps".into(),
-            label: "bad".into(),
-            bad_value: None,
-            weight: None,
-            valid_table: None,
-            valid_fraction: Some(0.2),
-            columns: vec![],
-            exclude: vec!["id".into(), "month".into()],
-            categorical: vec![],
-            plan: None,
-            folds: None,
+        &TuneRequest {
+            model: ModelKind::Gbdt,
+            data: data.clone(),
             trials: 12,
-            space: None,
-            params: vec!["num_iterations=60".into()],
+            params: params(&[("num_iterations", "60")]),
             sampler: "tpe".into(),
-            grid: vec![],
             pruner: "median".into(),
             study: Some("quickstart-gbdt".into()),
-            storage: None,
-            jobs: 1,
-            timeout: None,
             seed: 42,
-            reuse_study: false,
+            ..Default::default()
         },
     )
     .await?;
@@ -550,4 +530,12 @@ async fn serve_step(ctx: &Ctx) -> Result<serde_json::Value> {
         "step": "serve", "url": url, "dashboard": format!("{url}/ui/"), "job": done["job"]["id"], "job_status": done["job"]["status"],
         "job_runs": done["job"]["runs"], "model_version": done["scored"]["version"], "probabilities": probabilities,
     }))
+}
+
+/// Learner parameters by name, as a request carries them.
+fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, serde_json::Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+        .collect()
 }

@@ -13,7 +13,7 @@ use crate::output::{grid, kv_table};
 
 /// `KEY=VALUE` flags as a map.
 fn tag_map(tags: &[String]) -> Result<BTreeMap<String, String>> {
-    Ok(super::models::key_values(tags)
+    Ok(super::requests::key_values(tags)
         .map_err(|_| Error::param("tag", format!("tags are KEY=VALUE, got {}", tags.join(" "))))?
         .into_iter()
         .collect())

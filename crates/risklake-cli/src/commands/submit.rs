@@ -49,10 +49,10 @@ pub fn workflow_request(command: Command) -> Result<WorkflowRequest> {
         }
         Command::Features(FeaturesCommand::Bin(a)) => W::Bin(super::features::bin_request(&a)?),
         Command::Features(FeaturesCommand::Evaluate(a)) => W::Evaluate(super::features::evaluate_request(&a)?),
-        Command::Train(TrainCommand::Gbdt(a)) => W::TrainGbdt(super::train::tree_request(&a)?),
-        Command::Train(TrainCommand::Rf(a)) => W::TrainRf(super::train::tree_request(&a)?),
-        Command::Train(TrainCommand::Lr(a)) => W::TrainLr(super::models::lr_request(&a)?),
-        Command::Predict(a) => W::Predict(super::train::predict_request(&a)?),
+        Command::Train(TrainCommand::Gbdt(a)) => W::TrainGbdt(super::requests::tree_request(&a)?),
+        Command::Train(TrainCommand::Rf(a)) => W::TrainRf(super::requests::tree_request(&a)?),
+        Command::Train(TrainCommand::Lr(a)) => W::TrainLr(super::requests::lr_request(&a)?),
+        Command::Predict(a) => W::Predict(super::requests::predict_request(&a)?),
         Command::Tune(a) => W::Tune(super::tune::request(&a)?),
         Command::Maintain(a) => W::Maintain(super::lake::maintain_request(&a)),
         _ => {

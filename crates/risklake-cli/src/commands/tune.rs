@@ -12,7 +12,7 @@ use crate::app::TuneArgs;
 use crate::output::{grid, kv_table, Bars};
 
 pub async fn run(ctx: &Ctx, args: &TuneArgs) -> Result<()> {
-    let r = tune_recorded(ctx, args).await?;
+    let r = tune_recorded(ctx, &request(args)?).await?;
     print(ctx, &r);
     Ok(())
 }
@@ -36,12 +36,12 @@ pub fn request(args: &TuneArgs) -> Result<TuneRequest> {
     }
     Ok(TuneRequest {
         model: args.model.parse()?,
-        data: super::train::train_data_of!(args),
+        data: super::requests::train_data_of!(args),
         folds: args.folds,
         plan: args.plan.clone(),
         trials: args.trials,
         space,
-        params: super::train::param_map(&args.params, &args.categorical)?,
+        params: super::requests::param_map(&args.params, &args.categorical)?,
         sampler: args.sampler.clone(),
         grid,
         pruner: args.pruner.clone(),
@@ -54,8 +54,9 @@ pub fn request(args: &TuneArgs) -> Result<TuneRequest> {
     })
 }
 
-pub async fn tune_recorded(ctx: &Ctx, args: &TuneArgs) -> Result<TuneReport> {
-    risklake_app::tune::tune(&ctx.ws, &request(args)?, &Bars::new(ctx.out)).await
+/// Tunes with progress bars.
+pub async fn tune_recorded(ctx: &Ctx, req: &TuneRequest) -> Result<TuneReport> {
+    risklake_app::tune::tune(&ctx.ws, req, &Bars::new(ctx.out)).await
 }
 
 pub fn print(ctx: &Ctx, r: &TuneReport) {
