@@ -96,7 +96,7 @@ fn labels_must_be_binary_and_text_labels_need_a_bad_value() {
     ));
     let b = batch(vec![("x", f64s(x.clone())), ("bad", text)]);
     let e = err(bin(vec![b.clone()], &BinningOptions::default()));
-    assert!(e.contains("--bad-value"), "{e}");
+    assert!(e.contains("bad_value"), "{e}");
     let target = Target {
         label: "bad".into(),
         bad_value: Some("bad".into()),
