@@ -182,10 +182,7 @@ impl PyWorkspace {
     /// A table's columns, snapshots and tags (JSON).
     fn describe(&self, py: Python<'_>, name: String) -> PyResult<String> {
         let ws = self.ws.clone();
-        let info = block_on!(py, None, |_p| async {
-            let lake = ws.lake().await?;
-            lake.describe(&ws.table_name(&name)?).await
-        })?;
+        let info = block_on!(py, None, |_p| risklake_app::lake::describe(&ws, &name))?;
         json_text(py, &info)
     }
 

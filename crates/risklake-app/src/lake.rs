@@ -18,6 +18,13 @@ pub struct TableSummary {
     pub snapshot: Option<i64>,
 }
 
+/// A table's schema, options, snapshots, tags and row count; `table` resolves in the
+/// workspace's project database as every table name does.
+pub async fn describe(ws: &Workspace, table: &str) -> Result<risklake_lake::TableInfo> {
+    let name = ws.table_name(table)?;
+    ws.lake().await?.describe(&name).await
+}
+
 /// Every table of the lake, by name.
 pub async fn tables(ws: &Workspace) -> Result<Vec<TableSummary>> {
     let lake = ws.lake().await?;

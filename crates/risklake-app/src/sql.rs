@@ -146,15 +146,21 @@ pub fn recent_queries(ws: &Workspace, user: &str) -> Result<Vec<String>> {
 
 /// Puts `sql` first in the user's history (once: an older copy moves up), keeping the last
 /// [`QUERY_HISTORY`].
+/// The list is read and written in one store transaction, so queries remembered at the
+/// same moment (two tabs, two server workers) are all kept.
 pub fn remember_query(ws: &Workspace, user: &str, sql: &str) -> Result<Vec<String>> {
     let sql = sql.trim();
-    let mut list = recent_queries(ws, user).unwrap_or_default();
-    list.retain(|q| q != sql);
-    list.insert(0, sql.to_string());
-    list.truncate(QUERY_HISTORY);
-    let text = serde_json::to_string(&list).map_err(|e| Error::invalid(format!("the query history: {e}")))?;
-    ws.store().set_state("sql_history", &history_key(ws, user), &text)?;
-    Ok(list)
+    let text = ws
+        .store()
+        .update_state("sql_history", &history_key(ws, user), &mut |current| {
+            // A stored list that does not parse is replaced rather than blocking every query.
+            let mut list: Vec<String> = current.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+            list.retain(|q| q != sql);
+            list.insert(0, sql.to_string());
+            list.truncate(QUERY_HISTORY);
+            serde_json::to_string(&list).map_err(|e| Error::invalid(format!("the query history: {e}")))
+        })?;
+    serde_json::from_str(&text).map_err(|e| Error::invalid(format!("the query history: {e}")))
 }
 
 #[cfg(test)]

@@ -129,11 +129,7 @@ fn summary(storage: &Storage, id: usize) -> Result<StudySummary> {
         trials: trials.len(),
         states,
         best,
-        subject: record
-            .user_attrs
-            .get(STUDY_SUBJECT)
-            .cloned()
-            .unwrap_or(Value::Null),
+        subject: record.user_attrs.get(STUDY_SUBJECT).cloned().unwrap_or(Value::Null),
     })
 }
 

@@ -871,7 +871,11 @@ async fn every_workflow_reads_a_label_the_same_way() {
     risklake_app::ingest::ingest(&ws, &req, &Silent).await.unwrap();
     let name = ws.table_name("labels").unwrap();
     let schema = ws.lake().await.unwrap().describe(&name).await.unwrap();
-    assert!(schema.columns.iter().any(|c| c.name == "y" && c.r#type == "DOUBLE"), "{:?}", schema.columns);
+    assert!(
+        schema.columns.iter().any(|c| c.name == "y" && c.r#type == "DOUBLE"),
+        "{:?}",
+        schema.columns
+    );
 
     // Binning: the same bad count both ways.
     let mut bin = risklake_app::features::BinRequest::new("labels", "y");
@@ -898,16 +902,24 @@ async fn every_workflow_reads_a_label_the_same_way() {
         params: [("num_iterations".to_string(), serde_json::json!(10))].into(),
         out: None,
     };
-    let a = risklake_app::train::train_gbdt(&ws, &gbdt("y", "1"), &Silent).await.unwrap();
-    let b = risklake_app::train::train_gbdt(&ws, &gbdt("grade", "bad"), &Silent).await.unwrap();
+    let a = risklake_app::train::train_gbdt(&ws, &gbdt("y", "1"), &Silent)
+        .await
+        .unwrap();
+    let b = risklake_app::train::train_gbdt(&ws, &gbdt("grade", "bad"), &Silent)
+        .await
+        .unwrap();
     assert_eq!(a.valid_metric, b.valid_metric);
     assert!(a.valid_metric.unwrap() > 0.6, "{:?}", a.valid_metric);
     let lr = |label: &str, bad: &str| risklake_app::train::TrainLrRequest {
         data: data(label, bad),
         ..Default::default()
     };
-    let a = risklake_app::train::train_lr(&ws, &lr("y", "1"), &Silent).await.unwrap();
-    let b = risklake_app::train::train_lr(&ws, &lr("grade", "bad"), &Silent).await.unwrap();
+    let a = risklake_app::train::train_lr(&ws, &lr("y", "1"), &Silent)
+        .await
+        .unwrap();
+    let b = risklake_app::train::train_lr(&ws, &lr("grade", "bad"), &Silent)
+        .await
+        .unwrap();
     assert_eq!(a.model.coefficients.len(), 3);
     for (p, q) in a.model.coefficients.iter().zip(&b.model.coefficients) {
         assert_eq!(p.coef, q.coef);
@@ -928,9 +940,18 @@ async fn every_workflow_reads_a_label_the_same_way() {
     lr.data.table = "with_null".into();
     lr.data.valid_fraction = None;
     let errors = [
-        risklake_app::features::bin(&ws, &bin, &Silent).await.map(|_| ()).unwrap_err(),
-        risklake_app::train::train_gbdt(&ws, &gbdt, &Silent).await.map(|_| ()).unwrap_err(),
-        risklake_app::train::train_lr(&ws, &lr, &Silent).await.map(|_| ()).unwrap_err(),
+        risklake_app::features::bin(&ws, &bin, &Silent)
+            .await
+            .map(|_| ())
+            .unwrap_err(),
+        risklake_app::train::train_gbdt(&ws, &gbdt, &Silent)
+            .await
+            .map(|_| ())
+            .unwrap_err(),
+        risklake_app::train::train_lr(&ws, &lr, &Silent)
+            .await
+            .map(|_| ())
+            .unwrap_err(),
     ];
     for e in errors {
         assert!(e.to_string().contains("label column 'y' is null at row 601"), "{e}");

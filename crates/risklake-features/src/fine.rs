@@ -541,33 +541,6 @@ impl ColumnAcc {
     }
 }
 
-/// FNV-1a: category names are short, and SipHash's DoS resistance buys nothing here.
-#[derive(Default, Clone, Copy)]
-pub struct FastHash;
-
-impl std::hash::BuildHasher for FastHash {
-    type Hasher = Fnv;
-    fn build_hasher(&self) -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-pub struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= b as u64;
-            self.0 = self.0.wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
 #[inline]
 fn route(v: f64, w: f64, bad: f64, missing: &mut Counts, specials: &mut [(f64, Counts)], sketch: &mut Sketch) {
     if v.is_nan() {
@@ -665,6 +638,9 @@ impl Sketch {
     }
 
     /// Adds another sketch's buckets to this one (the merge of data-parallel workers).
+    // Not called yet: the merge of per-worker sketches that data-parallel binning needs
+    // (tested below).
+    #[allow(dead_code)]
     pub fn merge(&mut self, other: &Sketch) {
         if other.buckets.is_empty() {
             return;

@@ -32,14 +32,14 @@
 //! ```
 
 pub mod binning;
-pub mod fine;
-pub mod methods;
-pub mod options;
+mod fine;
+mod methods;
+mod options;
 pub mod plan;
 pub mod psi;
 pub mod select;
-pub mod stats;
-pub mod target;
+mod stats;
+mod target;
 pub mod values;
 
 pub use binning::{build_plan, BinningOptions, Method};

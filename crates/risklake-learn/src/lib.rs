@@ -14,16 +14,16 @@
 //! - [`scorecard`]: points per bin from a binning plan and an LR, scoring, SQL export,
 //!   gains tables; [`model`] any stored model by its format.
 
-pub mod bins;
+mod bins;
 pub mod dataset;
-pub mod ensemble;
-pub mod export;
+mod ensemble;
+mod export;
 pub mod forest;
 pub mod gbdt;
-pub mod linalg;
+mod linalg;
 pub mod lr;
 pub mod model;
-pub mod params;
+mod params;
 pub mod reasons;
 pub mod scorecard;
 pub mod shap;

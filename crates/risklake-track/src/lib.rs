@@ -74,6 +74,15 @@ pub trait Store: Send + Sync {
     fn get_state(&self, scope: &str, key: &str) -> Result<Option<String>>;
     /// Writes a named state value.
     fn set_state(&self, scope: &str, key: &str, value: &str) -> Result<()>;
+    /// Replaces a named state value with `f(current value)` in one write transaction that
+    /// excludes every other writer, so concurrent updates of one value all land (none
+    /// replaces a value another has just written); returns the new value.
+    fn update_state(
+        &self,
+        scope: &str,
+        key: &str,
+        f: &mut (dyn FnMut(Option<String>) -> Result<String> + Send),
+    ) -> Result<String>;
     /// Forgets every state value of `scope`.
     fn clear_state(&self, scope: &str) -> Result<()>;
     /// Marks `interrupted` every running run whose process has ended (see

@@ -15,7 +15,7 @@ use risklake_core::process::Owner;
 use risklake_core::secret::mask;
 use risklake_core::{Error, Result};
 
-use crate::db::{args, retry_locked, sqlite_err, Db, Param, Pg, Row as DbRow};
+use crate::db::{args, retry_locked, sqlite_err, Conn, Db, Param, Pg, Row as DbRow};
 use crate::types::*;
 use crate::{registry, Store};
 
@@ -751,20 +751,79 @@ impl Store for SqlStore {
     }
 
     fn set_state(&self, scope: &str, key: &str, value: &str) -> Result<()> {
-        self.db.with(|c| {
-            c.exec(
-                "INSERT INTO state (scope, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                args![scope, key, value, &now()],
-            )
-        })?;
-        Ok(())
+        self.db.with(|c| put_state(c, scope, key, value))
     }
+
+    fn update_state(
+        &self,
+        scope: &str,
+        key: &str,
+        f: &mut (dyn FnMut(Option<String>) -> Result<String> + Send),
+    ) -> Result<String> {
+        self.db.tx(|c| {
+            let current = c.text(
+                "SELECT value FROM state WHERE scope = ?1 AND key = ?2",
+                args![scope, key],
+            )?;
+            let value = f(current)?;
+            put_state(c, scope, key, &value)?;
+            Ok(value)
+        })
+    }
+}
+
+/// Inserts or replaces a state value.
+fn put_state(c: &Conn, scope: &str, key: &str, value: &str) -> Result<()> {
+    c.exec(
+        "INSERT INTO state (scope, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        args![scope, key, value, &now()],
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Eight stores (as eight server workers or processes would have) each append 25
+    /// numbers to one state value: every append lands, on every backend.
+    #[test]
+    fn concurrent_state_updates_all_land() {
+        for b in crate::testing::backends() {
+            concurrent_state_updates_all_land_on(&b);
+        }
+    }
+
+    fn concurrent_state_updates_all_land_on(b: &crate::testing::Backend) {
+        let first = b.open();
+        std::thread::scope(|s| {
+            for w in 0..8u32 {
+                s.spawn(move || {
+                    let store = b.open();
+                    for i in 0..25 {
+                        store
+                            .update_state("test", "list", &mut |v| {
+                                let mut list: Vec<u32> = v.map_or(Vec::new(), |t| serde_json::from_str(&t).unwrap());
+                                list.push(w * 100 + i);
+                                Ok(serde_json::to_string(&list).unwrap())
+                            })
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let text = first.get_state("test", "list").unwrap().unwrap();
+        let mut list: Vec<u32> = serde_json::from_str(&text).unwrap();
+        list.sort_unstable();
+        let want: Vec<u32> = (0..8).flat_map(|w| (0..25).map(move |i| w * 100 + i)).collect();
+        assert_eq!(list, want, "{}", b.name);
+        // A failing update changes nothing.
+        assert!(first
+            .update_state("test", "list", &mut |_| Err(Error::invalid("no")))
+            .is_err());
+        assert_eq!(first.get_state("test", "list").unwrap().unwrap(), text);
+    }
 
     #[test]
     fn final_metrics_of_many_runs_match_each_runs_detail() {

@@ -12,12 +12,12 @@
 pub mod distributions;
 mod journal;
 pub mod pruners;
-pub mod rdb;
+mod rdb;
 pub mod samplers;
 pub mod space;
 pub mod storage;
-pub mod study;
-pub mod trial;
+mod study;
+mod trial;
 
 pub use distributions::{Choice, Distribution, ParamValue};
 pub use space::SearchSpace;

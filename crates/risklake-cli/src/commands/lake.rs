@@ -49,8 +49,7 @@ pub async fn tables(ctx: &Ctx) -> Result<()> {
 }
 
 pub async fn describe(ctx: &Ctx, table: &str) -> Result<()> {
-    let lake = ctx.lake().await?;
-    let info = lake.describe(&lake.name(table)?).await?;
+    let info = risklake_app::lake::describe(&ctx.ws, table).await?;
     let value = serde_json::to_value(&info).map_err(|e| risklake_core::Error::invalid(e.to_string()))?;
     ctx.out.emit(value, || {
         let mut s = kv_table([
