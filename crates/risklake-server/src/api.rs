@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,19 +19,10 @@ use serde_json::{json, Value};
 
 use risklake_app::jobs::{sandbox_paths, WorkflowRequest};
 use risklake_app::Workspace;
-use risklake_core::{Error, ErrorKind, Result};
+use risklake_core::{Error, Result};
 use risklake_track::{JobFilter, JobStatus, OnInterrupt, Role, RunFilter, RunStatus};
 
-use crate::runner::Shared;
-
-#[derive(Clone)]
-pub(crate) struct State {
-    pub shared: Arc<Shared>,
-    pub auth: crate::Auth,
-    pub files: Option<PathBuf>,
-    pub sql_rows: usize,
-    pub sql_timeout: Duration,
-}
+use crate::state::{denied, ApiError, Caller, State};
 
 /// Every route: (method, path, what it does). The router and the OpenAPI document are
 /// both read from here, so they cannot drift apart.
@@ -249,54 +239,6 @@ pub fn openapi() -> Value {
     })
 }
 
-/// An error as an HTTP answer: a workflow-layer error (its kind picks the status), or a
-/// refusal by authentication (401) or authorization (403).
-pub(crate) enum ApiError {
-    Core(Error),
-    Denied(StatusCode, String),
-}
-
-/// Who calls: the token's user, project and role (`--auth none`: the server's user, any
-/// project, admin).
-#[derive(Clone, Debug)]
-pub(crate) struct Caller {
-    pub user: String,
-    /// The one project a token may use; `None` with `--auth none`.
-    pub project: Option<String>,
-    pub role: Role,
-}
-
-impl Caller {
-    /// A token works in its own project only (403 for another).
-    fn may_use(&self, project: &str) -> std::result::Result<(), ApiError> {
-        match &self.project {
-            Some(own) if own != project => Err(denied(
-                StatusCode::FORBIDDEN,
-                &format!("this token is for project {own}, not {project}"),
-            )),
-            _ => Ok(()),
-        }
-    }
-
-    fn needs(&self, role: Role, what: &str) -> std::result::Result<(), ApiError> {
-        if self.role >= role {
-            return Ok(());
-        }
-        Err(denied(
-            StatusCode::FORBIDDEN,
-            &format!(
-                "{what} needs the {} role; this token is a {}",
-                role.as_str(),
-                self.role.as_str()
-            ),
-        ))
-    }
-}
-
-fn denied(status: StatusCode, message: &str) -> ApiError {
-    ApiError::Denied(status, message.to_string())
-}
-
 /// Paths anyone may read.
 const PUBLIC: &[&str] = &["/api/v1/health", "/api/v1/openapi.json"];
 
@@ -354,40 +296,6 @@ async fn authenticate(S(state): S<State>, mut req: Request, next: Next) -> Respo
     }
     req.extensions_mut().insert(caller);
     next.run(req).await
-}
-
-impl From<Error> for ApiError {
-    fn from(e: Error) -> Self {
-        ApiError::Core(e)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let e = match self {
-            ApiError::Core(e) => e,
-            ApiError::Denied(status, message) => {
-                let kind = if status == StatusCode::UNAUTHORIZED {
-                    "unauthorized"
-                } else {
-                    "forbidden"
-                };
-                return (status, Json(json!({"error": {"kind": kind, "message": message}}))).into_response();
-            }
-        };
-        let (status, kind) = match e.kind() {
-            ErrorKind::Invalid => (StatusCode::BAD_REQUEST, "invalid"),
-            ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-            ErrorKind::Conflict => (StatusCode::CONFLICT, "conflict"),
-            ErrorKind::Cancelled => (StatusCode::CONFLICT, "cancelled"),
-            ErrorKind::External => (StatusCode::INTERNAL_SERVER_ERROR, "external"),
-        };
-        let mut error = json!({"kind": kind, "message": e.to_string()});
-        if let Error::Param { param, .. } = &e {
-            error["param"] = json!(param);
-        }
-        (status, Json(json!({ "error": error }))).into_response()
-    }
 }
 
 type Answer<T = Json<Value>> = std::result::Result<T, ApiError>;

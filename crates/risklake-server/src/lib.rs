@@ -19,6 +19,7 @@ pub mod client;
 mod mlflow;
 mod pg;
 mod runner;
+mod state;
 mod ui;
 
 use std::net::SocketAddr;
@@ -147,7 +148,7 @@ impl Server {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::io("reading the bound address", e))?;
-        let state = api::State {
+        let state = state::State {
             shared: shared.clone(),
             auth: config.auth,
             files,

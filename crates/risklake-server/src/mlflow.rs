@@ -23,7 +23,7 @@ use risklake_app::Workspace;
 use risklake_core::{Error, ErrorKind};
 use risklake_track::{Role, RunDetail, RunFilter, RunStatus};
 
-use crate::api::{Caller, State};
+use crate::state::{Caller, State};
 
 /// The prefix of params that hold MLflow tags.
 const TAG: &str = "tag.";

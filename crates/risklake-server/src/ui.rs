@@ -13,7 +13,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
-use crate::api::State;
+use crate::state::State;
 
 const INDEX: &str = include_str!("../ui/index.html");
 const APP_JS: &str = include_str!("../ui/app.js");

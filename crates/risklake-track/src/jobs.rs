@@ -114,34 +114,6 @@ pub struct JobFilter {
     pub limit: Option<usize>,
 }
 
-pub(crate) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY,
-    project_id INTEGER NOT NULL REFERENCES projects(id),
-    kind TEXT NOT NULL,
-    request TEXT NOT NULL,
-    status TEXT NOT NULL,
-    user_name TEXT NOT NULL,
-    on_interrupt TEXT NOT NULL DEFAULT 'fail',
-    created_at TEXT NOT NULL,
-    started_at TEXT,
-    ended_at TEXT,
-    error TEXT,
-    result TEXT,
-    cancel_requested INTEGER NOT NULL DEFAULT 0,
-    owner TEXT,
-    progress TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, id);
-CREATE TABLE IF NOT EXISTS job_logs (
-    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-    seq INTEGER NOT NULL,
-    at TEXT NOT NULL,
-    line TEXT NOT NULL,
-    PRIMARY KEY (job_id, seq)
-);
-";
-
 const REQUEUE: &str = "UPDATE jobs SET status = 'queued', started_at = NULL, owner = NULL, progress = NULL,
      cancel_requested = 0 WHERE id = ?1 AND status = 'running'";
 
@@ -521,28 +493,6 @@ pub struct AuditEntry {
     pub target: String,
     pub detail: String,
 }
-
-pub(crate) const AUTH_SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS tokens (
-    id INTEGER PRIMARY KEY,
-    digest TEXT NOT NULL UNIQUE,
-    user_name TEXT NOT NULL,
-    project TEXT NOT NULL,
-    role TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    expires_at TEXT,
-    revoked_at TEXT
-);
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY,
-    at TEXT NOT NULL,
-    user_name TEXT NOT NULL,
-    project TEXT NOT NULL,
-    action TEXT NOT NULL,
-    target TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
-";
 
 /// The stored form of a token's secret.
 fn digest(secret: &str) -> String {

@@ -23,6 +23,7 @@
 mod db;
 mod jobs;
 pub mod registry;
+mod schema;
 mod sqlite;
 #[cfg(test)]
 mod testing;

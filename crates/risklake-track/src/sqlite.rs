@@ -16,117 +16,9 @@ use risklake_core::secret::mask;
 use risklake_core::{Error, Result};
 
 use crate::db::{args, retry_locked, sqlite_err, Conn, Db, Param, Pg, Row as DbRow};
+use crate::schema::{AUTH_SCHEMA, JOBS_SCHEMA, SCHEMA, SCHEMA_VERSION};
 use crate::types::*;
 use crate::{registry, Store};
-
-/// 2: runs record their owner process (`owner` = host:pid:start), so runs whose process
-/// died can be marked interrupted. 3: the model registry (model_versions, model_aliases,
-/// model_tags, model_events). 4: the server's job queue (jobs, job_logs), API tokens and
-/// the audit log.
-const SCHEMA_VERSION: i64 = 4;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS projects (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY,
-    project_id INTEGER NOT NULL REFERENCES projects(id),
-    kind TEXT NOT NULL,
-    command TEXT NOT NULL,
-    status TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    ended_at TEXT,
-    error TEXT,
-    owner TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_by_project ON runs(project_id, id);
-CREATE TABLE IF NOT EXISTS params (
-    run_id INTEGER NOT NULL REFERENCES runs(id),
-    key TEXT NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (run_id, key)
-);
-CREATE TABLE IF NOT EXISTS metrics (
-    id INTEGER PRIMARY KEY,
-    run_id INTEGER NOT NULL REFERENCES runs(id),
-    key TEXT NOT NULL,
-    step INTEGER,
-    value REAL NOT NULL,
-    logged_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics(run_id, key, step);
-CREATE TABLE IF NOT EXISTS datasets (
-    id INTEGER PRIMARY KEY,
-    run_id INTEGER NOT NULL REFERENCES runs(id),
-    role TEXT NOT NULL,
-    name TEXT NOT NULL,
-    snapshot INTEGER,
-    rows INTEGER
-);
-CREATE INDEX IF NOT EXISTS datasets_by_run ON datasets(run_id);
-CREATE INDEX IF NOT EXISTS datasets_by_table ON datasets(name, snapshot);
-CREATE TABLE IF NOT EXISTS artifacts (
-    id INTEGER PRIMARY KEY,
-    run_id INTEGER NOT NULL REFERENCES runs(id),
-    name TEXT NOT NULL,
-    path TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    created_at TEXT NOT NULL,
-    UNIQUE (run_id, name)
-);
-CREATE TABLE IF NOT EXISTS model_versions (
-    project_id INTEGER NOT NULL REFERENCES projects(id),
-    name TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    run_id INTEGER NOT NULL REFERENCES runs(id),
-    artifact TEXT NOT NULL,
-    description TEXT,
-    created_at TEXT NOT NULL,
-    created_by TEXT NOT NULL,
-    deleted_at TEXT,
-    PRIMARY KEY (project_id, name, version)
-);
-CREATE TABLE IF NOT EXISTS model_aliases (
-    project_id INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    alias TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (project_id, name, alias),
-    FOREIGN KEY (project_id, name, version) REFERENCES model_versions(project_id, name, version)
-);
-CREATE TABLE IF NOT EXISTS model_tags (
-    project_id INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    key TEXT NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (project_id, name, version, key),
-    FOREIGN KEY (project_id, name, version) REFERENCES model_versions(project_id, name, version)
-);
-CREATE TABLE IF NOT EXISTS model_events (
-    id INTEGER PRIMARY KEY,
-    project_id INTEGER NOT NULL REFERENCES projects(id),
-    name TEXT NOT NULL,
-    version INTEGER,
-    event TEXT NOT NULL,
-    detail TEXT NOT NULL,
-    at TEXT NOT NULL,
-    user_name TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS model_events_by_name ON model_events(project_id, name, id);
-CREATE TABLE IF NOT EXISTS state (
-    scope TEXT NOT NULL,
-    key TEXT NOT NULL,
-    value TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (scope, key)
-);
-";
 
 /// The project store: SQLite (`store.db` in the home; the embedded default) or a
 /// PostgreSQL database (a shared deployment, `--store postgres://...`), with artifacts as
@@ -193,7 +85,7 @@ pub fn is_postgres_url(store: &str) -> bool {
 fn migrate(db: &Db, shown: &str) -> Result<()> {
     let postgres = db.is_postgres();
     db.tx(|c| {
-        for ddl in [SCHEMA, crate::jobs::SCHEMA, crate::jobs::AUTH_SCHEMA] {
+        for ddl in [SCHEMA, JOBS_SCHEMA, AUTH_SCHEMA] {
             if postgres {
                 c.batch(&crate::db::pg_schema(ddl))?;
             } else {

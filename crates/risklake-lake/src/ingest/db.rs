@@ -1,19 +1,12 @@
 //! A database source (PostgreSQL or MySQL / MariaDB): a query or a table, read in one
 //! consistent snapshot, optionally incremental on a column whose high-water mark the caller
 //! keeps between runs. What the engines share lives here; how each connects and maps its
-//! types lives in `postgres.rs` and `mysql.rs`.
+//! types lives in `postgres.rs` and `mysql.rs`, and `dbreader.rs` picks one.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
-
 use risklake_core::{Error, Result};
-
-use super::mysql::MySqlReader;
-use super::postgres::PgReader;
-use super::ReadOptions;
 
 /// Which server a [`DatabaseSource`] talks to, from its URL's scheme.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -227,14 +220,6 @@ impl DatabaseSource {
             quoted: c,
         })
     }
-
-    /// Connects, fixes the snapshot and the row range, and starts streaming.
-    pub async fn open(&self, opts: &ReadOptions) -> Result<DbReader> {
-        Ok(match self.engine {
-            DbEngine::Postgres => DbReader::Pg(super::postgres::open(self, opts).await?),
-            DbEngine::MySql => DbReader::My(super::mysql::open(self, opts).await?),
-        })
-    }
 }
 
 /// The incremental read of [`DatabaseSource::incremental`].
@@ -261,36 +246,6 @@ impl Incremental {
         };
         src.set_high_water_mark(new.or_else(|| src.since.clone()));
         (filter, format!(" ORDER BY {c}"))
-    }
-}
-
-/// Streams the rows of an opened database source as batches.
-pub enum DbReader {
-    Pg(PgReader),
-    My(MySqlReader),
-}
-
-impl DbReader {
-    pub fn schema(&self) -> SchemaRef {
-        match self {
-            DbReader::Pg(r) => r.schema(),
-            DbReader::My(r) => r.schema(),
-        }
-    }
-
-    pub fn rows(&self) -> u64 {
-        match self {
-            DbReader::Pg(r) => r.rows(),
-            DbReader::My(r) => r.rows(),
-        }
-    }
-
-    /// The next batch, `None` when all rows are read (the transaction is then closed).
-    pub async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
-        match self {
-            DbReader::Pg(r) => r.next_batch().await,
-            DbReader::My(r) => r.next_batch().await,
-        }
     }
 }
 

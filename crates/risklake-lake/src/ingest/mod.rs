@@ -4,6 +4,7 @@
 mod convert;
 mod csv;
 mod db;
+mod dbreader;
 mod job;
 mod jsonl;
 mod mysql;
@@ -22,7 +23,8 @@ use serde::Serialize;
 use risklake_core::{Error, Result};
 
 pub use convert::{parse_type_name, Cell, Inferrer, Kind, RowBuilder};
-pub use db::{DatabaseSource, DbEngine, DbReader};
+pub use db::{DatabaseSource, DbEngine};
+pub use dbreader::DbReader;
 pub use job::{parse_delimiter, IngestJob, JobOptions, JobSource};
 
 use crate::lake::{Lake, TableSpec, WriteMode};
