@@ -27,7 +27,7 @@ const INF: &str = "\u{0}Infinity";
 const NEG_INF: &str = "\u{0}-Infinity";
 
 /// Parses one journal line, reading the bare tokens NaN, Infinity and -Infinity outside
-/// strings (serde_json refuses them) as marked strings that [`float`] reads back.
+/// strings (serde_json refuses them) as marked strings that [`float_of`] reads back.
 pub(crate) fn parse_line(line: &str) -> std::result::Result<Value, serde_json::Error> {
     // Most lines hold no such token at all: plain JSON.
     if !line.contains("NaN") && !line.contains("Infinity") {
@@ -68,10 +68,6 @@ pub(crate) fn parse_line(line: &str) -> std::result::Result<Value, serde_json::E
 
 /// A number of a parsed line (the non-finite markers included).
 pub(crate) fn float_of(v: &Value) -> Option<f64> {
-    float(v)
-}
-
-fn float(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
         Value::String(s) if s == NAN => Some(f64::NAN),
@@ -218,10 +214,10 @@ impl Replay {
                 let values = match op.get("values") {
                     Some(Value::Array(a)) => Some(
                         a.iter()
-                            .map(|v| float(v).ok_or_else(|| bad("a value is not a number")))
+                            .map(|v| float_of(v).ok_or_else(|| bad("a value is not a number")))
                             .collect::<Result<_>>()?,
                     ),
-                    _ => op.get("value").and_then(float).map(|v| vec![v]),
+                    _ => op.get("value").and_then(float_of).map(|v| vec![v]),
                 };
                 let mut params = Vec::new();
                 if let (Some(d), Some(p)) = (
@@ -234,7 +230,7 @@ impl Replay {
                         )?;
                         let v = p
                             .get(name)
-                            .and_then(float)
+                            .and_then(float_of)
                             .ok_or_else(|| bad(&format!("no value for param '{name}'")))?;
                         params.push((name.clone(), v, dist));
                     }
@@ -244,7 +240,7 @@ impl Replay {
                     .and_then(Value::as_object)
                     .map(|m| {
                         m.iter()
-                            .filter_map(|(k, v)| Some((k.parse().ok()?, float(v)?)))
+                            .filter_map(|(k, v)| Some((k.parse().ok()?, float_of(v)?)))
                             .collect()
                     })
                     .unwrap_or_default();
@@ -302,7 +298,7 @@ impl Replay {
                             .ok_or_else(|| bad("no param_name"))?;
                         let v = op
                             .get("param_value_internal")
-                            .and_then(float)
+                            .and_then(float_of)
                             .ok_or_else(|| bad("no param value"))?;
                         let text = op
                             .get("distribution")
@@ -344,7 +340,7 @@ impl Replay {
                         t.values = match op.get("values") {
                             Some(Value::Array(a)) => Some(
                                 a.iter()
-                                    .map(|v| float(v).ok_or_else(|| bad("a value is not a number")))
+                                    .map(|v| float_of(v).ok_or_else(|| bad("a value is not a number")))
                                     .collect::<Result<_>>()?,
                             ),
                             _ => None,
@@ -362,7 +358,7 @@ impl Replay {
                         let step = op.get("step").and_then(Value::as_i64).ok_or_else(|| bad("no step"))?;
                         let v = op
                             .get("intermediate_value")
-                            .and_then(float)
+                            .and_then(float_of)
                             .ok_or_else(|| bad("no intermediate_value"))?;
                         Arc::make_mut(&mut t.intermediate_values).insert(step, v);
                     }

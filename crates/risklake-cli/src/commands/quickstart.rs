@@ -1,6 +1,5 @@
 //! `quickstart`: the whole flow on sample data, in one command on an empty home.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_json::json;
@@ -15,6 +14,7 @@ use risklake_core::Result;
 use risklake_lake::WriteMode;
 use risklake_learn::scorecard::Scaling;
 
+use super::requests::param_map;
 use super::Ctx;
 use crate::app::QuickstartArgs;
 use crate::output::batches_table;
@@ -188,11 +188,14 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         ctx,
         &TrainRequest {
             data: data.clone(),
-            params: params(&[
-                ("num_iterations", "100"),
-                ("learning_rate", "0.1"),
-                ("num_leaves", "31"),
-            ]),
+            params: param_map(
+                &[
+                    "num_iterations=100".into(),
+                    "learning_rate=0.1".into(),
+                    "num_leaves=31".into(),
+                ],
+                &[],
+            )?,
             out: None,
         },
     )
@@ -274,7 +277,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
             model: ModelKind::Gbdt,
             data: data.clone(),
             trials: 12,
-            params: params(&[("num_iterations", "60")]),
+            params: param_map(&["num_iterations=60".into()], &[])?,
             sampler: "tpe".into(),
             pruner: "median".into(),
             study: Some("quickstart-gbdt".into()),
@@ -530,12 +533,4 @@ async fn serve_step(ctx: &Ctx) -> Result<serde_json::Value> {
         "step": "serve", "url": url, "dashboard": format!("{url}/ui/"), "job": done["job"]["id"], "job_status": done["job"]["status"],
         "job_runs": done["job"]["runs"], "model_version": done["scored"]["version"], "probabilities": probabilities,
     }))
-}
-
-/// Learner parameters by name, as a request carries them.
-fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, serde_json::Value> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
-        .collect()
 }

@@ -165,9 +165,7 @@ impl DesignBuilder {
         }
         let start = self.labels.len();
         let schema = batch.schema();
-        if schema.index_of(&self.label).is_err() {
-            return Err(missing_column(&schema, &self.label, "label column"));
-        }
+        // The reader names a missing label column (and lists the table's columns).
         let labels = self.target.read(&batch)?;
         let weights = match &self.weight {
             Some(w) => Some(read_weights(&batch, w, start as u64)?),
