@@ -233,7 +233,14 @@ def test_a_study_shows_its_history_slices_and_trials(as_viewer, shots):
     assert history.locator("polyline").count() == 1, "the best-so-far line"
     assert s.page.locator("table[aria-label=trials] tbody tr").count() == study["trials"]
     params = len(study["best"]["params"])
-    assert s.page.locator("svg[aria-label='parameter importance'] rect").count() == params
+    # fANOVA importances arrive after the page: the bars are the server's, largest first.
+    s.page.wait_for_selector("svg[aria-label='parameter importance']")
+    bars = s.page.locator("svg[aria-label='parameter importance'] rect")
+    assert bars.count() == params
+    imp = api(s, "/studies/quickstart-gbdt/importance")
+    assert abs(sum(p["importance"] for p in imp["params"]) - 1) < 1e-9
+    labels = s.page.locator("svg[aria-label='parameter importance'] g > text:first-child").all_text_contents()
+    assert labels == [p["param"] for p in imp["params"]]
     assert s.page.locator("svg[aria-label='parallel coordinates'] polyline").count() == complete
     shot(s, shots, "study")
 

@@ -194,3 +194,43 @@ def test_sqlite_studies_move_both_ways(data, tmp_path):
     again = optuna.load_study(study_name="od", storage=f"sqlite:///{theirs_db}").get_trials(deepcopy=False)
     assert [t.number for t in again] == list(range(5))
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in again)
+
+
+IMPORTANCE_OBJECTIVES = {
+    # A bowl in x, a categorical shift, a little of n and almost nothing of lr.
+    "bowl": lambda x, lr, n, c: x**2 + 3 * {"a": 0, "b": 2, "c": 4}[c] + 0.1 * n + 0.01 * lr,
+    # The categorical dominates; x and n share the rest.
+    "category": lambda x, lr, n, c: 10 * {"a": 0, "b": 1, "c": 3}[c] + abs(x) + 0.3 * n,
+}
+
+
+@pytest.mark.parametrize("shape", sorted(IMPORTANCE_OBJECTIVES))
+def test_parameter_importance_agrees_with_optunas_fanova(data, shape):
+    """`risklake studies importance` on a study optuna ran (random sampler, float / log /
+    int / categorical parameters) against optuna.importance.get_param_importances with
+    its default fANOVA evaluator: same order of the parameters that matter, the same
+    shares within what two different forests of 64 trees give."""
+    home = data[0]
+    name = f"importance-{shape}"
+    path = home / "studies" / f"{name}.journal"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    study = optuna.create_study(study_name=name, storage=JournalStorage(JournalFileBackend(str(path))),
+                                sampler=optuna.samplers.RandomSampler(seed=11))
+    f = IMPORTANCE_OBJECTIVES[shape]
+
+    def objective(t):
+        return f(t.suggest_float("x", -5, 5), t.suggest_float("lr", 1e-3, 1.0, log=True),
+                 t.suggest_int("n", 1, 20), t.suggest_categorical("c", ["a", "b", "c"]))
+
+    study.optimize(objective, n_trials=300)
+    theirs = optuna.importance.get_param_importances(
+        study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+    ours = risklake(home, "studies", "importance", name)
+    assert ours["trials"] == 300
+    mine = {p["param"]: p["importance"] for p in ours["params"]}
+    assert set(mine) == set(theirs)
+    assert sum(mine.values()) == pytest.approx(1.0)
+    for k in theirs:
+        assert mine[k] == pytest.approx(theirs[k], abs=0.02), (k, mine, theirs)
+    top = [k for k in theirs if theirs[k] > 0.1]
+    assert [p["param"] for p in ours["params"]][:len(top)] == top, (mine, theirs)

@@ -14,7 +14,7 @@ use risklake_core::label::LabelReader;
 use risklake_core::{Error, Result};
 use risklake_learn::scorecard::{band_of, evaluate_scores, score_psi};
 use risklake_learn::Model;
-use risklake_report::model::{CoefRow, GainsRow, ModelReport, ScorePsi};
+use risklake_report::model::{CoefRow, GainsRow, ModelReport, ScorePsi, ShapSummary};
 use risklake_track::RunId;
 
 use crate::progress::{check, Progress, Unit};
@@ -22,6 +22,9 @@ use crate::{artifacts, scan, train, RunScope, Workspace};
 
 /// Rows whose SHAP values the report averages (TreeSHAP costs far more than scoring).
 const SHAP_ROWS: usize = 2000;
+/// Rows and features the SHAP summary chart draws (a dot per row and feature).
+const SHAP_SUMMARY_ROWS: usize = 1000;
+const SHAP_SUMMARY_FEATURES: usize = 15;
 
 /// Report on a model scored on a table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -132,6 +135,18 @@ fn score_batch(
         );
     }
     Ok(())
+}
+
+/// The first `rows` values of column `name` of `b` as numbers (`None` when it is not
+/// there or not numeric: the chart then greys its dots).
+fn numbers_of(b: &RecordBatch, name: &str, rows: usize) -> Option<arrow::array::Float64Array> {
+    use arrow::array::Array;
+    let c = b.column_by_name(name)?;
+    if !c.data_type().is_numeric() {
+        return None;
+    }
+    let c = arrow::compute::cast(&c.slice(0, rows), &arrow::datatypes::DataType::Float64).ok()?;
+    c.as_any().downcast_ref::<arrow::array::Float64Array>().cloned()
 }
 
 /// Streams `table` through the model; `shap` collects the first rows for SHAP.
@@ -339,6 +354,7 @@ pub fn build(
     let (roc, ks_bads, ks_goods) = curves(&ranking, &scored.y);
     let (importance, importance_name): (Vec<(String, f64)>, String);
     let (mut shap, mut coefficients, mut points) = (Vec::new(), Vec::new(), Vec::new());
+    let mut shap_summary = None;
     match model {
         Model::Trees(m) => {
             let mut imp: Vec<(String, f64)> = m.importance().into_iter().map(|(f, _, g)| (f, g)).collect();
@@ -347,15 +363,42 @@ pub fn build(
             importance_name = "split gain (total)".into();
             let mut sums = vec![0.0; m.feature_names.len()];
             let mut rows = 0usize;
+            // The summary chart's rows: SHAP values and the features' own values.
+            let (mut dots, mut values): (Vec<Vec<f64>>, Vec<Vec<Option<f64>>>) = (Vec::new(), Vec::new());
             for b in shap_rows {
                 let s = m.predict_shap(b)?;
                 let width = m.feature_names.len() + 1;
+                let keep = b.num_rows().min(SHAP_SUMMARY_ROWS.saturating_sub(dots.len()));
+                if keep > 0 {
+                    let columns: Vec<Option<arrow::array::Float64Array>> =
+                        m.feature_names.iter().map(|f| numbers_of(b, f, keep)).collect();
+                    for r in 0..keep {
+                        dots.push(s[r * width..r * width + m.feature_names.len()].to_vec());
+                        values.push(
+                            columns
+                                .iter()
+                                .map(|c| {
+                                    c.as_ref()
+                                        .and_then(|c| (!arrow::array::Array::is_null(c, r)).then(|| c.value(r)))
+                                })
+                                .collect(),
+                        );
+                    }
+                }
                 for r in 0..b.num_rows() {
                     for (f, sum) in sums.iter_mut().enumerate() {
                         *sum += s[r * width + f].abs();
                     }
                 }
                 rows += b.num_rows();
+            }
+            if !dots.is_empty() {
+                shap_summary = Some(ShapSummary::new(
+                    &m.feature_names,
+                    &dots,
+                    &values,
+                    SHAP_SUMMARY_FEATURES,
+                ));
             }
             if rows > 0 {
                 let mut v: Vec<(String, f64)> = m
@@ -451,6 +494,7 @@ pub fn build(
         importance_name,
         shap_rows: shap_rows.iter().map(|b| b.num_rows()).sum(),
         shap,
+        shap_summary,
         coefficients,
         points,
         notes,

@@ -11,6 +11,8 @@ use serde_json::{json, Map, Value};
 use risklake_core::{Error, Result};
 use risklake_tune::{FrozenTrial, Storage, TrialState};
 
+pub use risklake_tune::importance::{FanovaOptions, Importances, ParamImportance};
+
 use crate::Workspace;
 
 /// Where a project's studies are kept when a tuning names no storage: `studies/` of the
@@ -179,4 +181,11 @@ pub fn trials(ws: &Workspace, name: &str, offset: usize, limit: usize) -> Result
         offset,
         trials: all.iter().skip(offset).take(limit).map(|t| view(t)).collect(),
     })
+}
+
+/// Which parameters mattered in study `name`: fANOVA over its completed trials (Optuna's
+/// default evaluator's method), largest first.
+pub fn importance(ws: &Workspace, name: &str, options: &FanovaOptions) -> Result<Importances> {
+    let (storage, id) = open(ws, name)?;
+    risklake_tune::importance::fanova(&storage.trials(id)?, options)
 }

@@ -651,6 +651,15 @@ async fn model_reports_agree_with_training_and_name_what_a_table_lacks() {
         page.contains("month = 2024-01") && page.contains("mean |SHAP|"),
         "baseline period and SHAP shown"
     );
+    // The SHAP summary: a dot per row (the first 1,000 of the 1,500) and top feature.
+    let swarm = page
+        .split("aria-label=\"SHAP summary\"")
+        .nth(1)
+        .expect("a SHAP summary chart");
+    let swarm = &swarm[..swarm.find("</svg>").unwrap()];
+    let features = swarm.matches("<title>").count();
+    assert!((2..=15).contains(&features), "{features} feature rows");
+    assert_eq!(swarm.matches("h0").count(), 1000 * features);
     // Bad input names the problem.
     let bad = risklake_app::report::ModelReportRequest {
         table: "holdout".into(),

@@ -91,6 +91,10 @@ pub enum Command {
     Model(ModelCommand),
     /// Tune a model's hyper-parameters in an Optuna-compatible study (TPE, random or grid).
     Tune(TuneArgs),
+    /// Tuning studies of --project: list, show one with its best trials, parameter
+    /// importance (fANOVA, as Optuna's default evaluator).
+    #[command(subcommand)]
+    Studies(StudiesCommand),
     /// Recorded runs.
     #[command(subcommand)]
     Runs(RunsCommand),
@@ -222,6 +226,9 @@ pub enum RunsCommand {
         status: Option<String>,
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Skip this many of the newest (the next page: --offset 20).
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
         /// Runs of every project, not just --project.
         #[arg(long)]
         all_projects: bool,
@@ -239,6 +246,28 @@ pub enum RunsCommand {
     /// Run a recorded train, features bin or tune run again on the snapshots it read,
     /// with its recorded request and seed, and say whether the result is identical.
     Reproduce { id: i64 },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StudiesCommand {
+    /// The project's studies: direction, trials by state, best value.
+    List,
+    /// One study: its best trial and its best trials so far.
+    Show {
+        name: String,
+        /// Trials shown, best first.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+    },
+    /// Which parameters mattered: fANOVA over the completed trials (a random forest of
+    /// --trees trees seeded by --seed), shares summing to 1.
+    Importance {
+        name: String,
+        #[arg(long, default_value_t = 64)]
+        trees: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
 }
 
 #[derive(Args, Debug)]

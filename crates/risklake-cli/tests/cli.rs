@@ -69,6 +69,22 @@ fn quickstart_on_an_empty_home_records_everything() {
     assert_eq!(tune["trials"], 12, "{tune}");
     assert!(tune["best_value"].as_f64().unwrap() > 0.7, "{tune}");
     assert!(std::path::Path::new(tune["storage"].as_str().unwrap()).exists());
+    // Its parameter importances (fANOVA): the study's parameters, shares summing to 1,
+    // the same as `studies importance` answers.
+    let shares: f64 = tune["importance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["importance"].as_f64().unwrap())
+        .sum();
+    assert!((shares - 1.0).abs() < 1e-9, "{tune}");
+    let again = json(&home, &["studies", "importance", "quickstart-gbdt"]);
+    assert_eq!(again["params"], tune["importance"]);
+    let listed = json(&home, &["studies", "list"]);
+    assert_eq!(listed["studies"][0]["name"], "quickstart-gbdt");
+    let shown = json(&home, &["studies", "show", "quickstart-gbdt", "--top", "3"]);
+    assert_eq!(shown["top"].as_array().unwrap().len(), 3);
+    assert_eq!(shown["top"][0]["value"], tune["best_value"]);
     // The registry, reason codes, a model report, lineage and a bit-identical replay.
     let registry = &q["steps"][10]["models"];
     assert_eq!(

@@ -4,7 +4,7 @@
 //! (importance and SHAP for trees; coefficients and points for LR and scorecards).
 
 use crate::html::{esc, page, table, Cell};
-use crate::svg::{grouped_bars, hbars, lines, Series};
+use crate::svg::{beeswarm, grouped_bars, hbars, lines, Series};
 
 /// One band of the gains table (riskiest first).
 pub struct GainsRow {
@@ -62,11 +62,75 @@ pub struct ModelReport {
     /// (feature, mean |SHAP|) largest first, and how many rows it was computed on.
     pub shap: Vec<(String, f64)>,
     pub shap_rows: usize,
+    /// Row by row SHAP values of the top features, for the summary chart.
+    pub shap_summary: Option<ShapSummary>,
     pub coefficients: Vec<CoefRow>,
     /// (feature, bin, WoE, points) of a scorecard.
     pub points: Vec<(String, String, f64, f64)>,
     /// Lines for the reader: what was computed how, caveats.
     pub notes: Vec<String>,
+}
+
+/// SHAP values row by row: what the summary (beeswarm) chart draws.
+pub struct ShapSummary {
+    /// Features, largest mean |SHAP| first.
+    pub features: Vec<String>,
+    /// Per feature, each row's (SHAP value, rank of the row's feature value among the
+    /// rows in [0, 1]; `None` where it is missing or not a number).
+    pub points: Vec<Vec<(f64, Option<f64>)>>,
+    pub rows: usize,
+}
+
+impl ShapSummary {
+    /// From `shap[row][feature]` and `values[row][feature]`, keeping the `top` features
+    /// with the largest mean |SHAP| (`names` in model order).
+    pub fn new(names: &[String], shap: &[Vec<f64>], values: &[Vec<Option<f64>>], top: usize) -> ShapSummary {
+        let mut order: Vec<(usize, f64)> = (0..names.len())
+            .map(|f| (f, shap.iter().map(|r| r[f].abs()).sum::<f64>()))
+            .collect();
+        order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        order.truncate(top);
+        let points = order
+            .iter()
+            .map(|&(f, _)| {
+                let ranks = ranks(&values.iter().map(|r| r[f]).collect::<Vec<_>>());
+                shap.iter().zip(ranks).map(|(r, q)| (r[f], q)).collect()
+            })
+            .collect();
+        ShapSummary {
+            features: order.iter().map(|&(f, _)| names[f].clone()).collect(),
+            points,
+            rows: shap.len(),
+        }
+    }
+}
+
+/// Each value's mid-rank among the finite values, scaled to [0, 1] (0.5 when they are all
+/// equal); `None` stays `None`.
+fn ranks(values: &[Option<f64>]) -> Vec<Option<f64>> {
+    let mut idx: Vec<usize> = (0..values.len())
+        .filter(|&i| values[i].is_some_and(f64::is_finite))
+        .collect();
+    idx.sort_by(|&a, &b| values[a].unwrap_or(0.0).total_cmp(&values[b].unwrap_or(0.0)));
+    let mut out = vec![None; values.len()];
+    let n = idx.len();
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j + 1 < n && values[idx[j + 1]] == values[idx[i]] {
+            j += 1;
+        }
+        let r = if n > 1 {
+            (i + j) as f64 / 2.0 / (n - 1) as f64
+        } else {
+            0.5
+        };
+        for &k in &idx[i..=j] {
+            out[k] = Some(r);
+        }
+        i = j + 1;
+    }
+    out
 }
 
 fn num(v: f64, digits: usize) -> Cell {
@@ -224,6 +288,22 @@ pub fn model_report(r: &ModelReport) -> String {
         }
         b.push_str("</div>");
     }
+    if let Some(sum) = &r.shap_summary {
+        b.push_str("<h2>SHAP summary</h2>");
+        b.push_str(&beeswarm(
+            &sum.features,
+            &sum.points,
+            &format!(
+                "each dot a row ({} rows): how far its value of the feature moves the score",
+                sum.rows
+            ),
+        ));
+        b.push_str(
+            "<p class=\"note\">Right of the line: the feature raises the predicted risk for that row; \
+             left: it lowers it. Red dots are rows with high values of the feature, blue low ones, grey \
+             missing or not a number (a category). A feature whose red and blue dots sit on opposite sides acts in one direction.</p>",
+        );
+    }
     if !r.coefficients.is_empty() {
         b.push_str("<h2>Coefficients</h2>");
         let rows: Vec<Vec<Cell>> = r
@@ -268,4 +348,34 @@ pub fn model_report(r: &ModelReport) -> String {
         b.push_str("</ul>");
     }
     page(&r.title, &b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranks_are_mid_ranks_in_0_1_and_keep_missing_values_missing() {
+        let r = ranks(&[Some(3.0), None, Some(1.0), Some(3.0), Some(f64::NAN), Some(2.0)]);
+        assert_eq!(
+            r,
+            [Some(2.5 / 3.0), None, Some(0.0), Some(2.5 / 3.0), None, Some(1.0 / 3.0)]
+        );
+        assert_eq!(ranks(&[Some(1.0), Some(1.0)]), [Some(0.5), Some(0.5)]);
+        assert_eq!(ranks(&[Some(7.0)]), [Some(0.5)]);
+    }
+
+    #[test]
+    fn the_summary_keeps_the_features_with_the_largest_mean_shap() {
+        let names: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let shap = vec![vec![0.1, -2.0, 0.5], vec![0.0, 1.0, -0.4]];
+        let values = vec![vec![Some(1.0), Some(5.0), None], vec![Some(2.0), Some(4.0), None]];
+        let s = ShapSummary::new(&names, &shap, &values, 2);
+        assert_eq!(s.features, ["b", "c"]);
+        assert_eq!(s.points[0], [(-2.0, Some(1.0)), (1.0, Some(0.0))]);
+        assert_eq!(s.points[1], [(0.5, None), (-0.4, None)]);
+        assert_eq!(s.rows, 2);
+        let svg = crate::svg::beeswarm(&s.features, &s.points, "t");
+        assert_eq!(svg.matches("h0").count(), 4);
+    }
 }

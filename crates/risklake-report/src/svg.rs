@@ -306,3 +306,111 @@ fn axis(v: f64) -> String {
         format!("{v:.2}")
     }
 }
+
+/// The SHAP summary (a beeswarm): one row per feature, one dot per scored row at its SHAP
+/// value, stacked where dots crowd, coloured by the row's value of that feature from low
+/// (blue) to high (red), grey where it is missing or not a number. `points[f]` holds
+/// (SHAP value, the feature value's rank in [0, 1]) of feature `f`.
+///
+/// Dots of one colour are one path of zero-length round-capped strokes, so a chart of
+/// tens of thousands of dots stays a small page.
+pub fn beeswarm(features: &[String], points: &[Vec<(f64, Option<f64>)>], value_name: &str) -> String {
+    const COLOURS: [&str; 9] = [
+        "#2b6cd8", "#4f7fd9", "#7392d6", "#96a4cf", "#b8b4c4", "#cfa0a6", "#dc8583", "#e3665f", "#e6453c",
+    ];
+    const GREY: &str = "#a9afba";
+    let row = 28.0;
+    let (w, left, right, top, bottom) = (640.0, 170.0, 16.0, 34.0, 34.0);
+    let h = top + row * features.len() as f64 + bottom;
+    let pw = w - left - right;
+    let (lo, hi) = points
+        .iter()
+        .flatten()
+        .fold((0.0f64, 0.0f64), |(lo, hi), (v, _)| (lo.min(*v), hi.max(*v)));
+    // A range with nice ends and about six nice steps around the values (0 always inside).
+    let step = nice_max(((hi - lo) / 6.0).max(1e-12));
+    let (x0, x1) = ((lo / step).floor() * step, (hi / step).ceil() * step);
+    let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
+    let x = |v: f64| left + pw * (v - x0) / (x1 - x0);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"10\" role=\"img\" aria-label=\"SHAP summary\"><text x=\"{left}\" y=\"12\" fill=\"#5b6475\">{}</text>",
+        esc(value_name)
+    );
+    // The colour legend, top right: low [blue ... red] high.
+    let lx = w - right - 28.0 - 9.0 * 12.0;
+    s.push_str(&format!(
+        "<text x=\"{:.1}\" y=\"26\" text-anchor=\"end\" fill=\"#5b6475\">feature value: low</text>",
+        lx - 4.0
+    ));
+    for (i, c) in COLOURS.iter().enumerate() {
+        s.push_str(&format!(
+            "<rect x=\"{:.1}\" y=\"18\" width=\"12\" height=\"10\" fill=\"{c}\"/>",
+            lx + 12.0 * i as f64
+        ));
+    }
+    s.push_str(&format!(
+        "<text x=\"{:.1}\" y=\"26\" fill=\"#5b6475\">high</text>",
+        lx + 9.0 * 12.0 + 4.0
+    ));
+    // Grid, zero line, axis.
+    let mut t = x0;
+    while t <= x1 + step * 1e-9 {
+        let xt = x(t);
+        let zero = t.abs() < step * 1e-9;
+        s.push_str(&format!(
+            "<line x1=\"{xt:.1}\" x2=\"{xt:.1}\" y1=\"{top}\" y2=\"{:.1}\" stroke=\"{}\"/><text x=\"{xt:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            h - bottom,
+            if zero { "#8a93a3" } else { "#e3e6ec" },
+            h - bottom + 12.0,
+            if zero { "0".to_string() } else { axis(t) }
+        ));
+        t += step;
+    }
+    s.push_str(&format!(
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#5b6475\">SHAP value (contribution to the log-odds of bad)</text>",
+        left + pw / 2.0,
+        h - 6.0
+    ));
+    let mut paths: Vec<String> = vec![String::new(); COLOURS.len() + 1];
+    let half = row / 2.0 - 3.0;
+    for (f, (name, pts)) in features.iter().zip(points).enumerate() {
+        let mid = top + row * (f as f64 + 0.5);
+        let short: String = if name.chars().count() > 28 {
+            name.chars().take(27).collect::<String>() + "…"
+        } else {
+            name.clone()
+        };
+        s.push_str(&format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}<title>{}</title></text>",
+            left - 6.0,
+            mid + 3.0,
+            esc(&short),
+            esc(name)
+        ));
+        // Stack dots that fall in the same 3-pixel column, alternately above and below.
+        let mut crowd: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+        for (v, rank) in pts {
+            let px = x(*v);
+            let k = crowd.entry((px / 3.0).floor() as i64).or_insert(0);
+            let level = (*k + 1) / 2;
+            let sign = if *k % 2 == 1 { -1.0 } else { 1.0 };
+            *k += 1;
+            let dy = (level as f64 * 1.6) % half * sign;
+            let bucket = rank.map_or(COLOURS.len(), |r| {
+                ((r * COLOURS.len() as f64) as usize).min(COLOURS.len() - 1)
+            });
+            paths[bucket].push_str(&format!("M{px:.1} {:.1}h0", mid + dy));
+        }
+    }
+    // Missing values first, so the coloured dots lie on top.
+    paths.rotate_right(1);
+    for (d, colour) in paths.iter().zip([&GREY].into_iter().chain(COLOURS.iter())) {
+        if !d.is_empty() {
+            s.push_str(&format!(
+                "<path d=\"{d}\" stroke=\"{colour}\" stroke-width=\"3\" stroke-linecap=\"round\" opacity=\"0.85\" fill=\"none\"/>"
+            ));
+        }
+    }
+    s.push_str("</svg>");
+    s
+}

@@ -74,6 +74,12 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ),
     (
         "get",
+        "/api/v1/studies/{name}/importance",
+        "Parameter importances of a study by fANOVA over its completed trials (trees, seed), \
+         as Optuna's default evaluator computes them; largest first, summing to 1.",
+    ),
+    (
+        "get",
         "/api/v1/tables/{name}/preview",
         "Rows of a table (limit, offset, snapshot).",
     ),
@@ -91,7 +97,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     (
         "get",
         "/api/v1/runs",
-        "Runs, newest first (project, kind, status, limit).",
+        "Runs, newest first (project, kind, status, limit, offset), with how many pass the filter (total).",
     ),
     (
         "get",
@@ -175,6 +181,7 @@ pub(crate) fn router(state: State, max_body: usize) -> Router {
         .route("/api/v1/studies", get(studies))
         .route("/api/v1/studies/{name}", get(study))
         .route("/api/v1/studies/{name}/trials", get(trials))
+        .route("/api/v1/studies/{name}/importance", get(importance))
         .route("/api/v1/sql", axum::routing::post(sql))
         .route("/api/v1/sql/history", get(sql_history))
         .route("/api/v1/runs", get(runs))
@@ -529,6 +536,26 @@ async fn trials(
     to_json(&risklake_app::studies::trials(&ws, &name, offset, limit)?)
 }
 
+async fn importance(
+    S(state): S<State>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let p = Params::new(q, &["trees", "seed"], &caller)?;
+    let options = risklake_app::studies::FanovaOptions {
+        trees: p.number("trees", 64, 256)?.max(1),
+        seed: p.number("seed", 0, u32::MAX as usize)? as u64,
+        ..Default::default()
+    };
+    let ws = workspace(&state, &p.project())?;
+    // A forest over up to thousands of trials: off the request threads.
+    let imp = tokio::task::spawn_blocking(move || risklake_app::studies::importance(&ws, &name, &options))
+        .await
+        .map_err(|e| Error::external("computing the importances", e))??;
+    to_json(&imp)
+}
+
 /// Runs one query, keeping at most `limit` rows, within the time limit.
 /// A query's first `limit` rows, whether it had more, and its schema; bounded in time.
 async fn bounded_batches(
@@ -742,7 +769,7 @@ async fn runs(
     Extension(caller): Extension<Caller>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Answer {
-    let p = Params::new(q, &["kind", "status", "limit"], &caller)?;
+    let p = Params::new(q, &["kind", "status", "limit", "offset"], &caller)?;
     let status = match p.get("status") {
         None => None,
         Some(s) => Some(RunStatus::parse(s).ok_or_else(|| {
@@ -758,8 +785,10 @@ async fn runs(
         kind: p.get("kind").map(str::to_string),
         status,
         limit: Some(p.number("limit", 100, 10_000)?),
+        offset: p.number("offset", 0, usize::MAX)?,
     };
-    to_json(&json!({ "runs": risklake_app::runs::list(&ws, &filter)? }))
+    let total = ws.store().count_runs(&filter)?;
+    to_json(&json!({ "runs": risklake_app::runs::list(&ws, &filter)?, "total": total, "offset": filter.offset }))
 }
 
 /// The run `id` of the caller's project, with everything recorded about it.

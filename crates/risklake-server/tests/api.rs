@@ -560,6 +560,7 @@ async fn tokens_roles_and_project_isolation() {
         let (_, listed) = b.call("GET", "/api/v1/studies", None).unwrap();
         assert_eq!(listed["studies"], json!([]), "{listed}");
         assert_eq!(b.call("GET", "/api/v1/studies/s", None).unwrap().0, 404);
+        assert_eq!(b.call("GET", "/api/v1/studies/s/importance", None).unwrap().0, 404);
         for path in [
             "/api/v1/runs?project=a",
             "/api/v1/jobs?project=a",
@@ -897,6 +898,22 @@ async fn table_profiles_plans_and_studies_over_http() {
         assert_eq!(s["best"]["value"].as_f64(), Some(best), "{s}");
         assert!(s["best"]["params"].as_object().is_some_and(|p| !p.is_empty()), "{s}");
         assert_eq!(call(addr, "GET", "/api/v1/studies/nope", None).0, 404);
+        // Its parameter importances: every parameter of the best trial, shares summing to 1.
+        let imp = ok(addr, "GET", "/api/v1/studies/pd-gbdt/importance?trees=16", None);
+        let params = imp["params"].as_array().unwrap();
+        assert_eq!(params.len(), s["best"]["params"].as_object().unwrap().len(), "{imp}");
+        let sum: f64 = params.iter().map(|p| p["importance"].as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-9 || sum == 0.0, "{imp}");
+        assert_eq!(imp["trials"].as_u64(), s["states"]["complete"].as_u64(), "{imp}");
+        assert_eq!(call(addr, "GET", "/api/v1/studies/pd-gbdt/importance?trees=lots", None).0, 400);
+        assert_eq!(call(addr, "GET", "/api/v1/studies/nope/importance", None).0, 404);
+        // Runs a page at a time, with how many there are.
+        let all = ok(addr, "GET", "/api/v1/runs?limit=1000", None);
+        let ids: Vec<i64> = all["runs"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
+        assert!(ids.len() >= 3 && all["total"].as_u64() == Some(ids.len() as u64), "{all}");
+        let page = ok(addr, "GET", "/api/v1/runs?limit=2&offset=1", None);
+        let got: Vec<i64> = page["runs"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
+        assert_eq!((got, page["total"].as_u64()), (ids[1..3].to_vec(), Some(ids.len() as u64)));
         // A registered model's reports: the report job's metrics and its page.
         let train = json!({"kind": "train.gbdt", "request": {
             "table": "apps", "label": "bad", "valid_fraction": 0.3, "params": {"num_iterations": 10}

@@ -155,10 +155,10 @@ function rowsTable(columns, data, pageSize = 50) {
   show();
   return box;
 }
-function pager(page, pages, total, go) {
+function pager(page, pages, total, go, unit = 'rows') {
   return h('div', { class: 'pager', role: 'navigation', 'aria-label': 'Pages' },
     h('button', { type: 'button', class: 'secondary', disabled: page === 0, onclick: () => go(page - 1) }, '‹ Previous'),
-    h('span', { class: 'pager-where' }, `page ${page + 1} of ${pages}`, total !== null ? ` (${total.toLocaleString('en-US')} rows)` : ''),
+    h('span', { class: 'pager-where' }, `page ${page + 1} of ${pages}`, total !== null ? ` (${total.toLocaleString('en-US')} ${unit})` : ''),
     h('button', { type: 'button', class: 'secondary', disabled: page + 1 >= pages, onclick: () => go(page + 1) }, 'Next ›'));
 }
 function kv(pairs) {
@@ -521,8 +521,16 @@ async function sqlView(query) {
 async function runsView(query) {
   const params = new URLSearchParams();
   for (const k of ['kind', 'status']) if (query.get(k)) params.set(k, query.get(k));
-  params.set('limit', '500');
-  const { runs } = await api(`/runs?${params}`);
+  // A page of 100 runs at a time, the page in the address (#/runs?page=3) so Back works.
+  const size = 100, page = Math.max(0, (Number(query.get('page')) || 1) - 1);
+  params.set('limit', String(size));
+  params.set('offset', String(page * size));
+  const { runs, total } = await api(`/runs?${params}`);
+  const goPage = (n) => {
+    const q = new URLSearchParams(query);
+    if (n > 0) q.set('page', String(n + 1)); else q.delete('page');
+    location.hash = `#/runs${q.toString() ? `?${q}` : ''}`;
+  };
   const kinds = [...new Set(runs.map((r) => r.kind).concat(query.get('kind') || []))].sort();
   const go = () => {
     const q = new URLSearchParams();
@@ -547,6 +555,7 @@ async function runsView(query) {
     h('div', { class: 'row' }, h('label', { for: 'kind' }, 'Kind'), kindSel, h('label', { for: 'status' }, 'Status'), statusSel, compare,
       h('span', { class: 'hint' }, 'Pick 2 to 4 runs to compare them.')),
     runsTable(runs, picked),
+    total > size ? pager(page, Math.ceil(total / size), total, goPage, 'runs') : h('p', { class: 'muted' }, `${total.toLocaleString('en-US')} runs`),
   ];
 }
 
@@ -851,6 +860,16 @@ async function studyView(name) {
     const pts = done.filter((t) => typeof t.params[p] === 'number').map((t) => [t.params[p], t.value]);
     return pts.length ? h('div', {}, h('h3', {}, p), lineChart([{ name: p, points: pts, dots: true, dotsOnly: true }], { label: `objective by ${p}`, xLabel: p, height: 200, width: 360 })) : null;
   });
+  // fANOVA runs on the server (a forest over every completed trial); the page does not wait.
+  const importanceBox = h('div', { id: 'importance' }, h('p', { class: 'muted' }, 'Computing fANOVA importances…'));
+  if (params.length && done.length >= 2) {
+    api(`/studies/${enc(name)}/importance`).then((imp) => {
+      const alone = imp.params.reduce((a, p) => a + p.fraction, 0);
+      importanceBox.replaceChildren(importanceChart(imp.params),
+        h('p', { class: 'hint' }, `fANOVA over ${num(imp.trials)} completed trials (a forest of 64 trees), as Optuna's get_param_importances: `,
+          `each parameter's share of the objective's variance it explains alone, scaled to sum to 1. Alone they explain ${Math.round(100 * Math.min(1, alone))}% of it; interactions the rest.`));
+    }).catch((e) => importanceBox.replaceChildren(h('p', { class: 'muted' }, `No importances: ${e.message}`)));
+  }
   const table = h('div', { id: 'trials' });
   const size = 50;
   async function showPage(page) {
@@ -859,7 +878,7 @@ async function studyView(name) {
     table.replaceChildren(dataTable([{ key: 'number', num: true }, { key: 'state', render: (t) => badge(t.state) }, { key: 'value', num: true },
       ...params.map((p) => ({ key: p, num: true, render: (t) => num(t.params[p]) })),
       { key: 'started', render: (t) => when(t.started) }], rows, { label: 'trials' }),
-    pager(page, Math.max(1, Math.ceil(r.total / size)), r.total, showPage));
+    pager(page, Math.max(1, Math.ceil(r.total / size)), r.total, showPage, 'trials'));
   }
   showPage(0);
   return [
@@ -869,44 +888,21 @@ async function studyView(name) {
     h('h2', {}, 'Optimization history'),
     lineChart([{ name: 'objective', points: done.map((t) => [t.number, t.value]), dots: true, dotsOnly: true }, { name: 'best so far', points: bestLine }],
       { label: 'optimization history', xLabel: 'trial', yLabel: 'objective', width: 760 }),
-    params.length && done.length >= 6 ? [h('h2', {}, 'Parameter importance'), importanceChart(done, params),
-      h('p', { class: 'hint' }, 'The share of the objective\'s variance each parameter explains alone (η² over quantile groups of its values, at least 3 trials a group, at most 10 groups), scaled to sum to 1; a quick screen, not fANOVA.')] : null,
+    params.length && done.length >= 2 ? [h('h2', {}, 'Parameter importance'), importanceBox] : null,
     params.length && done.length >= 2 ? [h('h2', {}, 'Parallel coordinates'), parallelCoordinates(done, params, maximize)] : null,
     params.length ? [h('h2', {}, 'Slices: the objective by each parameter'), h('div', { class: 'grid' }, slices)] : null,
     h('h2', {}, 'Trials'), table,
   ];
 }
 
-// η² of the objective grouped by each parameter (numbers in up to 10 quantile groups,
-// anything else by value), normalized to sum to 1.
-function importances(trials, params) {
-  const ys = trials.map((t) => t.value);
-  const mean = ys.reduce((a, b) => a + b, 0) / ys.length;
-  const total = ys.reduce((a, y) => a + (y - mean) ** 2, 0) || 1;
-  const raw = params.map((p) => {
-    const pairs = trials.filter((t) => t.params[p] !== undefined).map((t) => [t.params[p], t.value]);
-    const groups = new Map();
-    if (pairs.every(([v]) => typeof v === 'number')) {
-      pairs.sort((a, b) => a[0] - b[0]);
-      const k = Math.min(10, Math.max(2, Math.floor(pairs.length / 3)));
-      pairs.forEach(([, y], i) => { const g = Math.floor((i * k) / pairs.length); (groups.get(g) || groups.set(g, []).get(g)).push(y); });
-    } else {
-      for (const [v, y] of pairs) { const g = String(v); (groups.get(g) || groups.set(g, []).get(g)).push(y); }
-    }
-    let between = 0;
-    for (const g of groups.values()) { const m = g.reduce((a, b) => a + b, 0) / g.length; between += g.length * (m - mean) ** 2; }
-    return between / total;
-  });
-  const sum = raw.reduce((a, b) => a + b, 0) || 1;
-  return params.map((p, i) => [p, raw[i] / sum]).sort((a, b) => b[1] - a[1]);
-}
-function importanceChart(trials, params) {
-  const imp = importances(trials, params);
-  const w = 640, row = 24, m = { l: 150, r: 60 }, hgt = imp.length * row + 10;
-  const g = imp.map(([p, v], i) => s('g', {},
-    s('text', { x: m.l - 8, y: i * row + 17, 'text-anchor': 'end' }, p),
-    s('rect', { x: m.l, y: i * row + 5, width: Math.max(1, v * (w - m.l - m.r)), height: row - 8, fill: 'var(--c1)', opacity: 0.8 }, s('title', {}, `${p}: ${v.toFixed(3)}`)),
-    s('text', { x: m.l + v * (w - m.l - m.r) + 6, y: i * row + 17 }, v.toFixed(3))));
+// Bars of the server's importances (largest first), each with its share and spread over trees.
+function importanceChart(list) {
+  const w = 640, row = 24, m = { l: 150, r: 60 }, hgt = list.length * row + 10;
+  const g = list.map((p, i) => s('g', {},
+    s('text', { x: m.l - 8, y: i * row + 17, 'text-anchor': 'end' }, p.param),
+    s('rect', { x: m.l, y: i * row + 5, width: Math.max(1, p.importance * (w - m.l - m.r)), height: row - 8, fill: 'var(--c1)', opacity: 0.8 },
+      s('title', {}, `${p.param}: ${p.importance.toFixed(3)} (alone ${p.fraction.toFixed(3)} ± ${p.std.toFixed(3)} of the variance over trees)`)),
+    s('text', { x: m.l + p.importance * (w - m.l - m.r) + 6, y: i * row + 17 }, p.importance.toFixed(3))));
   return s('svg', { class: 'chart', viewBox: `0 0 ${w} ${hgt}`, width: w, height: hgt, role: 'img', 'aria-label': 'parameter importance' }, g);
 }
 // One axis per parameter and one for the objective; a line per trial, darker the better.

@@ -63,6 +63,8 @@ pub trait Store: Send + Sync {
     fn dataset_writer(&self, name: &str, snapshot: i64) -> Result<Option<RunId>>;
     /// Runs, newest first, filtered.
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunSummary>>;
+    /// How many runs pass `filter` (its limit and offset aside).
+    fn count_runs(&self, filter: &RunFilter) -> Result<usize>;
     /// The final value of every metric of each of `runs` (as [`RunDetail::metrics`]), in
     /// one read instead of one [`Store::get_run`] per run.
     fn final_metrics(

@@ -551,26 +551,26 @@ impl Store for SqlStore {
     }
 
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunSummary>> {
-        let mut sql = format!("SELECT {RUN_COLUMNS} WHERE 1 = 1");
-        let mut args: Vec<Param> = Vec::new();
-        if let Some(p) = &filter.project {
-            args.push(p.into());
-            sql.push_str(&format!(" AND p.name = ?{}", args.len()));
+        let (condition, args) = run_condition(filter);
+        let mut sql = format!("SELECT {RUN_COLUMNS} WHERE {condition} ORDER BY r.id DESC");
+        match filter.limit {
+            Some(limit) => sql.push_str(&format!(" LIMIT {limit}")),
+            None if filter.offset > 0 => sql.push_str(&format!(" LIMIT {}", i64::MAX)),
+            None => {}
         }
-        if let Some(k) = &filter.kind {
-            args.push(k.into());
-            sql.push_str(&format!(" AND r.kind = ?{}", args.len()));
-        }
-        if let Some(s) = filter.status {
-            args.push(s.as_str().into());
-            sql.push_str(&format!(" AND r.status = ?{}", args.len()));
-        }
-        sql.push_str(" ORDER BY r.id DESC");
-        if let Some(limit) = filter.limit {
-            sql.push_str(&format!(" LIMIT {limit}"));
+        if filter.offset > 0 {
+            sql.push_str(&format!(" OFFSET {}", filter.offset));
         }
         let rows = self.db.with(|c| c.query(&sql, &args))?;
         rows.iter().map(Self::summary_from_row).collect()
+    }
+
+    fn count_runs(&self, filter: &RunFilter) -> Result<usize> {
+        let (condition, args) = run_condition(filter);
+        let from = RUN_COLUMNS.split_once(" FROM ").map_or("", |(_, f)| f);
+        let sql = format!("SELECT COUNT(*) FROM {from} WHERE {condition}");
+        let row = self.db.with(|c| c.row(&sql, &args))?;
+        Ok(row.map(|r| r.int(0)).transpose()?.unwrap_or(0).max(0) as usize)
     }
 
     fn register_model(
@@ -672,6 +672,25 @@ fn put_state(c: &Conn, scope: &str, key: &str, value: &str) -> Result<()> {
         args![scope, key, value, &now()],
     )?;
     Ok(())
+}
+
+/// The WHERE condition of a run filter (project, kind, status) and its arguments.
+fn run_condition(filter: &RunFilter) -> (String, Vec<Param<'_>>) {
+    let mut sql = String::from("1 = 1");
+    let mut args: Vec<Param> = Vec::new();
+    if let Some(p) = &filter.project {
+        args.push(p.into());
+        sql.push_str(&format!(" AND p.name = ?{}", args.len()));
+    }
+    if let Some(k) = &filter.kind {
+        args.push(k.into());
+        sql.push_str(&format!(" AND r.kind = ?{}", args.len()));
+    }
+    if let Some(s) = filter.status {
+        args.push(s.as_str().into());
+        sql.push_str(&format!(" AND r.status = ?{}", args.len()));
+    }
+    (sql, args)
 }
 
 #[cfg(test)]
@@ -951,6 +970,24 @@ mod tests {
             })
             .unwrap();
         assert_eq!(one.len(), 1);
+        // Pages: offset skips the newest; the count ignores limit and offset.
+        let page = |limit: Option<usize>, offset: usize| {
+            let f = RunFilter {
+                project: Some("p1".into()),
+                limit,
+                offset,
+                ..Default::default()
+            };
+            let runs = store.list_runs(&f).unwrap();
+            (
+                runs.into_iter().map(|r| r.command).collect::<Vec<_>>(),
+                store.count_runs(&f).unwrap(),
+            )
+        };
+        assert_eq!(page(Some(1), 1), (vec!["a".to_string()], 2));
+        assert_eq!(page(None, 1), (vec!["a".to_string()], 2));
+        assert_eq!(page(Some(5), 2), (vec![], 2));
+        assert_eq!(store.count_runs(&RunFilter::default()).unwrap(), 3);
         assert_eq!(store.get_state("ingest:pg", "hwm").unwrap().as_deref(), Some("42"));
         assert_eq!(store.get_state("ingest:pg", "other").unwrap(), None);
         let projects = store.list_projects().unwrap();

@@ -128,6 +128,8 @@ pub struct RunFilter {
     pub status: Option<RunStatus>,
     /// At most this many (newest first); `None` for all.
     pub limit: Option<usize>,
+    /// Skip this many of the newest first (paging with `limit`).
+    pub offset: usize,
 }
 
 /// A version of a registered model: a run's model (or scorecard) artifact under a name.

@@ -8,8 +8,10 @@
 //! - [`rdb`]: the same studies in Optuna's RDB schema on SQLite.
 //! - [`samplers`]: random, grid and TPE; [`pruners`]: median/percentile, successive
 //!   halving, Hyperband.
+//! - [`importance`]: which parameters mattered (fANOVA, as Optuna's default evaluator).
 
 pub mod distributions;
+pub mod importance;
 mod journal;
 pub mod pruners;
 mod rdb;

@@ -120,6 +120,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             | Command::Describe { .. }
             | Command::Tag { .. }
             | Command::Runs(_)
+            | Command::Studies(_)
             | Command::Projects
             | Command::Model(
                 M::List { .. } | M::Register { .. } | M::Alias { .. } | M::Tag { .. } | M::DeleteVersion { .. }
@@ -166,6 +167,7 @@ async fn dispatch(ctx: Ctx, command: Command) -> Result<()> {
         Command::Scorecard(c) => models::scorecard(&ctx, c).await,
         Command::Score(s) => models::score(&ctx, &s).await,
         Command::Tune(t) => tune::run(&ctx, &t).await,
+        Command::Studies(c) => tune::studies(&ctx, c),
         Command::Runs(r) => runs::run(&ctx, r).await,
         Command::Projects => runs::projects(&ctx),
         Command::Quickstart(args) => quickstart::run(&ctx, args).await,

@@ -290,9 +290,26 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
         super::tune::print(ctx, &tuned);
     }
     let best = tuned.best.as_ref();
+    // Which parameters mattered, by fANOVA over the completed trials (as Optuna's default).
+    let importance = risklake_app::studies::importance(&ctx.ws, &tuned.study, &Default::default());
+    if !out.json {
+        match &importance {
+            Ok(imp) => println!(
+                "parameter importance (fANOVA over {} completed trials): {}",
+                imp.trials,
+                imp.params
+                    .iter()
+                    .map(|p| format!("{} {:.2}", p.param, p.importance))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Err(e) => println!("parameter importance: none ({e})"),
+        }
+    }
     steps.push(json!({
         "step": "tune", "run": tuned.run, "study": tuned.study, "storage": tuned.location,
         "trials": tuned.trials.len(), "best_value": best.and_then(|b| b.value()), "best_trial": best.map(|b| b.number),
+        "importance": importance.as_ref().ok().map(|i| &i.params),
     }));
 
     out.note("[11/16] registry: the GBDT as pd_gbdt@champion, the scorecard as pd_card@champion");
@@ -434,6 +451,7 @@ pub async fn run(ctx: &Ctx, args: QuickstartArgs) -> Result<()> {
                  risklake --home {h} scorecard export --scorecard {card} --format sql --sql-table credit_apps --out card.sql\n  \
                  risklake --home {h} train rf --table credit_apps --label bad --exclude id,month --param n_estimators=100\n  \
                  risklake --home {h} tune --model gbdt --table credit_apps --label bad --exclude id,month --trials 50 --pruner median --jobs 2\n  \
+                 risklake --home {h} studies importance quickstart-gbdt   (which parameters mattered: fANOVA)\n  \
                  python -c \"import optuna; s = optuna.load_study(study_name='quickstart-gbdt', storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend('{journal}'))); print(s.best_params)\"\n  \
                  risklake --home {h} model list pd_gbdt   (versions, aliases, history)\n  \
                  risklake --home {h} model report --model pd_card@champion --table credit_apps --label bad --psi-by month --out card.html\n  \

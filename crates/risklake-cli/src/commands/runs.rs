@@ -125,6 +125,7 @@ pub async fn run(ctx: &Ctx, cmd: RunsCommand) -> Result<()> {
             kind,
             status,
             limit,
+            offset,
             all_projects,
         } => {
             let status = match status {
@@ -140,6 +141,7 @@ pub async fn run(ctx: &Ctx, cmd: RunsCommand) -> Result<()> {
                 kind,
                 status,
                 limit: Some(limit),
+                offset,
             };
             let runs = risklake_app::runs::list(&ctx.ws, &filter)?;
             ctx.out.emit(json!({ "runs": runs }), || {

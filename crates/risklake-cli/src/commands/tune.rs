@@ -8,7 +8,7 @@ use risklake_core::{Error, Result};
 use risklake_tune::{FrozenTrial, TrialState};
 
 use super::Ctx;
-use crate::app::TuneArgs;
+use crate::app::{StudiesCommand, TuneArgs};
 use crate::output::{grid, kv_table, Bars};
 
 pub async fn run(ctx: &Ctx, args: &TuneArgs) -> Result<()> {
@@ -124,4 +124,119 @@ pub fn print(ctx: &Ctx, r: &TuneReport) {
             )
         },
     );
+}
+
+/// `studies list | show | importance`.
+pub fn studies(ctx: &Ctx, cmd: StudiesCommand) -> Result<()> {
+    use risklake_app::studies;
+    let value = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.5}"));
+    match cmd {
+        StudiesCommand::List => {
+            let list = studies::list(&ctx.ws)?;
+            ctx.out.emit(json!({ "studies": list }), || {
+                if list.is_empty() {
+                    return "no studies yet: risklake tune ... --study NAME".into();
+                }
+                let rows = list
+                    .iter()
+                    .map(|s| {
+                        let states = states_text(&s.states);
+                        let table = s.subject.get("table").and_then(|t| t.as_str()).unwrap_or("-");
+                        vec![
+                            s.name.clone(),
+                            s.direction.clone(),
+                            states,
+                            table.to_string(),
+                            value(s.best.as_ref().and_then(|b| b.value)),
+                        ]
+                    })
+                    .collect();
+                grid(&["study", "direction", "trials", "table", "best value"], rows)
+            });
+        }
+        StudiesCommand::Show { name, top } => {
+            let s = studies::get(&ctx.ws, &name)?;
+            let all = studies::trials(&ctx.ws, &name, 0, usize::MAX)?.trials;
+            let maximize = s.direction == "maximize";
+            let mut ranked: Vec<&studies::TrialView> = all
+                .iter()
+                .filter(|t| t.state == "complete" && t.value.is_some_and(f64::is_finite))
+                .collect();
+            ranked.sort_by(|a, b| {
+                let (a, b) = (a.value.unwrap_or(f64::NAN), b.value.unwrap_or(f64::NAN));
+                if maximize {
+                    b.total_cmp(&a)
+                } else {
+                    a.total_cmp(&b)
+                }
+            });
+            ranked.truncate(top);
+            ctx.out.emit(json!({ "study": s, "top": ranked }), || {
+                let mut names: Vec<&String> = ranked.iter().flat_map(|t| t.params.keys()).collect();
+                names.sort();
+                names.dedup();
+                let mut headers = vec!["trial", "value"];
+                headers.extend(names.iter().map(|n| n.as_str()));
+                let rows = ranked
+                    .iter()
+                    .map(|t| {
+                        let mut r = vec![t.number.to_string(), value(t.value)];
+                        r.extend(names.iter().map(|n| {
+                            t.params.get(*n).map_or("-".into(), |v| match v.as_f64() {
+                                Some(x) if v.is_f64() => format!("{x:.4}"),
+                                _ => v.to_string().trim_matches('"').to_string(),
+                            })
+                        }));
+                        r
+                    })
+                    .collect();
+                let states = states_text(&s.states);
+                format!(
+                    "{}\n{}",
+                    kv_table([
+                        ("study", s.name.clone()),
+                        ("direction", s.direction.clone()),
+                        ("trials", format!("{} ({states})", s.trials))
+                    ]),
+                    grid(&headers, rows)
+                )
+            });
+        }
+        StudiesCommand::Importance { name, trees, seed } => {
+            let options = studies::FanovaOptions {
+                trees,
+                seed,
+                ..Default::default()
+            };
+            let imp = studies::importance(&ctx.ws, &name, &options)?;
+            ctx.out.emit(serde_json::to_value(&imp).unwrap_or_default(), || {
+                let rows = imp
+                    .params
+                    .iter()
+                    .map(|p| {
+                        let bar = "#".repeat((p.importance * 40.0).round() as usize);
+                        vec![p.param.clone(), format!("{:.3}", p.importance), format!("{:.3} ± {:.3}", p.fraction, p.std), bar]
+                    })
+                    .collect();
+                let main: f64 = imp.params.iter().map(|p| p.fraction).sum();
+                format!(
+                    "{}\nfANOVA over {} completed trials ({trees} trees, seed {seed}); the parameters alone explain {:.0}% \
+                     of the objective's variance, interactions the rest.",
+                    grid(&["parameter", "importance", "share alone ± sd", ""], rows),
+                    imp.trials,
+                    100.0 * main.min(1.0)
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Trials by state as `9 complete, 3 pruned`.
+fn states_text(states: &serde_json::Map<String, serde_json::Value>) -> String {
+    states
+        .iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
