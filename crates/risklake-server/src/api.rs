@@ -1068,6 +1068,9 @@ fn model_for(
 /// Requests of at most this many JSON rows (without reasons) are scored on the request's
 /// own thread, not on the blocking pool.
 const INLINE_JSON_ROWS: usize = 16;
+/// Requests up to this size are read and scored on the request's thread (about 16 rows of
+/// a few dozen fields); larger ones on the blocking pool.
+const INLINE_JSON_BYTES: usize = 8 * 1024;
 
 /// The media type of Arrow's IPC stream format.
 const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
@@ -1081,6 +1084,27 @@ async fn predict_with(state: &State, project: &str, spec: &str, headers: &Header
         .is_some_and(|t| t.trim().starts_with(ARROW_STREAM));
     if arrow {
         return predict_arrow(state, project, spec, body.clone()).await;
+    }
+    // Rows without reasons go straight from the request's text into the model's columns;
+    // anything else (reasons, or a request to be told what is wrong with) takes the tree.
+    if body.len() <= INLINE_JSON_BYTES {
+        if let Some(rows) = risklake_app::scoring::raw_rows(body) {
+            let (version, model) = model_for(state, project, spec)?;
+            let scored = risklake_app::scoring::score_raw_rows(&model, &rows)?;
+            return scores_response(&version, model.kind(), &scored);
+        }
+    } else if body.iter().any(|b| !b.is_ascii_whitespace()) {
+        let (version, model) = model_for(state, project, spec)?;
+        let kind = model.kind();
+        let owned = body.clone();
+        let scored = tokio::task::spawn_blocking(move || {
+            risklake_app::scoring::raw_rows(&owned).map(|rows| risklake_app::scoring::score_raw_rows(&model, &rows))
+        })
+        .await
+        .map_err(|e| Error::external("scoring", e))?;
+        if let Some(scored) = scored {
+            return scores_response(&version, kind, &scored?);
+        }
     }
     let v = body_json(body)?;
     let (rows, reasons) = match v {
@@ -1128,7 +1152,15 @@ async fn predict_with(state: &State, project: &str, spec: &str, headers: &Header
             .await
             .map_err(|e| Error::external("scoring", e))??
     };
-    // Serialized straight from the scores (no JSON tree in between).
+    scores_response(&version, kind, &scored)
+}
+
+/// The scores as the answer, serialized straight from them (no JSON tree in between).
+fn scores_response(
+    version: &risklake_track::ModelVersion,
+    kind: &str,
+    scored: &risklake_app::scoring::Scored,
+) -> Answer<Response> {
     #[derive(serde::Serialize)]
     struct Scores<'a> {
         model: &'a str,
@@ -1141,7 +1173,7 @@ async fn predict_with(state: &State, project: &str, spec: &str, headers: &Header
         model: &version.name,
         version: version.version,
         kind,
-        scored: &scored,
+        scored,
     })
     .into_response())
 }
