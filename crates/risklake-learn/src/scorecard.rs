@@ -115,6 +115,26 @@ pub struct Scorecard {
     pub features: Vec<CardFeature>,
     /// The bins (only the card's features).
     pub plan: BinningPlan,
+    /// The plan's transformer for the default treatment of unseen categories, built at the
+    /// first score and kept: building it copies the plan, which was most of the cost of
+    /// scoring one row. (A card is not changed after it is built or read.)
+    #[serde(skip)]
+    neutral: TransformerCache,
+}
+
+#[derive(Default)]
+struct TransformerCache(std::sync::OnceLock<Transformer>);
+
+impl Clone for TransformerCache {
+    fn clone(&self) -> Self {
+        TransformerCache::default()
+    }
+}
+
+impl std::fmt::Debug for TransformerCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() { "built" } else { "not built" })
+    }
 }
 
 impl Scorecard {
@@ -168,6 +188,7 @@ impl Scorecard {
             intercept: model.intercept(),
             features,
             plan: plan.only(&names),
+            neutral: TransformerCache::default(),
         })
     }
 
@@ -187,7 +208,13 @@ impl Scorecard {
     /// [`Scorecard::score`] with a treatment of unseen categories, and how many rows of
     /// each card feature (card order) held one.
     pub fn score_counted(&self, batch: &RecordBatch, unseen: Unseen) -> Result<(Vec<f64>, Vec<Vec<f64>>, Vec<u64>)> {
-        let t = Transformer::new(&self.plan, Output::Bin).with_unseen(unseen);
+        let fresh;
+        let t = if unseen == Unseen::Neutral {
+            self.neutral.0.get_or_init(|| Transformer::new(&self.plan, Output::Bin))
+        } else {
+            fresh = Transformer::new(&self.plan, Output::Bin).with_unseen(unseen);
+            &fresh
+        };
         t.check_schema(&batch.schema(), "the table")?;
         let (bins, unseen_rows) = t.bin_indices_counted(batch)?;
         let mut total = vec![self.base_points; batch.num_rows()];
