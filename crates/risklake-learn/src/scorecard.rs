@@ -122,8 +122,10 @@ pub struct Scorecard {
     neutral: TransformerCache,
 }
 
+/// A plan's transformer built once, at first use, and kept with the model that owns the
+/// plan (a clone starts empty; serialization skips it).
 #[derive(Default)]
-struct TransformerCache(std::sync::OnceLock<Transformer>);
+pub(crate) struct TransformerCache(pub(crate) std::sync::OnceLock<Transformer>);
 
 impl Clone for TransformerCache {
     fn clone(&self) -> Self {

@@ -112,6 +112,10 @@ pub struct LrModel {
     pub dropped: Vec<Dropped>,
     #[serde(default)]
     pub stepwise: Vec<Step>,
+    /// The WoE transformer of `inputs`' plan, built at the first prediction and kept
+    /// (building it copies the plan). A model is not changed after it is fitted or read.
+    #[serde(skip)]
+    pub(crate) woe: crate::scorecard::TransformerCache,
 }
 
 /// Fits an LR on every usable column of `d` (constant columns and, with
@@ -202,7 +206,7 @@ impl LrModel {
     pub fn feature_columns(&self, batch: &RecordBatch) -> Result<Vec<Vec<f64>>> {
         let batch = match &self.inputs {
             Inputs::Woe { plan } => {
-                let t = Transformer::new(plan, Output::Woe);
+                let t = self.woe.0.get_or_init(|| Transformer::new(plan, Output::Woe));
                 t.check_schema(&batch.schema(), "the table")?;
                 t.transform(batch)?
             }

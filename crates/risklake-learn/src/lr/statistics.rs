@@ -220,5 +220,6 @@ pub(super) fn build_model(
         },
         dropped,
         stepwise,
+        woe: Default::default(),
     }
 }
