@@ -168,12 +168,28 @@ fn probability_and_points(model: &Model, batch: &RecordBatch) -> Result<(Vec<f64
 /// most (0: none).
 pub fn score_rows(model: &Model, rows: &[Value], reasons: usize) -> Result<Scored> {
     let (batch, errors, ignored_fields) = rows_to_batch(&model.input_kinds(), rows)?;
+    scored(model, &batch, errors, ignored_fields, reasons, |r, name| {
+        rows[r].get(name).cloned().unwrap_or(Value::Null)
+    })
+}
+
+/// The model's answers for its input `batch`: each row's probability (and points), or its
+/// error; with `reasons`, the top features of each row, `value_of(row, feature)` naming the
+/// row's value of it.
+fn scored(
+    model: &Model,
+    batch: &RecordBatch,
+    errors: Vec<Option<String>>,
+    ignored_fields: Vec<String>,
+    reasons: usize,
+    value_of: impl Fn(usize, &str) -> Value,
+) -> Result<Scored> {
     let effects = if reasons > 0 {
-        Some(risklake_learn::reasons::adverse_effects(model, &batch)?)
+        Some(risklake_learn::reasons::adverse_effects(model, batch)?)
     } else {
         None
     };
-    let (probability, points) = probability_and_points(model, &batch)?;
+    let (probability, points) = probability_and_points(model, batch)?;
     let predictions = errors
         .into_iter()
         .enumerate()
@@ -191,7 +207,7 @@ pub fn score_rows(model: &Model, rows: &[Value], reasons: usize) -> Result<Score
                         .into_iter()
                         .map(|(f, effect)| Reason {
                             feature: e.names[f].clone(),
-                            value: rows[r].get(&e.names[f]).cloned().unwrap_or(Value::Null),
+                            value: value_of(r, &e.names[f]),
                             effect,
                         })
                         .collect()
@@ -234,31 +250,8 @@ pub fn raw_rows(body: &[u8]) -> Option<Vec<&serde_json::value::RawValue>> {
 /// where it has no escapes), with no JSON tree in between. The answers, errors and ignored
 /// fields are those [`score_rows`] gives for the same rows.
 pub fn score_raw_rows(model: &Model, rows: &[&serde_json::value::RawValue]) -> Result<Scored> {
-    let kinds = model.input_kinds();
-    let (batch, errors, ignored_fields) = raw_rows_to_batch(&kinds, rows);
-    let batch = batch?;
-    let (probability, points) = probability_and_points(model, &batch)?;
-    let predictions = errors
-        .into_iter()
-        .enumerate()
-        .map(|(r, error)| match error {
-            Some(e) => RowScore {
-                error: Some(e),
-                ..Default::default()
-            },
-            None => RowScore {
-                probability: Some(probability[r]),
-                score: points.as_ref().map(|p| p[r]),
-                error: None,
-                reasons: None,
-            },
-        })
-        .collect();
-    Ok(Scored {
-        predictions,
-        ignored_fields,
-        reason_unit: None,
-    })
+    let (batch, errors, ignored_fields) = raw_rows_to_batch(&model.input_kinds(), rows)?;
+    scored(model, &batch, errors, ignored_fields, 0, |_, _| Value::Null)
 }
 
 /// A field name, borrowed from the request unless it has escapes.
@@ -329,9 +322,11 @@ fn json_text(raw: &str) -> Option<std::borrow::Cow<'_, str>> {
     }
 }
 
-type RawBatch = (Result<RecordBatch>, Vec<Option<String>>, Vec<String>);
-
-fn raw_rows_to_batch(kinds: &[(String, bool)], rows: &[&serde_json::value::RawValue]) -> RawBatch {
+/// [`rows_to_batch`] over rows as raw JSON text.
+fn raw_rows_to_batch(
+    kinds: &[(String, bool)],
+    rows: &[&serde_json::value::RawValue],
+) -> Result<(RecordBatch, Vec<Option<String>>, Vec<String>)> {
     let index: std::collections::HashMap<&str, usize> =
         kinds.iter().enumerate().map(|(i, (n, _))| (n.as_str(), i)).collect();
     let mut errors: Vec<Option<String>> = vec![None; rows.len()];
@@ -416,11 +411,8 @@ fn raw_rows_to_batch(kinds: &[(String, bool)], rows: &[&serde_json::value::RawVa
             }
         })
         .collect();
-    (
-        input_batch(kinds, columns, rows.len()),
-        errors,
-        ignored.into_iter().collect(),
-    )
+    let batch = input_batch(kinds, columns, rows.len())?;
+    Ok((batch, errors, ignored.into_iter().collect()))
 }
 
 /// A JSON value's text as a parsed tree prints it (no insignificant whitespace).
@@ -620,8 +612,8 @@ mod tests {
         let tree: Value = serde_json::from_str(body).unwrap();
         let rows = tree["rows"].as_array().unwrap();
         let (want, want_errors, want_ignored) = rows_to_batch(&kinds, rows).unwrap();
-        let (got, got_errors, got_ignored) = raw_rows_to_batch(&kinds, &raw);
-        assert_eq!(got.unwrap(), want);
+        let (got, got_errors, got_ignored) = raw_rows_to_batch(&kinds, &raw).unwrap();
+        assert_eq!(got, want);
         assert_eq!(got_errors, want_errors);
         assert_eq!(got_ignored, want_ignored);
         assert!(

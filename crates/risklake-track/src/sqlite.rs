@@ -292,8 +292,9 @@ fn duration(start: &str, end: Option<&str>) -> Option<f64> {
     Some((e - s.with_timezone(&Utc)).num_milliseconds() as f64 / 1000.0)
 }
 
-const RUN_COLUMNS: &str =
-    "r.id, p.name, r.kind, r.command, r.status, r.started_at, r.ended_at, r.error FROM runs r JOIN projects p ON p.id = r.project_id";
+/// The tables a run's summary comes from, and its columns from them.
+const RUN_FROM: &str = "runs r JOIN projects p ON p.id = r.project_id";
+const RUN_COLUMNS: &str = "r.id, p.name, r.kind, r.command, r.status, r.started_at, r.ended_at, r.error";
 
 impl Store for SqlStore {
     fn ensure_project(&self, name: &str) -> Result<i64> {
@@ -455,7 +456,10 @@ impl Store for SqlStore {
 
     fn get_run(&self, run: RunId) -> Result<RunDetail> {
         let (summary, params, metrics, datasets, artifacts) = self.db.with(|c| {
-            let summary = c.row(&format!("SELECT {RUN_COLUMNS} WHERE r.id = ?1"), args![run])?;
+            let summary = c.row(
+                &format!("SELECT {RUN_COLUMNS} FROM {RUN_FROM} WHERE r.id = ?1"),
+                args![run],
+            )?;
             let params = c.query(
                 "SELECT key, value FROM params WHERE run_id = ?1 ORDER BY key",
                 args![run],
@@ -552,7 +556,7 @@ impl Store for SqlStore {
 
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunSummary>> {
         let (condition, args) = run_condition(filter);
-        let mut sql = format!("SELECT {RUN_COLUMNS} WHERE {condition} ORDER BY r.id DESC");
+        let mut sql = format!("SELECT {RUN_COLUMNS} FROM {RUN_FROM} WHERE {condition} ORDER BY r.id DESC");
         match filter.limit {
             Some(limit) => sql.push_str(&format!(" LIMIT {limit}")),
             None if filter.offset > 0 => sql.push_str(&format!(" LIMIT {}", i64::MAX)),
@@ -567,8 +571,7 @@ impl Store for SqlStore {
 
     fn count_runs(&self, filter: &RunFilter) -> Result<usize> {
         let (condition, args) = run_condition(filter);
-        let from = RUN_COLUMNS.split_once(" FROM ").map_or("", |(_, f)| f);
-        let sql = format!("SELECT COUNT(*) FROM {from} WHERE {condition}");
+        let sql = format!("SELECT COUNT(*) FROM {RUN_FROM} WHERE {condition}");
         let row = self.db.with(|c| c.row(&sql, &args))?;
         Ok(row.map(|r| r.int(0)).transpose()?.unwrap_or(0).max(0) as usize)
     }
